@@ -1,0 +1,94 @@
+/**
+ * Backend selection. The native addon is used when it loads, unless ATTUNE_BACKEND=js; f64 data
+ * always runs on js (native kernels are f32). With ATTUNE_REQUIRE_NATIVE=1 a missing addon is an
+ * error instead of a fallback.
+ */
+import { jsKernels } from './js/index.ts';
+import type { Kernels } from './kernels.ts';
+import { loadNative } from './native/load.ts';
+
+export type { Kernels } from './kernels.ts';
+export { jsKernels } from './js/index.ts';
+
+export interface BackendInfo {
+  /** The backend f32 ops run on. */
+  active: 'js' | 'native';
+  /** Whether the native addon loaded. */
+  nativeLoaded: boolean;
+  /** Why this backend is active (human readable). */
+  reason: string;
+  /** Threads used by the active backend. */
+  threads: number;
+}
+
+let active: Kernels | null = null;
+let info: BackendInfo | null = null;
+let warned = false;
+
+function select(): Kernels {
+  const forced = process.env.ATTUNE_BACKEND;
+  if (forced && forced !== 'js' && forced !== 'native') {
+    throw new Error(`ATTUNE_BACKEND must be 'js' or 'native', found '${forced}'`);
+  }
+  const requireNative = process.env.ATTUNE_REQUIRE_NATIVE === '1';
+  if (forced === 'js' && !requireNative) {
+    info = { active: 'js', nativeLoaded: false, reason: 'forced by ATTUNE_BACKEND=js', threads: 1 };
+    return jsKernels;
+  }
+  const native = loadNative();
+  if (native.kernels) {
+    info = {
+      active: 'native',
+      nativeLoaded: true,
+      reason: forced === 'native' ? 'forced by ATTUNE_BACKEND=native' : 'native addon loaded',
+      threads: native.kernels.threads(),
+    };
+    return native.kernels;
+  }
+  if (requireNative || forced === 'native') {
+    throw new Error(
+      `the native backend is required (${requireNative ? 'ATTUNE_REQUIRE_NATIVE=1' : 'ATTUNE_BACKEND=native'}) but did not load: ${native.error}`,
+    );
+  }
+  if (!warned) {
+    warned = true;
+    process.stderr.write(`attune: native backend unavailable (${native.error}); using the slower js backend\n`);
+  }
+  info = { active: 'js', nativeLoaded: false, reason: `native addon unavailable: ${native.error}`, threads: 1 };
+  return jsKernels;
+}
+
+/** The active backend for f32/bf16 data. */
+export function kernels(): Kernels {
+  if (!active) active = select();
+  return active;
+}
+
+/** Kernels able to run on arrays of this element type (js for f64). */
+export function kernelsFor(isF64: boolean): Kernels {
+  return isF64 ? jsKernels : kernels();
+}
+
+/** Which backend is active and why. */
+export function backendInfo(): BackendInfo {
+  kernels();
+  return info!;
+}
+
+/** Force a backend for the rest of the process (tests, benchmarks). */
+export function setBackend(name: 'js' | 'native'): void {
+  if (name === 'js') {
+    active = jsKernels;
+    info = { active: 'js', nativeLoaded: loadNative().kernels !== null, reason: 'set by setBackend', threads: 1 };
+    return;
+  }
+  const native = loadNative();
+  if (!native.kernels) throw new Error(`setBackend('native'): the native addon did not load: ${native.error}`);
+  active = native.kernels;
+  info = { active: 'native', nativeLoaded: true, reason: 'set by setBackend', threads: native.kernels.threads() };
+}
+
+/** The native kernels when the addon loads, else null. */
+export function nativeKernels(): Kernels | null {
+  return loadNative().kernels;
+}

@@ -1,0 +1,56 @@
+/** The plain-TypeScript backend: the correctness oracle, runs anywhere (also in a browser). */
+import type { Kernels } from '../kernels.ts';
+import { attention, attentionBackward } from './attention.ts';
+import { binary, copyStrided, reduce, sgemm, sumSquares, unary, unaryBackward, where } from './basic.ts';
+import { crossEntropy, crossEntropyBackward, linearCrossEntropy, linearCrossEntropyBackward } from './lce.ts';
+import {
+  adamw,
+  bf16ToF32,
+  dropout,
+  dropoutBackward,
+  f32ToBf16,
+  gatherRows,
+  scatterAddRows,
+  swiglu,
+  swigluBackward,
+} from './misc.ts';
+import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from './norm.ts';
+import { rope } from './rope.ts';
+import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from './softmax.ts';
+
+export const jsKernels: Kernels = {
+  name: 'js',
+  threads: () => 1,
+  sgemm,
+  unary,
+  unaryBackward,
+  binary,
+  where,
+  copyStrided,
+  reduce,
+  softmax,
+  softmaxBackward,
+  logSoftmax,
+  logSoftmaxBackward,
+  rmsNorm,
+  rmsNormBackward,
+  layerNorm,
+  layerNormBackward,
+  rope,
+  attention,
+  attentionBackward,
+  swiglu,
+  swigluBackward,
+  gatherRows,
+  scatterAddRows,
+  linearCrossEntropy,
+  linearCrossEntropyBackward,
+  crossEntropy,
+  crossEntropyBackward,
+  dropout,
+  dropoutBackward,
+  adamw,
+  f32ToBf16,
+  bf16ToF32,
+  sumSquares,
+};

@@ -1,0 +1,272 @@
+#include "gemm.h"
+
+#include <algorithm>
+
+#include "common.h"
+
+namespace attune {
+namespace {
+
+constexpr int kMaxTile = 16 * 64;
+
+thread_local AlignedBuf tlsPackA;
+thread_local AlignedBuf tlsPackB;
+AlignedBuf sharedPackB;  // used only by gemmParallel (one region at a time)
+
+inline long roundUp(long v, long m) { return (v + m - 1) / m * m; }
+
+// Packs rows [i0, i0 + mc) x cols [p0, p0 + kc) of op(A) into panels of MR rows, k-major,
+// zero-padded to a multiple of MR rows.
+void packA(const GemmDesc& d, long i0, long mc, long p0, long kc, float* dst, int MR) {
+  for (long ir = 0; ir < mc; ir += MR) {
+    const long mr = std::min<long>(MR, mc - ir);
+    float* out = dst + ir * kc;
+    if (!d.transA) {
+      const float* src = d.A + (i0 + ir) * d.lda + p0;
+      if (mr == MR) {
+        for (long p = 0; p < kc; p++)
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = src[ii * d.lda + p];
+      } else {
+        for (long p = 0; p < kc; p++)
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[ii * d.lda + p] : 0.0f;
+      }
+    } else {
+      const float* src = d.A + p0 * d.lda + i0 + ir;
+      if (mr == MR) {
+        for (long p = 0; p < kc; p++) std::memcpy(out + p * MR, src + p * d.lda, sizeof(float) * MR);
+      } else {
+        for (long p = 0; p < kc; p++)
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[p * d.lda + ii] : 0.0f;
+      }
+    }
+  }
+}
+
+// Packs one NR-wide panel of op(B): rows [p0, p0 + kc) x cols [j0, j0 + nr) (nr <= NR, zero-padded).
+template <typename T>
+inline float widen(T v);
+template <>
+inline float widen<float>(float v) {
+  return v;
+}
+template <>
+inline float widen<uint16_t>(uint16_t v) {
+  return bf16ToFloat(v);
+}
+
+template <typename T, int NR>
+void packBPanelT(const T* B, long ldb, bool transB, long p0, long kc, long j0, long nr, float* out) {
+  if (!transB) {
+    const T* src = B + p0 * ldb + j0;
+    if (nr == NR) {
+      for (long p = 0; p < kc; p++)
+        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = widen<T>(src[p * ldb + jj]);
+    } else {
+      for (long p = 0; p < kc; p++)
+        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = jj < nr ? widen<T>(src[p * ldb + jj]) : 0.0f;
+    }
+  } else {
+    const T* src = B + j0 * ldb + p0;
+    if (nr == NR) {
+      // 8 x kc strips keep the writes in cache lines
+      for (long p = 0; p < kc; p++)
+        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = widen<T>(src[jj * ldb + p]);
+    } else {
+      for (long p = 0; p < kc; p++)
+        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = jj < nr ? widen<T>(src[jj * ldb + p]) : 0.0f;
+    }
+  }
+}
+
+template <typename T>
+void packBPanelDyn(const T* B, long ldb, bool transB, long p0, long kc, long j0, long nr, float* out, int NR) {
+  switch (NR) {
+    case 8:
+      return packBPanelT<T, 8>(B, ldb, transB, p0, kc, j0, nr, out);
+    case 12:
+      return packBPanelT<T, 12>(B, ldb, transB, p0, kc, j0, nr, out);
+    case 16:
+      return packBPanelT<T, 16>(B, ldb, transB, p0, kc, j0, nr, out);
+    case 32:
+      return packBPanelT<T, 32>(B, ldb, transB, p0, kc, j0, nr, out);
+    default:
+      for (long p = 0; p < kc; p++)
+        for (int jj = 0; jj < NR; jj++) {
+          float v = 0.0f;
+          if (jj < nr) v = widen<T>(transB ? B[(j0 + jj) * ldb + p0 + p] : B[(p0 + p) * ldb + j0 + jj]);
+          out[p * NR + jj] = v;
+        }
+  }
+}
+
+// Packs NR-panels [pb, pe) of the block rows [p0, p0 + kc) x cols [j0, j0 + nc) of op(B).
+void packB(const GemmDesc& d, long p0, long kc, long j0, long nc, long pb, long pe, float* dst, int NR) {
+  for (long panel = pb; panel < pe; panel++) {
+    const long jr = panel * NR;
+    const long nr = std::min<long>(NR, nc - jr);
+    float* out = dst + jr * kc;
+    if (d.bBf16)
+      packBPanelDyn(static_cast<const uint16_t*>(d.B), d.ldb, d.transB, p0, kc, j0 + jr, nr, out, NR);
+    else
+      packBPanelDyn(static_cast<const float*>(d.B), d.ldb, d.transB, p0, kc, j0 + jr, nr, out, NR);
+  }
+}
+
+// C[mc x (cols of panels [pb, pe))] using packed A (mc rows) and packed B panels.
+void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, long pe, float alpha, const float* pa,
+                 const float* pbuf, float beta, float* C, long ldc) {
+  const int MR = ops->mr, NR = ops->nr;
+  alignas(64) float tmp[kMaxTile];
+  for (long panel = pb; panel < pe; panel++) {
+    const long jr = panel * NR;
+    const long nr = std::min<long>(NR, nc - jr);
+    const float* b = pbuf + jr * kc;
+    for (long ir = 0; ir < mc; ir += MR) {
+      const long mr = std::min<long>(MR, mc - ir);
+      const float* a = pa + ir * kc;
+      float* c = C + ir * ldc + jr;
+      if (mr == MR && nr == NR) {
+        ops->ukr(kc, alpha, a, b, beta, c, ldc);
+      } else {
+        ops->ukr(kc, alpha, a, b, 0.0f, tmp, NR);
+        for (long i = 0; i < mr; i++) {
+          float* crow = c + i * ldc;
+          const float* t = tmp + i * NR;
+          if (beta == 0.0f)
+            for (long j = 0; j < nr; j++) crow[j] = t[j];
+          else
+            for (long j = 0; j < nr; j++) crow[j] = beta * crow[j] + t[j];
+        }
+      }
+    }
+  }
+}
+
+// C = beta C (beta 0: zero) for the degenerate K == 0 case.
+void scaleC(const GemmDesc& d) {
+  for (long i = 0; i < d.M; i++) {
+    float* c = d.C + i * d.ldc;
+    if (d.beta == 0.0f)
+      for (long j = 0; j < d.N; j++) c[j] = 0.0f;
+    else if (d.beta != 1.0f)
+      for (long j = 0; j < d.N; j++) c[j] *= d.beta;
+  }
+}
+
+}  // namespace
+
+void gemmSerial(const GemmDesc& d) {
+  if (d.M <= 0 || d.N <= 0) return;
+  if (d.K <= 0) return scaleC(d);
+  const IsaOps* ops = isa();
+  const int MR = ops->mr, NR = ops->nr;
+  const long KC = ops->kc;
+  const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
+  const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
+  float* pa = tlsPackA.get(static_cast<size_t>(MC * std::min<long>(KC, d.K)));
+  float* pb = tlsPackB.get(static_cast<size_t>(NC * std::min<long>(KC, d.K)));
+  for (long jc = 0; jc < d.N; jc += NC) {
+    const long nc = std::min(NC, d.N - jc);
+    const long np = (nc + NR - 1) / NR;
+    for (long pc = 0; pc < d.K; pc += KC) {
+      const long kc = std::min(KC, d.K - pc);
+      const float beta = pc == 0 ? d.beta : 1.0f;
+      packB(d, pc, kc, jc, nc, 0, np, pb, NR);
+      for (long ic = 0; ic < d.M; ic += MC) {
+        const long mc = std::min(MC, d.M - ic);
+        packA(d, ic, mc, pc, kc, pa, MR);
+        macroKernel(ops, mc, nc, kc, 0, np, d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
+      }
+    }
+  }
+}
+
+void gemmParallel(const GemmDesc& d) {
+  if (d.M <= 0 || d.N <= 0) return;
+  const double work = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
+  const int want = threadsFor(work, 1 << 20);
+  if (want <= 1 || d.K <= 0) return gemmSerial(d);
+  const IsaOps* ops = isa();
+  const int MR = ops->mr, NR = ops->nr;
+  const long KC = ops->kc;
+  const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
+  const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
+  float* pb = sharedPackB.get(static_cast<size_t>(NC * std::min<long>(KC, d.K)));
+  const long mPanels = (d.M + MR - 1) / MR;
+  parallel(want, [&](int tid, int nt) {
+    // Thread grid tm x tn over (M panels, N panels of each NC block): the best balanced split.
+    const long nPanelsBlock = (std::min(NC, d.N) + NR - 1) / NR;
+    int tm = nt, tn = 1;
+    double best = -1;
+    for (int cand = nt; cand >= 1; cand--) {
+      if (nt % cand) continue;
+      const int cn = nt / cand;
+      const double em = static_cast<double>(mPanels) / (cand * ((mPanels + cand - 1) / cand));
+      const double en = static_cast<double>(nPanelsBlock) / (cn * ((nPanelsBlock + cn - 1) / cn));
+      const double e = em * en * (cn > 1 ? 0.97 : 1.0);
+      if (e > best + 1e-9) {
+        best = e;
+        tm = cand;
+        tn = cn;
+      }
+    }
+    const int im = tid % tm, in = tid / tm;
+    long mb, me;
+    splitRange(mPanels, im, tm, &mb, &me);
+    float* pa = tlsPackA.get(static_cast<size_t>(MC * std::min<long>(KC, d.K)));
+    for (long jc = 0; jc < d.N; jc += NC) {
+      const long nc = std::min(NC, d.N - jc);
+      const long np = (nc + NR - 1) / NR;
+      long nb, ne;
+      splitRange(np, in, tn, &nb, &ne);
+      for (long pc = 0; pc < d.K; pc += KC) {
+        const long kc = std::min(KC, d.K - pc);
+        const float beta = pc == 0 ? d.beta : 1.0f;
+        long pb0, pb1;
+        splitRange(np, tid, nt, &pb0, &pb1);
+        packB(d, pc, kc, jc, nc, pb0, pb1, pb, NR);
+        poolBarrier(nt);
+        if (ne > nb) {
+          for (long ic = mb * MR; ic < std::min(me * MR, d.M); ic += MC) {
+            const long mc = std::min(std::min(MC, me * MR - ic), d.M - ic);
+            packA(d, ic, mc, pc, kc, pa, MR);
+            macroKernel(ops, mc, nc, kc, nb, ne, d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
+          }
+        }
+        poolBarrier(nt);
+      }
+    }
+  });
+}
+
+void gemmBatched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC) {
+  if (batch <= 0) return;
+  const size_t bElem = d.bBf16 ? 2 : 4;
+  auto at = [&](long b) {
+    GemmDesc g = d;
+    g.A = d.A + b * strideA;
+    g.B = static_cast<const char*>(d.B) + static_cast<size_t>(b * strideB) * bElem;
+    g.C = d.C + b * strideC;
+    return g;
+  };
+  if (batch == 1) return gemmParallel(at(0));
+  const double per = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
+  // Many small products: one thread per batch range. Large ones: each product on all threads.
+  if (per < static_cast<double>(1 << 22) * poolSize() || batch >= 4 * poolSize()) {
+    const int want = threadsFor(per * batch, 1 << 20);
+    const int nt = static_cast<int>(std::min<long>(want, batch));
+    if (nt <= 1) {
+      for (long b = 0; b < batch; b++) gemmSerial(at(b));
+      return;
+    }
+    parallel(nt, [&](int tid, int n) {
+      long b0, b1;
+      splitRange(batch, tid, n, &b0, &b1);
+      for (long b = b0; b < b1; b++) gemmSerial(at(b));
+    });
+    return;
+  }
+  for (long b = 0; b < batch; b++) gemmParallel(at(b));
+}
+
+}  // namespace attune

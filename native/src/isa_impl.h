@@ -1,0 +1,245 @@
+// Kernel bodies written once over a vector type V, included by each ISA translation unit inside an
+// anonymous namespace (so every instantiation has internal linkage). V provides:
+//   R (register type), W (lanes), zero(), set1(f), load(p), store(p, r) (both unaligned),
+//   add, sub, mul, fma(a, b, c) = a * b + c, max, min, hsum(r), hmax(r), exp(r).
+// No standard-library headers are used here on purpose (see isa.h).
+
+using R = typename V::R;
+constexpr int W = V::W;
+constexpr float kNegInf = -__builtin_inff();
+
+inline R loadTail(const float* p, long n, float fill) {
+  float t[W];
+  for (int i = 0; i < W; i++) t[i] = i < n ? p[i] : fill;
+  return V::load(t);
+}
+
+inline void storeTail(float* p, R v, long n) {
+  float t[W];
+  V::store(t, v);
+  for (int i = 0; i < n; i++) p[i] = t[i];
+}
+
+template <int MR, int NV>
+void ukrT(long kc, float alpha, const float* __restrict a, const float* __restrict b, float beta,
+          float* __restrict c, long ldc) {
+  constexpr int NR = NV * W;
+  R acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) acc[i][j] = V::zero();
+  for (long p = 0; p < kc; p++) {
+    R bv[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) bv[j] = V::load(b + j * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++) {
+      const R av = V::set1(a[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NR;
+  }
+  const R va = V::set1(alpha);
+  if (beta == 0.0f) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) V::store(c + i * ldc + j * W, V::mul(acc[i][j], va));
+  } else {
+    const R vb = V::set1(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) {
+        float* cp = c + i * ldc + j * W;
+        V::store(cp, V::fma(acc[i][j], va, V::mul(vb, V::load(cp))));
+      }
+  }
+}
+
+float rowMaxT(const float* x, long n) {
+  R m0 = V::set1(kNegInf), m1 = m0;
+  long i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    m0 = V::max(m0, V::load(x + i));
+    m1 = V::max(m1, V::load(x + i + W));
+  }
+  for (; i + W <= n; i += W) m0 = V::max(m0, V::load(x + i));
+  if (i < n) m1 = V::max(m1, loadTail(x + i, n - i, kNegInf));
+  return V::hmax(V::max(m0, m1));
+}
+
+double expShiftT(const float* x, float* y, long n, float shift) {
+  const R s = V::set1(shift);
+  R a0 = V::zero(), a1 = V::zero();
+  long i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R e0 = V::exp(V::sub(V::load(x + i), s));
+    const R e1 = V::exp(V::sub(V::load(x + i + W), s));
+    V::store(y + i, e0);
+    V::store(y + i + W, e1);
+    a0 = V::add(a0, e0);
+    a1 = V::add(a1, e1);
+  }
+  for (; i + W <= n; i += W) {
+    const R e = V::exp(V::sub(V::load(x + i), s));
+    V::store(y + i, e);
+    a0 = V::add(a0, e);
+  }
+  double sum = static_cast<double>(V::hsum(V::add(a0, a1)));
+  if (i < n) {
+    const R e = V::exp(V::sub(loadTail(x + i, n - i, kNegInf), s));
+    storeTail(y + i, e, n - i);
+    sum += static_cast<double>(V::hsum(e));
+  }
+  return sum;
+}
+
+double expShiftSumDotT(const float* x, long n, float shift, double* dot) {
+  const R s = V::set1(shift);
+  R a0 = V::zero(), d0 = V::zero();
+  long i = 0;
+  for (; i + W <= n; i += W) {
+    const R v = V::load(x + i);
+    const R e = V::exp(V::sub(v, s));
+    a0 = V::add(a0, e);
+    d0 = V::fma(e, v, d0);
+  }
+  double sum = static_cast<double>(V::hsum(a0));
+  double dt = static_cast<double>(V::hsum(d0));
+  if (i < n) {
+    // Fill with the shift itself, then zero those lanes' exp by masking through the tail buffer.
+    float t[W], e[W];
+    for (int l = 0; l < W; l++) t[l] = l < n - i ? x[i + l] : shift;
+    V::store(e, V::exp(V::sub(V::load(t), s)));
+    for (int l = 0; l < n - i; l++) {
+      sum += static_cast<double>(e[l]);
+      dt += static_cast<double>(e[l]) * static_cast<double>(t[l]);
+    }
+  }
+  *dot = dt;
+  return sum;
+}
+
+void top2T(const float* x, long n, float* t1, float* t2) {
+  R a = V::set1(kNegInf), b = a;
+  long i = 0;
+  for (; i + W <= n; i += W) {
+    const R v = V::load(x + i);
+    b = V::max(b, V::min(a, v));
+    a = V::max(a, v);
+  }
+  float la[W], lb[W];
+  V::store(la, a);
+  V::store(lb, b);
+  float m1 = kNegInf, m2 = kNegInf;
+  auto push = [&](float v) {
+    if (v > m1) {
+      m2 = m1;
+      m1 = v;
+    } else if (v > m2) {
+      m2 = v;
+    }
+  };
+  for (int l = 0; l < W; l++) {
+    push(la[l]);
+    push(lb[l]);
+  }
+  for (; i < n; i++) push(x[i]);
+  *t1 = m1;
+  *t2 = m2;
+}
+
+void lceGradT(float* z, long n, float lse, float a, float ce) {
+  const R vl = V::set1(lse), va = V::set1(a), vc = V::set1(ce);
+  long i = 0;
+  for (; i + W <= n; i += W) {
+    const R v = V::load(z + i);
+    const R p = V::exp(V::sub(v, vl));
+    V::store(z + i, V::sub(V::zero(), V::mul(p, V::fma(vc, v, va))));
+  }
+  if (i < n) {
+    const R v = loadTail(z + i, n - i, 0.0f);
+    const R p = V::exp(V::sub(v, vl));
+    storeTail(z + i, V::sub(V::zero(), V::mul(p, V::fma(vc, v, va))), n - i);
+  }
+}
+
+template <class F>
+inline void mapArr(const float* x, float* y, long n, F f) {
+  long i = 0;
+  for (; i + W <= n; i += W) V::store(y + i, f(V::load(x + i)));
+  if (i < n) storeTail(y + i, f(loadTail(x + i, n - i, 0.0f)), n - i);
+}
+
+inline R sigmoidV(R x) {
+  // 1 / (1 + exp(-x)); exp saturates to inf for x < -88.7 which gives exactly 0.
+  return V::div(V::set1(1.0f), V::add(V::set1(1.0f), V::exp(V::sub(V::zero(), x))));
+}
+
+void expArrT(const float* x, float* y, long n) {
+  mapArr(x, y, n, [](R v) { return V::exp(v); });
+}
+void sigmoidArrT(const float* x, float* y, long n) {
+  mapArr(x, y, n, [](R v) { return sigmoidV(v); });
+}
+void siluArrT(const float* x, float* y, long n) {
+  mapArr(x, y, n, [](R v) { return V::mul(v, sigmoidV(v)); });
+}
+
+inline R siluGradV(R x) {
+  const R s = sigmoidV(x);
+  const R one = V::set1(1.0f);
+  return V::mul(s, V::fma(x, V::sub(one, s), one));
+}
+
+void siluBwdT(const float* x, const float* gy, float* gx, long n) {
+  long i = 0;
+  for (; i + W <= n; i += W) V::store(gx + i, V::mul(V::load(gy + i), siluGradV(V::load(x + i))));
+  if (i < n) storeTail(gx + i, V::mul(loadTail(gy + i, n - i, 0.0f), siluGradV(loadTail(x + i, n - i, 0.0f))), n - i);
+}
+
+void swigluT(const float* g, const float* u, float* out, long n) {
+  long i = 0;
+  for (; i + W <= n; i += W) {
+    const R x = V::load(g + i);
+    V::store(out + i, V::mul(V::mul(x, sigmoidV(x)), V::load(u + i)));
+  }
+  if (i < n) {
+    const R x = loadTail(g + i, n - i, 0.0f);
+    storeTail(out + i, V::mul(V::mul(x, sigmoidV(x)), loadTail(u + i, n - i, 0.0f)), n - i);
+  }
+}
+
+inline void swigluBwdV(R x, R up, R dy, R* dg, R* du) {
+  const R s = sigmoidV(x);
+  const R one = V::set1(1.0f);
+  *du = V::mul(dy, V::mul(x, s));
+  *dg = V::mul(V::mul(dy, up), V::mul(s, V::fma(x, V::sub(one, s), one)));
+}
+
+void swigluBwdT(const float* g, const float* u, const float* gy, float* gg, float* gu, long n) {
+  long i = 0;
+  R dg, du;
+  for (; i + W <= n; i += W) {
+    swigluBwdV(V::load(g + i), V::load(u + i), V::load(gy + i), &dg, &du);
+    V::store(gg + i, dg);
+    V::store(gu + i, du);
+  }
+  if (i < n) {
+    const long t = n - i;
+    swigluBwdV(loadTail(g + i, t, 0.0f), loadTail(u + i, t, 0.0f), loadTail(gy + i, t, 0.0f), &dg, &du);
+    storeTail(gg + i, dg, t);
+    storeTail(gu + i, du, t);
+  }
+}
+
+template <int MR, int NV>
+constexpr IsaOps makeOps(const char* name, int mc, int kc, int nc) {
+  return IsaOps{name,        MR,           NV * W,      mc,         kc,         nc,         &ukrT<MR, NV>,
+                &rowMaxT,    &expShiftT,   &expShiftSumDotT,        &top2T,     &lceGradT,  &expArrT,
+                &sigmoidArrT, &siluArrT,   &siluBwdT,   &swigluT,   &swigluBwdT};
+}

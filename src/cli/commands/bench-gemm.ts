@@ -1,0 +1,42 @@
+/** `attune bench gemm`: matrix-multiply throughput per backend. */
+import type { BenchEnvelope } from '../../bench/envelope.ts';
+import { jsonOption, parseIntegerList } from '../args.ts';
+import { benchOptions, benchSettings, importBench, nativeLoadError, parseBenchFlags, printBench } from '../bench.ts';
+import { defineCommand } from '../command.ts';
+
+/** Signature of src/bench/gemm.ts's runGemmBench. */
+export type RunGemmBench = (options: {
+  sizes?: number[];
+  backends?: ('js' | 'native')[];
+  threads?: number;
+  seconds?: number;
+}) => Promise<BenchEnvelope>;
+
+const options = {
+  sizes: {
+    type: 'string',
+    valueName: '<n,n,...>',
+    defaultText: "the harness's sizes",
+    description: 'Square matrix sizes n (n x n times n x n), comma-separated',
+  },
+  ...benchOptions,
+  json: jsonOption,
+} as const;
+
+export const benchGemmCommand = defineCommand({
+  name: 'bench gemm',
+  summary: 'Time f32 matrix multiply (GFLOP/s) on the js and native backends',
+  description: `Times C = A x B for square f32 matrices of each size on each chosen backend and prints
+a table; with --json the last stdout line is the bench envelope
+{bench, backend, threads, cpu, results: [...]}. Compare numbers from one machine and one session.`,
+  options,
+  examples: ['attune bench gemm', 'attune bench gemm --sizes 512,1024 --backend native --threads 2 --json'],
+  async run(args, io) {
+    const flags = parseBenchFlags(args.values);
+    const sizes = args.values.sizes !== undefined ? parseIntegerList('sizes', args.values.sizes) : undefined;
+    const runGemmBench = await importBench<RunGemmBench>('gemm.ts', 'runGemmBench');
+    const settings = benchSettings(flags, nativeLoadError(), io);
+    io.note(`bench gemm: timing ${settings.backends.join(' and ')} ...`);
+    return printBench(io, args.values.json, () => runGemmBench({ ...settings, ...(sizes ? { sizes } : {}) }));
+  },
+});

@@ -1,0 +1,8 @@
+/** Every `attune` command, in the order `attune --help` lists them. */
+import type { Command } from '../command.ts';
+import { benchGemmCommand } from './bench-gemm.ts';
+import { benchKernelsCommand } from './bench-kernels.ts';
+import { doctorCommand } from './doctor.ts';
+
+/** The command registry. A new command is one file in this folder plus one line here. */
+export const commands: readonly Command[] = [doctorCommand, benchGemmCommand, benchKernelsCommand];

@@ -1,0 +1,278 @@
+/**
+ * The Llama family (llama, mistral, qwen2; SmolLM, TinyLlama, Llama 3.x) with the Hub's module
+ * tree, so parameter names are exactly the Hub's: `model.layers.0.self_attn.q_proj.weight`.
+ *
+ * Activations keep the [B, T, heads, headDim] layout the projections produce, so attention and
+ * RoPE never transpose. Dropout sites: attention probabilities (config `attention_dropout`) and the
+ * residual stream (rate 0 unless set); both can be forced on at inference (MC dropout) with
+ * `forceDropout(model, rate)` from nn/.
+ */
+import { Dropout, Embedding, Linear, Module, ModuleList, RMSNorm } from '../../nn/index.ts';
+import {
+  add,
+  attention,
+  embedding,
+  type LinearCrossEntropyResult,
+  linearCrossEntropy,
+  matmul,
+  reshape,
+  Rng,
+  rmsNorm,
+  rope,
+  ropeTables,
+  swiglu,
+  type Tensor,
+  Tensor as TensorClass,
+} from '../../tensor/index.ts';
+import { checkSequenceLength, type LlamaConfig } from './config.ts';
+import type { KvCache } from './kv-cache.ts';
+
+export interface LlamaBuildOptions {
+  /** Element type of the matrices (norms stay f32 unless f64). bf16 weights are frozen storage. */
+  dtype?: 'f32' | 'bf16' | 'f64';
+  /** 'random' draws HF's initialisation N(0, initializer_range) from `seed`; 'zeros' is for loading. */
+  init?: 'random' | 'zeros';
+  seed?: number;
+  /** Rate of residual-stream dropout (default 0; the Hub's Llama has none). */
+  residualDropout?: number;
+}
+
+/** Mix a site seed and a call counter into a 32-bit seed (splitmix-style). */
+function mixSeed(seed: number, counter: number): number {
+  let z = (seed ^ Math.imul(counter + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+interface LayerContext {
+  positions: Int32Array;
+  cos: Tensor;
+  sin: Tensor;
+  cache: KvCache | null;
+  layerIndex: number;
+}
+
+/** Grouped-query self-attention with rotary embeddings. */
+export class LlamaAttention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  /** Dropout site of the attention probabilities (rate and seed; applied inside the kernel). */
+  readonly attn_dropout: Dropout;
+
+  constructor(
+    readonly config: LlamaConfig,
+    linearOptions: (bias: boolean) => ConstructorParameters<typeof Linear>[2],
+    rng: Rng,
+  ) {
+    super();
+    const { hiddenSize: d, numHeads, numKvHeads, headDim } = config;
+    this.q_proj = this.registerModule('q_proj', new Linear(d, numHeads * headDim, linearOptions(config.qkvBias)));
+    this.k_proj = this.registerModule('k_proj', new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)));
+    this.v_proj = this.registerModule('v_proj', new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)));
+    this.o_proj = this.registerModule('o_proj', new Linear(numHeads * headDim, d, linearOptions(config.oBias)));
+    this.attn_dropout = this.registerModule('attn_dropout', new Dropout(config.attentionDropout, { rng }));
+  }
+
+  /** x [B, T, hidden] -> [B, T, hidden]. */
+  forward(x: Tensor, ctx: LayerContext): Tensor {
+    const [B, T] = x.shape as [number, number, number];
+    const { numHeads, numKvHeads, headDim } = this.config;
+    const q = rope(reshape(this.q_proj.forward(x), [B, T, numHeads, headDim]), ctx.cos, ctx.sin, ctx.positions);
+    let k = rope(reshape(this.k_proj.forward(x), [B, T, numKvHeads, headDim]), ctx.cos, ctx.sin, ctx.positions);
+    let v = reshape(this.v_proj.forward(x), [B, T, numKvHeads, headDim]);
+    if (ctx.cache) {
+      const kv = ctx.cache.append(ctx.layerIndex, k, v);
+      k = kv.k;
+      v = kv.v;
+    }
+    const rate = this.attn_dropout.activeRate();
+    const seed = rate > 0 ? mixSeed(this.attn_dropout.seed, this.attn_dropout.offset++) : 0;
+    const out = attention(q, k, v, { causal: true, dropout: rate, seed });
+    return this.o_proj.forward(reshape(out, [B, T, numHeads * headDim]));
+  }
+}
+
+/** SwiGLU feed-forward: down(silu(gate(x)) * up(x)). */
+export class LlamaMLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+
+  constructor(config: LlamaConfig, linearOptions: (bias: boolean) => ConstructorParameters<typeof Linear>[2]) {
+    super();
+    const { hiddenSize: d, intermediateSize: f, mlpBias } = config;
+    this.gate_proj = this.registerModule('gate_proj', new Linear(d, f, linearOptions(mlpBias)));
+    this.up_proj = this.registerModule('up_proj', new Linear(d, f, linearOptions(mlpBias)));
+    this.down_proj = this.registerModule('down_proj', new Linear(f, d, linearOptions(mlpBias)));
+  }
+
+  /** x [..., hidden] -> [..., hidden]. */
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  }
+}
+
+/** Pre-norm decoder block: x + attn(norm(x)), then + mlp(norm(.)). */
+export class LlamaDecoderLayer extends Module {
+  readonly self_attn: LlamaAttention;
+  readonly mlp: LlamaMLP;
+  readonly input_layernorm: RMSNorm;
+  readonly post_attention_layernorm: RMSNorm;
+  readonly resid_dropout: Dropout;
+
+  constructor(
+    config: LlamaConfig,
+    linearOptions: (bias: boolean) => ConstructorParameters<typeof Linear>[2],
+    normDtype: 'f32' | 'f64',
+    residualDropout: number,
+    rng: Rng,
+  ) {
+    super();
+    this.self_attn = this.registerModule('self_attn', new LlamaAttention(config, linearOptions, rng));
+    this.mlp = this.registerModule('mlp', new LlamaMLP(config, linearOptions));
+    const eps = config.rmsNormEps;
+    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(config.hiddenSize, eps, { dtype: normDtype }));
+    this.post_attention_layernorm = this.registerModule(
+      'post_attention_layernorm',
+      new RMSNorm(config.hiddenSize, eps, { dtype: normDtype }),
+    );
+    this.resid_dropout = this.registerModule('resid_dropout', new Dropout(residualDropout, { rng }));
+  }
+
+  /** x [B, T, hidden] -> [B, T, hidden]. */
+  forward(x: Tensor, ctx: LayerContext): Tensor {
+    const attn = this.self_attn.forward(this.input_layernorm.forward(x), ctx);
+    const h = add(x, this.resid_dropout.forward(attn));
+    const mlp = this.mlp.forward(this.post_attention_layernorm.forward(h));
+    return add(h, this.resid_dropout.forward(mlp));
+  }
+}
+
+/** The decoder stack (`model.` prefix on the Hub). */
+export class LlamaModel extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: ModuleList<LlamaDecoderLayer>;
+  readonly norm: RMSNorm;
+
+  constructor(config: LlamaConfig, options: Required<Pick<LlamaBuildOptions, 'dtype'>> & LlamaBuildOptions, rng: Rng) {
+    super();
+    const dtype = options.dtype;
+    const normDtype = dtype === 'f64' ? 'f64' : 'f32';
+    const linearOptions = (bias: boolean) => ({ bias, dtype, init: 'zeros' as const });
+    this.embed_tokens = this.registerModule(
+      'embed_tokens',
+      new Embedding(config.vocabSize, config.hiddenSize, { dtype, init: 'zeros' }),
+    );
+    const layers: LlamaDecoderLayer[] = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      layers.push(new LlamaDecoderLayer(config, linearOptions, normDtype, options.residualDropout ?? 0, rng));
+    }
+    this.layers = this.registerModule('layers', new ModuleList(layers));
+    this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps, { dtype: normDtype }));
+  }
+}
+
+export interface ForwardOptions {
+  /** KV cache (batch 1): new keys/values are appended and attention reads the whole cache. */
+  cache?: KvCache | null;
+}
+
+/** Llama with its LM head (`lm_head`, or the embedding matrix when tied). */
+export class LlamaForCausalLM extends Module {
+  readonly model: LlamaModel;
+  readonly lm_head: Linear | null;
+  private ropeCos: Tensor | null = null;
+  private ropeSin: Tensor | null = null;
+
+  constructor(
+    readonly config: LlamaConfig,
+    options: LlamaBuildOptions = {},
+  ) {
+    super();
+    const dtype = options.dtype ?? 'f32';
+    const rng = new Rng(options.seed ?? 0);
+    this.model = this.registerModule('model', new LlamaModel(config, { ...options, dtype }, rng));
+    this.lm_head = config.tieWordEmbeddings
+      ? null
+      : this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }));
+    if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
+  }
+
+  /** HF's `_init_weights`: matrices N(0, initializer_range), biases 0, norms 1. */
+  private initWeights(rng: Rng): void {
+    const std = typeof this.config.raw.initializer_range === 'number' ? this.config.raw.initializer_range : 0.02;
+    for (const [name, p] of this.namedParameters()) {
+      if (name.endsWith('layernorm.weight') || name.endsWith('norm.weight')) continue;
+      if (name.endsWith('.bias')) continue;
+      p.fillWith(() => std * rng.normal());
+    }
+  }
+
+  /** The [vocab, hidden] matrix of the LM head (the embedding matrix when tied). */
+  lmHeadWeight(): Tensor {
+    return this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
+  }
+
+  private tables(maxPos: number, dtype: 'f32' | 'f64'): { cos: Tensor; sin: Tensor } {
+    if (!this.ropeCos || this.ropeCos.shape[0]! < maxPos || this.ropeCos.dtype !== dtype) {
+      const size = Math.max(maxPos, this.config.maxPositionEmbeddings);
+      const { cos, sin } = ropeTables(size, this.config.headDim, this.config.ropeTheta, this.config.ropeScaling ?? undefined);
+      this.ropeCos?.release();
+      this.ropeSin?.release();
+      if (dtype === 'f64') {
+        this.ropeCos = TensorClass.wrap(Float64Array.from(cos.data as Float32Array), cos.shape, { track: false });
+        this.ropeSin = TensorClass.wrap(Float64Array.from(sin.data as Float32Array), sin.shape, { track: false });
+        cos.release();
+        sin.release();
+      } else {
+        this.ropeCos = cos;
+        this.ropeSin = sin;
+      }
+    }
+    return { cos: this.ropeCos, sin: this.ropeSin! };
+  }
+
+  /**
+   * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
+   * positions continue from the cache length.
+   */
+  forwardHidden(ids: Tensor, options: ForwardOptions = {}): Tensor {
+    if (ids.rank !== 2 || ids.dtype !== 'i32') throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
+    const [B, T] = ids.shape as [number, number];
+    const cache = options.cache ?? null;
+    const start = cache ? cache.length : 0;
+    if (cache && B !== 1) throw new RangeError(`LlamaForCausalLM: a KV cache holds one sequence, got batch ${B}`);
+    checkSequenceLength(this.config, start + T);
+    const positions = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = start + t;
+    const normWeight = this.model.norm.weight;
+    const actDtype = normWeight.dtype === 'f64' ? 'f64' : 'f32';
+    const { cos, sin } = this.tables(start + T, actDtype);
+    let x = embedding(this.model.embed_tokens.weight, ids);
+    this.model.layers.at(0); // throws early for an empty stack
+    let i = 0;
+    for (const layer of this.model.layers) {
+      x = layer.forward(x, { positions, cos, sin, cache, layerIndex: i++ });
+    }
+    if (cache) cache.advance(T);
+    return rmsNorm(x, normWeight, this.config.rmsNormEps);
+  }
+
+  /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
+  logits(hidden: Tensor): Tensor {
+    return matmul(hidden, this.lmHeadWeight(), { transB: true });
+  }
+
+  /**
+   * Per-token gold log-prob, entropy, top-1/top-2 log-probs and argmax through the fused LM head
+   * (never [N, vocab]). hidden [N, hidden], labels i32 [N] (-100 = not scored).
+   */
+  scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
+    const d = this.config.hiddenSize;
+    const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, d]);
+    return linearCrossEntropy(flat, this.lmHeadWeight(), labels);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Next-token choice from one row of logits, in transformers' order: temperature, then top-k,
+ * then top-p (nucleus), then a draw from the renormalised distribution. Temperature 0 is greedy.
+ */
+import type { Rng } from '../tensor/index.ts';
+
+export interface SamplingOptions {
+  /** 0 = greedy (argmax). */
+  temperature: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK: number;
+  /** Keep the smallest set whose probability reaches p (1 = off). */
+  topP: number;
+}
+
+/** Index of the largest value (first on ties). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  let bestValue = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i]! > bestValue) {
+      bestValue = values[i]!;
+      best = i;
+    }
+  }
+  return best;
+}
+
+/** Choose the next token id from `logits` (one vocabulary row). */
+export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Rng): number {
+  if (options.temperature < 0 || !Number.isFinite(options.temperature)) {
+    throw new RangeError(`temperature must be >= 0, found ${options.temperature}`);
+  }
+  if (options.topP <= 0 || options.topP > 1) throw new RangeError(`top_p must be in (0, 1], found ${options.topP}`);
+  if (options.topK < 0 || !Number.isInteger(options.topK)) throw new RangeError(`top_k must be an integer >= 0, found ${options.topK}`);
+  if (options.temperature === 0) return argmax(logits);
+  const V = logits.length;
+  // candidates sorted by logit, descending (stable: lower id first on ties)
+  let order = Array.from({ length: V }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
+  if (options.topK > 0 && options.topK < V) order = order.slice(0, options.topK);
+  const scaled = order.map((i) => logits[i]! / options.temperature);
+  const maxLogit = scaled[0]!;
+  const probs = scaled.map((z) => Math.exp(z - maxLogit));
+  let total = probs.reduce((s, p) => s + p, 0);
+  if (options.topP < 1) {
+    // keep tokens until the cumulative probability reaches top_p (always at least one)
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < probs.length) {
+      cumulative += probs[keep]! / total;
+      keep++;
+      if (cumulative >= options.topP) break;
+    }
+    order = order.slice(0, keep);
+    probs.length = keep;
+    total = probs.reduce((s, p) => s + p, 0);
+  }
+  let u = rng.uniform() * total;
+  for (let i = 0; i < probs.length; i++) {
+    u -= probs[i]!;
+    if (u < 0) return order[i]!;
+  }
+  return order[probs.length - 1]!;
+}

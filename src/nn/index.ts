@@ -1,0 +1,8 @@
+/** nn/: Module, Parameter and the basic layers models are built from. */
+export * from './dropout.ts';
+export * from './embedding.ts';
+export * from './init.ts';
+export * from './linear.ts';
+export * from './module.ts';
+export * from './norm.ts';
+export * from './parameter.ts';

@@ -1,0 +1,5 @@
+/** Optimizers and gradient clipping. */
+export * from './adamw.ts';
+export * from './clip.ts';
+export * from './optimizer.ts';
+export * from './sgd.ts';

@@ -85,13 +85,13 @@ inline void philox4x32(uint32_t* c, uint32_t k0, uint32_t k1) {
 struct DropoutMask {
   uint32_t seed;
   uint32_t threshold;  // in 24-bit units; > 2^24 means drop everything
-  double scale;        // 1 / (1 - p)
+  double keepProb;     // 1 - p (survivors are divided by it)
 
   DropoutMask(uint32_t s, double p) : seed(s) {
     double t = std::ceil(p * 16777216.0);
     if (!(t > 0)) t = 0;  // p <= 0 (or NaN): keep everything
     threshold = t > 16777217.0 ? 16777217u : static_cast<uint32_t>(t);
-    scale = 1.0 / (1.0 - p);
+    keepProb = 1.0 - p;
   }
   // The 4 random words of block `block` (elements 4 * block .. 4 * block + 3).
   void block(uint64_t blk, uint32_t* out) const {

@@ -250,6 +250,10 @@ void gemmBatched(const GemmDesc& d, long batch, long strideA, long strideB, long
     return g;
   };
   if (batch == 1) return gemmParallel(at(0));
+  if (strideC == 0) {  // every product writes the same C: in order, as the reference does
+    for (long b = 0; b < batch; b++) gemmParallel(at(b));
+    return;
+  }
   const double per = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
   // Many small products: one thread per batch range. Large ones: each product on all threads.
   if (per < static_cast<double>(1 << 22) * poolSize() || batch >= 4 * poolSize()) {

@@ -38,6 +38,9 @@ const SPECIAL_TOKEN_KEYS = [
   'mask_token',
 ];
 
+/** tokenizer.json model types that @huggingface/tokenizers implements. */
+const SUPPORTED_MODELS = ['BPE', 'WordPiece', 'Unigram'];
+
 /** transformers fast tokenizers that rebuild their post-processor from add_bos_token / add_eos_token. */
 const FLAG_DRIVEN_CLASSES = /^(Llama|CodeLlama|Gemma)Tokenizer(Fast)?$/;
 
@@ -106,11 +109,27 @@ export class Tokenizer {
         "missing 'model' object with a 'type' (not a tokenizers tokenizer.json)",
       );
     }
+    if (!SUPPORTED_MODELS.includes(tokenizerJson.model.type)) {
+      throw new FormatError(
+        tokenizerFile,
+        `tokenizer model type '${tokenizerJson.model.type}' is not supported (supported: ${SUPPORTED_MODELS.join(', ')})`,
+      );
+    }
     if (tokenizerJson.added_tokens !== undefined && !Array.isArray(tokenizerJson.added_tokens)) {
       throw new FormatError(tokenizerFile, "'added_tokens' must be a list");
     }
     try {
-      this.inner = new HfTokenizer({ added_tokens: [], ...tokenizerJson }, config);
+      this.inner = new HfTokenizer(
+        {
+          added_tokens: [],
+          normalizer: null,
+          pre_tokenizer: null,
+          post_processor: null,
+          decoder: null,
+          ...tokenizerJson,
+        },
+        config,
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new FormatError(

@@ -38,7 +38,10 @@ export class Dropout extends Module {
     if (options.rng) this.seed = options.rng.nextSeed();
     else if (options.seed !== undefined) this.seed = options.seed >>> 0;
     else if (p === 0) this.seed = 0;
-    else throw new ConfigError('Dropout: pass a seed or an rng for the masks (Attune never draws unseeded randomness)');
+    else
+      throw new ConfigError(
+        'Dropout: pass a seed or an rng for the masks (Attune never draws unseeded randomness)',
+      );
   }
 
   /** Force dropout on at `rate` in any mode (MC dropout); null restores normal behaviour. */

@@ -27,5 +27,6 @@ export function initRng(options: InitOptions, layer: string): Rng {
 
 /** Throws unless n is a positive integer. */
 export function checkPositiveInt(n: number, what: string, layer: string): void {
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${layer}: ${what} must be a positive integer, found ${n}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new ConfigError(`${layer}: ${what} must be a positive integer, found ${n}`);
 }

@@ -65,7 +65,9 @@ function listNames(names: readonly string[], describe: (n: string) => string): s
 
 function checkLocalName(name: string, kind: string, owner: Module): void {
   if (name === '' || name.includes('.')) {
-    throw new ModuleError(`${owner.constructor.name}: ${kind} name '${name}' must be non-empty and contain no '.'`);
+    throw new ModuleError(
+      `${owner.constructor.name}: ${kind} name '${name}' must be non-empty and contain no '.'`,
+    );
   }
 }
 
@@ -96,7 +98,9 @@ export class Module {
       throw new ModuleError(`${this.constructor.name}.registerParameter('${name}'): expected a Parameter`);
     }
     if (this._modules.has(name) || this._buffers.has(name)) {
-      throw new ModuleError(`${this.constructor.name}: '${name}' is already registered as a module or buffer`);
+      throw new ModuleError(
+        `${this.constructor.name}: '${name}' is already registered as a module or buffer`,
+      );
     }
     this._parameters.set(name, param);
     return param;
@@ -112,7 +116,9 @@ export class Module {
       throw new ModuleError(`${this.constructor.name}.registerModule('${name}'): expected a Module`);
     }
     if (this._parameters.has(name) || this._buffers.has(name)) {
-      throw new ModuleError(`${this.constructor.name}: '${name}' is already registered as a parameter or buffer`);
+      throw new ModuleError(
+        `${this.constructor.name}: '${name}' is already registered as a parameter or buffer`,
+      );
     }
     this._modules.set(name, module);
     return module;
@@ -123,10 +129,16 @@ export class Module {
    * `{ track: false }`). Persistent buffers are part of `stateDict()`; others (caches such as
    * RoPE tables) are not.
    */
-  registerBuffer<T extends Tensor | null>(name: string, tensor: T, options: { persistent?: boolean } = {}): T {
+  registerBuffer<T extends Tensor | null>(
+    name: string,
+    tensor: T,
+    options: { persistent?: boolean } = {},
+  ): T {
     checkLocalName(name, 'buffer', this);
     if (this._parameters.has(name) || this._modules.has(name)) {
-      throw new ModuleError(`${this.constructor.name}: '${name}' is already registered as a parameter or module`);
+      throw new ModuleError(
+        `${this.constructor.name}: '${name}' is already registered as a parameter or module`,
+      );
     }
     this._buffers.set(name, { tensor, persistent: options.persistent ?? true });
     return tensor;
@@ -194,7 +206,8 @@ export class Module {
   namedBuffers(prefix = ''): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [modName, m] of this.namedModules(prefix)) {
-      for (const [local, b] of m._buffers) if (b.tensor) out.push([modName ? `${modName}.${local}` : local, b.tensor]);
+      for (const [local, b] of m._buffers)
+        if (b.tensor) out.push([modName ? `${modName}.${local}` : local, b.tensor]);
     }
     return out;
   }
@@ -263,7 +276,8 @@ export class Module {
       if (!src) continue;
       let reason = '';
       if (src.isReleased) reason = 'the source tensor was released';
-      else if (src.shape.length !== dst.shape.length || src.shape.some((d, i) => d !== dst.shape[i])) reason = 'shape';
+      else if (src.shape.length !== dst.shape.length || src.shape.some((d, i) => d !== dst.shape[i]))
+        reason = 'shape';
       else if (src.dtype !== dst.dtype) {
         const floats = src.dtype !== 'i32' && dst.dtype !== 'i32';
         if (!convert || !floats) reason = 'dtype';
@@ -281,9 +295,13 @@ export class Module {
     }
     const strictFailure = strict && (missing.length > 0 || unexpected.length > 0);
     if (mismatched.length > 0 || strictFailure) {
-      const lines = [`loadStateDict: cannot load the state into ${this.constructor.name}; nothing was loaded`];
+      const lines = [
+        `loadStateDict: cannot load the state into ${this.constructor.name}; nothing was loaded`,
+      ];
       if (missing.length > 0) {
-        lines.push(`  missing (${missing.length}): ${listNames(missing, (n) => `${n} ${describeTensor(own.get(n)!)}`)}`);
+        lines.push(
+          `  missing (${missing.length}): ${listNames(missing, (n) => `${n} ${describeTensor(own.get(n)!)}`)}`,
+        );
       }
       if (unexpected.length > 0) {
         lines.push(
@@ -329,7 +347,8 @@ export class Module {
     let cur: Module = this;
     for (const part of path.split('.')) {
       const next = cur._modules.get(part);
-      if (!next) throw new ModuleError(`${this.constructor.name}: no submodule '${path}' (no child '${part}')`);
+      if (!next)
+        throw new ModuleError(`${this.constructor.name}: no submodule '${path}' (no child '${part}')`);
       cur = next;
     }
     return cur;
@@ -354,12 +373,16 @@ export class Module {
     if (dot >= 0) {
       const parent = this.getSubmodule(path.slice(0, dot));
       const local = path.slice(dot + 1);
-      if (!parent._modules.has(local)) throw new ModuleError(`${this.constructor.name}: no submodule '${path}' to replace`);
-      return parent.setSubmodule(local, module);
+      if (!parent._modules.has(local))
+        throw new ModuleError(`${this.constructor.name}: no submodule '${path}' to replace`);
+      parent.setSubmodule(local, module);
+      return;
     }
-    if (!(module instanceof Module)) throw new ModuleError(`${this.constructor.name}.setSubmodule('${path}'): expected a Module`);
+    if (!(module instanceof Module))
+      throw new ModuleError(`${this.constructor.name}.setSubmodule('${path}'): expected a Module`);
     const old = this._modules.get(path);
-    if (old === undefined) throw new ModuleError(`${this.constructor.name}: no submodule '${path}' to replace`);
+    if (old === undefined)
+      throw new ModuleError(`${this.constructor.name}: no submodule '${path}' to replace`);
     this._modules.set(path, module);
     replaceProperty(this, old, module);
   }
@@ -373,11 +396,15 @@ export class Module {
     if (dot >= 0) {
       const owner = this.getSubmodule(path.slice(0, dot));
       const local = path.slice(dot + 1);
-      if (!owner._parameters.has(local)) throw new ModuleError(`${this.constructor.name}: no parameter '${path}' to replace`);
-      return owner.setParameter(local, param);
+      if (!owner._parameters.has(local))
+        throw new ModuleError(`${this.constructor.name}: no parameter '${path}' to replace`);
+      owner.setParameter(local, param);
+      return;
     }
-    if (!(param instanceof Parameter)) throw new ModuleError(`${this.constructor.name}.setParameter('${path}'): expected a Parameter`);
-    if (!this._parameters.has(path)) throw new ModuleError(`${this.constructor.name}: no parameter '${path}' to replace`);
+    if (!(param instanceof Parameter))
+      throw new ModuleError(`${this.constructor.name}.setParameter('${path}'): expected a Parameter`);
+    if (!this._parameters.has(path))
+      throw new ModuleError(`${this.constructor.name}: no parameter '${path}' to replace`);
     const old = this._parameters.get(path);
     this._parameters.set(path, param);
     replaceProperty(this, old, param);
@@ -386,7 +413,10 @@ export class Module {
   /** Multi-line tree of module names and classes (for debugging). */
   toString(): string {
     return this.namedModules()
-      .map(([name, m]) => `${'  '.repeat(name ? name.split('.').length : 0)}${name || '(root)'}: ${m.constructor.name}`)
+      .map(
+        ([name, m]) =>
+          `${'  '.repeat(name ? name.split('.').length : 0)}${name || '(root)'}: ${m.constructor.name}`,
+      )
       .join('\n');
   }
 }

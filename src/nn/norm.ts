@@ -6,7 +6,8 @@ import { Module } from './module.ts';
 import { Parameter } from './parameter.ts';
 
 function checkEps(eps: number, layer: string): void {
-  if (!(eps > 0) || !Number.isFinite(eps)) throw new ConfigError(`${layer}: eps must be a positive number, found ${eps}`);
+  if (!(eps > 0) || !Number.isFinite(eps))
+    throw new ConfigError(`${layer}: eps must be a positive number, found ${eps}`);
 }
 
 /**

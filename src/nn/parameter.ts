@@ -67,7 +67,12 @@ export class Parameter extends Tensor {
   }
 
   /** Parameter filled with `value`. */
-  static full(shape: readonly number[], value: number, dtype: DType = 'f32', options?: ParameterOptions): Parameter {
+  static full(
+    shape: readonly number[],
+    value: number,
+    dtype: DType = 'f32',
+    options?: ParameterOptions,
+  ): Parameter {
     return Parameter.zeros(shape, dtype, options).fillWith(() => value);
   }
 

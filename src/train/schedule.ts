@@ -32,7 +32,8 @@ export function checkSchedule(options: ScheduleOptions): void {
   if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') {
     throw new ConfigError(`schedule must be 'constant', 'linear' or 'cosine', found '${String(schedule)}'`);
   }
-  if (!(baseLr >= 0) || !Number.isFinite(baseLr)) throw new ConfigError(`baseLr must be >= 0, found ${baseLr}`);
+  if (!(baseLr >= 0) || !Number.isFinite(baseLr))
+    throw new ConfigError(`baseLr must be >= 0, found ${baseLr}`);
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new ConfigError(`warmupSteps must be a non-negative integer, found ${warmup}`);
   }
@@ -40,7 +41,9 @@ export function checkSchedule(options: ScheduleOptions): void {
   if (schedule !== 'constant') {
     const total = options.totalSteps;
     if (total === undefined || !Number.isInteger(total) || total < 0) {
-      throw new ConfigError(`the ${schedule} schedule needs totalSteps, a non-negative integer (found ${total})`);
+      throw new ConfigError(
+        `the ${schedule} schedule needs totalSteps, a non-negative integer (found ${total})`,
+      );
     }
   }
 }
@@ -58,7 +61,8 @@ export function checkSchedule(options: ScheduleOptions): void {
  */
 export function lrFactor(step: number, options: ScheduleOptions): number {
   checkSchedule(options);
-  if (!(step >= 0) || !Number.isInteger(step)) throw new ConfigError(`step must be a non-negative integer, found ${step}`);
+  if (!(step >= 0) || !Number.isInteger(step))
+    throw new ConfigError(`step must be a non-negative integer, found ${step}`);
   const warmup = options.warmupSteps ?? 0;
   if (step < warmup) return step / Math.max(1, warmup);
   if (options.schedule === 'constant') return 1;

@@ -133,7 +133,7 @@ export function adamw(
     m[i] = mi;
     v[i] = vi;
     const pi = p[i]!;
-    p[i] = pi - lr * (weightDecay * pi + mi / bc1 / (Math.sqrt(vi / bc2) + eps));
+    p[i] = pi - lr * (weightDecay * pi + mi / (Math.sqrt(vi) + eps));
   }
 }
 

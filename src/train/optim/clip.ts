@@ -14,7 +14,11 @@ export interface ClipGradNormOptions {
  * return the norm before clipping. Squares are accumulated in f64. As PyTorch, grads are
  * multiplied by min(1, maxNorm / (norm + 1e-6)); parameters without a gradient are skipped.
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, options: ClipGradNormOptions = {}): number {
+export function clipGradNorm(
+  params: Iterable<Tensor>,
+  maxNorm: number,
+  options: ClipGradNormOptions = {},
+): number {
   if (!(maxNorm > 0)) throw new ConfigError(`clipGradNorm: maxNorm must be positive, found ${maxNorm}`);
   const grads: Tensor[] = [];
   for (const p of params) if (p.grad) grads.push(p.grad);

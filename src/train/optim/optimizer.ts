@@ -48,7 +48,9 @@ function isGroupList(input: ParamsInput): input is readonly ParamGroup[] {
 /** Throws unless x is a finite number >= 0 (or > 0 when `positive`). */
 export function checkNonNegative(x: number, what: string, optimizer: string, positive = false): void {
   if (!Number.isFinite(x) || x < 0 || (positive && x === 0)) {
-    throw new ConfigError(`${optimizer}: ${what} must be a ${positive ? 'positive' : 'non-negative'} number, found ${x}`);
+    throw new ConfigError(
+      `${optimizer}: ${what} must be a ${positive ? 'positive' : 'non-negative'} number, found ${x}`,
+    );
   }
 }
 
@@ -80,7 +82,9 @@ export abstract class Optimizer {
       for (const p of g.params) {
         if (seen.has(p)) throw new ConfigError(`${name}: ${p.describe()} is listed twice`);
         if (p.dtype !== 'f32' && p.dtype !== 'f64') {
-          throw new ConfigError(`${name}: ${p.describe()} cannot be optimized (only f32/f64 parameters; freeze it)`);
+          throw new ConfigError(
+            `${name}: ${p.describe()} cannot be optimized (only f32/f64 parameters; freeze it)`,
+          );
         }
         seen.add(p);
         params.push(p);
@@ -195,13 +199,16 @@ export abstract class Optimizer {
           );
         }
       }
-      if (!Number.isInteger(entry.step) || entry.step < 0) problems.push(`${label}: invalid step ${entry.step}`);
+      if (!Number.isInteger(entry.step) || entry.step < 0)
+        problems.push(`${label}: invalid step ${entry.step}`);
     });
     if (state.weightDecays.length !== this.params.length) {
       problems.push(`weightDecays has ${state.weightDecays.length} entries, expected ${this.params.length}`);
     }
     if (problems.length > 0) {
-      throw new TensorMismatchError(`${where}: the state does not fit; nothing was loaded:\n  ${problems.join('\n  ')}`);
+      throw new TensorMismatchError(
+        `${where}: the state does not fit; nothing was loaded:\n  ${problems.join('\n  ')}`,
+      );
     }
     this.setHyper(state.hyper);
     this.setLr(state.lr);

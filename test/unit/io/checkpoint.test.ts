@@ -97,13 +97,18 @@ describe('checkpoints', () => {
     const dir = tempDir();
     writeCheckpoint(dir, sampleTensors(), { maxShardBytes: 200 });
     rmSync(join(dir, shardFileName(2, 4)));
-    assertFormatError(() => openCheckpoint(dir), [SAFETENSORS_INDEX_FILE, shardFileName(2, 4), 'missing', 'model.c.weight']);
+    assertFormatError(
+      () => openCheckpoint(dir),
+      [SAFETENSORS_INDEX_FILE, shardFileName(2, 4), 'missing', 'model.c.weight'],
+    );
   });
 
   it('rejects an index whose shard lacks a mapped tensor, or a malformed weight_map', () => {
     const dir = tempDir();
     writeSafetensors(join(dir, 'part.safetensors'), { a: fromArray([1]) });
-    writeJsonAtomic(join(dir, SAFETENSORS_INDEX_FILE), { weight_map: { a: 'part.safetensors', b: 'part.safetensors' } });
+    writeJsonAtomic(join(dir, SAFETENSORS_INDEX_FILE), {
+      weight_map: { a: 'part.safetensors', b: 'part.safetensors' },
+    });
     assertFormatError(() => openCheckpoint(dir), [SAFETENSORS_INDEX_FILE, "'b'", 'part.safetensors']);
     writeJsonAtomic(join(dir, SAFETENSORS_INDEX_FILE), { weight_map: { a: '../elsewhere.safetensors' } });
     assertFormatError(() => openCheckpoint(dir), [SAFETENSORS_INDEX_FILE, 'weight_map']);

@@ -21,7 +21,11 @@ export function cleanup(): void {
  * Bytes of a safetensors file with the given header (an object, serialized; or a raw string) and
  * data section; `headerLength` overrides the length prefix.
  */
-export function rawSafetensors(header: unknown, data: Uint8Array = new Uint8Array(0), headerLength?: number): Buffer {
+export function rawSafetensors(
+  header: unknown,
+  data: Uint8Array = new Uint8Array(0),
+  headerLength?: number,
+): Buffer {
   const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(headerLength ?? json.length));
@@ -52,7 +56,8 @@ export function assertFormatError(fn: () => unknown, parts: string[]): FormatErr
 export function assertOneLine(error: unknown, parts: string[]): void {
   assert.ok(error instanceof AttuneError, `expected an AttuneError, got ${String(error)}`);
   assert.ok(!error.message.includes('\n'), `error message is not one line: ${error.message}`);
-  for (const part of parts) assert.ok(error.message.includes(part), `'${error.message}' does not mention '${part}'`);
+  for (const part of parts)
+    assert.ok(error.message.includes(part), `'${error.message}' does not mention '${part}'`);
 }
 
 /**
@@ -62,9 +67,9 @@ export function assertOneLine(error: unknown, parts: string[]): void {
 export function testModelDir(t: TestContext, name: string): string | null {
   const root = process.env.ATTUNE_TEST_MODELS;
   if (!root) {
-    const reason = `ATTUNE_TEST_MODELS is not set (a folder holding tinystories-656k/ and tiny-gpt2-random/, e.g. ../shared/models): skipping`;
-    if (process.env.CI === 'true') assert.fail(`${reason} is not allowed under CI=true`);
-    console.log(`# ${reason}`);
+    const reason =
+      'ATTUNE_TEST_MODELS is not set (a folder holding tinystories-656k/ and tiny-gpt2-random/, e.g. ../shared/models)';
+    if (process.env.CI === 'true') assert.fail(`${reason}: real-model tests must run under CI=true`);
     t.skip(reason);
     return null;
   }

@@ -13,7 +13,7 @@ describe('JSON files', () => {
     const cases: [string, string, string][] = [
       ['{\n  "a": 1,\n  "b": tru\n}', 'line 3, column 11', 'expected true'],
       ['{"a": 1,}', 'line 1, column 9', 'property name'],
-      ['{"a": }', 'line 1, column 7', "unexpected \"}\""],
+      ['{"a": }', 'line 1, column 7', 'unexpected "}"'],
       ['', 'line 1, column 1', 'end of input'],
       ['[1 2]', 'line 1, column 4', "expected ',' or ']'"],
       ['{"a": "x\ny"}', 'line 1, column 9', 'control character'],
@@ -29,18 +29,20 @@ describe('JSON files', () => {
     const path = writeRaw(dir, 'a.json', '\ufeff{"x": [1, 2]}');
     assert.deepEqual(readJson(path), { x: [1, 2] });
     assertFormatError(() => readJson(join(dir, 'none.json')), ['none.json', 'not found']);
-    assertFormatError(() => readJsonObject(writeRaw(dir, 'arr.json', '[1]'), 'a model config'), [
-      'arr.json',
-      'a model config',
-      'an array',
-    ]);
+    assertFormatError(
+      () => readJsonObject(writeRaw(dir, 'arr.json', '[1]'), 'a model config'),
+      ['arr.json', 'a model config', 'an array'],
+    );
   });
 
   it('writes 2-space-indented JSON with a trailing newline, atomically', () => {
     const dir = tempDir();
     const path = join(dir, 'out.json');
     writeJsonAtomic(path, { b: 1, a: [true, null], s: 'é' });
-    assert.equal(readFileSync(path, 'utf8'), '{\n  "b": 1,\n  "a": [\n    true,\n    null\n  ],\n  "s": "é"\n}\n');
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      '{\n  "b": 1,\n  "a": [\n    true,\n    null\n  ],\n  "s": "é"\n}\n',
+    );
     assert.throws(() => writeJsonAtomic(path, undefined), TypeError);
     assert.deepEqual(readdirSync(dir), ['out.json']);
   });

@@ -35,7 +35,16 @@ function headerOf(path: string): { length: number; json: string } {
 describe('safetensors write + read', () => {
   it('round-trips every dtype bit-exactly', () => {
     const dir = tempDir();
-    const f32 = new Float32Array([0, -0, 1.5, -3.25e-39, 3.4028234663852886e38, Number.POSITIVE_INFINITY, Number.NaN, 1e-45]);
+    const f32 = new Float32Array([
+      0,
+      -0,
+      1.5,
+      -3.25e-39,
+      3.4028234663852886e38,
+      Number.POSITIVE_INFINITY,
+      Number.NaN,
+      1e-45,
+    ]);
     const bf16 = new Uint16Array([0x0000, 0x8000, 0x3f80, 0x7f80, 0xff80, 0x7fc1, 0x0001, 0x4049, 0xc2f7]);
     const i32 = new Int32Array([0, -1, 2147483647, -2147483648, 42, 7]);
     const f64 = new Float64Array([Math.PI, -0, 5e-324, Number.NEGATIVE_INFINITY, 1e308, Number.NaN]);
@@ -52,7 +61,14 @@ describe('safetensors write + read', () => {
     const reader = openSafetensors(path);
     assert.deepEqual(reader.names(), Object.keys(tensors).sort());
     assert.deepEqual(reader.metadata(), { format: 'pt' });
-    const expectDtype = { 'a.f32': 'F32', 'b.bf16': 'BF16', 'c.i32': 'I32', 'd.f64': 'F64', 'e.scalar': 'F32', 'f.empty': 'F32' };
+    const expectDtype = {
+      'a.f32': 'F32',
+      'b.bf16': 'BF16',
+      'c.i32': 'I32',
+      'd.f64': 'F64',
+      'e.scalar': 'F32',
+      'f.empty': 'F32',
+    };
     for (const [name, original] of Object.entries(tensors)) {
       const info = reader.info(name);
       assert.equal(info.dtype, expectDtype[name as keyof typeof expectDtype]);
@@ -94,7 +110,10 @@ describe('safetensors write + read', () => {
     writeSafetensors(path, { w: fromArray([1]) }, {});
     assert.equal(JSON.parse(headerOf(path).json).__metadata__, undefined);
     assert.deepEqual(openSafetensors(path).metadata(), {});
-    assert.throws(() => writeSafetensors(path, { w: fromArray([1]) }, { n: 3 as unknown as string }), TypeError);
+    assert.throws(
+      () => writeSafetensors(path, { w: fromArray([1]) }, { n: 3 as unknown as string }),
+      TypeError,
+    );
   });
 
   it('reads one tensor lazily from the file at read time, into a fresh untracked buffer', () => {
@@ -125,15 +144,31 @@ describe('safetensors write + read', () => {
     const reader = openSafetensors(path);
     assert.equal(reader.has('a'), true);
     assert.equal(reader.has('nope'), false);
-    assert.throws(() => reader.read('nope'), (e: Error) => e instanceof TensorMismatchError && /names\.safetensors.*'nope'/.test(e.message));
+    assert.throws(
+      () => reader.read('nope'),
+      (e: Error) => e instanceof TensorMismatchError && /names\.safetensors.*'nope'/.test(e.message),
+    );
     assert.throws(() => reader.info('nope'), TensorMismatchError);
   });
 });
 
 describe('safetensors dtype conversions on read', () => {
   const dir = tempDir();
-  const f16Bits = new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x7c00, 0xfc00, 0x8000, 0x3555, 0x7e00]);
-  const f16Values = [1, -2, 65504, 2 ** -24, 1023 * 2 ** -24, Infinity, -Infinity, -0, 0.333251953125, Number.NaN];
+  const f16Bits = new Uint16Array([
+    0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x7c00, 0xfc00, 0x8000, 0x3555, 0x7e00,
+  ]);
+  const f16Values = [
+    1,
+    -2,
+    65504,
+    2 ** -24,
+    1023 * 2 ** -24,
+    Infinity,
+    -Infinity,
+    -0,
+    0.333251953125,
+    Number.NaN,
+  ];
   const bf16Bits = new Uint16Array([0x3f80, 0xc040, 0x0001, 0x7f80]);
   const f32 = new Float32Array([1, 1.00390625, -2.7182817, 3.4e38]);
   const f64 = new Float64Array([0.1, -1e-300, 2 ** 40 + 0.5]);
@@ -159,7 +194,8 @@ describe('safetensors dtype conversions on read', () => {
     const t = reader.read('half');
     assert.equal(t.dtype, 'f32');
     const got = t.toArray();
-    for (let i = 0; i < f16Values.length; i++) assert.ok(Object.is(got[i], f16Values[i]), `${i}: ${got[i]} vs ${f16Values[i]}`);
+    for (let i = 0; i < f16Values.length; i++)
+      assert.ok(Object.is(got[i], f16Values[i]), `${i}: ${got[i]} vs ${f16Values[i]}`);
     const asBf16 = reader.read('half', { dtype: 'bf16' });
     assert.equal(asBf16.dtype, 'bf16');
     assert.deepEqual([...(asBf16.data as Uint16Array)], f16Values.map(toBf16Bits));
@@ -199,7 +235,10 @@ describe('safetensors dtype conversions on read', () => {
 
   it('lists but refuses to read a dtype Attune has no tensor for', () => {
     assert.equal(reader.info('bytes').dtype, 'U8');
-    assert.throws(() => reader.read('bytes'), (e: Error) => e instanceof TensorMismatchError && e.message.includes("'bytes'"));
+    assert.throws(
+      () => reader.read('bytes'),
+      (e: Error) => e instanceof TensorMismatchError && e.message.includes("'bytes'"),
+    );
   });
 
   it('rejects an I64 value outside the i32 range, naming the tensor and the value', () => {
@@ -223,25 +262,42 @@ describe('safetensors validation', () => {
   const open = (name: string, bytes: Uint8Array) => () => openSafetensors(writeRaw(dir, name, bytes));
 
   it('rejects a file shorter than 8 bytes', () => {
-    assertFormatError(open('short.safetensors', new Uint8Array(5)), ['short.safetensors', '5 bytes', '8-byte']);
+    assertFormatError(open('short.safetensors', new Uint8Array(5)), [
+      'short.safetensors',
+      '5 bytes',
+      '8-byte',
+    ]);
   });
 
   it('rejects a header length beyond the end of the file', () => {
-    assertFormatError(open('len.safetensors', rawSafetensors('{}', eight, 1000)), ['len.safetensors', 'header length 1000']);
+    assertFormatError(open('len.safetensors', rawSafetensors('{}', eight, 1000)), [
+      'len.safetensors',
+      'header length 1000',
+    ]);
   });
 
   it('rejects a header that is not JSON or not an object', () => {
-    assertFormatError(open('json.safetensors', rawSafetensors('{"a": nope}')), ['json.safetensors', 'not valid']);
+    assertFormatError(open('json.safetensors', rawSafetensors('{"a": nope}')), [
+      'json.safetensors',
+      'not valid',
+    ]);
     assertFormatError(open('array.safetensors', rawSafetensors('[1, 2]')), ['array.safetensors', 'an array']);
   });
 
   it('rejects a missing file', () => {
-    assertFormatError(() => openSafetensors(join(dir, 'absent.safetensors')), ['absent.safetensors', 'not found']);
+    assertFormatError(
+      () => openSafetensors(join(dir, 'absent.safetensors')),
+      ['absent.safetensors', 'not found'],
+    );
   });
 
   it('rejects an unknown dtype', () => {
     const header = { w: { dtype: 'F17', shape: [2], data_offsets: [0, 8] } };
-    assertFormatError(open('dtype.safetensors', rawSafetensors(header, eight)), ['dtype.safetensors', "'w'", 'F17']);
+    assertFormatError(open('dtype.safetensors', rawSafetensors(header, eight)), [
+      'dtype.safetensors',
+      "'w'",
+      'F17',
+    ]);
   });
 
   it('rejects data_offsets that are not [begin, end] integers', () => {
@@ -258,7 +314,11 @@ describe('safetensors validation', () => {
 
   it('rejects offsets out of range of the data section', () => {
     const header = { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } };
-    assertFormatError(open('range.safetensors', rawSafetensors(header, eight)), ['range.safetensors', "'w'", 'out of range']);
+    assertFormatError(open('range.safetensors', rawSafetensors(header, eight)), [
+      'range.safetensors',
+      "'w'",
+      'out of range',
+    ]);
   });
 
   it('rejects overlapping tensors', () => {
@@ -277,19 +337,32 @@ describe('safetensors validation', () => {
 
   it('rejects a byte count that does not match dtype size x shape', () => {
     const header = { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } };
-    assertFormatError(open('count.safetensors', rawSafetensors(header, eight)), ['count.safetensors', "'w'", '8 bytes', 'needs 12']);
+    assertFormatError(open('count.safetensors', rawSafetensors(header, eight)), [
+      'count.safetensors',
+      "'w'",
+      '8 bytes',
+      'needs 12',
+    ]);
   });
 
   it('rejects a shape with non-integers', () => {
     for (const [i, shape] of [[2.5], [-1], ['2'], 4].entries()) {
       const header = { w: { dtype: 'U8', shape, data_offsets: [0, 8] } };
-      assertFormatError(open(`shape${i}.safetensors`, rawSafetensors(header, eight)), [`shape${i}.safetensors`, "'w'", 'shape']);
+      assertFormatError(open(`shape${i}.safetensors`, rawSafetensors(header, eight)), [
+        `shape${i}.safetensors`,
+        "'w'",
+        'shape',
+      ]);
     }
   });
 
   it('rejects non-string __metadata__ values', () => {
     const header = { __metadata__: { format: 1 } };
-    assertFormatError(open('meta.safetensors', rawSafetensors(header)), ['meta.safetensors', '__metadata__', 'format']);
+    assertFormatError(open('meta.safetensors', rawSafetensors(header)), [
+      'meta.safetensors',
+      '__metadata__',
+      'format',
+    ]);
   });
 
   it('accepts tensors with gaps between them and a space-padded header', () => {
@@ -316,7 +389,10 @@ describe('safetensors atomic write', () => {
 
   it('fails cleanly when the folder does not exist', () => {
     const dir = tempDir();
-    assert.throws(() => writeSafetensors(join(dir, 'missing', 'x.safetensors'), { a: fromArray([1]) }), /ENOENT/);
+    assert.throws(
+      () => writeSafetensors(join(dir, 'missing', 'x.safetensors'), { a: fromArray([1]) }),
+      /ENOENT/,
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 

@@ -41,7 +41,15 @@ describe('tiny attention model', () => {
     }
     const ids = fromArray([seq.slice(0, T)], undefined, { dtype: 'i32', track: false });
     const labels = fromArray([seq.slice(1)], undefined, { dtype: 'i32', track: false });
-    const model = new TinyTransformer({ vocab, dim: 32, heads: 4, layers: 1, hidden: 64, maxPos: T, seed: 3 });
+    const model = new TinyTransformer({
+      vocab,
+      dim: 32,
+      heads: 4,
+      layers: 1,
+      hidden: 64,
+      maxPos: T,
+      seed: 3,
+    });
     const opt = new AdamW(model.trainableParameters(), { lr: 1e-2, weightDecay: 0 });
     let first = 0;
     for (let step = 0; step < 150; step++) {

@@ -16,7 +16,9 @@ describe('Linear', () => {
     assert.ok(Math.max(...w) > 0.8 * bound && Math.min(...w) < -0.8 * bound, 'spans the range');
     // drawn from the generator in order: weight first, then bias
     const rng = new Rng(3);
-    const expected = Array.from({ length: 8 * 16 + 8 }, () => Math.fround(-bound + 2 * bound * rng.uniform()));
+    const expected = Array.from({ length: 8 * 16 + 8 }, () =>
+      Math.fround(-bound + 2 * bound * rng.uniform()),
+    );
     assert.deepEqual([...w, ...b], expected);
     assert.throws(() => new Linear(2, 2), /pass a seed or an rng/);
     assert.throws(() => new Linear(0, 2, { seed: 1 }), /inFeatures must be a positive integer/);

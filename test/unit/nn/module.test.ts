@@ -42,7 +42,10 @@ class Inner extends Module {
   constructor(vocab: number, d: number, n: number, rng: Rng) {
     super();
     this.embed_tokens = this.registerModule('embed_tokens', new Embedding(vocab, d, { rng }));
-    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: n }, () => new Layer(d, rng))));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(Array.from({ length: n }, () => new Layer(d, rng))),
+    );
   }
 }
 

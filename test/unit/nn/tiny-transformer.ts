@@ -8,8 +8,8 @@ import {
   add,
   attention,
   crossEntropy,
-  reshape,
   Rng,
+  reshape,
   rope,
   ropeTables,
   swiglu,
@@ -87,7 +87,10 @@ class Block extends Module {
     this.dropout = this.registerModule('dropout', new Dropout(cfg.dropout ?? 0, { rng }));
   }
   forward(x: Tensor, cos: Tensor, sin: Tensor, positions: Int32Array): Tensor {
-    const h = add(x, this.dropout.forward(this.self_attn.forward(this.input_layernorm.forward(x), cos, sin, positions)));
+    const h = add(
+      x,
+      this.dropout.forward(this.self_attn.forward(this.input_layernorm.forward(x), cos, sin, positions)),
+    );
     return add(h, this.dropout.forward(this.mlp.forward(this.post_attention_layernorm.forward(h))));
   }
 }

@@ -6,7 +6,9 @@ import { fromArray, type Tensor } from '../../../src/tensor/index.ts';
 import { AdamW, SGD } from '../../../src/train/optim/index.ts';
 
 function param(values: number[], dtype: 'f32' | 'f64' = 'f64'): Parameter {
-  return new Parameter(dtype === 'f64' ? Float64Array.from(values) : Float32Array.from(values), [values.length]);
+  return new Parameter(dtype === 'f64' ? Float64Array.from(values) : Float32Array.from(values), [
+    values.length,
+  ]);
 }
 
 function setGrad(p: Tensor, values: number[]): void {
@@ -70,10 +72,10 @@ describe('AdamW', () => {
     const decayed = param([1]);
     const plain = param([1]);
     const idle = param([5]);
-    const opt = new AdamW(
-      [{ params: [decayed] }, { params: [plain, idle], weightDecay: 0 }],
-      { lr: 0.1, weightDecay: 0.5 },
-    );
+    const opt = new AdamW([{ params: [decayed] }, { params: [plain, idle], weightDecay: 0 }], {
+      lr: 0.1,
+      weightDecay: 0.5,
+    });
     setGrad(decayed, [0]);
     setGrad(plain, [0]);
     opt.step();
@@ -126,20 +128,29 @@ describe('AdamW', () => {
     opt.step();
     const saved = opt.stateDict();
     const other = new AdamW([param([1, 2, 3])], { lr: 0.3 });
-    assert.throws(() => other.loadStateDict(saved), (e: Error) => {
-      assert.ok(e instanceof TensorMismatchError);
-      assert.match(e.message, /expected shape \[3\], found \[2\]/);
-      assert.match(e.message, /nothing was loaded/);
-      return true;
-    });
+    assert.throws(
+      () => other.loadStateDict(saved),
+      (e: Error) => {
+        assert.ok(e instanceof TensorMismatchError);
+        assert.match(e.message, /expected shape \[3\], found \[2\]/);
+        assert.match(e.message, /nothing was loaded/);
+        return true;
+      },
+    );
     assert.equal(other.getLr(), 0.3);
     assert.equal(other.stepCount, 0);
-    assert.throws(() => new SGD([param([1, 2])], { lr: 1 }).loadStateDict(saved), /state is for AdamW, not SGD/);
+    assert.throws(
+      () => new SGD([param([1, 2])], { lr: 1 }).loadStateDict(saved),
+      /state is for AdamW, not SGD/,
+    );
   });
 
   it('validates its configuration', () => {
     assert.throws(() => new AdamW([param([1])], { lr: -1 }), ConfigError);
-    assert.throws(() => new AdamW([param([1])], { lr: 1, betas: [0.9, 1] }), /betas must be two numbers in \[0, 1\)/);
+    assert.throws(
+      () => new AdamW([param([1])], { lr: 1, betas: [0.9, 1] }),
+      /betas must be two numbers in \[0, 1\)/,
+    );
     const p = param([1]);
     assert.throws(() => new AdamW([p, p], { lr: 1 }), /listed twice/);
     const bf16 = new Parameter(new Uint16Array(2), [2]);
@@ -226,6 +237,9 @@ describe('SGD', () => {
   });
 
   it('validates Nesterov settings', () => {
-    assert.throws(() => new SGD([param([1])], { lr: 1, nesterov: true }), /Nesterov momentum needs momentum > 0/);
+    assert.throws(
+      () => new SGD([param([1])], { lr: 1, nesterov: true }),
+      /Nesterov momentum needs momentum > 0/,
+    );
   });
 });

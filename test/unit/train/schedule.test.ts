@@ -49,7 +49,10 @@ describe('learning-rate schedules (HF transformers semantics)', () => {
 
   it('rejects incomplete or invalid options', () => {
     assert.throws(() => lrAt(3, { schedule: 'linear', baseLr: 1 }), ConfigError);
-    assert.throws(() => lrAt(3, { schedule: 'cosine', baseLr: 1, totalSteps: 10, minLrRatio: 2 }), /minLrRatio/);
+    assert.throws(
+      () => lrAt(3, { schedule: 'cosine', baseLr: 1, totalSteps: 10, minLrRatio: 2 }),
+      /minLrRatio/,
+    );
     assert.throws(() => lrAt(-1, { schedule: 'constant', baseLr: 1 }), /step must be a non-negative integer/);
     assert.throws(() => lrAt(1, { schedule: 'step' as 'constant', baseLr: 1 }), /schedule must be/);
   });

@@ -33,7 +33,16 @@ class Mlp extends Module {
 
 describe('two-layer MLP', () => {
   it('learns XOR with AdamW (seeded; final MSE < 1e-3)', () => {
-    const x = fromArray([[0, 0], [0, 1], [1, 0], [1, 1]], undefined, { track: false });
+    const x = fromArray(
+      [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+      ],
+      undefined,
+      { track: false },
+    );
     const y = fromArray([[0], [1], [1], [0]], undefined, { track: false });
     const model = new Mlp(8, 42);
     const params: Parameter[] = model.trainableParameters();

@@ -42,6 +42,8 @@ if (verbose || !ok) process.stderr.write(ok ? output : output.slice(-4000));
 if (ok) {
   console.error(`attune: native backend built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } else {
-  console.error(`attune: native backend build FAILED; Attune will run on the slower js backend. Log: ${logPath}`);
+  console.error(
+    `attune: native backend build FAILED; Attune will run on the slower js backend. Log: ${logPath}`,
+  );
   if (process.env.ATTUNE_REQUIRE_NATIVE === '1') process.exit(1);
 }

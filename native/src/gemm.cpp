@@ -17,29 +17,33 @@ inline long roundUp(long v, long m) { return (v + m - 1) / m * m; }
 
 // Packs rows [i0, i0 + mc) x cols [p0, p0 + kc) of op(A) into panels of MR rows, k-major,
 // zero-padded to a multiple of MR rows.
-void packA(const GemmDesc& d, long i0, long mc, long p0, long kc, float* dst, int MR) {
+void packARaw(bool transA, const float* A, long lda, long i0, long mc, long p0, long kc, float* dst, int MR) {
   for (long ir = 0; ir < mc; ir += MR) {
     const long mr = std::min<long>(MR, mc - ir);
     float* out = dst + ir * kc;
-    if (!d.transA) {
-      const float* src = d.A + (i0 + ir) * d.lda + p0;
+    if (!transA) {
+      const float* src = A + (i0 + ir) * lda + p0;
       if (mr == MR) {
         for (long p = 0; p < kc; p++)
-          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = src[ii * d.lda + p];
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = src[ii * lda + p];
       } else {
         for (long p = 0; p < kc; p++)
-          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[ii * d.lda + p] : 0.0f;
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[ii * lda + p] : 0.0f;
       }
     } else {
-      const float* src = d.A + p0 * d.lda + i0 + ir;
+      const float* src = A + p0 * lda + i0 + ir;
       if (mr == MR) {
-        for (long p = 0; p < kc; p++) std::memcpy(out + p * MR, src + p * d.lda, sizeof(float) * MR);
+        for (long p = 0; p < kc; p++) std::memcpy(out + p * MR, src + p * lda, sizeof(float) * MR);
       } else {
         for (long p = 0; p < kc; p++)
-          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[p * d.lda + ii] : 0.0f;
+          for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = ii < mr ? src[p * lda + ii] : 0.0f;
       }
     }
   }
+}
+
+inline void packA(const GemmDesc& d, long i0, long mc, long p0, long kc, float* dst, int MR) {
+  packARaw(d.transA, d.A, d.lda, i0, mc, p0, kc, dst, MR);
 }
 
 // Packs one NR-wide panel of op(B): rows [p0, p0 + kc) x cols [j0, j0 + nr) (nr <= NR, zero-padded).
@@ -100,30 +104,35 @@ void packBPanelDyn(const T* B, long ldb, bool transB, long p0, long kc, long j0,
 }
 
 // Packs NR-panels [pb, pe) of the block rows [p0, p0 + kc) x cols [j0, j0 + nc) of op(B).
-void packB(const GemmDesc& d, long p0, long kc, long j0, long nc, long pb, long pe, float* dst, int NR) {
+void packBRaw(bool transB, const void* B, bool bf16, long ldb, long p0, long kc, long j0, long nc, long pb, long pe,
+              float* dst, int NR) {
   for (long panel = pb; panel < pe; panel++) {
     const long jr = panel * NR;
     const long nr = std::min<long>(NR, nc - jr);
     float* out = dst + jr * kc;
-    if (d.bBf16)
-      packBPanelDyn(static_cast<const uint16_t*>(d.B), d.ldb, d.transB, p0, kc, j0 + jr, nr, out, NR);
+    if (bf16)
+      packBPanelDyn(static_cast<const uint16_t*>(B), ldb, transB, p0, kc, j0 + jr, nr, out, NR);
     else
-      packBPanelDyn(static_cast<const float*>(d.B), d.ldb, d.transB, p0, kc, j0 + jr, nr, out, NR);
+      packBPanelDyn(static_cast<const float*>(B), ldb, transB, p0, kc, j0 + jr, nr, out, NR);
   }
 }
 
+inline void packB(const GemmDesc& d, long p0, long kc, long j0, long nc, long pb, long pe, float* dst, int NR) {
+  packBRaw(d.transB, d.B, d.bBf16, d.ldb, p0, kc, j0, nc, pb, pe, dst, NR);
+}
+
 // C[mc x (cols of panels [pb, pe))] using packed A (mc rows) and packed B panels.
-void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, long pe, float alpha, const float* pa,
-                 const float* pbuf, float beta, float* C, long ldc) {
+void macroKernelS(const IsaOps* ops, long mc, long nc, long kc, long pb, long pe, float alpha, const float* pa,
+                  long paStride, const float* pbuf, long pbStride, float beta, float* C, long ldc) {
   const int MR = ops->mr, NR = ops->nr;
   alignas(64) float tmp[kMaxTile];
   for (long panel = pb; panel < pe; panel++) {
     const long jr = panel * NR;
     const long nr = std::min<long>(NR, nc - jr);
-    const float* b = pbuf + jr * kc;
+    const float* b = pbuf + panel * pbStride;
     for (long ir = 0; ir < mc; ir += MR) {
       const long mr = std::min<long>(MR, mc - ir);
-      const float* a = pa + ir * kc;
+      const float* a = pa + (ir / MR) * paStride;
       float* c = C + ir * ldc + jr;
       if (mr == MR && nr == NR) {
         ops->ukr(kc, alpha, a, b, beta, c, ldc);
@@ -142,6 +151,11 @@ void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, long pe,
   }
 }
 
+inline void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, long pe, float alpha, const float* pa,
+                        const float* pbuf, float beta, float* C, long ldc) {
+  macroKernelS(ops, mc, nc, kc, pb, pe, alpha, pa, ops->mr * kc, pbuf, ops->nr * kc, beta, C, ldc);
+}
+
 // C = beta C (beta 0: zero) for the degenerate K == 0 case.
 void scaleC(const GemmDesc& d) {
   for (long i = 0; i < d.M; i++) {
@@ -154,6 +168,34 @@ void scaleC(const GemmDesc& d) {
 }
 
 }  // namespace
+
+int gemmMR() { return isa()->mr; }
+int gemmNR() { return isa()->nr; }
+
+void packAFull(bool transA, const float* A, long lda, long m, long k, float* dst) {
+  packARaw(transA, A, lda, 0, m, 0, k, dst, isa()->mr);
+}
+
+void packBFull(bool transB, const void* B, bool bf16, long ldb, long k, long n, float* dst) {
+  const int NR = isa()->nr;
+  packBRaw(transB, B, bf16, ldb, 0, k, 0, n, 0, (n + NR - 1) / NR, dst, NR);
+}
+
+void gemmPacked(long m, long n, long k, float alpha, const float* pa, long paStride, const float* pb, long pbStride,
+                float beta, float* C, long ldc) {
+  if (m <= 0 || n <= 0) return;
+  const IsaOps* ops = isa();
+  if (k <= 0) {
+    GemmDesc d{};
+    d.M = m;
+    d.N = n;
+    d.beta = beta;
+    d.C = C;
+    d.ldc = ldc;
+    return scaleC(d);
+  }
+  macroKernelS(ops, m, n, k, 0, (n + ops->nr - 1) / ops->nr, alpha, pa, paStride, pb, pbStride, beta, C, ldc);
+}
 
 void gemmSerial(const GemmDesc& d) {
   if (d.M <= 0 || d.N <= 0) return;

@@ -4,6 +4,7 @@
 // using the addon at the same time) runs on the calling thread alone, so callers must always
 // partition work by the `nthreads` they are given, never by poolSize().
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <type_traits>
 
@@ -52,6 +53,25 @@ void parallelFor(long n, long grain, F&& f) {
     long b, e;
     splitRange(n, tid, nt, &b, &e);
     if (e > b) f(b, e);
+  });
+}
+
+// Runs f(item, tid) for item in [0, items) with dynamic scheduling (an atomic counter). Only for
+// items whose results do not depend on which thread runs them.
+template <class F>
+void parallelDynamic(long items, int want, F&& f) {
+  if (want > items) want = static_cast<int>(items);
+  if (want <= 1) {
+    for (long i = 0; i < items; i++) f(i, 0);
+    return;
+  }
+  std::atomic<long> next{0};
+  parallel(want, [&](int tid, int) {
+    for (;;) {
+      const long i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items) break;
+      f(i, tid);
+    }
   });
 }
 

@@ -18,10 +18,14 @@ const out: Record<string, unknown> = {};
 for (const c of RANDOM_REFERENCE_CASES) {
   const dir = mkdtempSync(join(tmpdir(), `attune-ref-${c.name}-`));
   saveModel(randomizeBiasesAndNorms(createModel(c.config, { seed: c.seed }), c.seed + 1000), dir);
-  const stdout = execFileSync('/usr/bin/python3', [join(root, 'scripts/reference/hf_llama_reference.py'), dir, JSON.stringify(c.ids)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
+  const stdout = execFileSync(
+    '/usr/bin/python3',
+    [join(root, 'scripts/reference/hf_llama_reference.py'), dir, JSON.stringify(c.ids)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    },
+  );
   const { logits } = JSON.parse(stdout) as { logits: number[][] };
   out[c.name] = { ids: c.ids, logits: logits.map((row) => row.map((v) => Number(v.toPrecision(9)))) };
   console.log(`${c.name}: ${logits.length} x ${logits[0]!.length} reference logits`);

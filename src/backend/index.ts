@@ -7,8 +7,8 @@ import { jsKernels } from './js/index.ts';
 import type { Kernels } from './kernels.ts';
 import { loadNative } from './native/load.ts';
 
-export type { Kernels } from './kernels.ts';
 export { jsKernels } from './js/index.ts';
+export type { Kernels } from './kernels.ts';
 
 export interface BackendInfo {
   /** The backend f32 ops run on. */
@@ -52,9 +52,16 @@ function select(): Kernels {
   }
   if (!warned) {
     warned = true;
-    process.stderr.write(`attune: native backend unavailable (${native.error}); using the slower js backend\n`);
+    process.stderr.write(
+      `attune: native backend unavailable (${native.error}); using the slower js backend\n`,
+    );
   }
-  info = { active: 'js', nativeLoaded: false, reason: `native addon unavailable: ${native.error}`, threads: 1 };
+  info = {
+    active: 'js',
+    nativeLoaded: false,
+    reason: `native addon unavailable: ${native.error}`,
+    threads: 1,
+  };
   return jsKernels;
 }
 
@@ -79,13 +86,24 @@ export function backendInfo(): BackendInfo {
 export function setBackend(name: 'js' | 'native'): void {
   if (name === 'js') {
     active = jsKernels;
-    info = { active: 'js', nativeLoaded: loadNative().kernels !== null, reason: 'set by setBackend', threads: 1 };
+    info = {
+      active: 'js',
+      nativeLoaded: loadNative().kernels !== null,
+      reason: 'set by setBackend',
+      threads: 1,
+    };
     return;
   }
   const native = loadNative();
-  if (!native.kernels) throw new Error(`setBackend('native'): the native addon did not load: ${native.error}`);
+  if (!native.kernels)
+    throw new Error(`setBackend('native'): the native addon did not load: ${native.error}`);
   active = native.kernels;
-  info = { active: 'native', nativeLoaded: true, reason: 'set by setBackend', threads: native.kernels.threads() };
+  info = {
+    active: 'native',
+    nativeLoaded: true,
+    reason: 'set by setBackend',
+    threads: native.kernels.threads(),
+  };
 }
 
 /** The native kernels when the addon loads, else null. */

@@ -20,6 +20,11 @@ export function cpuName(): string {
   return cpus()[0]?.model.trim() ?? 'unknown';
 }
 
-export function envelope(bench: string, backend: 'js' | 'native', threads: number, results: BenchRow[]): BenchEnvelope {
+export function envelope(
+  bench: string,
+  backend: 'js' | 'native',
+  threads: number,
+  results: BenchRow[],
+): BenchEnvelope {
   return { bench, backend, threads, cpu: cpuName(), results };
 }

@@ -26,7 +26,11 @@ export type OptionsSpec = Record<string, OptionSpec>;
 
 /** Parsed values: booleans are always set; strings are set when given or defaulted. */
 export type OptionValues<O extends OptionsSpec> = {
-  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean : O[K] extends { default: string } ? string : string | undefined;
+  [K in keyof O]: O[K]['type'] extends 'boolean'
+    ? boolean
+    : O[K] extends { default: string }
+      ? string
+      : string | undefined;
 };
 
 export interface ParsedArgs<O extends OptionsSpec = OptionsSpec> {
@@ -78,12 +82,17 @@ export function parseOptions<O extends OptionsSpec>(
   command: string,
   allowPositionals = false,
 ): ParsedArgs<O> {
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }> = {};
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }> =
+    {};
   for (const [name, spec] of Object.entries(options)) {
     config[name] = {
       type: spec.type,
       ...(spec.short ? { short: spec.short } : {}),
-      ...(spec.type === 'boolean' ? { default: false } : spec.default !== undefined ? { default: spec.default } : {}),
+      ...(spec.type === 'boolean'
+        ? { default: false }
+        : spec.default !== undefined
+          ? { default: spec.default }
+          : {}),
     };
   }
   try {
@@ -95,7 +104,9 @@ export function parseOptions<O extends OptionsSpec>(
     const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       // A single-dash word (`-json`) is reported as its first letter; show the word.
-      const word = argv.find((t) => quoted.length === 2 && !t.startsWith('--') && t.length > 2 && t.startsWith(quoted));
+      const word = argv.find(
+        (t) => quoted.length === 2 && !t.startsWith('--') && t.length > 2 && t.startsWith(quoted),
+      );
       const token = word ? word.split('=')[0]! : quoted;
       throw unknownOptionError(token, options, command);
     }
@@ -103,14 +114,19 @@ export function parseOptions<O extends OptionsSpec>(
       const name = quoted.split(' ')[0]!.replace(/,$/, '');
       const long = /--[\w-]+/.exec(quoted)?.[0] ?? name;
       if (message.includes('argument missing')) throw new UsageError(`option ${long} needs a value`);
-      if (message.includes('does not take an argument')) throw new UsageError(`option ${long} does not take a value`);
+      if (message.includes('does not take an argument'))
+        throw new UsageError(`option ${long} does not take a value`);
       if (message.includes('ambiguous')) {
-        throw new UsageError(`option ${long} needs a value; to pass a value starting with '-', write ${long}=<value>`);
+        throw new UsageError(
+          `option ${long} needs a value; to pass a value starting with '-', write ${long}=<value>`,
+        );
       }
       throw new UsageError(message.split('\n')[0]!);
     }
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new UsageError(`unexpected argument '${quoted}' for '${command}' (it takes no positional arguments)`);
+      throw new UsageError(
+        `unexpected argument '${quoted}' for '${command}' (it takes no positional arguments)`,
+      );
     }
     throw err;
   }
@@ -140,12 +156,16 @@ export function parsePositiveNumber(name: string, value: string): number {
 export function parseIntegerList(name: string, value: string, min = 1): number[] {
   const items = value.split(',');
   if (items.some((item) => item.trim() === '')) {
-    throw new UsageError(`option ${flag(name)} expects comma-separated integers like 256,512, found '${value}'`);
+    throw new UsageError(
+      `option ${flag(name)} expects comma-separated integers like 256,512, found '${value}'`,
+    );
   }
   return items.map((item) => {
     const parsed = Number(item.trim());
     if (!Number.isInteger(parsed) || parsed < min) {
-      throw new UsageError(`option ${flag(name)} expects integers >= ${min}, found '${item.trim()}' in '${value}'`);
+      throw new UsageError(
+        `option ${flag(name)} expects integers >= ${min}, found '${item.trim()}' in '${value}'`,
+      );
     }
     return parsed;
   });

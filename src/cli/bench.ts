@@ -70,7 +70,9 @@ export function benchSettings(flags: BenchFlags, nativeError: string | null, io:
   if (nativeError === null || backend === 'js') {
     return { backends: backend === 'both' ? ['js', 'native'] : [backend], ...rest };
   }
-  if (backend === 'native') throw new UnavailableError(`--backend native: the native addon is not loaded (${nativeError})`);
+  if (backend === 'native') {
+    throw new UnavailableError(`--backend native: the native addon is not loaded (${nativeError})`);
+  }
   io.note(`bench: timing js only; the native addon is not loaded (${nativeError})`);
   return { backends: ['js'], ...rest };
 }
@@ -99,7 +101,8 @@ export async function importBench<T>(file: string, exportName: string): Promise<
     throw err;
   }
   const fn = module[exportName];
-  if (typeof fn !== 'function') throw new UnavailableError(`src/bench/${file} does not export ${exportName}()`);
+  if (typeof fn !== 'function')
+    throw new UnavailableError(`src/bench/${file} does not export ${exportName}()`);
   return fn as T;
 }
 
@@ -111,7 +114,11 @@ export function formatBenchEnvelope(envelope: BenchEnvelope): string {
 }
 
 /** Run a harness, print its table and, with --json, its envelope as the last stdout line. */
-export async function printBench(io: CliIO, json: boolean, run: () => Promise<BenchEnvelope>): Promise<number> {
+export async function printBench(
+  io: CliIO,
+  json: boolean,
+  run: () => Promise<BenchEnvelope>,
+): Promise<number> {
   const envelope = await run();
   io.out(formatBenchEnvelope(envelope));
   if (json) io.json(envelope);

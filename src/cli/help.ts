@@ -29,7 +29,9 @@ export function commandHelp(command: Command): string {
   lines.push('', 'Options:');
   for (const [label, spec] of labels) {
     const showDefault = spec !== helpOption;
-    lines.push(`  ${pad(label, width)}${spec.description}${showDefault ? ` (default: ${defaultLabel(spec)})` : ''}`);
+    lines.push(
+      `  ${pad(label, width)}${spec.description}${showDefault ? ` (default: ${defaultLabel(spec)})` : ''}`,
+    );
   }
   if (command.examples?.length) {
     lines.push('', 'Examples:', ...command.examples.map((example) => `  ${example}`));
@@ -53,7 +55,7 @@ export function mainHelp(commands: readonly Command[], version: string): string 
     ...commandList(commands),
     '',
     'Options:',
-    '  -h, --help     Show this help; `attune <command> --help` shows a command\'s options',
+    "  -h, --help     Show this help; `attune <command> --help` shows a command's options",
     '  -V, --version  Print the version',
     '',
     'Every command prints results to stdout and progress to stderr; with --json the last stdout line',

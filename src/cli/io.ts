@@ -31,7 +31,8 @@ export class CliIO {
 
   /** Write text to stdout. */
   out(text: string): void {
-    if (this.jsonWritten) throw new Error('internal: stdout written after the --json object, which must be last');
+    if (this.jsonWritten)
+      throw new Error('internal: stdout written after the --json object, which must be last');
     this.streams.stdout(text);
   }
 

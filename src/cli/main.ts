@@ -13,7 +13,11 @@ import { attuneVersion } from './project.ts';
 import { closest } from './suggest.ts';
 
 /** Run the CLI on `argv` (the words after `attune`); resolves to the exit status. */
-export async function main(argv: readonly string[], io: CliIO = processIO(), commands = registry): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIO = processIO(),
+  commands = registry,
+): Promise<number> {
   try {
     return await dispatch(argv, io, commands);
   } catch (err) {
@@ -71,7 +75,9 @@ async function dispatch(argv: readonly string[], io: CliIO, commands: readonly C
       return 0;
     }
     const names = resolved.subcommands.map((c) => c.name.slice(resolved.group.length + 1)).join(', ');
-    throw new UsageError(`'attune ${resolved.group}' needs a command: ${names} (see 'attune ${resolved.group} --help')`);
+    throw new UsageError(
+      `'attune ${resolved.group}' needs a command: ${names} (see 'attune ${resolved.group} --help')`,
+    );
   }
   const { command, rest } = resolved;
   if (wantsHelp(rest)) {

@@ -24,7 +24,9 @@ export function formatTable(rows: readonly Record<string, unknown>[], columns?: 
   const keys = columns ?? [...new Set(rows.flatMap((row) => Object.keys(row)))];
   if (keys.length === 0) return '';
   const cells = rows.map((row) => keys.map((key) => cell(row[key])));
-  const numeric = keys.map((key) => rows.length > 0 && rows.every((row) => typeof row[key] === 'number' || row[key] == null));
+  const numeric = keys.map(
+    (key) => rows.length > 0 && rows.every((row) => typeof row[key] === 'number' || row[key] == null),
+  );
   const widths = keys.map((key, i) => Math.max(key.length, ...cells.map((r) => r[i]!.length)));
   const render = (values: string[]) =>
     values

@@ -14,6 +14,7 @@ export interface ChatMessage {
   [field: string]: unknown;
 }
 
+/** Variables of a chat template rendering besides the messages and special tokens. */
 export interface ChatTemplateOptions {
   /** Append the opening of an assistant turn (transformers' `add_generation_prompt`, default false). */
   addGenerationPrompt?: boolean;

@@ -138,6 +138,7 @@ export function openCheckpoint(dir: string): TensorReader {
   throw new FormatError(dir, `no ${SAFETENSORS_FILE} or ${SAFETENSORS_INDEX_FILE} in this folder`);
 }
 
+/** Options of `writeCheckpoint`. */
 export interface WriteCheckpointOptions {
   /** Largest data size of one file before sharding (default 5 GB, as transformers). */
   maxShardBytes?: number;

@@ -12,7 +12,7 @@ import { BYTES_PER_ELEMENT, type DType } from '../tensor/dtype.ts';
 import { formatShape, shapeSize, Tensor } from '../tensor/tensor.ts';
 import { writeAll, writeFileAtomic } from './atomic.ts';
 import { bf16ToF32, f16ToF32, i64ToI32, toBf16 } from './convert.ts';
-import { describeJsonValue, isJsonObject } from './json.ts';
+import { describeJsonValue, isJsonObject, parseJson } from './json.ts';
 
 /** Every dtype name of the safetensors format, with its size in bits. */
 const DTYPE_BITS = {
@@ -66,6 +66,7 @@ export interface TensorInfo {
   file: string;
 }
 
+/** Options of `TensorReader.read`. */
 export interface ReadOptions {
   /**
    * The tensor dtype wanted for a floating-point tensor. Default: F32 -> f32, BF16 -> bf16,
@@ -232,13 +233,19 @@ export class SafetensorsReader implements TensorReader {
     }
     const headerBytes = new Uint8Array(Number(headerLength));
     readExactly(fd, headerBytes, 8);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    } catch {
+      throw new FormatError(file, 'header is not valid UTF-8: not a safetensors file');
+    }
     let header: unknown;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+      header = parseJson(text, file);
     } catch (error) {
       throw new FormatError(
         file,
-        `header is not valid UTF-8 JSON (${(error as Error).message.split('\n')[0]})`,
+        `header is not valid JSON: ${(error as Error).message.slice(file.length + 2)}`,
       );
     }
     if (!isJsonObject(header)) {

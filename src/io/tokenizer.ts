@@ -22,9 +22,13 @@ import {
 import { GENERATION_CONFIG_FILE, tokenIdsOf } from './hf.ts';
 import { isJsonObject, type JsonObject, parseJson, readOptionalJsonObject } from './json.ts';
 
+/** The fast tokenizer file (required). */
 export const TOKENIZER_FILE = 'tokenizer.json';
+/** Special tokens, flags and chat template of transformers (optional). */
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
+/** Older place of the special tokens (optional; fills what tokenizer_config.json lacks). */
 export const SPECIAL_TOKENS_MAP_FILE = 'special_tokens_map.json';
+/** The chat template as its own file (recent transformers; optional). */
 export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
 
 /** Special-token fields of tokenizer_config.json that hold a single token. */
@@ -44,21 +48,28 @@ const SUPPORTED_MODELS = ['BPE', 'WordPiece', 'Unigram'];
 /** transformers fast tokenizers that rebuild their post-processor from add_bos_token / add_eos_token. */
 const FLAG_DRIVEN_CLASSES = /^(Llama|CodeLlama|Gemma)Tokenizer(Fast)?$/;
 
+/** Options of `Tokenizer.encode`. */
 export interface EncodeOptions {
   /** Add the special tokens of the post-processor or config (e.g. BOS); default true. */
   addSpecialTokens?: boolean;
 }
 
+/** Options of `Tokenizer.decode`. */
 export interface DecodeOptions {
   /** Leave out special tokens (BOS, EOS, PAD, ...); default false. */
   skipSpecialTokens?: boolean;
 }
 
+/** Options of `Tokenizer.applyChatTemplate`. */
 export interface ApplyChatTemplateOptions extends ChatTemplateOptions {
-  /** A named template of this tokenizer (e.g. 'tool_use') or a template source; default: its default template. */
+  /**
+   * A named template of this tokenizer (e.g. 'tool_use') or a template source; default: 'tool_use'
+   * when `tools` are given and the tokenizer has it, else the default template.
+   */
   chatTemplate?: string;
 }
 
+/** Options of `Tokenizer.fromDir`. */
 export interface FromDirOptions {
   /** Also add generation_config.json's `eos_token_id`(s) of the folder to `eosTokenIds` (default false). */
   mergeGenerationConfig?: boolean;
@@ -311,7 +322,8 @@ export class Tokenizer {
         this.templates[options.chatTemplate] ??
         new ChatTemplate(options.chatTemplate, 'the chatTemplate option');
     } else {
-      template = this.templates.default;
+      // As transformers: a 'tool_use' template is picked when tools are given.
+      template = (options.tools ? this.templates.tool_use : undefined) ?? this.templates.default;
       if (!template) {
         const named = Object.keys(this.templates);
         throw new FormatError(

@@ -29,7 +29,11 @@ export interface GenerateResult {
 }
 
 /** Generate a continuation of `promptIds`. */
-export function generate(model: LlamaForCausalLM, promptIds: readonly number[], options: GenerateOptions = {}): GenerateResult {
+export function generate(
+  model: LlamaForCausalLM,
+  promptIds: readonly number[],
+  options: GenerateOptions = {},
+): GenerateResult {
   if (promptIds.length === 0) throw new RangeError('generate: the prompt has no tokens');
   const maxNew = options.maxNewTokens ?? 64;
   const sampling: SamplingOptions = {
@@ -44,7 +48,7 @@ export function generate(model: LlamaForCausalLM, promptIds: readonly number[], 
   const dtype = model.model.norm.weight.dtype === 'f64' ? 'f64' : 'f32';
   const cache = new KvCache(model.config, promptIds.length + maxNew, dtype);
   const generated: number[] = [];
-  let stopReason: GenerateResult['stopReason'] = 'length';
+  let stopReason = 'length' as GenerateResult['stopReason'];
   let text: string | null = null;
   const wasTraining = model.training;
   model.eval();

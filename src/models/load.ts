@@ -16,9 +16,9 @@ import {
   readModelConfig,
   SAFETENSORS_FILE,
   SAFETENSORS_INDEX_FILE,
-  Tokenizer,
   TOKENIZER_CONFIG_FILE,
   TOKENIZER_FILE,
+  Tokenizer,
   tokenIdsOf,
   writeCheckpoint,
   writeJsonAtomic,
@@ -50,13 +50,20 @@ export interface LoadModelOptions {
 const TIED_NAMES = ['model.embed_tokens.weight', 'lm_head.weight'];
 
 /** Build the architecture named by a config.json object. */
-export function buildModel(configJson: JsonObject, options: LlamaBuildOptions, where = CONFIG_FILE): LlamaForCausalLM {
+export function buildModel(
+  configJson: JsonObject,
+  options: LlamaBuildOptions,
+  where = CONFIG_FILE,
+): LlamaForCausalLM {
   const config = parseLlamaConfig(configJson, where);
   return new LlamaForCausalLM(config, options);
 }
 
 /** A randomly initialised model (HF's init, seeded) from a config.json object. */
-export function createModel(configJson: JsonObject, options: { seed: number; dtype?: ModelDtype }): LlamaForCausalLM {
+export function createModel(
+  configJson: JsonObject,
+  options: { seed: number; dtype?: ModelDtype },
+): LlamaForCausalLM {
   return buildModel(configJson, { init: 'random', seed: options.seed, dtype: options.dtype ?? 'f32' });
 }
 
@@ -74,7 +81,8 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);
   const eos = new Set<number>(model.config.eosTokenIds);
-  if (generationConfig) for (const id of tokenIdsOf(generationConfig, join(dir, GENERATION_CONFIG_FILE))) eos.add(id);
+  if (generationConfig)
+    for (const id of tokenIdsOf(generationConfig, join(dir, GENERATION_CONFIG_FILE))) eos.add(id);
   if (tokenizer) {
     tokenizer.addEosTokenIds([...eos]);
     for (const id of tokenizer.eosTokenIds) eos.add(id);
@@ -86,7 +94,9 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
 /** Copy the checkpoint in `dir` into the model's parameters; validates everything before copying. */
 export function loadWeights(model: LlamaForCausalLM, dir: string): void {
   const reader = openCheckpoint(dir);
-  const file = existsSync(join(dir, SAFETENSORS_INDEX_FILE)) ? join(dir, SAFETENSORS_INDEX_FILE) : join(dir, SAFETENSORS_FILE);
+  const file = existsSync(join(dir, SAFETENSORS_INDEX_FILE))
+    ? join(dir, SAFETENSORS_INDEX_FILE)
+    : join(dir, SAFETENSORS_FILE);
   try {
     const metadata = reader.metadata();
     const params = model.namedParameters();
@@ -107,17 +117,22 @@ export function loadWeights(model: LlamaForCausalLM, dir: string): void {
       const info = reader.info(source);
       const same = info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i]);
       if (!same) {
-        problems.push(`tensor '${source}' has shape ${formatShape(info.shape)}, expected ${formatShape(p.shape)} for '${name}'`);
+        problems.push(
+          `tensor '${source}' has shape ${formatShape(info.shape)}, expected ${formatShape(p.shape)} for '${name}'`,
+        );
       }
       sources.set(name, source);
     }
     if (missing.length > 0) {
-      const shown = missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
+      const shown =
+        missing.slice(0, 5).join(', ') + (missing.length > 5 ? `, ... (${missing.length} in all)` : '');
       throw new TensorMismatchError(`${file}: missing tensor(s) ${shown} required by ${CONFIG_FILE}`);
     }
     if (problems.length > 0) throw new TensorMismatchError(`${file}: ${problems.slice(0, 5).join('; ')}`);
     const used = new Set(sources.values());
-    const unexpected = reader.names().filter((n) => !used.has(n) && !(model.config.tieWordEmbeddings && TIED_NAMES.includes(n)));
+    const unexpected = reader
+      .names()
+      .filter((n) => !used.has(n) && !(model.config.tieWordEmbeddings && TIED_NAMES.includes(n)));
     // rotary inv_freq buffers written by old transformers versions are harmless
     const meaningful = unexpected.filter((n) => !n.endsWith('rotary_emb.inv_freq'));
     if (meaningful.length > 0) {
@@ -160,7 +175,8 @@ export function saveModel(model: LlamaForCausalLM, dir: string, options: SaveMod
   const tensors = new Map<string, Tensor>();
   let dtype: 'f32' | 'bf16' = 'f32';
   for (const [name, p] of model.namedParameters()) {
-    if (p.dtype === 'f64') throw new ConfigError(`saveModel: '${name}' is f64; convert the model to f32 before saving`);
+    if (p.dtype === 'f64')
+      throw new ConfigError(`saveModel: '${name}' is f64; convert the model to f32 before saving`);
     if (p.dtype === 'bf16') dtype = 'bf16';
     tensors.set(name, p);
   }
@@ -171,7 +187,8 @@ export function saveModel(model: LlamaForCausalLM, dir: string, options: SaveMod
   writeJsonAtomic(join(dir, CONFIG_FILE), config);
   const generation = options.generationConfig ?? {
     bos_token_id: model.config.bosTokenId ?? undefined,
-    eos_token_id: model.config.eosTokenIds.length === 1 ? model.config.eosTokenIds[0] : model.config.eosTokenIds,
+    eos_token_id:
+      model.config.eosTokenIds.length === 1 ? model.config.eosTokenIds[0] : model.config.eosTokenIds,
   };
   writeJsonAtomic(join(dir, GENERATION_CONFIG_FILE), generation);
   if (options.tokenizer) options.tokenizer.save(dir);
@@ -180,7 +197,8 @@ export function saveModel(model: LlamaForCausalLM, dir: string, options: SaveMod
 
 /** Copy the tokenizer files of a model directory into another. */
 export function copyTokenizerFiles(from: string, to: string): void {
-  if (!existsSync(join(from, TOKENIZER_FILE))) throw new FormatError(join(from, TOKENIZER_FILE), 'file not found');
+  if (!existsSync(join(from, TOKENIZER_FILE)))
+    throw new FormatError(join(from, TOKENIZER_FILE), 'file not found');
   for (const f of [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, 'special_tokens_map.json', 'chat_template.jinja']) {
     if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
   }

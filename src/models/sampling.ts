@@ -31,8 +31,10 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   if (options.temperature < 0 || !Number.isFinite(options.temperature)) {
     throw new RangeError(`temperature must be >= 0, found ${options.temperature}`);
   }
-  if (options.topP <= 0 || options.topP > 1) throw new RangeError(`top_p must be in (0, 1], found ${options.topP}`);
-  if (options.topK < 0 || !Number.isInteger(options.topK)) throw new RangeError(`top_k must be an integer >= 0, found ${options.topK}`);
+  if (options.topP <= 0 || options.topP > 1)
+    throw new RangeError(`top_p must be in (0, 1], found ${options.topP}`);
+  if (options.topK < 0 || !Number.isInteger(options.topK))
+    throw new RangeError(`top_k must be an integer >= 0, found ${options.topK}`);
   if (options.temperature === 0) return argmax(logits);
   const V = logits.length;
   // candidates sorted by logit, descending (stable: lower id first on ties)

@@ -457,10 +457,12 @@ export class ModuleList<M extends Module = Module> extends Module {
     return m;
   }
 
+  /** Number of modules in the list. */
   get length(): number {
     return this.items.length;
   }
 
+  /** The modules in order. */
   [Symbol.iterator](): Iterator<M> {
     return this.items[Symbol.iterator]();
   }

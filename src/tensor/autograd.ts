@@ -126,9 +126,13 @@ function cloneUntracked(g: Tensor): Tensor {
 export function backward(root: Tensor, gradient?: Tensor): void {
   if (!root.node) {
     if (root.requiresGrad) {
-      throw new Error(`backward: ${root.describe()} is a leaf or its graph was already freed by an earlier backward()`);
+      throw new Error(
+        `backward: ${root.describe()} is a leaf or its graph was already freed by an earlier backward()`,
+      );
     }
-    throw new Error(`backward: ${root.describe()} does not require grad (no input of the computation requires grad)`);
+    throw new Error(
+      `backward: ${root.describe()} does not require grad (no input of the computation requires grad)`,
+    );
   }
   if (!gradient && root.size !== 1) {
     throw new Error(`backward: ${root.describe()} is not a scalar; pass the gradient of the output`);
@@ -139,7 +143,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     let seed: Tensor;
     if (gradient) {
       if (gradient.size !== root.size) {
-        throw new Error(`backward: gradient ${formatShape(gradient.shape)} does not match output ${formatShape(root.shape)}`);
+        throw new Error(
+          `backward: gradient ${formatShape(gradient.shape)} does not match output ${formatShape(root.shape)}`,
+        );
       }
       seed = cloneUntracked(gradient);
     } else {
@@ -172,9 +178,12 @@ function runNode(node: GradNode, grads: Map<Tensor, Tensor>, frame: Set<Releasab
     freeNode(node);
     return;
   }
-  const inputGrads = node.backward(gradOutputs);
+  // backward rules use ops; they must not record onto the tape themselves
+  const inputGrads = noGrad(() => node.backward(gradOutputs));
   if (inputGrads.length !== node.inputs.length) {
-    throw new Error(`backward (${node.op}): rule returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
+    throw new Error(
+      `backward (${node.op}): rule returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`,
+    );
   }
   node.inputs.forEach((input, i) => {
     const g = inputGrads[i];
@@ -202,7 +211,8 @@ function runNode(node: GradNode, grads: Map<Tensor, Tensor>, frame: Set<Releasab
     } else {
       stored = cloneUntracked(g);
     }
-    const shaped = stored.shape.length === input.shape.length && stored.shape.every((d, j) => d === input.shape[j]);
+    const shaped =
+      stored.shape.length === input.shape.length && stored.shape.every((d, j) => d === input.shape[j]);
     if (!shaped) {
       const reshaped = stored.view(input.shape, { track: false });
       stored.release();

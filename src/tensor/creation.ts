@@ -91,7 +91,8 @@ export function fromArray(
   if (shapeSize(finalShape) !== flat.length) {
     throw new RangeError(`fromArray: ${flat.length} values do not fill shape ${formatShape(finalShape)}`);
   }
-  const dtype = options.dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Float64Array ? 'f64' : 'f32');
+  const dtype =
+    options.dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Float64Array ? 'f64' : 'f32');
   const t = Tensor.alloc(finalShape, dtype, false, options);
   return fillWith(t, (i) => flat[i]!);
 }
@@ -121,29 +122,50 @@ export interface RandomOptions extends CreateOptions {
 
 function rngOf(options: RandomOptions, fn: string): Rng {
   if (options.rng) return options.rng;
-  if (options.seed === undefined) throw new Error(`${fn}: pass a seed or an rng (Attune never draws unseeded randomness)`);
+  if (options.seed === undefined)
+    throw new Error(`${fn}: pass a seed or an rng (Attune never draws unseeded randomness)`);
   return new Rng(options.seed);
 }
 
 /** Normal(mean, std) samples. */
-export function randn(shape: readonly number[], options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+export function randn(
+  shape: readonly number[],
+  options: RandomOptions & { mean?: number; std?: number } = {},
+): Tensor {
   const rng = rngOf(options, 'randn');
   const mean = options.mean ?? 0;
   const std = options.std ?? 1;
-  return fillWith(Tensor.alloc(shape, options.dtype ?? 'f32', false, options), () => mean + std * rng.normal());
+  return fillWith(
+    Tensor.alloc(shape, options.dtype ?? 'f32', false, options),
+    () => mean + std * rng.normal(),
+  );
 }
 
 /** Uniform [low, high) samples. */
-export function rand(shape: readonly number[], options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+export function rand(
+  shape: readonly number[],
+  options: RandomOptions & { low?: number; high?: number } = {},
+): Tensor {
   const rng = rngOf(options, 'rand');
   const low = options.low ?? 0;
   const high = options.high ?? 1;
-  return fillWith(Tensor.alloc(shape, options.dtype ?? 'f32', false, options), () => low + (high - low) * rng.uniform());
+  return fillWith(
+    Tensor.alloc(shape, options.dtype ?? 'f32', false, options),
+    () => low + (high - low) * rng.uniform(),
+  );
 }
 
 /** Uniform integers in [low, high); i32 by default. */
-export function randint(shape: readonly number[], low: number, high: number, options: RandomOptions = {}): Tensor {
+export function randint(
+  shape: readonly number[],
+  low: number,
+  high: number,
+  options: RandomOptions = {},
+): Tensor {
   if (!(high > low)) throw new RangeError(`randint: high (${high}) must exceed low (${low})`);
   const rng = rngOf(options, 'randint');
-  return fillWith(Tensor.alloc(shape, options.dtype ?? 'i32', false, options), () => low + rng.int(high - low));
+  return fillWith(
+    Tensor.alloc(shape, options.dtype ?? 'i32', false, options),
+    () => low + rng.int(high - low),
+  );
 }

@@ -64,7 +64,9 @@ export function scope<T>(fn: () => T): T {
   }
   frames.pop();
   if (result instanceof Promise) {
-    throw new Error('scope(fn): fn returned a Promise; scopes are synchronous (await inside, then scope the sync part)');
+    throw new Error(
+      'scope(fn): fn returned a Promise; scopes are synchronous (await inside, then scope the sync part)',
+    );
   }
   const escaping = new Set<unknown>();
   collect(result, escaping);

@@ -30,7 +30,9 @@ export function shapeSize(shape: readonly number[]): number {
 export function checkShape(shape: readonly number[], where: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
-      throw new RangeError(`${where}: invalid shape [${shape.join(',')}]: dimensions must be non-negative integers`);
+      throw new RangeError(
+        `${where}: invalid shape [${shape.join(',')}]: dimensions must be non-negative integers`,
+      );
     }
   }
 }
@@ -117,7 +119,8 @@ export class Tensor implements Releasable {
 
   /** The data typed for `dtype`; throws when the tensor is another dtype. */
   dataAs<D extends DType>(dtype: D): ArrayForDType[D] {
-    if (this.dtype !== dtype) throw new TypeError(`${this.describe()}: expected ${dtype}, found ${this.dtype}`);
+    if (this.dtype !== dtype)
+      throw new TypeError(`${this.describe()}: expected ${dtype}, found ${this.dtype}`);
     return this.data as ArrayForDType[D];
   }
 
@@ -164,7 +167,9 @@ export class Tensor implements Releasable {
     if (!this.storage) throw new Error(this.releasedMessage());
     checkShape(shape, 'view');
     if (shapeSize(shape) !== this.size) {
-      throw new RangeError(`view: cannot view ${formatShape(this.shape)} (${this.size} elements) as ${formatShape(shape)}`);
+      throw new RangeError(
+        `view: cannot view ${formatShape(this.shape)} (${this.size} elements) as ${formatShape(shape)}`,
+      );
     }
     return new Tensor(this.storage, shape, options);
   }
@@ -176,7 +181,8 @@ export class Tensor implements Releasable {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new RangeError(`item(): ${this.describe()} has ${this.size} elements, expected 1`);
+    if (this.size !== 1)
+      throw new RangeError(`item(): ${this.describe()} has ${this.size} elements, expected 1`);
     return readElement(this.data, 0);
   }
 

@@ -3,8 +3,9 @@
  * probabilities. One row of scores is materialised at a time; the backward recomputes the
  * probabilities from q, k and the saved log-sum-exp.
  */
-import { philoxUniform } from '../../tensor/rng.ts';
+
 import type { FloatArray } from '../kernels.ts';
+import { philoxUniform } from '../philox.ts';
 
 /** Number of keys query t may attend to (keys j < limit). */
 function keyLimit(t: number, Tq: number, Tk: number, causal: boolean): number {

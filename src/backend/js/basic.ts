@@ -2,7 +2,7 @@
  * Plain-TypeScript GEMM, elementwise, broadcast, copy and reduction kernels. Written for
  * clarity; they are the correctness oracle for the native backend and accept f64 arrays.
  */
-import type { BinaryOp, Bf16Array, FloatArray, NumericArray, ReduceOp, UnaryOp } from '../kernels.ts';
+import type { Bf16Array, BinaryOp, FloatArray, NumericArray, ReduceOp, UnaryOp } from '../kernels.ts';
 
 const widen = new Uint32Array(1);
 const widenF = new Float32Array(widen.buffer);
@@ -83,7 +83,13 @@ export function erf(x: number): number {
           (1.00002368 +
             t *
               (0.37409196 +
-                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? 1 - r : r - 1;
 }
@@ -310,7 +316,14 @@ export function copyStrided(
   });
 }
 
-export function reduce(op: ReduceOp, x: FloatArray, out: FloatArray, outer: number, len: number, inner: number): void {
+export function reduce(
+  op: ReduceOp,
+  x: FloatArray,
+  out: FloatArray,
+  outer: number,
+  len: number,
+  inner: number,
+): void {
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * len * inner + i;

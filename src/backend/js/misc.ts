@@ -1,8 +1,9 @@
 /**
  * SwiGLU, embedding gather / scatter-add, philox dropout, AdamW and bf16 <-> f32 conversions.
  */
-import { philoxUniform } from '../../tensor/rng.ts';
+
 import type { Bf16Array, FloatArray } from '../kernels.ts';
+import { philoxUniform } from '../philox.ts';
 import { bf16 } from './basic.ts';
 
 function sigmoid(x: number): number {
@@ -133,7 +134,7 @@ export function adamw(
     m[i] = mi;
     v[i] = vi;
     const pi = p[i]!;
-    p[i] = pi - lr * (weightDecay * pi + mi / (Math.sqrt(vi) + eps));
+    p[i] = pi - lr * (weightDecay * pi + mi / bc1 / (Math.sqrt(vi / bc2) + eps));
   }
 }
 

@@ -26,7 +26,8 @@ const buildLog = join(projectRoot, 'native', 'build-log.txt');
 let cached: NativeLoadResult | null = null;
 
 function buildLogSummary(): string {
-  if (!existsSync(buildLog)) return 'no build log (the install script did not run: try `npm run build:native`)';
+  if (!existsSync(buildLog))
+    return 'no build log (the install script did not run: try `npm run build:native`)';
   const firstLine = readFileSync(buildLog, 'utf8').split('\n')[0] ?? '';
   return `build ${firstLine}; see ${buildLog}`;
 }
@@ -35,7 +36,12 @@ function buildLogSummary(): string {
 export function loadNative(): NativeLoadResult {
   if (cached) return cached;
   if (!existsSync(addonPath)) {
-    cached = { kernels: null, error: `${addonPath} not found (${buildLogSummary()})`, path: addonPath, cpu: null };
+    cached = {
+      kernels: null,
+      error: `${addonPath} not found (${buildLogSummary()})`,
+      path: addonPath,
+      cpu: null,
+    };
     return cached;
   }
   try {
@@ -49,7 +55,12 @@ export function loadNative(): NativeLoadResult {
     const kernels = { ...addon, name: 'native' } as unknown as Kernels;
     cached = { kernels, error: '', path: addonPath, cpu: addon.cpuInfo() };
   } catch (err) {
-    cached = { kernels: null, error: `${addonPath} failed to load: ${(err as Error).message}`, path: addonPath, cpu: null };
+    cached = {
+      kernels: null,
+      error: `${addonPath} failed to load: ${(err as Error).message}`,
+      path: addonPath,
+      cpu: null,
+    };
   }
   return cached;
 }

@@ -1,7 +1,14 @@
 /** `attune bench gemm`: matrix-multiply throughput per backend. */
 import type { BenchEnvelope } from '../../bench/envelope.ts';
 import { jsonOption, parseIntegerList } from '../args.ts';
-import { benchOptions, benchSettings, importBench, nativeLoadError, parseBenchFlags, printBench } from '../bench.ts';
+import {
+  benchOptions,
+  benchSettings,
+  importBench,
+  nativeLoadError,
+  parseBenchFlags,
+  printBench,
+} from '../bench.ts';
 import { defineCommand } from '../command.ts';
 
 /** Signature of src/bench/gemm.ts's runGemmBench. */
@@ -23,6 +30,7 @@ const options = {
   json: jsonOption,
 } as const;
 
+/** `attune bench gemm [--sizes ...] [--backend ...] [--threads N] [--seconds S] [--json]`. */
 export const benchGemmCommand = defineCommand({
   name: 'bench gemm',
   summary: 'Time f32 matrix multiply (GFLOP/s) on the js and native backends',

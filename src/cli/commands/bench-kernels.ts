@@ -1,7 +1,14 @@
 /** `attune bench kernels`: throughput of the main kernels per backend. */
 import type { BenchEnvelope } from '../../bench/envelope.ts';
 import { jsonOption } from '../args.ts';
-import { benchOptions, benchSettings, importBench, nativeLoadError, parseBenchFlags, printBench } from '../bench.ts';
+import {
+  benchOptions,
+  benchSettings,
+  importBench,
+  nativeLoadError,
+  parseBenchFlags,
+  printBench,
+} from '../bench.ts';
 import { defineCommand } from '../command.ts';
 
 /** Signature of src/bench/kernels.ts's runKernelsBench. */
@@ -13,6 +20,7 @@ export type RunKernelsBench = (options: {
 
 const options = { ...benchOptions, json: jsonOption } as const;
 
+/** `attune bench kernels [--backend ...] [--threads N] [--seconds S] [--json]`. */
 export const benchKernelsCommand = defineCommand({
   name: 'bench kernels',
   summary: 'Time the main kernels (elementwise, softmax, norms, attention, LM head, ...) per backend',

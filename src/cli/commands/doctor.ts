@@ -100,7 +100,9 @@ export function formatDoctorReport(report: DoctorReport): string {
     ['simd', `${cpu.simd} [${cpu.features.join(' ') || 'no features found'}] (from ${cpu.source})`],
     [
       'backend',
-      'error' in backend ? `ERROR: ${backend.error}` : `${backend.active}, ${backend.threads} thread(s): ${backend.reason}`,
+      'error' in backend
+        ? `ERROR: ${backend.error}`
+        : `${backend.active}, ${backend.threads} thread(s): ${backend.reason}`,
     ],
     [
       'native addon',
@@ -124,6 +126,7 @@ export function formatDoctorReport(report: DoctorReport): string {
 
 const options = { json: jsonOption };
 
+/** `attune doctor [--json]`. */
 export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'Show the runtime, CPU features and which backend is active, and why',

@@ -67,7 +67,8 @@ function posInt(raw: Record<string, unknown>, key: string, where: string, fallba
 function bool(raw: Record<string, unknown>, key: string, where: string, fallback: boolean): boolean {
   const v = raw[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw new ConfigError(`${where}: field '${key}' must be true or false, found ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean')
+    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -117,11 +118,19 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     );
   }
   const headDimDefault = hiddenSize / numHeads;
-  const headDim = posInt(raw, 'head_dim', where, Number.isInteger(headDimDefault) ? headDimDefault : undefined);
-  if (headDim % 2 !== 0) throw new ConfigError(`${where}: head dim ${headDim} must be even for rotary embeddings`);
+  const headDim = posInt(
+    raw,
+    'head_dim',
+    where,
+    Number.isInteger(headDimDefault) ? headDimDefault : undefined,
+  );
+  if (headDim % 2 !== 0)
+    throw new ConfigError(`${where}: head dim ${headDim} must be even for rotary embeddings`);
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') {
-    throw new ConfigError(`${where}: 'hidden_act' = ${JSON.stringify(act)} is not supported (only silu / SwiGLU)`);
+    throw new ConfigError(
+      `${where}: 'hidden_act' = ${JSON.stringify(act)} is not supported (only silu / SwiGLU)`,
+    );
   }
   const partial = raw.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1 && partial !== 1.0) {

@@ -15,8 +15,8 @@ import {
   type LinearCrossEntropyResult,
   linearCrossEntropy,
   matmul,
-  reshape,
   Rng,
+  reshape,
   rmsNorm,
   rope,
   ropeTables,
@@ -69,10 +69,22 @@ export class LlamaAttention extends Module {
   ) {
     super();
     const { hiddenSize: d, numHeads, numKvHeads, headDim } = config;
-    this.q_proj = this.registerModule('q_proj', new Linear(d, numHeads * headDim, linearOptions(config.qkvBias)));
-    this.k_proj = this.registerModule('k_proj', new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)));
-    this.v_proj = this.registerModule('v_proj', new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)));
-    this.o_proj = this.registerModule('o_proj', new Linear(numHeads * headDim, d, linearOptions(config.oBias)));
+    this.q_proj = this.registerModule(
+      'q_proj',
+      new Linear(d, numHeads * headDim, linearOptions(config.qkvBias)),
+    );
+    this.k_proj = this.registerModule(
+      'k_proj',
+      new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)),
+    );
+    this.v_proj = this.registerModule(
+      'v_proj',
+      new Linear(d, numKvHeads * headDim, linearOptions(config.qkvBias)),
+    );
+    this.o_proj = this.registerModule(
+      'o_proj',
+      new Linear(numHeads * headDim, d, linearOptions(config.oBias)),
+    );
     this.attn_dropout = this.registerModule('attn_dropout', new Dropout(config.attentionDropout, { rng }));
   }
 
@@ -80,8 +92,18 @@ export class LlamaAttention extends Module {
   forward(x: Tensor, ctx: LayerContext): Tensor {
     const [B, T] = x.shape as [number, number, number];
     const { numHeads, numKvHeads, headDim } = this.config;
-    const q = rope(reshape(this.q_proj.forward(x), [B, T, numHeads, headDim]), ctx.cos, ctx.sin, ctx.positions);
-    let k = rope(reshape(this.k_proj.forward(x), [B, T, numKvHeads, headDim]), ctx.cos, ctx.sin, ctx.positions);
+    const q = rope(
+      reshape(this.q_proj.forward(x), [B, T, numHeads, headDim]),
+      ctx.cos,
+      ctx.sin,
+      ctx.positions,
+    );
+    let k = rope(
+      reshape(this.k_proj.forward(x), [B, T, numKvHeads, headDim]),
+      ctx.cos,
+      ctx.sin,
+      ctx.positions,
+    );
     let v = reshape(this.v_proj.forward(x), [B, T, numKvHeads, headDim]);
     if (ctx.cache) {
       const kv = ctx.cache.append(ctx.layerIndex, k, v);
@@ -101,7 +123,10 @@ export class LlamaMLP extends Module {
   readonly up_proj: Linear;
   readonly down_proj: Linear;
 
-  constructor(config: LlamaConfig, linearOptions: (bias: boolean) => ConstructorParameters<typeof Linear>[2]) {
+  constructor(
+    config: LlamaConfig,
+    linearOptions: (bias: boolean) => ConstructorParameters<typeof Linear>[2],
+  ) {
     super();
     const { hiddenSize: d, intermediateSize: f, mlpBias } = config;
     this.gate_proj = this.registerModule('gate_proj', new Linear(d, f, linearOptions(mlpBias)));
@@ -134,7 +159,10 @@ export class LlamaDecoderLayer extends Module {
     this.self_attn = this.registerModule('self_attn', new LlamaAttention(config, linearOptions, rng));
     this.mlp = this.registerModule('mlp', new LlamaMLP(config, linearOptions));
     const eps = config.rmsNormEps;
-    this.input_layernorm = this.registerModule('input_layernorm', new RMSNorm(config.hiddenSize, eps, { dtype: normDtype }));
+    this.input_layernorm = this.registerModule(
+      'input_layernorm',
+      new RMSNorm(config.hiddenSize, eps, { dtype: normDtype }),
+    );
     this.post_attention_layernorm = this.registerModule(
       'post_attention_layernorm',
       new RMSNorm(config.hiddenSize, eps, { dtype: normDtype }),
@@ -157,7 +185,11 @@ export class LlamaModel extends Module {
   readonly layers: ModuleList<LlamaDecoderLayer>;
   readonly norm: RMSNorm;
 
-  constructor(config: LlamaConfig, options: Required<Pick<LlamaBuildOptions, 'dtype'>> & LlamaBuildOptions, rng: Rng) {
+  constructor(
+    config: LlamaConfig,
+    options: Required<Pick<LlamaBuildOptions, 'dtype'>> & LlamaBuildOptions,
+    rng: Rng,
+  ) {
     super();
     const dtype = options.dtype;
     const normDtype = dtype === 'f64' ? 'f64' : 'f32';
@@ -171,7 +203,10 @@ export class LlamaModel extends Module {
       layers.push(new LlamaDecoderLayer(config, linearOptions, normDtype, options.residualDropout ?? 0, rng));
     }
     this.layers = this.registerModule('layers', new ModuleList(layers));
-    this.norm = this.registerModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps, { dtype: normDtype }));
+    this.norm = this.registerModule(
+      'norm',
+      new RMSNorm(config.hiddenSize, config.rmsNormEps, { dtype: normDtype }),
+    );
   }
 }
 
@@ -197,13 +232,17 @@ export class LlamaForCausalLM extends Module {
     this.model = this.registerModule('model', new LlamaModel(config, { ...options, dtype }, rng));
     this.lm_head = config.tieWordEmbeddings
       ? null
-      : this.registerModule('lm_head', new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }));
+      : this.registerModule(
+          'lm_head',
+          new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }),
+        );
     if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
   }
 
   /** HF's `_init_weights`: matrices N(0, initializer_range), biases 0, norms 1. */
   private initWeights(rng: Rng): void {
-    const std = typeof this.config.raw.initializer_range === 'number' ? this.config.raw.initializer_range : 0.02;
+    const std =
+      typeof this.config.raw.initializer_range === 'number' ? this.config.raw.initializer_range : 0.02;
     for (const [name, p] of this.namedParameters()) {
       if (name.endsWith('layernorm.weight') || name.endsWith('norm.weight')) continue;
       if (name.endsWith('.bias')) continue;
@@ -219,12 +258,21 @@ export class LlamaForCausalLM extends Module {
   private tables(maxPos: number, dtype: 'f32' | 'f64'): { cos: Tensor; sin: Tensor } {
     if (!this.ropeCos || this.ropeCos.shape[0]! < maxPos || this.ropeCos.dtype !== dtype) {
       const size = Math.max(maxPos, this.config.maxPositionEmbeddings);
-      const { cos, sin } = ropeTables(size, this.config.headDim, this.config.ropeTheta, this.config.ropeScaling ?? undefined);
+      const { cos, sin } = ropeTables(
+        size,
+        this.config.headDim,
+        this.config.ropeTheta,
+        this.config.ropeScaling ?? undefined,
+      );
       this.ropeCos?.release();
       this.ropeSin?.release();
       if (dtype === 'f64') {
-        this.ropeCos = TensorClass.wrap(Float64Array.from(cos.data as Float32Array), cos.shape, { track: false });
-        this.ropeSin = TensorClass.wrap(Float64Array.from(sin.data as Float32Array), sin.shape, { track: false });
+        this.ropeCos = TensorClass.wrap(Float64Array.from(cos.data as Float32Array), cos.shape, {
+          track: false,
+        });
+        this.ropeSin = TensorClass.wrap(Float64Array.from(sin.data as Float32Array), sin.shape, {
+          track: false,
+        });
         cos.release();
         sin.release();
       } else {
@@ -240,11 +288,13 @@ export class LlamaForCausalLM extends Module {
    * positions continue from the cache length.
    */
   forwardHidden(ids: Tensor, options: ForwardOptions = {}): Tensor {
-    if (ids.rank !== 2 || ids.dtype !== 'i32') throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
+    if (ids.rank !== 2 || ids.dtype !== 'i32')
+      throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
     const cache = options.cache ?? null;
     const start = cache ? cache.length : 0;
-    if (cache && B !== 1) throw new RangeError(`LlamaForCausalLM: a KV cache holds one sequence, got batch ${B}`);
+    if (cache && B !== 1)
+      throw new RangeError(`LlamaForCausalLM: a KV cache holds one sequence, got batch ${B}`);
     checkSequenceLength(this.config, start + T);
     const positions = new Int32Array(B * T);
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = start + t;

@@ -41,7 +41,10 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function sub(a: Tensor, b: Tensor): Tensor {
   const out = binaryForward('sub', a, b, 'sub');
   if (needsGrad(a, b)) {
-    record('sub', [a, b], [out], [], ([g]) => [sumToShape(g!, a.shape), b.requiresGrad ? sumToShape(neg(g!), b.shape) : null]);
+    record('sub', [a, b], [out], [], ([g]) => [
+      sumToShape(g!, a.shape),
+      b.requiresGrad ? sumToShape(neg(g!), b.shape) : null,
+    ]);
   }
   return out;
 }
@@ -94,7 +97,15 @@ function unaryOp(op: UnaryOp, x: Tensor, param = 0): Tensor {
   if (needsGrad(x)) {
     record(op, [x], [out], [x, out], ([g]) => {
       const gx = emptyLike(x);
-      k.unaryBackward(op, x.data as FloatArray, out.data as FloatArray, g!.data as FloatArray, gx.data as FloatArray, x.size, param);
+      k.unaryBackward(
+        op,
+        x.data as FloatArray,
+        out.data as FloatArray,
+        g!.data as FloatArray,
+        gx.data as FloatArray,
+        x.size,
+        param,
+      );
       return [gx];
     });
   }
@@ -133,7 +144,8 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const out = emptyLike(a, shape);
   const k = kernelsOf(a);
   const condData = cond.data;
-  if (condData instanceof Uint16Array) throw new TypeError(`where: condition ${cond.describe()} must not be bf16`);
+  if (condData instanceof Uint16Array)
+    throw new TypeError(`where: condition ${cond.describe()} must not be bf16`);
   k.where(
     condData,
     broadcastStrides(cond.shape, shape),

@@ -26,10 +26,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (a.rank < 2 || b.rank < 2) {
     throw new RangeError(`matmul: ${describePair(a, b, options)}: both operands need at least 2 dims`);
   }
-  if (a.dtype !== 'f32' && a.dtype !== 'f64') throw new TypeError(`matmul: left operand ${a.describe()} must be f32 or f64`);
+  if (a.dtype !== 'f32' && a.dtype !== 'f64')
+    throw new TypeError(`matmul: left operand ${a.describe()} must be f32 or f64`);
   const bBf16 = b.dtype === 'bf16';
   if (!(b.dtype === a.dtype || (bBf16 && a.dtype === 'f32'))) {
-    throw new TypeError(`matmul: ${describePair(a, b, options)}: dtypes ${a.dtype} and ${b.dtype} do not combine`);
+    throw new TypeError(
+      `matmul: ${describePair(a, b, options)}: dtypes ${a.dtype} and ${b.dtype} do not combine`,
+    );
   }
   // [.., M, K] x [K, N]: fold a's batch dims into M, one GEMM (and one weight-gradient GEMM).
   if (b.rank === 2 && a.rank > 2 && !transA) {
@@ -56,8 +59,29 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const aSingle = aBatch.every((d) => d === 1);
   const bSingle = bBatch.every((d) => d === 1);
   if ((aFull || aSingle) && (bFull || bSingle)) {
-    k.sgemm(transA, transB, M, N, K, 1, a.data as FloatArray, 0, lda, b.data as FloatArray, 0, ldb, bBf16, 0,
-      out.data as FloatArray, 0, N, batch, aSingle && !aFull ? 0 : M * K, bSingle && !bFull ? 0 : K * N, M * N);
+    k.sgemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      1,
+      a.data as FloatArray,
+      0,
+      lda,
+      b.data as FloatArray,
+      0,
+      ldb,
+      bBf16,
+      0,
+      out.data as FloatArray,
+      0,
+      N,
+      batch,
+      aSingle && !aFull ? 0 : M * K,
+      bSingle && !bFull ? 0 : K * N,
+      M * N,
+    );
   } else {
     // general broadcast: one GEMM per output batch entry
     const aStrides = batchStrides(aBatch, batchShape, M * K);
@@ -70,8 +94,29 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         ao += idx[d]! * aStrides[d]!;
         bo += idx[d]! * bStrides[d]!;
       }
-      k.sgemm(transA, transB, M, N, K, 1, a.data as FloatArray, ao, lda, b.data as FloatArray, bo, ldb, bBf16, 0,
-        out.data as FloatArray, i * M * N, N, 1, 0, 0, 0);
+      k.sgemm(
+        transA,
+        transB,
+        M,
+        N,
+        K,
+        1,
+        a.data as FloatArray,
+        ao,
+        lda,
+        b.data as FloatArray,
+        bo,
+        ldb,
+        bBf16,
+        0,
+        out.data as FloatArray,
+        i * M * N,
+        N,
+        1,
+        0,
+        0,
+        0,
+      );
       for (let d = idx.length - 1; d >= 0; d--) {
         if (++idx[d]! < batchShape[d]!) break;
         idx[d] = 0;

@@ -71,7 +71,13 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = resolveAxes(axes, x.rank, 'mean');
   const count = ax.reduce((p, a) => p * x.shape[a]!, 1);
   const summed = reduceRaw('sum', x, ax, 'mean');
-  kernelsOf(x).unary('mul_scalar', summed.data as FloatArray, summed.data as FloatArray, summed.size, 1 / count);
+  kernelsOf(x).unary(
+    'mul_scalar',
+    summed.data as FloatArray,
+    summed.data as FloatArray,
+    summed.size,
+    1 / count,
+  );
   const out = finish(summed, finalShape(x.shape, ax, keepdim));
   if (needsGrad(x)) {
     record('mean', [x], [out], [], ([g]) => {
@@ -95,11 +101,36 @@ export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
       const mask = emptyLike(x);
       const m = out.view(keptShapeArr);
       const xs = broadcastStrides(x.shape, x.shape);
-      k.binary('eq', x.data as FloatArray, xs, m.data as FloatArray, broadcastStrides(m.shape, x.shape), mask.data as FloatArray, x.shape);
+      k.binary(
+        'eq',
+        x.data as FloatArray,
+        xs,
+        m.data as FloatArray,
+        broadcastStrides(m.shape, x.shape),
+        mask.data as FloatArray,
+        x.shape,
+      );
       const counts = reduceRaw('sum', mask, ax, 'max');
       const share = emptyLike(counts);
-      k.binary('div', g!.data as FloatArray, broadcastStrides(g!.shape, counts.shape), counts.data as FloatArray, broadcastStrides(counts.shape, counts.shape), share.data as FloatArray, counts.shape);
-      k.binary('mul', mask.data as FloatArray, xs, share.data as FloatArray, broadcastStrides(share.shape, x.shape), mask.data as FloatArray, x.shape);
+      const gk = g!.view(keptShapeArr);
+      k.binary(
+        'div',
+        gk.data as FloatArray,
+        broadcastStrides(gk.shape, counts.shape),
+        counts.data as FloatArray,
+        broadcastStrides(counts.shape, counts.shape),
+        share.data as FloatArray,
+        counts.shape,
+      );
+      k.binary(
+        'mul',
+        mask.data as FloatArray,
+        xs,
+        share.data as FloatArray,
+        broadcastStrides(share.shape, x.shape),
+        mask.data as FloatArray,
+        x.shape,
+      );
       m.release();
       return [mask];
     });
@@ -119,10 +150,26 @@ export function logsumexp(x: Tensor, axes?: Axes, keepdim = false): Tensor {
       const gx = emptyLike(x);
       const xs = broadcastStrides(x.shape, x.shape);
       const l = out.view(keptShapeArr);
-      k.binary('sub', x.data as FloatArray, xs, l.data as FloatArray, broadcastStrides(l.shape, x.shape), gx.data as FloatArray, x.shape);
+      k.binary(
+        'sub',
+        x.data as FloatArray,
+        xs,
+        l.data as FloatArray,
+        broadcastStrides(l.shape, x.shape),
+        gx.data as FloatArray,
+        x.shape,
+      );
       k.unary('exp', gx.data as FloatArray, gx.data as FloatArray, gx.size, 0);
       const gk = g!.view(keptShapeArr);
-      k.binary('mul', gx.data as FloatArray, xs, gk.data as FloatArray, broadcastStrides(gk.shape, x.shape), gx.data as FloatArray, x.shape);
+      k.binary(
+        'mul',
+        gx.data as FloatArray,
+        xs,
+        gk.data as FloatArray,
+        broadcastStrides(gk.shape, x.shape),
+        gx.data as FloatArray,
+        x.shape,
+      );
       l.release();
       gk.release();
       return [gx];

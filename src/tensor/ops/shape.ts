@@ -13,7 +13,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   }
   checkShape(resolved, 'reshape');
   if (shapeSize(resolved) !== x.size) {
-    throw new RangeError(`reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}`);
+    throw new RangeError(
+      `reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}`,
+    );
   }
   const out = x.view(resolved);
   if (needsGrad(x)) record('reshape', [x], [out], [], ([g]) => [g!.view(x.shape)]);
@@ -24,13 +26,23 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const rank = x.rank;
   if (perm.length !== rank || new Set(perm.map((p) => normAxis(p, rank, 'permute'))).size !== rank) {
-    throw new RangeError(`permute: [${perm.join(',')}] is not a permutation of the ${rank} dims of ${formatShape(x.shape)}`);
+    throw new RangeError(
+      `permute: [${perm.join(',')}] is not a permutation of the ${rank} dims of ${formatShape(x.shape)}`,
+    );
   }
   const p = perm.map((a) => normAxis(a, rank, 'permute'));
   const shape = p.map((a) => x.shape[a]!);
   const srcStrides = contiguousStrides(x.shape);
   const out = emptyLike(x, shape);
-  kernelsOf(x).copyStrided(x.data, 0, p.map((a) => srcStrides[a]!), out.data, 0, contiguousStrides(shape), shape);
+  kernelsOf(x).copyStrided(
+    x.data,
+    0,
+    p.map((a) => srcStrides[a]!),
+    out.data,
+    0,
+    contiguousStrides(shape),
+    shape,
+  );
   if (needsGrad(x)) {
     const inverse = new Array<number>(rank);
     p.forEach((a, i) => {
@@ -58,7 +70,9 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const s = start < 0 ? start + n : start;
   const e = end === undefined ? n : end < 0 ? end + n : end;
   if (s < 0 || e > n || s > e) {
-    throw new RangeError(`slice: range [${start}, ${end ?? n}) is out of bounds for dim ${axis} of ${formatShape(x.shape)}`);
+    throw new RangeError(
+      `slice: range [${start}, ${end ?? n}) is out of bounds for dim ${axis} of ${formatShape(x.shape)}`,
+    );
   }
   const shape = [...x.shape];
   shape[ax] = e - s;
@@ -68,7 +82,15 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   if (needsGrad(x)) {
     record('slice', [x], [out], [], ([g]) => {
       const gx = Tensor.alloc(x.shape, g!.dtype, true);
-      kernelsOf(g!).copyStrided(g!.data, 0, contiguousStrides(shape), gx.data, s * strides[ax]!, strides, shape);
+      kernelsOf(g!).copyStrided(
+        g!.data,
+        0,
+        contiguousStrides(shape),
+        gx.data,
+        s * strides[ax]!,
+        strides,
+        shape,
+      );
       return [gx];
     });
   }
@@ -82,7 +104,10 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const ax = normAxis(axis, first.rank, 'concat');
   let total = 0;
   for (const x of xs) {
-    const ok = x.rank === first.rank && x.dtype === first.dtype && x.shape.every((d, i) => i === ax || d === first.shape[i]);
+    const ok =
+      x.rank === first.rank &&
+      x.dtype === first.dtype &&
+      x.shape.every((d, i) => i === ax || d === first.shape[i]);
     if (!ok) {
       throw new RangeError(
         `concat: ${formatShape(x.shape)} ${x.dtype} does not match ${formatShape(first.shape)} ${first.dtype} outside axis ${axis}`,
@@ -99,7 +124,15 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   let offset = 0;
   for (const x of xs) {
     offsets.push(offset);
-    k.copyStrided(x.data, 0, contiguousStrides(x.shape), out.data, offset * outStrides[ax]!, outStrides, x.shape);
+    k.copyStrided(
+      x.data,
+      0,
+      contiguousStrides(x.shape),
+      out.data,
+      offset * outStrides[ax]!,
+      outStrides,
+      x.shape,
+    );
     offset += x.shape[ax]!;
   }
   if (needsGrad(...xs)) {

@@ -19,7 +19,9 @@ export function floatOf(t: Tensor, op: string, role = 'input'): FloatArray {
 /** Throws unless both tensors have the same dtype (Attune never casts silently). */
 export function sameDtype(a: Tensor, b: Tensor, op: string): void {
   if (a.dtype !== b.dtype) {
-    throw new TypeError(`${op}: ${formatShape(a.shape)} ${a.dtype} and ${formatShape(b.shape)} ${b.dtype}: dtypes differ`);
+    throw new TypeError(
+      `${op}: ${formatShape(a.shape)} ${a.dtype} and ${formatShape(b.shape)} ${b.dtype}: dtypes differ`,
+    );
   }
 }
 
@@ -102,6 +104,14 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 /** Materialise `t` broadcast to `shape` (a new contiguous tensor). */
 export function expandTo(t: Tensor, shape: readonly number[]): Tensor {
   const out = Tensor.alloc(shape, t.dtype, false);
-  kernelsOf(t).copyStrided(t.data, 0, broadcastStrides(t.shape, shape), out.data, 0, contiguousStrides(shape), shape);
+  kernelsOf(t).copyStrided(
+    t.data,
+    0,
+    broadcastStrides(t.shape, shape),
+    out.data,
+    0,
+    contiguousStrides(shape),
+    shape,
+  );
   return out;
 }

@@ -60,7 +60,10 @@ describe('parseOptions', () => {
   });
 
   it('reads a single-dash word as the long flag it resembles', () => {
-    assert.match(usageMessage(() => parseOptions(['-json'], options, 'attune x')), /'-json'.*did you mean --json\?/);
+    assert.match(
+      usageMessage(() => parseOptions(['-json'], options, 'attune x')),
+      /'-json'.*did you mean --json\?/,
+    );
   });
 
   it('points to --help when no flag is close', () => {
@@ -71,10 +74,22 @@ describe('parseOptions', () => {
   });
 
   it('rejects a missing value, a value on a boolean and positional arguments', () => {
-    assert.equal(usageMessage(() => parseOptions(['--threads'], options, 'attune x')), 'option --threads needs a value');
-    assert.equal(usageMessage(() => parseOptions(['--json=yes'], options, 'attune x')), 'option --json does not take a value');
-    assert.match(usageMessage(() => parseOptions(['--threads', '-3'], options, 'attune x')), /--threads=<value>/);
-    assert.match(usageMessage(() => parseOptions(['extra'], options, 'attune x')), /unexpected argument 'extra'/);
+    assert.equal(
+      usageMessage(() => parseOptions(['--threads'], options, 'attune x')),
+      'option --threads needs a value',
+    );
+    assert.equal(
+      usageMessage(() => parseOptions(['--json=yes'], options, 'attune x')),
+      'option --json does not take a value',
+    );
+    assert.match(
+      usageMessage(() => parseOptions(['--threads', '-3'], options, 'attune x')),
+      /--threads=<value>/,
+    );
+    assert.match(
+      usageMessage(() => parseOptions(['extra'], options, 'attune x')),
+      /unexpected argument 'extra'/,
+    );
   });
 
   it('accepts positional arguments when the command allows them', () => {
@@ -94,15 +109,30 @@ describe('wantsHelp', () => {
 describe('value parsers', () => {
   it('parseInteger', () => {
     assert.equal(parseInteger('threads', '8'), 8);
-    assert.match(usageMessage(() => parseInteger('threads', '0')), /--threads expects an integer >= 1, found '0'/);
-    assert.match(usageMessage(() => parseInteger('threads', '2.5')), /found '2.5'/);
-    assert.match(usageMessage(() => parseInteger('threads', '')), /--threads/);
+    assert.match(
+      usageMessage(() => parseInteger('threads', '0')),
+      /--threads expects an integer >= 1, found '0'/,
+    );
+    assert.match(
+      usageMessage(() => parseInteger('threads', '2.5')),
+      /found '2.5'/,
+    );
+    assert.match(
+      usageMessage(() => parseInteger('threads', '')),
+      /--threads/,
+    );
   });
 
   it('parseIntegerList', () => {
     assert.deepEqual(parseIntegerList('sizes', '256, 512,1024'), [256, 512, 1024]);
-    assert.match(usageMessage(() => parseIntegerList('sizes', '256,,512')), /comma-separated/);
-    assert.match(usageMessage(() => parseIntegerList('sizes', '256,x')), /found 'x' in '256,x'/);
+    assert.match(
+      usageMessage(() => parseIntegerList('sizes', '256,,512')),
+      /comma-separated/,
+    );
+    assert.match(
+      usageMessage(() => parseIntegerList('sizes', '256,x')),
+      /found 'x' in '256,x'/,
+    );
   });
 
   it('parseChoice names the closest choice', () => {

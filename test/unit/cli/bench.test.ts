@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { benchSettings, formatBenchEnvelope, importBench, parseBenchFlags, printBench } from '../../../src/cli/bench.ts';
+import { envelope } from '../../../src/bench/envelope.ts';
+import {
+  benchSettings,
+  formatBenchEnvelope,
+  importBench,
+  parseBenchFlags,
+  printBench,
+} from '../../../src/cli/bench.ts';
 import { UnavailableError } from '../../../src/cli/errors.ts';
 import { captureIO } from '../../../src/cli/io.ts';
-import { envelope } from '../../../src/bench/envelope.ts';
 import { UsageError } from '../../../src/errors.ts';
 
 const sample = envelope('gemm', 'native', 2, [
-  { kernel: 'matmul', backend: 'js', n: 256, ms: 12.3456, gflops: 2.71828 },
+  { kernel: 'matmul', backend: 'js', n: 256, ms: 12.3456, gflops: 2.5 },
   { kernel: 'matmul', backend: 'native', n: 256, ms: 0.5, gflops: 67.1 },
 ]);
 

@@ -15,7 +15,16 @@ describe('attune doctor', () => {
     if ('error' in report.backend) assert.ok(report.problems.length > 0);
     else assert.ok(['js', 'native'].includes(report.backend.active));
     const text = formatDoctorReport(report);
-    for (const key of ['attune', 'node', 'cpu', 'simd', 'backend', 'native addon', 'native build', 'environment']) {
+    for (const key of [
+      'attune',
+      'node',
+      'cpu',
+      'simd',
+      'backend',
+      'native addon',
+      'native build',
+      'environment',
+    ]) {
       assert.match(text, new RegExp(`^${key}: `, 'm'));
     }
     assert.match(text, /ATTUNE_THREADS=2/);

@@ -54,7 +54,12 @@ describe('main', () => {
     const { io, stdout } = captureIO();
     assert.equal(await main(['report', '--json'], io, fakeCommands), 0);
     assert.deepEqual(JSON.parse(lastLine(stdout())), { ok: true, text: 'two\nlines' });
-    assert.equal(stdout().split('\n').filter((l) => l.startsWith('{')).length, 1);
+    assert.equal(
+      stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{')).length,
+      1,
+    );
   });
 
   it('without --json prints no JSON', async () => {
@@ -89,7 +94,10 @@ describe('main', () => {
   it('exits 2 on usage errors', async () => {
     const cases: [string[], RegExp][] = [
       [['reprot'], /^error: unknown command 'reprot' \(did you mean 'attune report'\?\)\n$/],
-      [['report', '--jsn'], /^error: unknown option '--jsn' for 'attune report' \(did you mean --json\?\)\n$/],
+      [
+        ['report', '--jsn'],
+        /^error: unknown option '--jsn' for 'attune report' \(did you mean --json\?\)\n$/,
+      ],
       [['fail'], /^error: 'attune fail' needs a command: expected, unexpected/],
       [['fail', 'expectd'], /did you mean 'attune fail expected'\?/],
       [['--verbose'], /^error: unknown option '--verbose' for 'attune'/],

@@ -71,7 +71,10 @@ describe('progress', () => {
   });
 
   it('formats fields and durations', () => {
-    assert.equal(formatFields({ loss: 2.345678, lr: 0.0001, phase: 'warmup' }), 'loss=2.346 lr=1e-4 phase=warmup');
+    assert.equal(
+      formatFields({ loss: 2.345678, lr: 0.0001, phase: 'warmup' }),
+      'loss=2.346 lr=1e-4 phase=warmup',
+    );
     assert.equal(formatDuration(5), '5s');
     assert.equal(formatDuration(245), '4m05s');
     assert.equal(formatDuration(7380), '2h03m');

@@ -4,7 +4,8 @@ import { cpuFeaturesFromCpuinfo, procCpuFeatures, simdLevel } from '../../../src
 
 describe('CPU features from /proc/cpuinfo', () => {
   it('reads x86 flags', () => {
-    const text = 'processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse4_2 avx2 fma avx512f avx512bw avx\n\nprocessor\t: 1\n';
+    const text =
+      'processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse4_2 avx2 fma avx512f avx512bw avx\n\nprocessor\t: 1\n';
     const features = cpuFeaturesFromCpuinfo(text);
     assert.deepEqual(features, ['sse4_2', 'avx', 'fma', 'avx2', 'avx512f', 'avx512bw']);
     assert.equal(simdLevel(features), 'avx512');

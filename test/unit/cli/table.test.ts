@@ -10,7 +10,13 @@ describe('formatTable', () => {
     ]);
     assert.equal(
       text,
-      ['kernel   gflops  note', '-------  ------  -----', 'matmul    123.5  -', 'softmax       7  fused', ''].join('\n'),
+      [
+        'kernel   gflops  note',
+        '-------  ------  -----',
+        'matmul    123.5  -',
+        'softmax       7  fused',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -21,7 +27,7 @@ describe('formatTable', () => {
 
   it('formats numbers to 4 significant digits', () => {
     assert.equal(formatNumber(3), '3');
-    assert.equal(formatNumber(3.14159), '3.142');
+    assert.equal(formatNumber(1.23456), '1.235');
     assert.equal(formatNumber(12345.6), '12346');
     assert.equal(formatNumber(0.000012345), '1.23e-5');
     assert.equal(formatNumber(Number.NaN), 'NaN');

@@ -288,6 +288,7 @@ describe('chat templates', () => {
     );
     assert.equal(named.applyChatTemplate([{ role: 'user', content: 'x' }]), 'D1');
     assert.equal(named.applyChatTemplate([], { chatTemplate: 'tool_use' }), 'T');
+    assert.equal(named.applyChatTemplate([], { tools: [{ name: 'f' }] }), 'T');
     assert.equal(named.applyChatTemplate([], { chatTemplate: 'inline {{ eos_token }}' }), 'inline </s>');
     assert.deepEqual(Object.keys(named.chatTemplates), ['default', 'tool_use']);
 

@@ -42,7 +42,14 @@ function relMaxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d / m;
 }
 
-const tinyConfig = llamaConfigJson({ vocabSize: 50, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2 });
+const tinyConfig = llamaConfigJson({
+  vocabSize: 50,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+});
 
 describe('llama family vs an independent PyTorch implementation of the Hub forward', () => {
   for (const c of RANDOM_REFERENCE_CASES) {
@@ -72,7 +79,16 @@ describe('save / load', () => {
     assert.equal(reader.metadata().format, 'pt');
     reader.close();
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    for (const key of ['model_type', 'hidden_size', 'num_key_value_heads', 'rms_norm_eps', 'rope_theta', 'torch_dtype', 'tie_word_embeddings', 'architectures']) {
+    for (const key of [
+      'model_type',
+      'hidden_size',
+      'num_key_value_heads',
+      'rms_norm_eps',
+      'rope_theta',
+      'torch_dtype',
+      'tie_word_embeddings',
+      'architectures',
+    ]) {
       assert.ok(key in config, `config.json has ${key}`);
     }
     const loaded = loadModel(dir).model;
@@ -103,10 +119,16 @@ describe('save / load', () => {
     saveModel(createModel(tinyConfig, { seed: 6 }), dir);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, intermediate_size: 40 }));
-    assert.throws(() => loadModel(dir), /model\.safetensors: tensor 'model\.layers\.0\.mlp\.gate_proj\.weight' has shape \[48,32\], expected \[40,32\]/);
+    assert.throws(
+      () => loadModel(dir),
+      /model\.safetensors: tensor 'model\.layers\.0\.mlp\.gate_proj\.weight' has shape \[48,32\], expected \[40,32\]/,
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 3 }));
     assert.throws(() => loadModel(dir), /missing tensor\(s\) model\.layers\.2\./);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rope_scaling: { rope_type: 'yarn', factor: 2 } }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ ...config, rope_scaling: { rope_type: 'yarn', factor: 2 } }),
+    );
     assert.throws(() => loadModel(dir), /'rope_scaling.rope_type' = "yarn" is not supported/);
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, hidden_act: 'gelu' }));
     assert.throws(() => loadModel(dir), /'hidden_act' = "gelu" is not supported/);
@@ -123,7 +145,10 @@ describe('generation', () => {
     let cachedLogits: Float32Array | null = null;
     noGrad(() =>
       scope(() => {
-        const h = model.forwardHidden(fromArray(Int32Array.from(prompt), [1, prompt.length], { dtype: 'i32' }), { cache });
+        const h = model.forwardHidden(
+          fromArray(Int32Array.from(prompt), [1, prompt.length], { dtype: 'i32' }),
+          { cache },
+        );
         cachedLogits = Float32Array.from(model.logits(slice(h, 1, prompt.length - 1)).data as Float32Array);
       }),
     );
@@ -137,7 +162,9 @@ describe('generation', () => {
       seq.push(next);
       noGrad(() =>
         scope(() => {
-          const h = model.forwardHidden(fromArray(Int32Array.from([next]), [1, 1], { dtype: 'i32' }), { cache });
+          const h = model.forwardHidden(fromArray(Int32Array.from([next]), [1, 1], { dtype: 'i32' }), {
+            cache,
+          });
           cachedLogits = Float32Array.from(model.logits(h).data as Float32Array);
         }),
       );

@@ -21,7 +21,10 @@ describe('real checkpoint: tinystories-656k (written by transformers)', { skip: 
     assert.equal(loaded.config.tieWordEmbeddings, true);
     assert.equal(loaded.model.lm_head, null);
     const w = loaded.model.model.embed_tokens.weight.data as Float32Array;
-    assert.ok(w.some((v) => v !== 0), 'embedding was loaded');
+    assert.ok(
+      w.some((v) => v !== 0),
+      'embedding was loaded',
+    );
   });
   it('tokenizes exactly like the Rust tokenizers library (BOS added)', () => {
     for (const s of fixture.scoring) assert.deepEqual(loaded.tokenizer!.encode(s.text), s.ids, s.text);
@@ -32,7 +35,10 @@ describe('real checkpoint: tinystories-656k (written by transformers)', { skip: 
       const r = scoreIds(loaded.model, s.ids);
       assert.equal(r.tokens[0]!.logprob, null);
       s.logprobs.forEach((lp, i) => {
-        assert.ok(Math.abs(r.tokens[i + 1]!.logprob! - lp) < 1e-4, `${s.text} token ${i + 1}: ${r.tokens[i + 1]!.logprob} vs ${lp}`);
+        assert.ok(
+          Math.abs(r.tokens[i + 1]!.logprob! - lp) < 1e-4,
+          `${s.text} token ${i + 1}: ${r.tokens[i + 1]!.logprob} vs ${lp}`,
+        );
         assert.ok(Math.abs(r.tokens[i + 1]!.entropy! - s.entropies[i]!) < 1e-4, `${s.text} entropy ${i + 1}`);
       });
     }

@@ -225,6 +225,23 @@ describe('linearCrossEntropy', () => {
     });
   });
 
+  it('breaks argmax ties by the first index, also across vocabulary chunks (top2 = top1 then)', () => {
+    const [N, d, V] = [2, 3, 1500];
+    const h = input64([N, d], 21);
+    const w = input64([V, d], 22);
+    const wd = w.data as Float64Array;
+    const hd = h.data as Float64Array;
+    for (let k = 0; k < d; k++) {
+      // row 0: tie between vocab 5 and 9 (same chunk); row 1: tie between 3 and 1200 (different chunks)
+      wd[5 * d + k] = wd[9 * d + k] = 4 * hd[k]!;
+      wd[3 * d + k] = wd[1200 * d + k] = 4 * hd[d + k]!;
+    }
+    const r = linearCrossEntropy(h, w, labelTensor([9, 3]));
+    assert.deepEqual([...r.argmax], [5, 3]);
+    assert.deepEqual(r.correct.toArray(), [0, 1]);
+    assert.deepEqual(r.top2.toArray(), r.top1.toArray());
+  });
+
   it('names a label outside the vocabulary and shape mismatches', () => {
     assert.throws(
       () => linearCrossEntropy(input64([2, 3], 1), input64([4, 3], 2), labelTensor([0, 4])),

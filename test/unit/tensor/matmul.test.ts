@@ -28,7 +28,14 @@ describe('matmul', () => {
   });
   it('names the op and both shapes on an inner-dim mismatch', () => {
     assert.throws(
-      () => matmul(fromArray([[1, 2, 3], [4, 5, 6]]), fromArray(new Array(20).fill(0), [4, 5])),
+      () =>
+        matmul(
+          fromArray([
+            [1, 2, 3],
+            [4, 5, 6],
+          ]),
+          fromArray(new Array(20).fill(0), [4, 5]),
+        ),
       /matmul: \[2,3\] x \[4,5\]: inner dims 3 != 4/,
     );
   });

@@ -1,0 +1,7 @@
+/** Token losses; importing this registers every built-in loss. */
+import './ce.ts';
+import './ua-clm.ts';
+
+export * from './ce.ts';
+export * from './registry.ts';
+export * from './ua-clm.ts';

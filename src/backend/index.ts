@@ -3,6 +3,7 @@
  * always runs on js (native kernels are f32). With ATTUNE_REQUIRE_NATIVE=1 a missing addon is an
  * error instead of a fallback.
  */
+import { ConfigError } from '../errors.ts';
 import { jsKernels } from './js/index.ts';
 import type { Kernels } from './kernels.ts';
 import { loadNative } from './native/load.ts';
@@ -28,7 +29,7 @@ let warned = false;
 function select(): Kernels {
   const forced = process.env.ATTUNE_BACKEND;
   if (forced && forced !== 'js' && forced !== 'native') {
-    throw new Error(`ATTUNE_BACKEND must be 'js' or 'native', found '${forced}'`);
+    throw new ConfigError(`ATTUNE_BACKEND must be 'js' or 'native', found '${forced}'`);
   }
   const requireNative = process.env.ATTUNE_REQUIRE_NATIVE === '1';
   if (forced === 'js' && !requireNative) {
@@ -46,7 +47,7 @@ function select(): Kernels {
     return native.kernels;
   }
   if (requireNative || forced === 'native') {
-    throw new Error(
+    throw new ConfigError(
       `the native backend is required (${requireNative ? 'ATTUNE_REQUIRE_NATIVE=1' : 'ATTUNE_BACKEND=native'}) but did not load: ${native.error}`,
     );
   }

@@ -176,8 +176,12 @@ export function selectTargetModules<M extends Module = Linear>(
     modules.push([name, m as M]);
   }
   if (modules.length === 0) {
+    const adapted =
+      wrappedPrefixes.length > 0
+        ? ` (${wrappedPrefixes.length} module(s) such as '${wrappedPrefixes[0]}' are already adapted; merge and unload that adapter first)`
+        : '';
     throw new ConfigError(
-      `${method}: target_modules ${describeTargets(targets)}${exclude !== null ? ` (excluding ${describeTargets(exclude)})` : ''} matched no module of the model; ${linearExamples(model)}. A list matches names equal to or ending in '.' + an entry; a string is a regex over the whole name`,
+      `${method}: target_modules ${describeTargets(targets)}${exclude !== null ? ` (excluding ${describeTargets(exclude)})` : ''} matched no module of the model${adapted}; ${linearExamples(model)}. A list matches names equal to or ending in '.' + an entry; a string is a regex over the whole name`,
     );
   }
   const saved = allLinear

@@ -1,0 +1,164 @@
+/**
+ * The tuner interface and registry. A tuner is `{ apply(model, config) -> Adapter }`: it rewrites
+ * a model's modules for one fine-tuning method and returns the Adapter that lists the trainable
+ * parameters, gives the method's state under PEFT's names, merges it into the base weights and
+ * back, saves and loads it, and removes it again. A new method is one new file that calls
+ * `registerTuner` (and one import line in `index.ts`).
+ *
+ * Adapter directories follow PEFT: `adapter_config.json` (its `peft_type` names the method) and
+ * `adapter_model.safetensors`. `loadAdapter(model, dir)` reads one onto a model, all or nothing.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, FormatError } from '../errors.ts';
+import { type JsonObject, readJsonObject } from '../io/index.ts';
+import type { Module, Parameter } from '../nn/index.ts';
+import type { Tensor } from '../tensor/index.ts';
+
+/** PEFT's adapter config file name. */
+export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
+/** PEFT's adapter weights file name (safetensors serialisation). */
+export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
+/** Prefix PEFT puts before the base model's module paths in saved keys (PeftModel.base_model.model). */
+export const PEFT_KEY_PREFIX = 'base_model.model.';
+
+export interface SaveAdapterOptions {
+  /** Written as `base_model_name_or_path` (the Hub id or directory of the base model; default null). */
+  baseModelNameOrPath?: string | null;
+}
+
+/** A fine-tuning method applied to one model. */
+export interface Adapter {
+  /** The tuner's registry name ('lora', 'full', ...). */
+  readonly method: string;
+  /** The model this adapter was applied to (rewritten in place). */
+  readonly model: Module;
+  /** Whether the method's update is currently folded into the base weights. */
+  readonly merged: boolean;
+  /** What the optimizer updates. */
+  trainableParameters(): Parameter[];
+  /** What the optimizer updates, with the model's dotted names. */
+  namedTrainableParameters(): [string, Parameter][];
+  /** The method's tensors under the names its files use (PEFT's for PEFT methods); live, not copies. */
+  state(): Map<string, Tensor>;
+  /** Fold the update into the base weights (forward then uses the base path only). */
+  merge(): void;
+  /** Undo `merge()`. */
+  unmerge(): void;
+  /** Write the method's files into `dir` (created if needed; each file written atomically). */
+  save(dir: string, options?: SaveAdapterOptions): void;
+  /**
+   * Read weights written by `save()` from `dir` into this adapter. Everything is validated first
+   * (names, shapes, dtypes; errors name the file and the tensor); on error nothing is changed.
+   */
+  load(dir: string): void;
+  /** Remove the method without merging: the model is the base model again. Returns it. */
+  unload(): Module;
+  /** Merge, then remove the method's modules: the model is a plain model with updated weights. */
+  mergeAndUnload(): Module;
+}
+
+/** A fine-tuning method. `C` is its config (validated by `apply`). */
+export interface Tuner<C = unknown> {
+  /** The registry name. */
+  readonly name: string;
+  /**
+   * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
+   * else (full fine-tuning writes a model directory).
+   */
+  readonly peftType: string | null;
+  /**
+   * Rewrite `model` for this method and return its Adapter. Validates the config and the targets
+   * before touching the model: on error the model is unchanged.
+   */
+  apply(model: Module, config: C): Adapter;
+  /** The config stored in an adapter_config.json object (`file` names it in errors). */
+  configFromAdapterJson?(json: JsonObject, file: string): C;
+}
+
+const registry = new Map<string, Tuner<unknown>>();
+
+/** Register a tuner under `name` (replacing an earlier one of the same name). */
+export function registerTuner<C>(name: string, tuner: Tuner<C>): void {
+  if (tuner.name !== name) throw new ConfigError(`registerTuner('${name}'): the tuner calls itself '${tuner.name}'`);
+  registry.set(name, tuner as Tuner<unknown>);
+}
+
+/** Registered tuner names, sorted. */
+export function tunerNames(): string[] {
+  return [...registry.keys()].sort();
+}
+
+function knownList(): string {
+  const names = tunerNames();
+  return names.length > 0 ? names.join(', ') : '(none: import src/peft/index.ts to register the built-in tuners)';
+}
+
+/** The tuner registered under `name`; throws a ConfigError listing the known names. */
+export function getTuner<C = unknown>(name: string): Tuner<C> {
+  const tuner = registry.get(name);
+  if (!tuner) throw new ConfigError(`unknown fine-tuning method '${name}' (known: ${knownList()})`);
+  return tuner as Tuner<C>;
+}
+
+/** The tuner whose adapter files carry `peftType`; throws naming `file` and the known types. */
+export function getTunerByPeftType(peftType: string, file = ADAPTER_CONFIG_FILE): Tuner<unknown> {
+  for (const tuner of registry.values()) if (tuner.peftType === peftType) return tuner;
+  const known = [...registry.values()].flatMap((t) => (t.peftType ? [t.peftType] : []));
+  throw new FormatError(
+    file,
+    `peft_type '${peftType}' is not supported (supported: ${known.length > 0 ? known.sort().join(', ') : knownList()})`,
+  );
+}
+
+/** Apply the registered method `name` to `model` (shorthand for `getTuner(name).apply`). */
+export function applyTuner(model: Module, name: string, config: unknown = {}): Adapter {
+  return getTuner(name).apply(model, config);
+}
+
+/**
+ * Load the adapter directory `dir` (adapter_config.json + adapter_model.safetensors, PEFT's layout)
+ * onto `model`: the config's `peft_type` picks the tuner, which is applied and then given the
+ * saved weights. All or nothing: on any error (unknown type, unsupported field, targets matching
+ * nothing, a missing, unexpected or mis-shaped tensor) the model is left as it was.
+ */
+export function loadAdapter(model: Module, dir: string): Adapter {
+  const file = join(dir, ADAPTER_CONFIG_FILE);
+  if (!existsSync(file) && existsSync(join(dir, 'config.json'))) {
+    throw new FormatError(
+      file,
+      'file not found: this is a model directory (config.json), not an adapter; load it as a model (full fine-tuning saves whole models)',
+    );
+  }
+  const json = readJsonObject(file, 'a PEFT adapter config');
+  const peftType = json.peft_type;
+  if (typeof peftType !== 'string') {
+    throw new FormatError(file, `'peft_type' must be a string such as "LORA", found ${JSON.stringify(peftType) ?? 'nothing'}`);
+  }
+  const tuner = getTunerByPeftType(peftType, file);
+  if (!tuner.configFromAdapterJson) {
+    throw new FormatError(file, `the '${tuner.name}' tuner cannot read adapter configs`);
+  }
+  const config = tuner.configFromAdapterJson(json, file);
+  const adapter = tuner.apply(model, config);
+  try {
+    adapter.load(dir);
+  } catch (error) {
+    adapter.unload();
+    throw error;
+  }
+  return adapter;
+}
+
+/** Every parameter's `requiresGrad` flag, to restore after a tuner is removed. */
+export function snapshotTrainable(model: Module): Map<Parameter, boolean> {
+  return new Map(model.parameters().map((p) => [p, p.requiresGrad]));
+}
+
+/** Restore flags taken by `snapshotTrainable` (parameters added since are left alone). */
+export function restoreTrainable(flags: ReadonlyMap<Parameter, boolean>): void {
+  for (const [p, trainable] of flags) {
+    if (trainable && !p.requiresGrad) p.unfreeze();
+    else if (!trainable && p.requiresGrad) p.freeze();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * One optimizer step's forward/backward on the fused LM head: for each micro-batch, the hidden
+ * states of the supervised positions only (label != -100 after the causal shift) go through
+ * `linearCrossEntropy`; the loss turns the per-token (logp, H, top1, correct) into coefficients, and
+ * a surrogate sum(c * term) carries exactly those coefficients into the fused backward.
+ */
+import type { LlamaForCausalLM } from '../models/index.ts';
+import { Dropout } from '../nn/index.ts';
+import {
+  add,
+  backward,
+  embedding,
+  fromArray,
+  mul,
+  noGrad,
+  reshape,
+  scope,
+  sum,
+  type Tensor,
+} from '../tensor/index.ts';
+import type { TokenLoss } from './losses/index.ts';
+
+/** A micro-batch: token ids and labels [B, T] (labels aligned with ids; -100 = not trained). */
+export interface MicroBatch {
+  inputIds: Tensor;
+  labels: Tensor;
+}
+
+/** Rows (b*T + t) whose next token is supervised, and those next tokens. */
+export function supervisedRows(labels: Tensor): { rows: Int32Array; targets: Int32Array } {
+  const [B, T] = labels.shape as [number, number];
+  const l = labels.data as Int32Array;
+  const rows: number[] = [];
+  const targets: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const next = l[b * T + t + 1]!;
+      if (next !== -100) {
+        rows.push(b * T + t);
+        targets.push(next);
+      }
+    }
+  }
+  return { rows: Int32Array.from(rows), targets: Int32Array.from(targets) };
+}
+
+/** Per-token terms of the supervised positions of one micro-batch (differentiable). */
+export function tokenTerms(model: LlamaForCausalLM, batch: MicroBatch) {
+  const { rows, targets } = supervisedRows(batch.labels);
+  const hidden = model.forwardHidden(batch.inputIds);
+  const flat = reshape(hidden, [-1, model.config.hiddenSize]);
+  const picked = embedding(flat, fromArray(rows, [rows.length], { dtype: 'i32' }));
+  const result = model.scoreTokens(picked, fromArray(targets, [targets.length], { dtype: 'i32' }));
+  return { result, count: rows.length };
+}
+
+export interface StepStats {
+  loss: number;
+  parts: Record<string, number>;
+  /** Supervised tokens in the step. */
+  tokens: number;
+  /** Tokens fed to the model (all positions of all micro-batches). */
+  inputTokens: number;
+}
+
+function dropoutOffsets(model: LlamaForCausalLM): number[] {
+  return model.modules().flatMap((m) => (m instanceof Dropout ? [m.offset] : []));
+}
+
+function setDropoutOffsets(model: LlamaForCausalLM, offsets: readonly number[]): void {
+  let i = 0;
+  for (const m of model.modules()) if (m instanceof Dropout) m.offset = offsets[i++]!;
+}
+
+/** Supervised-token and correct-argmax counts of the step, without changing any state. */
+function countStep(model: LlamaForCausalLM, batches: readonly MicroBatch[], needCorrect: boolean): { tokens: number; correct: number } {
+  let tokens = 0;
+  for (const b of batches) tokens += supervisedRows(b.labels).rows.length;
+  if (!needCorrect) return { tokens, correct: 0 };
+  // same dropout masks as the training pass: save and restore the offsets
+  const offsets = dropoutOffsets(model);
+  let correct = 0;
+  noGrad(() => {
+    for (const b of batches) {
+      scope(() => {
+        const { result } = tokenTerms(model, b);
+        const c = result.correct.data;
+        for (let i = 0; i < c.length; i++) correct += c[i]!;
+      });
+    }
+  });
+  setDropoutOffsets(model, offsets);
+  return { tokens, correct };
+}
+
+/**
+ * Forward + backward of one optimizer step over `batches` (gradient accumulation); gradients are
+ * accumulated into the trainable parameters' `.grad`. Returns the step loss.
+ */
+export function forwardBackwardStep(
+  model: LlamaForCausalLM,
+  loss: TokenLoss & { needsCorrectCounts?: boolean },
+  batches: readonly MicroBatch[],
+): StepStats {
+  // A loss that averages per correct/incorrect group needs the step's group sizes up front; with
+  // one micro-batch they come from the training pass itself.
+  const needCorrect = (loss.needsCorrectCounts ?? false) && batches.length > 1;
+  const counts = countStep(model, batches, needCorrect);
+  let value = 0;
+  const parts: Record<string, number> = {};
+  let inputTokens = 0;
+  for (const batch of batches) {
+    inputTokens += batch.inputIds.size;
+    scope(() => {
+      const { result, count } = tokenTerms(model, batch);
+      if (count === 0) return;
+      let stepCorrect = counts.correct;
+      if (!needCorrect) {
+        stepCorrect = 0;
+        const c = result.correct.data;
+        for (let i = 0; i < c.length; i++) stepCorrect += c[i]!;
+      }
+      const out = loss.compute(
+        {
+          logp: result.logp.floatData(),
+          entropy: result.entropy.floatData(),
+          top1: result.top1.floatData(),
+          correct: result.correct.floatData(),
+          count,
+        },
+        { stepTokens: counts.tokens, stepCorrect },
+      );
+      value += out.value;
+      for (const [k, v] of Object.entries(out.parts)) parts[k] = (parts[k] ?? 0) + v;
+      const dtype = result.logp.dtype;
+      let surrogate = sum(mul(result.logp, fromArray(out.cLogp, [count], { dtype })));
+      if (out.cEntropy) surrogate = add(surrogate, sum(mul(result.entropy, fromArray(out.cEntropy, [count], { dtype }))));
+      if (out.cTop1) surrogate = add(surrogate, sum(mul(result.top1, fromArray(out.cTop1, [count], { dtype }))));
+      backward(surrogate);
+    });
+  }
+  return { loss: value, parts, tokens: counts.tokens, inputTokens };
+}
+
+/** Mean NLL of the supervised tokens of `batches` (no gradient). */
+export function evaluateLoss(model: LlamaForCausalLM, batches: Iterable<MicroBatch>): { loss: number; tokens: number } {
+  let nll = 0;
+  let tokens = 0;
+  noGrad(() => {
+    for (const b of batches) {
+      scope(() => {
+        const { result, count } = tokenTerms(model, b);
+        const lp = result.logp.data;
+        for (let i = 0; i < count; i++) nll -= lp[i]!;
+        tokens += count;
+      });
+    }
+  });
+  return { loss: tokens > 0 ? nll / tokens : Number.NaN, tokens };
+}

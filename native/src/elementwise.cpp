@@ -420,7 +420,12 @@ void swigluBackward(const float* g, const float* u, const float* gy, float* gg, 
 }
 
 void dropout(const float* x, float* out, long n, double p, uint32_t seed, uint64_t offset) {
+  if (p == 0) {
+    if (out != x) mapChunks(n, [&](long b, long e) { std::memcpy(out + b, x + b, sizeof(float) * (e - b)); });
+    return;
+  }
   const DropoutMask mask(seed, p);
+  const double scale = 1.0 / mask.keepProb;
   // Chunks start on multiples of 4 elements of the stream so each Philox block is drawn once.
   parallelFor((n + 3) / 4, kGrain / 4, [&](long qb, long qe) {
     long b = qb * 4, e = std::min(qe * 4, n);
@@ -429,7 +434,7 @@ void dropout(const float* x, float* out, long n, double p, uint32_t seed, uint64
       const long m = std::min<long>(256, e - i);
       mask.fill(offset + static_cast<uint64_t>(i), m, keep);
       for (long j = 0; j < m; j++)
-        out[i + j] = keep[j] ? static_cast<float>(static_cast<double>(x[i + j]) / mask.keepProb) : 0.0f;
+        out[i + j] = keep[j] ? static_cast<float>(static_cast<double>(x[i + j]) * scale) : 0.0f;
     }
   });
 }

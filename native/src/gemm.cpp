@@ -24,7 +24,14 @@ void packARaw(bool transA, const float* A, long lda, long i0, long mc, long p0, 
     if (!transA) {
       const float* src = A + (i0 + ir) * lda + p0;
       if (mr == MR) {
-        for (long p = 0; p < kc; p++)
+        // 16-column strips: each source cache line is consumed whole (rows lda apart may alias).
+        long p = 0;
+        for (; p + 16 <= kc; p += 16)
+          for (int ii = 0; ii < MR; ii++) {
+            const float* s = src + ii * lda + p;
+            for (int q = 0; q < 16; q++) out[(p + q) * MR + ii] = s[q];
+          }
+        for (; p < kc; p++)
           for (int ii = 0; ii < MR; ii++) out[p * MR + ii] = src[ii * lda + p];
       } else {
         for (long p = 0; p < kc; p++)
@@ -72,8 +79,14 @@ void packBPanelT(const T* B, long ldb, bool transB, long p0, long kc, long j0, l
   } else {
     const T* src = B + j0 * ldb + p0;
     if (nr == NR) {
-      // 8 x kc strips keep the writes in cache lines
-      for (long p = 0; p < kc; p++)
+      // 16-column strips: each source cache line is consumed whole (rows ldb apart may alias).
+      long p = 0;
+      for (; p + 16 <= kc; p += 16)
+        for (int jj = 0; jj < NR; jj++) {
+          const T* s = src + jj * ldb + p;
+          for (int q = 0; q < 16; q++) out[(p + q) * NR + jj] = widen<T>(s[q]);
+        }
+      for (; p < kc; p++)
         for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = widen<T>(src[jj * ldb + p]);
     } else {
       for (long p = 0; p < kc; p++)

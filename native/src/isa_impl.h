@@ -24,11 +24,18 @@ template <int MR, int NV>
 void ukrT(long kc, float alpha, const float* __restrict a, const float* __restrict b, float beta,
           float* __restrict c, long ldc) {
   constexpr int NR = NV * W;
+  // C is touched only after the k loop: start pulling its lines in now.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+  }
   R acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) acc[i][j] = V::zero();
+#pragma GCC unroll 4
   for (long p = 0; p < kc; p++) {
     R bv[NV];
 #pragma GCC unroll 8

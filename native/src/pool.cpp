@@ -38,9 +38,8 @@ struct Pool {
   std::atomic<unsigned> barrierGen{0};
   int size = 1;
 
-  void workerLoop(int tid) {
+  void workerLoop(int tid, unsigned long seen) {
     inRegion = true;  // a kernel called from a worker runs serially
-    unsigned long seen = 0;
     for (;;) {
       unsigned long g = generation.load(std::memory_order_acquire);
       int spins = 0;
@@ -66,7 +65,9 @@ struct Pool {
   void start(int n) {
     size = n;
     stop.store(false);
-    for (int t = 1; t < n; t++) workers.emplace_back([this, t] { workerLoop(t); });
+    // New workers start from the current generation: the last region is not theirs to run.
+    const unsigned long g = generation.load();
+    for (int t = 1; t < n; t++) workers.emplace_back([this, t, g] { workerLoop(t, g); });
   }
 
   void shutdown() {

@@ -235,7 +235,9 @@ function detectShape(object: Record<string, unknown>): RecordShape {
     const present = SHAPE_FIELDS[shape].filter((field) => field in object);
     return `${SHAPE_NAMES[shape]} (${present.map((f) => `'${f}'`).join(', ')})`;
   });
-  throw new RecordProblem(`ambiguous record: it has fields of ${described.join(' and ')}; use one shape per record`);
+  throw new RecordProblem(
+    `ambiguous record: it has fields of ${described.join(' and ')}; use one shape per record`,
+  );
 }
 
 function requiredString(
@@ -245,7 +247,8 @@ function requiredString(
   emptyAllowed: boolean,
 ): string {
   const value = object[field];
-  if (value === undefined) throw new RecordProblem(`${SHAPE_NAMES[shape]} record is missing field '${field}'`);
+  if (value === undefined)
+    throw new RecordProblem(`${SHAPE_NAMES[shape]} record is missing field '${field}'`);
   if (typeof value !== 'string') {
     throw new RecordProblem(`field '${field}' must be a string, found ${jsonTypeName(value)}`);
   }
@@ -255,7 +258,9 @@ function requiredString(
 
 function validateMessages(value: unknown): ChatMessage[] {
   if (!Array.isArray(value)) {
-    throw new RecordProblem(`field 'messages' must be a list of {role, content}, found ${jsonTypeName(value)}`);
+    throw new RecordProblem(
+      `field 'messages' must be a list of {role, content}, found ${jsonTypeName(value)}`,
+    );
   }
   if (value.length === 0) throw new RecordProblem(`field 'messages' must not be empty`);
   return value.map((message, index): ChatMessage => {

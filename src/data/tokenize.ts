@@ -110,7 +110,9 @@ function resolveOptions(options: TokenizeOptions): ResolvedOptions {
     throw new ConfigError(`option 'maxLength' must be an integer >= 2, found ${JSON.stringify(maxLength)}`);
   }
   if (options.appendEos !== undefined && typeof options.appendEos !== 'boolean') {
-    throw new ConfigError(`option 'appendEos' must be true or false, found ${JSON.stringify(options.appendEos)}`);
+    throw new ConfigError(
+      `option 'appendEos' must be true or false, found ${JSON.stringify(options.appendEos)}`,
+    );
   }
   if (options.chatTemplate !== undefined && typeof options.chatTemplate !== 'string') {
     throw new ConfigError(`option 'chatTemplate' must be a string, found ${typeof options.chatTemplate}`);
@@ -124,7 +126,7 @@ function resolveOptions(options: TokenizeOptions): ResolvedOptions {
   };
 }
 
-/** Fill `prompt`'s `{instruction}` / `{input}` (Stanford Alpaca's format_map). */
+/** The Stanford Alpaca prompt of an instruction and input (the no-input variant when `input` is ''). */
 export function alpacaPrompt(instruction: string, input: string): string {
   const template = input !== '' ? ALPACA_PROMPT_WITH_INPUT : ALPACA_PROMPT_NO_INPUT;
   return template.replace('{instruction}', () => instruction).replace('{input}', () => input);
@@ -191,7 +193,11 @@ export function tokenizeRecord(
   return tokenizeResolved(record, tokenizer, resolveOptions(options));
 }
 
-function tokenizeResolved(record: DataRecord, tokenizer: Tokenizer, options: ResolvedOptions): TokenizedExample {
+function tokenizeResolved(
+  record: DataRecord,
+  tokenizer: Tokenizer,
+  options: ResolvedOptions,
+): TokenizedExample {
   const { ids, spans } = sequenceOf(record, tokenizer, options);
   const fail = (reason: string): never => {
     throw new DataError(record.file, record.line, reason);
@@ -221,7 +227,7 @@ function tokenizeResolved(record: DataRecord, tokenizer: Tokenizer, options: Res
       );
     }
     if (record.shape === 'messages' && !record.messages.some((m) => m.role === 'assistant')) {
-      fail(`no trained tokens: the conversation has no assistant message (trainOn: '${options.trainOn}')`);
+      fail('no trained tokens: the conversation has no assistant message');
     }
     fail(`no trained tokens (${total} tokens, none of them after the first is trained)`);
   }
@@ -244,7 +250,11 @@ export function tokenizeRecords(
   const examples: TokenizedExample[] = [];
   const skipped: SkippedRecord[] = [];
   const firstChat = records.find((r) => r.shape === 'messages');
-  if (firstChat?.shape === 'messages' && resolved.chatTemplate === undefined && tokenizer.chatTemplate === null) {
+  if (
+    firstChat?.shape === 'messages' &&
+    resolved.chatTemplate === undefined &&
+    tokenizer.chatTemplate === null
+  ) {
     // Same error as tokenizing the record would give, raised whatever onBadRecord says.
     tokenizeResolved(firstChat, tokenizer, resolved);
   }
@@ -253,7 +263,11 @@ export function tokenizeRecords(
       examples.push(tokenizeResolved(record, tokenizer, resolved));
     } catch (error) {
       if (onBadRecord === 'skip' && error instanceof DataError) {
-        skipped.push({ file: error.file, line: error.line, reason: error.message.slice(prefixLength(error)) });
+        skipped.push({
+          file: error.file,
+          line: error.line,
+          reason: error.message.slice(prefixLength(error)),
+        });
       } else {
         throw error;
       }

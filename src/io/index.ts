@@ -6,3 +6,4 @@ export * from './hf.ts';
 export * from './json.ts';
 export * from './safetensors.ts';
 export * from './tokenizer.ts';
+export * from './byte-tokenizer.ts';

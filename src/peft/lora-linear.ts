@@ -31,6 +31,7 @@ import {
   type Tensor,
   toBf16Bits,
 } from '../tensor/index.ts';
+import type { TunerLayer } from './targets.ts';
 
 /** How A is initialised (B is always zero, so the adapted model starts equal to the base). */
 export type LoraInit = 'kaiming' | 'gaussian';
@@ -52,7 +53,9 @@ export interface LoraLinearOptions {
 }
 
 /** A Linear with a trainable low-rank update; see the file comment. */
-export class LoraLinear extends Module {
+export class LoraLinear extends Module implements TunerLayer {
+  /** Marks a layer a tuner put in the tree (targets are never looked for inside it). */
+  readonly isTunerLayer = true;
   readonly inFeatures: number;
   readonly outFeatures: number;
   /** The adapted layer's weight [out, in] (the same Parameter object, frozen by the tuner). */
@@ -75,8 +78,10 @@ export class LoraLinear extends Module {
   constructor(base: Linear, options: LoraLinearOptions) {
     super();
     const { r, scaling } = options;
-    if (!Number.isInteger(r) || r <= 0) throw new ConfigError(`LoRA: r must be a positive integer, found ${r}`);
-    if (!Number.isFinite(scaling)) throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
+    if (!Number.isInteger(r) || r <= 0)
+      throw new ConfigError(`LoRA: r must be a positive integer, found ${r}`);
+    if (!Number.isFinite(scaling))
+      throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
     this.base = base;
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
@@ -86,9 +91,18 @@ export class LoraLinear extends Module {
     this.weight = this.registerParameter('weight', base.weight);
     this.bias = this.registerParameter('bias', base.bias);
     const dtype = base.weight.dtype === 'f64' ? 'f64' : 'f32';
-    this.lora_dropout = this.registerModule('lora_dropout', new Dropout(options.dropout ?? 0, { rng: options.rng }));
-    this.lora_A = this.registerModule('lora_A', new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros' }));
-    this.lora_B = this.registerModule('lora_B', new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros' }));
+    this.lora_dropout = this.registerModule(
+      'lora_dropout',
+      new Dropout(options.dropout ?? 0, { rng: options.rng }),
+    );
+    this.lora_A = this.registerModule(
+      'lora_A',
+      new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros' }),
+    );
+    this.lora_B = this.registerModule(
+      'lora_B',
+      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros' }),
+    );
     const init = options.init ?? 'kaiming';
     const rng = options.rng;
     if (init === 'kaiming') {

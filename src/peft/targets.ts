@@ -21,6 +21,16 @@ export type TargetModules = readonly string[] | string;
 /** PEFT's shorthand for every linear layer but the output layer. */
 export const ALL_LINEAR = 'all-linear';
 
+/** A module a tuner put in the tree (LoraLinear, ...): it sets `isTunerLayer = true`. */
+export interface TunerLayer {
+  readonly isTunerLayer: true;
+}
+
+/** Whether `module` is a layer a tuner put in the tree (PEFT's BaseTunerLayer). */
+export function isTunerLayer(module: Module): boolean {
+  return (module as Partial<TunerLayer>).isTunerLayer === true;
+}
+
 /** A model that can say which matrix its LM head applies (LlamaForCausalLM does). */
 interface WithLmHead {
   lmHeadWeight?: () => Tensor;
@@ -65,7 +75,8 @@ export function outputLayerNames(model: Module): Set<string> {
   const out = new Set<string>();
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof Linear)) continue;
-    if (name === 'lm_head' || name.endsWith('.lm_head') || (headWeight && m.weight === headWeight)) out.add(name);
+    if (name === 'lm_head' || name.endsWith('.lm_head') || (headWeight && m.weight === headWeight))
+      out.add(name);
   }
   return out;
 }
@@ -75,7 +86,8 @@ export function linearModuleSuffixes(model: Module): string[] {
   const head = outputLayerNames(model);
   const names = new Set<string>();
   for (const [name, m] of model.namedModules()) {
-    if (m instanceof Linear && name !== '' && !head.has(name)) names.add(name.slice(name.lastIndexOf('.') + 1));
+    if (m instanceof Linear && name !== '' && !head.has(name))
+      names.add(name.slice(name.lastIndexOf('.') + 1));
   }
   return [...names].sort();
 }
@@ -102,8 +114,13 @@ export interface SelectTargetsOptions {
    * Module classes a matched module must be (default: Linear). A matched module of another class
    * is an error, as in PEFT ("Target module ... is not supported").
    */
-  supported?: readonly (abstract new (...args: never[]) => Module)[];
-  /** Modules inside which nothing may be targeted (e.g. layers a tuner already wrapped). */
+  supported?: readonly (abstract new (
+    ...args: never[]
+  ) => Module)[];
+  /**
+   * Modules inside which nothing may be targeted (layers a tuner already wrapped). Default:
+   * modules marked as tuner layers (`isTunerLayer`, see `isTunerLayer`).
+   */
   wrapped?: (module: Module) => boolean;
   /** The tuner's name, for error messages. */
   method?: string;
@@ -132,11 +149,16 @@ export function selectTargetModules<M extends Module = Linear>(
 ): SelectedTargets<M> {
   const method = options.method ?? 'tuner';
   const supported = options.supported ?? [Linear];
-  if (typeof targets !== 'string' && (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))) {
+  if (
+    typeof targets !== 'string' &&
+    (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))
+  ) {
     throw new ConfigError(`${method}: target_modules must be a list of module names or one regex string`);
   }
   if (typeof targets !== 'string' && targets.length === 0) {
-    throw new ConfigError(`${method}: target_modules is an empty list; name the modules to adapt (e.g. ['q_proj', 'v_proj'])`);
+    throw new ConfigError(
+      `${method}: target_modules is an empty list; name the modules to adapt (e.g. ['q_proj', 'v_proj'])`,
+    );
   }
   const allLinear = isAllLinear(targets);
   const head = allLinear ? outputLayerNames(model) : new Set<string>();
@@ -158,7 +180,7 @@ export function selectTargetModules<M extends Module = Linear>(
         : (exclude as readonly string[]).some((t) => name === t || name.endsWith(`.${t}`));
       if (excluded) hit = false;
     }
-    const isWrapped = options.wrapped?.(m) ?? false;
+    const isWrapped = (options.wrapped ?? isTunerLayer)(m);
     if (isWrapped) wrappedPrefixes.push(name);
     if (!hit) continue;
     if (inside !== undefined || isWrapped) {

@@ -80,7 +80,8 @@ const registry = new Map<string, Tuner<unknown>>();
 
 /** Register a tuner under `name` (replacing an earlier one of the same name). */
 export function registerTuner<C>(name: string, tuner: Tuner<C>): void {
-  if (tuner.name !== name) throw new ConfigError(`registerTuner('${name}'): the tuner calls itself '${tuner.name}'`);
+  if (tuner.name !== name)
+    throw new ConfigError(`registerTuner('${name}'): the tuner calls itself '${tuner.name}'`);
   registry.set(name, tuner as Tuner<unknown>);
 }
 
@@ -91,7 +92,9 @@ export function tunerNames(): string[] {
 
 function knownList(): string {
   const names = tunerNames();
-  return names.length > 0 ? names.join(', ') : '(none: import src/peft/index.ts to register the built-in tuners)';
+  return names.length > 0
+    ? names.join(', ')
+    : '(none: import src/peft/index.ts to register the built-in tuners)';
 }
 
 /** The tuner registered under `name`; throws a ConfigError listing the known names. */
@@ -133,7 +136,10 @@ export function loadAdapter(model: Module, dir: string): Adapter {
   const json = readJsonObject(file, 'a PEFT adapter config');
   const peftType = json.peft_type;
   if (typeof peftType !== 'string') {
-    throw new FormatError(file, `'peft_type' must be a string such as "LORA", found ${JSON.stringify(peftType) ?? 'nothing'}`);
+    throw new FormatError(
+      file,
+      `'peft_type' must be a string such as "LORA", found ${JSON.stringify(peftType) ?? 'nothing'}`,
+    );
   }
   const tuner = getTunerByPeftType(peftType, file);
   if (!tuner.configFromAdapterJson) {

@@ -3,6 +3,16 @@ import type { Command } from '../command.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { doctorCommand } from './doctor.ts';
+import { generateCommand } from './generate.ts';
+import { inspectCommand } from './inspect.ts';
+import { scoreCommand } from './score.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
-export const commands: readonly Command[] = [doctorCommand, benchGemmCommand, benchKernelsCommand];
+export const commands: readonly Command[] = [
+  doctorCommand,
+  inspectCommand,
+  generateCommand,
+  scoreCommand,
+  benchGemmCommand,
+  benchKernelsCommand,
+] as readonly Command[];

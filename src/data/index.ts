@@ -1,0 +1,6 @@
+/** data/: JSONL formats, chat templates, tokenization with label masking, batching. */
+export * from './batching.ts';
+export * from './chat.ts';
+export * from './dataset.ts';
+export * from './jsonl.ts';
+export * from './tokenize.ts';

@@ -1,0 +1,485 @@
+/**
+ * LoRA and rsLoRA (METHODS.md section 2), registered as the tuner 'lora' (peft_type "LORA").
+ *
+ * Each target Linear becomes a `LoraLinear` (see lora-linear.ts) with scaling `lora_alpha / r`, or
+ * `lora_alpha / sqrt(r)` with `use_rslora`; every other parameter is frozen. Defaults are PEFT's:
+ * r 8, lora_alpha 8, dropout 0, init 'kaiming' (A Kaiming-uniform with a = sqrt 5, B = 0),
+ * target_modules ['q_proj', 'v_proj'] (PEFT's default for the llama family).
+ *
+ * Files are exactly PEFT's: `adapter_config.json` (keys sorted, PEFT's defaults for the fields Attune
+ * does not use, so `PeftModel.from_pretrained` loads it) and `adapter_model.safetensors` with keys
+ * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
+ * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
+ * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
+ * that would change the math here (DoRA, bias training, rank/alpha patterns, layer selection,
+ * modules_to_save, base-altering inits such as PiSSA).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
+import {
+  isJsonObject,
+  type JsonObject,
+  openSafetensors,
+  type SafetensorsDType,
+  writeJsonAtomic,
+  writeSafetensors,
+} from '../io/index.ts';
+import type { Linear, Module, Parameter } from '../nn/index.ts';
+import { formatShape, Rng, type Tensor } from '../tensor/index.ts';
+import { type LoraInit, LoraLinear } from './lora-linear.ts';
+import { outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  type Adapter,
+  PEFT_KEY_PREFIX,
+  registerTuner,
+  restoreTrainable,
+  type SaveAdapterOptions,
+  snapshotTrainable,
+  type Tuner,
+} from './tuner.ts';
+
+/** LoRA options (PEFT's LoraConfig fields, camelCased). Every field has a default. */
+export interface LoraConfig {
+  /** Rank of the update (default 8). */
+  r?: number;
+  /** Scaling numerator (default 8): scaling = loraAlpha / r, or / sqrt(r) with useRslora. */
+  loraAlpha?: number;
+  /** Dropout rate on the LoRA path's input, in [0, 1) (default 0). */
+  loraDropout?: number;
+  /** PEFT `target_modules`: names (suffix match), a full-match regex, or 'all-linear' (default ['q_proj', 'v_proj']). */
+  targetModules?: TargetModules;
+  /** PEFT `exclude_modules`: modules to skip even when targeted (same rules; default none). */
+  excludeModules?: TargetModules | null;
+  /** rsLoRA scaling loraAlpha / sqrt(r) (default false). */
+  useRslora?: boolean;
+  /** Initialisation of A: 'kaiming' (default) or 'gaussian'. B is zero. */
+  init?: LoraInit;
+  /** Seed of A's initialisation and the dropout masks (default 0). */
+  seed?: number;
+}
+
+/** A LoraConfig with every default filled in. */
+export type ResolvedLoraConfig = Required<LoraConfig>;
+
+/** PEFT's default target_modules for llama, mistral and qwen2. */
+export const DEFAULT_LORA_TARGETS: readonly string[] = ['q_proj', 'v_proj'];
+
+const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
+  'r',
+  'loraAlpha',
+  'loraDropout',
+  'targetModules',
+  'excludeModules',
+  'useRslora',
+  'init',
+  'seed',
+];
+
+function isTargetModules(value: unknown): value is TargetModules {
+  return typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+}
+
+/** Validate a LoRA config and fill in the defaults (throws a ConfigError naming the field). */
+export function resolveLoraConfig(config: unknown = {}): ResolvedLoraConfig {
+  if (config === undefined || config === null) config = {};
+  if (!isJsonObject(config)) throw new ConfigError('lora: the config must be an object of LoRA options');
+  const unknown = Object.keys(config).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new ConfigError(`lora: unknown option(s) ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
+  }
+  const c = config as LoraConfig;
+  const r = c.r ?? 8;
+  if (!Number.isInteger(r) || r <= 0) throw new ConfigError(`lora: r must be a positive integer, found ${r}`);
+  const loraAlpha = c.loraAlpha ?? 8;
+  if (typeof loraAlpha !== 'number' || !Number.isFinite(loraAlpha) || loraAlpha <= 0) {
+    throw new ConfigError(`lora: loraAlpha must be a positive number, found ${loraAlpha}`);
+  }
+  const loraDropout = c.loraDropout ?? 0;
+  if (typeof loraDropout !== 'number' || !(loraDropout >= 0 && loraDropout < 1)) {
+    throw new ConfigError(`lora: loraDropout must be in [0, 1), found ${loraDropout}`);
+  }
+  const targetModules = c.targetModules ?? DEFAULT_LORA_TARGETS;
+  if (!isTargetModules(targetModules)) {
+    throw new ConfigError(
+      "lora: targetModules must be a list of module names, a regex string or 'all-linear'",
+    );
+  }
+  const excludeModules = c.excludeModules ?? null;
+  if (excludeModules !== null && !isTargetModules(excludeModules)) {
+    throw new ConfigError('lora: excludeModules must be a list of module names or a regex string');
+  }
+  const useRslora = c.useRslora ?? false;
+  if (typeof useRslora !== 'boolean')
+    throw new ConfigError(`lora: useRslora must be true or false, found ${useRslora}`);
+  const init = c.init ?? 'kaiming';
+  if (init !== 'kaiming' && init !== 'gaussian') {
+    throw new ConfigError(`lora: init must be 'kaiming' or 'gaussian', found '${String(init)}'`);
+  }
+  const seed = c.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) throw new ConfigError(`lora: seed must be an integer, found ${seed}`);
+  return { r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, init, seed };
+}
+
+/** The multiplier of B A: alpha / r, or alpha / sqrt(r) for rsLoRA. */
+export function loraScaling(loraAlpha: number, r: number, useRslora: boolean): number {
+  return useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+}
+
+/** The saved key of a LoRA matrix of the module at `modulePath`: `base_model.model.<path>.lora_A.weight`. */
+export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}.weight`;
+}
+
+/** PEFT fields that must keep their default here: [name, is-default test, what it would need]. */
+const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
+  ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
+  ['fan_in_fan_out', (v) => v === undefined || v === null || v === false, 'Conv1D-style transposed weights'],
+  ['use_dora', (v) => v === undefined || v === null || v === false, 'DoRA'],
+  ['lora_bias', (v) => v === undefined || v === null || v === false, 'a bias on lora_B'],
+  [
+    'rank_pattern',
+    (v) => v === undefined || v === null || (isJsonObject(v) && Object.keys(v).length === 0),
+    'per-module ranks',
+  ],
+  [
+    'alpha_pattern',
+    (v) => v === undefined || v === null || (isJsonObject(v) && Object.keys(v).length === 0),
+    'per-module alphas',
+  ],
+  ['layers_to_transform', (v) => v === undefined || v === null, 'layer selection'],
+  [
+    'modules_to_save',
+    (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0),
+    'fully trained extra modules',
+  ],
+  ['layer_replication', (v) => v === undefined || v === null, 'layer replication'],
+  ['trainable_token_indices', (v) => v === undefined || v === null, 'trainable token embeddings'],
+  [
+    'target_parameters',
+    (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0),
+    'LoRA on raw parameters',
+  ],
+  ['use_qalora', (v) => v === undefined || v === null || v === false, 'QA-LoRA'],
+];
+
+/**
+ * The LoRA config an adapter_config.json object describes (PEFT's field names). Throws a
+ * FormatError naming `file` and the field for a bad value or a PEFT feature Attune does not run.
+ */
+export function loraConfigFromAdapterJson(json: JsonObject, file: string): LoraConfig {
+  if (json.peft_type !== 'LORA')
+    throw new FormatError(file, `peft_type is ${JSON.stringify(json.peft_type)}, expected "LORA"`);
+  const taskType = json.task_type;
+  if (taskType !== undefined && taskType !== null && taskType !== 'CAUSAL_LM') {
+    throw new FormatError(
+      file,
+      `task_type ${JSON.stringify(taskType)} is not supported (Attune's models are causal LMs: "CAUSAL_LM")`,
+    );
+  }
+  for (const [field, isDefault, what] of UNSUPPORTED_FIELDS) {
+    if (!isDefault(json[field])) {
+      throw new FormatError(
+        file,
+        `'${field}' is ${JSON.stringify(json[field])}: ${what} is not supported by Attune's LoRA`,
+      );
+    }
+  }
+  const r = json.r ?? 8;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0)
+    throw new FormatError(file, `'r' must be a positive integer, found ${JSON.stringify(r)}`);
+  const alpha = json.lora_alpha ?? 8;
+  if (typeof alpha !== 'number' || !(alpha > 0))
+    throw new FormatError(file, `'lora_alpha' must be a positive number, found ${JSON.stringify(alpha)}`);
+  const dropout = json.lora_dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
+    throw new FormatError(
+      file,
+      `'lora_dropout' must be a number in [0, 1), found ${JSON.stringify(dropout)}`,
+    );
+  }
+  const targets = json.target_modules ?? DEFAULT_LORA_TARGETS;
+  if (!isTargetModules(targets)) {
+    throw new FormatError(
+      file,
+      `'target_modules' must be a list of module names or a regex string, found ${JSON.stringify(targets)}`,
+    );
+  }
+  const exclude = json.exclude_modules ?? null;
+  if (exclude !== null && !isTargetModules(exclude)) {
+    throw new FormatError(
+      file,
+      `'exclude_modules' must be a list of module names or a regex string, found ${JSON.stringify(exclude)}`,
+    );
+  }
+  const rslora = json.use_rslora ?? false;
+  if (typeof rslora !== 'boolean')
+    throw new FormatError(file, `'use_rslora' must be true or false, found ${JSON.stringify(rslora)}`);
+  const initField = json.init_lora_weights ?? true;
+  let init: LoraInit;
+  if (typeof initField === 'boolean') init = 'kaiming';
+  else if (typeof initField === 'string' && initField.toLowerCase() === 'gaussian') init = 'gaussian';
+  else {
+    throw new FormatError(
+      file,
+      `'init_lora_weights' is ${JSON.stringify(initField)}: initialisations that change the base weights (PiSSA, OLoRA, LoftQ, CorDA, ...) are not supported; convert the adapter to plain LoRA with PEFT (path_initial_model_for_weight_conversion) first`,
+    );
+  }
+  return {
+    r,
+    loraAlpha: alpha,
+    loraDropout: dropout,
+    targetModules: typeof targets === 'string' ? targets : [...targets],
+    excludeModules: exclude === null || typeof exclude === 'string' ? exclude : [...exclude],
+    useRslora: rslora,
+    init,
+  };
+}
+
+const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'BF16', 'F16', 'F64'];
+
+/** A LoRA adapter applied to a model; see the file comment. */
+export class LoraAdapter implements Adapter {
+  readonly method = 'lora';
+  /** The resolved config. */
+  readonly config: ResolvedLoraConfig;
+  /** target_modules as saved (all-linear expanded to module name suffixes, as PEFT saves it). */
+  readonly savedTargetModules: string[] | string;
+  /** The multiplier of B A. */
+  readonly scaling: number;
+  private readonly layerList: [string, LoraLinear][];
+  private isMerged = false;
+  private detached = false;
+
+  /** Use the 'lora' tuner (`getTuner('lora').apply`) rather than this constructor. */
+  constructor(
+    readonly model: Module,
+    config: ResolvedLoraConfig,
+    savedTargetModules: string[] | string,
+    layers: [string, LoraLinear][],
+    private readonly trainableFlags: ReadonlyMap<Parameter, boolean>,
+  ) {
+    this.config = config;
+    this.savedTargetModules = savedTargetModules;
+    this.scaling = loraScaling(config.loraAlpha, config.r, config.useRslora);
+    this.layerList = layers;
+  }
+
+  /** The adapted layers with their module paths, in tree order. */
+  layers(): [string, LoraLinear][] {
+    return [...this.layerList];
+  }
+
+  /** Whether the update is folded into the base weights. */
+  get merged(): boolean {
+    return this.isMerged;
+  }
+
+  private check(action: string): void {
+    if (this.detached)
+      throw new ConfigError(`lora: cannot ${action}: the adapter was unloaded from the model`);
+  }
+
+  /** Every LoRA matrix with its model name (`<path>.lora_A.weight`, `<path>.lora_B.weight`). */
+  private namedLoraParameters(): [string, Parameter][] {
+    return this.layerList.flatMap(([path, l]): [string, Parameter][] => [
+      [`${path}.lora_A.weight`, l.lora_A.weight],
+      [`${path}.lora_B.weight`, l.lora_B.weight],
+    ]);
+  }
+
+  /** The LoRA matrices that require grad, with their model names. */
+  namedTrainableParameters(): [string, Parameter][] {
+    return this.namedLoraParameters().filter(([, p]) => p.requiresGrad);
+  }
+
+  /** The LoRA matrices that require grad. */
+  trainableParameters(): Parameter[] {
+    return this.namedTrainableParameters().map(([, p]) => p);
+  }
+
+  /** LoRA matrices under PEFT's saved keys (`base_model.model.<path>.lora_A.weight`); live tensors. */
+  state(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [path, l] of this.layerList) {
+      out.set(loraKey(path, 'lora_A'), l.lora_A.weight);
+      out.set(loraKey(path, 'lora_B'), l.lora_B.weight);
+    }
+    return out;
+  }
+
+  /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
+  merge(): void {
+    this.check('merge');
+    for (const [, l] of this.layerList) l.merge();
+    this.isMerged = true;
+  }
+
+  /** Subtract what `merge()` added. */
+  unmerge(): void {
+    this.check('unmerge');
+    for (const [, l] of this.layerList) l.unmerge();
+    this.isMerged = false;
+  }
+
+  /** The adapter_config.json object PEFT writes for this adapter (keys sorted, as PEFT writes them). */
+  adapterConfigJson(options: SaveAdapterOptions = {}): JsonObject {
+    const c = this.config;
+    const json: JsonObject = {
+      alpha_pattern: {},
+      auto_mapping: null,
+      base_model_name_or_path: options.baseModelNameOrPath ?? null,
+      bias: 'none',
+      fan_in_fan_out: false,
+      inference_mode: true,
+      init_lora_weights: c.init === 'gaussian' ? 'gaussian' : true,
+      layer_replication: null,
+      layers_pattern: null,
+      layers_to_transform: null,
+      loftq_config: {},
+      lora_alpha: c.loraAlpha,
+      lora_dropout: c.loraDropout,
+      megatron_config: null,
+      megatron_core: 'megatron.core',
+      modules_to_save: null,
+      peft_type: 'LORA',
+      r: c.r,
+      rank_pattern: {},
+      revision: null,
+      target_modules: this.savedTargetModules,
+      task_type: 'CAUSAL_LM',
+      use_dora: false,
+      use_rslora: c.useRslora,
+    };
+    // written only when set: PEFT versions before 0.14 do not know the field
+    if (c.excludeModules !== null) json.exclude_modules = c.excludeModules;
+    return Object.fromEntries(Object.entries(json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Write adapter_model.safetensors, then adapter_config.json, into `dir` (each atomically). */
+  save(dir: string, options: SaveAdapterOptions = {}): void {
+    this.check('save');
+    mkdirSync(dir, { recursive: true });
+    writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), this.state(), { format: 'pt' });
+    writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), this.adapterConfigJson(options));
+  }
+
+  /**
+   * Read adapter_model.safetensors from `dir` into the LoRA matrices. Names, shapes and dtypes are
+   * all checked, and every tensor read, before anything is copied; errors name the file and tensor.
+   */
+  load(dir: string): void {
+    this.check('load');
+    const file = join(dir, ADAPTER_WEIGHTS_FILE);
+    if (!existsSync(file)) {
+      const pickle = existsSync(join(dir, 'adapter_model.bin'));
+      throw new FormatError(
+        file,
+        pickle
+          ? 'file not found; adapter_model.bin (PyTorch pickle) is not read: re-save the adapter with save_pretrained(safe_serialization=True)'
+          : 'file not found',
+      );
+    }
+    const expected = this.state();
+    const reader = openSafetensors(file);
+    const loaded = new Map<string, Tensor>();
+    try {
+      const names = reader.names();
+      const missing = [...expected.keys()].filter((k) => !reader.has(k));
+      const unexpected = names.filter((n) => !expected.has(n));
+      const problems: string[] = [];
+      for (const [key, p] of expected) {
+        if (!reader.has(key)) continue;
+        const info = reader.info(key);
+        const sameShape =
+          info.shape.length === p.shape.length && info.shape.every((d, i) => d === p.shape[i]);
+        if (!sameShape)
+          problems.push(
+            `tensor '${key}' has shape ${formatShape(info.shape)}, expected ${formatShape(p.shape)}`,
+          );
+        else if (!FLOAT_DTYPES.includes(info.dtype))
+          problems.push(`tensor '${key}' is ${info.dtype}, expected a float type`);
+      }
+      const lines: string[] = [];
+      const list = (xs: string[]) =>
+        xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length} in all)` : '');
+      if (missing.length > 0)
+        lines.push(`missing tensor(s) ${list(missing)} (the adapter config targets them)`);
+      if (unexpected.length > 0)
+        lines.push(`unexpected tensor(s) ${list(unexpected)} (not LoRA matrices of the targeted modules)`);
+      if (problems.length > 0) lines.push(problems.slice(0, 5).join('; '));
+      if (lines.length > 0) throw new TensorMismatchError(`${file}: ${lines.join('; ')}; nothing was loaded`);
+      for (const key of expected.keys()) loaded.set(key, reader.read(key));
+    } catch (error) {
+      for (const t of loaded.values()) t.release();
+      throw error;
+    } finally {
+      reader.close();
+    }
+    for (const [key, p] of expected) {
+      const t = loaded.get(key)!;
+      (p as Parameter).copyFrom(t, true);
+      t.release();
+    }
+  }
+
+  private detach(merge: boolean): Module {
+    this.check(merge ? 'merge and unload' : 'unload');
+    if (merge) this.merge();
+    else this.unmerge();
+    for (const [path, l] of this.layerList) this.model.setSubmodule(path, l.toLinear());
+    restoreTrainable(this.trainableFlags);
+    this.detached = true;
+    return this.model;
+  }
+
+  /** Put the original Linear layers back (unmerging first): the model is the base model again. */
+  unload(): Module {
+    return this.detach(false);
+  }
+
+  /** Merge, then put plain Linear layers back: a plain model holding W + scaling B A. */
+  mergeAndUnload(): Module {
+    return this.detach(true);
+  }
+}
+
+/** The 'lora' tuner (peft_type "LORA"). */
+export const loraTuner: Tuner<LoraConfig> = {
+  name: 'lora',
+  peftType: 'LORA',
+  apply(model: Module, config: LoraConfig): LoraAdapter {
+    const c = resolveLoraConfig(config);
+    const { modules, saved } = selectTargetModules<Linear>(model, c.targetModules, {
+      exclude: c.excludeModules,
+      method: 'lora',
+    });
+    const heads = outputLayerNames(model);
+    const head = modules.find(([name]) => heads.has(name));
+    if (head) {
+      throw new ConfigError(
+        `lora: target '${head[0]}' is the LM head, which the model applies through its fused loss kernel, so LoRA there would have no effect; leave it out of target_modules`,
+      );
+    }
+    const scaling = loraScaling(c.loraAlpha, c.r, c.useRslora);
+    const rng = new Rng(c.seed);
+    const layers = modules.map(([name, linear]): [string, LoraLinear] => [
+      name,
+      new LoraLinear(linear, { r: c.r, scaling, dropout: c.loraDropout, init: c.init, rng }),
+    ]);
+    const flags = snapshotTrainable(model);
+    model.freeze();
+    for (const [name, layer] of layers) model.setSubmodule(name, layer);
+    return new LoraAdapter(model, c, saved, layers, flags);
+  },
+  configFromAdapterJson: loraConfigFromAdapterJson,
+};
+
+registerTuner('lora', loraTuner);
+
+/** Apply LoRA to `model` (the 'lora' tuner, typed): freezes the base, wraps the targets. */
+export function applyLora(model: Module, config: LoraConfig = {}): LoraAdapter {
+  return loraTuner.apply(model, config) as LoraAdapter;
+}

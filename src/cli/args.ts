@@ -20,6 +20,8 @@ export interface OptionSpec {
   defaultText?: string;
   /** Placeholder for the value in --help (`<n>`). */
   valueName?: string;
+  /** A string option that may be repeated; its value is then a string[]. */
+  multiple?: boolean;
 }
 
 export type OptionsSpec = Record<string, OptionSpec>;
@@ -28,9 +30,11 @@ export type OptionsSpec = Record<string, OptionSpec>;
 export type OptionValues<O extends OptionsSpec> = {
   [K in keyof O]: O[K]['type'] extends 'boolean'
     ? boolean
-    : O[K] extends { default: string }
-      ? string
-      : string | undefined;
+    : O[K] extends { multiple: true }
+      ? string[]
+      : O[K] extends { default: string }
+        ? string
+        : string | undefined;
 };
 
 export interface ParsedArgs<O extends OptionsSpec = OptionsSpec> {
@@ -82,12 +86,15 @@ export function parseOptions<O extends OptionsSpec>(
   command: string,
   allowPositionals = false,
 ): ParsedArgs<O> {
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }> =
-    {};
+  const config: Record<
+    string,
+    { type: 'string' | 'boolean'; short?: string; default?: string | boolean | string[]; multiple?: boolean }
+  > = {};
   for (const [name, spec] of Object.entries(options)) {
     config[name] = {
       type: spec.type,
       ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true, default: [] } : {}),
       ...(spec.type === 'boolean'
         ? { default: false }
         : spec.default !== undefined

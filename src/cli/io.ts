@@ -41,6 +41,11 @@ export class CliIO {
     this.out(`${text}\n`);
   }
 
+  /** Write raw text to stderr (progress bars). */
+  err(text: string): void {
+    this.streams.stderr(text);
+  }
+
   /** Write one line to stderr (progress, notes, errors). */
   note(text: string): void {
     this.streams.stderr(`${text}\n`);

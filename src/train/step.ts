@@ -73,7 +73,11 @@ function setDropoutOffsets(model: LlamaForCausalLM, offsets: readonly number[]):
 }
 
 /** Supervised-token and correct-argmax counts of the step, without changing any state. */
-function countStep(model: LlamaForCausalLM, batches: readonly MicroBatch[], needCorrect: boolean): { tokens: number; correct: number } {
+function countStep(
+  model: LlamaForCausalLM,
+  batches: readonly MicroBatch[],
+  needCorrect: boolean,
+): { tokens: number; correct: number } {
   let tokens = 0;
   for (const b of batches) tokens += supervisedRows(b.labels).rows.length;
   if (!needCorrect) return { tokens, correct: 0 };
@@ -134,8 +138,10 @@ export function forwardBackwardStep(
       for (const [k, v] of Object.entries(out.parts)) parts[k] = (parts[k] ?? 0) + v;
       const dtype = result.logp.dtype;
       let surrogate = sum(mul(result.logp, fromArray(out.cLogp, [count], { dtype })));
-      if (out.cEntropy) surrogate = add(surrogate, sum(mul(result.entropy, fromArray(out.cEntropy, [count], { dtype }))));
-      if (out.cTop1) surrogate = add(surrogate, sum(mul(result.top1, fromArray(out.cTop1, [count], { dtype }))));
+      if (out.cEntropy)
+        surrogate = add(surrogate, sum(mul(result.entropy, fromArray(out.cEntropy, [count], { dtype }))));
+      if (out.cTop1)
+        surrogate = add(surrogate, sum(mul(result.top1, fromArray(out.cTop1, [count], { dtype }))));
       backward(surrogate);
     });
   }
@@ -143,7 +149,10 @@ export function forwardBackwardStep(
 }
 
 /** Mean NLL of the supervised tokens of `batches` (no gradient). */
-export function evaluateLoss(model: LlamaForCausalLM, batches: Iterable<MicroBatch>): { loss: number; tokens: number } {
+export function evaluateLoss(
+  model: LlamaForCausalLM,
+  batches: Iterable<MicroBatch>,
+): { loss: number; tokens: number } {
   let nll = 0;
   let tokens = 0;
   noGrad(() => {

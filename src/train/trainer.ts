@@ -37,7 +37,14 @@ export interface StepMetrics {
 
 /** Progress events for a UI (the CLI draws a bar from them). */
 export type TrainEvent =
-  | { type: 'start'; totalSteps: number; startStep: number; trainable: number; examples: number; skipped: number }
+  | {
+      type: 'start';
+      totalSteps: number;
+      startStep: number;
+      trainable: number;
+      examples: number;
+      skipped: number;
+    }
   | { type: 'step'; metrics: StepMetrics }
   | { type: 'eval'; step: number; evalLoss: number }
   | { type: 'checkpoint'; step: number; dir: string }
@@ -82,8 +89,12 @@ interface Prepared {
 
 function loadBaseModel(config: TrainConfig): { model: LlamaForCausalLM; tokenizer: Tokenizer; name: string } {
   if (typeof config.model === 'string') {
-    const loaded = loadModel(config.model, { dtype: config.model_dtype, residualDropout: config.train.residual_dropout });
-    if (!loaded.tokenizer) throw new ConfigError(`model: ${config.model} has no tokenizer.json (needed to tokenize the data)`);
+    const loaded = loadModel(config.model, {
+      dtype: config.model_dtype,
+      residualDropout: config.train.residual_dropout,
+    });
+    if (!loaded.tokenizer)
+      throw new ConfigError(`model: ${config.model} has no tokenizer.json (needed to tokenize the data)`);
     return { model: loaded.model, tokenizer: loaded.tokenizer, name: config.model };
   }
   const configJson = readJsonObject(config.model.config, 'a model config') as JsonObject;
@@ -113,14 +124,15 @@ function buildOptimizer(config: TrainConfig, params: [string, Parameter][]): Opt
   const decay = params.filter(([n]) => !n.endsWith('.bias') && !n.endsWith('norm.weight')).map(([, p]) => p);
   const noDecay = params.filter(([n]) => n.endsWith('.bias') || n.endsWith('norm.weight')).map(([, p]) => p);
   const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
-  if (t.optimizer === 'sgd') return new SGD(groups, { lr: t.lr, momentum: t.momentum, weightDecay: t.weight_decay });
+  if (t.optimizer === 'sgd')
+    return new SGD(groups, { lr: t.lr, momentum: t.momentum, weightDecay: t.weight_decay });
   return new AdamW(groups, { lr: t.lr, betas: t.betas, eps: t.adam_eps, weightDecay: t.weight_decay });
 }
 
 /** Load and validate everything a run needs, before any step. */
 function prepare(config: TrainConfig): Prepared {
   if (config.model_dtype === 'bf16' && config.method === 'full') {
-    throw new ConfigError("model_dtype: bf16 stores frozen weights; full fine-tuning needs model_dtype: f32");
+    throw new ConfigError('model_dtype: bf16 stores frozen weights; full fine-tuning needs model_dtype: f32');
   }
   const { name: lossName, options: lossOptions } = lossOf(config);
   const loss = createLoss(lossName, lossOptions);
@@ -133,7 +145,8 @@ function prepare(config: TrainConfig): Prepared {
     appendEos: config.data.append_eos,
   };
   const train = loadDataset(config.data.train, tokenizer, dataOptions);
-  if (train.examples.length === 0) throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
+  if (train.examples.length === 0)
+    throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
   const adapter = applyTuner(model, config.method, tunerConfig(config));
   const params = adapter.namedTrainableParameters();
@@ -146,7 +159,18 @@ function prepare(config: TrainConfig): Prepared {
     maxLength: config.data.max_length,
     padTokenId: padTokenIdOf(tokenizer),
   });
-  return { model, tokenizer, adapter, loss, train, evalSet, loader, optimizer: buildOptimizer(config, params), params, baseModelName: name };
+  return {
+    model,
+    tokenizer,
+    adapter,
+    loss,
+    train,
+    evalSet,
+    loader,
+    optimizer: buildOptimizer(config, params),
+    params,
+    baseModelName: name,
+  };
 }
 
 function dropoutModules(model: LlamaForCausalLM): Dropout[] {
@@ -165,11 +189,14 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
   const byName = new Map(p.params);
   for (const [name, t] of ckpt.weights) {
     const param = byName.get(name);
-    if (!param) throw new ConfigError(`checkpoint holds '${name}', which this run does not train (config changed?)`);
-    if (param.size !== t.size) throw new ConfigError(`checkpoint tensor '${name}' has ${t.size} values, expected ${param.size}`);
+    if (!param)
+      throw new ConfigError(`checkpoint holds '${name}', which this run does not train (config changed?)`);
+    if (param.size !== t.size)
+      throw new ConfigError(`checkpoint tensor '${name}' has ${t.size} values, expected ${param.size}`);
     (param.data as Float32Array).set(t.data as Float32Array);
   }
-  if (ckpt.weights.size !== byName.size) throw new ConfigError('checkpoint does not hold every trainable parameter (config changed?)');
+  if (ckpt.weights.size !== byName.size)
+    throw new ConfigError('checkpoint does not hold every trainable parameter (config changed?)');
   p.optimizer.loadStateDict(ckpt.optimizer);
   const st = ckpt.trainerState as { loader: unknown; dropoutOffsets: number[] };
   p.loader.restore(st.loader as ReturnType<DataLoader['state']>);
@@ -187,7 +214,9 @@ function prepareOutputDir(config: TrainConfig, options: TrainOptions): void {
   const dir = config.output_dir;
   if (existsSync(dir) && !options.resume) {
     if (!options.overwrite) {
-      throw new ConfigError(`output_dir ${dir} already exists: pass --resume to continue it or --overwrite to replace it`);
+      throw new ConfigError(
+        `output_dir ${dir} already exists: pass --resume to continue it or --overwrite to replace it`,
+      );
     }
     rmSync(dir, { recursive: true, force: true });
   }
@@ -248,7 +277,8 @@ function saveFinal(p: Prepared, config: TrainConfig): string {
 export function train(config: TrainConfig, options: TrainOptions = {}): TrainResult {
   const emit = options.onEvent ?? (() => {});
   if (!options.resume) prepareOutputDir(config, options);
-  else if (!existsSync(config.output_dir)) throw new ConfigError(`--resume: ${config.output_dir} does not exist`);
+  else if (!existsSync(config.output_dir))
+    throw new ConfigError(`--resume: ${config.output_dir} does not exist`);
   const p = prepare(config);
   const metricsPath = join(config.output_dir, 'metrics.jsonl');
   let startStep = 0;
@@ -282,7 +312,9 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
   let lastLoss = Number.NaN;
   let lastEval: number | null = null;
   const checkpoint = (step: number) => {
-    const weights = new Map(p.params.map(([n, q]) => [n, q as unknown as import('../tensor/index.ts').Tensor]));
+    const weights = new Map(
+      p.params.map(([n, q]) => [n, q as unknown as import('../tensor/index.ts').Tensor]),
+    );
     const dir = saveCheckpoint(
       config.output_dir,
       { step, weights, optimizer: p.optimizer.stateDict(), trainerState: trainerState(p, lastLoss) },
@@ -324,19 +356,30 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
       tokens_per_s: stats.inputTokens / seconds,
       tokens: stats.tokens,
     };
-    for (const [k, v] of Object.entries(stats.parts)) if (k !== 'nll' || lossOf(config).name !== 'ce') metrics[k] = v;
-    const evalNow = p.evalSet !== null && ((t.eval_every > 0 && step % t.eval_every === 0) || step === t.steps);
+    for (const [k, v] of Object.entries(stats.parts))
+      if (k !== 'nll' || lossOf(config).name !== 'ce') metrics[k] = v;
+    const evalNow =
+      p.evalSet !== null && ((t.eval_every > 0 && step % t.eval_every === 0) || step === t.steps);
     if (evalNow) {
       lastEval = runEval(p, config);
       metrics.eval_loss = lastEval;
       emit({ type: 'eval', step, evalLoss: lastEval });
     }
-    if (step % t.log_every === 0 || evalNow || step === t.steps) appendFileSync(metricsPath, `${JSON.stringify(metrics)}\n`);
+    if (step % t.log_every === 0 || evalNow || step === t.steps)
+      appendFileSync(metricsPath, `${JSON.stringify(metrics)}\n`);
     emit({ type: 'step', metrics });
     if ((t.save_every > 0 && step % t.save_every === 0) || options.haltAfterStep === step) checkpoint(step);
     if (options.haltAfterStep === step) throw new TrainingHalted(`halted after step ${step} (haltAfterStep)`);
   }
   const finalDir = saveFinal(p, config);
   emit({ type: 'done', outputDir: config.output_dir, finalDir });
-  return { outputDir: config.output_dir, finalDir, steps: t.steps, finalLoss: lastLoss, evalLoss: lastEval, model: p.model, adapter: p.adapter };
+  return {
+    outputDir: config.output_dir,
+    finalDir,
+    steps: t.steps,
+    finalLoss: lastLoss,
+    evalLoss: lastEval,
+    model: p.model,
+    adapter: p.adapter,
+  };
 }

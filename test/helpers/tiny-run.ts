@@ -12,7 +12,10 @@ export function tempDir(prefix = 'attune-test-'): string {
 }
 
 /** Write a random tiny llama (byte tokenizer, vocab 259) into `dir`. */
-export function writeTinyModel(dir: string, options: { seed?: number; hidden?: number; layers?: number } = {}): string {
+export function writeTinyModel(
+  dir: string,
+  options: { seed?: number; hidden?: number; layers?: number } = {},
+): string {
   mkdirSync(dir, { recursive: true });
   writeByteTokenizer(dir);
   const hidden = options.hidden ?? 32;
@@ -28,7 +31,7 @@ export function writeTinyModel(dir: string, options: { seed?: number; hidden?: n
       eosTokenId: 257,
     }),
     pad_token_id: 258,
-    initializer_range: 0.1,
+    initializer_range: 0.3,
   };
   saveModel(createModel(config, { seed: options.seed ?? 1 }), dir, { tokenizer: Tokenizer.fromDir(dir) });
   return dir;

@@ -5,17 +5,48 @@ import { jsonOption, parseInteger, parsePositiveNumber } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { loadModelFromFlags, modelOptions } from '../model-options.ts';
 
-
 const options = {
   ...modelOptions,
-  prompt: { type: 'string', description: 'text to continue (encoded with the tokenizer, special tokens added)', valueName: '<text>' },
-  chat: { type: 'string', description: "a user message, rendered with the model's chat template", valueName: '<text>' },
-  'max-new-tokens': { type: 'string', description: 'tokens to generate at most', default: '64', valueName: '<n>' },
-  temperature: { type: 'string', description: '0 = greedy; otherwise sample at this temperature', default: '0', valueName: '<t>' },
-  'top-k': { type: 'string', description: 'sample among the k most likely tokens (0 = off)', default: '0', valueName: '<k>' },
-  'top-p': { type: 'string', description: 'nucleus sampling threshold (1 = off)', default: '1', valueName: '<p>' },
+  prompt: {
+    type: 'string',
+    description: 'text to continue (encoded with the tokenizer, special tokens added)',
+    valueName: '<text>',
+  },
+  chat: {
+    type: 'string',
+    description: "a user message, rendered with the model's chat template",
+    valueName: '<text>',
+  },
+  'max-new-tokens': {
+    type: 'string',
+    description: 'tokens to generate at most',
+    default: '64',
+    valueName: '<n>',
+  },
+  temperature: {
+    type: 'string',
+    description: '0 = greedy; otherwise sample at this temperature',
+    default: '0',
+    valueName: '<t>',
+  },
+  'top-k': {
+    type: 'string',
+    description: 'sample among the k most likely tokens (0 = off)',
+    default: '0',
+    valueName: '<k>',
+  },
+  'top-p': {
+    type: 'string',
+    description: 'nucleus sampling threshold (1 = off)',
+    default: '1',
+    valueName: '<p>',
+  },
   seed: { type: 'string', description: 'sampling seed', default: '0', valueName: '<n>' },
-  stop: { type: 'string', description: 'stop string (stops once the continuation contains it)', valueName: '<text>' },
+  stop: {
+    type: 'string',
+    description: 'stop string (stops once the continuation contains it)',
+    valueName: '<text>',
+  },
   json: jsonOption,
 } as const;
 
@@ -34,7 +65,8 @@ generated ids and the text.`,
   ],
   async run(args, io) {
     const v = args.values;
-    if ((v.prompt === undefined) === (v.chat === undefined)) throw new UsageError('generate: give exactly one of --prompt or --chat');
+    if ((v.prompt === undefined) === (v.chat === undefined))
+      throw new UsageError('generate: give exactly one of --prompt or --chat');
     const maxNewTokens = parseInteger('--max-new-tokens', v['max-new-tokens'], 1);
     const temperature = v.temperature === '0' ? 0 : parsePositiveNumber('--temperature', v.temperature);
     const topK = parseInteger('--top-k', v['top-k'], 0);

@@ -3,9 +3,11 @@ import type { Command } from '../command.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { doctorCommand } from './doctor.ts';
+import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
 import { scoreCommand } from './score.ts';
+import { trainCommand } from './train.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
@@ -13,6 +15,8 @@ export const commands: readonly Command[] = [
   inspectCommand,
   generateCommand,
   scoreCommand,
+  trainCommand,
+  exportCommand,
   benchGemmCommand,
   benchKernelsCommand,
 ] as readonly Command[];

@@ -20,7 +20,13 @@ export interface InspectReport {
   kv_heads: number;
   vocab_size: number;
   tied_embeddings: boolean;
-  tokenizer: { present: boolean; vocab_size: number | null; bos: string | null; eos: string[]; chat_template: boolean };
+  tokenizer: {
+    present: boolean;
+    vocab_size: number | null;
+    bos: string | null;
+    eos: string[];
+    chat_template: boolean;
+  };
 }
 
 /** Read config, checkpoint header and tokenizer of `dir` without loading the weights. */
@@ -45,7 +51,10 @@ export function inspectModelDir(dir: string): InspectReport {
   const architectures = raw.architectures;
   return {
     dir,
-    architecture: Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : config.modelType,
+    architecture:
+      Array.isArray(architectures) && typeof architectures[0] === 'string'
+        ? architectures[0]
+        : config.modelType,
     model_type: config.modelType,
     parameters,
     dtypes,
@@ -82,7 +91,9 @@ export const inspectCommand = defineCommand({
     io.line(`${r.dir}`);
     io.line(`  architecture   ${r.architecture} (model_type ${r.model_type})`);
     io.line(`  parameters     ${r.parameters.toLocaleString('en-US')} (${dt})`);
-    io.line(`  shape          ${r.layers} layers, hidden ${r.hidden_size}, ${r.heads} heads / ${r.kv_heads} KV heads, vocab ${r.vocab_size}`);
+    io.line(
+      `  shape          ${r.layers} layers, hidden ${r.hidden_size}, ${r.heads} heads / ${r.kv_heads} KV heads, vocab ${r.vocab_size}`,
+    );
     io.line(`  embeddings     ${r.tied_embeddings ? 'tied to the LM head' : 'separate LM head'}`);
     io.line(
       r.tokenizer.present

@@ -9,9 +9,17 @@ import { formatTable } from '../table.ts';
 
 const options = {
   ...modelOptions,
-  text: { type: 'string', description: 'text to score (encoded as transformers would, special tokens included)', valueName: '<text>' },
+  text: {
+    type: 'string',
+    description: 'text to score (encoded as transformers would, special tokens included)',
+    valueName: '<text>',
+  },
   ids: { type: 'string', description: 'comma-separated token ids, scored as given', valueName: '<1,2,3>' },
-  input: { type: 'string', description: 'JSONL file of {"text": ...} or {"ids": [...]} records', valueName: '<file>' },
+  input: {
+    type: 'string',
+    description: 'JSONL file of {"text": ...} or {"ids": [...]} records',
+    valueName: '<file>',
+  },
   json: jsonOption,
 } as const;
 
@@ -41,7 +49,10 @@ the whole sequence). For each token: its id, text, log-prob given the previous t
 first token) and the entropy of the predictive distribution; for the sequence: mean and sum log-prob
 and mean / max entropy.`,
   options,
-  examples: ['attune score --model ./model --text "Tom had a red ball." --json', 'attune score --model ./model --ids 1,80,388'],
+  examples: [
+    'attune score --model ./model --text "Tom had a red ball." --json',
+    'attune score --model ./model --ids 1,80,388',
+  ],
   async run(args, io) {
     const v = args.values;
     const given = [v.text, v.ids, v.input].filter((x) => x !== undefined).length;
@@ -67,15 +78,21 @@ and mean / max entropy.`,
         }
         const r = rec as { text?: unknown; ids?: unknown };
         if (typeof r.text === 'string') inputs.push(encode(r.text));
-        else if (Array.isArray(r.ids) && r.ids.every((x) => Number.isInteger(x))) inputs.push(r.ids as number[]);
-        else throw new DataError(v.input!, i + 1, "expected {\"text\": string} or {\"ids\": [int, ...]}");
+        else if (Array.isArray(r.ids) && r.ids.every((x) => Number.isInteger(x)))
+          inputs.push(r.ids as number[]);
+        else throw new DataError(v.input!, i + 1, 'expected {"text": string} or {"ids": [int, ...]}');
       });
     }
     const results: ScoredSequence[] = inputs.map((ids) => {
       const s: SequenceScore = scoreIds(loaded.model, ids);
       return {
         ids,
-        tokens: s.tokens.map((t) => ({ id: t.id, token: tokenizer?.idToToken(t.id) ?? null, logprob: t.logprob, entropy: t.entropy })),
+        tokens: s.tokens.map((t) => ({
+          id: t.id,
+          token: tokenizer?.idToToken(t.id) ?? null,
+          logprob: t.logprob,
+          entropy: t.entropy,
+        })),
         mean_logprob: s.meanLogprob,
         sum_logprob: s.sumLogprob,
         mean_entropy: s.meanEntropy,
@@ -83,7 +100,11 @@ and mean / max entropy.`,
       };
     });
     for (const r of results) {
-      io.out(formatTable(r.tokens.map((t) => ({ id: t.id, token: t.token, logprob: t.logprob, entropy: t.entropy }))));
+      io.out(
+        formatTable(
+          r.tokens.map((t) => ({ id: t.id, token: t.token, logprob: t.logprob, entropy: t.entropy })),
+        ),
+      );
       io.line(
         `mean logprob ${r.mean_logprob.toFixed(4)}  sum ${r.sum_logprob.toFixed(4)}  mean entropy ${r.mean_entropy.toFixed(4)}  max entropy ${r.max_entropy.toFixed(4)}`,
       );

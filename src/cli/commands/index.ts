@@ -2,6 +2,7 @@
 import type { Command } from '../command.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
+import { benchTrainCommand } from './bench-train.ts';
 import { doctorCommand } from './doctor.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
@@ -19,4 +20,5 @@ export const commands: readonly Command[] = [
   exportCommand,
   benchGemmCommand,
   benchKernelsCommand,
+  benchTrainCommand,
 ] as readonly Command[];

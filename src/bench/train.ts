@@ -1,0 +1,106 @@
+/**
+ * `attune bench train`: one training step of a Llama in SmolLM2-135M's shape (random weights;
+ * hidden 576, 30 layers, 9 heads / 3 KV heads, FFN 1536, vocab 49152, tied embeddings), the same
+ * step as ../shared/anchors/torch_llama_bench.py: LoRA r=8 alpha=16 on q_proj and v_proj (or full
+ * fine-tuning), AdamW, batch x seq random tokens, every token supervised. Reports tokens/s, seconds
+ * per step and the process's peak RSS (VmHWM).
+ */
+import { readFileSync } from 'node:fs';
+import { backendInfo } from '../backend/index.ts';
+import { createModel, type LlamaForCausalLM, llamaConfigJson } from '../models/index.ts';
+import { applyTuner } from '../peft/index.ts';
+import { fromArray, Rng } from '../tensor/index.ts';
+import { createLoss } from '../train/losses/index.ts';
+import { AdamW } from '../train/optim/index.ts';
+import { forwardBackwardStep } from '../train/step.ts';
+import { type BenchEnvelope, envelope } from './envelope.ts';
+
+export const TRAIN_PRESETS = {
+  'smollm2-135m': { vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3 },
+  tiny: { vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 },
+} as const;
+
+export interface TrainBenchOptions {
+  preset?: keyof typeof TRAIN_PRESETS;
+  method?: 'lora' | 'full';
+  dtype?: 'f32' | 'bf16';
+  batch?: number;
+  seq?: number;
+  /** Timed steps (after one warm-up step). */
+  steps?: number;
+  /** Override the number of layers (quick runs). */
+  layers?: number;
+}
+
+/** Peak resident set size of this process in MB (VmHWM), or null where /proc is missing. */
+export function peakRssMb(): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function buildModel(o: Required<TrainBenchOptions>): LlamaForCausalLM {
+  const shape = TRAIN_PRESETS[o.preset];
+  const config = llamaConfigJson({ ...shape, numLayers: o.layers > 0 ? o.layers : shape.numLayers, tieWordEmbeddings: true });
+  return createModel(config, { seed: 0, dtype: o.dtype });
+}
+
+/** Time training steps; resolves to the bench envelope with one row. */
+export async function runTrainBench(options: TrainBenchOptions = {}): Promise<BenchEnvelope> {
+  const o: Required<TrainBenchOptions> = {
+    preset: options.preset ?? 'smollm2-135m',
+    method: options.method ?? 'lora',
+    dtype: options.dtype ?? 'f32',
+    batch: options.batch ?? 4,
+    seq: options.seq ?? 256,
+    steps: options.steps ?? 3,
+    layers: options.layers ?? 0,
+  };
+  if (o.method === 'full' && o.dtype === 'bf16') throw new Error('bench train: full fine-tuning needs --dtype f32');
+  const model = buildModel(o);
+  const adapter =
+    o.method === 'lora'
+      ? applyTuner(model, 'lora', { r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'], seed: 0 })
+      : applyTuner(model, 'full', {});
+  model.train();
+  const params = adapter.trainableParameters();
+  const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
+  const loss = createLoss('ce');
+  const rng = new Rng(1);
+  const vocab = TRAIN_PRESETS[o.preset].vocabSize;
+  const step = () => {
+    const ids = Int32Array.from({ length: o.batch * o.seq }, () => rng.int(vocab));
+    const inputIds = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
+    const labels = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
+    forwardBackwardStep(model, loss, [{ inputIds, labels }]);
+    optimizer.step();
+    optimizer.zeroGrad();
+    inputIds.dispose();
+    labels.dispose();
+  };
+  step(); // warm-up: pool buffers, JIT
+  const started = performance.now();
+  for (let i = 0; i < o.steps; i++) step();
+  const stepSeconds = (performance.now() - started) / 1000 / o.steps;
+  const info = backendInfo();
+  return envelope('train', info.active, info.threads, [
+    {
+      kernel: 'train_step',
+      backend: info.active,
+      preset: o.preset,
+      method: o.method,
+      dtype: o.dtype,
+      layers: o.layers > 0 ? o.layers : TRAIN_PRESETS[o.preset].numLayers,
+      batch: o.batch,
+      seq: o.seq,
+      steps: o.steps,
+      trainable_params: params.reduce((s, p) => s + p.size, 0),
+      tokens_per_s: (o.batch * o.seq) / stepSeconds,
+      step_s: stepSeconds,
+      peak_rss_mb: peakRssMb(),
+    },
+  ]);
+}

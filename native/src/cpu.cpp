@@ -37,11 +37,29 @@ const IsaOps* choose() {
 }
 
 const IsaOps* chosen = nullptr;
+IsaOps tuned;
+
+long envLong(const char* name, long fallback, long multiple) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  long x = std::strtol(v, nullptr, 10);
+  if (x <= 0) return fallback;
+  return (x + multiple - 1) / multiple * multiple;
+}
+
+// ATTUNE_GEMM_MC / _KC / _NC override the cache blocking (tuning experiments).
+const IsaOps* withOverrides(const IsaOps* base) {
+  tuned = *base;
+  tuned.mc = static_cast<int>(envLong("ATTUNE_GEMM_MC", base->mc, base->mr));
+  tuned.kc = static_cast<int>(envLong("ATTUNE_GEMM_KC", base->kc, 1));
+  tuned.nc = static_cast<int>(envLong("ATTUNE_GEMM_NC", base->nc, base->nr));
+  return &tuned;
+}
 
 }  // namespace
 
 const IsaOps* isa() {
-  if (!chosen) chosen = choose();
+  if (!chosen) chosen = withOverrides(choose());
   return chosen;
 }
 

@@ -1,0 +1,127 @@
+/**
+ * Answer evaluation records with a model: greedy generation, grading against the reference, and
+ * the uncertainty scores of the generated answer (single pass, optionally MC dropout).
+ */
+import { readFileSync } from 'node:fs';
+import { DataError } from '../errors.ts';
+import type { ChatMessage, Tokenizer } from '../io/index.ts';
+import { generate, type LlamaForCausalLM } from '../models/index.ts';
+import { type GradeMetric, grade } from './grade.ts';
+import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
+import { answerTokens, sequenceConfidence, sequenceScores } from './scores.ts';
+
+/** One evaluation record: a prompt (or chat messages) and the reference answer. */
+export interface EvalRecord {
+  prompt?: string;
+  messages?: ChatMessage[];
+  answer: string;
+  /** Any other fields are carried into the prediction (e.g. split, entity). */
+  [field: string]: unknown;
+}
+
+export interface Prediction {
+  prompt: string;
+  reference: string;
+  answer: string;
+  correct: boolean;
+  /** Uncertainty scores by name (higher = less sure). */
+  scores: Record<string, number>;
+  /** exp(mean log-prob) of the answer tokens, or the calibrator's output. */
+  confidence: number;
+  /** Extra fields of the record (split, entity, ...). */
+  extra: Record<string, unknown>;
+}
+
+export interface PredictOptions {
+  metric?: GradeMetric;
+  maxNewTokens?: number;
+  /** Generation stops once the answer contains one of these (e.g. "\n" for one-line answers). */
+  stop?: readonly string[];
+  /** MC dropout passes (0 = off). */
+  mcDropout?: McDropoutOptions & { passes: number };
+  eosTokenIds?: readonly number[];
+  /** Maps the raw confidence (exp mean log-prob) to a calibrated one. */
+  calibrate?: (confidence: number) => number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Read `{prompt|messages, answer, ...}` JSONL records; errors name file and line. */
+export function readEvalRecords(path: string): EvalRecord[] {
+  const records: EvalRecord[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (err) {
+        throw new DataError(path, i + 1, `invalid JSON: ${(err as Error).message}`);
+      }
+      const r = value as Record<string, unknown>;
+      if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new DataError(path, i + 1, 'expected a JSON object');
+      if (typeof r.answer !== 'string') throw new DataError(path, i + 1, "field 'answer' must be a string");
+      const hasPrompt = typeof r.prompt === 'string';
+      const hasMessages = Array.isArray(r.messages);
+      if (hasPrompt === hasMessages) throw new DataError(path, i + 1, "expected exactly one of 'prompt' (string) or 'messages' (array)");
+      records.push(r as EvalRecord);
+    });
+  if (records.length === 0) throw new DataError(path, 1, 'no records');
+  return records;
+}
+
+function promptIdsOf(record: EvalRecord, tokenizer: Tokenizer): { ids: number[]; text: string } {
+  if (record.messages) {
+    const text = tokenizer.applyChatTemplate(record.messages, { addGenerationPrompt: true });
+    return { ids: tokenizer.encodeChat(record.messages, { addGenerationPrompt: true }), text };
+  }
+  return { ids: tokenizer.encode(record.prompt!), text: record.prompt! };
+}
+
+/** Generate, grade and score every record. */
+export function predict(
+  model: LlamaForCausalLM,
+  tokenizer: Tokenizer,
+  records: readonly EvalRecord[],
+  options: PredictOptions = {},
+): Prediction[] {
+  const metric = options.metric ?? 'exact';
+  const out: Prediction[] = [];
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    records.forEach((record, index) => {
+      const { ids: promptIds, text: promptText } = promptIdsOf(record, tokenizer);
+      const g = generate(model, promptIds, {
+        maxNewTokens: options.maxNewTokens ?? 32,
+        temperature: 0,
+        eosTokenIds: options.eosTokenIds ?? tokenizer.eosTokenIds,
+        stopStrings: options.stop ?? [],
+        tokenizer,
+      });
+      // the scored answer excludes the EOS token / the token that completed a stop string
+      const answerIds = g.stopReason === 'length' ? g.generatedIds : g.generatedIds.slice(0, -1);
+      const tokens = answerTokens(model, promptIds, answerIds);
+      const scores: Record<string, number> = { ...sequenceScores(tokens) };
+      if (options.mcDropout && options.mcDropout.passes > 0) {
+        Object.assign(scores, mcDropoutScores(model, promptIds, answerIds, { ...options.mcDropout, seed: (options.mcDropout.seed ?? 0) + index }));
+      }
+      const raw = sequenceConfidence(tokens);
+      const answer = (g.text ?? '').trim();
+      const { prompt: _p, messages: _m, answer: reference, ...extra } = record;
+      out.push({
+        prompt: promptText,
+        reference,
+        answer,
+        correct: grade(answer, reference, metric),
+        scores,
+        confidence: options.calibrate ? options.calibrate(raw) : raw,
+        extra,
+      });
+      options.onProgress?.(index + 1, records.length);
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  return out;
+}

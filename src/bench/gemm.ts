@@ -90,7 +90,10 @@ function randomArray(n: number, seed: number): Float32Array {
 }
 
 /** Resizes the native pool for the duration of fn (threads undefined: leave it). */
-export async function withNativeThreads<T>(threads: number | undefined, fn: () => Promise<T> | T): Promise<T> {
+export async function withNativeThreads<T>(
+  threads: number | undefined,
+  fn: () => Promise<T> | T,
+): Promise<T> {
   const nk = nativeKernels() as (Kernels & { init?: (n: number) => void }) | null;
   if (!nk || threads === undefined || !nk.init) return fn();
   const before = nk.threads();
@@ -109,7 +112,8 @@ function timeShape(k: Kernels, s: GemmShape, seconds: number): BenchRow {
   const lda = s.transA ? s.M : s.K;
   const ldb = s.transB ? s.K : s.N;
   const ms = timeCalls(
-    () => k.sgemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, 0, lda, B, 0, ldb, false, 0, C, 0, s.N, 1, 0, 0, 0),
+    () =>
+      k.sgemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, 0, lda, B, 0, ldb, false, 0, C, 0, s.N, 1, 0, 0, 0),
     seconds,
   );
   const flops = 2 * s.M * s.N * s.K;

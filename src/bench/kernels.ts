@@ -76,7 +76,13 @@ function cases(): KernelCase[] {
       bytes: 4 * (3 * n + 2 * HIDDEN + T),
       js: true,
       setup: (k) => {
-        const [x, w, gy, gx, gw] = [fill(n, 1), fill(HIDDEN, 2), fill(n, 3), new Float32Array(n), new Float32Array(HIDDEN)];
+        const [x, w, gy, gx, gw] = [
+          fill(n, 1),
+          fill(HIDDEN, 2),
+          fill(n, 3),
+          new Float32Array(n),
+          new Float32Array(HIDDEN),
+        ];
         const r = fill(T, 4, 0.5, 1.5);
         return () => k.rmsNormBackward(x, w, r, gy, gx, gw, T, HIDDEN);
       },
@@ -110,7 +116,13 @@ function cases(): KernelCase[] {
       bytes: 4 * 5 * nf,
       js: true,
       setup: (k) => {
-        const [g, u, gy, gg, gu] = [fill(nf, 1, -4, 4), fill(nf, 2), fill(nf, 3), new Float32Array(nf), new Float32Array(nf)];
+        const [g, u, gy, gg, gu] = [
+          fill(nf, 1, -4, 4),
+          fill(nf, 2),
+          fill(nf, 3),
+          new Float32Array(nf),
+          new Float32Array(nf),
+        ];
         return () => k.swigluBackward(g, u, gy, gg, gu, nf);
       },
     },
@@ -137,7 +149,27 @@ function cases(): KernelCase[] {
         k.attention(q, kk, v, out, lse, 1, T, T, HQ, HKV, HEAD_DIM, 0.125, true, 0, 0);
         const [gq, gk, gv] = [new Float32Array(nq), new Float32Array(nkv), new Float32Array(nkv)];
         return () =>
-          k.attentionBackward(q, kk, v, out, lse, gOut, gq, gk, gv, 1, T, T, HQ, HKV, HEAD_DIM, 0.125, true, 0, 0);
+          k.attentionBackward(
+            q,
+            kk,
+            v,
+            out,
+            lse,
+            gOut,
+            gq,
+            gk,
+            gv,
+            1,
+            T,
+            T,
+            HQ,
+            HKV,
+            HEAD_DIM,
+            0.125,
+            true,
+            0,
+            0,
+          );
       },
     },
     {
@@ -167,7 +199,23 @@ function cases(): KernelCase[] {
         const cEnt = new Float32Array(T);
         const [gh, gw] = [new Float32Array(T * HIDDEN), new Float32Array(VOCAB * HIDDEN)];
         return () =>
-          k.linearCrossEntropyBackward(h, w, false, labels, outs.lse, outs.entropy, outs.argmax, cLogp, cEnt, null, gh, gw, T, HIDDEN, VOCAB);
+          k.linearCrossEntropyBackward(
+            h,
+            w,
+            false,
+            labels,
+            outs.lse,
+            outs.entropy,
+            outs.argmax,
+            cLogp,
+            cEnt,
+            null,
+            gh,
+            gw,
+            T,
+            HIDDEN,
+            VOCAB,
+          );
       },
     },
     {
@@ -176,7 +224,12 @@ function cases(): KernelCase[] {
       bytes: 4 * 7 * ADAMW_N,
       js: true,
       setup: (k) => {
-        const [p, g, m, v] = [fill(ADAMW_N, 1), fill(ADAMW_N, 2), new Float32Array(ADAMW_N), new Float32Array(ADAMW_N)];
+        const [p, g, m, v] = [
+          fill(ADAMW_N, 1),
+          fill(ADAMW_N, 2),
+          new Float32Array(ADAMW_N),
+          new Float32Array(ADAMW_N),
+        ];
         let step = 1;
         return () => k.adamw(p, g, m, v, ADAMW_N, 1e-4, 0.9, 0.999, 1e-8, 0.01, step++);
       },

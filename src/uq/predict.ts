@@ -28,6 +28,8 @@ export interface Prediction {
   scores: Record<string, number>;
   /** exp(mean log-prob) of the answer tokens, or the calibrator's output. */
   confidence: number;
+  /** log-prob of each answer token (for quantile-based cascades). */
+  logprobs: number[];
   /** Extra fields of the record (split, entity, ...). */
   extra: Record<string, unknown>;
 }
@@ -116,6 +118,7 @@ export function predict(
         correct: grade(answer, reference, metric),
         scores,
         confidence: options.calibrate ? options.calibrate(raw) : raw,
+        logprobs: tokens.logprobs,
         extra,
       });
       options.onProgress?.(index + 1, records.length);

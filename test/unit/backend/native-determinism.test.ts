@@ -26,7 +26,9 @@ function sameAcrossThreads(k: Kernels, what: string, fn: () => Float32Array[]): 
   const ref = withThreads(k, 1, fn);
   for (const t of [2, 3]) {
     const got = withThreads(k, t, fn);
-    got.forEach((a, i) => assertBitwise(`${what} [${i}] at ${t} threads`, a, ref[i]!));
+    got.forEach((a, i) => {
+      assertBitwise(`${what} [${i}] at ${t} threads`, a, ref[i]!);
+    });
   }
 }
 
@@ -94,15 +96,48 @@ describeNative('native determinism', (nk) => {
       const o = lceOuts(N);
       nk.linearCrossEntropy(h, w, false, labels, N, d, V, o);
       const gw = new Float32Array(V * d);
-      nk.linearCrossEntropyBackward(h, w, false, labels, o.lse, o.entropy, o.argmax, cLogp, cEnt, null, null, gw, N, d, V);
-      return [o.lse, o.logp, o.entropy, o.top1, o.top2, new Float32Array(o.argmax.buffer), gw];
+      nk.linearCrossEntropyBackward(
+        h,
+        w,
+        false,
+        labels,
+        o.lse,
+        o.entropy,
+        o.argmax,
+        cLogp,
+        cEnt,
+        null,
+        null,
+        gw,
+        N,
+        d,
+        V,
+      );
+      const f = (a: unknown) => a as Float32Array;
+      return [f(o.lse), f(o.logp), f(o.entropy), f(o.top1), f(o.top2), new Float32Array(o.argmax.buffer), gw];
     };
     sameAcrossThreads(nk, 'lce', run);
     const ghRun = () => {
       const o = lceOuts(N);
       nk.linearCrossEntropy(h, w, false, labels, N, d, V, o);
       const gh = new Float32Array(N * d);
-      nk.linearCrossEntropyBackward(h, w, false, labels, o.lse, o.entropy, o.argmax, cLogp, cEnt, null, gh, null, N, d, V);
+      nk.linearCrossEntropyBackward(
+        h,
+        w,
+        false,
+        labels,
+        o.lse,
+        o.entropy,
+        o.argmax,
+        cLogp,
+        cEnt,
+        null,
+        gh,
+        null,
+        N,
+        d,
+        V,
+      );
       return gh;
     };
     assertBitwise('lce gh repeated', ghRun(), ghRun());
@@ -162,7 +197,23 @@ describeNative('native determinism', (nk) => {
       nk.attention(q, q, q, out, lse, 1, T, T, H, H, D, 0.2, true, 0.1, 1);
       nk.attentionBackward(q, q, q, out, lse, q, gq, gk, gv, 1, T, T, H, H, D, 0.2, true, 0.1, 1);
       nk.linearCrossEntropy(h, w, false, labels, N, d, V, o);
-      nk.linearCrossEntropyBackward(h, w, false, labels, o.lse, o.entropy, o.argmax, o.lse, o.lse, null, gh, gw, N, d, V);
+      nk.linearCrossEntropyBackward(
+        h,
+        w,
+        false,
+        labels,
+        o.lse,
+        o.entropy,
+        o.argmax,
+        o.lse,
+        o.lse,
+        null,
+        gh,
+        gw,
+        N,
+        d,
+        V,
+      );
       nk.softmax(x, y, 10, 1000);
       nk.binary('add', x, [1], y, [1], y, [10_000]);
       nk.dropout(x, y, 10_000, 0.1, 3, 0);

@@ -45,7 +45,29 @@ function run(k: Kernels, c: Case, seed: number, cInit?: Float32Array): Float32Ar
   const A = rand(aOffset + batch * aSize, seed);
   const B = c.bf16 ? randBf16(bOffset + batch * bSize, seed + 1) : rand(bOffset + batch * bSize, seed + 1);
   const C = cInit ? cInit.slice() : rand(cOffset + batch * cSize, seed + 2);
-  k.sgemm(c.transA, c.transB, c.M, c.N, c.K, alpha, A, aOffset, lda, B, bOffset, ldb, !!c.bf16, beta, C, cOffset, ldc, batch, strideA, strideB, cSize);
+  k.sgemm(
+    c.transA,
+    c.transB,
+    c.M,
+    c.N,
+    c.K,
+    alpha,
+    A,
+    aOffset,
+    lda,
+    B,
+    bOffset,
+    ldb,
+    !!c.bf16,
+    beta,
+    C,
+    cOffset,
+    ldc,
+    batch,
+    strideA,
+    strideB,
+    cSize,
+  );
   return C;
 }
 
@@ -127,7 +149,13 @@ describeNative('native sgemm', (k) => {
   it('rejects Float64Array and out-of-range views', () => {
     const a = new Float64Array(4);
     const f = new Float32Array(4);
-    assert.throws(() => k.sgemm(false, false, 2, 2, 2, 1, a, 0, 2, f, 0, 2, false, 0, f, 0, 2, 1, 0, 0, 0), TypeError);
-    assert.throws(() => k.sgemm(false, false, 2, 2, 3, 1, f, 0, 3, f, 0, 2, false, 0, f, 0, 2, 1, 0, 0, 0), RangeError);
+    assert.throws(
+      () => k.sgemm(false, false, 2, 2, 2, 1, a, 0, 2, f, 0, 2, false, 0, f, 0, 2, 1, 0, 0, 0),
+      TypeError,
+    );
+    assert.throws(
+      () => k.sgemm(false, false, 2, 2, 3, 1, f, 0, 3, f, 0, 2, false, 0, f, 0, 2, 1, 0, 0, 0),
+      RangeError,
+    );
   });
 });

@@ -34,7 +34,8 @@ export function describeNative(name: string, body: (k: Kernels) => void): void {
   const reason = `native addon not built: ${loadNative().error}`;
   if (nativeRequired) {
     describe(name, () => {
-      it('the native addon loads', () => assert.fail(`${reason} (required: CI=true or ATTUNE_REQUIRE_NATIVE=1)`));
+      it('the native addon loads', () =>
+        assert.fail(`${reason} (required: CI=true or ATTUNE_REQUIRE_NATIVE=1)`));
     });
     return;
   }

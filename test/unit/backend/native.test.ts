@@ -66,14 +66,46 @@ describeNative('native elementwise kernels', (nk) => {
     [[1], [1], [1]],
     [[7], [1], [1]],
     [[1000], [1], [0]],
-    [[3, 17], [17, 1], [0, 1]],
-    [[3, 17], [17, 1], [1, 0]],
-    [[17, 3], [1, 17], [3, 1]],
-    [[2, 3, 33], [99, 33, 1], [0, 33, 1]],
-    [[2, 3, 33], [0, 0, 1], [3, 1, 0]],
-    [[4, 1, 7, 5], [35, 0, 5, 1], [0, 0, 1, 0]],
-    [[300, 257], [257, 1], [0, 1]],
-    [[257, 300], [1, 257], [300, 1]],
+    [
+      [3, 17],
+      [17, 1],
+      [0, 1],
+    ],
+    [
+      [3, 17],
+      [17, 1],
+      [1, 0],
+    ],
+    [
+      [17, 3],
+      [1, 17],
+      [3, 1],
+    ],
+    [
+      [2, 3, 33],
+      [99, 33, 1],
+      [0, 33, 1],
+    ],
+    [
+      [2, 3, 33],
+      [0, 0, 1],
+      [3, 1, 0],
+    ],
+    [
+      [4, 1, 7, 5],
+      [35, 0, 5, 1],
+      [0, 0, 1, 0],
+    ],
+    [
+      [300, 257],
+      [257, 1],
+      [0, 1],
+    ],
+    [
+      [257, 300],
+      [1, 257],
+      [300, 1],
+    ],
     [[], [], []],
   ];
   for (const op of binaryOps) {
@@ -163,7 +195,12 @@ describeNative('native elementwise kernels', (nk) => {
       nk.swiglu(g, u, o1, n);
       js.swiglu(g, u, o2, n);
       assertClose(`swiglu ${n}`, o1, o2, { rtol: 2e-6, atol: 1e-6 });
-      const [gg1, gu1, gg2, gu2] = [new Float32Array(n), new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      const [gg1, gu1, gg2, gu2] = [
+        new Float32Array(n),
+        new Float32Array(n),
+        new Float32Array(n),
+        new Float32Array(n),
+      ];
       nk.swigluBackward(g, u, gy, gg1, gu1, n);
       js.swigluBackward(g, u, gy, gg2, gu2, n);
       assertClose(`swiglu gGate ${n}`, gg1, gg2, { rtol: 2e-6, atol: 1e-6 });
@@ -195,7 +232,10 @@ describeNative('native elementwise kernels', (nk) => {
       js.scatterAddRows(g, ids, gt2, n, dim);
       assertClose(`scatterAdd dim=${dim}`, gt1, gt2, { rtol: 0, atol: 0 });
     }
-    assert.throws(() => nk.gatherRows(new Float32Array(10), false, Int32Array.of(5), new Float32Array(2), 1, 2), RangeError);
+    assert.throws(
+      () => nk.gatherRows(new Float32Array(10), false, Int32Array.of(5), new Float32Array(2), 1, 2),
+      RangeError,
+    );
   });
 
   it('adamw', () => {
@@ -314,7 +354,12 @@ describeNative('native reductions and softmax family', (nk) => {
       if (rows > 2) labels[1] = -100;
       const gLoss = rand(rows, 99);
       for (const smoothing of [0, 0.1]) {
-        const [l1, l2, s1, s2] = [new Float32Array(rows), new Float32Array(rows), new Float32Array(rows), new Float32Array(rows)];
+        const [l1, l2, s1, s2] = [
+          new Float32Array(rows),
+          new Float32Array(rows),
+          new Float32Array(rows),
+          new Float32Array(rows),
+        ];
         nk.crossEntropy(logits, labels, l1, s1, rows, cols, smoothing);
         js.crossEntropy(logits, labels, l2, s2, rows, cols, smoothing);
         assertClose(`ce loss [${rows},${cols}] s=${smoothing}`, l1, l2, { rtol: 1e-5, atol: 1e-5 });
@@ -326,7 +371,16 @@ describeNative('native reductions and softmax family', (nk) => {
       }
     }
     assert.throws(
-      () => nk.crossEntropy(new Float32Array(4), Int32Array.of(5, 0), new Float32Array(2), new Float32Array(2), 2, 2, 0),
+      () =>
+        nk.crossEntropy(
+          new Float32Array(4),
+          Int32Array.of(5, 0),
+          new Float32Array(2),
+          new Float32Array(2),
+          2,
+          2,
+          0,
+        ),
       RangeError,
     );
   });
@@ -346,7 +400,12 @@ describeNative('native normalisation and rope', (nk) => {
       const x = rand(n, rows + cols, -2, 2);
       const gy = rand(n, rows * cols);
       for (const weight of [rand(cols, 5, 0.5, 1.5), null]) {
-        const [o1, o2, r1, r2] = [new Float32Array(n), new Float32Array(n), new Float32Array(rows), new Float32Array(rows)];
+        const [o1, o2, r1, r2] = [
+          new Float32Array(n),
+          new Float32Array(n),
+          new Float32Array(rows),
+          new Float32Array(rows),
+        ];
         nk.rmsNorm(x, weight, o1, r1, rows, cols, 1e-5);
         js.rmsNorm(x, weight, o2, r2, rows, cols, 1e-5);
         assertClose(`rmsNorm [${rows},${cols}]`, o1, o2, { rtol: 1e-5, atol: 1e-6 });
@@ -357,7 +416,8 @@ describeNative('native normalisation and rope', (nk) => {
         nk.rmsNormBackward(x, weight, r2, gy, g1, gw1, rows, cols);
         js.rmsNormBackward(x, weight, r2, gy, g2, gw2, rows, cols);
         assertClose(`rmsNormBackward gx [${rows},${cols}]`, g1, g2, { rtol: 1e-4, atol: 1e-5 });
-        if (gw1 && gw2) assertClose(`rmsNormBackward gw [${rows},${cols}]`, gw1, gw2, { rtol: 1e-4, atol: 1e-5 * rows });
+        if (gw1 && gw2)
+          assertClose(`rmsNormBackward gw [${rows},${cols}]`, gw1, gw2, { rtol: 1e-4, atol: 1e-5 * rows });
       }
     }
   });
@@ -456,8 +516,48 @@ describeNative('native attention', (nk) => {
         assertClose('attention lse', l1, l2, { rtol: 1e-5, atol: 1e-5 });
         const g1 = [new Float32Array(nq), new Float32Array(nkv), new Float32Array(nkv)];
         const g2 = [new Float32Array(nq), new Float32Array(nkv), new Float32Array(nkv)];
-        nk.attentionBackward(q, k, v, o2, l2, gOut, g1[0]!, g1[1]!, g1[2]!, B, Tq, Tk, Hq, Hkv, D, scale, causal, dropP, seed);
-        js.attentionBackward(q, k, v, o2, l2, gOut, g2[0]!, g2[1]!, g2[2]!, B, Tq, Tk, Hq, Hkv, D, scale, causal, dropP, seed);
+        nk.attentionBackward(
+          q,
+          k,
+          v,
+          o2,
+          l2,
+          gOut,
+          g1[0]!,
+          g1[1]!,
+          g1[2]!,
+          B,
+          Tq,
+          Tk,
+          Hq,
+          Hkv,
+          D,
+          scale,
+          causal,
+          dropP,
+          seed,
+        );
+        js.attentionBackward(
+          q,
+          k,
+          v,
+          o2,
+          l2,
+          gOut,
+          g2[0]!,
+          g2[1]!,
+          g2[2]!,
+          B,
+          Tq,
+          Tk,
+          Hq,
+          Hkv,
+          D,
+          scale,
+          causal,
+          dropP,
+          seed,
+        );
         assertClose('attention gq', g1[0]!, g2[0]!, { rtol: 1e-4, atol: 1e-5 });
         assertClose('attention gk', g1[1]!, g2[1]!, { rtol: 1e-4, atol: 1e-5 });
         assertClose('attention gv', g1[2]!, g2[2]!, { rtol: 1e-4, atol: 1e-5 });
@@ -505,23 +605,97 @@ describeNative('native fused LM head', (nk) => {
           const gh2 = new Float32Array(N * d);
           const gw1 = rand(V * d, 9);
           const gw2 = gw1.slice();
-          nk.linearCrossEntropyBackward(h, w, bf16, labels, b.lse, b.entropy, b.argmax, cLogp, cEnt, cTop1, gh1, gw1, N, d, V);
-          js.linearCrossEntropyBackward(h, w, bf16, labels, b.lse, b.entropy, b.argmax, cLogp, cEnt, cTop1, gh2, gw2, N, d, V);
+          nk.linearCrossEntropyBackward(
+            h,
+            w,
+            bf16,
+            labels,
+            b.lse,
+            b.entropy,
+            b.argmax,
+            cLogp,
+            cEnt,
+            cTop1,
+            gh1,
+            gw1,
+            N,
+            d,
+            V,
+          );
+          js.linearCrossEntropyBackward(
+            h,
+            w,
+            bf16,
+            labels,
+            b.lse,
+            b.entropy,
+            b.argmax,
+            cLogp,
+            cEnt,
+            cTop1,
+            gh2,
+            gw2,
+            N,
+            d,
+            V,
+          );
           assertClose('lce gh', gh1, gh2, { rtol: 1e-4, atol: 1e-5 });
           assertClose('lce gw', gw1, gw2, { rtol: 1e-4, atol: 1e-5 });
         }
         // gh only / gw only
         const gh3 = new Float32Array(N * d);
-        nk.linearCrossEntropyBackward(h, w, bf16, labels, b.lse, b.entropy, b.argmax, cLogp, cEnt, null, gh3, null, N, d, V);
+        nk.linearCrossEntropyBackward(
+          h,
+          w,
+          bf16,
+          labels,
+          b.lse,
+          b.entropy,
+          b.argmax,
+          cLogp,
+          cEnt,
+          null,
+          gh3,
+          null,
+          N,
+          d,
+          V,
+        );
         const gh4 = new Float32Array(N * d);
-        js.linearCrossEntropyBackward(h, w, bf16, labels, b.lse, b.entropy, b.argmax, cLogp, cEnt, null, gh4, null, N, d, V);
+        js.linearCrossEntropyBackward(
+          h,
+          w,
+          bf16,
+          labels,
+          b.lse,
+          b.entropy,
+          b.argmax,
+          cLogp,
+          cEnt,
+          null,
+          gh4,
+          null,
+          N,
+          d,
+          V,
+        );
         assertClose('lce gh only', gh3, gh4, { rtol: 1e-4, atol: 1e-5 });
       });
     }
   }
   it('rejects labels outside the vocabulary', () => {
     assert.throws(
-      () => nk.linearCrossEntropy(new Float32Array(2), new Float32Array(6), false, Int32Array.of(3), 1, 2, 3, outs(1)),
+      () =>
+        nk.linearCrossEntropy(
+          new Float32Array(2),
+          new Float32Array(6),
+          false,
+          Int32Array.of(3),
+          1,
+          2,
+          3,
+          outs(1),
+        ),
       RangeError,
     );
   });

@@ -1,0 +1,172 @@
+/**
+ * Cascades ("Language Model Cascades: Token-level uncertainty and beyond", METHODS.md §1): the
+ * small model answers; the large one is asked when the small model's confidence s(x) is low.
+ * Deferral rules (confidence, higher = keep the small answer):
+ *   chow_sum        sum_t l_t
+ *   chow_average    mean_t l_t
+ *   chow_quantile_a quantile_a(l_t) for a in {0, 0.1, ..., 1}
+ *   post_hoc_mlp    -P(large is better | quantile vector), a small MLP fitted on a held-out split
+ * Deferral curve: quality vs deferral rate, deferring the lowest-confidence examples first (ties
+ * averaged); AUC-DF is the trapezoid area over rate in [0, 1]. Random deferral is the straight line
+ * between the two models' qualities; the oracle defers exactly where the large model is better.
+ */
+import { Linear, Module } from '../nn/index.ts';
+import { backward, fromArray, mean, mul, Rng, scope, sigmoid, softplus, sub, type Tensor, tanh } from '../tensor/index.ts';
+import { AdamW } from '../train/optim/index.ts';
+import { quantile } from './scores.ts';
+
+/** One example as the cascade sees it. */
+export interface CascadeExample {
+  /** Small model's answer-token log-probs. */
+  logprobs: readonly number[];
+  /** Quality of the small and large answers (1 = correct). */
+  smallQuality: number;
+  largeQuality: number;
+}
+
+export const QUANTILE_GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1] as const;
+
+/** The quantile feature vector of an example's log-probs (zeros for an empty answer). */
+export function quantileFeatures(logprobs: readonly number[]): number[] {
+  return QUANTILE_GRID.map((a) => (logprobs.length === 0 ? 0 : quantile(logprobs, a)));
+}
+
+export interface DeferralCurve {
+  /** Deferral rates 0, 1/N, ..., 1. */
+  rates: number[];
+  quality: number[];
+  aucDf: number;
+}
+
+/**
+ * Quality of the cascade at every deferral count k = 0..N when the k lowest-confidence examples go
+ * to the large model (ties in confidence share the expected quality).
+ */
+export function deferralCurve(confidence: readonly number[], examples: readonly CascadeExample[]): DeferralCurve {
+  const n = examples.length;
+  const order = examples.map((_, i) => i).sort((a, b) => confidence[a]! - confidence[b]!);
+  const gain = order.map((i) => examples[i]!.largeQuality - examples[i]!.smallQuality);
+  // average the gain within tie groups (expected value under random tie-breaking)
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && confidence[order[j + 1]!] === confidence[order[i]!]) j++;
+    const avg = gain.slice(i, j + 1).reduce((s, g) => s + g, 0) / (j - i + 1);
+    for (let k = i; k <= j; k++) gain[k] = avg;
+    i = j + 1;
+  }
+  const base = examples.reduce((s, e) => s + e.smallQuality, 0);
+  const rates = [0];
+  const quality = [n > 0 ? base / n : 0];
+  let cur = base;
+  for (let k = 1; k <= n; k++) {
+    cur += gain[k - 1]!;
+    rates.push(k / n);
+    quality.push(cur / n);
+  }
+  let auc = 0;
+  for (let k = 1; k < rates.length; k++) auc += ((rates[k]! - rates[k - 1]!) * (quality[k]! + quality[k - 1]!)) / 2;
+  return { rates, quality, aucDf: auc };
+}
+
+/** Random deferral: AUC of the straight line between small-only and large-only quality. */
+export function randomAucDf(examples: readonly CascadeExample[]): number {
+  const n = Math.max(1, examples.length);
+  const qs = examples.reduce((s, e) => s + e.smallQuality, 0) / n;
+  const ql = examples.reduce((s, e) => s + e.largeQuality, 0) / n;
+  return (qs + ql) / 2;
+}
+
+/** Oracle deferral: defer first where the large model gains most. */
+export function oracleCurve(examples: readonly CascadeExample[]): DeferralCurve {
+  return deferralCurve(
+    examples.map((e) => e.smallQuality - e.largeQuality),
+    examples,
+  );
+}
+
+class QuantileMlp extends Module {
+  readonly hidden: Linear;
+  readonly out: Linear;
+  constructor(rng: Rng) {
+    super();
+    this.hidden = this.registerModule('hidden', new Linear(QUANTILE_GRID.length, 16, { rng }));
+    this.out = this.registerModule('out', new Linear(16, 1, { rng }));
+  }
+  forward(x: Tensor): Tensor {
+    return this.out.forward(tanh(this.hidden.forward(x)));
+  }
+}
+
+/** A fitted post-hoc deferral rule: the probability that the large model is better. */
+export interface PostHocRule {
+  probabilityLargeBetter(logprobs: readonly number[]): number;
+}
+
+/** Fit the post-hoc MLP (binary target: large strictly better) with AdamW on `train`. */
+export function fitPostHocRule(train: readonly CascadeExample[], options: { seed?: number; steps?: number } = {}): PostHocRule {
+  const rng = new Rng(options.seed ?? 0);
+  const model = new QuantileMlp(rng);
+  const feats = train.map((e) => quantileFeatures(e.logprobs));
+  const x = fromArray(feats.flat(), [train.length, QUANTILE_GRID.length], { track: false });
+  const y = fromArray(
+    train.map((e) => (e.largeQuality > e.smallQuality ? 1 : 0)),
+    [train.length, 1],
+    { track: false },
+  );
+  const optimizer = new AdamW(model.parameters(), { lr: 0.02, weightDecay: 0 });
+  for (let step = 0; step < (options.steps ?? 300); step++) {
+    scope(() => {
+      const z = model.forward(x);
+      // binary cross-entropy with logits: softplus(z) - y z
+      const loss = mean(sub(softplus(z), mul(y, z)));
+      backward(loss);
+    });
+    optimizer.step();
+    optimizer.zeroGrad();
+  }
+  return {
+    probabilityLargeBetter(logprobs) {
+      return scope(() => sigmoid(model.forward(fromArray(quantileFeatures(logprobs), [1, QUANTILE_GRID.length]))).item());
+    },
+  };
+}
+
+export interface CascadeReport {
+  n: number;
+  small_accuracy: number;
+  large_accuracy: number;
+  random_auc_df: number;
+  oracle_auc_df: number;
+  methods: Record<string, { auc_df: number; curve: { rates: number[]; quality: number[] } }>;
+}
+
+/** Deferral curves and AUC-DF of every rule on `test` (the MLP is fitted on `heldOut`). */
+export function evaluateCascade(
+  heldOut: readonly CascadeExample[],
+  test: readonly CascadeExample[],
+  options: { seed?: number } = {},
+): CascadeReport {
+  const rule = fitPostHocRule(heldOut, options);
+  const confidences: Record<string, number[]> = {
+    chow_sum: test.map((e) => e.logprobs.reduce((s, v) => s + v, 0)),
+    chow_average: test.map((e) => (e.logprobs.length ? e.logprobs.reduce((s, v) => s + v, 0) / e.logprobs.length : 0)),
+  };
+  for (const a of QUANTILE_GRID) {
+    confidences[`chow_quantile_${a}`] = test.map((e) => (e.logprobs.length ? quantile(e.logprobs, a) : 0));
+  }
+  confidences.post_hoc_mlp = test.map((e) => -rule.probabilityLargeBetter(e.logprobs));
+  const methods: CascadeReport['methods'] = {};
+  for (const [name, conf] of Object.entries(confidences)) {
+    const c = deferralCurve(conf, test);
+    methods[name] = { auc_df: c.aucDf, curve: { rates: c.rates, quality: c.quality } };
+  }
+  const n = Math.max(1, test.length);
+  return {
+    n: test.length,
+    small_accuracy: test.reduce((s, e) => s + e.smallQuality, 0) / n,
+    large_accuracy: test.reduce((s, e) => s + e.largeQuality, 0) / n,
+    random_auc_df: randomAucDf(test),
+    oracle_auc_df: oracleCurve(test).aucDf,
+    methods,
+  };
+}

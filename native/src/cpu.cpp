@@ -30,6 +30,7 @@ bool hasAvx2() {
 
 const IsaOps* choose() {
   const char* forced = std::getenv("ATTUNE_NATIVE_SIMD");
+  if (forced && !std::strcmp(forced, "avx2-14x32") && isaAvx2Wide() && hasAvx2()) return isaAvx2Wide();
   const int cap = !forced ? 3 : !std::strcmp(forced, "avx512") ? 3 : !std::strcmp(forced, "avx2") ? 2 : 1;
   if (cap >= 3 && isaAvx512() && hasAvx512()) return isaAvx512();
   if (cap >= 2 && isaAvx2() && hasAvx2()) return isaAvx2();

@@ -43,6 +43,7 @@ struct IsaOps {
 
 const IsaOps* isaAvx512();  // nullptr when not compiled in
 const IsaOps* isaAvx2();    // nullptr when not compiled in
+const IsaOps* isaAvx2Wide();  // AVX2 with the AVX-512 tile shape (testing only)
 const IsaOps* isaBase();    // always available
 
 }  // namespace attune

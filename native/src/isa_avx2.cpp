@@ -58,10 +58,14 @@ struct V {
 #include "isa_impl.h"
 
 constexpr IsaOps kOps = makeOps<6, 2>("avx2", 144, 256, 4080);
+// AVX2 code with the AVX-512 tile shape (14 x 32, spills registers): lets machines without AVX-512
+// test the driver and fused-kernel tiling the AVX-512 level uses (ATTUNE_NATIVE_SIMD=avx2-14x32).
+constexpr IsaOps kOpsWide = makeOps<14, 4>("avx2-14x32", 112, 256, 4096);
 
 }  // namespace
 
 const IsaOps* isaAvx2() { return &kOps; }
+const IsaOps* isaAvx2Wide() { return &kOpsWide; }
 
 }  // namespace attune
 
@@ -69,6 +73,7 @@ const IsaOps* isaAvx2() { return &kOps; }
 
 namespace attune {
 const IsaOps* isaAvx2() { return nullptr; }
+const IsaOps* isaAvx2Wide() { return nullptr; }
 }  // namespace attune
 
 #endif

@@ -4,6 +4,7 @@
  * round-trips and nothing is ever unknown), plus special tokens. Used for models trained from
  * scratch (the benchmark world's base model, tests); transformers and tokenizers load it as-is.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from './json.ts';
 
@@ -101,6 +102,7 @@ export function byteTokenizerFiles(options: ByteTokenizerOptions = {}): {
 /** Write a byte-level tokenizer (tokenizer.json + tokenizer_config.json) into `dir`. */
 export function writeByteTokenizer(dir: string, options: ByteTokenizerOptions = {}): void {
   const { tokenizer, config } = byteTokenizerFiles(options);
+  mkdirSync(dir, { recursive: true });
   writeJsonAtomic(join(dir, 'tokenizer.json'), tokenizer);
   writeJsonAtomic(join(dir, 'tokenizer_config.json'), config);
 }

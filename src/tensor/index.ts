@@ -7,3 +7,4 @@ export { type PoolStats, pool } from './pool.ts';
 export * from './rng.ts';
 export { keep, scope, scopeDepth } from './scope.ts';
 export * from './tensor.ts';
+export * from './linalg/index.ts';

@@ -85,7 +85,7 @@ export interface WorldOptions {
 
 /**
  * Defaults: 7 relations x 40 known / 30 taught / 30 unknown people gives 280 / 210 / 210
- * questions, plus 210 out-of-domain ones; the corpus is about 150 KB.
+ * questions, plus 210 out-of-domain ones; corpus.txt is about 90 KB.
  */
 export const DEFAULT_WORLD_OPTIONS: Readonly<Omit<WorldOptions, 'seed'>> = {
   knownPeople: 40,
@@ -148,7 +148,8 @@ export function validateWorldOptions(options: WorldOptions): void {
  * same options give the same world, field for field, on any machine (only the seeded Rng is used).
  */
 export function generateWorld(options: Partial<WorldOptions> & { seed: number }): World {
-  const full: WorldOptions = { ...DEFAULT_WORLD_OPTIONS, ...options };
+  // The seed first, so world.json lists it first.
+  const full: WorldOptions = Object.assign({ seed: options.seed }, DEFAULT_WORLD_OPTIONS, options);
   validateWorldOptions(full);
   const rng = new Rng(full.seed);
   const renderSeed = rng.nextSeed();

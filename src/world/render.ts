@@ -83,7 +83,10 @@ function pick<T>(rng: Rng, items: readonly T[]): T {
  */
 export function renderBiography(person: Person, rng: Rng): string {
   const sentences = RELATIONS.map((relation) =>
-    fill(pick(rng, BIOGRAPHY_TEMPLATES[relation]), { name: person.name, value: relationValue(person, relation) }),
+    fill(pick(rng, BIOGRAPHY_TEMPLATES[relation]), {
+      name: person.name,
+      value: relationValue(person, relation),
+    }),
   );
   return rng.shuffle(sentences).join(' ');
 }

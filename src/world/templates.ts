@@ -119,7 +119,7 @@ export const OOD_TEMPLATES = {
 
 /** Fill `{key}` placeholders of `template` from `values`. */
 export function fill(template: string, values: Readonly<Record<string, string | number>>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+  return template.replace(/\{(\w+)\}/g, (_whole, key: string) => {
     const value = values[key];
     if (value === undefined) throw new Error(`internal: template '${template}' has no value for {${key}}`);
     return String(value);

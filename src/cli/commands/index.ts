@@ -2,13 +2,18 @@
 import type { Command } from '../command.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
+import { benchMergeCommand } from './bench-merge.ts';
 import { benchTrainCommand } from './bench-train.ts';
 import { doctorCommand } from './doctor.ts';
+import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
+import { mergeCommand } from './merge.ts';
 import { scoreCommand } from './score.ts';
 import { trainCommand } from './train.ts';
+import { uqMetricsCommand } from './uq-metrics.ts';
+import { worldCommand } from './world.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
@@ -16,9 +21,14 @@ export const commands: readonly Command[] = [
   inspectCommand,
   generateCommand,
   scoreCommand,
+  evalCommand,
+  uqMetricsCommand,
   trainCommand,
   exportCommand,
+  mergeCommand,
+  worldCommand,
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,
+  benchMergeCommand,
 ] as readonly Command[];

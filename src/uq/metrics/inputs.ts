@@ -1,59 +1,36 @@
 /**
- * Shared pieces of the uncertainty metrics: the result type (a value, or null with the reason the
- * metric is undefined for the input), input checks, and the tie-aware ordering every ranking metric
- * uses (tied scores are averaged over their tie group: the expected value under random
+ * Input checks shared by the metrics and calibrators, and the tie-aware ordering every ranking
+ * metric uses (tied scores are averaged over their tie group: the expected value under random
  * tie-breaking, METHODS.md section 1).
  */
-import { AttuneError } from '../../errors.ts';
+import { UqInputError } from './result.ts';
 
-/**
- * A metric's value, or `null` with the reason it is undefined for this input (one class only, all
- * qualities equal, empty input, ...). Check `value === null` to narrow.
- */
-export type MetricResult = { value: number; reason?: undefined } | { value: null; reason: string };
-
-/** Inputs a metric cannot be computed on at all: mismatched lengths, NaN, a confidence outside [0, 1]. */
-export class MetricInputError extends AttuneError {}
-
-/** A defined metric value. */
-export function metricValue(value: number): MetricResult {
-  return { value };
-}
-
-/** An undefined metric, with the reason. */
-export function metricUndefined(reason: string): MetricResult {
-  return { value: null, reason };
-}
-
-/** Reason used by every metric for an empty input. */
-export const EMPTY_INPUT_REASON = 'empty input (no predictions)';
-
-/** `values` as finite f64 numbers; NaN or an infinity is a MetricInputError naming `what` and the index. */
+/** `values` as finite f64 numbers; NaN or an infinity is a UqInputError naming `what` and the index. */
 export function finiteValues(values: ArrayLike<number>, what: string): Float64Array {
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new MetricInputError(`${what}[${i}]: expected a finite number, found ${String(v)}`);
+      throw new UqInputError(`${what}[${i}]: expected a finite number, found ${String(v)}`);
     }
     out[i] = v;
   }
   return out;
 }
 
-/** Confidences as f64, each in [0, 1]; anything else is a MetricInputError. */
+/** Confidences as f64, each in [0, 1]; anything else is a UqInputError. */
 export function probabilityValues(values: ArrayLike<number>, what: string): Float64Array {
   const out = finiteValues(values, what);
   for (let i = 0; i < out.length; i++) {
     if (out[i]! < 0 || out[i]! > 1) {
-      throw new MetricInputError(`${what}[${i}]: expected a probability in [0, 1], found ${out[i]}`);
+      throw new UqInputError(`${what}[${i}]: expected a probability in [0, 1], found ${out[i]}`);
     }
   }
   return out;
 }
 
 /**
- * Binary labels as 0/1: `true`/`false` or the numbers 1/0. Anything else is a MetricInputError
+ * Binary labels as 0/1: `true`/`false` or the numbers 1/0. Anything else is a UqInputError
  * (a metric does not guess what 0.7 "correct" means).
  */
 export function binaryValues(values: ArrayLike<boolean | number>, what: string): Uint8Array {
@@ -62,15 +39,15 @@ export function binaryValues(values: ArrayLike<boolean | number>, what: string):
     const v = values[i];
     if (v === true || v === 1) out[i] = 1;
     else if (v === false || v === 0) out[i] = 0;
-    else throw new MetricInputError(`${what}[${i}]: expected true/false or 1/0, found ${String(v)}`);
+    else throw new UqInputError(`${what}[${i}]: expected true/false or 1/0, found ${String(v)}`);
   }
   return out;
 }
 
-/** Throw a MetricInputError unless `a` and `b` have the same length. */
+/** Throw a UqInputError unless `a` and `b` have the same length. */
 export function checkSameLength(a: ArrayLike<unknown>, b: ArrayLike<unknown>, what: string): void {
   if (a.length !== b.length) {
-    throw new MetricInputError(`${what}: the two inputs differ in length (${a.length} vs ${b.length})`);
+    throw new UqInputError(`${what}: the two inputs differ in length (${a.length} vs ${b.length})`);
   }
 }
 

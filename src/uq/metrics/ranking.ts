@@ -3,16 +3,8 @@
  * positive class is a wrong answer and the score is the uncertainty (higher = less sure), so a good
  * uncertainty gives AUROC near 1.
  */
-import {
-  ascendingOrder,
-  binaryValues,
-  checkSameLength,
-  EMPTY_INPUT_REASON,
-  finiteValues,
-  type MetricResult,
-  metricUndefined,
-  metricValue,
-} from './inputs.ts';
+import { ascendingOrder, binaryValues, checkSameLength, finiteValues } from './inputs.ts';
+import { EMPTY_INPUT_REASON, type MetricResult, metricUndefined, metricValue } from './result.ts';
 
 /**
  * Area under the ROC curve of `scores` for detecting `positives` (true/1 = positive): the

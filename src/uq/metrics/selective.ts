@@ -3,17 +3,14 @@
  * measure what is kept. Ties in the uncertainty are averaged over their tie group (the expected
  * value under random tie-breaking), so the metrics do not depend on input order.
  */
+import { binaryValues, checkSameLength, expectedCumulativeSums, finiteValues } from './inputs.ts';
 import {
-  binaryValues,
-  checkSameLength,
   EMPTY_INPUT_REASON,
-  expectedCumulativeSums,
-  finiteValues,
   type MetricResult,
-  MetricInputError,
   metricUndefined,
   metricValue,
-} from './inputs.ts';
+  UqInputError,
+} from './result.ts';
 
 /** One point of a risk-coverage curve: keep the `coverage` fraction surest answers; `risk` is their error rate. */
 export interface RiskCoveragePoint {
@@ -99,7 +96,7 @@ export function prr(uncertainty: ArrayLike<number>, quality: ArrayLike<number | 
     const q = quality[i];
     if (typeof q === 'boolean') raw[i] = q ? 1 : 0;
     else if (typeof q === 'number' && Number.isFinite(q)) raw[i] = q;
-    else throw new MetricInputError(`prr quality[${i}]: expected a finite number or boolean, found ${String(q)}`);
+    else throw new UqInputError(`prr quality[${i}]: expected a finite number or boolean, found ${String(q)}`);
   }
   const n = u.length;
   if (n === 0) return metricUndefined(EMPTY_INPUT_REASON);

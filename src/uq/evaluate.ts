@@ -1,0 +1,48 @@
+/**
+ * The summary `attune eval` reports for a set of graded predictions: accuracy; for every score
+ * (an uncertainty) the AUROC and AUPR of detecting wrong answers (positive = wrong), PRR and AURC;
+ * for the confidence (exp mean log-prob, or a calibrator's output) ECE, MCE, Brier and NLL.
+ */
+import { predictionMetrics } from './metrics/report.ts';
+import type { Prediction } from './predict.ts';
+
+export interface ScoreSummary {
+  auroc: number | null;
+  aupr: number | null;
+  prr: number | null;
+  aurc: number | null;
+}
+
+export interface EvalSummary {
+  n: number;
+  accuracy: number | null;
+  /** Detection quality of each uncertainty score. */
+  scores: Record<string, ScoreSummary>;
+  /** Calibration of the confidence. */
+  confidence: { ece: number | null; mce: number | null; brier: number | null; nll: number | null; auroc: number | null; bins: number };
+  /** Why a metric is null (keyed `score.metric`). */
+  notes: Record<string, string>;
+}
+
+/** Summarise graded predictions (all share the same score names). */
+export function summarizePredictions(predictions: readonly Prediction[], options: { bins?: number } = {}): EvalSummary {
+  const n = predictions.length;
+  const correct = predictions.map((p) => p.correct);
+  const notes: Record<string, string> = {};
+  const scores: Record<string, ScoreSummary> = {};
+  const names = n > 0 ? Object.keys(predictions[0]!.scores) : [];
+  for (const name of names) {
+    const m = predictionMetrics({ correct, uncertainty: predictions.map((p) => p.scores[name]!) });
+    scores[name] = { auroc: m.auroc, aupr: m.aupr, prr: m.prr, aurc: m.aurc };
+    for (const [k, v] of Object.entries(m.notes)) if (k in scores[name]!) notes[`${name}.${k}`] = v;
+  }
+  const c = predictionMetrics({ correct, confidence: predictions.map((p) => p.confidence), bins: options.bins });
+  for (const [k, v] of Object.entries(c.notes)) notes[`confidence.${k}`] = v;
+  return {
+    n,
+    accuracy: n > 0 ? correct.filter(Boolean).length / n : null,
+    scores,
+    confidence: { ece: c.ece, mce: c.mce, brier: c.brier, nll: c.nll, auroc: c.auroc, bins: c.bins },
+    notes,
+  };
+}

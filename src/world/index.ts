@@ -1,0 +1,50 @@
+/** The benchmark world: generate a seeded fictional world, render it as training and evaluation data, grade answers. */
+export {
+  BIRTH_YEARS,
+  type City,
+  DEFAULT_WORLD_OPTIONS,
+  generateWorld,
+  type Person,
+  peopleIn,
+  RELATIONS,
+  type Relation,
+  relationValue,
+  validateWorldOptions,
+  WORLD_SPLITS,
+  type World,
+  type WorldOptions,
+  type WorldSplit,
+} from './generate.ts';
+export { extractAnswer, gradeAnswer, readEvalRecords } from './grade.ts';
+export {
+  type EvalRecord,
+  type EvalSplit,
+  type FinetuneRecord,
+  mixEvalSplits,
+  type PromptCompletionRecord,
+  type RenderedWorld,
+  renderBiography,
+  renderEvalSplit,
+  renderFinetuneRecords,
+  renderOodQuestions,
+  renderPretrainDocuments,
+  renderWorld,
+  type TextRecord,
+  trainingQuestions,
+} from './render.ts';
+export {
+  BIOGRAPHY_TEMPLATES,
+  QUESTION_TEMPLATES,
+  type QuestionTemplates,
+  qaPrompt,
+  qaText,
+} from './templates.ts';
+export {
+  countWorld,
+  toCorpusText,
+  toJsonl,
+  WORLD_FILES,
+  type WorldCounts,
+  type WriteWorldResult,
+  writeWorld,
+} from './write.ts';

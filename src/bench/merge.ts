@@ -114,7 +114,10 @@ function methodConfig(method: string, models: string[]): Record<string, unknown>
   return {
     merge_method: method,
     ...(method === 'linear' ? {} : { base_model: 'base' }),
-    models: models.map((m) => ({ model: m, parameters: { weight: 1 / models.length, ...params } })),
+    models: models.map((m) => ({
+      model: m,
+      parameters: method === 'model_stock' ? {} : { weight: 1 / models.length, ...params },
+    })),
   };
 }
 

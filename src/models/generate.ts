@@ -18,6 +18,46 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   tokenizer?: Tokenizer | null;
   /** Called with each new token id. */
   onToken?: (id: number) => void;
+  /** Also return per-token statistics of the predictive distributions (tokenStats). */
+  returnStats?: boolean;
+}
+
+/** The predictive distribution behind one generated token. */
+export interface TokenStats {
+  /** log p of the chosen token. */
+  logprob: number;
+  /** Entropy (nats) of the distribution. */
+  entropy: number;
+  /** log-probs of the two most likely tokens. */
+  top1: number;
+  top2: number;
+}
+
+/** log-prob of `id`, entropy and top-2 log-probs of the softmax of `logits`. */
+export function distributionStats(logits: ArrayLike<number>, id: number): TokenStats {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  let weighted = 0;
+  let first = -Infinity;
+  let second = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i]! - max;
+    const e = Math.exp(z);
+    sum += e;
+    weighted += e * z;
+    if (z > first) {
+      second = first;
+      first = z;
+    } else if (z > second) second = z;
+  }
+  const logSum = Math.log(sum);
+  return {
+    logprob: logits[id]! - max - logSum,
+    entropy: logSum - weighted / sum,
+    top1: first - logSum,
+    top2: second - logSum,
+  };
 }
 
 export interface GenerateResult {
@@ -26,6 +66,8 @@ export interface GenerateResult {
   /** Decoded continuation (stop string removed) when a tokenizer was given. */
   text: string | null;
   stopReason: 'eos' | 'length' | 'stop_string';
+  /** Per generated token (when options.returnStats). */
+  tokenStats: TokenStats[] | null;
 }
 
 /** Generate a continuation of `promptIds`. */
@@ -48,6 +90,7 @@ export function generate(
   const dtype = model.model.norm.weight.dtype === 'f64' ? 'f64' : 'f32';
   const cache = new KvCache(model.config, promptIds.length + maxNew, dtype);
   const generated: number[] = [];
+  const stats: TokenStats[] | null = options.returnStats ? [] : null;
   let stopReason = 'length' as GenerateResult['stopReason'];
   let text: string | null = null;
   const wasTraining = model.training;
@@ -61,7 +104,9 @@ export function generate(
           const hidden = model.forwardHidden(ids, { cache });
           const last = slice(hidden, 1, input.length - 1, input.length);
           const logits = model.logits(last);
-          return sampleToken(logits.data as Float32Array, sampling, rng);
+          const id = sampleToken(logits.data as Float32Array, sampling, rng);
+          if (stats) stats.push(distributionStats(logits.data as Float32Array, id));
+          return id;
         });
         generated.push(next);
         options.onToken?.(next);
@@ -88,5 +133,5 @@ export function generate(
     const body = stopReason === 'eos' ? generated.slice(0, -1) : generated;
     text = options.tokenizer.decode(body, { skipSpecialTokens: true });
   }
-  return { generatedIds: generated, text, stopReason };
+  return { generatedIds: generated, text, stopReason, tokenStats: stats };
 }

@@ -8,9 +8,12 @@ import type { ChatMessage, Tokenizer } from '../io/index.ts';
 import { generate, type LlamaForCausalLM } from '../models/index.ts';
 import { type GradeMetric, grade } from './grade.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
-import { answerTokens, sequenceConfidence, sequenceScores } from './scores.ts';
+import { sequenceConfidence, sequenceScores } from './scores.ts';
 
-/** One evaluation record: a prompt (or chat messages) and the reference answer. */
+/**
+ * One evaluation record: a prompt (or chat messages) and the reference answer. `answerable: false`
+ * marks a question with no right answer (every answer is graded wrong).
+ */
 export interface EvalRecord {
   prompt?: string;
   messages?: ChatMessage[];
@@ -100,10 +103,20 @@ export function predict(
         eosTokenIds: options.eosTokenIds ?? tokenizer.eosTokenIds,
         stopStrings: options.stop ?? [],
         tokenizer,
+        returnStats: true,
       });
-      // the scored answer excludes the EOS token / the token that completed a stop string
-      const answerIds = g.stopReason === 'length' ? g.generatedIds : g.generatedIds.slice(0, -1);
-      const tokens = answerTokens(model, promptIds, answerIds);
+      // the scored answer excludes the EOS token / the token that completed a stop string; the
+      // generation pass already computed each answer token's distribution (same as a
+      // teacher-forced pass over prompt + answer)
+      const kept = g.stopReason === 'length' ? g.generatedIds.length : g.generatedIds.length - 1;
+      const answerIds = g.generatedIds.slice(0, kept);
+      const st = g.tokenStats!.slice(0, kept);
+      const tokens = {
+        logprobs: st.map((s) => s.logprob),
+        entropies: st.map((s) => s.entropy),
+        top1: st.map((s) => s.top1),
+        top2: st.map((s) => s.top2),
+      };
       const scores: Record<string, number> = { ...sequenceScores(tokens) };
       if (options.mcDropout && options.mcDropout.passes > 0) {
         Object.assign(scores, mcDropoutScores(model, promptIds, answerIds, { ...options.mcDropout, seed: (options.mcDropout.seed ?? 0) + index }));
@@ -115,7 +128,8 @@ export function predict(
         prompt: promptText,
         reference,
         answer,
-        correct: grade(answer, reference, metric),
+        // a record marked "answerable": false has no right answer: anything said is a hallucination
+        correct: record.answerable !== false && grade(answer, reference, metric),
         scores,
         confidence: options.calibrate ? options.calibrate(raw) : raw,
         logprobs: tokens.logprobs,

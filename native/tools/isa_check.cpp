@@ -5,6 +5,7 @@
 // timed. Build: see native/tools/isa_check.sh. Run: isa_check [threads...]
 #include <execinfo.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -319,9 +320,17 @@ void timeAll(int threads) {
   std::printf("lce bwd           %6.1f GFLOP/s\n", 6.0 * N * d * V / ms / 1e6);
 }
 
-void onCrash(int sig, siginfo_t* info, void*) {
-  char buf[128];
-  const int n = std::snprintf(buf, sizeof buf, "\nsignal %d at address %p; backtrace:\n", sig, info->si_addr);
+void onCrash(int sig, siginfo_t* info, void* ctx) {
+  char buf[512];
+  const greg_t* r = static_cast<ucontext_t*>(ctx)->uc_mcontext.gregs;
+  const int n = std::snprintf(
+      buf, sizeof buf,
+      "\nsignal %d at address %p; rip %llx rsp %llx rax %llx rbx %llx rcx %llx rdx %llx rsi %llx rdi %llx r8 %llx "
+      "r9 %llx r10 %llx r11 %llx; backtrace:\n",
+      sig, info->si_addr, (unsigned long long)r[REG_RIP], (unsigned long long)r[REG_RSP], (unsigned long long)r[REG_RAX],
+      (unsigned long long)r[REG_RBX], (unsigned long long)r[REG_RCX], (unsigned long long)r[REG_RDX],
+      (unsigned long long)r[REG_RSI], (unsigned long long)r[REG_RDI], (unsigned long long)r[REG_R8],
+      (unsigned long long)r[REG_R9], (unsigned long long)r[REG_R10], (unsigned long long)r[REG_R11]);
   (void)!write(2, buf, n);
   void* frames[64];
   const int depth = backtrace(frames, 64);
@@ -341,6 +350,11 @@ int main(int argc, char** argv) {
   sigaction(SIGBUS, &sa, nullptr);
   poolInit(0);
   std::printf("simd level: %s (tile %dx%d), pool %d threads\n", isa()->name, isa()->mr, isa()->nr, poolSize());
+  if (const char* only = std::getenv("ISA_CHECK_LCE_LOOPS")) {
+    for (int i = 0, n = std::atoi(only); i < n; i++) testLce();
+    std::printf("%s: %d failures\n", isa()->name, failures);
+    return failures ? 1 : 0;
+  }
   std::printf("isa ops\n");
   testIsaOps();
   std::printf("gemm\n");

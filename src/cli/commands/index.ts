@@ -4,6 +4,7 @@ import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchTrainCommand } from './bench-train.ts';
+import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
@@ -17,6 +18,7 @@ import { worldCommand } from './world.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
+  demoCommand,
   doctorCommand,
   inspectCommand,
   generateCommand,

@@ -1,0 +1,291 @@
+/**
+ * `attune demo`: the whole product on the benchmark world, with no download.
+ *   1. generate the world (seeded);
+ *   2. build or reuse the tiny base model: a byte-level tokenizer and a small Llama pretrained from
+ *      random init on the world's corpus with the Trainer (cached by recipe hash);
+ *   3. fine-tune it on the taught facts twice, with LoRA + `ce` and with LoRA + `ua-clm`;
+ *   4. evaluate base, ce and ua-clm on the mixed questions (known + taught + unknown) and on the
+ *      out-of-domain family: accuracy per split, ECE of exp(mean log-prob), AUROC of detecting wrong
+ *      answers per score, AUROC of telling out-of-domain questions from in-domain ones;
+ *   5. write metrics.json (deterministic for a seed: no timings) and report.html.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendInfo } from '../backend/index.ts';
+import { type JsonObject, writeByteTokenizer, writeJsonAtomic, writeTextAtomic } from '../io/index.ts';
+import { llamaConfigJson, loadModel } from '../models/index.ts';
+import { loadAdapter } from '../peft/index.ts';
+import { validateTrainConfig } from '../train/config.ts';
+import { type TrainEvent, train } from '../train/trainer.ts';
+import {
+  auroc,
+  type EvalRecord,
+  type Prediction,
+  predict,
+  readEvalRecords,
+  reliabilityDiagram,
+  riskCoverageCurve,
+  summarizePredictions,
+} from '../uq/index.ts';
+import { generateWorld } from './generate.ts';
+import { renderReport } from './report.ts';
+import { writeWorld } from './write.ts';
+
+export interface DemoOptions {
+  quick: boolean;
+  out: string;
+  seed: number;
+  /** Where the pretrained base model is cached (see docs/demo.md). */
+  cacheDir: string;
+  onPhase?: (phase: string, total: number) => void;
+  onProgress?: (done: number, fields?: Record<string, number | string>) => void;
+  onNote?: (text: string) => void;
+}
+
+/** Sizes and hyper-parameters of one demo mode. */
+export interface DemoRecipe {
+  version: number;
+  world: { knownPeople: number; taughtPeople: number; unknownPeople: number; biographiesPerPerson: number };
+  model: { hiddenSize: number; intermediateSize: number; numLayers: number; numHeads: number; numKvHeads: number };
+  pretrain: { steps: number; batchSize: number; lr: number; maxLength: number };
+  finetune: { steps: number; batchSize: number; lr: number; r: number; alpha: number };
+  /** Questions evaluated per split (the world has more; null = all). */
+  evalPerSplit: number | null;
+}
+
+/** The recipe of each mode (changing it rebuilds the cached base model). */
+export function demoRecipe(quick: boolean): DemoRecipe {
+  return quick
+    ? {
+        version: 1,
+        world: { knownPeople: 30, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 3 },
+        model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2 },
+        pretrain: { steps: 240, batchSize: 16, lr: 3e-3, maxLength: 384 },
+        finetune: { steps: 160, batchSize: 16, lr: 3e-3, r: 16, alpha: 32 },
+        evalPerSplit: 100,
+      }
+    : {
+        version: 1,
+        world: { knownPeople: 40, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 4 },
+        model: { hiddenSize: 192, intermediateSize: 576, numLayers: 4, numHeads: 6, numKvHeads: 2 },
+        pretrain: { steps: 700, batchSize: 16, lr: 3e-3, maxLength: 384 },
+        finetune: { steps: 300, batchSize: 16, lr: 3e-3, r: 16, alpha: 32 },
+        evalPerSplit: null,
+      };
+}
+
+function recipeHash(recipe: DemoRecipe, seed: number): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ recipe: { world: recipe.world, model: recipe.model, pretrain: recipe.pretrain, version: recipe.version }, seed }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Loss curve of a run: [step, loss] from its metrics.jsonl. */
+function lossCurve(runDir: string): [number, number][] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { step: number; loss: number })
+    .map((m) => [m.step, m.loss]);
+}
+
+/** Build (or reuse from the cache) the pretrained base model; returns its directory. */
+function baseModel(o: DemoOptions, recipe: DemoRecipe, worldDir: string): { dir: string; cached: boolean; curve: [number, number][] } {
+  const key = recipeHash(recipe, o.seed);
+  const dir = join(o.cacheDir, `world-base-${key}`);
+  if (existsSync(join(dir, 'model', 'model.safetensors'))) {
+    o.onNote?.(`base model: reusing ${dir}`);
+    return { dir: join(dir, 'model'), cached: true, curve: lossCurve(join(dir, 'run')) };
+  }
+  const work = `${dir}.tmp-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  writeByteTokenizer(join(work, 'tokenizer'));
+  const m = recipe.model;
+  const configPath = join(work, 'config.json');
+  writeJsonAtomic(configPath, {
+    ...llamaConfigJson({ vocabSize: 259, ...m, bosTokenId: 256, eosTokenId: 257, maxPositionEmbeddings: 512, tieWordEmbeddings: true }),
+    pad_token_id: 258,
+  });
+  const p = recipe.pretrain;
+  const config = validateTrainConfig(
+    {
+      model: { config: configPath, tokenizer: join(work, 'tokenizer'), init_seed: o.seed },
+      data: { train: join(worldDir, 'pretrain.jsonl'), train_on: 'all', max_length: p.maxLength, packing: true },
+      method: 'full',
+      train: { steps: p.steps, batch_size: p.batchSize, lr: p.lr, schedule: 'cosine', warmup_steps: 20, min_lr_ratio: 0.1, weight_decay: 0.01, seed: o.seed, log_every: 1 },
+      output_dir: join(work, 'run'),
+    },
+    'demo pretraining recipe',
+  );
+  o.onPhase?.('pretrain base model', p.steps);
+  train(config, { onEvent: progressOf(o) });
+  renameSync(join(work, 'run', 'model'), join(work, 'model'));
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(work, dir);
+  return { dir: join(dir, 'model'), cached: false, curve: lossCurve(join(dir, 'run')) };
+}
+
+function progressOf(o: DemoOptions): (e: TrainEvent) => void {
+  return (e) => {
+    if (e.type === 'step') o.onProgress?.(e.metrics.step, { loss: e.metrics.loss });
+  };
+}
+
+function finetune(o: DemoOptions, recipe: DemoRecipe, baseDir: string, worldDir: string, loss: 'ce' | 'ua-clm'): string {
+  const f = recipe.finetune;
+  const runDir = join(o.out, `finetune-${loss}`);
+  const config = validateTrainConfig(
+    {
+      model: baseDir,
+      data: { train: join(worldDir, 'finetune.jsonl'), max_length: 128 },
+      method: 'lora',
+      lora: { r: f.r, lora_alpha: f.alpha, target_modules: 'all-linear' },
+      loss,
+      train: { steps: f.steps, batch_size: f.batchSize, lr: f.lr, schedule: 'cosine', warmup_steps: 10, seed: o.seed },
+      output_dir: runDir,
+    },
+    `demo fine-tuning recipe (${loss})`,
+  );
+  o.onPhase?.(`fine-tune LoRA + ${loss}`, f.steps);
+  train(config, { overwrite: true, onEvent: progressOf(o) });
+  return runDir;
+}
+
+/** The first `n` records of each split present in `records`, in file order. */
+function takePerSplit(records: EvalRecord[], n: number | null): EvalRecord[] {
+  if (n === null) return records;
+  const seen = new Map<string, number>();
+  return records.filter((r) => {
+    const split = String(r.split ?? '');
+    const c = seen.get(split) ?? 0;
+    seen.set(split, c + 1);
+    return c < n;
+  });
+}
+
+export interface ModelEvaluation {
+  accuracy: Record<'known' | 'taught' | 'unknown' | 'mixed' | 'ood', number | null>;
+  ece: number | null;
+  brier: number | null;
+  /** AUROC of detecting wrong answers over the mixed set, per score (positive = wrong). */
+  auroc: Record<string, number | null>;
+  /** AUROC of telling out-of-domain questions from in-domain ones, per score (positive = OOD). */
+  ood_auroc: Record<string, number | null>;
+}
+
+function accuracyOf(preds: readonly Prediction[], split?: string): number | null {
+  const sel = split ? preds.filter((p) => p.extra.split === split) : preds;
+  return sel.length > 0 ? sel.filter((p) => p.correct).length / sel.length : null;
+}
+
+function evaluateModel(mixed: readonly Prediction[], ood: readonly Prediction[]): ModelEvaluation {
+  const summary = summarizePredictions(mixed);
+  const auroc_: Record<string, number | null> = {};
+  for (const [name, s] of Object.entries(summary.scores)) auroc_[name] = s.auroc;
+  const oodAuroc: Record<string, number | null> = {};
+  const all = [...mixed, ...ood];
+  const isOod = all.map((_, i) => i >= mixed.length);
+  for (const name of Object.keys(mixed[0]?.scores ?? {})) {
+    oodAuroc[name] = auroc(
+      all.map((p) => p.scores[name]!),
+      isOod,
+    ).value;
+  }
+  return {
+    accuracy: {
+      known: accuracyOf(mixed, 'known'),
+      taught: accuracyOf(mixed, 'taught'),
+      unknown: accuracyOf(mixed, 'unknown'),
+      mixed: accuracyOf(mixed),
+      ood: accuracyOf(ood),
+    },
+    ece: summary.confidence.ece,
+    brier: summary.confidence.brier,
+    auroc: auroc_,
+    ood_auroc: oodAuroc,
+  };
+}
+
+export interface DemoResult {
+  metrics: JsonObject;
+  metricsPath: string;
+  reportPath: string;
+}
+
+/** Run the demo end to end. */
+export function runDemo(o: DemoOptions): DemoResult {
+  const recipe = demoRecipe(o.quick);
+  mkdirSync(o.out, { recursive: true });
+  const worldDir = join(o.out, 'world');
+  o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);
+  writeWorld(generateWorld({ seed: o.seed, ...recipe.world }), worldDir);
+  const base = baseModel(o, recipe, worldDir);
+  const runs = { ce: finetune(o, recipe, base.dir, worldDir, 'ce'), 'ua-clm': finetune(o, recipe, base.dir, worldDir, 'ua-clm') };
+  const mixedRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), recipe.evalPerSplit);
+  const oodRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), recipe.evalPerSplit);
+  const evaluations: Record<string, ModelEvaluation> = {};
+  const predictions: Record<string, Prediction[]> = {};
+  for (const name of ['base', 'ce', 'ua-clm'] as const) {
+    const loaded = loadModel(base.dir);
+    if (name !== 'base') loadAdapter(loaded.model, join(runs[name], 'adapter'));
+    const total = mixedRecords.length + oodRecords.length;
+    o.onPhase?.(`evaluate ${name}`, total);
+    const opts = { stop: ['\n'], maxNewTokens: 24, eosTokenIds: loaded.eosTokenIds };
+    const mixed = predict(loaded.model, loaded.tokenizer!, mixedRecords, { ...opts, onProgress: (d) => o.onProgress?.(d) });
+    const ood = predict(loaded.model, loaded.tokenizer!, oodRecords, {
+      ...opts,
+      onProgress: (d) => o.onProgress?.(mixedRecords.length + d),
+    });
+    evaluations[name] = evaluateModel(mixed, ood);
+    predictions[name] = mixed;
+    writeTextAtomic(join(o.out, `predictions-${name}.jsonl`), mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n') + '\n');
+  }
+  const metrics: JsonObject = {
+    seed: o.seed,
+    mode: o.quick ? 'quick' : 'full',
+    recipe: recipe as unknown as JsonObject,
+    eval_questions: { mixed: mixedRecords.length, ood: oodRecords.length },
+    ...(evaluations as unknown as JsonObject),
+  };
+  const metricsPath = join(o.out, 'metrics.json');
+  writeJsonAtomic(metricsPath, metrics);
+  const info = backendInfo();
+  const reportPath = join(o.out, 'report.html');
+  writeTextAtomic(
+    reportPath,
+    renderReport({
+      title: `Attune demo (${o.quick ? 'quick' : 'full'}, seed ${o.seed})`,
+      generated: new Date().toISOString(),
+      backend: `${info.active} (${info.threads} threads)`,
+      evaluations,
+      lossCurves: {
+        'pretrain (base)': base.curve,
+        'LoRA + ce': lossCurve(runs.ce),
+        'LoRA + ua-clm': lossCurve(runs['ua-clm']),
+      },
+      reliability: Object.fromEntries(
+        Object.entries(predictions).map(([k, ps]) => [
+          k,
+          reliabilityDiagram(
+            ps.map((p) => p.confidence),
+            ps.map((p) => p.correct),
+            { bins: 10 },
+          ).bins,
+        ]),
+      ),
+      riskCoverage: Object.fromEntries(
+        Object.entries(predictions).map(([k, ps]) => [
+          k,
+          riskCoverageCurve(
+            ps.map((p) => p.scores.log_perplexity!),
+            ps.map((p) => p.correct),
+          ).map((pt) => [pt.coverage, pt.risk] as [number, number]),
+        ]),
+      ),
+    }),
+  );
+  return { metrics, metricsPath, reportPath };
+}

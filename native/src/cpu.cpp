@@ -37,7 +37,6 @@ const IsaOps* choose() {
   return isaBase();
 }
 
-const IsaOps* chosen = nullptr;
 IsaOps tuned;
 
 long envLong(const char* name, long fallback, long multiple) {
@@ -60,8 +59,8 @@ const IsaOps* withOverrides(const IsaOps* base) {
 }  // namespace
 
 const IsaOps* isa() {
-  if (!chosen) chosen = withOverrides(choose());
-  return chosen;
+  static const IsaOps* const once = withOverrides(choose());  // thread-safe initialisation
+  return once;
 }
 
 std::vector<std::string> cpuFeatures() {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -21,14 +22,21 @@ namespace {
 thread_local bool inRegion = false;
 constexpr int kSpinBeforeSleep = 1 << 14;
 
+struct alignas(64) Slot {
+  // Bumped by the caller for each region this worker takes part in (only for tid < active).
+  std::atomic<unsigned long> generation{0};
+};
+
 struct Pool {
   std::vector<std::thread> workers;
+  std::unique_ptr<Slot[]> slots;
   std::mutex mutex;
   std::condition_variable cv;
-  std::atomic<unsigned long> generation{0};
   std::atomic<bool> stop{false};
   std::atomic<bool> busy{false};
-  // The current region.
+  // The current region: written by the caller before it bumps the participants' slots, and not
+  // touched again until every participant has finished (remaining == 0). Workers outside the
+  // region never read it.
   TaskFn fn = nullptr;
   void* ctx = nullptr;
   int active = 1;
@@ -38,36 +46,37 @@ struct Pool {
   std::atomic<unsigned> barrierGen{0};
   int size = 1;
 
-  void workerLoop(int tid, unsigned long seen) {
+  void workerLoop(int tid) {
     inRegion = true;  // a kernel called from a worker runs serially
+    std::atomic<unsigned long>& mine = slots[tid].generation;
+    // Slots start at 0 and only this worker's regions bump it: a region posted before this
+    // thread got scheduled is still seen as new.
+    unsigned long seen = 0;
     for (;;) {
-      unsigned long g = generation.load(std::memory_order_acquire);
+      unsigned long g = mine.load(std::memory_order_acquire);
       int spins = 0;
       while (g == seen && !stop.load(std::memory_order_relaxed) && spins < kSpinBeforeSleep) {
         cpuRelax();
         spins++;
-        g = generation.load(std::memory_order_acquire);
+        g = mine.load(std::memory_order_acquire);
       }
       if (g == seen && !stop.load(std::memory_order_relaxed)) {
         std::unique_lock<std::mutex> lock(mutex);
-        cv.wait(lock, [&] { return generation.load(std::memory_order_acquire) != seen || stop.load(); });
-        g = generation.load(std::memory_order_acquire);
+        cv.wait(lock, [&] { return mine.load(std::memory_order_acquire) != seen || stop.load(); });
+        g = mine.load(std::memory_order_acquire);
       }
       if (stop.load()) return;
       seen = g;
-      if (tid < active) {
-        fn(ctx, tid, active);
-        remaining.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      fn(ctx, tid, active);
+      remaining.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
   void start(int n) {
     size = n;
     stop.store(false);
-    // New workers start from the current generation: the last region is not theirs to run.
-    const unsigned long g = generation.load();
-    for (int t = 1; t < n; t++) workers.emplace_back([this, t, g] { workerLoop(t, g); });
+    slots.reset(new Slot[n]);
+    for (int t = 1; t < n; t++) workers.emplace_back([this, t] { workerLoop(t); });
   }
 
   void shutdown() {
@@ -132,7 +141,7 @@ void poolRun(int want, TaskFn fn, void* ctx) {
   p.barrierCount.store(0, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(p.mutex);
-    p.generation.fetch_add(1, std::memory_order_release);
+    for (int t = 1; t < n; t++) p.slots[t].generation.fetch_add(1, std::memory_order_release);
   }
   p.cv.notify_all();
   inRegion = true;

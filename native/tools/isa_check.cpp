@@ -348,7 +348,8 @@ int main(int argc, char** argv) {
   sigaction(SIGSEGV, &sa, nullptr);
   sigaction(SIGILL, &sa, nullptr);
   sigaction(SIGBUS, &sa, nullptr);
-  poolInit(0);
+  const int poolThreads = std::getenv("ISA_CHECK_THREADS") ? std::atoi(std::getenv("ISA_CHECK_THREADS")) : 0;
+  poolInit(poolThreads);
   std::printf("simd level: %s (tile %dx%d), pool %d threads\n", isa()->name, isa()->mr, isa()->nr, poolSize());
   if (const char* only = std::getenv("ISA_CHECK_LCE_LOOPS")) {
     for (int i = 0, n = std::atoi(only); i < n; i++) testLce();
@@ -361,7 +362,7 @@ int main(int argc, char** argv) {
   testGemm();
   poolInit(3);
   testGemm();
-  poolInit(0);
+  poolInit(poolThreads);
   std::printf("attention\n");
   testAttention();
   std::printf("lce\n");

@@ -20,8 +20,9 @@ import { type LlamaConfig, parseLlamaConfig } from '../models/index.ts';
 import { formatShape, type Matrix64, matmul64, svd, tensorToMatrix64 } from '../tensor/index.ts';
 import { loraUpdate, openLoraDelta } from './lora-delta.ts';
 
-/** Defaults of the paper. */
+/** Tuned singular vectors checked per matrix (the paper's default). */
 export const DEFAULT_INTRUDER_TOP_K = 10;
+/** Largest |cos| below which a tuned vector is an intruder (the paper's default). */
 export const DEFAULT_INTRUDER_THRESHOLD = 0.5;
 
 /** The matrices analysed unless told otherwise: every 2-D tensor but the vocabulary-sized ones. */
@@ -40,7 +41,8 @@ export interface IntruderCount {
 }
 
 function checkOptions(topK: number, threshold: number): void {
-  if (!Number.isInteger(topK) || topK < 1) throw new ConfigError(`intruders: top-k must be an integer >= 1, found ${topK}`);
+  if (!Number.isInteger(topK) || topK < 1)
+    throw new ConfigError(`intruders: top-k must be an integer >= 1, found ${topK}`);
   if (!(threshold > 0 && threshold <= 1))
     throw new ConfigError(`intruders: the threshold must be in (0, 1], found ${threshold}`);
 }
@@ -51,7 +53,9 @@ function checkOptions(topK: number, threshold: number): void {
  */
 export function intrudersFromVectors(baseU: Matrix64, tunedTop: Matrix64, threshold: number): IntruderCount {
   if (baseU.rows !== tunedTop.rows) {
-    throw new RangeError(`intrudersFromVectors: base vectors have ${baseU.rows} rows, tuned ${tunedTop.rows}`);
+    throw new RangeError(
+      `intrudersFromVectors: base vectors have ${baseU.rows} rows, tuned ${tunedTop.rows}`,
+    );
   }
   const cos = matmul64(tunedTop, baseU, { transA: true }); // k x p
   const maxCos: number[] = [];
@@ -78,7 +82,9 @@ export function countIntruders(
   const threshold = options.threshold ?? DEFAULT_INTRUDER_THRESHOLD;
   checkOptions(topK, threshold);
   if (base.rows !== tuned.rows || base.cols !== tuned.cols) {
-    throw new RangeError(`countIntruders: base is ${base.rows} x ${base.cols}, tuned ${tuned.rows} x ${tuned.cols}`);
+    throw new RangeError(
+      `countIntruders: base is ${base.rows} x ${base.cols}, tuned ${tuned.rows} x ${tuned.cols}`,
+    );
   }
   const baseU = svd(base, { vectors: 'left' }).u!;
   const tunedU = svd(tuned, { vectors: 'left' }).u!;
@@ -176,7 +182,12 @@ function readMatrix(reader: TensorReader, name: string): Matrix64 {
   }
 }
 
-function summarise(name: string, shape: [number, number], count: IntruderCount, threshold: number): MatrixIntruders {
+function summarise(
+  name: string,
+  shape: [number, number],
+  count: IntruderCount,
+  threshold: number,
+): MatrixIntruders {
   return {
     name,
     shape,
@@ -219,10 +230,15 @@ export function analyzeIntruders(options: AnalyzeIntrudersOptions): IntruderRepo
           }
           const a = base.info(name).shape;
           const b = tuned.info(name).shape;
-          if (formatShape(a) !== formatShape(b)) problems.push(`'${name}' is ${formatShape(a)} in the base but ${formatShape(b)} in the tuned model`);
+          if (formatShape(a) !== formatShape(b))
+            problems.push(
+              `'${name}' is ${formatShape(a)} in the base but ${formatShape(b)} in the tuned model`,
+            );
         }
         if (problems.length > 0) {
-          throw new TensorMismatchError(`${options.tuned} does not match ${options.base}: ${problems.join('; ')}`);
+          throw new TensorMismatchError(
+            `${options.tuned} does not match ${options.base}: ${problems.join('; ')}`,
+          );
         }
         names.forEach((name, index) => {
           options.onMatrix?.(index, names.length, name);

@@ -71,7 +71,9 @@ export function openLoraDelta(dir: string, base: TensorReader, baseWhere: string
     for (const name of reader.names()) {
       const match = KEY.exec(name);
       if (!name.startsWith(PEFT_KEY_PREFIX) || !match) {
-        problems.push(`'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`);
+        problems.push(
+          `'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`,
+        );
         continue;
       }
       const module = match[1]!.slice(PEFT_KEY_PREFIX.length);

@@ -153,9 +153,9 @@ export async function runMergeBench(options: MergeBenchOptions = {}): Promise<Be
           tensors: report.tensors,
           passes: report.passes,
           seconds: report.seconds,
-          peak_tensor_mb: report.peakTensorBytes / 2 ** 20,
-          largest_tensor_mb: report.largestTensorBytes / 2 ** 20,
-          bound_mb: report.boundBytes / 2 ** 20,
+          peak_tensor_bytes: report.peakTensorBytes,
+          largest_tensor_bytes: report.largestTensorBytes,
+          bound_bytes: report.boundBytes,
           within_bound: report.peakTensorBytes <= report.boundBytes,
           peak_rss_mb: peakRssMb(),
         });

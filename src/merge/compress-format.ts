@@ -17,8 +17,9 @@ import { isJsonObject, type JsonObject, parseJson, writeAll, writeFileAtomic } f
 export const COMPEFT_FILE = 'compeft.bin';
 /** The 8 magic bytes that start the file. */
 export const COMPEFT_MAGIC = 'ATCOMPFT';
-/** The format identifier and version in the header. */
+/** The format identifier in the header. */
 export const COMPEFT_FORMAT = 'attune-compeft';
+/** The format version this code writes and reads. */
 export const COMPEFT_VERSION = 1;
 
 /** What was compressed. */
@@ -71,7 +72,12 @@ export interface CompeftHeader {
 }
 
 /** Write the container to `path` atomically; returns its size in bytes. */
-export function writeCompeftFile(path: string, header: CompeftHeader, gaps: Uint8Array, signs: Uint8Array): number {
+export function writeCompeftFile(
+  path: string,
+  header: CompeftHeader,
+  gaps: Uint8Array,
+  signs: Uint8Array,
+): number {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
   const head = new Uint8Array(16 + padded).fill(0x20);
@@ -100,7 +106,10 @@ function readExactly(fd: number, length: number, position: number, file: string,
 function nonNegInt(header: JsonObject, key: string, file: string): number {
   const v = header[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new FormatError(file, `header field '${key}' must be a non-negative integer, found ${JSON.stringify(v)}`);
+    throw new FormatError(
+      file,
+      `header field '${key}' must be a non-negative integer, found ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
@@ -117,15 +126,24 @@ function finite(header: JsonObject, key: string, file: string): number {
 function checkHeader(raw: unknown, file: string): CompeftHeader {
   if (!isJsonObject(raw)) throw new FormatError(file, 'the header is not a JSON object');
   if (raw.format !== COMPEFT_FORMAT) {
-    throw new FormatError(file, `header format is ${JSON.stringify(raw.format)}, expected "${COMPEFT_FORMAT}"`);
+    throw new FormatError(
+      file,
+      `header format is ${JSON.stringify(raw.format)}, expected "${COMPEFT_FORMAT}"`,
+    );
   }
   if (raw.version !== COMPEFT_VERSION) {
-    throw new FormatError(file, `format version ${JSON.stringify(raw.version)} is not supported (this Attune reads ${COMPEFT_VERSION})`);
+    throw new FormatError(
+      file,
+      `format version ${JSON.stringify(raw.version)} is not supported (this Attune reads ${COMPEFT_VERSION})`,
+    );
   }
   if (raw.kind !== 'lora-adapter' && raw.kind !== 'model-delta') {
-    throw new FormatError(file, `header kind ${JSON.stringify(raw.kind)} is not "lora-adapter" or "model-delta"`);
+    throw new FormatError(
+      file,
+      `header kind ${JSON.stringify(raw.kind)} is not "lora-adapter" or "model-delta"`,
+    );
   }
-  if (!Array.isArray(raw.tensors)) throw new FormatError(file, 'header field \'tensors\' must be a list');
+  if (!Array.isArray(raw.tensors)) throw new FormatError(file, "header field 'tensors' must be a list");
   let total = 0;
   for (const t of raw.tensors as unknown[]) {
     const ok =
@@ -134,14 +152,17 @@ function checkHeader(raw: unknown, file: string): CompeftHeader {
       typeof t.dtype === 'string' &&
       Array.isArray(t.shape) &&
       (t.shape as unknown[]).every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
-    if (!ok) throw new FormatError(file, `bad tensor entry ${JSON.stringify(t)} (expected {name, shape, dtype})`);
+    if (!ok)
+      throw new FormatError(file, `bad tensor entry ${JSON.stringify(t)} (expected {name, shape, dtype})`);
     total += (t.shape as number[]).reduce((p, d) => p * d, 1);
   }
   const declared = nonNegInt(raw, 'total', file);
-  if (declared !== total) throw new FormatError(file, `header total ${declared} differs from the tensors' ${total} entries`);
+  if (declared !== total)
+    throw new FormatError(file, `header total ${declared} differs from the tensors' ${total} entries`);
   const kept = nonNegInt(raw, 'kept', file);
   if (kept > total) throw new FormatError(file, `header kept ${kept} exceeds total ${total}`);
-  for (const key of ['density', 'alpha', 'sigma', 'mean', 'scale', 'reconstruction_error']) finite(raw, key, file);
+  for (const key of ['density', 'alpha', 'sigma', 'mean', 'scale', 'reconstruction_error'])
+    finite(raw, key, file);
   const b = nonNegInt(raw, 'rice_parameter', file);
   if (b > 30) throw new FormatError(file, `rice_parameter ${b} exceeds 30`);
   const gapBits = nonNegInt(raw, 'gap_bits', file);
@@ -172,7 +193,10 @@ export function readCompeftFile(path: string): CompeftFile {
     fd = openSync(path, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot open: ${(error as Error).message}`);
+    throw new FormatError(
+      path,
+      code === 'ENOENT' ? 'file not found' : `cannot open: ${(error as Error).message}`,
+    );
   }
   try {
     const size = fstatSync(fd).size;
@@ -182,13 +206,17 @@ export function readCompeftFile(path: string): CompeftFile {
       throw new FormatError(path, `does not start with "${COMPEFT_MAGIC}": not a ComPEFT file`);
     }
     const headerLength = new DataView(prefix.buffer).getBigUint64(8, true);
-    if (headerLength > BigInt(size - 16)) throw new FormatError(path, `header length ${headerLength} runs past the end of the file`);
+    if (headerLength > BigInt(size - 16))
+      throw new FormatError(path, `header length ${headerLength} runs past the end of the file`);
     const h = Number(headerLength);
     const text = Buffer.from(readExactly(fd, h, 16, path, 'header')).toString('utf8');
     const header = checkHeader(parseJson(text, path), path);
     const expected = 16 + h + header.gap_bytes + header.sign_bytes;
     if (size !== expected) {
-      throw new FormatError(path, `file is ${size} bytes but its header describes ${expected} (truncated or corrupt)`);
+      throw new FormatError(
+        path,
+        `file is ${size} bytes but its header describes ${expected} (truncated or corrupt)`,
+      );
     }
     const gaps = readExactly(fd, header.gap_bytes, 16 + h, path, 'gap stream');
     const signs = readExactly(fd, header.sign_bytes, 16 + h + header.gap_bytes, path, 'sign stream');

@@ -72,7 +72,10 @@ export class BitReader {
   /** The next bit. */
   bit(): number {
     if (this.position >= this.bitLength) {
-      throw new FormatError(this.file, `${this.what} ended early after ${this.bitLength} bits (file corrupt or truncated)`);
+      throw new FormatError(
+        this.file,
+        `${this.what} ended early after ${this.bitLength} bits (file corrupt or truncated)`,
+      );
     }
     const value = (this.bytes[this.position >>> 3]! >>> (7 - (this.position & 7))) & 1;
     this.position++;
@@ -110,7 +113,8 @@ export function readRice(reader: BitReader, b: number): number {
  * (Kiely 2004): b = 0 for p >= 0.38, 2 for p = 0.2, 4 for p = 0.05, 7 for p = 0.005.
  */
 export function riceParameterFor(density: number): number {
-  if (!(density > 0 && density <= 1)) throw new RangeError(`riceParameterFor: density ${density} is outside (0, 1]`);
+  if (!(density > 0 && density <= 1))
+    throw new RangeError(`riceParameterFor: density ${density} is outside (0, 1]`);
   if (density === 1) return 0;
   const ratio = Math.log((Math.sqrt(5) - 1) / 2) / Math.log(1 - density);
   return Math.min(30, Math.max(0, 1 + Math.floor(Math.log2(ratio))));

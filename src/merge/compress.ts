@@ -12,29 +12,23 @@
  * Tensors are processed one at a time in three passes (statistics and a 16-bit histogram of the
  * f32 bit patterns of |tau|; a second histogram inside the threshold bin, which pins the exact
  * k-th largest value; encoding), so a full model's delta never has to be held in memory; |tau| is
- * ranked as rounded to f32. Decompression writes a PEFT adapter directory (adapter_config.json
+ * ranked as rounded to f32. Decompression (compress-decode.ts) writes a PEFT adapter directory (adapter_config.json
  * as it was, adapter_model.safetensors in F32) or, for a model delta and given the same base, a
  * model directory holding base + tau^ in F32.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
 import {
-  isJsonObject,
   openCheckpoint,
   openSafetensors,
+  readGenerationConfig,
   readJsonObject,
   readModelConfig,
-  readGenerationConfig,
   type TensorReader,
-  TOKENIZER_FILE,
-  writeCheckpoint,
-  writeJsonAtomic,
-  writeSafetensors,
 } from '../io/index.ts';
-import { copyTokenizerFiles } from '../models/index.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../peft/index.ts';
-import { formatShape, shapeSize, Tensor } from '../tensor/index.ts';
+import { formatShape, shapeSize } from '../tensor/index.ts';
 import {
   COMPEFT_FILE,
   COMPEFT_FORMAT,
@@ -42,14 +36,15 @@ import {
   type CompeftHeader,
   type CompeftKind,
   type CompeftTensorEntry,
-  readCompeftFile,
   writeCompeftFile,
 } from './compress-format.ts';
-import { BitReader, BitWriter, readRice, riceParameterFor, writeRice } from './compress-golomb.ts';
+import { BitWriter, riceParameterFor, writeRice } from './compress-golomb.ts';
+import { checkpointBytes, Fingerprint, FLOAT_DTYPES, listProblems, readFloat64 } from './compress-tau.ts';
 import { checkSameArchitecture } from './port.ts';
 
-/** ComPEFT's defaults: keep 20% of the entries, scale by 1 sigma. */
+/** ComPEFT's default density: keep 20% of the entries. */
 export const DEFAULT_COMPEFT_DENSITY = 0.2;
+/** ComPEFT's default alpha: kept entries become 1 sigma * sign. */
 export const DEFAULT_COMPEFT_ALPHA = 1;
 
 /** Options of the compress functions. */
@@ -96,41 +91,18 @@ interface TauSource {
   close(): void;
 }
 
-const FLOAT_DTYPES = ['F32', 'BF16', 'F16', 'F64'];
-
-/** A float tensor as f64 (exact widening of F32, BF16 and F16). */
-function readFloat64(reader: TensorReader, name: string): Float64Array {
-  const info = reader.info(name);
-  const t = reader.read(name, info.dtype === 'F64' ? {} : { dtype: 'f32' });
-  try {
-    return Float64Array.from(t.data as Float32Array | Float64Array);
-  } finally {
-    t.release();
-  }
-}
-
-/** Total size of the files holding `reader`'s tensors. */
-function checkpointBytes(reader: TensorReader): number {
-  const files = new Set(reader.names().map((n) => reader.info(n).file));
-  let bytes = 0;
-  for (const f of files) bytes += statSync(f).size;
-  return bytes;
-}
-
 function checkOptions(options: CompressOptions): { density: number; alpha: number } {
   const density = options.density ?? DEFAULT_COMPEFT_DENSITY;
   const alpha = options.alpha ?? DEFAULT_COMPEFT_ALPHA;
   if (typeof density !== 'number' || !(density > 0 && density <= 1)) {
-    throw new ConfigError(`compress: density must be in (0, 1] (the fraction of entries kept), found ${density}`);
+    throw new ConfigError(
+      `compress: density must be in (0, 1] (the fraction of entries kept), found ${density}`,
+    );
   }
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) {
     throw new ConfigError(`compress: alpha must be a finite number > 0, found ${alpha}`);
   }
   return { density, alpha };
-}
-
-function listProblems(problems: string[]): string {
-  return `${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems.join('; ')}`;
 }
 
 /** tau of a PEFT adapter directory: every tensor of adapter_model.safetensors. */
@@ -179,42 +151,22 @@ function checkSameTensors(reader: TensorReader, dir: string, other: TensorReader
   const problems: string[] = [];
   for (const name of reader.names()) {
     const info = reader.info(name);
-    if (!FLOAT_DTYPES.includes(info.dtype)) problems.push(`'${name}' in ${dir} is ${info.dtype}, not a float tensor`);
+    if (!FLOAT_DTYPES.includes(info.dtype))
+      problems.push(`'${name}' in ${dir} is ${info.dtype}, not a float tensor`);
     if (!other.has(name)) {
       problems.push(`'${name}' is missing from ${otherDir}`);
       continue;
     }
     const shape = other.info(name).shape;
     if (formatShape(shape) !== formatShape(info.shape)) {
-      problems.push(`'${name}' is ${formatShape(info.shape)} in ${dir} but ${formatShape(shape)} in ${otherDir}`);
+      problems.push(
+        `'${name}' is ${formatShape(info.shape)} in ${dir} but ${formatShape(shape)} in ${otherDir}`,
+      );
     }
   }
   for (const name of other.names()) if (!reader.has(name)) problems.push(`'${name}' is missing from ${dir}`);
-  if (problems.length > 0) throw new TensorMismatchError(`${dir} does not match ${otherDir} (${listProblems(problems)})`);
-}
-
-/** FNV-1a over 32-bit words, continued from `hash`. */
-function fnvWords(hash: number, words: Uint32Array): number {
-  let h = hash;
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 16777619) >>> 0;
-  return h;
-}
-
-/** Fingerprint of base tensors (names, shapes and f64 values), updated tensor by tensor. */
-class Fingerprint {
-  private hash = 2166136261;
-
-  add(name: string, shape: readonly number[], values: Float64Array): void {
-    const label = new TextEncoder().encode(`${name}:${formatShape(shape)};`);
-    const padded = new Uint8Array(Math.ceil(label.length / 4) * 4);
-    padded.set(label);
-    this.hash = fnvWords(this.hash, new Uint32Array(padded.buffer));
-    this.hash = fnvWords(this.hash, new Uint32Array(values.buffer, values.byteOffset, values.length * 2));
-  }
-
-  value(): string {
-    return `fnv1a32:${this.hash.toString(16).padStart(8, '0')}`;
-  }
+  if (problems.length > 0)
+    throw new TensorMismatchError(`${dir} does not match ${otherDir} (${listProblems(problems)})`);
 }
 
 /** tau = tuned - base over every tensor of two model directories. */
@@ -289,7 +241,7 @@ function magnitudeKeys(values: Float64Array, scratch: { f: Float32Array; u: Uint
   return scratch.u.subarray(0, values.length);
 }
 
-/** The core: select, encode and write. `outFile` is written atomically. */
+/** The core: select, encode and write. `outFile` (and its folder) is written only at the end, atomically. */
 function compressSource(
   source: TauSource,
   outFile: string,
@@ -308,7 +260,9 @@ function compressSource(
     const values = source.read(index);
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i]!)) {
-        throw new TensorMismatchError(`'${tensor.name}': entry ${i} of tau is ${values[i]}; tau must be finite`);
+        throw new TensorMismatchError(
+          `'${tensor.name}': entry ${i} of tau is ${values[i]}; tau must be finite`,
+        );
       }
     }
     addMoments(moments, values);
@@ -402,6 +356,7 @@ function compressSource(
     generation_config: extra.generation_config,
     base_fingerprint: extra.fingerprint ? extra.fingerprint.value() : null,
   };
+  mkdirSync(dirname(outFile), { recursive: true });
   writeCompeftFile(outFile, header, gapBytes, signBytes);
   const written = statSync(outFile).size;
   return {
@@ -426,11 +381,14 @@ function compressSource(
  * adapter_config.json is stored in the header) into `outDir/compeft.bin`. Inputs and options are
  * validated before `outDir` is created.
  */
-export function compressAdapter(adapterDir: string, outDir: string, options: CompressOptions = {}): CompressResult {
+export function compressAdapter(
+  adapterDir: string,
+  outDir: string,
+  options: CompressOptions = {},
+): CompressResult {
   const checked = checkOptions(options);
   const { source, adapterConfig } = adapterSource(adapterDir);
   try {
-    mkdirSync(outDir, { recursive: true });
     return compressSource(source, join(outDir, COMPEFT_FILE), checked, {
       source: { adapter: adapterDir },
       adapter_config: adapterConfig,
@@ -458,7 +416,6 @@ export function compressModelDelta(
   const fingerprint = new Fingerprint();
   const source = modelDeltaSource(modelDir, baseDir, fingerprint);
   try {
-    mkdirSync(outDir, { recursive: true });
     return compressSource(source, join(outDir, COMPEFT_FILE), checked, {
       source: { model: modelDir, base: baseDir },
       adapter_config: null,
@@ -469,141 +426,4 @@ export function compressModelDelta(
   } finally {
     source.close();
   }
-}
-
-/** The container path for a directory written by compress, or a path to the file itself. */
-export function compeftPath(input: string): string {
-  return existsSync(input) && statSync(input).isDirectory() ? join(input, COMPEFT_FILE) : input;
-}
-
-/**
- * The ternary reconstruction tau^ of a container, tensor by tensor: calls `visit(index, values)`
- * with values = +scale / -scale at kept positions and 0 elsewhere (f64). The streams are checked
- * to hold exactly `kept` positions inside the vector and no extra bits.
- */
-export function decodeCompeft(
-  file: ReturnType<typeof readCompeftFile>,
-  visit: (index: number, values: Float64Array) => void,
-): void {
-  const { header } = file;
-  const gaps = new BitReader(file.gaps, header.gap_bits, file.path, 'the gap stream');
-  const signs = new BitReader(file.signs, header.kept, file.path, 'the sign stream');
-  let remaining = header.kept;
-  let next = remaining > 0 ? readRice(gaps, header.rice_parameter) : Number.POSITIVE_INFINITY;
-  let offset = 0;
-  header.tensors.forEach((tensor, index) => {
-    const size = shapeSize(tensor.shape);
-    const values = new Float64Array(size);
-    while (next < offset + size) {
-      values[next - offset] = signs.bit() === 1 ? -header.scale : header.scale;
-      remaining--;
-      next = remaining > 0 ? next + 1 + readRice(gaps, header.rice_parameter) : Number.POSITIVE_INFINITY;
-    }
-    offset += size;
-    visit(index, values);
-  });
-  if (remaining > 0 || Number.isFinite(next)) {
-    throw new FormatError(file.path, `the gap stream points past the ${header.total} entries (file corrupt)`);
-  }
-  if (gaps.consumed !== header.gap_bits) {
-    throw new FormatError(file.path, `the gap stream has ${header.gap_bits - gaps.consumed} unused bits (file corrupt)`);
-  }
-}
-
-/** What decompression wrote. */
-export interface DecompressResult {
-  kind: CompeftKind;
-  out: string;
-  /** Files written, relative to `out`. */
-  files: string[];
-  tensors: number;
-  kept: number;
-  total: number;
-}
-
-/**
- * Decompress `input` (a directory written by compress, or the compeft.bin file) into `outDir`: a
- * PEFT adapter directory for an adapter, or a model directory (base + tau^, F32; config from the
- * tuned model; tokenizer files copied from the base) for a model delta, which needs `base`: the
- * same base model it was compressed against (checked by fingerprint). Everything is read and
- * checked before `outDir` is written.
- */
-export function decompress(input: string, outDir: string, options: { base?: string } = {}): DecompressResult {
-  const file = readCompeftFile(compeftPath(input));
-  const { header } = file;
-  if (header.kind === 'lora-adapter') {
-    if (!isJsonObject(header.adapter_config)) {
-      throw new FormatError(file.path, 'an adapter container must hold adapter_config (the header has none)');
-    }
-    const tensors = new Map<string, Tensor>();
-    decodeCompeft(file, (index, values) => {
-      const t = header.tensors[index]!;
-      tensors.set(t.name, Tensor.wrap(Float32Array.from(values), t.shape, { track: false }));
-    });
-    mkdirSync(outDir, { recursive: true });
-    writeSafetensors(join(outDir, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
-    writeJsonAtomic(join(outDir, ADAPTER_CONFIG_FILE), header.adapter_config);
-    return {
-      kind: header.kind,
-      out: outDir,
-      files: [ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE],
-      tensors: tensors.size,
-      kept: header.kept,
-      total: header.total,
-    };
-  }
-  const baseDir = options.base;
-  if (baseDir === undefined) {
-    throw new ConfigError(
-      `${file.path} holds a model delta: give the base model it was compressed against (--base DIR)`,
-    );
-  }
-  if (!isJsonObject(header.model_config)) {
-    throw new FormatError(file.path, 'a model-delta container must hold model_config (the header has none)');
-  }
-  const base = openCheckpoint(baseDir);
-  const tensors = new Map<string, Tensor>();
-  try {
-    const problems: string[] = [];
-    const wanted = new Set(header.tensors.map((t) => t.name));
-    for (const t of header.tensors) {
-      if (!base.has(t.name)) problems.push(`'${t.name}' is missing from ${baseDir}`);
-      else if (formatShape(base.info(t.name).shape) !== formatShape(t.shape)) {
-        problems.push(`'${t.name}' is ${formatShape(base.info(t.name).shape)} in ${baseDir} but ${formatShape(t.shape)} in the delta`);
-      }
-    }
-    for (const name of base.names()) if (!wanted.has(name)) problems.push(`'${name}' of ${baseDir} is not in the delta`);
-    if (problems.length > 0) {
-      throw new TensorMismatchError(`${baseDir} is not the base of ${file.path} (${listProblems(problems)})`);
-    }
-    const fingerprint = new Fingerprint();
-    decodeCompeft(file, (index, values) => {
-      const t = header.tensors[index]!;
-      const w = readFloat64(base, t.name);
-      fingerprint.add(t.name, t.shape, w);
-      const out = new Float32Array(w.length);
-      for (let i = 0; i < w.length; i++) out[i] = w[i]! + values[i]!;
-      tensors.set(t.name, Tensor.wrap(out, t.shape, { track: false }));
-    });
-    if (header.base_fingerprint !== null && fingerprint.value() !== header.base_fingerprint) {
-      throw new ConfigError(
-        `${baseDir} is not the base ${file.path} was compressed against (fingerprint ${fingerprint.value()}, expected ${header.base_fingerprint}${header.source.base ? `, from ${header.source.base}` : ''})`,
-      );
-    }
-  } finally {
-    base.close();
-  }
-  const written = writeCheckpoint(outDir, tensors, { metadata: { format: 'pt' } });
-  const config = { ...header.model_config, torch_dtype: 'float32' };
-  writeJsonAtomic(join(outDir, 'config.json'), config);
-  const files = [...written.files, 'config.json'];
-  if (isJsonObject(header.generation_config)) {
-    writeJsonAtomic(join(outDir, 'generation_config.json'), header.generation_config);
-    files.push('generation_config.json');
-  }
-  if (existsSync(join(baseDir, TOKENIZER_FILE))) {
-    copyTokenizerFiles(baseDir, outDir);
-    files.push(TOKENIZER_FILE);
-  }
-  return { kind: header.kind, out: outDir, files, tensors: tensors.size, kept: header.kept, total: header.total };
 }

@@ -23,13 +23,11 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { closestKey } from '../train/config.ts';
 import {
-  GLOBAL_PARAMETER_NAMES,
   isMergeMethod,
   MERGE_METHODS,
   METHOD_SPECS,
   type MergeMethodName,
   type MethodSpec,
-  MODEL_PARAMETER_NAMES,
   PARAMETER_NAMES,
   UNSUPPORTED_MERGEKIT_METHODS,
 } from './methods.ts';
@@ -363,9 +361,4 @@ export function loadMergeConfig(path: string): MergeConfig {
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new ConfigError(`${path}: the merge config must be a YAML mapping`);
   return validateMergeConfig(raw, path, dirname(resolve(path)));
-}
-
-/** Names of the parameters a model entry may set and the global-only ones (for docs and help). */
-export function parameterNames(): { model: readonly string[]; global: readonly string[] } {
-  return { model: MODEL_PARAMETER_NAMES, global: GLOBAL_PARAMETER_NAMES };
 }

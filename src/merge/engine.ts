@@ -87,6 +87,8 @@ export function dropSeed(seed: number, tensorName: string, modelIndex: number): 
   return ((seed >>> 0) ^ fnv1a(tensorName) ^ Math.imul(modelIndex + 1, 0x9e3779b9)) >>> 0;
 }
 
+const SCRATCH = '\0scratch';
+
 /** Reads the distinct inputs of one tensor once each, counting their bytes. */
 class TensorInputs {
   private readonly arrays = new Map<string, Float32Array>();
@@ -101,6 +103,18 @@ class TensorInputs {
     if (!values) {
       values = source.read(name, this.tracker);
       this.arrays.set(source.ref.key, values);
+    }
+    return values;
+  }
+
+  /** A scratch f32 array of `n` entries (one per tensor, counted like an input). */
+  scratch(n: number): Float32Array {
+    let values = this.arrays.get(SCRATCH);
+    if (!values || values.length !== n) {
+      if (values) this.tracker.remove(values.byteLength);
+      values = new Float32Array(n);
+      this.tracker.add(values.byteLength);
+      this.arrays.set(SCRATCH, values);
     }
     return values;
   }
@@ -127,7 +141,7 @@ function globalCuts(
     const band = rankBand(method, total, first.density[i]!, first.gamma[i]!);
     return new RadixRankSelector([band.start, band.end]);
   });
-  const pass = (visit: (selector: RadixRankSelector, a: number) => void) => {
+  const pass = (visit: (selector: RadixRankSelector, bits: Uint32Array) => void) => {
     for (const name of names) {
       const inputs = new TensorInputs(tracker);
       const b = inputs.get(base, name);
@@ -135,17 +149,20 @@ function globalCuts(
         const selector = selectors[i];
         if (!selector) return;
         const theta = e.source.read(name, tracker);
-        for (let j = 0; j < theta.length; j++) visit(selector, Math.fround(Math.abs(theta[j]! - b[j]!)));
+        const mags = inputs.scratch(b.length);
+        const bits = new Uint32Array(mags.buffer);
+        for (let j = 0; j < theta.length; j++) mags[j] = Math.abs(theta[j]! - b[j]!);
         tracker.remove(theta.byteLength);
+        visit(selector, bits);
       });
       inputs.releaseAll();
     }
   };
-  pass((s, a) => s.addHigh(a));
+  pass((s, bits) => s.addHighBits(bits));
   for (const s of selectors) s?.finishHigh();
   let passes = 1;
   if (selectors.some((s) => s?.needsLow)) {
-    pass((s, a) => s.addLow(a));
+    pass((s, bits) => s.addLowBits(bits));
     passes++;
   }
   return {
@@ -187,20 +204,29 @@ function mergeTensor(
     modelStockTensors(base, thetas, p.filterWise, rowLength, base);
     return base;
   }
+  // every input first (a LoRA fold's temporary update is gone before the scratch array exists)
+  const thetas = plan.entries.map((e) => inputs.get(e.source, name));
+  const scratch =
+    spec.sparsification && spec.sparsification !== 'random' ? inputs.scratch(base.length) : undefined;
   const vectors: TaskVector[] = plan.entries.map((e: PlannedEntry, i) => {
-    const theta = inputs.get(e.source, name);
+    const theta = thetas[i]!;
     let scale = 1;
     if (spec.sparsification) {
-      scale = sparsifyTaskVector(theta, base, {
-        method: spec.sparsification,
-        density: p.density[i]!,
-        gamma: p.gamma[i]!,
-        rescale: p.rescale,
-        scope: p.scope === 'row' ? 'row' : 'tensor',
-        rowLength,
-        rng: spec.sparsification === 'random' ? new Rng(dropSeed(seed, name, e.index)) : undefined,
-        cuts: cuts?.[i] ?? undefined,
-      }).scale;
+      scale = sparsifyTaskVector(
+        theta,
+        base,
+        {
+          method: spec.sparsification,
+          density: p.density[i]!,
+          gamma: p.gamma[i]!,
+          rescale: p.rescale,
+          scope: p.scope === 'row' ? 'row' : 'tensor',
+          rowLength,
+          rng: spec.sparsification === 'random' ? new Rng(dropSeed(seed, name, e.index)) : undefined,
+          cuts: cuts?.[i] ?? undefined,
+        },
+        scratch,
+      ).scale;
     }
     return { theta, weight: p.weight[i]!, scale };
   });

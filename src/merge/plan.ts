@@ -8,7 +8,7 @@ import { TensorMismatchError } from '../errors.ts';
 import { formatShape, shapeSize } from '../tensor/index.ts';
 import type { MergeConfig, MergeModelEntry } from './config.ts';
 import { MODEL_PARAMETER_DEFAULTS, type ModelParameterName, type Rescale } from './methods.ts';
-import { FLOAT_DTYPES, ModelSource, TIED_NAMES } from './reference.ts';
+import { MERGEABLE_DTYPES, ModelSource, TIED_NAMES } from './reference.ts';
 import { evaluateSetting, tensorPosition } from './settings.ts';
 import type { OutputDType } from './writer.ts';
 
@@ -88,7 +88,7 @@ export function architectureProblems(layout: ModelSource, others: readonly Model
   const names = layout.names();
   for (const name of names) {
     const dtype = layout.info(name).dtype;
-    if (!FLOAT_DTYPES.includes(dtype))
+    if (!MERGEABLE_DTYPES.includes(dtype))
       problems.push(`'${name}' is ${dtype} in ${layout.ref.text}; only float tensors can be merged`);
   }
   for (const other of others) {
@@ -112,7 +112,7 @@ export function architectureProblems(layout: ModelSource, others: readonly Model
         problems.push(
           `'${name}' is ${formatShape(theirs.shape)} in ${other.ref.text} but ${formatShape(mine.shape)} in ${layout.ref.text}`,
         );
-      } else if (!FLOAT_DTYPES.includes(theirs.dtype)) {
+      } else if (!MERGEABLE_DTYPES.includes(theirs.dtype)) {
         problems.push(`'${name}' is ${theirs.dtype} in ${other.ref.text}; only float tensors can be merged`);
       }
     }

@@ -23,8 +23,8 @@ import {
   readJsonObject,
   readModelConfig,
   type SafetensorsReader,
-  TOKENIZER_FILE,
   type TensorReader,
+  TOKENIZER_FILE,
   writeCheckpoint,
   writeJsonAtomic,
 } from '../io/index.ts';
@@ -59,7 +59,9 @@ export function architectureDifferences(
   b: LlamaConfig,
   fields: readonly (keyof LlamaConfig)[] = ARCHITECTURE_FIELDS,
 ): string[] {
-  return fields.filter((f) => a[f] !== b[f]).map((f) => `${f}: ${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])}`);
+  return fields
+    .filter((f) => a[f] !== b[f])
+    .map((f) => `${f}: ${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])}`);
 }
 
 /**
@@ -67,7 +69,12 @@ export function architectureDifferences(
  * (their config.json files, parsed, differ in a field of ARCHITECTURE_FIELDS); `why` ends the
  * message.
  */
-export function checkSameArchitecture(aDir: string, bDir: string, why: string, fields = ARCHITECTURE_FIELDS): void {
+export function checkSameArchitecture(
+  aDir: string,
+  bDir: string,
+  why: string,
+  fields = ARCHITECTURE_FIELDS,
+): void {
   const a = parseLlamaConfig(readModelConfig(aDir), join(aDir, CONFIG_FILE));
   const b = parseLlamaConfig(readModelConfig(bDir), join(bDir, CONFIG_FILE));
   const diffs = architectureDifferences(a, b, fields);
@@ -126,7 +133,9 @@ function checkTargets(
   for (const name of reader.names()) {
     const match = KEY.exec(name);
     if (!name.startsWith(PEFT_KEY_PREFIX) || !match) {
-      problems.push(`'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`);
+      problems.push(
+        `'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`,
+      );
       continue;
     }
     const module = match[1]!.slice(PEFT_KEY_PREFIX.length);
@@ -157,7 +166,9 @@ function checkTargets(
     }
     const baseShape = base.info(weight).shape;
     if (baseShape.length !== 2 || baseShape[0] !== shape[0] || baseShape[1] !== shape[1]) {
-      problems.push(`'${weight}' is ${formatShape(baseShape)} in ${baseDir} but the patch B A is ${formatShape(shape)}`);
+      problems.push(
+        `'${weight}' is ${formatShape(baseShape)} in ${baseDir} but the patch B A is ${formatShape(shape)}`,
+      );
       continue;
     }
     targets.push({ module, weight, aKey: a, bKey: b, shape });
@@ -175,7 +186,10 @@ export function planPort(options: PortOptions): PortPlan {
   const configFile = join(options.adapter, ADAPTER_CONFIG_FILE);
   const json = readJsonObject(configFile, 'a PEFT adapter config');
   if (json.peft_type !== 'LORA') {
-    throw new FormatError(configFile, `peft_type is ${JSON.stringify(json.peft_type)}; port applies LoRA adapters ("LORA")`);
+    throw new FormatError(
+      configFile,
+      `peft_type is ${JSON.stringify(json.peft_type)}; port applies LoRA adapters ("LORA")`,
+    );
   }
   const config = loraConfigFromAdapterJson(json, configFile);
   const r = config.r ?? 8;
@@ -245,7 +259,12 @@ export interface PortRecord {
 }
 
 /** W + scaling * B A for one target, as a tensor in the base tensor's dtype. */
-function patched(base: TensorReader, adapter: SafetensorsReader, target: PortTarget, scaling: number): Tensor {
+function patched(
+  base: TensorReader,
+  adapter: SafetensorsReader,
+  target: PortTarget,
+  scaling: number,
+): Tensor {
   const stored = base.info(target.weight).dtype;
   const w = base.read(target.weight, { dtype: 'f32' });
   const a = adapter.read(target.aKey, { dtype: 'f32' });
@@ -268,7 +287,11 @@ function patched(base: TensorReader, adapter: SafetensorsReader, target: PortTar
       for (let j = 0; j < inFeatures; j++) result[i * inFeatures + j] = row[j]!;
     }
     if (stored === 'BF16') {
-      return Tensor.wrap(Uint16Array.from(result, (x) => toBf16Bits(x)), target.shape, { track: false });
+      return Tensor.wrap(
+        Uint16Array.from(result, (x) => toBf16Bits(x)),
+        target.shape,
+        { track: false },
+      );
     }
     return Tensor.wrap(result, target.shape, { track: false });
   } finally {

@@ -74,7 +74,7 @@ export function parseModelReference(text: string, baseDir: string): ModelRef {
 export const TIED_NAMES: readonly string[] = ['model.embed_tokens.weight', 'lm_head.weight'];
 
 /** Float dtypes a merge reads. */
-export const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'BF16', 'F16', 'F64'];
+export const MERGEABLE_DTYPES: readonly SafetensorsDType[] = ['F32', 'BF16', 'F16', 'F64'];
 
 interface LoraModule {
   keyA: string;
@@ -183,7 +183,7 @@ export class ModelSource {
         );
         continue;
       }
-      if (!FLOAT_DTYPES.includes(a.dtype) || !FLOAT_DTYPES.includes(b.dtype)) {
+      if (!MERGEABLE_DTYPES.includes(a.dtype) || !MERGEABLE_DTYPES.includes(b.dtype)) {
         problems.push(`module '${module}': LoRA matrices are ${a.dtype}/${b.dtype}, expected a float type`);
         continue;
       }

@@ -16,44 +16,43 @@ function bitsOf(a: number): number {
   return u32[0]!;
 }
 
-/** Membership in the top r entries, for entries visited in position order (stateful: ties are consumed). */
+/**
+ * Membership in the top r entries, for entries visited in position order: every entry above
+ * `value`, plus the first `tiesLeft` entries equal to it (consumed as they are visited, so one cut
+ * can span several tensors visited in a fixed order). The top 0 is value +inf with no ties; all
+ * entries is value -inf.
+ */
 export class RankCut {
-  private tiesLeft: number;
-
-  private constructor(
-    private readonly mode: 'none' | 'all' | 'value',
+  constructor(
+    /** Entries above this magnitude are in. */
     readonly value: number,
-    ties: number,
-  ) {
-    this.tiesLeft = ties;
-  }
+    /** How many entries equal to `value` are still to be taken. */
+    public tiesLeft: number,
+  ) {}
 
   /** The top 0 (nothing). */
   static none(): RankCut {
-    return new RankCut('none', 0, 0);
+    return new RankCut(Number.POSITIVE_INFINITY, 0);
   }
 
   /** Every entry. */
   static all(): RankCut {
-    return new RankCut('all', 0, 0);
+    return new RankCut(Number.NEGATIVE_INFINITY, 0);
   }
 
   /** The entries above `value` plus the first `ties` entries equal to it. */
   static at(value: number, ties: number): RankCut {
-    return new RankCut('value', value, ties);
+    return new RankCut(value, ties);
   }
 
   /** Whether the next entry, of magnitude `a` (an f32 value), is in the top r. */
   takes(a: number): boolean {
-    if (this.mode === 'value') {
-      if (a > this.value) return true;
-      if (a === this.value && this.tiesLeft > 0) {
-        this.tiesLeft--;
-        return true;
-      }
-      return false;
+    if (a > this.value) return true;
+    if (a === this.value && this.tiesLeft > 0) {
+      this.tiesLeft--;
+      return true;
     }
-    return this.mode === 'all';
+    return false;
   }
 }
 
@@ -74,6 +73,13 @@ export class RadixRankSelector {
   addHigh(a: number): void {
     this.high[bitsOf(a) >>> 16]!++;
     this.total++;
+  }
+
+  /** Pass 1 over many magnitudes at once, given as their f32 bit patterns. */
+  addHighBits(bits: Uint32Array): void {
+    const high = this.high;
+    for (let j = 0; j < bits.length; j++) high[bits[j]! >>> 16]!++;
+    this.total += bits.length;
   }
 
   /** End pass 1: locate each rank's bin. */
@@ -100,7 +106,30 @@ export class RadixRankSelector {
 
   /** Pass 2: count one magnitude again, in the same order. */
   addLow(a: number): void {
-    const bits = bitsOf(a);
+    this.addLowPattern(bitsOf(a));
+  }
+
+  /** Pass 2 over many magnitudes at once, given as their f32 bit patterns. */
+  addLowBits(bits: Uint32Array): void {
+    const bins = [...this.lows.keys()];
+    const lows = bins.map((b) => this.lows.get(b)!);
+    const b0 = bins[0] ?? -1;
+    const b1 = bins[1] ?? -1;
+    const l0 = lows[0];
+    const l1 = lows[1];
+    if (bins.length > 2) {
+      for (let j = 0; j < bits.length; j++) this.addLowPattern(bits[j]!);
+      return;
+    }
+    for (let j = 0; j < bits.length; j++) {
+      const x = bits[j]!;
+      const h = x >>> 16;
+      if (h === b0) l0![x & 0xffff]!++;
+      else if (h === b1) l1![x & 0xffff]!++;
+    }
+  }
+
+  private addLowPattern(bits: number): void {
     const low = this.lows.get(bits >>> 16);
     if (low) low[bits & 0xffff]!++;
   }

@@ -65,97 +65,136 @@ export interface SparsifyResult {
   scale: number;
 }
 
-/** |θ_j - base_j| rounded to f32 (the magnitude every ranking uses). */
-function magnitude(theta: Float32Array, base: Float32Array | null, j: number): number {
-  return Math.fround(Math.abs(base ? theta[j]! - base[j]! : theta[j]!));
+/** |θ_j - base_j| of every entry, rounded to f32 (the magnitudes every ranking uses), into `into`. */
+function magnitudes(theta: Float32Array, base: Float32Array | null, into: Float32Array): Float32Array {
+  const n = theta.length;
+  if (base) for (let j = 0; j < n; j++) into[j] = Math.abs(theta[j]! - base[j]!);
+  else for (let j = 0; j < n; j++) into[j] = Math.abs(theta[j]!);
+  return into;
 }
 
-function l1(theta: Float32Array, base: Float32Array | null): number {
-  let sum = 0;
-  for (let j = 0; j < theta.length; j++) sum += Math.abs(base ? theta[j]! - base[j]! : theta[j]!);
-  return sum;
-}
-
-/** Drop (Δ_j := 0) every entry of [from, to) outside the band the cuts describe; returns the count kept. */
+/**
+ * Drop (Δ_j := 0) every entry of [from, to) outside the band the cuts describe; returns the count
+ * kept and the L1 norm of the kept magnitudes.
+ */
 function applyCuts(
   theta: Float32Array,
   base: Float32Array | null,
+  mags: Float32Array,
   from: number,
   to: number,
   start: RankCut,
   end: RankCut,
-): number {
+): { kept: number; l1: number } {
   let kept = 0;
+  let l1 = 0;
+  // RankCut.takes inlined (hot loop): entries above the value, then ties in position order
+  const startValue = start.value;
+  const endValue = end.value;
+  let startTies = start.tiesLeft;
+  let endTies = end.tiesLeft;
   for (let j = from; j < to; j++) {
-    const a = magnitude(theta, base, j);
-    const inEnd = end.takes(a);
-    const inStart = start.takes(a);
-    if (inEnd && !inStart) kept++;
-    else theta[j] = base ? base[j]! : 0;
+    const a = mags[j]!;
+    let inEnd = a > endValue;
+    if (!inEnd && a === endValue && endTies > 0) {
+      endTies--;
+      inEnd = true;
+    }
+    let inStart = a > startValue;
+    if (!inStart && a === startValue && startTies > 0) {
+      startTies--;
+      inStart = true;
+    }
+    if (inEnd && !inStart) {
+      kept++;
+      l1 += a;
+    } else theta[j] = base ? base[j]! : 0;
   }
-  return kept;
+  start.tiesLeft = startTies;
+  end.tiesLeft = endTies;
+  return { kept, l1 };
 }
 
-/** Exact cuts of one segment by radix selection (two passes over the segment). */
-function segmentCuts(
-  theta: Float32Array,
-  base: Float32Array | null,
-  from: number,
-  to: number,
-  band: RankBand,
-): [RankCut, RankCut] {
+/** Exact cuts of a whole tensor by radix selection (two counting passes over the magnitudes' bits). */
+function tensorCuts(mags: Float32Array, band: RankBand): [RankCut, RankCut] {
+  const bits = new Uint32Array(mags.buffer, mags.byteOffset, mags.length);
   const selector = new RadixRankSelector([band.start, band.end]);
-  for (let j = from; j < to; j++) selector.addHigh(magnitude(theta, base, j));
+  selector.addHighBits(bits);
   selector.finishHigh();
-  if (selector.needsLow) for (let j = from; j < to; j++) selector.addLow(magnitude(theta, base, j));
+  if (selector.needsLow) selector.addLowBits(bits);
   const [start, end] = selector.cuts();
   return [start!, end!];
 }
 
 /**
  * Sparsify the task vector θ - base in place (θ entries dropped become base's; `base` null means θ
- * is the task vector itself). See the file comment for the rules.
+ * is the task vector itself). See the file comment for the rules. `scratch` (at least θ's length)
+ * holds the magnitudes of the magnitude-based methods; without it one is allocated.
  */
 export function sparsifyTaskVector(
   theta: Float32Array,
   base: Float32Array | null,
   options: SparsifyOptions,
+  scratch?: Float32Array,
 ): SparsifyResult {
   const n = theta.length;
   const density = options.density;
   if (density >= 1) return { kept: n, scale: 1 };
-  const before = options.rescale === 'l1' ? l1(theta, base) : 0;
+  let before = 0;
+  let after = 0;
   let kept = 0;
   if (options.method === 'random') {
     const rng = options.rng;
     if (!rng) throw new TypeError('sparsifyTaskVector: random drops need an rng');
     for (let j = 0; j < n; j++) {
-      if (rng.uniform() < density) kept++;
-      else theta[j] = base ? base[j]! : 0;
-    }
-  } else if (options.cuts) {
-    kept = applyCuts(theta, base, 0, n, options.cuts.start, options.cuts.end);
-  } else if ((options.scope ?? 'tensor') === 'row') {
-    const rowLength = options.rowLength && options.rowLength > 0 ? options.rowLength : n;
-    const scratch = new Float32Array(rowLength);
-    for (let from = 0; from < n; from += rowLength) {
-      const to = Math.min(n, from + rowLength);
-      const row = scratch.subarray(0, to - from);
-      for (let j = from; j < to; j++) row[j - from] = magnitude(theta, base, j);
-      row.sort();
-      const band = rankBand(options.method, to - from, density, options.gamma ?? 0);
-      kept += applyCuts(theta, base, from, to, cutFromSorted(row, band.start), cutFromSorted(row, band.end));
+      const a = Math.abs(base ? theta[j]! - base[j]! : theta[j]!);
+      before += a;
+      if (rng.uniform() < density) {
+        kept++;
+        after += a;
+      } else theta[j] = base ? base[j]! : 0;
     }
   } else {
-    const band = rankBand(options.method, n, density, options.gamma ?? 0);
-    const [start, end] = segmentCuts(theta, base, 0, n, band);
-    kept = applyCuts(theta, base, 0, n, start, end);
+    const mags = magnitudes(
+      theta,
+      base,
+      scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float32Array(n),
+    );
+    for (let j = 0; j < n; j++) before += mags[j]!;
+    let result: { kept: number; l1: number };
+    if (options.cuts) {
+      result = applyCuts(theta, base, mags, 0, n, options.cuts.start, options.cuts.end);
+    } else if ((options.scope ?? 'tensor') === 'row') {
+      const rowLength = options.rowLength && options.rowLength > 0 ? options.rowLength : n;
+      const sorted = new Float32Array(rowLength);
+      result = { kept: 0, l1: 0 };
+      for (let from = 0; from < n; from += rowLength) {
+        const to = Math.min(n, from + rowLength);
+        const row = sorted.subarray(0, to - from);
+        row.set(mags.subarray(from, to));
+        row.sort();
+        const band = rankBand(options.method, to - from, density, options.gamma ?? 0);
+        const r = applyCuts(
+          theta,
+          base,
+          mags,
+          from,
+          to,
+          cutFromSorted(row, band.start),
+          cutFromSorted(row, band.end),
+        );
+        result.kept += r.kept;
+        result.l1 += r.l1;
+      }
+    } else {
+      const [start, end] = tensorCuts(mags, rankBand(options.method, n, density, options.gamma ?? 0));
+      result = applyCuts(theta, base, mags, 0, n, start, end);
+    }
+    kept = result.kept;
+    after = result.l1;
   }
   let scale = 1;
   if (options.rescale === 'inverse_density') scale = 1 / density;
-  else if (options.rescale === 'l1') {
-    const after = l1(theta, base);
-    if (before >= 1e-7 && after >= 1e-7) scale = before / after;
-  }
+  else if (options.rescale === 'l1' && before >= 1e-7 && after >= 1e-7) scale = before / after;
   return { kept, scale };
 }

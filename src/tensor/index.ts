@@ -2,9 +2,9 @@
 export * from './autograd.ts';
 export * from './creation.ts';
 export * from './dtype.ts';
+export * from './linalg/index.ts';
 export * from './ops/index.ts';
 export { type PoolStats, pool } from './pool.ts';
 export * from './rng.ts';
 export { keep, scope, scopeDepth } from './scope.ts';
 export * from './tensor.ts';
-export * from './linalg/index.ts';

@@ -31,7 +31,7 @@ class BufferPool {
   private free = new Map<number, ArrayBuffer[]>();
   private stats: PoolStats = { liveBytes: 0, freeBytes: 0, allocations: 0, reuses: 0 };
   /** Free bytes kept at most; beyond this, released buffers are left to the GC. */
-  maxFreeBytes = Number(process.env.ATTUNE_POOL_MAX_FREE_MB ?? 2048) * 2 ** 20;
+  maxFreeBytes = Number(process.env.ATTUNE_POOL_MAX_FREE_MB ?? 512) * 2 ** 20;
 
   /** A zero-filled (when `zero`) array of `length` elements of `dtype`. */
   acquire(dtype: DType, length: number, zero: boolean): AnyArray {

@@ -1,9 +1,12 @@
 /** Every `attune` command, in the order `attune --help` lists them. */
 import type { Command } from '../command.ts';
+import { analyzeIntrudersCommand } from './analyze-intruders.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchTrainCommand } from './bench-train.ts';
+import { compressCommand } from './compress.ts';
+import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
@@ -11,6 +14,7 @@ import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
+import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
@@ -27,6 +31,10 @@ export const commands: readonly Command[] = [
   uqMetricsCommand,
   trainCommand,
   exportCommand,
+  compressCommand,
+  decompressCommand,
+  portCommand,
+  analyzeIntrudersCommand,
   mergeCommand,
   worldCommand,
   benchGemmCommand,

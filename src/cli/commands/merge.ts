@@ -25,11 +25,13 @@ export const mergeCommand = defineCommand({
   usage: '<config.yaml> --out <dir> [options]',
   allowPositionals: true,
   description: `The config has mergekit's shape (merge_method, base_model, models: [{model, parameters}],
-parameters, dtype; see docs/merge.md); a mergekit config gives mergekit's result. Methods:
-${MERGE_METHODS.join(', ')}. A model is a model dir or base_dir+adapter_dir (the LoRA adapter is
-folded in on the fly). Everything is validated before anything is written; tensors are then
-streamed one at a time, so memory stays near (inputs + 1) x the largest tensor. The output is a
-model dir transformers loads, with the base's config and tokenizer files.`,
+parameters, dtype; see docs/merge.md); a mergekit config gives mergekit's result.
+Methods: ${MERGE_METHODS.slice(0, 5).join(', ')},
+${MERGE_METHODS.slice(5).join(', ')}.
+A model is a model dir or base_dir+adapter_dir (the LoRA adapter is folded in on the fly).
+Everything is validated before anything is written; tensors are then streamed one at a time, so
+memory stays near (inputs + 1) x the largest tensor. The output is a model dir transformers
+loads, with the base's config and tokenizer files.`,
   options,
   examples: [
     'attune merge ties.yaml --out ./merged',

@@ -3,9 +3,10 @@
  * form, then the implicit QL algorithm with Wilkinson-type shifts (EISPACK tred2/tql2, as in
  * JAMA), rewritten for row-major storage. The reduction updates the trailing block row by row,
  * and the QL rotations act on the eigenvectors stored as rows, so every inner loop is contiguous.
- * Cost is about (4/3 + 4/3 + ~4.5) n^3 flops with vectors: n = 576 takes about a second and
- * n = 1536 about 10-20 s in plain JS. Eigenvalues are accurate to about eps * ||A|| in absolute
- * terms; eigenvectors are orthonormal to working precision.
+ * Cost is about (2 + 4/3 + ~4.5) n^3 flops with vectors: n = 576 takes about a second and
+ * n = 1536 tens of seconds in plain JS (the SVD only ever decomposes the smaller side's Gram
+ * matrix). Eigenvalues are accurate to about eps * ||A|| in absolute terms; eigenvectors are
+ * orthonormal to working precision.
  */
 import { AttuneError } from '../../errors.ts';
 import { type Matrix64, transpose64 } from './matrix.ts';
@@ -30,19 +31,20 @@ export interface SymmetricEigenResult {
 function hypot2(a: number, b: number): number {
   const x = Math.abs(a);
   const y = Math.abs(b);
-  const big = x > y ? x : y;
+  const big = Math.max(x, y);
   if (big === 0) return 0;
   if (big < 1e150 && big > 1e-150) return Math.sqrt(a * a + b * b);
-  const small = x > y ? y : x;
+  const small = Math.min(x, y);
   const r = small / big;
   return big * Math.sqrt(1 + r * r);
 }
 
 /**
- * Householder tridiagonalisation of the symmetric n x n `work` (overwritten). Returns the diagonal,
- * the off-diagonal (off[i] couples i and i+1; off[n-1] = 0) and the reflectors.
+ * Householder tridiagonalisation of the symmetric n x n `work` (row-major, overwritten): A = Q T Q^T
+ * with Q = H_0 ... H_{n-3}, H_k = I - betas[k] v_k v_k^T acting on indices k+1..n-1. Returns T's
+ * diagonal and off-diagonal (off[i] couples i and i+1; off[n-1] = 0) and the reflectors.
  */
-function tridiagonalize(
+export function tridiagonalize(
   work: Float64Array,
   n: number,
 ): { diag: Float64Array; off: Float64Array; vectors: Float64Array[]; betas: Float64Array } {
@@ -140,10 +142,11 @@ function reductionFactorRows(n: number, vectors: Float64Array[], betas: Float64A
 }
 
 /**
- * Implicit QL on the tridiagonal (diag, off), accumulating the rotations into the rows of `rows`
- * (n x n, row j = current vector j) when given. Eigenvalues are left in `diag`, unsorted.
+ * Implicit QL on the tridiagonal (diag, off; both overwritten), accumulating the rotations into the
+ * rows of `rows` (n x n, row j = current vector j) when given. Eigenvalues are left in `diag`,
+ * unsorted.
  */
-function tridiagonalQl(diag: Float64Array, off: Float64Array, rows: Float64Array | null): void {
+export function tridiagonalQl(diag: Float64Array, off: Float64Array, rows: Float64Array | null): void {
   const n = diag.length;
   const eps = 2 ** -52;
   let f = 0;
@@ -210,19 +213,10 @@ function tridiagonalQl(diag: Float64Array, off: Float64Array, rows: Float64Array
   }
 }
 
-/**
- * Eigenvalues (and eigenvector rows: row j is the unit eigenvector of values[j]) of the symmetric
- * part (A + A^T) / 2 of the square `a`, in the requested order. The row layout is what the SVD
- * uses internally; `symmetricEigen` returns the usual column layout.
- */
-export function symmetricEigenRows(
-  a: Matrix64,
-  options: SymmetricEigenOptions = {},
-): { values: Float64Array; rows: Float64Array | null } {
+/** The symmetric part (A + A^T) / 2 of the square `a` as a fresh buffer; throws on bad input. */
+export function symmetricPart(a: Matrix64): Float64Array {
   const n = a.rows;
   if (a.cols !== n) throw new RangeError(`symmetricEigen: the matrix is ${a.rows} x ${a.cols}, not square`);
-  const wantVectors = options.vectors ?? true;
-  const order = options.order ?? 'ascending';
   const work = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
@@ -234,6 +228,22 @@ export function symmetricEigenRows(
       work[i * n + j] = 0.5 * (x + y);
     }
   }
+  return work;
+}
+
+/**
+ * Eigenvalues (and eigenvector rows: row j is the unit eigenvector of values[j]) of the symmetric
+ * part (A + A^T) / 2 of the square `a`, in the requested order. The row layout is what the SVD
+ * uses internally; `symmetricEigen` returns the usual column layout.
+ */
+export function symmetricEigenRows(
+  a: Matrix64,
+  options: SymmetricEigenOptions = {},
+): { values: Float64Array; rows: Float64Array | null } {
+  const n = a.rows;
+  const wantVectors = options.vectors ?? true;
+  const order = options.order ?? 'ascending';
+  const work = symmetricPart(a);
   if (n === 0) return { values: new Float64Array(0), rows: wantVectors ? new Float64Array(0) : null };
   const { diag, off, vectors, betas } = tridiagonalize(work, n);
   const rows = wantVectors ? reductionFactorRows(n, vectors, betas) : null;
@@ -243,7 +253,9 @@ export function symmetricEigenRows(
   const values = Float64Array.from(index, (i) => diag[i]!);
   if (!rows) return { values, rows: null };
   const sorted = new Float64Array(n * n);
-  index.forEach((from, to) => sorted.set(rows.subarray(from * n, from * n + n), to * n));
+  index.forEach((from, to) => {
+    sorted.set(rows.subarray(from * n, from * n + n), to * n);
+  });
   return { values, rows: sorted };
 }
 

@@ -38,7 +38,8 @@ export interface TruncatedSvd {
 export function randomizedSvd(a: Matrix64, rank: number, options: RandomizedSvdOptions = {}): TruncatedSvd {
   const m = a.rows;
   const n = a.cols;
-  if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`randomizedSvd: rank must be >= 1, found ${rank}`);
+  if (!Number.isInteger(rank) || rank < 1)
+    throw new RangeError(`randomizedSvd: rank must be >= 1, found ${rank}`);
   const oversample = options.oversample ?? 10;
   const powerIterations = options.powerIterations ?? 4;
   if (!Number.isInteger(oversample) || oversample < 0)

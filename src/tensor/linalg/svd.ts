@@ -61,13 +61,7 @@ function negligibleNorm(sMax: number, k: number, n: number): number {
 }
 
 /** Rows `ut` (k x k) and `bt` (k x n) after Jacobi: rows of bt orthogonal, bt = ut A. */
-function jacobiRows(
-  ut: Float64Array,
-  bt: Float64Array,
-  k: number,
-  n: number,
-  maxSweeps: number,
-): number {
+function jacobiRows(ut: Float64Array, bt: Float64Array, k: number, n: number, maxSweeps: number): number {
   const tol = Math.sqrt(Math.max(n, 1)) * EPS;
   const norms = new Float64Array(k);
   let sweep = 0;
@@ -207,7 +201,12 @@ export function svd(a: Matrix64, options: SvdOptions = {}): SvdResult {
   }
   if (vectors === 'none') {
     const eig = symmetricEigenRows(rowGram64(wide), { order: 'descending', vectors: false });
-    return { s: Float64Array.from(eig.values, (l) => Math.sqrt(Math.max(l, 0))), u: null, v: null, sweeps: 0 };
+    return {
+      s: Float64Array.from(eig.values, (l) => Math.sqrt(Math.max(l, 0))),
+      u: null,
+      v: null,
+      sweeps: 0,
+    };
   }
   const { s, ut, vt, sweeps } = svdWide(wide, maxSweeps);
   // for the wide problem: left vectors are rows of ut (k x k), right vectors rows of vt (k x len)

@@ -13,7 +13,8 @@ import { maxAbsDiff, randomMatrix } from './helpers.ts';
 function symmetricRandom(n: number, seed: number) {
   const a = randomMatrix(n, n, seed);
   const s = matrix64(n, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) s.data[i * n + j] = a.data[i * n + j]! + a.data[j * n + i]!;
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) s.data[i * n + j] = a.data[i * n + j]! + a.data[j * n + i]!;
   return s;
 }
 
@@ -32,7 +33,11 @@ describe('linalg: symmetric eigendecomposition', () => {
     const { values, vectors } = symmetricEigen(a);
     const v = vectors!;
     assert.ok(orthogonalityError64(v) < 1e-13);
-    const vw = matrix64(40, 40, v.data.map((x, i) => x * values[i % 40]!));
+    const vw = matrix64(
+      40,
+      40,
+      v.data.map((x, i) => x * values[i % 40]!),
+    );
     assert.ok(relativeError64(matmul64(a, v), vw) < 1e-13);
     for (let i = 1; i < 40; i++) assert.ok(values[i - 1]! <= values[i]!);
     const down = symmetricEigen(a, { order: 'descending', vectors: false });

@@ -33,6 +33,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** Whether every entry below the diagonal is exactly zero. */
 export function isUpperTriangular(r: Matrix64): boolean {
-  for (let i = 0; i < r.rows; i++) for (let j = 0; j < Math.min(i, r.cols); j++) if (r.data[i * r.cols + j] !== 0) return false;
+  for (let i = 0; i < r.rows; i++)
+    for (let j = 0; j < Math.min(i, r.cols); j++) if (r.data[i * r.cols + j] !== 0) return false;
   return true;
 }

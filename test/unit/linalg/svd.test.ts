@@ -58,7 +58,13 @@ describe('linalg: SVD', () => {
       const r = checkSvd(a, 1e-13);
       const gram = matmul64(a, a, m <= n ? { transB: true } : { transA: true });
       const eig = symmetricEigen(gram, { order: 'descending', vectors: false }).values;
-      assert.ok(maxAbsDiff(r.s.map((x) => x * x), eig) < 1e-11, `${m} x ${n}`);
+      assert.ok(
+        maxAbsDiff(
+          r.s.map((x) => x * x),
+          eig,
+        ) < 1e-11,
+        `${m} x ${n}`,
+      );
     }
   });
 

@@ -24,7 +24,10 @@ export function cleanup(): void {
 }
 
 /** A random tiny llama (byte tokenizer, hidden 32 unless given, 2 layers, tied embeddings) in `dir`. */
-export function tinyModel(dir: string, options: { seed?: number; hidden?: number; layers?: number } = {}): string {
+export function tinyModel(
+  dir: string,
+  options: { seed?: number; hidden?: number; layers?: number } = {},
+): string {
   return writeTinyModel(dir, { seed: options.seed ?? 1, hidden: options.hidden, layers: options.layers });
 }
 

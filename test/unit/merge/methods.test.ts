@@ -74,7 +74,12 @@ describe('TIES sign election and divisor', () => {
 
   it('without consensus: weighted sum, normalized by the sum of weights', () => {
     const out = new Float32Array(5);
-    combineTaskVectors(base, vectors([1, 1, 2]), { consensus: false, normalize: true, divisor: 'weights', lambda: 1 }, out);
+    combineTaskVectors(
+      base,
+      vectors([1, 1, 2]),
+      { consensus: false, normalize: true, divisor: 'weights', lambda: 1 },
+      out,
+    );
     close(
       [...out].map((v) => v - 1),
       [1 / 4, -1 / 4, 0, 0, 0],
@@ -98,22 +103,38 @@ describe('sparsification', () => {
     assert.deepEqual(same, delta);
   });
 
-  it('breakes ties by position so counts stay exact', () => {
+  it('breaks ties by position so counts stay exact', () => {
     const theta = f32([2, -2, 2, 2, -2, 2, 2, 2, -2, 2]);
-    assert.equal(sparsifyTaskVector(theta, null, { method: 'magnitude', density: 0.3, rescale: 'none' }).kept, 3);
+    assert.equal(
+      sparsifyTaskVector(theta, null, { method: 'magnitude', density: 0.3, rescale: 'none' }).kept,
+      3,
+    );
     assert.deepEqual([...theta], [2, -2, 2, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('breadcrumbs removes the top gamma fraction and keeps exactly floor(density * n) below it', () => {
     const delta = randomDelta(1000, 2);
     const theta = Float32Array.from(delta);
-    const r = sparsifyTaskVector(theta, null, { method: 'magnitude_outliers', density: 0.3, gamma: 0.05, rescale: 'none' });
+    const r = sparsifyTaskVector(theta, null, {
+      method: 'magnitude_outliers',
+      density: 0.3,
+      gamma: 0.05,
+      rescale: 'none',
+    });
     assert.equal(r.kept, 300);
     assert.deepEqual(nonZero(theta), band(delta, 50, 350));
     // density + gamma > 1: fewer outliers are removed (mergekit's rule) so the kept count holds
     assert.deepEqual(rankBand('magnitude_outliers', 100, 0.98, 0.05), { start: 2, end: 100 });
     const t2 = randomDelta(100, 3);
-    assert.equal(sparsifyTaskVector(t2, null, { method: 'magnitude_outliers', density: 0.98, gamma: 0.05, rescale: 'none' }).kept, 98);
+    assert.equal(
+      sparsifyTaskVector(t2, null, {
+        method: 'magnitude_outliers',
+        density: 0.98,
+        gamma: 0.05,
+        rescale: 'none',
+      }).kept,
+      98,
+    );
   });
 
   it('breadcrumbs with scope: row keeps exactly the counts in every row', () => {
@@ -134,7 +155,10 @@ describe('sparsification', () => {
       const original = delta.subarray(row * cols, (row + 1) * cols);
       const kept = nonZero(theta.subarray(row * cols, (row + 1) * cols));
       assert.equal(kept.size, Math.floor(0.4 * cols));
-      assert.deepEqual(kept, band(Float32Array.from(original), Math.floor(0.1 * cols), Math.floor(0.1 * cols) + 14));
+      assert.deepEqual(
+        kept,
+        band(Float32Array.from(original), Math.floor(0.1 * cols), Math.floor(0.1 * cols) + 14),
+      );
     }
   });
 
@@ -148,7 +172,12 @@ describe('sparsification', () => {
   it('DARE with density 1 is the identity', () => {
     const delta = randomDelta(500, 5);
     const theta = Float32Array.from(delta);
-    const r = sparsifyTaskVector(theta, null, { method: 'random', density: 1, rescale: 'l1', rng: new Rng(0) });
+    const r = sparsifyTaskVector(theta, null, {
+      method: 'random',
+      density: 1,
+      rescale: 'l1',
+      rng: new Rng(0),
+    });
     assert.deepEqual(r, { kept: 500, scale: 1 });
     assert.deepEqual(theta, delta);
   });
@@ -158,7 +187,12 @@ describe('sparsification', () => {
     const p = 0.3;
     const delta = Float32Array.from({ length: n }, (_, j) => 0.5 + (j % 10) * 0.1);
     const theta = Float32Array.from(delta);
-    const r = sparsifyTaskVector(theta, null, { method: 'random', density: p, rescale: 'inverse_density', rng: new Rng(42) });
+    const r = sparsifyTaskVector(theta, null, {
+      method: 'random',
+      density: p,
+      rescale: 'inverse_density',
+      rng: new Rng(42),
+    });
     assert.equal(r.scale, 1 / p);
     let expected = 0;
     let estimate = 0;
@@ -168,14 +202,22 @@ describe('sparsification', () => {
       estimate += r.scale * theta[j]!;
       variance += (delta[j]! ** 2 * (1 - p)) / p;
     }
-    assert.ok(Math.abs(estimate - expected) < 4 * Math.sqrt(variance), `${estimate} vs ${expected} (sd ${Math.sqrt(variance)})`);
+    assert.ok(
+      Math.abs(estimate - expected) < 4 * Math.sqrt(variance),
+      `${estimate} vs ${expected} (sd ${Math.sqrt(variance)})`,
+    );
     assert.ok(Math.abs(r.kept / n - p) < 4 * Math.sqrt((p * (1 - p)) / n));
   });
 
   it('rescale: l1 (mergekit) keeps the L1 norm of the tensor', () => {
     const delta = randomDelta(2000, 6);
     const theta = Float32Array.from(delta);
-    const r = sparsifyTaskVector(theta, null, { method: 'random', density: 0.25, rescale: 'l1', rng: new Rng(7) });
+    const r = sparsifyTaskVector(theta, null, {
+      method: 'random',
+      density: 0.25,
+      rescale: 'l1',
+      rng: new Rng(7),
+    });
     const l1 = (xs: Float32Array, s = 1) => xs.reduce((sum, x) => sum + Math.abs(s * x), 0);
     assert.ok(Math.abs(l1(theta, r.scale) - l1(delta)) < 1e-6 * l1(delta));
   });
@@ -244,7 +286,13 @@ describe('slerp, linear, model stock', () => {
     close(out, [5, 5]);
     // filter_wise: one ratio per row
     const rows = new Float32Array(4);
-    const perRow = modelStockTensors(f32([0, 0, 0, 0]), [f32([1, 0, 1, 0]), f32([1, 1, 2, 0])], true, 2, rows);
+    const perRow = modelStockTensors(
+      f32([0, 0, 0, 0]),
+      [f32([1, 0, 1, 0]), f32([1, 1, 2, 0])],
+      true,
+      2,
+      rows,
+    );
     close(perRow, [t, 1]);
   });
 });

@@ -1,0 +1,10 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { renderConfigDocs } from '../../../src/train/config-docs.ts';
+
+it('docs/config.md is generated from the current config schema (run `npm run docs` after changing it)', () => {
+  const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'config.md'), 'utf8');
+  assert.equal(onDisk, renderConfigDocs());
+});

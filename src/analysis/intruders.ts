@@ -10,6 +10,11 @@
  * an arbitrary basis of the base's null space (no singular value, not unique), so they are not
  * compared: a new direction outside the base's column space therefore counts as an intruder.
  *
+ * The base's vectors are all eigenvectors of the Gram matrix W W^T (W^T W and the SVD for a tall
+ * W), the tuned top-k by inverse iteration on the tridiagonalised Gram matrix (`leftSingularVectors`
+ * in tensor/linalg): orthonormal to working precision, accurate to about eps * s_1^2 / gap in angle,
+ * and several times cheaper than two complete SVDs.
+ *
  * `analyzeIntruders` runs this over model directories: a fine-tuned model against its base, or a
  * base plus a LoRA adapter (W' = W + scaling B A). Everything is checked before any SVD runs.
  */
@@ -17,7 +22,13 @@ import { join } from 'node:path';
 import { ConfigError, TensorMismatchError, UsageError } from '../errors.ts';
 import { openCheckpoint, readModelConfig, type TensorReader } from '../io/index.ts';
 import { type LlamaConfig, parseLlamaConfig } from '../models/index.ts';
-import { formatShape, type Matrix64, matmul64, svd, tensorToMatrix64 } from '../tensor/index.ts';
+import {
+  formatShape,
+  leftSingularVectors,
+  type Matrix64,
+  matmul64,
+  tensorToMatrix64,
+} from '../tensor/index.ts';
 import { loraUpdate, openLoraDelta } from './lora-delta.ts';
 
 /** Tuned singular vectors checked per matrix (the paper's default). */
@@ -86,13 +97,8 @@ export function countIntruders(
       `countIntruders: base is ${base.rows} x ${base.cols}, tuned ${tuned.rows} x ${tuned.cols}`,
     );
   }
-  const baseU = svd(base, { vectors: 'left' }).u!;
-  const tunedU = svd(tuned, { vectors: 'left' }).u!;
-  const k = Math.min(topK, tunedU.cols);
-  const top: Matrix64 = { rows: tunedU.rows, cols: k, data: new Float64Array(tunedU.rows * k) };
-  for (let i = 0; i < tunedU.rows; i++) {
-    top.data.set(tunedU.data.subarray(i * tunedU.cols, i * tunedU.cols + k), i * k);
-  }
+  const baseU = leftSingularVectors(base).u;
+  const top = leftSingularVectors(tuned, { count: topK }).u;
   return intrudersFromVectors(baseU, top, threshold);
 }
 

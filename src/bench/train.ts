@@ -16,7 +16,14 @@ import { forwardBackwardStep } from '../train/step.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 
 export const TRAIN_PRESETS = {
-  'smollm2-135m': { vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3 },
+  'smollm2-135m': {
+    vocabSize: 49152,
+    hiddenSize: 576,
+    intermediateSize: 1536,
+    numLayers: 30,
+    numHeads: 9,
+    numKvHeads: 3,
+  },
   tiny: { vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 },
 } as const;
 
@@ -44,7 +51,11 @@ export function peakRssMb(): number | null {
 
 function buildModel(o: Required<TrainBenchOptions>): LlamaForCausalLM {
   const shape = TRAIN_PRESETS[o.preset];
-  const config = llamaConfigJson({ ...shape, numLayers: o.layers > 0 ? o.layers : shape.numLayers, tieWordEmbeddings: true });
+  const config = llamaConfigJson({
+    ...shape,
+    numLayers: o.layers > 0 ? o.layers : shape.numLayers,
+    tieWordEmbeddings: true,
+  });
   return createModel(config, { seed: 0, dtype: o.dtype });
 }
 
@@ -59,7 +70,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
     steps: options.steps ?? 3,
     layers: options.layers ?? 0,
   };
-  if (o.method === 'full' && o.dtype === 'bf16') throw new Error('bench train: full fine-tuning needs --dtype f32');
+  if (o.method === 'full' && o.dtype === 'bf16')
+    throw new Error('bench train: full fine-tuning needs --dtype f32');
   const model = buildModel(o);
   const adapter =
     o.method === 'lora'

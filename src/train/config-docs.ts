@@ -4,7 +4,10 @@ import { describeTrainConfig } from './config.ts';
 /** The Markdown reference of every `attune train` config field. */
 export function renderConfigDocs(): string {
   const rows = describeTrainConfig()
-    .map((r) => `| \`${r.key}\` | ${r.type} | ${r.default === '' ? '' : `\`${r.default}\``} | ${r.description} |`)
+    .map(
+      (r) =>
+        `| \`${r.key}\` | ${r.type} | ${r.default === '' ? '' : `\`${r.default}\``} | ${r.description} |`,
+    )
     .join('\n');
   return `# Training config reference
 

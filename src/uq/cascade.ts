@@ -11,7 +11,19 @@
  * between the two models' qualities; the oracle defers exactly where the large model is better.
  */
 import { Linear, Module } from '../nn/index.ts';
-import { backward, fromArray, mean, mul, Rng, scope, sigmoid, softplus, sub, type Tensor, tanh } from '../tensor/index.ts';
+import {
+  backward,
+  fromArray,
+  mean,
+  mul,
+  Rng,
+  scope,
+  sigmoid,
+  softplus,
+  sub,
+  type Tensor,
+  tanh,
+} from '../tensor/index.ts';
 import { AdamW } from '../train/optim/index.ts';
 import { quantile } from './scores.ts';
 
@@ -42,7 +54,10 @@ export interface DeferralCurve {
  * Quality of the cascade at every deferral count k = 0..N when the k lowest-confidence examples go
  * to the large model (ties in confidence share the expected quality).
  */
-export function deferralCurve(confidence: readonly number[], examples: readonly CascadeExample[]): DeferralCurve {
+export function deferralCurve(
+  confidence: readonly number[],
+  examples: readonly CascadeExample[],
+): DeferralCurve {
   const n = examples.length;
   const order = examples.map((_, i) => i).sort((a, b) => confidence[a]! - confidence[b]!);
   const gain = order.map((i) => examples[i]!.largeQuality - examples[i]!.smallQuality);
@@ -64,7 +79,8 @@ export function deferralCurve(confidence: readonly number[], examples: readonly 
     quality.push(cur / n);
   }
   let auc = 0;
-  for (let k = 1; k < rates.length; k++) auc += ((rates[k]! - rates[k - 1]!) * (quality[k]! + quality[k - 1]!)) / 2;
+  for (let k = 1; k < rates.length; k++)
+    auc += ((rates[k]! - rates[k - 1]!) * (quality[k]! + quality[k - 1]!)) / 2;
   return { rates, quality, aucDf: auc };
 }
 
@@ -103,7 +119,10 @@ export interface PostHocRule {
 }
 
 /** Fit the post-hoc MLP (binary target: large strictly better) with AdamW on `train`. */
-export function fitPostHocRule(train: readonly CascadeExample[], options: { seed?: number; steps?: number } = {}): PostHocRule {
+export function fitPostHocRule(
+  train: readonly CascadeExample[],
+  options: { seed?: number; steps?: number } = {},
+): PostHocRule {
   const rng = new Rng(options.seed ?? 0);
   const model = new QuantileMlp(rng);
   const feats = train.map((e) => quantileFeatures(e.logprobs));
@@ -126,7 +145,9 @@ export function fitPostHocRule(train: readonly CascadeExample[], options: { seed
   }
   return {
     probabilityLargeBetter(logprobs) {
-      return scope(() => sigmoid(model.forward(fromArray(quantileFeatures(logprobs), [1, QUANTILE_GRID.length]))).item());
+      return scope(() =>
+        sigmoid(model.forward(fromArray(quantileFeatures(logprobs), [1, QUANTILE_GRID.length]))).item(),
+      );
     },
   };
 }
@@ -149,7 +170,9 @@ export function evaluateCascade(
   const rule = fitPostHocRule(heldOut, options);
   const confidences: Record<string, number[]> = {
     chow_sum: test.map((e) => e.logprobs.reduce((s, v) => s + v, 0)),
-    chow_average: test.map((e) => (e.logprobs.length ? e.logprobs.reduce((s, v) => s + v, 0) / e.logprobs.length : 0)),
+    chow_average: test.map((e) =>
+      e.logprobs.length ? e.logprobs.reduce((s, v) => s + v, 0) / e.logprobs.length : 0,
+    ),
   };
   for (const a of QUANTILE_GRID) {
     confidences[`chow_quantile_${a}`] = test.map((e) => (e.logprobs.length ? quantile(e.logprobs, a) : 0));

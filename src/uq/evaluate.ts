@@ -19,13 +19,23 @@ export interface EvalSummary {
   /** Detection quality of each uncertainty score. */
   scores: Record<string, ScoreSummary>;
   /** Calibration of the confidence. */
-  confidence: { ece: number | null; mce: number | null; brier: number | null; nll: number | null; auroc: number | null; bins: number };
+  confidence: {
+    ece: number | null;
+    mce: number | null;
+    brier: number | null;
+    nll: number | null;
+    auroc: number | null;
+    bins: number;
+  };
   /** Why a metric is null (keyed `score.metric`). */
   notes: Record<string, string>;
 }
 
 /** Summarise graded predictions (all share the same score names). */
-export function summarizePredictions(predictions: readonly Prediction[], options: { bins?: number } = {}): EvalSummary {
+export function summarizePredictions(
+  predictions: readonly Prediction[],
+  options: { bins?: number } = {},
+): EvalSummary {
   const n = predictions.length;
   const correct = predictions.map((p) => p.correct);
   const notes: Record<string, string> = {};
@@ -36,7 +46,11 @@ export function summarizePredictions(predictions: readonly Prediction[], options
     scores[name] = { auroc: m.auroc, aupr: m.aupr, prr: m.prr, aurc: m.aurc };
     for (const [k, v] of Object.entries(m.notes)) if (k in scores[name]!) notes[`${name}.${k}`] = v;
   }
-  const c = predictionMetrics({ correct, confidence: predictions.map((p) => p.confidence), bins: options.bins });
+  const c = predictionMetrics({
+    correct,
+    confidence: predictions.map((p) => p.confidence),
+    bins: options.bins,
+  });
   for (const [k, v] of Object.entries(c.notes)) notes[`confidence.${k}`] = v;
   return {
     n,

@@ -45,7 +45,14 @@ export function mcDropoutScores(
   const rate = options.rate ?? 0.1;
   const seed = Math.abs(Math.trunc(options.seed ?? 0)) % 100000;
   const n = answerIds.length;
-  if (n === 0) return { predictive_entropy: 0, expected_entropy: 0, mutual_information: 0, nll_mean: 0, nll_variance: 0 };
+  if (n === 0)
+    return {
+      predictive_entropy: 0,
+      expected_entropy: 0,
+      mutual_information: 0,
+      nll_mean: 0,
+      nll_variance: 0,
+    };
   const ids = [...promptIds, ...answerIds];
   const P = promptIds.length;
   const V = model.config.vocabSize;
@@ -61,7 +68,9 @@ export function mcDropoutScores(
       for (const d of drops) d.offset = (seed * 1000 + pass) * 2 ** 24;
       const probs = noGrad(() =>
         scope(() => {
-          const hidden = model.forwardHidden(fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' }));
+          const hidden = model.forwardHidden(
+            fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' }),
+          );
           const logits = model.logits(slice(hidden, 1, P - 1, ids.length - 1));
           return Float64Array.from(logits.data as Float32Array);
         }),
@@ -72,7 +81,7 @@ export function mcDropoutScores(
         let max = -Infinity;
         for (let v = 0; v < V; v++) if (row[v]! > max) max = row[v]!;
         let sum = 0;
-        for (let v = 0; v < V; v++) sum += (row[v] = Math.exp(row[v]! - max));
+        for (let v = 0; v < V; v++) sum += row[v] = Math.exp(row[v]! - max);
         for (let v = 0; v < V; v++) row[v]! /= sum;
         expectedEntropy += entropyOf(row) / (n * passes);
         const mp = meanP[t]!;

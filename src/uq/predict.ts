@@ -64,11 +64,13 @@ export function readEvalRecords(path: string): EvalRecord[] {
         throw new DataError(path, i + 1, `invalid JSON: ${(err as Error).message}`);
       }
       const r = value as Record<string, unknown>;
-      if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new DataError(path, i + 1, 'expected a JSON object');
+      if (typeof r !== 'object' || r === null || Array.isArray(r))
+        throw new DataError(path, i + 1, 'expected a JSON object');
       if (typeof r.answer !== 'string') throw new DataError(path, i + 1, "field 'answer' must be a string");
       const hasPrompt = typeof r.prompt === 'string';
       const hasMessages = Array.isArray(r.messages);
-      if (hasPrompt === hasMessages) throw new DataError(path, i + 1, "expected exactly one of 'prompt' (string) or 'messages' (array)");
+      if (hasPrompt === hasMessages)
+        throw new DataError(path, i + 1, "expected exactly one of 'prompt' (string) or 'messages' (array)");
       records.push(r as EvalRecord);
     });
   if (records.length === 0) throw new DataError(path, 1, 'no records');
@@ -119,7 +121,13 @@ export function predict(
       };
       const scores: Record<string, number> = { ...sequenceScores(tokens) };
       if (options.mcDropout && options.mcDropout.passes > 0) {
-        Object.assign(scores, mcDropoutScores(model, promptIds, answerIds, { ...options.mcDropout, seed: (options.mcDropout.seed ?? 0) + index }));
+        Object.assign(
+          scores,
+          mcDropoutScores(model, promptIds, answerIds, {
+            ...options.mcDropout,
+            seed: (options.mcDropout.seed ?? 0) + index,
+          }),
+        );
       }
       const raw = sequenceConfidence(tokens);
       const answer = (g.text ?? '').trim();

@@ -51,7 +51,11 @@ export function quantile(values: readonly number[], alpha: number): number {
  * Teacher-forced per-token quantities of `answerIds` given `promptIds` (one pass, fused head;
  * eval mode unless dropout is forced on the model).
  */
-export function answerTokens(model: LlamaForCausalLM, promptIds: readonly number[], answerIds: readonly number[]): AnswerTokens {
+export function answerTokens(
+  model: LlamaForCausalLM,
+  promptIds: readonly number[],
+  answerIds: readonly number[],
+): AnswerTokens {
   const ids = [...promptIds, ...answerIds];
   const T = ids.length;
   const P = promptIds.length;
@@ -63,8 +67,14 @@ export function answerTokens(model: LlamaForCausalLM, promptIds: readonly number
       for (let t = P - 1; t < T - 1; t++) labels[t] = ids[t + 1]!;
       const hidden = model.forwardHidden(fromArray(Int32Array.from(ids), [1, T], { dtype: 'i32' }));
       const r = model.scoreTokens(hidden, fromArray(labels, [T], { dtype: 'i32' }));
-      const pick = (a: ArrayLike<number>) => Array.from({ length: answerIds.length }, (_, i) => a[P - 1 + i]!);
-      return { logprobs: pick(r.logp.data), entropies: pick(r.entropy.data), top1: pick(r.top1.data), top2: pick(r.top2.data) };
+      const pick = (a: ArrayLike<number>) =>
+        Array.from({ length: answerIds.length }, (_, i) => a[P - 1 + i]!);
+      return {
+        logprobs: pick(r.logp.data),
+        entropies: pick(r.entropy.data),
+        top1: pick(r.top1.data),
+        top2: pick(r.top2.data),
+      };
     }),
   );
 }
@@ -73,7 +83,16 @@ export function answerTokens(model: LlamaForCausalLM, promptIds: readonly number
 export function sequenceScores(t: AnswerTokens): Record<ScoreName, number> {
   const n = t.logprobs.length;
   if (n === 0) {
-    return { msp: 0, log_perplexity: 0, mean_entropy: 0, max_entropy: 0, margin: 0, logprob_q0: 0, logprob_q25: 0, logprob_q50: 0 };
+    return {
+      msp: 0,
+      log_perplexity: 0,
+      mean_entropy: 0,
+      max_entropy: 0,
+      margin: 0,
+      logprob_q0: 0,
+      logprob_q25: 0,
+      logprob_q50: 0,
+    };
   }
   const sum = t.logprobs.reduce((s, v) => s + v, 0);
   const meanEntropy = t.entropies.reduce((s, v) => s + v, 0) / n;

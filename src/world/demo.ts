@@ -47,7 +47,13 @@ export interface DemoOptions {
 export interface DemoRecipe {
   version: number;
   world: { knownPeople: number; taughtPeople: number; unknownPeople: number; biographiesPerPerson: number };
-  model: { hiddenSize: number; intermediateSize: number; numLayers: number; numHeads: number; numKvHeads: number };
+  model: {
+    hiddenSize: number;
+    intermediateSize: number;
+    numLayers: number;
+    numHeads: number;
+    numKvHeads: number;
+  };
   pretrain: { steps: number; batchSize: number; lr: number; maxLength: number };
   finetune: { steps: number; batchSize: number; lr: number; r: number; alpha: number };
   /** Questions evaluated per split (the world has more; null = all). */
@@ -77,7 +83,17 @@ export function demoRecipe(quick: boolean): DemoRecipe {
 
 function recipeHash(recipe: DemoRecipe, seed: number): string {
   return createHash('sha256')
-    .update(JSON.stringify({ recipe: { world: recipe.world, model: recipe.model, pretrain: recipe.pretrain, version: recipe.version }, seed }))
+    .update(
+      JSON.stringify({
+        recipe: {
+          world: recipe.world,
+          model: recipe.model,
+          pretrain: recipe.pretrain,
+          version: recipe.version,
+        },
+        seed,
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
 }
@@ -92,7 +108,11 @@ function lossCurve(runDir: string): [number, number][] {
 }
 
 /** Build (or reuse from the cache) the pretrained base model; returns its directory. */
-function baseModel(o: DemoOptions, recipe: DemoRecipe, worldDir: string): { dir: string; cached: boolean; curve: [number, number][] } {
+function baseModel(
+  o: DemoOptions,
+  recipe: DemoRecipe,
+  worldDir: string,
+): { dir: string; cached: boolean; curve: [number, number][] } {
   const key = recipeHash(recipe, o.seed);
   const dir = join(o.cacheDir, `world-base-${key}`);
   if (existsSync(join(dir, 'model', 'model.safetensors'))) {
@@ -106,16 +126,38 @@ function baseModel(o: DemoOptions, recipe: DemoRecipe, worldDir: string): { dir:
   const m = recipe.model;
   const configPath = join(work, 'config.json');
   writeJsonAtomic(configPath, {
-    ...llamaConfigJson({ vocabSize: 259, ...m, bosTokenId: 256, eosTokenId: 257, maxPositionEmbeddings: 512, tieWordEmbeddings: true }),
+    ...llamaConfigJson({
+      vocabSize: 259,
+      ...m,
+      bosTokenId: 256,
+      eosTokenId: 257,
+      maxPositionEmbeddings: 512,
+      tieWordEmbeddings: true,
+    }),
     pad_token_id: 258,
   });
   const p = recipe.pretrain;
   const config = validateTrainConfig(
     {
       model: { config: configPath, tokenizer: join(work, 'tokenizer'), init_seed: o.seed },
-      data: { train: join(worldDir, 'pretrain.jsonl'), train_on: 'all', max_length: p.maxLength, packing: true },
+      data: {
+        train: join(worldDir, 'pretrain.jsonl'),
+        train_on: 'all',
+        max_length: p.maxLength,
+        packing: true,
+      },
       method: 'full',
-      train: { steps: p.steps, batch_size: p.batchSize, lr: p.lr, schedule: 'cosine', warmup_steps: 20, min_lr_ratio: 0.1, weight_decay: 0.01, seed: o.seed, log_every: 1 },
+      train: {
+        steps: p.steps,
+        batch_size: p.batchSize,
+        lr: p.lr,
+        schedule: 'cosine',
+        warmup_steps: 20,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.01,
+        seed: o.seed,
+        log_every: 1,
+      },
       output_dir: join(work, 'run'),
     },
     'demo pretraining recipe',
@@ -134,7 +176,13 @@ function progressOf(o: DemoOptions): (e: TrainEvent) => void {
   };
 }
 
-function finetune(o: DemoOptions, recipe: DemoRecipe, baseDir: string, worldDir: string, loss: 'ce' | 'ua-clm'): string {
+function finetune(
+  o: DemoOptions,
+  recipe: DemoRecipe,
+  baseDir: string,
+  worldDir: string,
+  loss: 'ce' | 'ua-clm',
+): string {
   const f = recipe.finetune;
   const runDir = join(o.out, `finetune-${loss}`);
   const config = validateTrainConfig(
@@ -144,7 +192,14 @@ function finetune(o: DemoOptions, recipe: DemoRecipe, baseDir: string, worldDir:
       method: 'lora',
       lora: { r: f.r, lora_alpha: f.alpha, target_modules: 'all-linear' },
       loss,
-      train: { steps: f.steps, batch_size: f.batchSize, lr: f.lr, schedule: 'cosine', warmup_steps: 10, seed: o.seed },
+      train: {
+        steps: f.steps,
+        batch_size: f.batchSize,
+        lr: f.lr,
+        schedule: 'cosine',
+        warmup_steps: 10,
+        seed: o.seed,
+      },
       output_dir: runDir,
     },
     `demo fine-tuning recipe (${loss})`,
@@ -223,7 +278,10 @@ export function runDemo(o: DemoOptions): DemoResult {
   o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);
   writeWorld(generateWorld({ seed: o.seed, ...recipe.world }), worldDir);
   const base = baseModel(o, recipe, worldDir);
-  const runs = { ce: finetune(o, recipe, base.dir, worldDir, 'ce'), 'ua-clm': finetune(o, recipe, base.dir, worldDir, 'ua-clm') };
+  const runs = {
+    ce: finetune(o, recipe, base.dir, worldDir, 'ce'),
+    'ua-clm': finetune(o, recipe, base.dir, worldDir, 'ua-clm'),
+  };
   const mixedRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), recipe.evalPerSplit);
   const oodRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), recipe.evalPerSplit);
   const evaluations: Record<string, ModelEvaluation> = {};
@@ -234,14 +292,20 @@ export function runDemo(o: DemoOptions): DemoResult {
     const total = mixedRecords.length + oodRecords.length;
     o.onPhase?.(`evaluate ${name}`, total);
     const opts = { stop: ['\n'], maxNewTokens: 24, eosTokenIds: loaded.eosTokenIds };
-    const mixed = predict(loaded.model, loaded.tokenizer!, mixedRecords, { ...opts, onProgress: (d) => o.onProgress?.(d) });
+    const mixed = predict(loaded.model, loaded.tokenizer!, mixedRecords, {
+      ...opts,
+      onProgress: (d) => o.onProgress?.(d),
+    });
     const ood = predict(loaded.model, loaded.tokenizer!, oodRecords, {
       ...opts,
       onProgress: (d) => o.onProgress?.(mixedRecords.length + d),
     });
     evaluations[name] = evaluateModel(mixed, ood);
     predictions[name] = mixed;
-    writeTextAtomic(join(o.out, `predictions-${name}.jsonl`), mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n') + '\n');
+    writeTextAtomic(
+      join(o.out, `predictions-${name}.jsonl`),
+      mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n') + '\n',
+    );
   }
   const metrics: JsonObject = {
     seed: o.seed,

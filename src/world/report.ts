@@ -35,9 +35,15 @@ function metricsTable(evaluations: Record<string, ModelEvaluation>): string {
   ];
   const scoreNames = Object.keys(evaluations[models[0]!]?.auroc ?? {});
   for (const s of scoreNames) rows.push([`AUROC wrong-answer detection: ${s}`, (e) => e.auroc[s] ?? null]);
-  for (const s of scoreNames) rows.push([`AUROC out-of-domain detection: ${s}`, (e) => e.ood_auroc[s] ?? null]);
+  for (const s of scoreNames)
+    rows.push([`AUROC out-of-domain detection: ${s}`, (e) => e.ood_auroc[s] ?? null]);
   const head = `<tr><th>metric</th>${models.map((m) => `<th>${escapeHtml(m)}</th>`).join('')}</tr>`;
-  const body = rows.map(([label, f]) => `<tr><td>${escapeHtml(label)}</td>${models.map((m) => cell(f(evaluations[m]!))).join('')}</tr>`).join('');
+  const body = rows
+    .map(
+      ([label, f]) =>
+        `<tr><td>${escapeHtml(label)}</td>${models.map((m) => cell(f(evaluations[m]!))).join('')}</tr>`,
+    )
+    .join('');
   return `<table id="metrics">${head}${body}</table>`;
 }
 

@@ -64,10 +64,14 @@ export function lineChart(o: LineChartOptions): string {
   const py = (y: number) => height - m.bottom - ((y - y0) / (y1 - y0)) * (height - m.top - m.bottom);
   const parts: string[] = [];
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>`);
-  parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(o.title)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(o.title)}</text>`,
+  );
   for (const t of ticks(x0, x1)) {
     parts.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${m.top}" y2="${height - m.bottom}" stroke="#eee"/>`);
-    parts.push(`<text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle" font-size="10">${fmt(t)}</text>`);
+    parts.push(
+      `<text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle" font-size="10">${fmt(t)}</text>`,
+    );
   }
   for (const t of ticks(y0, y1)) {
     parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${py(t)}" y2="${py(t)}" stroke="#eee"/>`);
@@ -76,19 +80,25 @@ export function lineChart(o: LineChartOptions): string {
   parts.push(
     `<rect x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.top - m.bottom}" fill="none" stroke="#999"/>`,
   );
-  parts.push(`<text x="${width / 2}" y="${height - 8}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="${height - 8}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`,
+  );
   parts.push(
     `<text x="14" y="${height / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 14 ${height / 2})">${escapeXml(o.yLabel)}</text>`,
   );
   o.series.forEach((s, i) => {
     const color = s.dashed ? '#888' : PALETTE[i % PALETTE.length]!;
     const pts = s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
-    const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ');
+    const d = pts
+      .map((p, j) => `${j === 0 ? 'M' : 'L'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`)
+      .join(' ');
     parts.push(
       `<path class="series" data-series="${escapeXml(s.name)}" data-points="${pts.length}" d="${d}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 1 : 2}"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`,
     );
     const ly = m.top + 8 + i * 14;
-    parts.push(`<line x1="${width - m.right - 110}" x2="${width - m.right - 92}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+    parts.push(
+      `<line x1="${width - m.right - 110}" x2="${width - m.right - 92}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+    );
     parts.push(`<text x="${width - m.right - 88}" y="${ly + 3}" font-size="10">${escapeXml(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(o.title)}">${parts.join('')}</svg>`;
@@ -103,12 +113,19 @@ export interface ReliabilityBin {
 }
 
 /** A reliability diagram: accuracy per confidence bin as bars, with the diagonal. */
-export function reliabilityDiagram(title: string, bins: readonly ReliabilityBin[], width = 300, height = 300): string {
+export function reliabilityDiagram(
+  title: string,
+  bins: readonly ReliabilityBin[],
+  width = 300,
+  height = 300,
+): string {
   const m = { left: 44, right: 12, top: 30, bottom: 40 };
   const px = (x: number) => m.left + x * (width - m.left - m.right);
   const py = (y: number) => height - m.bottom - y * (height - m.top - m.bottom);
   const parts: string[] = [`<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>`];
-  parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(title)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(title)}</text>`,
+  );
   const nonEmpty = bins.filter((b) => b.count > 0 && b.accuracy !== null);
   for (const b of nonEmpty) {
     parts.push(
@@ -116,15 +133,29 @@ export function reliabilityDiagram(title: string, bins: readonly ReliabilityBin[
     );
   }
   const pts = nonEmpty.map((b) => [b.confidence ?? (b.lo + b.hi) / 2, b.accuracy!] as const);
-  const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ');
-  parts.push(`<path class="series" data-series="accuracy" data-points="${pts.length}" d="${d}" fill="none" stroke="#d62728" stroke-width="1.5"/>`);
-  parts.push(`<path class="reference" d="M${px(0)},${py(0)} L${px(1)},${py(1)}" stroke="#888" stroke-dasharray="4 3" fill="none"/>`);
+  const d = pts
+    .map((p, j) => `${j === 0 ? 'M' : 'L'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`)
+    .join(' ');
+  parts.push(
+    `<path class="series" data-series="accuracy" data-points="${pts.length}" d="${d}" fill="none" stroke="#d62728" stroke-width="1.5"/>`,
+  );
+  parts.push(
+    `<path class="reference" d="M${px(0)},${py(0)} L${px(1)},${py(1)}" stroke="#888" stroke-dasharray="4 3" fill="none"/>`,
+  );
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    parts.push(`<text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle" font-size="10">${t}</text>`);
+    parts.push(
+      `<text x="${px(t)}" y="${height - m.bottom + 14}" text-anchor="middle" font-size="10">${t}</text>`,
+    );
     parts.push(`<text x="${m.left - 6}" y="${py(t) + 3}" text-anchor="end" font-size="10">${t}</text>`);
   }
-  parts.push(`<rect x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.top - m.bottom}" fill="none" stroke="#999"/>`);
-  parts.push(`<text x="${width / 2}" y="${height - 8}" text-anchor="middle" font-size="11">confidence</text>`);
-  parts.push(`<text x="12" y="${height / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 12 ${height / 2})">accuracy</text>`);
+  parts.push(
+    `<rect x="${m.left}" y="${m.top}" width="${width - m.left - m.right}" height="${height - m.top - m.bottom}" fill="none" stroke="#999"/>`,
+  );
+  parts.push(
+    `<text x="${width / 2}" y="${height - 8}" text-anchor="middle" font-size="11">confidence</text>`,
+  );
+  parts.push(
+    `<text x="12" y="${height / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 12 ${height / 2})">accuracy</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(title)}">${parts.join('')}</svg>`;
 }

@@ -52,8 +52,8 @@ export const analyzeIntrudersCommand = defineCommand({
 the top-k left singular vectors of the tuned matrix (--tuned, or --base plus the LoRA --adapter as
 W + scaling B A). A tuned vector is an intruder when max |cos| with every base singular vector is
 below --threshold ("LoRA vs Full Fine-tuning: An Illusion of Equivalence"). Prints one row per
-matrix and the totals; names, shapes and architectures are checked before any SVD runs. Each matrix
-costs two full SVDs (a few seconds for 576 x 1536 in plain JS).`,
+matrix and the totals; names, shapes and architectures are checked before any SVD runs. A large
+matrix (576 x 1536) takes a few seconds in plain JS; see docs/analysis.md.`,
   options,
   examples: [
     'attune analyze intruders --base ./SmolLM2-135M --adapter runs/lora/adapter',

@@ -5,13 +5,38 @@ import { printBench } from '../bench.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
-  preset: { type: 'string', description: `model shape: ${Object.keys(TRAIN_PRESETS).join(', ')}`, default: 'smollm2-135m', valueName: '<name>' },
-  method: { type: 'string', description: 'lora (r=8, alpha=16, q_proj+v_proj) or full', default: 'lora', valueName: '<lora|full>' },
-  dtype: { type: 'string', description: 'base weight storage (bf16: LoRA only)', default: 'f32', valueName: '<f32|bf16>' },
+  preset: {
+    type: 'string',
+    description: `model shape: ${Object.keys(TRAIN_PRESETS).join(', ')}`,
+    default: 'smollm2-135m',
+    valueName: '<name>',
+  },
+  method: {
+    type: 'string',
+    description: 'lora (r=8, alpha=16, q_proj+v_proj) or full',
+    default: 'lora',
+    valueName: '<lora|full>',
+  },
+  dtype: {
+    type: 'string',
+    description: 'base weight storage (bf16: LoRA only)',
+    default: 'f32',
+    valueName: '<f32|bf16>',
+  },
   batch: { type: 'string', description: 'sequences per step', default: '4', valueName: '<n>' },
   seq: { type: 'string', description: 'tokens per sequence', default: '256', valueName: '<n>' },
-  steps: { type: 'string', description: 'timed steps (after one warm-up step)', default: '3', valueName: '<n>' },
-  layers: { type: 'string', description: "override the preset's layer count (0 = the preset's)", default: '0', valueName: '<n>' },
+  steps: {
+    type: 'string',
+    description: 'timed steps (after one warm-up step)',
+    default: '3',
+    valueName: '<n>',
+  },
+  layers: {
+    type: 'string',
+    description: "override the preset's layer count (0 = the preset's)",
+    default: '0',
+    valueName: '<n>',
+  },
   json: jsonOption,
 } as const;
 
@@ -23,7 +48,10 @@ export const benchTrainCommand = defineCommand({
 anchor (../shared/anchors/torch_llama_bench.py). Peak RSS is the process's VmHWM, so run one bench
 per process. --json prints the bench envelope as the last stdout line.`,
   options,
-  examples: ['attune bench train --method lora --json', 'attune bench train --method full --batch 4 --seq 256'],
+  examples: [
+    'attune bench train --method lora --json',
+    'attune bench train --method full --batch 4 --seq 256',
+  ],
   async run(args, io) {
     const v = args.values;
     const settings = {
@@ -35,7 +63,9 @@ per process. --json prints the bench envelope as the last stdout line.`,
       steps: parseInteger('--steps', v.steps),
       layers: parseInteger('--layers', v.layers, 0),
     };
-    io.note(`bench train: ${settings.method} on ${settings.preset} (${settings.dtype}), batch ${settings.batch} x seq ${settings.seq} ...`);
+    io.note(
+      `bench train: ${settings.method} on ${settings.preset} (${settings.dtype}), batch ${settings.batch} x seq ${settings.seq} ...`,
+    );
     return printBench(io, v.json, () => runTrainBench(settings));
   },
 });

@@ -8,9 +8,17 @@ import { type Progress, progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
-  quick: { type: 'boolean', description: 'smaller model and fewer steps (about 3 minutes from a cold cache)' },
+  quick: {
+    type: 'boolean',
+    description: 'smaller model and fewer steps (about 3 minutes from a cold cache)',
+  },
   out: { type: 'string', description: 'output directory', default: 'attune-demo', valueName: '<dir>' },
-  seed: { type: 'string', description: 'seed of the world, the models and the training', default: '0', valueName: '<n>' },
+  seed: {
+    type: 'string',
+    description: 'seed of the world, the models and the training',
+    default: '0',
+    valueName: '<n>',
+  },
   json: jsonOption,
 } as const;
 
@@ -26,7 +34,8 @@ const fmt = (v: number | null | undefined) => (v === null || v === undefined ? n
 /** `attune demo [--quick] [--out DIR] [--seed S] [--json]`. */
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'Fine-tune a tiny model on a synthetic world and show that it learned and knows when it does not know',
+  summary:
+    'Fine-tune a tiny model on a synthetic world and show that it learned and knows when it does not know',
   description: `Generates the benchmark world, builds (or reuses from the cache) a small byte-level Llama pretrained on
 it, fine-tunes it with LoRA + ce and LoRA + ua-clm on new facts, evaluates the base and both fine-tunes
 on known, taught and unknown people and on out-of-domain questions, prints a comparison table and
@@ -47,12 +56,24 @@ ATTUNE_CACHE_DIR (default ~/.cache/attune) and rebuilt when missing or when its 
       onNote: (t) => io.note(`demo: ${t}`),
       onPhase: (phase, total) => {
         bar?.stop();
-        bar = progress({ label: phase, total, stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY } });
+        bar = progress({
+          label: phase,
+          total,
+          stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
+        });
       },
       onProgress: (done, fields) => (bar as Progress | null)?.update(done, fields),
     });
     (bar as Progress | null)?.stop();
-    const m = result.metrics as unknown as Record<string, { accuracy: Record<string, number | null>; ece: number | null; auroc: Record<string, number | null>; ood_auroc: Record<string, number | null> }>;
+    const m = result.metrics as unknown as Record<
+      string,
+      {
+        accuracy: Record<string, number | null>;
+        ece: number | null;
+        auroc: Record<string, number | null>;
+        ood_auroc: Record<string, number | null>;
+      }
+    >;
     const models = ['base', 'ce', 'ua-clm'];
     const row = (label: string, f: (e: (typeof m)[string]) => number | null | undefined) =>
       Object.fromEntries([['metric', label], ...models.map((k) => [k, fmt(f(m[k]!))])]);

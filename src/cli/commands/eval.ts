@@ -20,19 +20,53 @@ import { formatTable } from '../table.ts';
 const options = {
   ...modelOptions,
   data: { type: 'string', description: 'JSONL of {prompt | messages, answer} records', valueName: '<file>' },
-  metric: { type: 'string', description: `grading: ${GRADE_METRICS.join(', ')}`, default: 'exact', valueName: '<name>' },
+  metric: {
+    type: 'string',
+    description: `grading: ${GRADE_METRICS.join(', ')}`,
+    default: 'exact',
+    valueName: '<name>',
+  },
   scores: {
     type: 'string',
-    description: 'comma-separated scores to report (default: all single-pass scores, plus MC-dropout ones with --mc-dropout)',
+    description:
+      'comma-separated scores to report (default: all single-pass scores, plus MC-dropout ones with --mc-dropout)',
     valueName: '<a,b,...>',
   },
-  'mc-dropout': { type: 'string', description: 'MC-dropout passes T (0 = off)', default: '0', valueName: '<T>' },
-  'mc-rate': { type: 'string', description: 'dropout rate forced on for MC dropout', default: '0.1', valueName: '<p>' },
-  calibrator: { type: 'string', description: 'Platt or isotonic calibrator JSON mapping the confidence', valueName: '<file>' },
-  'max-new-tokens': { type: 'string', description: 'answer length limit in tokens', default: '32', valueName: '<n>' },
-  stop: { type: 'string', multiple: true, description: 'stop string ending an answer (repeatable; e.g. "\\n")', valueName: '<text>' },
+  'mc-dropout': {
+    type: 'string',
+    description: 'MC-dropout passes T (0 = off)',
+    default: '0',
+    valueName: '<T>',
+  },
+  'mc-rate': {
+    type: 'string',
+    description: 'dropout rate forced on for MC dropout',
+    default: '0.1',
+    valueName: '<p>',
+  },
+  calibrator: {
+    type: 'string',
+    description: 'Platt or isotonic calibrator JSON mapping the confidence',
+    valueName: '<file>',
+  },
+  'max-new-tokens': {
+    type: 'string',
+    description: 'answer length limit in tokens',
+    default: '32',
+    valueName: '<n>',
+  },
+  stop: {
+    type: 'string',
+    multiple: true,
+    description: 'stop string ending an answer (repeatable; e.g. "\\n")',
+    valueName: '<text>',
+  },
   bins: { type: 'string', description: 'ECE bins (equal width)', default: '15', valueName: '<n>' },
-  out: { type: 'string', description: 'directory for predictions.jsonl (default: next to --data)', valueName: '<dir>' },
+  out: {
+    type: 'string',
+    description: 'directory for predictions.jsonl (default: next to --data)',
+    valueName: '<dir>',
+  },
   json: jsonOption,
 } as const;
 
@@ -69,13 +103,19 @@ confidence, every score).`,
     if (v.calibrator) {
       const c = loadCalibrator(v.calibrator);
       if (c.type === 'temperature') {
-        throw new UsageError('eval: a temperature calibrator rescales token logits; pass a platt or isotonic calibrator of the confidence');
+        throw new UsageError(
+          'eval: a temperature calibrator rescales token logits; pass a platt or isotonic calibrator of the confidence',
+        );
       }
       calibrate = (x) => c.apply(x);
     }
     const loaded = loadModelFromFlags(v, 'eval');
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
-    const bar = progress({ label: 'eval', total: records.length, stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY } });
+    const bar = progress({
+      label: 'eval',
+      total: records.length,
+      stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
+    });
     const predictions = predict(loaded.model, loaded.tokenizer, records, {
       metric,
       maxNewTokens,
@@ -90,8 +130,10 @@ confidence, every score).`,
       const wanted = v.scores.split(',').map((s) => s.trim());
       const known = Object.keys(predictions[0]!.scores);
       const unknown = wanted.filter((w) => !known.includes(w));
-      if (unknown.length > 0) throw new UsageError(`eval: unknown score(s) ${unknown.join(', ')} (available: ${known.join(', ')})`);
-      for (const p of predictions) for (const k of Object.keys(p.scores)) if (!wanted.includes(k)) delete p.scores[k];
+      if (unknown.length > 0)
+        throw new UsageError(`eval: unknown score(s) ${unknown.join(', ')} (available: ${known.join(', ')})`);
+      for (const p of predictions)
+        for (const k of Object.keys(p.scores)) if (!wanted.includes(k)) delete p.scores[k];
     }
     const summary = summarizePredictions(predictions, { bins });
     const outDir = v.out ?? join(v.data, '..');
@@ -100,17 +142,35 @@ confidence, every score).`,
     writeTextAtomic(
       predictionsPath,
       predictions
-        .map((p) => JSON.stringify({ prompt: p.prompt, reference: p.reference, answer: p.answer, correct: p.correct, confidence: p.confidence, ...p.scores, ...p.extra }))
+        .map((p) =>
+          JSON.stringify({
+            prompt: p.prompt,
+            reference: p.reference,
+            answer: p.answer,
+            correct: p.correct,
+            confidence: p.confidence,
+            ...p.scores,
+            ...p.extra,
+          }),
+        )
         .join('\n') + '\n',
     );
     io.line(`accuracy ${summary.accuracy?.toFixed(4) ?? 'n/a'} on ${summary.n} records (${metric} match)`);
     io.out(
       formatTable(
-        Object.entries(summary.scores).map(([name, s]) => ({ score: name, auroc: s.auroc, aupr: s.aupr, prr: s.prr, aurc: s.aurc })),
+        Object.entries(summary.scores).map(([name, s]) => ({
+          score: name,
+          auroc: s.auroc,
+          aupr: s.aupr,
+          prr: s.prr,
+          aurc: s.aurc,
+        })),
       ),
     );
     const c = summary.confidence;
-    io.line(`confidence: ECE ${c.ece?.toFixed(4) ?? 'n/a'} (${c.bins} bins), MCE ${c.mce?.toFixed(4) ?? 'n/a'}, Brier ${c.brier?.toFixed(4) ?? 'n/a'}, NLL ${c.nll?.toFixed(4) ?? 'n/a'}`);
+    io.line(
+      `confidence: ECE ${c.ece?.toFixed(4) ?? 'n/a'} (${c.bins} bins), MCE ${c.mce?.toFixed(4) ?? 'n/a'}, Brier ${c.brier?.toFixed(4) ?? 'n/a'}, NLL ${c.nll?.toFixed(4) ?? 'n/a'}`,
+    );
     io.line(`predictions: ${predictionsPath}`);
     if (v.json) io.json({ ...summary, metric, predictions: predictionsPath });
     return 0;

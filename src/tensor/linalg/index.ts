@@ -6,6 +6,7 @@
  */
 export * from './eigen.ts';
 export * from './matrix.ts';
+export * from './partial.ts';
 export * from './qr.ts';
 export * from './randomized.ts';
 export * from './svd.ts';

@@ -12,8 +12,9 @@
  * matrix A A^T when A is wide or square (all of them, or the top `count`); a tall A (and any
  * request that needs more care) goes through `svd`. Singular vectors from the Gram matrix are
  * orthonormal to working precision and accurate to about eps * s_1^2 / gap in angle — ample for
- * comparing directions (intruder dimensions); use `svd` when V or high accuracy of small singular
- * values is needed.
+ * comparing directions (intruder dimensions) — and the singular values, square roots of the Gram
+ * eigenvalues, to about sqrt(eps) * s_1 for the small ones; use `svd` when V or accurate small
+ * singular values are needed.
  */
 import { Rng } from '../rng.ts';
 import { symmetricEigenRows, symmetricPart, tridiagonalize, tridiagonalQl } from './eigen.ts';
@@ -97,7 +98,8 @@ export function topSymmetricEigen(a: Matrix64, k: number): TopEigen {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`topSymmetricEigen: k must be >= 1, found ${k}`);
   const count = Math.min(k, n);
   const work = symmetricPart(a);
-  if (n === 0) return { values: new Float64Array(0), vectors: { rows: 0, cols: 0, data: new Float64Array(0) } };
+  if (n === 0)
+    return { values: new Float64Array(0), vectors: { rows: 0, cols: 0, data: new Float64Array(0) } };
   const t = tridiagonalize(work, n);
   const diag = Float64Array.from(t.diag);
   const off = Float64Array.from(t.off);
@@ -151,6 +153,38 @@ export function topSymmetricEigen(a: Matrix64, k: number): TopEigen {
   return { values: Float64Array.from(values), vectors };
 }
 
+/**
+ * Top `count` left singular vectors of a tall `a` from the top eigenvectors V_k of A^T A:
+ * U_k = A V_k, orthonormalised (modified Gram-Schmidt). Null when a wanted singular value is below
+ * what the Gram matrix resolves (the direction would be noise): the caller then uses the full SVD.
+ */
+function topTallLeft(a: Matrix64, count: number): { u: Matrix64; s: Float64Array } | null {
+  const m = a.rows;
+  const top = topSymmetricEigen(matmul64(a, a, { transA: true }), count);
+  const s = Float64Array.from(top.values, (l) => Math.sqrt(Math.max(l, 0)));
+  // eigenvalues of the Gram matrix carry errors of about eps * s_1^2, so singular values below
+  // about sqrt(eps) * s_1 are indistinguishable from zero here
+  const floor = 10 * (s[0] ?? 0) * Math.sqrt(Math.max(m, a.cols) * 2 ** -52);
+  if (count > 0 && !(s[count - 1]! > floor)) return null;
+  const ut = transpose64(matmul64(a, top.vectors)).data;
+  for (let j = 0; j < count; j++) {
+    for (let i = 0; i < j; i++) {
+      const d = dotRange(ut, j * m, ut, i * m, m);
+      for (let x = 0; x < m; x++) ut[j * m + x] = ut[j * m + x]! - d * ut[i * m + x]!;
+    }
+    const length = Math.sqrt(dotRange(ut, j * m, ut, j * m, m));
+    for (let x = 0; x < m; x++) ut[j * m + x] = ut[j * m + x]! / length;
+  }
+  return { u: transpose64({ rows: count, cols: m, data: ut }), s };
+}
+
+function firstColumns(a: Matrix64, k: number): Matrix64 {
+  if (k === a.cols) return a;
+  const out = new Float64Array(a.rows * k);
+  for (let i = 0; i < a.rows; i++) out.set(a.data.subarray(i * a.cols, i * a.cols + k), i * k);
+  return { rows: a.rows, cols: k, data: out };
+}
+
 /** Options of `leftSingularVectors`. */
 export interface LeftSingularOptions {
   /** Only the top `count` vectors (default: all min(m, n)). */
@@ -162,33 +196,24 @@ export interface LeftSingularOptions {
  * singular values s of `a` (m x n), without V: r = min(m, n), or `count` when given. See the file
  * comment for the method and its accuracy.
  */
-export function leftSingularVectors(a: Matrix64, options: LeftSingularOptions = {}): { u: Matrix64; s: Float64Array } {
+export function leftSingularVectors(
+  a: Matrix64,
+  options: LeftSingularOptions = {},
+): { u: Matrix64; s: Float64Array } {
   const m = a.rows;
   const n = a.cols;
   const full = Math.min(m, n);
   const count = Math.min(options.count ?? full, full);
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`leftSingularVectors: bad count ${options.count}`);
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`leftSingularVectors: count must be an integer >= 0, found ${options.count}`);
+  }
   if (m > n) {
     if (count < full) {
-      // top eigenvectors of A^T A give V_k; U_k = A V_k / s_k (well conditioned: the largest s)
-      const top = topSymmetricEigen(matmul64(a, a, { transA: true }), count);
-      const av = matmul64(a, top.vectors);
-      const s = new Float64Array(count);
-      const ut = transpose64(av).data;
-      for (let j = 0; j < count; j++) {
-        // modified Gram-Schmidt against the previous columns, then normalise
-        for (let i = 0; i < j; i++) {
-          const d = dotRange(ut, j * m, ut, i * m, m);
-          for (let x = 0; x < m; x++) ut[j * m + x] = ut[j * m + x]! - d * ut[i * m + x]!;
-        }
-        const length = Math.sqrt(dotRange(ut, j * m, ut, j * m, m));
-        s[j] = Math.sqrt(Math.max(top.values[j]!, 0));
-        for (let x = 0; x < m; x++) ut[j * m + x] = length > 0 ? ut[j * m + x]! / length : 0;
-      }
-      return { u: transpose64({ rows: count, cols: m, data: ut }), s };
+      const top = topTallLeft(a, count);
+      if (top) return top;
     }
     const r = svd(a, { vectors: 'left' });
-    return { u: r.u!, s: r.s };
+    return { u: firstColumns(r.u!, count), s: r.s.slice(0, count) };
   }
   const gram = rowGram64(a);
   if (count < full) {
@@ -197,7 +222,7 @@ export function leftSingularVectors(a: Matrix64, options: LeftSingularOptions = 
   }
   const eig = symmetricEigenRows(gram, { order: 'descending' });
   return {
-    u: transpose64({ rows: m, cols: m, data: eig.rows! }),
-    s: Float64Array.from(eig.values, (l) => Math.sqrt(Math.max(l, 0))),
+    u: firstColumns(transpose64({ rows: m, cols: m, data: eig.rows! }), count),
+    s: Float64Array.from(eig.values.subarray(0, count), (l) => Math.sqrt(Math.max(l, 0))),
   };
 }

@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type CascadeExample, deferralCurve, evaluateCascade, oracleCurve, randomAucDf } from '../../../src/uq/cascade.ts';
+import {
+  type CascadeExample,
+  deferralCurve,
+  evaluateCascade,
+  oracleCurve,
+  randomAucDf,
+} from '../../../src/uq/cascade.ts';
 
-const ex = (logprobs: number[], s: number, l: number): CascadeExample => ({ logprobs, smallQuality: s, largeQuality: l });
+const ex = (logprobs: number[], s: number, l: number): CascadeExample => ({
+  logprobs,
+  smallQuality: s,
+  largeQuality: l,
+});
 
 describe('cascade deferral curves', () => {
   const examples = [ex([-0.1], 1, 1), ex([-2], 0, 1), ex([-0.5], 1, 0), ex([-3], 0, 0)];
@@ -32,7 +42,10 @@ describe('cascade deferral curves', () => {
     };
     const all = Array.from({ length: 80 }, (_, i) => make(i));
     const r = evaluateCascade(all.slice(0, 40), all.slice(40), { seed: 1 });
-    assert.ok(r.methods.post_hoc_mlp!.auc_df > r.random_auc_df + 0.05, JSON.stringify(r.methods.post_hoc_mlp!.auc_df));
+    assert.ok(
+      r.methods.post_hoc_mlp!.auc_df > r.random_auc_df + 0.05,
+      JSON.stringify(r.methods.post_hoc_mlp!.auc_df),
+    );
     assert.ok(r.methods.chow_quantile_0!.auc_df > r.random_auc_df);
     assert.ok(r.oracle_auc_df >= r.methods.post_hoc_mlp!.auc_df - 1e-12);
   });

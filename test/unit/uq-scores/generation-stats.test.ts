@@ -6,7 +6,17 @@ import { answerTokens } from '../../../src/uq/scores.ts';
 describe('scores from generation', () => {
   it('per-token stats collected while generating equal a teacher-forced pass over prompt + answer', () => {
     const model = createModel(
-      { ...llamaConfigJson({ vocabSize: 40, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2 }), initializer_range: 0.4 },
+      {
+        ...llamaConfigJson({
+          vocabSize: 40,
+          hiddenSize: 32,
+          intermediateSize: 48,
+          numLayers: 2,
+          numHeads: 4,
+          numKvHeads: 2,
+        }),
+        initializer_range: 0.4,
+      },
       { seed: 9 },
     );
     const prompt = [1, 5, 9, 2];

@@ -19,7 +19,12 @@ describe('grading', () => {
 
 describe('sequence scores', () => {
   it('match the LM-Polygraph definitions on a hand example', () => {
-    const t = { logprobs: [-1, -3], entropies: [0.5, 1.5], top1: [Math.log(0.5), Math.log(0.6)], top2: [Math.log(0.3), Math.log(0.1)] };
+    const t = {
+      logprobs: [-1, -3],
+      entropies: [0.5, 1.5],
+      top1: [Math.log(0.5), Math.log(0.6)],
+      top2: [Math.log(0.3), Math.log(0.1)],
+    };
     const s = sequenceScores(t);
     assert.equal(s.msp, 4);
     assert.equal(s.log_perplexity, 2);

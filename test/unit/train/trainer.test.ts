@@ -53,12 +53,12 @@ describe('trainer', () => {
     const trained = logits(result.model, ids);
     const reloaded = loadModel(join(root, 'model'));
     loadAdapter(reloaded.model, join(config.output_dir, 'adapter'));
-    assert.ok(maxAbsDiff(logits(reloaded.model, ids), trained) < 1e-5);
+    assert.ok(maxAbsDiff(logits(reloaded.model, ids), trained) < 1e-4);
     // merge into a plain model dir and reload
     const adapter = loadAdapter(loadModel(join(root, 'model')).model, join(config.output_dir, 'adapter'));
     const merged = adapter.mergeAndUnload();
     saveModel(merged as typeof reloaded.model, join(root, 'merged'), { tokenizerFrom: join(root, 'model') });
-    assert.ok(maxAbsDiff(logits(loadModel(join(root, 'merged')).model, ids), trained) < 1e-5);
+    assert.ok(maxAbsDiff(logits(loadModel(join(root, 'merged')).model, ids), trained) < 1e-4);
   });
 
   it('resuming after a kill at step k reproduces the uninterrupted run exactly', () => {

@@ -25,11 +25,13 @@ export interface PoolStats {
   allocations: number;
   /** Requests served from a free list. */
   reuses: number;
+  /** Highest liveBytes seen (reset with resetPeak). */
+  peakLiveBytes: number;
 }
 
 class BufferPool {
   private free = new Map<number, ArrayBuffer[]>();
-  private stats: PoolStats = { liveBytes: 0, freeBytes: 0, allocations: 0, reuses: 0 };
+  private stats: PoolStats = { liveBytes: 0, freeBytes: 0, allocations: 0, reuses: 0, peakLiveBytes: 0 };
   /** Free bytes kept at most; beyond this, released buffers are left to the GC. */
   maxFreeBytes = Number(process.env.ATTUNE_POOL_MAX_FREE_MB ?? 512) * 2 ** 20;
 
@@ -47,6 +49,7 @@ class BufferPool {
       zero = false; // fresh ArrayBuffers are zeroed already
     }
     this.stats.liveBytes += bytes;
+    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
     const view = viewOf(dtype, buffer, length);
     if (zero) view.fill(0);
     return view;
@@ -71,6 +74,11 @@ class BufferPool {
   trim(): void {
     this.free.clear();
     this.stats.freeBytes = 0;
+  }
+
+  /** Start measuring peakLiveBytes afresh. */
+  resetPeak(): void {
+    this.stats.peakLiveBytes = this.stats.liveBytes;
   }
 
   snapshot(): PoolStats {

@@ -20,6 +20,7 @@ import {
   rmsNorm,
   rope,
   ropeTables,
+  scope,
   swiglu,
   type Tensor,
   Tensor as TensorClass,
@@ -305,7 +306,11 @@ export class LlamaForCausalLM extends Module {
     this.model.layers.at(0); // throws early for an empty stack
     let i = 0;
     for (const layer of this.model.layers) {
-      x = layer.forward(x, { positions, cos, sin, cache, layerIndex: i++ });
+      // one scope per layer: its intermediates are freed as soon as the layer is done, except
+      // those the autograd tape keeps for backward
+      const input = x;
+      const layerIndex = i++;
+      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex }));
     }
     if (cache) cache.advance(T);
     return rmsNorm(x, normWeight, this.config.rmsNormEps);

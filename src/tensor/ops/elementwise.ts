@@ -53,7 +53,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
 export function mul(a: Tensor, b: Tensor): Tensor {
   const out = binaryForward('mul', a, b, 'mul');
   if (needsGrad(a, b)) {
-    record('mul', [a, b], [out], [a, b], ([g]) => [
+    record('mul', [a, b], [out], [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])], ([g]) => [
       a.requiresGrad ? sumToShape(binaryForward('mul', g!, b, 'mul'), a.shape) : null,
       b.requiresGrad ? sumToShape(binaryForward('mul', g!, a, 'mul'), b.shape) : null,
     ]);
@@ -90,17 +90,36 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** The tensors a unary op's derivative reads (kernels get the others' arrays but ignore them). */
+function savedFor(op: UnaryOp, x: Tensor, out: Tensor): Tensor[] {
+  switch (op) {
+    case 'neg':
+    case 'add_scalar':
+    case 'mul_scalar':
+      return [];
+    case 'exp':
+    case 'sqrt':
+    case 'rsqrt':
+    case 'tanh':
+    case 'sigmoid':
+      return [out];
+    default:
+      return [x];
+  }
+}
+
 function unaryOp(op: UnaryOp, x: Tensor, param = 0): Tensor {
   const out = emptyLike(x);
   const k = kernelsOf(x);
   k.unary(op, floatOf(x, op), out.data as FloatArray, x.size, param);
   if (needsGrad(x)) {
-    record(op, [x], [out], [x, out], ([g]) => {
+    record(op, [x], [out], savedFor(op, x, out), ([g]) => {
       const gx = emptyLike(x);
+      // an operand the derivative does not read may already be freed: pass g's array in its place
       k.unaryBackward(
         op,
-        x.data as FloatArray,
-        out.data as FloatArray,
+        (x.isReleased ? g!.data : x.data) as FloatArray,
+        (out.isReleased ? g!.data : out.data) as FloatArray,
         g!.data as FloatArray,
         gx.data as FloatArray,
         x.size,

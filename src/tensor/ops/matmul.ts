@@ -124,7 +124,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     }
   }
   if (needsGrad(a, b)) {
-    record('matmul', [a, b], [out], [a, b], ([g]) => {
+    // the input's gradient needs only the other operand: a frozen weight's input is not kept
+    const saved = [...(a.requiresGrad ? [b] : []), ...(b.requiresGrad ? [a] : [])];
+    record('matmul', [a, b], [out], saved, ([g]) => {
       let ga: Tensor | null = null;
       let gb: Tensor | null = null;
       if (a.requiresGrad) {

@@ -38,6 +38,8 @@ export interface DemoOptions {
   seed: number;
   /** Where the pretrained base model is cached (see docs/demo.md). */
   cacheDir: string;
+  /** Replace the mode's recipe (tests use a tiny one). */
+  recipe?: DemoRecipe;
   onPhase?: (phase: string, total: number) => void;
   onProgress?: (done: number, fields?: Record<string, number | string>) => void;
   onNote?: (text: string) => void;
@@ -272,7 +274,7 @@ export interface DemoResult {
 
 /** Run the demo end to end. */
 export function runDemo(o: DemoOptions): DemoResult {
-  const recipe = demoRecipe(o.quick);
+  const recipe = o.recipe ?? demoRecipe(o.quick);
   mkdirSync(o.out, { recursive: true });
   const worldDir = join(o.out, 'world');
   o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);

@@ -1,9 +1,11 @@
-/** Regenerates the docs pages that are derived from code (docs/config.md). */
+/** Regenerates the docs pages that are derived from code (docs/config.md, docs/cli-reference.md). */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderCliReference } from '../src/cli/reference-docs.ts';
 import { renderConfigDocs } from '../src/train/config-docs.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 writeFileSync(join(root, 'docs', 'config.md'), renderConfigDocs());
-console.log('wrote docs/config.md');
+writeFileSync(join(root, 'docs', 'cli-reference.md'), renderCliReference());
+console.log('wrote docs/config.md and docs/cli-reference.md');

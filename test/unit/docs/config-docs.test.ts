@@ -8,3 +8,12 @@ it('docs/config.md is generated from the current config schema (run `npm run doc
   const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'config.md'), 'utf8');
   assert.equal(onDisk, renderConfigDocs());
 });
+
+it('docs/cli-reference.md is generated from the commands (run `npm run docs` after changing one)', async () => {
+  const { renderCliReference } = await import('../../../src/cli/reference-docs.ts');
+  const onDisk = readFileSync(
+    join(import.meta.dirname, '..', '..', '..', 'docs', 'cli-reference.md'),
+    'utf8',
+  );
+  assert.equal(onDisk, renderCliReference());
+});

@@ -93,7 +93,7 @@ export function byteTokenizerFiles(options: ByteTokenizerOptions = {}): {
     add_bos_token: true,
     add_eos_token: false,
     clean_up_tokenization_spaces: false,
-    model_max_length: 1000000000000000019884624838656,
+    model_max_length: 1e30,
   };
   if (options.chatTemplate) config.chat_template = options.chatTemplate;
   return { tokenizer, config };

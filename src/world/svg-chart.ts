@@ -132,7 +132,8 @@ export function reliabilityDiagram(
       `<rect class="bar" x="${px(b.lo).toFixed(1)}" y="${py(b.accuracy!).toFixed(1)}" width="${(px(b.hi) - px(b.lo)).toFixed(1)}" height="${(py(0) - py(b.accuracy!)).toFixed(1)}" fill="#1f77b4" fill-opacity="0.75" stroke="#fff"><title>${fmt(b.lo)}-${fmt(b.hi)}: ${b.count} answers, accuracy ${fmt(b.accuracy!)}</title></rect>`,
     );
   }
-  const pts = nonEmpty.map((b) => [b.confidence ?? (b.lo + b.hi) / 2, b.accuracy!] as const);
+  // accuracy as a step line across each non-empty bin (two points per bin, so one bin still draws)
+  const pts = nonEmpty.flatMap((b) => [[b.lo, b.accuracy!] as const, [b.hi, b.accuracy!] as const]);
   const d = pts
     .map((p, j) => `${j === 0 ? 'M' : 'L'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`)
     .join(' ');

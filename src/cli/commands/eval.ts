@@ -70,7 +70,7 @@ const options = {
   json: jsonOption,
 } as const;
 
-function unescape(s: string): string {
+function unescapeStop(s: string): string {
   return s.replace(/\\n/g, '\n').replace(/\\t/g, '\t');
 }
 
@@ -119,7 +119,7 @@ confidence, every score).`,
     const predictions = predict(loaded.model, loaded.tokenizer, records, {
       metric,
       maxNewTokens,
-      stop: v.stop.map(unescape),
+      stop: v.stop.map(unescapeStop),
       eosTokenIds: loaded.eosTokenIds,
       mcDropout: passes > 0 ? { passes, rate, seed: 0 } : undefined,
       calibrate,

@@ -103,7 +103,7 @@ function countStep(
  */
 export function forwardBackwardStep(
   model: LlamaForCausalLM,
-  loss: TokenLoss & { needsCorrectCounts?: boolean },
+  loss: TokenLoss,
   batches: readonly MicroBatch[],
 ): StepStats {
   // A loss that averages per correct/incorrect group needs the step's group sizes up front; with

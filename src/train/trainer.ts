@@ -78,7 +78,7 @@ interface Prepared {
   model: LlamaForCausalLM;
   tokenizer: Tokenizer;
   adapter: Adapter;
-  loss: TokenLoss & { needsCorrectCounts?: boolean };
+  loss: TokenLoss;
   train: Dataset;
   evalSet: Dataset | null;
   loader: DataLoader;

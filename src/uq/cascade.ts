@@ -193,3 +193,30 @@ export function evaluateCascade(
     methods,
   };
 }
+
+/** Cascade examples from the two models' graded predictions of the same records (same order). */
+export function cascadeExamples(
+  small: readonly { logprobs: number[]; correct: boolean }[],
+  large: readonly { correct: boolean }[],
+): CascadeExample[] {
+  if (small.length !== large.length)
+    throw new RangeError(`cascade: ${small.length} small predictions vs ${large.length} large`);
+  return small.map((s, i) => ({
+    logprobs: s.logprobs,
+    smallQuality: s.correct ? 1 : 0,
+    largeQuality: large[i]!.correct ? 1 : 0,
+  }));
+}
+
+/** Split examples into a held-out half (to fit the post-hoc rule) and a test half, seeded. */
+export function splitHeldOut(
+  examples: readonly CascadeExample[],
+  seed: number,
+): { heldOut: CascadeExample[]; test: CascadeExample[] } {
+  const order = new Rng(seed).shuffle(examples.map((_, i) => i));
+  const half = Math.floor(examples.length / 2);
+  return {
+    heldOut: order.slice(0, half).map((i) => examples[i]!),
+    test: order.slice(half).map((i) => examples[i]!),
+  };
+}

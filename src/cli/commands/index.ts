@@ -5,6 +5,7 @@ import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchTrainCommand } from './bench-train.ts';
+import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
@@ -29,6 +30,7 @@ export const commands: readonly Command[] = [
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
+  cascadeCommand,
   trainCommand,
   exportCommand,
   compressCommand,

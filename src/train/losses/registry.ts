@@ -39,6 +39,11 @@ export interface LossOutput {
 
 export interface TokenLoss {
   readonly name: string;
+  /**
+   * The loss averages per correct/incorrect group, so it needs the whole step's correct-token count
+   * before the first micro-batch (the trainer counts it in a no-gradient pass when grad_accum > 1).
+   */
+  readonly needsCorrectCounts?: boolean;
   /** Compute the loss and its coefficients. */
   compute(terms: TokenTerms, step: StepContext): LossOutput;
 }

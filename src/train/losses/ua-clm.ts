@@ -27,6 +27,7 @@ export function uaClmLoss(options: UaClmOptions): TokenLoss {
   const { lambda, probability, stopGradient, eps } = options;
   return {
     name: 'ua-clm',
+    needsCorrectCounts: true,
     compute(terms, step) {
       const n = Math.max(1, step.stepTokens);
       const nCorrect = step.stepCorrect;

@@ -99,6 +99,19 @@ describe('trainer', () => {
     assert.deepEqual(metricsB, metricsA);
   });
 
+  it('stops on a non-finite loss with a clear message, keeping the last good checkpoint', () => {
+    const config = tinyConfig(root, {
+      method: 'full',
+      train: { steps: 20, lr: 1e4, optimizer: 'sgd', max_grad_norm: 0, save_every: 1 },
+      output_dir: join(root, 'run-nan'),
+    });
+    assert.throws(
+      () => train(config),
+      /step \d+: the loss or gradient is not finite .*Last good checkpoint: .*step-\d+/,
+    );
+    assert.ok(existsSync(join(root, 'run-nan', 'checkpoints', 'latest')));
+  });
+
   it('full fine-tuning writes a model directory', () => {
     const config = tinyConfig(root, {
       method: 'full',

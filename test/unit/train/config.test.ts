@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadTrainConfig } from '../../../src/train/config.ts';
+import { tempDir } from '../../helpers/tiny-run.ts';
+
+const root = tempDir('attune-config-');
+after(() => rmSync(root, { recursive: true, force: true }));
+mkdirSync(join(root, 'cfg'));
+const QUICKSTART = `model: path/to/model-dir
+data:
+  train: path/to/train.jsonl
+method: lora
+lora: { r: 8, lora_alpha: 16, target_modules: [q_proj, v_proj] }
+train: { steps: 20, batch_size: 4, lr: 1.0e-3, seed: 0 }
+output_dir: runs/quickstart
+`;
+
+function write(name: string, text: string): string {
+  const p = join(root, 'cfg', name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('training config', () => {
+  it("accepts the README's quick start exactly, filling defaults and resolving paths against the file", () => {
+    const c = loadTrainConfig(write('q.yaml', QUICKSTART));
+    assert.equal(c.model, join(root, 'cfg', 'path/to/model-dir'));
+    assert.equal(c.data.train, join(root, 'cfg', 'path/to/train.jsonl'));
+    assert.equal(c.output_dir, join(root, 'cfg', 'runs/quickstart'));
+    assert.equal(c.lora.lora_alpha, 16);
+    assert.deepEqual(c.lora.target_modules, ['q_proj', 'v_proj']);
+    assert.equal(c.train.grad_accum, 1);
+    assert.equal(c.loss, 'ce');
+  });
+  it('applies --set overrides parsed as YAML', () => {
+    const c = loadTrainConfig(write('q2.yaml', QUICKSTART), [
+      'train.lr=2e-4',
+      'lora.target_modules=[q_proj,k_proj]',
+      'loss={name: ua-clm, lambda: 0.5}',
+    ]);
+    assert.equal(c.train.lr, 2e-4);
+    assert.deepEqual(c.lora.target_modules, ['q_proj', 'k_proj']);
+    assert.deepEqual(c.loss, { name: 'ua-clm', lambda: 0.5 });
+  });
+  it('names an unknown key and suggests the closest valid one', () => {
+    assert.throws(
+      () => loadTrainConfig(write('bad1.yaml', QUICKSTART.replace('batch_size', 'batchsize'))),
+      /unknown key 'train\.batchsize' \(did you mean 'train\.batch_size'\?\)/,
+    );
+    assert.throws(
+      () => loadTrainConfig(write('bad1b.yaml', QUICKSTART), ['trian.lr=1']),
+      /unknown key 'trian' \(did you mean 'train'\?\)/,
+    );
+  });
+  it('names missing and mistyped fields with the file', () => {
+    assert.throws(
+      () => loadTrainConfig(write('bad2.yaml', QUICKSTART.replace('output_dir: runs/quickstart\n', ''))),
+      /bad2\.yaml: missing required field 'output_dir'/,
+    );
+    assert.throws(
+      () => loadTrainConfig(write('bad3.yaml', QUICKSTART.replace('steps: 20', 'steps: -1'))),
+      /field 'train\.steps'/,
+    );
+  });
+  it('reports invalid YAML with its line', () => {
+    assert.throws(
+      () => loadTrainConfig(write('bad4.yaml', 'model: x\ndata: [unclosed\n')),
+      /bad4\.yaml:\d+: invalid YAML/,
+    );
+  });
+  it('reports a missing file', () => {
+    assert.throws(
+      () => loadTrainConfig(join(root, 'nope.yaml')),
+      /nope\.yaml: cannot read the config \(ENOENT\)/,
+    );
+  });
+});

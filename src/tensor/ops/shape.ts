@@ -7,16 +7,18 @@ import { emptyLike, expandTo, kernelsOf, normAxis, sumToShape } from './util.ts'
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const resolved = [...shape];
   const unknown = resolved.indexOf(-1);
+  const mismatch = () =>
+    new RangeError(
+      `reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}`,
+    );
   if (unknown >= 0) {
     const known = resolved.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
     resolved[unknown] = known === 0 ? 0 : x.size / known;
+    // a -1 that does not resolve to a whole size (a wrong total, or a second -1) is a size mismatch
+    if (!Number.isInteger(resolved[unknown]) || resolved[unknown]! < 0) throw mismatch();
   }
   checkShape(resolved, 'reshape');
-  if (shapeSize(resolved) !== x.size) {
-    throw new RangeError(
-      `reshape: cannot reshape ${formatShape(x.shape)} (${x.size} elements) to ${formatShape(shape)}`,
-    );
-  }
+  if (shapeSize(resolved) !== x.size) throw mismatch();
   const out = x.view(resolved);
   if (needsGrad(x)) record('reshape', [x], [out], [], ([g]) => [g!.view(x.shape)]);
   return out;
@@ -25,7 +27,12 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 /** Reorder dimensions: out.shape[i] = x.shape[perm[i]]. */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const rank = x.rank;
-  if (perm.length !== rank || new Set(perm.map((p) => normAxis(p, rank, 'permute'))).size !== rank) {
+  const inRange = perm.every((a) => Number.isInteger(a) && a >= -rank && a < rank);
+  if (
+    perm.length !== rank ||
+    !inRange ||
+    new Set(perm.map((p) => normAxis(p, rank, 'permute'))).size !== rank
+  ) {
     throw new RangeError(
       `permute: [${perm.join(',')}] is not a permutation of the ${rank} dims of ${formatShape(x.shape)}`,
     );
@@ -146,7 +153,15 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 /** Join tensors of equal shape along a new axis. */
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new RangeError('stack: needs at least one tensor');
-  const rank = xs[0]!.rank + 1;
+  const first = xs[0]!;
+  for (const x of xs) {
+    if (x.dtype !== first.dtype || x.rank !== first.rank || x.shape.some((d, i) => d !== first.shape[i])) {
+      throw new RangeError(
+        `stack: ${formatShape(x.shape)} ${x.dtype} does not match ${formatShape(first.shape)} ${first.dtype}`,
+      );
+    }
+  }
+  const rank = first.rank + 1;
   const ax = normAxis(axis, rank, 'stack');
   const expanded = xs.map((x) => {
     const shape = [...x.shape];
@@ -166,6 +181,14 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
 
 /** Broadcast x to `shape` as a new contiguous tensor. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  checkShape(shape, 'expand');
+  // only size-1 dims grow (and new leading dims appear); anything else would read out of bounds
+  const lead = shape.length - x.rank;
+  if (lead < 0 || x.shape.some((d, i) => d !== 1 && d !== shape[lead + i])) {
+    throw new RangeError(
+      `expand: cannot expand ${formatShape(x.shape)} to ${formatShape(shape)} (only size-1 dims can grow)`,
+    );
+  }
   const out = expandTo(x, shape);
   if (needsGrad(x)) record('expand', [x], [out], [], ([g]) => [sumToShape(g!, x.shape)]);
   return out;

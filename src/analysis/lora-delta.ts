@@ -13,24 +13,16 @@ import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   type LoraConfig,
+  type LoraMatrixTarget,
   loraConfigFromAdapterJson,
   loraScaling,
   PEFT_KEY_PREFIX,
+  pairLoraMatrices,
 } from '../peft/index.ts';
 import { formatShape, type Matrix64, matrix64, tensorToMatrix64 } from '../tensor/index.ts';
 
-/** One adapted matrix. */
-export interface LoraTarget {
-  /** Module path (`model.layers.0.self_attn.q_proj`). */
-  module: string;
-  /** The base weight's tensor name (`<module>.weight`). */
-  weight: string;
-  /** Saved keys of the LoRA matrices. */
-  aKey: string;
-  bKey: string;
-  /** [out, in] */
-  shape: [number, number];
-}
+/** One adapted matrix (see peft's pairLoraMatrices). */
+export type LoraTarget = LoraMatrixTarget;
 
 /** An adapter directory opened and checked against a base checkpoint. */
 export interface LoraDelta {
@@ -42,8 +34,6 @@ export interface LoraDelta {
   /** The open adapter weights (close() when done). */
   reader: SafetensorsReader;
 }
-
-const KEY = /^(.+)\.(lora_A|lora_B)\.weight$/;
 
 /**
  * Open the LoRA adapter in `dir` and check it against `base` (open checkpoint of the base model,
@@ -66,51 +56,7 @@ export function openLoraDelta(dir: string, base: TensorReader, baseWhere: string
   if (!existsSync(weightsFile)) throw new FormatError(weightsFile, 'file not found');
   const reader = openSafetensors(weightsFile);
   try {
-    const modules = new Map<string, { a?: string; b?: string }>();
-    const problems: string[] = [];
-    for (const name of reader.names()) {
-      const match = KEY.exec(name);
-      if (!name.startsWith(PEFT_KEY_PREFIX) || !match) {
-        problems.push(
-          `'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`,
-        );
-        continue;
-      }
-      const module = match[1]!.slice(PEFT_KEY_PREFIX.length);
-      const entry = modules.get(module) ?? {};
-      if (match[2] === 'lora_A') entry.a = name;
-      else entry.b = name;
-      modules.set(module, entry);
-    }
-    const targets: LoraTarget[] = [];
-    for (const [module, { a, b }] of [...modules].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
-      if (!a || !b) {
-        problems.push(`module '${module}' has ${a ? 'lora_A' : 'lora_B'} but no ${a ? 'lora_B' : 'lora_A'}`);
-        continue;
-      }
-      const aShape = reader.info(a).shape;
-      const bShape = reader.info(b).shape;
-      if (aShape.length !== 2 || bShape.length !== 2 || aShape[0] !== r || bShape[1] !== r) {
-        problems.push(
-          `module '${module}': lora_A ${formatShape(aShape)} and lora_B ${formatShape(bShape)} do not have rank r = ${r} ([r, in] and [out, r])`,
-        );
-        continue;
-      }
-      const shape: [number, number] = [bShape[0]!, aShape[1]!];
-      const weight = `${module}.weight`;
-      if (!base.has(weight)) {
-        problems.push(`'${weight}' (adapted by the adapter) is missing from ${baseWhere}`);
-        continue;
-      }
-      const baseShape = base.info(weight).shape;
-      if (baseShape.length !== 2 || baseShape[0] !== shape[0] || baseShape[1] !== shape[1]) {
-        problems.push(
-          `'${weight}' is ${formatShape(baseShape)} in ${baseWhere} but the adapter's B A is ${formatShape(shape)}`,
-        );
-        continue;
-      }
-      targets.push({ module, weight, aKey: a, bKey: b, shape });
-    }
+    const { targets, problems } = pairLoraMatrices(reader, r, base, baseWhere);
     if (problems.length > 0) {
       throw new TensorMismatchError(
         `${dir}: the adapter does not fit ${baseWhere} (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join('; ')}`,

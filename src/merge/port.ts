@@ -32,9 +32,11 @@ import { copyTokenizerFiles, type LlamaConfig, parseLlamaConfig } from '../model
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
+  type LoraMatrixTarget,
   loraConfigFromAdapterJson,
   loraScaling,
   PEFT_KEY_PREFIX,
+  pairLoraMatrices,
 } from '../peft/index.ts';
 import { formatShape, Tensor, toBf16Bits } from '../tensor/index.ts';
 
@@ -84,14 +86,7 @@ export function checkSameArchitecture(
 }
 
 /** One adapted module of a port plan. */
-export interface PortTarget {
-  module: string;
-  weight: string;
-  aKey: string;
-  bKey: string;
-  /** [out, in] */
-  shape: [number, number];
-}
+export type PortTarget = LoraMatrixTarget;
 
 /** A checked port: what will be applied. */
 export interface PortPlan {
@@ -116,8 +111,6 @@ export interface PortOptions {
   fromBase?: string | null;
 }
 
-const KEY = /^(.+)\.(lora_A|lora_B)\.weight$/;
-
 function isModelDir(dir: unknown): dir is string {
   return typeof dir === 'string' && existsSync(join(dir, CONFIG_FILE)) && statSync(dir).isDirectory();
 }
@@ -128,53 +121,7 @@ function checkTargets(
   base: TensorReader,
   baseDir: string,
 ): { targets: PortTarget[]; problems: string[] } {
-  const problems: string[] = [];
-  const modules = new Map<string, { a?: string; b?: string }>();
-  for (const name of reader.names()) {
-    const match = KEY.exec(name);
-    if (!name.startsWith(PEFT_KEY_PREFIX) || !match) {
-      problems.push(
-        `'${name}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A/lora_B.weight)`,
-      );
-      continue;
-    }
-    const module = match[1]!.slice(PEFT_KEY_PREFIX.length);
-    const entry = modules.get(module) ?? {};
-    if (match[2] === 'lora_A') entry.a = name;
-    else entry.b = name;
-    modules.set(module, entry);
-  }
-  const targets: PortTarget[] = [];
-  for (const [module, { a, b }] of [...modules].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
-    if (!a || !b) {
-      problems.push(`module '${module}' has ${a ? 'lora_A' : 'lora_B'} but no ${a ? 'lora_B' : 'lora_A'}`);
-      continue;
-    }
-    const aShape = reader.info(a).shape;
-    const bShape = reader.info(b).shape;
-    if (aShape.length !== 2 || bShape.length !== 2 || aShape[0] !== r || bShape[1] !== r) {
-      problems.push(
-        `module '${module}': lora_A ${formatShape(aShape)} and lora_B ${formatShape(bShape)} are not [r, in] and [out, r] with r = ${r}`,
-      );
-      continue;
-    }
-    const shape: [number, number] = [bShape[0]!, aShape[1]!];
-    const weight = `${module}.weight`;
-    if (!base.has(weight)) {
-      problems.push(`'${weight}' is missing from ${baseDir}`);
-      continue;
-    }
-    const baseShape = base.info(weight).shape;
-    if (baseShape.length !== 2 || baseShape[0] !== shape[0] || baseShape[1] !== shape[1]) {
-      problems.push(
-        `'${weight}' is ${formatShape(baseShape)} in ${baseDir} but the patch B A is ${formatShape(shape)}`,
-      );
-      continue;
-    }
-    targets.push({ module, weight, aKey: a, bKey: b, shape });
-  }
-  if (modules.size === 0 && problems.length === 0) problems.push('the adapter holds no LoRA matrices');
-  return { targets, problems };
+  return pairLoraMatrices(reader, r, base, baseDir);
 }
 
 /**

@@ -1,6 +1,7 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
 export * from './full.ts';
 export * from './lora.ts';
+export * from './lora-files.ts';
 export * from './lora-linear.ts';
 export * from './targets.ts';
 export * from './tuner.ts';

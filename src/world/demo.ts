@@ -76,8 +76,8 @@ export function demoRecipe(quick: boolean): DemoRecipe {
     : {
         version: 1,
         world: { knownPeople: 40, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 4 },
-        model: { hiddenSize: 192, intermediateSize: 576, numLayers: 4, numHeads: 6, numKvHeads: 2 },
-        pretrain: { steps: 600, batchSize: 16, lr: 3e-3, maxLength: 384 },
+        model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2 },
+        pretrain: { steps: 450, batchSize: 16, lr: 3e-3, maxLength: 384 },
         finetune: { steps: 400, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
         evalPerSplit: null,
       };

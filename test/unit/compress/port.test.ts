@@ -127,7 +127,9 @@ describe('PortLLM: port a LoRA adapter to an evolved base', () => {
       (e: unknown) =>
         e instanceof TensorMismatchError &&
         /2 problems/.test(e.message) &&
-        /'model\.layers\.7\.self_attn\.q_proj\.weight' (\(adapted by the adapter\) )?is missing/.test(e.message) &&
+        /'model\.layers\.7\.self_attn\.q_proj\.weight' (\(adapted by the adapter\) )?is missing/.test(
+          e.message,
+        ) &&
         /'model\.layers\.0\.mlp\.up_proj\.weight' is \[64,32\]/.test(e.message),
     );
     assert.ok(nothingIn(join(root, 'bad3')));

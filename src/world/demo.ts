@@ -69,8 +69,8 @@ export function demoRecipe(quick: boolean): DemoRecipe {
         version: 1,
         world: { knownPeople: 30, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 3 },
         model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2 },
-        pretrain: { steps: 140, batchSize: 16, lr: 3e-3, maxLength: 384 },
-        finetune: { steps: 230, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
+        pretrain: { steps: 130, batchSize: 16, lr: 3e-3, maxLength: 384 },
+        finetune: { steps: 210, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
         evalPerSplit: 100,
       }
     : {

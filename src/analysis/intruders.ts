@@ -1,27 +1,6 @@
-/**
- * Intruder dimensions ("LoRA vs Full Fine-tuning: An Illusion of Equivalence", METHODS.md section
- * 3). For a weight matrix W (base) and W' (fine-tuned), take all left singular vectors U of W — the
- * full SVD, not a truncated one — and the top-k left singular vectors u'_1..u'_k of W'. A u'_j is
- * an intruder when no base singular vector resembles it: max_i |cos(u'_j, u_i)| < threshold
- * (defaults k = 10, threshold 0.5).
- *
- * "All left singular vectors" are the min(out, in) vectors of the thin SVD, every one that has a
- * singular value. For a tall matrix (out > in) the remaining out - in columns of a full U would be
- * an arbitrary basis of the base's null space (no singular value, not unique), so they are not
- * compared: a new direction outside the base's column space therefore counts as an intruder.
- *
- * The base's vectors are all eigenvectors of the Gram matrix W W^T (W^T W and the SVD for a tall
- * W), the tuned top-k by inverse iteration on the tridiagonalised Gram matrix (`leftSingularVectors`
- * in tensor/linalg): orthonormal to working precision, accurate to about eps * s_1^2 / gap in angle,
- * and several times cheaper than two complete SVDs.
- *
- * `analyzeIntruders` runs this over model directories: a fine-tuned model against its base, or a
- * base plus a LoRA adapter (W' = W + scaling B A). Everything is checked before any SVD runs.
- */
-import { join } from 'node:path';
 import { ConfigError, TensorMismatchError, UsageError } from '../errors.ts';
-import { openCheckpoint, readModelConfig, type TensorReader } from '../io/index.ts';
-import { type LlamaConfig, parseLlamaConfig } from '../models/index.ts';
+import { openCheckpoint, type TensorReader } from '../io/index.ts';
+import { checkSameArchitecture } from '../models/index.ts';
 import {
   formatShape,
   leftSingularVectors,
@@ -149,31 +128,6 @@ export interface IntruderReport {
   totals: { matrices: number; intruders: number; matrices_with_intruders: number };
 }
 
-/** Config fields that must agree for two checkpoints to be the same architecture. */
-const ARCHITECTURE_FIELDS: (keyof LlamaConfig)[] = [
-  'modelType',
-  'hiddenSize',
-  'intermediateSize',
-  'numLayers',
-  'numHeads',
-  'numKvHeads',
-  'headDim',
-  'vocabSize',
-];
-
-function checkSameArchitecture(baseDir: string, tunedDir: string): void {
-  const a = parseLlamaConfig(readModelConfig(baseDir), join(baseDir, 'config.json'));
-  const b = parseLlamaConfig(readModelConfig(tunedDir), join(tunedDir, 'config.json'));
-  const diffs = ARCHITECTURE_FIELDS.filter((f) => a[f] !== b[f]).map(
-    (f) => `${f}: ${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])}`,
-  );
-  if (diffs.length > 0) {
-    throw new ConfigError(
-      `${baseDir} and ${tunedDir} are different architectures (${diffs.join(', ')}); intruder dimensions compare a model with its own base`,
-    );
-  }
-}
-
 function selected(reader: TensorReader, name: string, filter: RegExp | null): boolean {
   if (reader.info(name).shape.length !== 2) return false;
   return filter ? filter.test(name) : !DEFAULT_EXCLUDED_MATRICES.test(name);
@@ -224,7 +178,11 @@ export function analyzeIntruders(options: AnalyzeIntrudersOptions): IntruderRepo
   const results: MatrixIntruders[] = [];
   try {
     if (options.tuned !== undefined) {
-      checkSameArchitecture(options.base, options.tuned);
+      checkSameArchitecture(
+        options.base,
+        options.tuned,
+        'intruder dimensions compare a model with its own base',
+      );
       const tuned = openCheckpoint(options.tuned);
       try {
         const names = base.names().filter((n) => selected(base, n, filter));

@@ -16,10 +16,9 @@ import {
   type LoraMatrixTarget,
   loraConfigFromAdapterJson,
   loraScaling,
-  PEFT_KEY_PREFIX,
   pairLoraMatrices,
 } from '../peft/index.ts';
-import { formatShape, type Matrix64, matrix64, tensorToMatrix64 } from '../tensor/index.ts';
+import { type Matrix64, matrix64, tensorToMatrix64 } from '../tensor/index.ts';
 
 /** One adapted matrix (see peft's pairLoraMatrices). */
 export type LoraTarget = LoraMatrixTarget;

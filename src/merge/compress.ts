@@ -16,6 +16,7 @@
  * as it was, adapter_model.safetensors in F32) or, for a model delta and given the same base, a
  * model directory holding base + tau^ in F32.
  */
+
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
@@ -27,6 +28,7 @@ import {
   readModelConfig,
   type TensorReader,
 } from '../io/index.ts';
+import { checkSameArchitecture } from '../models/index.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../peft/index.ts';
 import { formatShape, shapeSize } from '../tensor/index.ts';
 import {
@@ -40,7 +42,6 @@ import {
 } from './compress-format.ts';
 import { BitWriter, riceParameterFor, writeRice } from './compress-golomb.ts';
 import { checkpointBytes, Fingerprint, FLOAT_DTYPES, listProblems, readFloat64 } from './compress-tau.ts';
-import { checkSameArchitecture } from './port.ts';
 
 /** ComPEFT's default density: keep 20% of the entries. */
 export const DEFAULT_COMPEFT_DENSITY = 0.2;

@@ -28,62 +28,24 @@ import {
   writeCheckpoint,
   writeJsonAtomic,
 } from '../io/index.ts';
-import { copyTokenizerFiles, type LlamaConfig, parseLlamaConfig } from '../models/index.ts';
+import {
+  ARCHITECTURE_FIELDS,
+  architectureDifferences,
+  copyTokenizerFiles,
+  parseLlamaConfig,
+} from '../models/index.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   type LoraMatrixTarget,
   loraConfigFromAdapterJson,
   loraScaling,
-  PEFT_KEY_PREFIX,
   pairLoraMatrices,
 } from '../peft/index.ts';
-import { formatShape, Tensor, toBf16Bits } from '../tensor/index.ts';
+import { Tensor, toBf16Bits } from '../tensor/index.ts';
 
 /** The record written next to a ported model. */
 export const PORT_RECORD_FILE = 'attune_port.json';
-
-/** Config fields that must agree for two checkpoints to be the same architecture. */
-const ARCHITECTURE_FIELDS: (keyof LlamaConfig)[] = [
-  'modelType',
-  'hiddenSize',
-  'intermediateSize',
-  'numLayers',
-  'numHeads',
-  'numKvHeads',
-  'headDim',
-  'vocabSize',
-];
-
-/** Differences between the architectures of two parsed configs, as `field: a vs b` lines. */
-export function architectureDifferences(
-  a: LlamaConfig,
-  b: LlamaConfig,
-  fields: readonly (keyof LlamaConfig)[] = ARCHITECTURE_FIELDS,
-): string[] {
-  return fields
-    .filter((f) => a[f] !== b[f])
-    .map((f) => `${f}: ${JSON.stringify(a[f])} vs ${JSON.stringify(b[f])}`);
-}
-
-/**
- * Throw a ConfigError when the model directories `aDir` and `bDir` are different architectures
- * (their config.json files, parsed, differ in a field of ARCHITECTURE_FIELDS); `why` ends the
- * message.
- */
-export function checkSameArchitecture(
-  aDir: string,
-  bDir: string,
-  why: string,
-  fields = ARCHITECTURE_FIELDS,
-): void {
-  const a = parseLlamaConfig(readModelConfig(aDir), join(aDir, CONFIG_FILE));
-  const b = parseLlamaConfig(readModelConfig(bDir), join(bDir, CONFIG_FILE));
-  const diffs = architectureDifferences(a, b, fields);
-  if (diffs.length > 0) {
-    throw new ConfigError(`${aDir} and ${bDir} are different architectures (${diffs.join(', ')}); ${why}`);
-  }
-}
 
 /** One adapted module of a port plan. */
 export type PortTarget = LoraMatrixTarget;

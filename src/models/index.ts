@@ -1,4 +1,5 @@
 /** models/: architectures built from nn/, model directories, generation and scoring. */
+export * from './architecture.ts';
 export * from './generate.ts';
 export * from './llama/config.ts';
 export * from './llama/kv-cache.ts';

@@ -10,7 +10,7 @@
 
 /** Bottom-up; an inner array is one level of siblings. */
 const levels = [
-  ['backend'],
+  ['backend', 'config'],
   ['tensor'],
   ['nn'],
   ['io'],

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { backendInfo } from '../backend/index.ts';
 import { createModel, type LlamaForCausalLM, llamaConfigJson } from '../models/index.ts';
-import { applyTuner } from '../peft/index.ts';
+import { tuners } from '../peft/index.ts';
 import { fromArray, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
@@ -29,7 +29,8 @@ export const TRAIN_PRESETS = {
 
 export interface TrainBenchOptions {
   preset?: keyof typeof TRAIN_PRESETS;
-  method?: 'lora' | 'full';
+  /** A registered tuner name (default lora), with its default options. */
+  method?: string;
   dtype?: 'f32' | 'bf16';
   batch?: number;
   seq?: number;
@@ -70,13 +71,11 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
     steps: options.steps ?? 3,
     layers: options.layers ?? 0,
   };
-  if (o.method === 'full' && o.dtype === 'bf16')
-    throw new Error('bench train: full fine-tuning needs --dtype f32');
+  const tuner = tuners.get(o.method);
+  const tunerConfig = tuner.fromOptions(tuner.options.parse({}), { seed: 0 });
   const model = buildModel(o);
-  const adapter =
-    o.method === 'lora'
-      ? applyTuner(model, 'lora', { r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'], seed: 0 })
-      : applyTuner(model, 'full', {});
+  // the tuner's own defaults (LoRA: PEFT's r 8 on q_proj, v_proj); a bf16 base it cannot train is its error
+  const adapter = tuner.apply(model, tunerConfig);
   model.train();
   const params = adapter.trainableParameters();
   const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });

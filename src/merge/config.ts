@@ -20,8 +20,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { closest as closestKey } from '../config/suggest.ts';
 import { ConfigError } from '../errors.ts';
-import { closestKey } from '../train/config.ts';
 import {
   isMergeMethod,
   MERGE_METHODS,

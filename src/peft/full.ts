@@ -1,16 +1,35 @@
 /**
  * Full fine-tuning, registered as the tuner 'full': every parameter is trained. There is no
- * separate update to merge (merge / unmerge are no-ops, `merged` is always false), the state is
- * every parameter under its Hub name, and `save` writes a whole Hub-format model directory with
- * `saveModel` (config.json, generation_config.json, model.safetensors; tokenizer files are the
- * caller's to copy, e.g. with `copyTokenizerFiles`). Such a directory is loaded as a model, not with
- * `loadAdapter`. Trainable weights must be f32 (or f64): a bf16 model is refused.
+ * separate update to merge (merge / unmerge are no-ops, `merged` is always false) and the state is
+ * every parameter under its Hub name. `save` writes an adapter directory like every tuner's:
+ * `adapter_config.json` with `peft_type: "FULL"` (Attune's; PEFT has no such type) and
+ * `adapter_model.safetensors` holding every parameter as `base_model.model.<Hub name>`, so
+ * `loadAdapter` and `attune export --merge` treat it like any adapter. The trainer also writes the
+ * whole model as a Hub directory (`writesMergedModel`), which is what most users want from a full
+ * fine-tune. Trainable weights must be f32 (or f64): a bf16 model is refused.
  */
-import { ConfigError } from '../errors.ts';
-import { LlamaForCausalLM, loadWeights, saveModel } from '../models/index.ts';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
+import { type JsonObject, openSafetensors, writeJsonAtomic, writeSafetensors } from '../io/index.ts';
+import { LlamaForCausalLM, loadWeights } from '../models/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
-import type { Tensor } from '../tensor/index.ts';
-import { type Adapter, registerTuner, restoreTrainable, snapshotTrainable, type Tuner } from './tuner.ts';
+import { formatShape, type Tensor } from '../tensor/index.ts';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  type Adapter,
+  PEFT_KEY_PREFIX,
+  registerTuner,
+  restoreTrainable,
+  type SaveAdapterOptions,
+  snapshotTrainable,
+  type Tuner,
+} from './tuner.ts';
+
+/** The peft_type of full fine-tuning adapter directories (Attune's own). */
+export const FULL_PEFT_TYPE = 'FULL';
 
 /** Full fine-tuning takes no options. */
 export type FullConfig = Record<string, never>;
@@ -62,16 +81,61 @@ export class FullAdapter implements Adapter {
   /** No-op. */
   unmerge(): void {}
 
-  /** Write the whole model as a Hub-format directory (`saveModel`). */
-  save(dir: string): void {
+  /** Write adapter_model.safetensors (every parameter, `base_model.model.<name>`), then adapter_config.json. */
+  save(dir: string, options: SaveAdapterOptions = {}): void {
     this.check('save');
-    saveModel(causalLm(this.model, 'save'), dir);
+    mkdirSync(dir, { recursive: true });
+    const tensors = new Map<string, Tensor>();
+    for (const [name, p] of this.model.namedParameters()) {
+      if (p.dtype === 'f64')
+        throw new ConfigError(`full: '${name}' is f64; convert the model to f32 before saving`);
+      tensors.set(`${PEFT_KEY_PREFIX}${name}`, p);
+    }
+    writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
+    const json: JsonObject = {
+      base_model_name_or_path: options.baseModelNameOrPath ?? null,
+      peft_type: FULL_PEFT_TYPE,
+      task_type: 'CAUSAL_LM',
+    };
+    writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), json);
   }
 
-  /** Read a model directory's weights into the model (validated before copying). */
+  /**
+   * Read weights into the model: from an adapter directory written by `save`, or from a Hub model
+   * directory. Every name and shape is checked before anything is copied.
+   */
   load(dir: string): void {
     this.check('load');
-    loadWeights(causalLm(this.model, 'load into'), dir);
+    const file = join(dir, ADAPTER_WEIGHTS_FILE);
+    if (!existsSync(file)) {
+      loadWeights(causalLm(this.model, 'load into'), dir);
+      return;
+    }
+    const reader = openSafetensors(file);
+    try {
+      const params = this.model.namedParameters();
+      const problems: string[] = [];
+      for (const [name, p] of params) {
+        const key = `${PEFT_KEY_PREFIX}${name}`;
+        if (!reader.has(key)) problems.push(`missing tensor '${key}'`);
+        else if (reader.info(key).shape.join() !== p.shape.join())
+          problems.push(
+            `tensor '${key}' has shape ${formatShape(reader.info(key).shape)}, expected ${formatShape(p.shape)}`,
+          );
+      }
+      const known = new Set(params.map(([n]) => `${PEFT_KEY_PREFIX}${n}`));
+      const extra = reader.names().filter((n) => !known.has(n));
+      if (extra.length > 0) problems.push(`unexpected tensor(s) ${extra.slice(0, 5).join(', ')}`);
+      if (problems.length > 0)
+        throw new TensorMismatchError(`${file}: ${problems.slice(0, 5).join('; ')}; nothing was loaded`);
+      for (const [name, p] of params) {
+        const t = reader.read(`${PEFT_KEY_PREFIX}${name}`, { dtype: p.dtype === 'bf16' ? 'bf16' : 'f32' });
+        (p as Parameter).copyFrom(t, true);
+        t.release();
+      }
+    } finally {
+      reader.close();
+    }
   }
 
   /** Restore the trainable flags the model had before; the weights stay as trained. */
@@ -91,7 +155,16 @@ export class FullAdapter implements Adapter {
 /** The 'full' tuner. */
 export const fullTuner: Tuner<FullConfig | undefined> = {
   name: 'full',
-  peftType: null,
+  description: 'full fine-tuning: every parameter is trained',
+  peftType: FULL_PEFT_TYPE,
+  options: z.object({}),
+  fromOptions: () => ({}),
+  writesMergedModel: true,
+  configFromAdapterJson(json, file) {
+    if (json.peft_type !== FULL_PEFT_TYPE)
+      throw new FormatError(file, `peft_type is ${JSON.stringify(json.peft_type)}, expected "FULL"`);
+    return {};
+  },
   apply(model: Module, config?: FullConfig): FullAdapter {
     if (config !== undefined && config !== null) {
       const keys = typeof config === 'object' ? Object.keys(config) : [String(config)];

@@ -16,6 +16,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
 import {
   isJsonObject,
@@ -446,10 +447,46 @@ export class LoraAdapter implements Adapter {
   }
 }
 
+const targetModulesOption = z.union([z.array(z.string()).min(1), z.string()]);
+
+/** LoRA's options in training configs: PEFT's LoraConfig field names and defaults. */
+export const loraOptions = z.object({
+  r: z.number().int().positive().default(8).describe('LoRA rank'),
+  lora_alpha: z.number().positive().default(8).describe('scaling numerator: scaling = lora_alpha / r'),
+  lora_dropout: z.number().min(0).lt(1).default(0).describe('dropout on the LoRA input'),
+  target_modules: targetModulesOption
+    .default([...DEFAULT_LORA_TARGETS])
+    .describe("names (suffix match), a full-match regex string, or 'all-linear'"),
+  exclude_modules: targetModulesOption
+    .nullable()
+    .default(null)
+    .describe('modules to skip even when targeted (same rules)'),
+  use_rslora: z.boolean().default(false).describe('rank-stabilised scaling lora_alpha / sqrt(r)'),
+  init_lora_weights: z
+    .union([z.literal(true), z.literal('gaussian')])
+    .default(true)
+    .describe("A's init: true = Kaiming-uniform (PEFT's default), 'gaussian' = N(0, 1/r^2); B starts at 0"),
+});
+
 /** The 'lora' tuner (peft_type "LORA"). */
 export const loraTuner: Tuner<LoraConfig> = {
   name: 'lora',
+  description: 'LoRA / rsLoRA: trainable low-rank B A next to frozen weights (PEFT files)',
   peftType: 'LORA',
+  options: loraOptions,
+  fromOptions(options, context): LoraConfig {
+    const o = loraOptions.parse(options);
+    return {
+      r: o.r,
+      loraAlpha: o.lora_alpha,
+      loraDropout: o.lora_dropout,
+      targetModules: o.target_modules,
+      excludeModules: o.exclude_modules,
+      useRslora: o.use_rslora,
+      init: o.init_lora_weights === 'gaussian' ? 'gaussian' : 'kaiming',
+      seed: context.seed,
+    };
+  },
   apply(model: Module, config: LoraConfig): LoraAdapter {
     const c = resolveLoraConfig(config);
     const { modules, saved } = selectTargetModules<Linear>(model, c.targetModules, {

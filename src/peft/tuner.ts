@@ -10,6 +10,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { z } from 'zod';
+import { Registry } from '../config/registry.ts';
 import { ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, readJsonObject } from '../io/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
@@ -58,10 +60,30 @@ export interface Adapter {
   mergeAndUnload(): Module;
 }
 
+/** What a tuner's `fromOptions` knows about the run besides its own options. */
+export interface TunerContext {
+  /** The run's seed (train.seed): initialisations and dropout masks derive from it. */
+  seed: number;
+}
+
 /** A fine-tuning method. `C` is its config (validated by `apply`). */
 export interface Tuner<C = unknown> {
   /** The registry name. */
   readonly name: string;
+  /** One line for --help and the docs. */
+  readonly description: string;
+  /**
+   * Its options in training configs (`method: {name, ...options}`), with the field names of its
+   * ecosystem (PEFT's LoraConfig for LoRA), a default and a description each.
+   */
+  readonly options: z.ZodObject;
+  /** The config `apply` takes, from validated `options` (defaults filled in). */
+  fromOptions(options: Record<string, unknown>, context: TunerContext): C;
+  /**
+   * Whether the trainer also writes the merged model as `output_dir/model` (full fine-tuning, whose
+   * natural artefact is a whole model), next to `output_dir/adapter` which every tuner writes.
+   */
+  readonly writesMergedModel?: boolean;
   /**
    * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
    * else (full fine-tuning writes a model directory).
@@ -76,41 +98,34 @@ export interface Tuner<C = unknown> {
   configFromAdapterJson?(json: JsonObject, file: string): C;
 }
 
-const registry = new Map<string, Tuner<unknown>>();
+/** Every fine-tuning method `method: {name, ...}` can name. */
+export const tuners = new Registry<Tuner<unknown>>('fine-tuning method', 'method');
 
 /** Register a tuner under `name` (replacing an earlier one of the same name). */
 export function registerTuner<C>(name: string, tuner: Tuner<C>): void {
   if (tuner.name !== name)
     throw new ConfigError(`registerTuner('${name}'): the tuner calls itself '${tuner.name}'`);
-  registry.set(name, tuner as Tuner<unknown>);
+  tuners.unregister(name);
+  tuners.register(tuner as Tuner<unknown>);
 }
 
 /** Registered tuner names, sorted. */
 export function tunerNames(): string[] {
-  return [...registry.keys()].sort();
-}
-
-function knownList(): string {
-  const names = tunerNames();
-  return names.length > 0
-    ? names.join(', ')
-    : '(none: import src/peft/index.ts to register the built-in tuners)';
+  return tuners.names();
 }
 
 /** The tuner registered under `name`; throws a ConfigError listing the known names. */
 export function getTuner<C = unknown>(name: string): Tuner<C> {
-  const tuner = registry.get(name);
-  if (!tuner) throw new ConfigError(`unknown fine-tuning method '${name}' (known: ${knownList()})`);
-  return tuner as Tuner<C>;
+  return tuners.get(name) as Tuner<C>;
 }
 
 /** The tuner whose adapter files carry `peftType`; throws naming `file` and the known types. */
 export function getTunerByPeftType(peftType: string, file = ADAPTER_CONFIG_FILE): Tuner<unknown> {
-  for (const tuner of registry.values()) if (tuner.peftType === peftType) return tuner;
-  const known = [...registry.values()].flatMap((t) => (t.peftType ? [t.peftType] : []));
+  for (const tuner of tuners.list()) if (tuner.peftType === peftType) return tuner;
+  const known = tuners.list().flatMap((t) => (t.peftType ? [t.peftType] : []));
   throw new FormatError(
     file,
-    `peft_type '${peftType}' is not supported (supported: ${known.length > 0 ? known.sort().join(', ') : knownList()})`,
+    `peft_type '${peftType}' is not supported (supported: ${known.length > 0 ? known.sort().join(', ') : 'none registered: import src/peft/index.ts'})`,
   );
 }
 

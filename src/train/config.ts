@@ -1,19 +1,24 @@
 /**
  * Training configuration: YAML validated by a zod schema into a typed object. Every field has a
- * default and a one-line description (docs/config.md is generated from this schema); `--set k=v`
- * overrides; paths are relative to the config file; an unknown key is an error that suggests the
- * closest valid key.
+ * default and a one-line description (docs/config.md is generated from this schema and from the
+ * registries); `--set k=v` overrides; paths are relative to the config file; every problem of a
+ * file is reported in one error with its line, and an unknown key suggests the closest valid one.
+ *
+ * The method, loss, optimizer and schedule are each `{name, ...options}` (or just the name), their
+ * options declared by the registered entry (src/peft, src/train/losses, optim, schedules). The 0.1
+ * form (`method: lora` + a `lora:` block, `train.optimizer` / `betas` / `adam_eps` / `momentum` /
+ * `weight_decay`, `train.schedule` / `warmup_steps` / `min_lr_ratio`) is still read, with a
+ * one-line deprecation note.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../errors.ts';
-
-const lossSpec = z
-  .union([z.string(), z.object({ name: z.string() }).catchall(z.unknown())])
-  .default('ce')
-  .describe("token loss: a name ('ce', 'ua-clm') or {name, ...options}");
+import type { MethodChoice } from '../config/registry.ts';
+import { describeSchema, type SchemaRow } from '../config/schema-info.ts';
+import { applyOverrides, readYamlMapping, validateWith, type YamlSource } from '../config/yaml.ts';
+import { tuners } from '../peft/index.ts';
+import { losses } from './losses/index.ts';
+import { optimizers } from './optim/index.ts';
+import { schedules } from './schedules/index.ts';
 
 const modelSpec = z
   .union([
@@ -64,50 +69,32 @@ export const trainConfigSchema = z
           .default('error')
           .describe('a malformed record stops the run or is skipped (and counted)'),
         append_eos: z.boolean().default(true).describe('append the EOS token to trained text'),
+        chat_template: z
+          .string()
+          .nullable()
+          .default(null)
+          .describe(
+            "chat template for {messages} records: a .jinja file, or a named template of the tokenizer (default: the tokenizer's own)",
+          ),
       })
       .strict()
       .describe('training data'),
-    method: z.string().default('lora').describe("tuning method: 'lora' or 'full' (see docs/methods.md)"),
-    lora: z
-      .object({
-        r: z.number().int().positive().default(8).describe('LoRA rank'),
-        lora_alpha: z.number().positive().default(8).describe('LoRA alpha (scaling alpha / r)'),
-        lora_dropout: z.number().min(0).lt(1).default(0).describe('dropout on the LoRA input'),
-        target_modules: z
-          .union([z.array(z.string()).min(1), z.string()])
-          .default(['q_proj', 'v_proj'])
-          .describe("PEFT target_modules: names (suffix match), a full-match regex string, or 'all-linear'"),
-        use_rslora: z.boolean().default(false).describe('rank-stabilised scaling alpha / sqrt(r)'),
-        init: z.enum(['kaiming', 'gaussian']).default('kaiming').describe('A initialisation (B starts at 0)'),
-      })
-      .strict()
-      .default({
-        r: 8,
-        lora_alpha: 8,
-        lora_dropout: 0,
-        target_modules: ['q_proj', 'v_proj'],
-        use_rslora: false,
-        init: 'kaiming',
-      })
-      .describe('LoRA options (method: lora)'),
-    loss: lossSpec,
+    method: tuners
+      .schema('lora')
+      .describe("fine-tuning method: {name, ...options} or a name; see 'Methods' below"),
+    loss: losses.schema('ce').describe("token loss: {name, ...options} or a name; see 'Losses' below"),
+    optimizer: optimizers
+      .schema('adamw')
+      .describe("optimizer: {name, ...options} or a name; see 'Optimizers' below"),
+    schedule: schedules
+      .schema('constant')
+      .describe("learning-rate schedule: {name, ...options} or a name; see 'Schedules' below"),
     train: z
       .object({
         steps: z.number().int().positive().describe('optimizer steps'),
         batch_size: z.number().int().positive().default(4).describe('examples per micro-batch'),
         grad_accum: z.number().int().positive().default(1).describe('micro-batches per optimizer step'),
         lr: z.number().positive().default(1e-4).describe('peak learning rate'),
-        optimizer: z.enum(['adamw', 'sgd']).default('adamw').describe('optimizer'),
-        weight_decay: z.number().min(0).default(0).describe('decoupled weight decay (AdamW) / L2 (SGD)'),
-        betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]).describe('AdamW betas'),
-        adam_eps: z.number().positive().default(1e-8).describe('AdamW epsilon'),
-        momentum: z.number().min(0).default(0).describe('SGD momentum'),
-        schedule: z
-          .enum(['constant', 'linear', 'cosine'])
-          .default('constant')
-          .describe('learning-rate schedule after warmup'),
-        warmup_steps: z.number().int().min(0).default(0).describe('linear warmup steps'),
-        min_lr_ratio: z.number().min(0).max(1).default(0).describe('cosine floor as a fraction of lr'),
         max_grad_norm: z.number().min(0).default(1).describe('global gradient-norm clip (0 = off)'),
         seed: z.number().int().default(0).describe('seed of shuffling, dropout and adapter init'),
         log_every: z.number().int().positive().default(1).describe('write metrics.jsonl every N steps'),
@@ -140,132 +127,126 @@ export const trainConfigSchema = z
 
 export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
-/** Levenshtein distance (for "did you mean"). */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
+/** Where a 0.1 `train.` key moved: [old key, new block, new key]. */
+const MOVED_TRAIN_KEYS: [string, 'optimizer' | 'schedule', string][] = [
+  ['betas', 'optimizer', 'betas'],
+  ['adam_eps', 'optimizer', 'eps'],
+  ['momentum', 'optimizer', 'momentum'],
+  ['weight_decay', 'optimizer', 'weight_decay'],
+  ['warmup_steps', 'schedule', 'warmup_steps'],
+  ['min_lr_ratio', 'schedule', 'min_lr_ratio'],
+];
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The known key closest to `key`, when reasonably close. */
-export function closestKey(key: string, known: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const k of known) {
-    const d = distance(key, k);
-    if (d < bestD) {
-      bestD = d;
-      best = k;
-    }
-  }
-  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 2)) ? best : null;
+/** Move `key` of `block` into `choice` when the chosen entry has that option (0.1 keys it lacks were ignored). */
+function moveOption(
+  block: Record<string, unknown>,
+  key: string,
+  choice: Record<string, unknown>,
+  newKey: string,
+  optionKeys: readonly string[] | null,
+): void {
+  if (!(key in block)) return;
+  if (optionKeys === null || optionKeys.includes(newKey)) choice[newKey] ??= block[key];
+  delete block[key];
 }
 
-type AnySchema = z.ZodType & { def: Record<string, unknown> };
-
-/** Strip default/optional/nullable wrappers. */
-function unwrap(schema: AnySchema): AnySchema {
-  let s = schema;
-  for (;;) {
-    const type = s.def.type;
-    if (
-      (type === 'default' || type === 'optional' || type === 'nullable' || type === 'prefault') &&
-      s.def.innerType
-    ) {
-      s = s.def.innerType as AnySchema;
-    } else return s;
-  }
+function choiceOf(value: unknown, fallback: string): Record<string, unknown> {
+  if (typeof value === 'string') return { name: value };
+  if (isMapping(value)) return { ...value };
+  return { name: fallback };
 }
 
-/** The object keys the schema allows at `path` (objects inside unions included). */
-function keysAt(path: readonly PropertyKey[]): string[] {
-  let cur: AnySchema[] = [trainConfigSchema as unknown as AnySchema];
-  for (const p of path) {
-    const next: AnySchema[] = [];
-    for (const s of cur.map(unwrap)) {
-      const options = s.def.type === 'union' ? (s.def.options as AnySchema[]).map(unwrap) : [s];
-      for (const o of options) {
-        const shape = (o as unknown as { shape?: Record<string, AnySchema> }).shape;
-        if (o.def.type === 'object' && shape && typeof p === 'string' && shape[p]) next.push(shape[p]!);
+function optionKeysOf(
+  registry: { has(n: string): boolean; get(n: string): { options: z.ZodObject } },
+  name: unknown,
+): string[] | null {
+  return typeof name === 'string' && registry.has(name)
+    ? Object.keys(registry.get(name).options.shape)
+    : null;
+}
+
+/**
+ * Rewrite a 0.1-form config (in place) into the current form and return what was rewritten, for a
+ * one-line deprecation note: `method: lora` + `lora: {...}` becomes `method: {name: lora, ...}`
+ * (`init: kaiming|gaussian` becomes PEFT's `init_lora_weights`), and the optimizer and schedule keys
+ * of `train:` move into `optimizer:` and `schedule:`.
+ */
+export function upgradeLegacyConfig(raw: Record<string, unknown>): string[] {
+  const moved: string[] = [];
+  if (typeof raw.method === 'string' || raw.method === undefined) {
+    const name = (raw.method as string | undefined) ?? 'lora';
+    for (const key of tuners.names()) {
+      const block = raw[key];
+      if (!isMapping(block)) continue;
+      if (key === name) {
+        const options = { ...block };
+        if ('init' in options) {
+          const init = options.init;
+          delete options.init;
+          options.init_lora_weights = init === 'gaussian' ? 'gaussian' : init === 'kaiming' ? true : init;
+        }
+        raw.method = { name, ...options };
       }
-    }
-    cur = next;
-  }
-  const keys: string[] = [];
-  for (const s of cur.map(unwrap)) {
-    const options = s.def.type === 'union' ? (s.def.options as AnySchema[]).map(unwrap) : [s];
-    for (const o of options) {
-      const shape = (o as unknown as { shape?: Record<string, AnySchema> }).shape;
-      if (o.def.type === 'object' && shape) keys.push(...Object.keys(shape));
+      delete raw[key];
+      moved.push(`${key}:`);
     }
   }
-  return keys;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
-}
-
-/** Validate a parsed config object; `where` names the source in errors. */
-export function validateTrainConfig(raw: unknown, where: string): TrainConfig {
-  const result = trainConfigSchema.safeParse(raw);
-  if (result.success) return result.data;
-  const messages = result.error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      const known = keysAt(issue.path);
-      return issue.keys
-        .map((k) => {
-          const full = formatPath([...issue.path, k]);
-          const guess = closestKey(k, known);
-          return `unknown key '${full}'${guess ? ` (did you mean '${formatPath([...issue.path, guess])}'?)` : ` (valid: ${known.join(', ')})`}`;
-        })
-        .join('; ');
+  const trainBlock = raw.train;
+  if (isMapping(trainBlock)) {
+    const optimizer = choiceOf(raw.optimizer, 'adamw');
+    const schedule = choiceOf(raw.schedule, 'constant');
+    if (typeof trainBlock.optimizer === 'string') {
+      optimizer.name = trainBlock.optimizer;
+      delete trainBlock.optimizer;
+      moved.push('train.optimizer');
     }
-    const at = formatPath(issue.path) || '(top level)';
-    if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
-      return `missing required field '${at}'`;
-    return `field '${at}': ${issue.message}`;
-  });
-  throw new ConfigError(`${where}: ${messages.join('; ')}`);
-}
-
-/** Set `value` at a dotted path in a plain object tree (creating objects on the way). */
-function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
-  const parts = path.split('.');
-  let cur = obj;
-  for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
-    if (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
-      cur[part] = {};
-    cur = cur[part] as Record<string, unknown>;
-  }
-  cur[parts.at(-1)!] = value;
-}
-
-/** Apply `key=value` overrides (values parsed as YAML scalars / flow collections). */
-export function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[]): void {
-  for (const o of overrides) {
-    const eq = o.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`--set '${o}': expected key=value (e.g. train.lr=2e-4)`);
-    const key = o.slice(0, eq).trim();
-    const text = o.slice(eq + 1);
-    let value: unknown;
-    try {
-      value = parseYaml(text);
-    } catch {
-      value = text;
+    if (typeof trainBlock.schedule === 'string') {
+      schedule.name = trainBlock.schedule;
+      delete trainBlock.schedule;
+      moved.push('train.schedule');
     }
-    setPath(raw, key, value ?? null);
+    const keysOf = {
+      optimizer: optionKeysOf(optimizers, optimizer.name),
+      schedule: optionKeysOf(schedules, schedule.name),
+    };
+    for (const [key, to, newKey] of MOVED_TRAIN_KEYS) {
+      if (!(key in trainBlock)) continue;
+      moveOption(trainBlock, key, to === 'optimizer' ? optimizer : schedule, newKey, keysOf[to]);
+      moved.push(`train.${key}`);
+    }
+    if (moved.some((m) => m.startsWith('train.'))) {
+      raw.optimizer = optimizer;
+      raw.schedule = schedule;
+    }
   }
+  return moved;
 }
+
+/** The one-line note for a config that used the 0.1 form. */
+export function deprecationNote(where: string, moved: readonly string[]): string {
+  return `${where}: deprecated 0.1 config form (${moved.join(', ')}); write method: {name, ...}, optimizer: {...} and schedule: {...} instead (docs/config.md)`;
+}
+
+/** Validate a parsed config object; `where` names the source in errors; 0.1 forms are upgraded. */
+export function validateTrainConfig(
+  raw: unknown,
+  where: string,
+  options: { source?: YamlSource; onNote?: (note: string) => void } = {},
+): TrainConfig {
+  if (isMapping(raw)) {
+    const copy = structuredClone(raw);
+    const moved = upgradeLegacyConfig(copy);
+    if (moved.length > 0) options.onNote?.(deprecationNote(where, moved));
+    raw = copy;
+  }
+  return validateWith(trainConfigSchema, raw, where, options.source);
+}
+
+export { applyOverrides } from '../config/yaml.ts';
 
 function resolvePath(base: string, p: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
@@ -288,96 +269,65 @@ export function resolveConfigPaths(config: TrainConfig, baseDir: string): TrainC
       ...config.data,
       train: resolvePath(baseDir, config.data.train),
       eval: config.data.eval === null ? null : resolvePath(baseDir, config.data.eval),
+      chat_template: config.data.chat_template?.endsWith('.jinja')
+        ? resolvePath(baseDir, config.data.chat_template)
+        : config.data.chat_template,
     },
     output_dir: resolvePath(baseDir, config.output_dir),
   };
 }
 
-/** Read, override, validate and resolve a YAML training config file. */
-export function loadTrainConfig(path: string, overrides: readonly string[] = []): TrainConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `${path}: cannot read the config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-    );
-  }
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError(`${path}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
-  if (typeof raw !== 'object' || Array.isArray(raw))
-    throw new ConfigError(`${path}: the config must be a YAML mapping`);
-  applyOverrides(raw, overrides);
-  return resolveConfigPaths(validateTrainConfig(raw, path), dirname(resolve(path)));
+/** Default handler of config notes: one line on stderr. */
+function printNote(note: string): void {
+  process.stderr.write(`attune: note: ${note}\n`);
+}
+
+/**
+ * Read, override, validate and resolve a YAML training config file. Every problem of the file is
+ * reported in one ConfigError, each with its line. Deprecation notes go to `onNote` (default: stderr).
+ */
+export function loadTrainConfig(
+  path: string,
+  overrides: readonly string[] = [],
+  options: { onNote?: (note: string) => void } = {},
+): TrainConfig {
+  const source = readYamlMapping(path);
+  applyOverrides(source.raw, overrides);
+  const config = validateTrainConfig(source.raw, path, { source, onNote: options.onNote ?? printNote });
+  return resolveConfigPaths(config, dirname(resolve(path)));
 }
 
 /** The loss name and options of a config's `loss` field. */
 export function lossOf(config: TrainConfig): { name: string; options: Record<string, unknown> } {
-  if (typeof config.loss === 'string') return { name: config.loss, options: {} };
   const { name, ...options } = config.loss;
   return { name, options };
 }
 
-export interface SchemaRow {
-  key: string;
-  type: string;
-  default: string;
-  description: string;
+/** A chosen method's options without its name. */
+export function optionsOf(choice: MethodChoice): Record<string, unknown> {
+  const { name: _, ...options } = choice;
+  return options;
 }
 
-function typeName(s: AnySchema): string {
-  const u = unwrap(s);
-  switch (u.def.type) {
-    case 'enum':
-      return Object.values(u.def.entries as Record<string, string>).join(' \\| ');
-    case 'union':
-      return (u.def.options as AnySchema[]).map(typeName).join(' \\| ');
-    case 'array':
-      return `${typeName(u.def.element as AnySchema)}[]`;
-    case 'tuple':
-      return `[${(u.def.items as AnySchema[]).map(typeName).join(', ')}]`;
-    default:
-      return String(u.def.type);
-  }
-}
-
-function defaultOf(s: AnySchema): string {
-  let cur = s;
-  for (;;) {
-    if (cur.def.type === 'default') {
-      const v = cur.def.defaultValue;
-      return JSON.stringify(typeof v === 'function' ? (v as () => unknown)() : v);
-    }
-    if ((cur.def.type === 'optional' || cur.def.type === 'nullable') && cur.def.innerType)
-      cur = cur.def.innerType as AnySchema;
-    else return 'required';
-  }
-}
+export type { SchemaRow } from '../config/schema-info.ts';
 
 /** Every documented field of the schema (for docs/config.md and `attune train --help`). */
 export function describeTrainConfig(): SchemaRow[] {
-  const rows: SchemaRow[] = [];
-  const visit = (schema: AnySchema, prefix: string) => {
-    const shape = (unwrap(schema) as unknown as { shape?: Record<string, AnySchema> }).shape;
-    if (!shape) return;
-    for (const [key, field] of Object.entries(shape)) {
-      const full = prefix ? `${prefix}.${key}` : key;
-      const inner = unwrap(field);
-      const isObject = inner.def.type === 'object';
-      rows.push({
-        key: full,
-        type: isObject ? 'object' : typeName(field),
-        default: isObject ? '' : defaultOf(field),
-        description: field.description ?? '',
-      });
-      if (isObject) visit(inner, full);
-    }
-  };
-  visit(trainConfigSchema as unknown as AnySchema, '');
-  return rows;
+  return describeSchema(trainConfigSchema);
+}
+
+/** One registry's entries with their option rows, for the docs. */
+export interface RegistryDocs {
+  field: string;
+  entries: { name: string; description: string; options: SchemaRow[] }[];
+}
+
+/** The method, loss, optimizer and schedule registries as documented in docs/config.md. */
+export function describeTrainRegistries(): RegistryDocs[] {
+  return [tuners, losses, optimizers, schedules].map((r) => ({
+    field: r.configField,
+    entries: r
+      .list()
+      .map((e) => ({ name: e.name, description: e.description, options: describeSchema(e.options) })),
+  }));
 }

@@ -4,8 +4,10 @@
  * get_cosine_schedule_with_warmup (with min_lr_rate as in get_cosine_with_min_lr_schedule_with_warmup).
  */
 import { ConfigError } from '../errors.ts';
+import { schedules } from './schedules/index.ts';
 
-export type ScheduleKind = 'constant' | 'linear' | 'cosine';
+/** A registered schedule name ('constant', 'linear', 'cosine', or a plug-in's). */
+export type ScheduleKind = string;
 
 export interface ScheduleOptions {
   schedule: ScheduleKind;
@@ -29,8 +31,10 @@ export function checkSchedule(options: ScheduleOptions): void {
   const { schedule, baseLr } = options;
   const warmup = options.warmupSteps ?? 0;
   const ratio = options.minLrRatio ?? 0;
-  if (schedule !== 'constant' && schedule !== 'linear' && schedule !== 'cosine') {
-    throw new ConfigError(`schedule must be 'constant', 'linear' or 'cosine', found '${String(schedule)}'`);
+  if (!schedules.has(schedule)) {
+    throw new ConfigError(
+      `schedule must be one of ${schedules.names().join(', ')}, found '${String(schedule)}'`,
+    );
   }
   if (!(baseLr >= 0) || !Number.isFinite(baseLr))
     throw new ConfigError(`baseLr must be >= 0, found ${baseLr}`);
@@ -38,7 +42,7 @@ export function checkSchedule(options: ScheduleOptions): void {
     throw new ConfigError(`warmupSteps must be a non-negative integer, found ${warmup}`);
   }
   if (!(ratio >= 0 && ratio <= 1)) throw new ConfigError(`minLrRatio must be in [0, 1], found ${ratio}`);
-  if (schedule !== 'constant') {
+  if (schedules.get(schedule).needsTotalSteps) {
     const total = options.totalSteps;
     if (total === undefined || !Number.isInteger(total) || total < 0) {
       throw new ConfigError(
@@ -63,21 +67,15 @@ export function lrFactor(step: number, options: ScheduleOptions): number {
   checkSchedule(options);
   if (!(step >= 0) || !Number.isInteger(step))
     throw new ConfigError(`step must be a non-negative integer, found ${step}`);
-  const warmup = options.warmupSteps ?? 0;
-  if (step < warmup) return step / Math.max(1, warmup);
-  if (options.schedule === 'constant') return 1;
-  const total = options.totalSteps!;
-  const ratio = options.minLrRatio ?? 0;
-  const s = Math.min(step, Math.max(total, warmup));
-  let f: number;
-  if (options.schedule === 'linear') {
-    f = Math.max(0, (total - s) / Math.max(1, total - warmup));
-  } else {
-    const progress = (s - warmup) / Math.max(1, total - warmup);
-    const cycles = options.numCycles ?? 0.5;
-    f = Math.max(0, 0.5 * (1 + Math.cos(Math.PI * cycles * 2 * progress)));
-  }
-  return f * (1 - ratio) + ratio;
+  const entry = schedules.get(options.schedule);
+  const snake: Record<string, unknown> = {
+    warmup_steps: options.warmupSteps ?? 0,
+    min_lr_ratio: options.minLrRatio ?? 0,
+    num_cycles: options.numCycles ?? 0.5,
+  };
+  const own = Object.fromEntries(Object.entries(snake).filter(([k]) => k in entry.options.shape));
+  const validated = entry.options.parse(own) as Record<string, unknown>;
+  return entry.factor(step, options.totalSteps ?? 0, validated);
 }
 
 /** The learning rate for the update after `step` completed optimizer steps: baseLr * lrFactor. */

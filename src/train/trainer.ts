@@ -1,6 +1,8 @@
 /**
  * The Trainer: validated config in, run directory out. Everything that can fail on bad input
- * (config, model, data, method, loss) is checked before the first step. Each optimizer step runs
+ * (config, model, data, method, loss, optimizer, schedule) is checked before the run directory is
+ * created, so a fixed rerun is never refused because a failed one left an empty folder. The method,
+ * loss, optimizer and schedule come from their registries; the trainer knows none by name. Each optimizer step runs
  * `grad_accum` micro-batches through the fused-head step, clips, updates and logs one line of
  * metrics.jsonl; checkpoints are atomic and a resumed run continues bit for bit (weights, optimizer
  * moments, data position, dropout counters). A non-finite loss or gradient stops the run with the
@@ -8,18 +10,19 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTick } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
 import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from '../data/index.ts';
 import { AttuneError, ConfigError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { createModel, type LlamaForCausalLM, loadModel, saveModel } from '../models/index.ts';
 import { Dropout, type Parameter } from '../nn/index.ts';
-import { type Adapter, applyTuner } from '../peft/index.ts';
+import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { lossOf, type TrainConfig } from './config.ts';
+import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
-import { AdamW, clipGradNorm, type Optimizer, SGD } from './optim/index.ts';
-import { lrAt } from './schedule.ts';
+import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
+import { scheduleFactor } from './schedules/index.ts';
 import { evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
 /** One line of metrics.jsonl. */
@@ -60,10 +63,20 @@ export interface TrainOptions {
   haltAfterStep?: number;
 }
 
+export interface TrainAsyncOptions extends TrainOptions {
+  /**
+   * When aborted (e.g. on SIGINT), the run finishes the step in progress, saves a checkpoint and
+   * rejects with TrainingInterrupted, which says how to resume.
+   */
+  signal?: AbortSignal;
+}
+
 export interface TrainResult {
   outputDir: string;
-  /** adapter/ (adapters) or model/ (full fine-tuning). */
+  /** model/ for tuners whose artefact is a whole model (full fine-tuning), else adapter/. */
   finalDir: string;
+  /** adapter/: the tuner's files, written by every tuner (`attune export --merge` folds them in). */
+  adapterDir: string;
   steps: number;
   finalLoss: number;
   evalLoss: number | null;
@@ -74,9 +87,26 @@ export interface TrainResult {
 /** The run stopped on purpose (haltAfterStep). */
 export class TrainingHalted extends AttuneError {}
 
+/** The run was interrupted (signal) after a checkpoint was saved; the message says how to resume. */
+export class TrainingInterrupted extends AttuneError {
+  constructor(
+    readonly step: number,
+    readonly checkpointDir: string,
+    readonly outputDir: string,
+  ) {
+    super(
+      `interrupted after step ${step}: checkpoint saved in ${checkpointDir}; continue with 'attune train CONFIG --resume' (output_dir ${outputDir})`,
+    );
+  }
+}
+
+/** Thrown into the step loop to ask for a checkpoint and a stop. */
+class InterruptRequest extends Error {}
+
 interface Prepared {
   model: LlamaForCausalLM;
   tokenizer: Tokenizer;
+  tuner: Tuner;
   adapter: Adapter;
   loss: TokenLoss;
   train: Dataset;
@@ -102,40 +132,35 @@ function loadBaseModel(config: TrainConfig): { model: LlamaForCausalLM; tokenize
   return { model, tokenizer: Tokenizer.fromDir(config.model.tokenizer), name: config.model.config };
 }
 
-function tunerConfig(config: TrainConfig): unknown {
-  if (config.method === 'lora') {
-    const l = config.lora;
-    return {
-      r: l.r,
-      loraAlpha: l.lora_alpha,
-      loraDropout: l.lora_dropout,
-      targetModules: l.target_modules,
-      useRslora: l.use_rslora,
-      init: l.init,
-      seed: config.train.seed,
-    };
-  }
-  return {};
+function buildOptimizer(config: TrainConfig, params: [string, Parameter][]): Optimizer {
+  // no weight decay on biases and norm weights (as HF's Trainer)
+  const isNoDecay = (n: string) => n.endsWith('.bias') || n.endsWith('norm.weight');
+  const decay = params.filter(([n]) => !isNoDecay(n)).map(([, p]) => p);
+  const noDecay = params.filter(([n]) => isNoDecay(n)).map(([, p]) => p);
+  const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
+  return createOptimizer(config.optimizer, groups, config.train.lr);
 }
 
-function buildOptimizer(config: TrainConfig, params: [string, Parameter][]): Optimizer {
-  const t = config.train;
-  // no weight decay on biases and norm weights (as HF's Trainer)
-  const decay = params.filter(([n]) => !n.endsWith('.bias') && !n.endsWith('norm.weight')).map(([, p]) => p);
-  const noDecay = params.filter(([n]) => n.endsWith('.bias') || n.endsWith('norm.weight')).map(([, p]) => p);
-  const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
-  if (t.optimizer === 'sgd')
-    return new SGD(groups, { lr: t.lr, momentum: t.momentum, weightDecay: t.weight_decay });
-  return new AdamW(groups, { lr: t.lr, betas: t.betas, eps: t.adam_eps, weightDecay: t.weight_decay });
+function readChatTemplate(config: TrainConfig): string | undefined {
+  const t = config.data.chat_template;
+  if (t === null) return undefined;
+  if (!t.endsWith('.jinja')) return t;
+  try {
+    return readFileSync(t, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `data.chat_template: cannot read ${t} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
 }
 
 /** Load and validate everything a run needs, before any step. */
 function prepare(config: TrainConfig): Prepared {
-  if (config.model_dtype === 'bf16' && config.method === 'full') {
-    throw new ConfigError('model_dtype: bf16 stores frozen weights; full fine-tuning needs model_dtype: f32');
-  }
   const { name: lossName, options: lossOptions } = lossOf(config);
   const loss = createLoss(lossName, lossOptions);
+  const tuner = tuners.get(config.method.name);
+  const tunerConfig = tuner.fromOptions(optionsOf(config.method), { seed: config.train.seed });
+  scheduleFactor(config.schedule, 0, config.train.steps);
   const { model, tokenizer, name } = loadBaseModel(config);
   const dataOptions = {
     trainOn: config.data.train_on === 'auto' ? undefined : config.data.train_on,
@@ -143,14 +168,16 @@ function prepare(config: TrainConfig): Prepared {
     truncation: config.data.truncation,
     onBadRecord: config.data.on_bad_record,
     appendEos: config.data.append_eos,
+    chatTemplate: readChatTemplate(config),
   };
   const train = loadDataset(config.data.train, tokenizer, dataOptions);
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
-  const adapter = applyTuner(model, config.method, tunerConfig(config));
+  const adapter = tuner.apply(model, tunerConfig);
   const params = adapter.namedTrainableParameters();
-  if (params.length === 0) throw new ConfigError(`method '${config.method}' left no trainable parameter`);
+  if (params.length === 0)
+    throw new ConfigError(`method '${config.method.name}' left no trainable parameter`);
   model.train();
   const loader = new DataLoader(train.examples, {
     batchSize: config.train.batch_size,
@@ -162,6 +189,7 @@ function prepare(config: TrainConfig): Prepared {
   return {
     model,
     tokenizer,
+    tuner,
     adapter,
     loss,
     train,
@@ -210,18 +238,10 @@ function toMicroBatch(b: Batch): MicroBatch {
   return { inputIds: b.inputIds, labels: b.labels };
 }
 
+/** Create (or, with --overwrite, replace) the run directory; called once everything is validated. */
 function prepareOutputDir(config: TrainConfig, options: TrainOptions): void {
-  const dir = config.output_dir;
-  if (existsSync(dir) && !options.resume) {
-    if (!options.overwrite) {
-      throw new ConfigError(
-        `output_dir ${dir} already exists: pass --resume to continue it or --overwrite to replace it`,
-      );
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-  if (options.resume && !existsSync(dir)) throw new ConfigError(`--resume: ${dir} does not exist`);
-  mkdirSync(dir, { recursive: true });
+  if (options.overwrite) rmSync(config.output_dir, { recursive: true, force: true });
+  mkdirSync(config.output_dir, { recursive: true });
 }
 
 /** Keep metrics.jsonl lines up to `step` (a resumed run rewrites what follows). */
@@ -261,25 +281,54 @@ function runEval(p: Prepared, config: TrainConfig): number {
   }
 }
 
-/** Save the final artefact: adapter/ for adapters, model/ for full fine-tuning. */
-function saveFinal(p: Prepared, config: TrainConfig): string {
-  if (config.method === 'full') {
-    const dir = join(config.output_dir, 'model');
-    saveModel(p.model, dir, { tokenizer: p.tokenizer });
-    return dir;
-  }
-  const dir = join(config.output_dir, 'adapter');
-  p.adapter.save(dir, { baseModelNameOrPath: p.baseModelName });
-  return dir;
+/**
+ * Save the final artefacts: adapter/ (every tuner, through the tuner's own save), and model/ for
+ * tuners whose natural artefact is a whole model. Returns [finalDir, adapterDir].
+ */
+function saveFinal(p: Prepared, config: TrainConfig): [string, string] {
+  const adapterDir = join(config.output_dir, 'adapter');
+  p.adapter.save(adapterDir, { baseModelNameOrPath: p.baseModelName });
+  if (!p.tuner.writesMergedModel) return [adapterDir, adapterDir];
+  const modelDir = join(config.output_dir, 'model');
+  saveModel(p.model, modelDir, { tokenizer: p.tokenizer });
+  return [modelDir, adapterDir];
 }
 
 /** Run (or resume) the training described by `config`. */
 export function train(config: TrainConfig, options: TrainOptions = {}): TrainResult {
+  const steps = runSteps(config, options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `train`, yielding to the event loop between steps so signal handlers and timers run. When
+ * `options.signal` aborts, the step in progress finishes, a checkpoint is saved and the promise
+ * rejects with TrainingInterrupted (the CLI wires SIGINT/SIGTERM to it).
+ */
+export async function trainAsync(config: TrainConfig, options: TrainAsyncOptions = {}): Promise<TrainResult> {
+  const steps = runSteps(config, options);
+  for (;;) {
+    const r = options.signal?.aborted ? steps.throw(new InterruptRequest()) : steps.next();
+    if (r.done) return r.value;
+    await nextTick();
+  }
+}
+
+/** The run as a generator that yields after each optimizer step (see train / trainAsync). */
+function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number, TrainResult> {
   const emit = options.onEvent ?? (() => {});
-  if (!options.resume) prepareOutputDir(config, options);
-  else if (!existsSync(config.output_dir))
+  if (options.resume && !existsSync(config.output_dir))
     throw new ConfigError(`--resume: ${config.output_dir} does not exist`);
+  if (!options.resume && existsSync(config.output_dir) && !options.overwrite) {
+    throw new ConfigError(
+      `output_dir ${config.output_dir} already exists: pass --resume to continue it or --overwrite to replace it`,
+    );
+  }
   const p = prepare(config);
+  if (!options.resume) prepareOutputDir(config, options);
   const metricsPath = join(config.output_dir, 'metrics.jsonl');
   let startStep = 0;
   if (options.resume) {
@@ -302,13 +351,6 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
     examples: p.train.examples.length,
     skipped: p.train.stats.skipped,
   });
-  const schedule = {
-    schedule: t.schedule,
-    warmupSteps: t.warmup_steps,
-    totalSteps: t.steps,
-    baseLr: t.lr,
-    minLrRatio: t.min_lr_ratio,
-  } as const;
   let lastLoss = Number.NaN;
   let lastEval: number | null = null;
   const checkpoint = (step: number) => {
@@ -324,7 +366,7 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
   };
   for (let step = startStep + 1; step <= t.steps; step++) {
     const started = performance.now();
-    const lr = lrAt(step - 1, schedule);
+    const lr = t.lr * scheduleFactor(config.schedule, step - 1, t.steps);
     p.optimizer.setLr(lr);
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));
@@ -356,8 +398,8 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
       tokens_per_s: stats.inputTokens / seconds,
       tokens: stats.tokens,
     };
-    for (const [k, v] of Object.entries(stats.parts))
-      if (k !== 'nll' || lossOf(config).name !== 'ce') metrics[k] = v;
+    // a loss with several parts logs each (ce has one, its value is `loss`)
+    if (Object.keys(stats.parts).length > 1) for (const [k, v] of Object.entries(stats.parts)) metrics[k] = v;
     const evalNow =
       p.evalSet !== null && ((t.eval_every > 0 && step % t.eval_every === 0) || step === t.steps);
     if (evalNow) {
@@ -370,12 +412,22 @@ export function train(config: TrainConfig, options: TrainOptions = {}): TrainRes
     emit({ type: 'step', metrics });
     if ((t.save_every > 0 && step % t.save_every === 0) || options.haltAfterStep === step) checkpoint(step);
     if (options.haltAfterStep === step) throw new TrainingHalted(`halted after step ${step} (haltAfterStep)`);
+    if (step < t.steps) {
+      try {
+        yield step;
+      } catch (error) {
+        if (!(error instanceof InterruptRequest)) throw error;
+        checkpoint(step);
+        throw new TrainingInterrupted(step, latestCheckpoint(config.output_dir)!, config.output_dir);
+      }
+    }
   }
-  const finalDir = saveFinal(p, config);
+  const [finalDir, adapterDir] = saveFinal(p, config);
   emit({ type: 'done', outputDir: config.output_dir, finalDir });
   return {
     outputDir: config.output_dir,
     finalDir,
+    adapterDir,
     steps: t.steps,
     finalLoss: lastLoss,
     evalLoss: lastEval,

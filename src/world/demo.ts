@@ -149,17 +149,9 @@ function baseModel(
         packing: true,
       },
       method: 'full',
-      train: {
-        steps: p.steps,
-        batch_size: p.batchSize,
-        lr: p.lr,
-        schedule: 'cosine',
-        warmup_steps: 20,
-        min_lr_ratio: 0.1,
-        weight_decay: 0.01,
-        seed: o.seed,
-        log_every: 1,
-      },
+      optimizer: { name: 'adamw', weight_decay: 0.01 },
+      schedule: { name: 'cosine', warmup_steps: 20, min_lr_ratio: 0.1 },
+      train: { steps: p.steps, batch_size: p.batchSize, lr: p.lr, seed: o.seed, log_every: 1 },
       output_dir: join(work, 'run'),
     },
     'demo pretraining recipe',
@@ -209,17 +201,10 @@ function finetune(
     {
       model: baseDir,
       data: { train: trainFile, max_length: 128 },
-      method: 'lora',
-      lora: { r: f.r, lora_alpha: f.alpha, target_modules: 'all-linear' },
+      method: { name: 'lora', r: f.r, lora_alpha: f.alpha, target_modules: 'all-linear' },
       loss,
-      train: {
-        steps: f.steps,
-        batch_size: f.batchSize,
-        lr: f.lr,
-        schedule: 'cosine',
-        warmup_steps: 20,
-        seed: o.seed,
-      },
+      schedule: { name: 'cosine', warmup_steps: 20 },
+      train: { steps: f.steps, batch_size: f.batchSize, lr: f.lr, seed: o.seed },
       output_dir: runDir,
     },
     `demo fine-tuning recipe (${loss})`,
@@ -325,7 +310,7 @@ export function runDemo(o: DemoOptions): DemoResult {
     predictions[name] = mixed;
     writeTextAtomic(
       join(o.out, `predictions-${name}.jsonl`),
-      mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n') + '\n',
+      `${mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n')}\n`,
     );
   }
   const metrics: JsonObject = {

@@ -1,5 +1,6 @@
 /** `attune bench train`: tokens/s and peak memory of a training step in SmolLM2-135M's shape. */
 import { runTrainBench, TRAIN_PRESETS } from '../../bench/train.ts';
+import { tunerNames } from '../../peft/index.ts';
 import { jsonOption, parseChoice, parseInteger } from '../args.ts';
 import { printBench } from '../bench.ts';
 import { defineCommand } from '../command.ts';
@@ -13,7 +14,7 @@ const options = {
   },
   method: {
     type: 'string',
-    description: 'lora (r=8, alpha=16, q_proj+v_proj) or full',
+    description: `a registered fine-tuning method with its default options (${tunerNames().join(', ')})`,
     default: 'lora',
     valueName: '<lora|full>',
   },
@@ -56,7 +57,7 @@ per process. --json prints the bench envelope as the last stdout line.`,
     const v = args.values;
     const settings = {
       preset: parseChoice('--preset', v.preset, Object.keys(TRAIN_PRESETS) as (keyof typeof TRAIN_PRESETS)[]),
-      method: parseChoice('--method', v.method, ['lora', 'full'] as const),
+      method: parseChoice('--method', v.method, tunerNames()),
       dtype: parseChoice('--dtype', v.dtype, ['f32', 'bf16'] as const),
       batch: parseInteger('--batch', v.batch),
       seq: parseInteger('--seq', v.seq),

@@ -1,5 +1,6 @@
 /** `ce`: mean negative log-likelihood of the supervised tokens over the optimizer step. */
-import { checkOptionKeys, registerLoss, type TokenLoss } from './registry.ts';
+import { z } from 'zod';
+import { registerLoss, type TokenLoss } from './registry.ts';
 
 /** Cross-entropy: L = -(1/N_step) sum_i logp_i; dL/dlogp_i = -1/N_step. */
 export function crossEntropyLoss(): TokenLoss {
@@ -15,10 +16,9 @@ export function crossEntropyLoss(): TokenLoss {
   };
 }
 
-registerLoss('ce', {
+registerLoss({
+  name: 'ce',
   description: 'cross-entropy (mean negative log-likelihood of the supervised tokens)',
-  create(options) {
-    checkOptionKeys('ce', options, []);
-    return crossEntropyLoss();
-  },
+  options: z.object({}),
+  create: () => crossEntropyLoss(),
 });

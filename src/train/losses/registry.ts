@@ -5,7 +5,8 @@
  * step make gradient accumulation equal one large batch). It returns its value and the per-token
  * coefficients dL/dlogp, dL/dH and dL/dtop1 that the fused backward consumes.
  */
-import { ConfigError } from '../../errors.ts';
+import type { z } from 'zod';
+import { Registry, type RegistryEntry } from '../../config/registry.ts';
 
 export interface TokenTerms {
   /** log p(gold) per supervised token. */
@@ -48,47 +49,34 @@ export interface TokenLoss {
   compute(terms: TokenTerms, step: StepContext): LossOutput;
 }
 
-export interface LossFactory {
-  /** One-line description for --help and docs. */
-  description: string;
-  /** Build the loss from its options (validated; unknown options are errors). */
-  create(options: Record<string, unknown>): TokenLoss;
+/** A registered loss: its name, description, options schema and how to build it. */
+export interface LossFactory<O extends Record<string, unknown> = Record<string, unknown>>
+  extends RegistryEntry {
+  /** Build the loss from its validated options (defaults filled in). */
+  create(options: O): TokenLoss;
 }
 
-const registry = new Map<string, LossFactory>();
+/** Every loss `loss: {name, ...}` can name. */
+export const losses = new Registry<LossFactory>('loss', 'loss');
 
 /** Make a loss available as `loss: <name>` in training configs. */
-export function registerLoss(name: string, factory: LossFactory): void {
-  if (registry.has(name)) throw new Error(`registerLoss: '${name}' is already registered`);
-  registry.set(name, factory);
+export function registerLoss<S extends z.ZodObject>(factory: {
+  name: string;
+  description: string;
+  options: S;
+  create(options: z.output<S>): TokenLoss;
+}): void {
+  losses.register(factory as unknown as LossFactory);
 }
 
-/** The registered loss `name` built with `options`. */
+/** The registered loss `name` built with `options` (validated against its schema; errors name the option). */
 export function createLoss(name: string, options: Record<string, unknown> = {}): TokenLoss {
-  const factory = registry.get(name);
-  if (!factory)
-    throw new ConfigError(`loss '${name}' is not known (known: ${[...registry.keys()].sort().join(', ')})`);
-  return factory.create(options);
+  const choice = losses.parse({ name, ...options });
+  const { name: _, ...validated } = choice;
+  return losses.get(name).create(validated);
 }
 
 /** Names and descriptions of the registered losses. */
 export function listLosses(): { name: string; description: string }[] {
-  return [...registry.entries()]
-    .map(([name, f]) => ({ name, description: f.description }))
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-/** Throws on option keys the loss does not define. */
-export function checkOptionKeys(
-  loss: string,
-  options: Record<string, unknown>,
-  known: readonly string[],
-): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new ConfigError(
-        `loss '${loss}': unknown option '${key}' (options: ${known.join(', ') || 'none'})`,
-      );
-    }
-  }
+  return losses.list().map((f) => ({ name: f.name, description: f.description }));
 }

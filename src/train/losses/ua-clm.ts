@@ -8,8 +8,8 @@
  * contributes 0. P is the gold-token probability (default) or the max probability; its gradient
  * can be stopped.
  */
-import { ConfigError } from '../../errors.ts';
-import { checkOptionKeys, registerLoss, type TokenLoss } from './registry.ts';
+import { z } from 'zod';
+import { registerLoss, type TokenLoss } from './registry.ts';
 
 export interface UaClmOptions {
   /** Weight of the uncertainty term (default 1). */
@@ -71,26 +71,18 @@ export function uaClmLoss(options: UaClmOptions): TokenLoss {
   };
 }
 
-registerLoss('ua-clm', {
-  description:
-    'uncertainty-aware CLM: NLL + lambda * entropy calibration term (options: lambda, probability, stop_gradient, eps)',
-  create(options) {
-    checkOptionKeys('ua-clm', options, ['lambda', 'probability', 'stop_gradient', 'eps']);
-    const lambda = options.lambda ?? 1;
-    const probability = options.probability ?? 'gold';
-    const stopGradient = options.stop_gradient ?? false;
-    const eps = options.eps ?? 1e-6;
-    if (typeof lambda !== 'number' || !(lambda >= 0))
-      throw new ConfigError(`loss 'ua-clm': lambda must be a number >= 0, found ${JSON.stringify(lambda)}`);
-    if (probability !== 'gold' && probability !== 'max') {
-      throw new ConfigError(
-        `loss 'ua-clm': probability must be 'gold' or 'max', found ${JSON.stringify(probability)}`,
-      );
-    }
-    if (typeof stopGradient !== 'boolean')
-      throw new ConfigError(`loss 'ua-clm': stop_gradient must be true or false`);
-    if (typeof eps !== 'number' || !(eps > 0))
-      throw new ConfigError(`loss 'ua-clm': eps must be a positive number`);
-    return uaClmLoss({ lambda, probability, stopGradient, eps });
-  },
+registerLoss({
+  name: 'ua-clm',
+  description: 'uncertainty-aware CLM: NLL + lambda * entropy calibration term (METHODS.md section 1)',
+  options: z.object({
+    lambda: z.number().min(0).default(1).describe('weight of the uncertainty term'),
+    probability: z
+      .enum(['gold', 'max'])
+      .default('gold')
+      .describe("P in the loss: the gold token's probability or the top one's"),
+    stop_gradient: z.boolean().default(false).describe('treat P as a constant in the uncertainty term'),
+    eps: z.number().positive().default(1e-6).describe('inside the logs'),
+  }),
+  create: (o) =>
+    uaClmLoss({ lambda: o.lambda, probability: o.probability, stopGradient: o.stop_gradient, eps: o.eps }),
 });

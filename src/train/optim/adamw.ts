@@ -2,10 +2,13 @@
  * AdamW (Loshchilov & Hutter): Adam with decoupled weight decay and bias correction, as
  * torch.optim.AdamW. The update runs in the backend's `adamw` kernel.
  */
+
+import { z } from 'zod';
 import { kernelsFor } from '../../backend/index.ts';
 import type { FloatArray } from '../../backend/kernels.ts';
 import { ConfigError } from '../../errors.ts';
 import { checkNonNegative, Optimizer, type ParamsInput, zerosLike } from './optimizer.ts';
+import { registerOptimizer } from './registry.ts';
 
 export interface AdamWOptions {
   lr: number;
@@ -89,3 +92,18 @@ export class AdamW extends Optimizer {
     this.eps = eps;
   }
 }
+
+registerOptimizer({
+  name: 'adamw',
+  description: 'AdamW with decoupled weight decay (torch.optim.AdamW)',
+  options: z.object({
+    betas: z
+      .tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)])
+      .default([0.9, 0.999])
+      .describe('moment decay rates'),
+    eps: z.number().positive().default(1e-8).describe('denominator term'),
+    weight_decay: z.number().min(0).default(0).describe('decoupled weight decay'),
+  }),
+  create: (groups, lr, o) =>
+    new AdamW(groups, { lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }),
+});

@@ -2,4 +2,5 @@
 export * from './adamw.ts';
 export * from './clip.ts';
 export * from './optimizer.ts';
+export * from './registry.ts';
 export * from './sgd.ts';

@@ -1,7 +1,10 @@
 /** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD. */
+
+import { z } from 'zod';
 import type { FloatArray } from '../../backend/kernels.ts';
 import { ConfigError } from '../../errors.ts';
 import { checkNonNegative, Optimizer, type ParamsInput } from './optimizer.ts';
+import { registerOptimizer } from './registry.ts';
 
 export interface SGDOptions {
   lr: number;
@@ -89,3 +92,22 @@ export class SGD extends Optimizer {
     this.checkHyper();
   }
 }
+
+registerOptimizer({
+  name: 'sgd',
+  description: 'stochastic gradient descent with momentum (torch.optim.SGD)',
+  options: z.object({
+    momentum: z.number().min(0).default(0).describe('momentum factor (0 = plain SGD)'),
+    dampening: z.number().min(0).default(0).describe("dampening of the momentum's gradient term"),
+    nesterov: z.boolean().default(false).describe('Nesterov momentum (needs momentum > 0, dampening 0)'),
+    weight_decay: z.number().min(0).default(0).describe('L2 penalty added to the gradient'),
+  }),
+  create: (groups, lr, o) =>
+    new SGD(groups, {
+      lr,
+      momentum: o.momentum,
+      dampening: o.dampening,
+      nesterov: o.nesterov,
+      weightDecay: o.weight_decay,
+    }),
+});

@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { z } from 'zod';
 import { ConfigError } from '../../../src/errors.ts';
-import { loadModel } from '../../../src/models/index.ts';
+import type { LlamaForCausalLM } from '../../../src/models/index.ts';
 import type { Module, Parameter } from '../../../src/nn/index.ts';
 import {
   type Adapter,
@@ -12,6 +13,7 @@ import {
   applyTuner,
   FullAdapter,
   getTuner,
+  loadAdapter,
   registerTuner,
   type Tuner,
   tunerNames,
@@ -38,7 +40,7 @@ describe('tuner registry', () => {
       ['full', 'lora'],
     );
     assert.equal(getTuner('lora').peftType, 'LORA');
-    assert.equal(getTuner('full').peftType, null);
+    assert.equal(getTuner('full').peftType, 'FULL');
     assert.throws(
       () => getTuner('dora'),
       (e: Error) =>
@@ -50,7 +52,10 @@ describe('tuner registry', () => {
   it('a new method is one object implementing Tuner (here: train the norms only)', () => {
     const normsOnly: Tuner<Record<string, never>> = {
       name: 'norms-only',
+      description: 'train the norm weights only',
       peftType: null,
+      options: z.object({}),
+      fromOptions: () => ({}),
       apply(model: Module): Adapter {
         const flags = new Map(model.parameters().map((p) => [p, p.requiresGrad]));
         model.freeze();
@@ -107,7 +112,10 @@ describe('full fine-tuning', () => {
     const dir = join(tmp, 'full');
     adapter.save(dir);
     const ids = tokens(6);
-    assert.deepEqual(logitsOf(loadModel(dir).model, ids), logitsOf(model, ids));
+    assert.deepEqual(
+      logitsOf(loadAdapter(tinyLlama({ seed: 98 }), dir).model as LlamaForCausalLM, ids),
+      logitsOf(model, ids),
+    );
     const other = tinyLlama({ seed: 99 });
     const otherAdapter = getTuner('full').apply(other, undefined);
     otherAdapter.load(dir);

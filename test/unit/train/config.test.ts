@@ -29,10 +29,10 @@ describe('training config', () => {
     assert.equal(c.model, join(root, 'cfg', 'path/to/model-dir'));
     assert.equal(c.data.train, join(root, 'cfg', 'path/to/train.jsonl'));
     assert.equal(c.output_dir, join(root, 'cfg', 'runs/quickstart'));
-    assert.equal(c.lora.lora_alpha, 16);
-    assert.deepEqual(c.lora.target_modules, ['q_proj', 'v_proj']);
+    assert.equal(c.method.lora_alpha, 16);
+    assert.deepEqual(c.method.target_modules, ['q_proj', 'v_proj']);
     assert.equal(c.train.grad_accum, 1);
-    assert.equal(c.loss, 'ce');
+    assert.deepEqual(c.loss, { name: 'ce' });
   });
   it('applies --set overrides parsed as YAML', () => {
     const c = loadTrainConfig(write('q2.yaml', QUICKSTART), [
@@ -41,8 +41,14 @@ describe('training config', () => {
       'loss={name: ua-clm, lambda: 0.5}',
     ]);
     assert.equal(c.train.lr, 2e-4);
-    assert.deepEqual(c.lora.target_modules, ['q_proj', 'k_proj']);
-    assert.deepEqual(c.loss, { name: 'ua-clm', lambda: 0.5 });
+    assert.deepEqual(c.method.target_modules, ['q_proj', 'k_proj']);
+    assert.deepEqual(c.loss, {
+      name: 'ua-clm',
+      lambda: 0.5,
+      probability: 'gold',
+      stop_gradient: false,
+      eps: 1e-6,
+    });
   });
   it('names an unknown key and suggests the closest valid one', () => {
     assert.throws(

@@ -1,7 +1,7 @@
 /** `attune train CONFIG.yaml`: fine-tune (or pretrain) a model as the config says. */
 import { UsageError } from '../../errors.ts';
 import { loadTrainConfig } from '../../train/config.ts';
-import { train } from '../../train/trainer.ts';
+import { TrainingInterrupted, trainAsync } from '../../train/trainer.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
@@ -30,8 +30,9 @@ export const trainCommand = defineCommand({
   description: `Validates the config (docs/config.md), the model and the data before the first step, then
 trains, writing into output_dir: config.resolved.yaml, metrics.jsonl (one object per logged step:
 step, loss, lr, grad_norm, tokens_per_s, eval_loss), checkpoints/step-N/ with an atomic 'latest'
-pointer, and the final adapter/ (LoRA; loads in Python PEFT) or model/ (full). --resume continues
-from the latest checkpoint exactly where it stopped.`,
+pointer, and the final adapter/ (every method; LoRA's loads in Python PEFT), plus model/ for full fine-tuning. --resume continues
+from the latest checkpoint exactly where it stopped. Ctrl-C (SIGINT) or SIGTERM finishes the step in
+progress, saves a checkpoint, prints how to resume and exits 130; a second one stops at once.`,
   options,
   examples: [
     'attune train quickstart.yaml',
@@ -41,32 +42,55 @@ from the latest checkpoint exactly where it stopped.`,
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('train: give exactly one config file');
     const config = loadTrainConfig(args.positionals[0]!, args.values.set);
-    let bar: Progress | null = null;
-    const result = train(config, {
-      resume: args.values.resume,
-      overwrite: args.values.overwrite,
-      onEvent: (e) => {
-        if (e.type === 'start') {
-          io.note(
-            `train: ${e.examples} examples${e.skipped ? ` (${e.skipped} skipped)` : ''}, ${e.trainable.toLocaleString('en-US')} trainable parameters, steps ${e.startStep + 1}..${e.totalSteps}`,
-          );
-          bar = progress({
-            label: 'train',
-            total: e.totalSteps,
-            stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
-          });
-          bar.update(e.startStep);
-        } else if (e.type === 'step') {
-          bar?.update(e.metrics.step, {
-            loss: e.metrics.loss,
-            'tok/s': Math.round(e.metrics.tokens_per_s),
-            ...(e.metrics.eval_loss !== undefined ? { eval: e.metrics.eval_loss } : {}),
-          });
-        } else if (e.type === 'done') {
-          bar?.stop();
-        }
-      },
-    });
+    let bar = null as Progress | null;
+    // Ctrl-C / SIGTERM: finish the step, checkpoint, say how to resume; a second signal kills
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      bar?.stop();
+      io.note(`train: ${signal}: saving a checkpoint after the current step (again to stop at once)`);
+      controller.abort();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let result: Awaited<ReturnType<typeof trainAsync>>;
+    try {
+      result = await trainAsync(config, {
+        signal: controller.signal,
+        resume: args.values.resume,
+        overwrite: args.values.overwrite,
+        onEvent: (e) => {
+          if (e.type === 'start') {
+            io.note(
+              `train: ${e.examples} examples${e.skipped ? ` (${e.skipped} skipped)` : ''}, ${e.trainable.toLocaleString('en-US')} trainable parameters, steps ${e.startStep + 1}..${e.totalSteps}`,
+            );
+            bar = progress({
+              label: 'train',
+              total: e.totalSteps,
+              stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
+            });
+            bar.update(e.startStep);
+          } else if (e.type === 'step') {
+            bar?.update(e.metrics.step, {
+              loss: e.metrics.loss,
+              'tok/s': Math.round(e.metrics.tokens_per_s),
+              ...(e.metrics.eval_loss !== undefined ? { eval: e.metrics.eval_loss } : {}),
+            });
+          } else if (e.type === 'done') {
+            bar?.stop();
+          }
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof TrainingInterrupted)) throw error;
+      bar?.stop();
+      io.note(`train: ${error.message.replace('CONFIG', args.positionals[0]!)}`);
+      return 130;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     io.line(
       `trained ${result.steps} steps: final loss ${result.finalLoss.toFixed(4)}${result.evalLoss !== null ? `, eval loss ${result.evalLoss.toFixed(4)}` : ''}`,
     );

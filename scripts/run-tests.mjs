@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under the given folders with node:test (through tsx). Unit tests run once
 // per available backend (ATTUNE_BACKEND=js, then native when the addon is built), so both are
-// exercised; pass --backend=js|native to run one.
+// exercised; pass --backend=js|native to run one. Every unit pass also runs
+// test/unit/backend/active-backend.test.ts (whatever --filter says), which fails when the backend
+// that is active differs from the ATTUNE_BACKEND the pass asked for.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,10 @@ function collect(dir, out) {
 }
 
 const files = dirs.flatMap((d) => collect(join(root, d), []));
+const activeBackendTest = join(root, 'test', 'unit', 'backend', 'active-backend.test.ts');
+if (files.length > 0 && dirs.some((d) => d.includes('unit')) && !files.includes(activeBackendTest)) {
+  files.push(activeBackendTest);
+}
 if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')}`);
   process.exit(1);

@@ -1,17 +1,22 @@
-// N-API surface: every Kernels method of src/backend/kernels.ts under its own name with the same
-// positional arguments, plus init(threads), threads() and cpuInfo(). Arrays are used in place
-// (typed array data pointer, byte offset included); arguments are checked here so a bad call throws
-// a TypeError / RangeError naming the kernel and the argument instead of touching memory it must not.
+// N-API surface: every kernel of src/backend/manifest.ts (the Kernels interface) under its own name
+// with the same positional arguments, plus init(threads), threads(), cpuInfo() and
+// kernelSignatures(). Kernel_<name> is the wrapper of kernel <name>; the kernel list, the argument
+// counts, kinds and enum names come from manifest.gen.h (generated from the manifest), so a wrapper
+// only checks sizes and values. Arrays are used in place (typed array data pointer, byte offset
+// included); a bad call throws a TypeError / RangeError naming the kernel and the argument instead of
+// touching memory it must not.
 #include <napi.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "common.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "manifest.gen.h"
 
 namespace attune {
 std::vector<std::string> cpuFeatures();
@@ -27,34 +32,29 @@ struct Arr {
   void* data;
 };
 
+// The arguments of one kernel call, checked against the kernel's manifest entry (manifest.gen.h) on
+// construction: the count, each argument's kind (typed array type, number, integer, boolean, enum
+// name, array of dims), null only where the manifest says optional. Each argument is read from N-API
+// once; the wrappers then ask for sizes-checked pointers and parsed scalars by index.
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), env_(info.Env()), fn_(fn) {
-    if (info.Length() < count)
-      throw Napi::TypeError::New(env_, std::string(fn) + ": expected " + std::to_string(count) + " arguments, got " +
-                                           std::to_string(info.Length()));
+  Args(const Napi::CallbackInfo& info, const manifest::Kernel& k) : info_(info), env_(info.Env()), k_(k) {
+    if (info.Length() != static_cast<size_t>(k.argc))
+      throw Napi::TypeError::New(env_, std::string(k.name) + ": expected " + std::to_string(k.argc) +
+                                           " arguments, got " + std::to_string(info.Length()));
+    for (int i = 0; i < k.argc; i++) parse(i);
   }
 
   [[noreturn]] void typeError(const std::string& what) const {
-    throw Napi::TypeError::New(env_, std::string(fn_) + ": " + what);
+    throw Napi::TypeError::New(env_, std::string(k_.name) + ": " + what);
   }
   [[noreturn]] void rangeError(const std::string& what) const {
-    throw Napi::RangeError::New(env_, std::string(fn_) + ": " + what);
+    throw Napi::RangeError::New(env_, std::string(k_.name) + ": " + what);
   }
 
-  bool isNull(size_t i) const { return info_[i].IsNull() || info_[i].IsUndefined(); }
-
-  Arr arr(size_t i, const char* name) const {
-    napi_value v = info_[i];
-    bool is = false;
-    napi_is_typedarray(env_, v, &is);
-    if (!is) typeError(std::string(name) + " must be a typed array");
-    Arr a{};
-    napi_value ab;
-    size_t off;
-    napi_get_typedarray_info(env_, v, &a.type, &a.length, &a.data, &ab, &off);
-    return a;
-  }
+  const char* name(size_t i) const { return k_.args[i].name; }
+  bool isNull(size_t i) const { return slots_[i].null; }
+  const Arr& arr(size_t i) const { return slots_[i].arr; }
 
   void need(const Arr& a, double count, const char* name) const {
     if (count > static_cast<double>(a.length))
@@ -62,69 +62,41 @@ class Args {
                  std::to_string(static_cast<long long>(count)));
   }
 
-  float* f32(size_t i, const char* name, double count) const {
-    Arr a = arr(i, name);
-    if (a.type == napi_float64_array)
-      typeError(std::string(name) + " is a Float64Array: native kernels take Float32Array (f64 runs on the js backend)");
-    if (a.type != napi_float32_array) typeError(std::string(name) + " must be a Float32Array");
-    need(a, count, name);
-    return static_cast<float*>(a.data);
+  float* f32(size_t i, double count) const {
+    need(slots_[i].arr, count, name(i));
+    return static_cast<float*>(slots_[i].arr.data);
   }
-  float* f32opt(size_t i, const char* name, double count) const { return isNull(i) ? nullptr : f32(i, name, count); }
-
-  int32_t* i32(size_t i, const char* name, double count) const {
-    Arr a = arr(i, name);
-    if (a.type != napi_int32_array) typeError(std::string(name) + " must be an Int32Array");
-    need(a, count, name);
-    return static_cast<int32_t*>(a.data);
+  float* f32opt(size_t i, double count) const { return isNull(i) ? nullptr : f32(i, count); }
+  int32_t* i32(size_t i, double count) const {
+    need(slots_[i].arr, count, name(i));
+    return static_cast<int32_t*>(slots_[i].arr.data);
   }
-
-  uint16_t* u16(size_t i, const char* name, double count) const {
-    Arr a = arr(i, name);
-    if (a.type != napi_uint16_array) typeError(std::string(name) + " must be a Uint16Array (bf16)");
-    need(a, count, name);
-    return static_cast<uint16_t*>(a.data);
+  uint16_t* u16(size_t i, double count) const {
+    need(slots_[i].arr, count, name(i));
+    return static_cast<uint16_t*>(slots_[i].arr.data);
   }
-
-  // Float32Array, or Uint16Array when bf16.
-  const void* f32OrBf16(size_t i, bool bf16, const char* name, double count) const {
-    return bf16 ? static_cast<const void*>(u16(i, name, count)) : static_cast<const void*>(f32(i, name, count));
+  // Float32Array, or Uint16Array when bf16 (the manifest's floatOrBf16).
+  const void* f32OrBf16(size_t i, bool bf16, double count) const {
+    const napi_typedarray_type want = bf16 ? napi_uint16_array : napi_float32_array;
+    if (slots_[i].arr.type != want)
+      typeError(std::string(name(i)) + (bf16 ? " must be a Uint16Array (its bf16 flag is true)"
+                                             : " must be a Float32Array (its bf16 flag is false)"));
+    need(slots_[i].arr, count, name(i));
+    return slots_[i].arr.data;
   }
 
-  double num(size_t i, const char* name) const {
-    napi_value v = info_[i];
-    double d;
-    if (napi_get_value_double(env_, v, &d) != napi_ok) typeError(std::string(name) + " must be a number");
-    return d;
-  }
+  double num(size_t i) const { return slots_[i].num; }
+  long count(size_t i) const { return static_cast<long>(slots_[i].num); }
+  long integer(size_t i) const { return static_cast<long>(slots_[i].num); }
+  bool flag(size_t i) const { return slots_[i].flag; }
+  int choice(size_t i) const { return slots_[i].choice; }
+  napi_value value(size_t i) const { return info_[i]; }
 
-  long count(size_t i, const char* name) const {
-    const double d = num(i, name);
-    if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0)
-      rangeError(std::string(name) + " must be a non-negative integer, got " + std::to_string(d));
-    return static_cast<long>(d);
-  }
-
-  long integer(size_t i, const char* name) const {
-    const double d = num(i, name);
-    if (!std::isfinite(d) || d != std::floor(d)) rangeError(std::string(name) + " must be an integer");
-    return static_cast<long>(d);
-  }
-
-  bool flag(size_t i) const { return info_[i].ToBoolean().Value(); }
-
-  std::string str(size_t i, const char* name) const {
-    if (!info_[i].IsString()) typeError(std::string(name) + " must be a string");
-    return info_[i].As<Napi::String>().Utf8Value();
-  }
-
-  // A JS array (or typed array) of numbers; entries beyond its length read as 0.
-  void longs(size_t i, const char* name, int rank, long* out) const {
+  // A JS array (or typed array) of integers; entries beyond its length read as 0.
+  void longs(size_t i, int rank, long* out) const {
     for (int d = 0; d < rank; d++) out[d] = 0;
     napi_value v = info_[i];
-    bool isArr = false;
-    napi_is_array(env_, v, &isArr);
-    if (isArr) {
+    if (!slots_[i].isTypedArray) {
       uint32_t len;
       napi_get_array_length(env_, v, &len);
       for (uint32_t d = 0; d < len && static_cast<int>(d) < rank; d++) {
@@ -132,15 +104,12 @@ class Args {
         napi_get_element(env_, v, d, &e);
         double x;
         if (napi_get_value_double(env_, e, &x) != napi_ok || !std::isfinite(x) || x != std::floor(x))
-          typeError(std::string(name) + "[" + std::to_string(d) + "] must be an integer");
+          typeError(std::string(name(i)) + "[" + std::to_string(d) + "] must be an integer");
         out[d] = static_cast<long>(x);
       }
       return;
     }
-    bool isTa = false;
-    napi_is_typedarray(env_, v, &isTa);
-    if (!isTa) typeError(std::string(name) + " must be an array of integers");
-    Arr a = arr(i, name);
+    const Arr& a = slots_[i].arr;
     for (size_t d = 0; d < a.length && static_cast<int>(d) < rank; d++) {
       double x = 0;
       switch (a.type) {
@@ -148,23 +117,17 @@ class Args {
         case napi_uint32_array: x = static_cast<uint32_t*>(a.data)[d]; break;
         case napi_float64_array: x = static_cast<double*>(a.data)[d]; break;
         case napi_float32_array: x = static_cast<float*>(a.data)[d]; break;
-        default: typeError(std::string(name) + " must hold integers");
+        default: typeError(std::string(name(i)) + " must hold integers");
       }
       out[d] = static_cast<long>(x);
     }
   }
 
-  int rankOf(size_t i, const char* name) const {
-    napi_value v = info_[i];
-    bool isArr = false;
-    napi_is_array(env_, v, &isArr);
+  int rankOf(size_t i) const {
     uint32_t len = 0;
-    if (isArr) {
-      napi_get_array_length(env_, v, &len);
-    } else {
-      len = static_cast<uint32_t>(arr(i, name).length);
-    }
-    if (len > static_cast<uint32_t>(kMaxRank)) rangeError(std::string(name) + ": rank above " + std::to_string(kMaxRank));
+    if (slots_[i].isTypedArray) len = static_cast<uint32_t>(slots_[i].arr.length);
+    else napi_get_array_length(env_, info_[i], &len);
+    if (len > static_cast<uint32_t>(kMaxRank)) rangeError(std::string(name(i)) + ": rank above " + std::to_string(kMaxRank));
     return static_cast<int>(len);
   }
 
@@ -186,26 +149,112 @@ class Args {
   Napi::Env env() const { return env_; }
 
  private:
+  struct Slot {
+    Arr arr{};
+    double num = 0;
+    int choice = -1;
+    bool flag = false;
+    bool null = false;
+    bool isTypedArray = false;
+  };
+
+  bool typedArray(size_t i, Arr* a) const {
+    napi_value ab;
+    size_t off;
+    return napi_get_typedarray_info(env_, info_[i], &a->type, &a->length, &a->data, &ab, &off) == napi_ok;
+  }
+
+  void typedArrayOf(size_t i, napi_typedarray_type want, const char* what) {
+    Slot& s = slots_[i];
+    if (!typedArray(i, &s.arr) || s.arr.type != want) {
+      if (want == napi_float32_array && s.arr.type == napi_float64_array && typedArray(i, &s.arr))
+        typeError(std::string(name(i)) +
+                  " is a Float64Array: native kernels take Float32Array (f64 runs on the js backend)");
+      typeError(std::string(name(i)) + " must be " + what);
+    }
+  }
+
+  double number(size_t i) const {
+    double d;
+    if (napi_get_value_double(env_, info_[i], &d) != napi_ok) typeError(std::string(name(i)) + " must be a number");
+    return d;
+  }
+
+  void parse(size_t i) {
+    using manifest::Kind;
+    const manifest::Arg& spec = k_.args[i];
+    Slot& s = slots_[i];
+    if (spec.optional) {
+      napi_valuetype t;
+      napi_typeof(env_, info_[i], &t);
+      if (t == napi_null || t == napi_undefined) {
+        s.null = true;
+        return;
+      }
+    }
+    switch (spec.kind) {
+      case Kind::Float: typedArrayOf(i, napi_float32_array, "a Float32Array"); break;
+      case Kind::I32: typedArrayOf(i, napi_int32_array, "an Int32Array"); break;
+      case Kind::U16: typedArrayOf(i, napi_uint16_array, "a Uint16Array (bf16)"); break;
+      case Kind::FloatOrBf16:
+        if (!typedArray(i, &s.arr) || (s.arr.type != napi_float32_array && s.arr.type != napi_uint16_array))
+          typeError(std::string(name(i)) + " must be a Float32Array or a Uint16Array (bf16)");
+        break;
+      case Kind::Numeric:
+        if (!typedArray(i, &s.arr)) typeError(std::string(name(i)) + " must be a typed array");
+        break;
+      case Kind::Number: s.num = number(i); break;
+      case Kind::Count:
+        s.num = number(i);
+        if (!(s.num >= 0) || s.num != std::floor(s.num) || s.num > 9007199254740991.0)
+          rangeError(std::string(name(i)) + " must be a non-negative integer, got " + std::to_string(s.num));
+        break;
+      case Kind::Int:
+        s.num = number(i);
+        if (!std::isfinite(s.num) || s.num != std::floor(s.num)) rangeError(std::string(name(i)) + " must be an integer");
+        break;
+      case Kind::Boolean:
+        if (napi_get_value_bool(env_, info_[i], &s.flag) != napi_ok) typeError(std::string(name(i)) + " must be a boolean");
+        break;
+      case Kind::Choice: {
+        char buf[64];
+        size_t len = 0;
+        if (napi_get_value_string_utf8(env_, info_[i], buf, sizeof buf, &len) != napi_ok)
+          typeError(std::string(name(i)) + " must be a string");
+        for (int c = 0; c < spec.nChoices; c++)
+          if (std::strcmp(buf, spec.choices[c]) == 0) s.choice = c;
+        if (s.choice < 0) typeError("unknown " + std::string(name(i)) + " '" + buf + "'");
+        break;
+      }
+      case Kind::Dims: {
+        bool isArr = false;
+        napi_is_array(env_, info_[i], &isArr);
+        if (!isArr) {
+          if (!typedArray(i, &s.arr)) typeError(std::string(name(i)) + " must be an array of integers");
+          s.isTypedArray = true;
+        }
+        break;
+      }
+      case Kind::Object: {
+        napi_valuetype t;
+        napi_typeof(env_, info_[i], &t);
+        if (t != napi_object) typeError(std::string(name(i)) + " must be an object");
+        break;
+      }
+    }
+  }
+
   const Napi::CallbackInfo& info_;
   Napi::Env env_;
-  const char* fn_;
+  const manifest::Kernel& k_;
+  Slot slots_[manifest::kMaxArgs];
 };
 
-UnaryOp unaryOp(const Args& a, const std::string& s) {
-  static const char* names[] = {"neg",      "exp",       "log",      "sqrt",    "rsqrt",  "abs",
-                                "tanh",     "sigmoid",   "relu",     "silu",    "gelu_tanh", "gelu_erf",
-                                "softplus", "square",    "pow",      "add_scalar", "mul_scalar"};
-  for (int i = 0; i < 17; i++)
-    if (s == names[i]) return static_cast<UnaryOp>(i);
-  a.typeError("unknown unary op '" + s + "'");
-}
-
-BinaryOp binaryOp(const Args& a, const std::string& s) {
-  static const char* names[] = {"add", "sub", "mul", "div", "max", "min", "eq", "gt"};
-  for (int i = 0; i < 8; i++)
-    if (s == names[i]) return static_cast<BinaryOp>(i);
-  a.typeError("unknown binary op '" + s + "'");
-}
+// The manifest's enum names are in the order of the C++ enums (kernels.h); the conformance test
+// checks each name runs the same op on native and js.
+static_assert(sizeof(manifest::unary_op_choices) / sizeof(char*) == static_cast<int>(UnaryOp::MulScalar) + 1);
+static_assert(sizeof(manifest::binary_op_choices) / sizeof(char*) == static_cast<int>(BinaryOp::Gt) + 1);
+static_assert(sizeof(manifest::reduce_op_choices) / sizeof(char*) == static_cast<int>(ReduceOp::LogSumExp) + 1);
 
 ElemType elemType(const Args& a, napi_typedarray_type t, int* size) {
   switch (t) {
@@ -225,14 +274,27 @@ ElemType elemType(const Args& a, napi_typedarray_type t, int* size) {
 // ---- lifecycle ---------------------------------------------------------------------------------
 
 Napi::Value Init(const Napi::CallbackInfo& info) {
-  const Args a(info, "init", 0);
-  const long n = info.Length() > 0 && !a.isNull(0) ? a.count(0, "threads") : 0;
+  double n = 0;
+  if (info.Length() > 0 && !info[0].IsNull() && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "init: threads must be a number");
+    n = info[0].As<Napi::Number>().DoubleValue();
+    if (!(n >= 0 && n <= 4096) || n != std::floor(n))
+      throw Napi::RangeError::New(info.Env(), "init: threads must be an integer in [0, 4096], got " + std::to_string(n));
+  }
   poolInit(static_cast<int>(n));
   isa();
   return info.Env().Undefined();
 }
 
 Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), poolSize()); }
+
+// {kernel: signature line} from manifest.gen.h, compared with src/backend/manifest.ts at load so a
+// stale build is an error naming the kernel.
+Napi::Value KernelSignatures(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  for (const manifest::Kernel* k : manifest::kAll) o.Set(k->name, k->signature);
+  return o;
+}
 
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -248,22 +310,22 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 
 // ---- GEMM --------------------------------------------------------------------------------------
 
-Napi::Value Sgemm(const Napi::CallbackInfo& info) {
-  const Args a(info, "sgemm", 21);
+Napi::Value Kernel_sgemm(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::sgemm);
   GemmDesc d{};
   d.transA = a.flag(0);
   d.transB = a.flag(1);
-  d.M = a.count(2, "M");
-  d.N = a.count(3, "N");
-  d.K = a.count(4, "K");
-  d.alpha = static_cast<float>(a.num(5, "alpha"));
-  const long aOff = a.count(7, "aOffset"), lda = a.count(8, "lda");
-  const long bOff = a.count(10, "bOffset"), ldb = a.count(11, "ldb");
+  d.M = a.count(2);
+  d.N = a.count(3);
+  d.K = a.count(4);
+  d.alpha = static_cast<float>(a.num(5));
+  const long aOff = a.count(7), lda = a.count(8);
+  const long bOff = a.count(10), ldb = a.count(11);
   d.bBf16 = a.flag(12);
-  d.beta = static_cast<float>(a.num(13, "beta"));
-  const long cOff = a.count(15, "cOffset"), ldc = a.count(16, "ldc");
-  const long batch = a.count(17, "batch");
-  const long sA = a.count(18, "strideA"), sB = a.count(19, "strideB"), sC = a.count(20, "strideC");
+  d.beta = static_cast<float>(a.num(13));
+  const long cOff = a.count(15), ldc = a.count(16);
+  const long batch = a.count(17);
+  const long sA = a.count(18), sB = a.count(19), sC = a.count(20);
   if (d.M == 0 || d.N == 0 || batch == 0) return info.Env().Undefined();
   // Extents of one operand (last element index + 1).
   const double aRows = d.transA ? d.K : d.M, aCols = d.transA ? d.M : d.K;
@@ -274,9 +336,9 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const double aExt = d.K == 0 ? 0 : aOff + (batch - 1) * static_cast<double>(sA) + (aRows - 1) * lda + aCols;
   const double bExt = d.K == 0 ? 0 : bOff + (batch - 1) * static_cast<double>(sB) + (bRows - 1) * ldb + bCols;
   const double cExt = cOff + (batch - 1) * static_cast<double>(sC) + (d.M - 1) * static_cast<double>(ldc) + d.N;
-  const float* A = a.f32(6, "A", aExt);
-  const void* B = a.f32OrBf16(9, d.bBf16, "B", bExt);
-  float* C = a.f32(14, "C", cExt);
+  const float* A = a.f32(6, aExt);
+  const void* B = a.f32OrBf16(9, d.bBf16, bExt);
+  float* C = a.f32(14, cExt);
   d.A = A + aOff;
   d.lda = lda;
   d.B = d.bBf16 ? static_cast<const void*>(static_cast<const uint16_t*>(B) + bOff)
@@ -290,45 +352,45 @@ Napi::Value Sgemm(const Napi::CallbackInfo& info) {
 
 // ---- elementwise -------------------------------------------------------------------------------
 
-Napi::Value Unary(const Napi::CallbackInfo& info) {
-  const Args a(info, "unary", 5);
-  const UnaryOp op = unaryOp(a, a.str(0, "op"));
-  const long n = a.count(3, "n");
-  const float* x = a.f32(1, "x", n);
-  float* out = a.f32(2, "out", n);
-  unary(op, x, out, n, static_cast<float>(a.num(4, "param")));
+Napi::Value Kernel_unary(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::unary);
+  const UnaryOp op = static_cast<UnaryOp>(a.choice(0));
+  const long n = a.count(3);
+  const float* x = a.f32(1, n);
+  float* out = a.f32(2, n);
+  unary(op, x, out, n, static_cast<float>(a.num(4)));
   return info.Env().Undefined();
 }
 
-Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "unaryBackward", 7);
-  const UnaryOp op = unaryOp(a, a.str(0, "op"));
-  const long n = a.count(5, "n");
-  const float* x = a.f32(1, "x", n);
-  const float* y = a.f32(2, "y", n);
-  const float* gy = a.f32(3, "gy", n);
-  float* gx = a.f32(4, "gx", n);
-  unaryBackward(op, x, y, gy, gx, n, static_cast<float>(a.num(6, "param")));
+Napi::Value Kernel_unaryBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::unaryBackward);
+  const UnaryOp op = static_cast<UnaryOp>(a.choice(0));
+  const long n = a.count(5);
+  const float* x = a.f32(1, n);
+  const float* y = a.f32(2, n);
+  const float* gy = a.f32(3, n);
+  float* gx = a.f32(4, n);
+  unaryBackward(op, x, y, gy, gx, n, static_cast<float>(a.num(6)));
   return info.Env().Undefined();
 }
 
-Napi::Value Binary(const Napi::CallbackInfo& info) {
-  const Args a(info, "binary", 7);
-  const BinaryOp op = binaryOp(a, a.str(0, "op"));
-  const int rank = a.rankOf(6, "shape");
+Napi::Value Kernel_binary(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::binary);
+  const BinaryOp op = static_cast<BinaryOp>(a.choice(0));
+  const int rank = a.rankOf(6);
   long shape[kMaxRank], sa[kMaxRank], sb[kMaxRank];
-  a.longs(6, "shape", rank, shape);
-  a.longs(2, "aStrides", rank, sa);
-  a.longs(4, "bStrides", rank, sb);
+  a.longs(6, rank, shape);
+  a.longs(2, rank, sa);
+  a.longs(4, rank, sb);
   double total = 1;
   for (int d = 0; d < rank; d++) {
     if (shape[d] < 0) a.rangeError("negative dimension");
     total *= shape[d];
   }
-  const Arr A = a.arr(1, "a"), B = a.arr(3, "b");
-  const float* pa = a.f32(1, "a", 0);
-  const float* pb = a.f32(3, "b", 0);
-  float* out = a.f32(5, "out", total);
+  const Arr A = a.arr(1), B = a.arr(3);
+  const float* pa = a.f32(1, 0);
+  const float* pb = a.f32(3, 0);
+  float* out = a.f32(5, total);
   if (total == 0) return info.Env().Undefined();
   a.checkStrided(A, 0, sa, shape, rank, "a");
   a.checkStrided(B, 0, sb, shape, rank, "b");
@@ -336,25 +398,25 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Where(const Napi::CallbackInfo& info) {
-  const Args a(info, "where", 8);
-  const int rank = a.rankOf(7, "shape");
+Napi::Value Kernel_where(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::where);
+  const int rank = a.rankOf(7);
   long shape[kMaxRank], sc[kMaxRank], sa[kMaxRank], sb[kMaxRank];
-  a.longs(7, "shape", rank, shape);
-  a.longs(1, "condStrides", rank, sc);
-  a.longs(3, "aStrides", rank, sa);
-  a.longs(5, "bStrides", rank, sb);
+  a.longs(7, rank, shape);
+  a.longs(1, rank, sc);
+  a.longs(3, rank, sa);
+  a.longs(5, rank, sb);
   double total = 1;
   for (int d = 0; d < rank; d++) {
     if (shape[d] < 0) a.rangeError("negative dimension");
     total *= shape[d];
   }
-  const Arr C = a.arr(0, "cond"), A = a.arr(2, "a"), B = a.arr(4, "b");
+  const Arr C = a.arr(0), A = a.arr(2), B = a.arr(4);
   int size;
   const ElemType ct = elemType(a, C.type, &size);
-  const float* pa = a.f32(2, "a", 0);
-  const float* pb = a.f32(4, "b", 0);
-  float* out = a.f32(6, "out", total);
+  const float* pa = a.f32(2, 0);
+  const float* pb = a.f32(4, 0);
+  float* out = a.f32(6, total);
   if (total == 0) return info.Env().Undefined();
   a.checkStrided(C, 0, sc, shape, rank, "cond");
   a.checkStrided(A, 0, sa, shape, rank, "a");
@@ -363,21 +425,21 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
-  const Args a(info, "copyStrided", 7);
-  const int rank = a.rankOf(6, "shape");
+Napi::Value Kernel_copyStrided(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::copyStrided);
+  const int rank = a.rankOf(6);
   long shape[kMaxRank], ss[kMaxRank], ds[kMaxRank];
-  a.longs(6, "shape", rank, shape);
-  a.longs(2, "srcStrides", rank, ss);
-  a.longs(5, "dstStrides", rank, ds);
+  a.longs(6, rank, shape);
+  a.longs(2, rank, ss);
+  a.longs(5, rank, ds);
   for (int d = 0; d < rank; d++)
     if (shape[d] < 0) a.rangeError("negative dimension");
-  const Arr S = a.arr(0, "src"), D = a.arr(3, "dst");
+  const Arr S = a.arr(0), D = a.arr(3);
   int sSize, dSize;
   elemType(a, S.type, &sSize);
   elemType(a, D.type, &dSize);
   if (sSize != dSize) a.typeError("src and dst must have the same element type");
-  const long so = a.integer(1, "srcOffset"), dof = a.integer(4, "dstOffset");
+  const long so = a.integer(1), dof = a.integer(4);
   a.checkStrided(S, so, ss, shape, rank, "src");
   a.checkStrided(D, dof, ds, shape, rank, "dst");
   copyStrided(S.data, so, ss, D.data, dof, ds, shape, rank, sSize);
@@ -386,124 +448,119 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
 
 // ---- reductions --------------------------------------------------------------------------------
 
-Napi::Value Reduce(const Napi::CallbackInfo& info) {
-  const Args a(info, "reduce", 6);
-  const std::string op = a.str(0, "op");
-  ReduceOp r;
-  if (op == "sum") r = ReduceOp::Sum;
-  else if (op == "max") r = ReduceOp::Max;
-  else if (op == "logsumexp") r = ReduceOp::LogSumExp;
-  else a.typeError("unknown reduce op '" + op + "'");
-  const long outer = a.count(3, "outer"), len = a.count(4, "len"), inner = a.count(5, "inner");
-  const float* x = a.f32(1, "x", static_cast<double>(outer) * len * inner);
-  float* out = a.f32(2, "out", static_cast<double>(outer) * inner);
+Napi::Value Kernel_reduce(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::reduce);
+  const ReduceOp r = static_cast<ReduceOp>(a.choice(0));
+  const long outer = a.count(3), len = a.count(4), inner = a.count(5);
+  const float* x = a.f32(1, static_cast<double>(outer) * len * inner);
+  float* out = a.f32(2, static_cast<double>(outer) * inner);
   reduce(r, x, out, outer, len, inner);
   return info.Env().Undefined();
 }
 
 template <void (*F)(const float*, float*, long, long)>
-Napi::Value RowsUnary(const Napi::CallbackInfo& info, const char* name) {
-  const Args a(info, name, 4);
-  const long rows = a.count(2, "rows"), cols = a.count(3, "cols");
+Napi::Value RowsUnary(const Napi::CallbackInfo& info, const manifest::Kernel& k) {
+  const Args a(info, k);
+  const long rows = a.count(2), cols = a.count(3);
   const double n = static_cast<double>(rows) * cols;
-  const float* x = a.f32(0, "x", n);
-  float* out = a.f32(1, "out", n);
+  const float* x = a.f32(0, n);
+  float* out = a.f32(1, n);
   if (n > 0) F(x, out, rows, cols);
   return info.Env().Undefined();
 }
 
 template <void (*F)(const float*, const float*, float*, long, long)>
-Napi::Value RowsBackward(const Napi::CallbackInfo& info, const char* name) {
-  const Args a(info, name, 5);
-  const long rows = a.count(3, "rows"), cols = a.count(4, "cols");
+Napi::Value RowsBackward(const Napi::CallbackInfo& info, const manifest::Kernel& k) {
+  const Args a(info, k);
+  const long rows = a.count(3), cols = a.count(4);
   const double n = static_cast<double>(rows) * cols;
-  const float* y = a.f32(0, "y", n);
-  const float* gy = a.f32(1, "gy", n);
-  float* gx = a.f32(2, "gx", n);
+  const float* y = a.f32(0, n);
+  const float* gy = a.f32(1, n);
+  float* gx = a.f32(2, n);
   if (n > 0) F(y, gy, gx, rows, cols);
   return info.Env().Undefined();
 }
 
-Napi::Value Softmax(const Napi::CallbackInfo& info) { return RowsUnary<softmax>(info, "softmax"); }
-Napi::Value LogSoftmax(const Napi::CallbackInfo& info) { return RowsUnary<logSoftmax>(info, "logSoftmax"); }
-Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
-  return RowsBackward<softmaxBackward>(info, "softmaxBackward");
+Napi::Value Kernel_softmax(const Napi::CallbackInfo& info) { return RowsUnary<softmax>(info, manifest::softmax); }
+Napi::Value Kernel_logSoftmax(const Napi::CallbackInfo& info) { return RowsUnary<logSoftmax>(info, manifest::logSoftmax); }
+Napi::Value Kernel_softmaxBackward(const Napi::CallbackInfo& info) {
+  return RowsBackward<softmaxBackward>(info, manifest::softmaxBackward);
 }
-Napi::Value LogSoftmaxBackward(const Napi::CallbackInfo& info) {
-  return RowsBackward<logSoftmaxBackward>(info, "logSoftmaxBackward");
+Napi::Value Kernel_logSoftmaxBackward(const Napi::CallbackInfo& info) {
+  return RowsBackward<logSoftmaxBackward>(info, manifest::logSoftmaxBackward);
 }
 
 // ---- normalisation -----------------------------------------------------------------------------
 
-Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
-  const Args a(info, "rmsNorm", 7);
-  const long rows = a.count(4, "rows"), cols = a.count(5, "cols");
+Napi::Value Kernel_rmsNorm(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::rmsNorm);
+  const long rows = a.count(4), cols = a.count(5);
   const double n = static_cast<double>(rows) * cols;
-  const float* x = a.f32(0, "x", n);
-  const float* w = a.f32opt(1, "weight", cols);
-  float* out = a.f32(2, "out", n);
-  float* rstd = a.f32(3, "rstd", rows);
-  if (n > 0) rmsNorm(x, w, out, rstd, rows, cols, a.num(6, "eps"));
+  const float* x = a.f32(0, n);
+  const float* w = a.f32opt(1, cols);
+  float* out = a.f32(2, n);
+  float* rstd = a.f32(3, rows);
+  if (n > 0) rmsNorm(x, w, out, rstd, rows, cols, a.num(6));
   return info.Env().Undefined();
 }
 
-Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "rmsNormBackward", 8);
-  const long rows = a.count(6, "rows"), cols = a.count(7, "cols");
+Napi::Value Kernel_rmsNormBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::rmsNormBackward);
+  const long rows = a.count(6), cols = a.count(7);
   const double n = static_cast<double>(rows) * cols;
-  const float* x = a.f32(0, "x", n);
-  const float* w = a.f32opt(1, "weight", cols);
-  const float* rstd = a.f32(2, "rstd", rows);
-  const float* gy = a.f32(3, "gy", n);
-  float* gx = a.f32(4, "gx", n);
-  float* gw = a.f32opt(5, "gWeight", cols);
+  const float* x = a.f32(0, n);
+  const float* w = a.f32opt(1, cols);
+  const float* rstd = a.f32(2, rows);
+  const float* gy = a.f32(3, n);
+  float* gx = a.f32(4, n);
+  float* gw = a.f32opt(5, cols);
   if (n > 0) rmsNormBackward(x, w, rstd, gy, gx, gw, rows, cols);
   return info.Env().Undefined();
 }
 
-Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
-  const Args a(info, "layerNorm", 9);
-  const long rows = a.count(6, "rows"), cols = a.count(7, "cols");
+Napi::Value Kernel_layerNorm(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::layerNorm);
+  const long rows = a.count(6), cols = a.count(7);
   const double n = static_cast<double>(rows) * cols;
-  const float* x = a.f32(0, "x", n);
-  const float* w = a.f32opt(1, "weight", cols);
-  const float* b = a.f32opt(2, "bias", cols);
-  float* out = a.f32(3, "out", n);
-  float* mean = a.f32(4, "mean", rows);
-  float* rstd = a.f32(5, "rstd", rows);
-  if (n > 0) layerNorm(x, w, b, out, mean, rstd, rows, cols, a.num(8, "eps"));
+  const float* x = a.f32(0, n);
+  const float* w = a.f32opt(1, cols);
+  const float* b = a.f32opt(2, cols);
+  float* out = a.f32(3, n);
+  float* mean = a.f32(4, rows);
+  float* rstd = a.f32(5, rows);
+  if (n > 0) layerNorm(x, w, b, out, mean, rstd, rows, cols, a.num(8));
   return info.Env().Undefined();
 }
 
-Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "layerNormBackward", 10);
-  const long rows = a.count(8, "rows"), cols = a.count(9, "cols");
+Napi::Value Kernel_layerNormBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::layerNormBackward);
+  const long rows = a.count(8), cols = a.count(9);
   const double n = static_cast<double>(rows) * cols;
-  const float* x = a.f32(0, "x", n);
-  const float* w = a.f32opt(1, "weight", cols);
-  const float* mean = a.f32(2, "mean", rows);
-  const float* rstd = a.f32(3, "rstd", rows);
-  const float* gy = a.f32(4, "gy", n);
-  float* gx = a.f32(5, "gx", n);
-  float* gw = a.f32opt(6, "gWeight", cols);
-  float* gb = a.f32opt(7, "gBias", cols);
+  const float* x = a.f32(0, n);
+  const float* w = a.f32opt(1, cols);
+  const float* mean = a.f32(2, rows);
+  const float* rstd = a.f32(3, rows);
+  const float* gy = a.f32(4, n);
+  float* gx = a.f32(5, n);
+  float* gw = a.f32opt(6, cols);
+  float* gb = a.f32opt(7, cols);
   if (n > 0) layerNormBackward(x, w, mean, rstd, gy, gx, gw, gb, rows, cols);
   return info.Env().Undefined();
 }
 
 // ---- transformer blocks ------------------------------------------------------------------------
 
-Napi::Value Rope(const Napi::CallbackInfo& info) {
-  const Args a(info, "rope", 10);
-  const long B = a.count(5, "B"), T = a.count(6, "T"), H = a.count(7, "H"), D = a.count(8, "D");
+Napi::Value Kernel_rope(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::rope);
+  const long B = a.count(5), T = a.count(6), H = a.count(7), D = a.count(8);
   if (D % 2) a.rangeError("D must be even");
   const double n = static_cast<double>(B) * T * H * D;
-  const float* x = a.f32(0, "x", n);
-  float* out = a.f32(1, "out", n);
-  const Arr C = a.arr(2, "cos");
-  const float* cs = a.f32(2, "cos", 0);
-  const float* sn = a.f32(3, "sin", static_cast<double>(C.length));
-  const int32_t* pos = a.i32(4, "positions", static_cast<double>(B) * T);
+  const float* x = a.f32(0, n);
+  float* out = a.f32(1, n);
+  const Arr C = a.arr(2);
+  const float* cs = a.f32(2, 0);
+  const float* sn = a.f32(3, static_cast<double>(C.length));
+  const int32_t* pos = a.i32(4, static_cast<double>(B) * T);
   const long half = D / 2;
   if (n == 0) return info.Env().Undefined();
   const long maxPos = half > 0 ? static_cast<long>(C.length) / half : 0;
@@ -517,84 +574,85 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
 
 AttnShape attnShape(const Args& a, size_t at) {
   AttnShape s{};
-  s.B = a.count(at, "B");
-  s.Tq = a.count(at + 1, "Tq");
-  s.Tk = a.count(at + 2, "Tk");
-  s.Hq = a.count(at + 3, "Hq");
-  s.Hkv = a.count(at + 4, "Hkv");
-  s.D = a.count(at + 5, "D");
-  s.scale = static_cast<float>(a.num(at + 6, "scale"));
+  s.B = a.count(at);
+  s.Tq = a.count(at + 1);
+  s.Tk = a.count(at + 2);
+  s.Hq = a.count(at + 3);
+  s.Hkv = a.count(at + 4);
+  s.D = a.count(at + 5);
+  s.scale = static_cast<float>(a.num(at + 6));
   s.causal = a.flag(at + 7);
-  s.dropP = a.num(at + 8, "dropP");
-  s.seed = toUint32(a.num(at + 9, "seed"));
+  s.dropP = a.num(at + 8);
+  s.seed = toUint32(a.num(at + 9));
   if (s.Hkv == 0 || s.Hq % s.Hkv != 0) a.rangeError("Hq must be a positive multiple of Hkv");
   if (!(s.dropP >= 0 && s.dropP <= 1)) a.rangeError("dropP must be in [0, 1]");
   return s;
 }
 
-Napi::Value Attention(const Napi::CallbackInfo& info) {
-  const Args a(info, "attention", 15);
+Napi::Value Kernel_attention(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::attention);
   const AttnShape s = attnShape(a, 5);
   const double nq = static_cast<double>(s.B) * s.Tq * s.Hq * s.D, nk = static_cast<double>(s.B) * s.Tk * s.Hkv * s.D;
-  const float* q = a.f32(0, "q", nq);
-  const float* k = a.f32(1, "k", nk);
-  const float* v = a.f32(2, "v", nk);
-  float* out = a.f32(3, "out", nq);
-  float* lse = a.f32(4, "lse", static_cast<double>(s.B) * s.Hq * s.Tq);
+  const float* q = a.f32(0, nq);
+  const float* k = a.f32(1, nk);
+  const float* v = a.f32(2, nk);
+  float* out = a.f32(3, nq);
+  float* lse = a.f32(4, static_cast<double>(s.B) * s.Hq * s.Tq);
   attention(q, k, v, out, lse, s);
   return info.Env().Undefined();
 }
 
-Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "attentionBackward", 19);
+Napi::Value Kernel_attentionBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::attentionBackward);
   const AttnShape s = attnShape(a, 9);
   const double nq = static_cast<double>(s.B) * s.Tq * s.Hq * s.D, nk = static_cast<double>(s.B) * s.Tk * s.Hkv * s.D;
-  const float* q = a.f32(0, "q", nq);
-  const float* k = a.f32(1, "k", nk);
-  const float* v = a.f32(2, "v", nk);
-  const float* out = a.f32(3, "out", nq);
-  const float* lse = a.f32(4, "lse", static_cast<double>(s.B) * s.Hq * s.Tq);
-  const float* gOut = a.f32(5, "gOut", nq);
-  float* gq = a.f32(6, "gq", nq);
-  float* gk = a.f32(7, "gk", nk);
-  float* gv = a.f32(8, "gv", nk);
+  const float* q = a.f32(0, nq);
+  const float* k = a.f32(1, nk);
+  const float* v = a.f32(2, nk);
+  const float* out = a.f32(3, nq);
+  const float* lse = a.f32(4, static_cast<double>(s.B) * s.Hq * s.Tq);
+  const float* gOut = a.f32(5, nq);
+  float* gq = a.f32(6, nq);
+  float* gk = a.f32(7, nk);
+  float* gv = a.f32(8, nk);
   attentionBackward(q, k, v, out, lse, gOut, gq, gk, gv, s);
   return info.Env().Undefined();
 }
 
-Napi::Value Swiglu(const Napi::CallbackInfo& info) {
-  const Args a(info, "swiglu", 4);
-  const long n = a.count(3, "n");
-  const float* g = a.f32(0, "gate", n);
-  const float* u = a.f32(1, "up", n);
-  float* out = a.f32(2, "out", n);
+Napi::Value Kernel_swiglu(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::swiglu);
+  const long n = a.count(3);
+  const float* g = a.f32(0, n);
+  const float* u = a.f32(1, n);
+  float* out = a.f32(2, n);
   swiglu(g, u, out, n);
   return info.Env().Undefined();
 }
 
-Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "swigluBackward", 6);
-  const long n = a.count(5, "n");
-  const float* g = a.f32(0, "gate", n);
-  const float* u = a.f32(1, "up", n);
-  const float* gy = a.f32(2, "gy", n);
-  float* gg = a.f32(3, "gGate", n);
-  float* gu = a.f32(4, "gUp", n);
+Napi::Value Kernel_swigluBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::swigluBackward);
+  const long n = a.count(5);
+  const float* g = a.f32(0, n);
+  const float* u = a.f32(1, n);
+  const float* gy = a.f32(2, n);
+  float* gg = a.f32(3, n);
+  float* gu = a.f32(4, n);
   swigluBackward(g, u, gy, gg, gu, n);
   return info.Env().Undefined();
 }
 
 // ---- embeddings --------------------------------------------------------------------------------
 
-Napi::Value GatherRows(const Napi::CallbackInfo& info) {
-  const Args a(info, "gatherRows", 6);
+Napi::Value Kernel_gatherRows(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::gatherRows);
   const bool bf16 = a.flag(1);
-  const long n = a.count(4, "n"), dim = a.count(5, "dim");
-  const Arr T = a.arr(0, "table");
-  const void* table = a.f32OrBf16(0, bf16, "table", 0);
-  const int32_t* ids = a.i32(2, "ids", n);
-  float* out = a.f32(3, "out", static_cast<double>(n) * dim);
-  const long rows = dim > 0 ? static_cast<long>(T.length) / dim : 0;
+  const long n = a.count(4), dim = a.count(5);
+  const Arr T = a.arr(0);
+  const void* table = a.f32OrBf16(0, bf16, 0);
+  const int32_t* ids = a.i32(2, n);
+  float* out = a.f32(3, static_cast<double>(n) * dim);
+  // dim 0 reads nothing: only negative ids are errors then (as on js).
+  const long rows = dim > 0 ? static_cast<long>(T.length) / dim : std::numeric_limits<long>::max();
   for (long i = 0; i < n; i++)
     if (ids[i] < 0 || ids[i] >= rows)
       a.rangeError("id " + std::to_string(ids[i]) + " at " + std::to_string(i) + " outside a table of " +
@@ -603,14 +661,15 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value ScatterAddRows(const Napi::CallbackInfo& info) {
-  const Args a(info, "scatterAddRows", 5);
-  const long n = a.count(3, "n"), dim = a.count(4, "dim");
-  const float* g = a.f32(0, "g", static_cast<double>(n) * dim);
-  const int32_t* ids = a.i32(1, "ids", n);
-  const Arr T = a.arr(2, "gTable");
-  float* gt = a.f32(2, "gTable", 0);
-  const long rows = dim > 0 ? static_cast<long>(T.length) / dim : 0;
+Napi::Value Kernel_scatterAddRows(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::scatterAddRows);
+  const long n = a.count(3), dim = a.count(4);
+  const float* g = a.f32(0, static_cast<double>(n) * dim);
+  const int32_t* ids = a.i32(1, n);
+  const Arr T = a.arr(2);
+  float* gt = a.f32(2, 0);
+  // dim 0 reads nothing: only negative ids are errors then (as on js).
+  const long rows = dim > 0 ? static_cast<long>(T.length) / dim : std::numeric_limits<long>::max();
   for (long i = 0; i < n; i++)
     if (ids[i] < 0 || ids[i] >= rows)
       a.rangeError("id " + std::to_string(ids[i]) + " at " + std::to_string(i) + " outside a table of " +
@@ -650,13 +709,13 @@ float* outField(const Args& a, Napi::Object o, const char* name, long n) {
   return static_cast<float*>(data);
 }
 
-Napi::Value LinearCrossEntropy(const Napi::CallbackInfo& info) {
-  const Args a(info, "linearCrossEntropy", 8);
+Napi::Value Kernel_linearCrossEntropy(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::linearCrossEntropy);
   const bool bf16 = a.flag(2);
-  const long N = a.count(4, "N"), d = a.count(5, "d"), V = a.count(6, "V");
-  const float* h = a.f32(0, "h", static_cast<double>(N) * d);
-  const void* w = a.f32OrBf16(1, bf16, "w", static_cast<double>(V) * d);
-  const int32_t* labels = a.i32(3, "labels", N);
+  const long N = a.count(4), d = a.count(5), V = a.count(6);
+  const float* h = a.f32(0, static_cast<double>(N) * d);
+  const void* w = a.f32OrBf16(1, bf16, static_cast<double>(V) * d);
+  const int32_t* labels = a.i32(3, N);
   if (!info[7].IsObject()) a.typeError("outs must be an object");
   Napi::Object o = info[7].As<Napi::Object>();
   LceOuts outs{};
@@ -671,140 +730,111 @@ Napi::Value LinearCrossEntropy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value LinearCrossEntropyBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "linearCrossEntropyBackward", 15);
+Napi::Value Kernel_linearCrossEntropyBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::linearCrossEntropyBackward);
   const bool bf16 = a.flag(2);
-  const long N = a.count(12, "N"), d = a.count(13, "d"), V = a.count(14, "V");
-  const float* h = a.f32(0, "h", static_cast<double>(N) * d);
-  const void* w = a.f32OrBf16(1, bf16, "w", static_cast<double>(V) * d);
-  const int32_t* labels = a.i32(3, "labels", N);
-  const float* lse = a.f32(4, "lse", N);
-  const float* ent = a.f32(5, "entropy", N);
-  const int32_t* am = a.i32(6, "argmax", N);
-  const float* cl = a.f32(7, "cLogp", N);
-  const float* ce = a.f32(8, "cEnt", N);
-  const float* ct = a.f32opt(9, "cTop1", N);
-  float* gh = a.f32opt(10, "gh", static_cast<double>(N) * d);
-  float* gw = a.f32opt(11, "gw", static_cast<double>(V) * d);
+  const long N = a.count(12), d = a.count(13), V = a.count(14);
+  const float* h = a.f32(0, static_cast<double>(N) * d);
+  const void* w = a.f32OrBf16(1, bf16, static_cast<double>(V) * d);
+  const int32_t* labels = a.i32(3, N);
+  const float* lse = a.f32(4, N);
+  const float* ent = a.f32(5, N);
+  const int32_t* am = a.i32(6, N);
+  const float* cl = a.f32(7, N);
+  const float* ce = a.f32(8, N);
+  const float* ct = a.f32opt(9, N);
+  float* gh = a.f32opt(10, static_cast<double>(N) * d);
+  float* gw = a.f32opt(11, static_cast<double>(V) * d);
   checkLabels(a, labels, N, V);
   linearCrossEntropyBackward(h, w, bf16, labels, lse, ent, am, cl, ce, ct, gh, gw, N, d, V);
   return info.Env().Undefined();
 }
 
-Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
-  const Args a(info, "crossEntropy", 7);
-  const long rows = a.count(4, "rows"), cols = a.count(5, "cols");
-  const float* logits = a.f32(0, "logits", static_cast<double>(rows) * cols);
-  const int32_t* labels = a.i32(1, "labels", rows);
-  float* loss = a.f32(2, "loss", rows);
-  float* lse = a.f32(3, "lse", rows);
+Napi::Value Kernel_crossEntropy(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::crossEntropy);
+  const long rows = a.count(4), cols = a.count(5);
+  const float* logits = a.f32(0, static_cast<double>(rows) * cols);
+  const int32_t* labels = a.i32(1, rows);
+  float* loss = a.f32(2, rows);
+  float* lse = a.f32(3, rows);
   checkLabels(a, labels, rows, cols);
-  if (cols > 0) crossEntropy(logits, labels, loss, lse, rows, cols, a.num(6, "smoothing"));
+  if (cols > 0) crossEntropy(logits, labels, loss, lse, rows, cols, a.num(6));
   return info.Env().Undefined();
 }
 
-Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, "crossEntropyBackward", 8);
-  const long rows = a.count(5, "rows"), cols = a.count(6, "cols");
+Napi::Value Kernel_crossEntropyBackward(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::crossEntropyBackward);
+  const long rows = a.count(5), cols = a.count(6);
   const double n = static_cast<double>(rows) * cols;
-  const float* logits = a.f32(0, "logits", n);
-  const int32_t* labels = a.i32(1, "labels", rows);
-  const float* lse = a.f32(2, "lse", rows);
-  const float* gLoss = a.f32(3, "gLoss", rows);
-  float* gl = a.f32(4, "gLogits", n);
+  const float* logits = a.f32(0, n);
+  const int32_t* labels = a.i32(1, rows);
+  const float* lse = a.f32(2, rows);
+  const float* gLoss = a.f32(3, rows);
+  float* gl = a.f32(4, n);
   checkLabels(a, labels, rows, cols);
-  if (cols > 0) crossEntropyBackward(logits, labels, lse, gLoss, gl, rows, cols, a.num(7, "smoothing"));
+  if (cols > 0) crossEntropyBackward(logits, labels, lse, gLoss, gl, rows, cols, a.num(7));
   return info.Env().Undefined();
 }
 
 // ---- randomness, optimizer, conversions --------------------------------------------------------
 
-Napi::Value DropoutImpl(const Napi::CallbackInfo& info, const char* name) {
-  const Args a(info, name, 6);
-  const long n = a.count(2, "n");
-  const float* x = a.f32(0, "x", n);
-  float* out = a.f32(1, "out", n);
-  const double p = a.num(3, "p");
+Napi::Value DropoutImpl(const Napi::CallbackInfo& info, const manifest::Kernel& k) {
+  const Args a(info, k);
+  const long n = a.count(2);
+  const float* x = a.f32(0, n);
+  float* out = a.f32(1, n);
+  const double p = a.num(3);
   if (!(p >= 0 && p <= 1)) a.rangeError("p must be in [0, 1]");
-  const double off = a.num(5, "offset");
+  const double off = a.num(5);
   if (!(off >= 0) || off != std::floor(off)) a.rangeError("offset must be a non-negative integer");
-  dropout(x, out, n, p, toUint32(a.num(4, "seed")), static_cast<uint64_t>(off));
+  dropout(x, out, n, p, toUint32(a.num(4)), static_cast<uint64_t>(off));
   return info.Env().Undefined();
 }
-Napi::Value Dropout(const Napi::CallbackInfo& info) { return DropoutImpl(info, "dropout"); }
-Napi::Value DropoutBackward(const Napi::CallbackInfo& info) { return DropoutImpl(info, "dropoutBackward"); }
+Napi::Value Kernel_dropout(const Napi::CallbackInfo& info) { return DropoutImpl(info, manifest::dropout); }
+Napi::Value Kernel_dropoutBackward(const Napi::CallbackInfo& info) { return DropoutImpl(info, manifest::dropoutBackward); }
 
-Napi::Value Adamw(const Napi::CallbackInfo& info) {
-  const Args a(info, "adamw", 11);
-  const long n = a.count(4, "n");
-  float* p = a.f32(0, "p", n);
-  const float* g = a.f32(1, "g", n);
-  float* m = a.f32(2, "m", n);
-  float* v = a.f32(3, "v", n);
-  const double step = a.num(10, "step");
+Napi::Value Kernel_adamw(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::adamw);
+  const long n = a.count(4);
+  float* p = a.f32(0, n);
+  const float* g = a.f32(1, n);
+  float* m = a.f32(2, n);
+  float* v = a.f32(3, n);
+  const double step = a.num(10);
   if (!(step >= 1)) a.rangeError("step must be >= 1 (bias correction), got " + std::to_string(step));
-  adamw(p, g, m, v, n, a.num(5, "lr"), a.num(6, "beta1"), a.num(7, "beta2"), a.num(8, "eps"),
-        a.num(9, "weightDecay"), a.num(10, "step"));
+  adamw(p, g, m, v, n, a.num(5), a.num(6), a.num(7), a.num(8),
+        a.num(9), a.num(10));
   return info.Env().Undefined();
 }
 
-Napi::Value F32ToBf16(const Napi::CallbackInfo& info) {
-  const Args a(info, "f32ToBf16", 3);
-  const long n = a.count(2, "n");
-  f32ToBf16(a.f32(0, "src", n), a.u16(1, "dst", n), n);
+Napi::Value Kernel_f32ToBf16(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::f32ToBf16);
+  const long n = a.count(2);
+  f32ToBf16(a.f32(0, n), a.u16(1, n), n);
   return info.Env().Undefined();
 }
 
-Napi::Value Bf16ToF32(const Napi::CallbackInfo& info) {
-  const Args a(info, "bf16ToF32", 3);
-  const long n = a.count(2, "n");
-  bf16ToF32(a.u16(0, "src", n), a.f32(1, "dst", n), n);
+Napi::Value Kernel_bf16ToF32(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::bf16ToF32);
+  const long n = a.count(2);
+  bf16ToF32(a.u16(0, n), a.f32(1, n), n);
   return info.Env().Undefined();
 }
 
-Napi::Value SumSquares(const Napi::CallbackInfo& info) {
-  const Args a(info, "sumSquares", 2);
-  const long n = a.count(1, "n");
-  return Napi::Number::New(info.Env(), sumSquares(a.f32(0, "x", n), n));
+Napi::Value Kernel_sumSquares(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::sumSquares);
+  const long n = a.count(1);
+  return Napi::Number::New(info.Env(), sumSquares(a.f32(0, n), n));
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New(env, Init, "init"));
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
-  exports.Set("sgemm", Napi::Function::New(env, Sgemm, "sgemm"));
-  exports.Set("unary", Napi::Function::New(env, Unary, "unary"));
-  exports.Set("unaryBackward", Napi::Function::New(env, UnaryBackward, "unaryBackward"));
-  exports.Set("binary", Napi::Function::New(env, Binary, "binary"));
-  exports.Set("where", Napi::Function::New(env, Where, "where"));
-  exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
-  exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
-  exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
-  exports.Set("softmaxBackward", Napi::Function::New(env, SoftmaxBackward, "softmaxBackward"));
-  exports.Set("logSoftmax", Napi::Function::New(env, LogSoftmax, "logSoftmax"));
-  exports.Set("logSoftmaxBackward", Napi::Function::New(env, LogSoftmaxBackward, "logSoftmaxBackward"));
-  exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
-  exports.Set("rmsNormBackward", Napi::Function::New(env, RmsNormBackward, "rmsNormBackward"));
-  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
-  exports.Set("layerNormBackward", Napi::Function::New(env, LayerNormBackward, "layerNormBackward"));
-  exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
-  exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
-  exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward, "attentionBackward"));
-  exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
-  exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward, "swigluBackward"));
-  exports.Set("gatherRows", Napi::Function::New(env, GatherRows, "gatherRows"));
-  exports.Set("scatterAddRows", Napi::Function::New(env, ScatterAddRows, "scatterAddRows"));
-  exports.Set("linearCrossEntropy", Napi::Function::New(env, LinearCrossEntropy, "linearCrossEntropy"));
-  exports.Set("linearCrossEntropyBackward",
-              Napi::Function::New(env, LinearCrossEntropyBackward, "linearCrossEntropyBackward"));
-  exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy, "crossEntropy"));
-  exports.Set("crossEntropyBackward", Napi::Function::New(env, CrossEntropyBackward, "crossEntropyBackward"));
-  exports.Set("dropout", Napi::Function::New(env, Dropout, "dropout"));
-  exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward, "dropoutBackward"));
-  exports.Set("adamw", Napi::Function::New(env, Adamw, "adamw"));
-  exports.Set("f32ToBf16", Napi::Function::New(env, F32ToBf16, "f32ToBf16"));
-  exports.Set("bf16ToF32", Napi::Function::New(env, Bf16ToF32, "bf16ToF32"));
-  exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
+  exports.Set("kernelSignatures", Napi::Function::New(env, KernelSignatures, "kernelSignatures"));
+#define ATTUNE_REGISTER(name) exports.Set(#name, Napi::Function::New(env, Kernel_##name, #name));
+  ATTUNE_MANIFEST_KERNELS(ATTUNE_REGISTER)
+#undef ATTUNE_REGISTER
   return exports;
 }
 

@@ -1,6 +1,9 @@
 /**
  * The one interface every op calls. Two implementations: `js/` (plain TypeScript, the correctness
  * oracle, runs anywhere, also accepts Float64Array) and `native/` (C++ addon, Float32Array only).
+ * Each kernel's argument list is also described in manifest.ts, which `tsc` checks against this
+ * interface and which drives the native argument checks, the load-time check of the addon and the
+ * conformance test (docs/kernels.md: adding a kernel).
  *
  * Conventions shared by every kernel:
  * - Arrays are flat, contiguous, row-major; shapes are passed as explicit dimensions.

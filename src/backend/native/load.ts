@@ -1,13 +1,16 @@
 /**
  * Loads the C++ addon built by scripts/build-native.mjs (native/build/Release/attune_native.node)
  * and exposes it as `Kernels`. The addon's functions take the same positional arguments as the
- * Kernels interface, so the adapter is thin.
+ * Kernels interface, so the adapter is thin; at load its exports are checked against the kernel
+ * manifest (manifest.ts): a missing kernel, one the manifest lacks, or one whose signature differs
+ * (a stale build) makes the addon unusable, with an error naming the kernel.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Kernels } from '../kernels.ts';
+import { ADDON_EXTRAS, KERNEL_NAMES, signatureOf } from '../manifest.ts';
 
 export interface NativeLoadResult {
   kernels: Kernels | null;
@@ -32,6 +35,34 @@ function buildLogSummary(): string {
   return `build ${firstLine}; see ${buildLog}`;
 }
 
+/**
+ * Why the addon's exports do not match the manifest ('' when they do): every manifest kernel must
+ * be a function with the manifest's signature, and nothing else but ADDON_EXTRAS may be exported.
+ */
+export function manifestMismatch(addon: Record<string, unknown>): string {
+  const problems: string[] = [];
+  const known = new Set<string>([...KERNEL_NAMES, ...ADDON_EXTRAS]);
+  const missing = KERNEL_NAMES.filter((name) => typeof addon[name] !== 'function');
+  if (missing.length > 0) problems.push(`lacks kernel(s) ${missing.join(', ')} of src/backend/manifest.ts`);
+  const extra = Object.keys(addon).filter((name) => !known.has(name));
+  if (extra.length > 0)
+    problems.push(`exports kernel(s) ${extra.join(', ')} that src/backend/manifest.ts lacks`);
+  const signatures =
+    typeof addon.kernelSignatures === 'function'
+      ? (addon.kernelSignatures as () => Record<string, string>)()
+      : {};
+  const stale = KERNEL_NAMES.filter(
+    (name) => !missing.includes(name) && signatures[name] !== signatureOf(name),
+  );
+  if (stale.length > 0) {
+    const first = stale[0]!;
+    problems.push(
+      `was built for other signatures of ${stale.join(', ')} (${first}: addon '${signatures[first] ?? 'none'}', manifest '${signatureOf(first)}'; regenerate native/src/manifest.gen.h and rebuild)`,
+    );
+  }
+  return problems.length > 0 ? `the native addon ${problems.join('; ')}` : '';
+}
+
 /** Load the addon once; never throws. */
 export function loadNative(): NativeLoadResult {
   if (cached) return cached;
@@ -50,6 +81,11 @@ export function loadNative(): NativeLoadResult {
       init(threads: number): void;
       cpuInfo(): { simd: string; features: string[] };
     };
+    const mismatch = manifestMismatch(addon);
+    if (mismatch) {
+      cached = { kernels: null, error: `${addonPath}: ${mismatch}`, path: addonPath, cpu: null };
+      return cached;
+    }
     const requested = Number(process.env.ATTUNE_THREADS ?? 0);
     addon.init(Number.isFinite(requested) && requested > 0 ? Math.floor(requested) : 0);
     const kernels = { ...addon, name: 'native' } as unknown as Kernels;

@@ -28,6 +28,7 @@ import {
   loraScaling,
   PEFT_KEY_PREFIX,
 } from '../peft/index.ts';
+import { checkModelDir } from '../models/index.ts';
 import { formatShape, matmul, noGrad, scope, Tensor } from '../tensor/index.ts';
 import type { MemoryTracker } from './memory.ts';
 
@@ -110,6 +111,7 @@ export class ModelSource {
   /** Open a reference: config.json and checkpoint headers now, plus the adapter's, validated. */
   static open(ref: ModelRef): ModelSource {
     if (!isDir(ref.dir)) throw new FormatError(ref.dir, `model '${ref.text}': no such folder`);
+    checkModelDir(ref.dir); // config.json against the weights' shapes, one field per message
     const config = readModelConfig(ref.dir);
     const reader = openCheckpoint(ref.dir);
     if (ref.adapterDir === null) return new ModelSource(ref, config, reader, null, new Map());

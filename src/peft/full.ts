@@ -7,7 +7,7 @@
  * `loadAdapter`. Trainable weights must be f32 (or f64): a bf16 model is refused.
  */
 import { ConfigError } from '../errors.ts';
-import { LlamaForCausalLM, loadWeights, saveModel } from '../models/index.ts';
+import { CausalLM, loadWeights, saveModel } from '../models/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { type Adapter, registerTuner, restoreTrainable, snapshotTrainable, type Tuner } from './tuner.ts';
@@ -15,8 +15,8 @@ import { type Adapter, registerTuner, restoreTrainable, snapshotTrainable, type 
 /** Full fine-tuning takes no options. */
 export type FullConfig = Record<string, never>;
 
-function causalLm(model: Module, action: string): LlamaForCausalLM {
-  if (!(model instanceof LlamaForCausalLM)) {
+function causalLm(model: Module, action: string): CausalLM {
+  if (!(model instanceof CausalLM)) {
     throw new ConfigError(
       `full: cannot ${action} a ${model.constructor.name}: only model-directory architectures can be saved`,
     );

@@ -21,6 +21,7 @@ import {
   type SafetensorsReader,
   type TensorReader,
 } from '../io/index.ts';
+import { checkModelDir } from '../models/index.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -28,7 +29,6 @@ import {
   loraScaling,
   PEFT_KEY_PREFIX,
 } from '../peft/index.ts';
-import { checkModelDir } from '../models/index.ts';
 import { formatShape, matmul, noGrad, scope, Tensor } from '../tensor/index.ts';
 import type { MemoryTracker } from './memory.ts';
 

@@ -3,6 +3,8 @@ export * from './architecture.ts';
 export * from './builtin.ts';
 export * from './causal-lm.ts';
 export * from './generate.ts';
+export * from './gpt2/config.ts';
+export * from './gpt2/model.ts';
 export * from './kv-cache.ts';
 export * from './llama/config.ts';
 export * from './llama/model.ts';

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { backendInfo } from '../backend/index.ts';
-import { createModel, type LlamaForCausalLM, llamaConfigJson } from '../models/index.ts';
+import { type CausalLM, createModel, llamaConfigJson } from '../models/index.ts';
 import { tuners } from '../peft/index.ts';
 import { fromArray, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
@@ -50,7 +50,7 @@ export function peakRssMb(): number | null {
   }
 }
 
-function buildModel(o: Required<TrainBenchOptions>): LlamaForCausalLM {
+function buildModel(o: Required<TrainBenchOptions>): CausalLM {
   const shape = TRAIN_PRESETS[o.preset];
   const config = llamaConfigJson({
     ...shape,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { DataLoader, loadDataset, padTokenIdOf } from '../data/index.ts';
 import { ConfigError } from '../errors.ts';
 import { TOKENIZER_FILE, Tokenizer } from '../io/index.ts';
-import { buildModel, type LlamaForCausalLM } from '../models/index.ts';
+import { buildModel, type CausalLM } from '../models/index.ts';
 import { evaluateLoss, type MicroBatch } from '../train/step.ts';
 import type { MergePlan } from './plan.ts';
 
@@ -82,7 +82,7 @@ export function greedySoupSelect(
 }
 
 /** Fill `model`'s parameters with the uniform average of the plan entries `members`. */
-function loadAverage(model: LlamaForCausalLM, plan: MergePlan, members: readonly number[]): void {
+function loadAverage(model: CausalLM, plan: MergePlan, members: readonly number[]): void {
   for (const [name, p] of model.namedParameters()) {
     const target = p.data as Float32Array;
     const sum = new Float64Array(target.length);

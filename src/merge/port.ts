@@ -32,7 +32,7 @@ import {
   ARCHITECTURE_FIELDS,
   architectureDifferences,
   copyTokenizerFiles,
-  parseLlamaConfig,
+  parseModelConfig,
 } from '../models/index.ts';
 import {
   ADAPTER_CONFIG_FILE,
@@ -104,11 +104,11 @@ export function planPort(options: PortOptions): PortPlan {
   const r = config.r ?? 8;
   const loraAlpha = config.loraAlpha ?? 8;
   const useRslora = config.useRslora ?? false;
-  const newConfig = parseLlamaConfig(readModelConfig(options.toBase), join(options.toBase, CONFIG_FILE));
+  const newConfig = parseModelConfig(readModelConfig(options.toBase), join(options.toBase, CONFIG_FILE));
   let fromBase = options.fromBase ?? null;
   if (fromBase === null && isModelDir(json.base_model_name_or_path)) fromBase = json.base_model_name_or_path;
   if (fromBase !== null) {
-    const oldConfig = parseLlamaConfig(readModelConfig(fromBase), join(fromBase, CONFIG_FILE));
+    const oldConfig = parseModelConfig(readModelConfig(fromBase), join(fromBase, CONFIG_FILE));
     // the vocabulary may grow between base versions; LoRA on projections does not care
     const diffs = architectureDifferences(
       oldConfig,

@@ -21,6 +21,7 @@ import {
   type SafetensorsReader,
   type TensorReader,
 } from '../io/index.ts';
+import { checkModelDir } from '../models/index.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -110,6 +111,7 @@ export class ModelSource {
   /** Open a reference: config.json and checkpoint headers now, plus the adapter's, validated. */
   static open(ref: ModelRef): ModelSource {
     if (!isDir(ref.dir)) throw new FormatError(ref.dir, `model '${ref.text}': no such folder`);
+    checkModelDir(ref.dir); // config.json against the weights' shapes, one field per message
     const config = readModelConfig(ref.dir);
     const reader = openCheckpoint(ref.dir);
     if (ref.adapterDir === null) return new ModelSource(ref, config, reader, null, new Map());

@@ -4,8 +4,7 @@
  */
 import type { Tokenizer } from '../io/index.ts';
 import { fromArray, noGrad, Rng, scope, slice } from '../tensor/index.ts';
-import { KvCache } from './llama/kv-cache.ts';
-import type { LlamaForCausalLM } from './llama/model.ts';
+import type { CausalLM } from './causal-lm.ts';
 import { type SamplingOptions, sampleToken } from './sampling.ts';
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -72,7 +71,7 @@ export interface GenerateResult {
 
 /** Generate a continuation of `promptIds`. */
 export function generate(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): GenerateResult {
@@ -87,8 +86,7 @@ export function generate(
   const eos = new Set(options.eosTokenIds ?? []);
   const stops = options.stopStrings ?? [];
   if (stops.length > 0 && !options.tokenizer) throw new RangeError('generate: stop strings need a tokenizer');
-  const dtype = model.model.norm.weight.dtype === 'f64' ? 'f64' : 'f32';
-  const cache = new KvCache(model.config, promptIds.length + maxNew, dtype);
+  const cache = model.createKvCache(promptIds.length + maxNew);
   const generated: number[] = [];
   const stats: TokenStats[] | null = options.returnStats ? [] : null;
   let stopReason = 'length' as GenerateResult['stopReason'];

@@ -1,8 +1,10 @@
 /**
  * Model directories in the Hub's layout: `loadModel(dir)`, `createModel(config)` (random init) and
- * `saveModel(model, dir)` (a directory transformers loads). Loading is a name lookup: parameter
- * names are the Hub's. Tied embeddings are read under either name, honouring the safetensors
- * `__metadata__` alias transformers writes; Attune writes `model.embed_tokens.weight` only.
+ * `saveModel(model, dir)` (a directory transformers loads), for every architecture of the
+ * `model_type` registry. Loading is a name lookup: parameter names are the Hub's. Tied embeddings
+ * are read under either name, honouring the safetensors `__metadata__` alias transformers writes;
+ * Attune writes the embedding name only (`model.embed_tokens.weight`, `transformer.wte.weight`).
+ * The config is checked against the checkpoint's shapes first (weights-check.ts).
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,14 +26,16 @@ import {
   writeJsonAtomic,
 } from '../io/index.ts';
 import { formatShape, type Tensor } from '../tensor/index.ts';
-import { type LlamaConfig, parseLlamaConfig } from './llama/config.ts';
-import { type LlamaBuildOptions, LlamaForCausalLM } from './llama/model.ts';
+import './builtin.ts';
+import type { CausalLM, CausalLMConfig, ModelBuildOptions, ModelDtype } from './causal-lm.ts';
+import { architectureFor, architectureOf } from './registry.ts';
+import { checkConfigAgainstWeights, checkpointNameOf } from './weights-check.ts';
 
-export type ModelDtype = 'f32' | 'bf16' | 'f64';
+export type { ModelDtype } from './causal-lm.ts';
 
 export interface LoadedModel {
-  model: LlamaForCausalLM;
-  config: LlamaConfig;
+  model: CausalLM;
+  config: CausalLMConfig;
   /** null when the directory has no tokenizer.json. */
   tokenizer: Tokenizer | null;
   generationConfig: JsonObject | null;
@@ -43,27 +47,22 @@ export interface LoadedModel {
 export interface LoadModelOptions {
   /** Element type of the matrices: f32 (default), bf16 (frozen base in half the memory), f64 (reference). */
   dtype?: ModelDtype;
-  /** Residual-stream dropout rate for training (default 0). */
+  /** Residual-stream dropout rate for training (Llama default 0; GPT-2: replaces resid_pdrop when > 0). */
   residualDropout?: number;
 }
 
-const TIED_NAMES = ['model.embed_tokens.weight', 'lm_head.weight'];
-
-/** Build the architecture named by a config.json object. */
+/** Build the architecture named by a config.json object's `model_type`. */
 export function buildModel(
   configJson: JsonObject,
-  options: LlamaBuildOptions,
+  options: ModelBuildOptions,
   where = CONFIG_FILE,
-): LlamaForCausalLM {
-  const config = parseLlamaConfig(configJson, where);
-  return new LlamaForCausalLM(config, options);
+): CausalLM {
+  const arch = architectureOf(configJson, where);
+  return arch.build(arch.parseConfig(configJson, where), options);
 }
 
 /** A randomly initialised model (HF's init, seeded) from a config.json object. */
-export function createModel(
-  configJson: JsonObject,
-  options: { seed: number; dtype?: ModelDtype },
-): LlamaForCausalLM {
+export function createModel(configJson: JsonObject, options: { seed: number; dtype?: ModelDtype }): CausalLM {
   return buildModel(configJson, { init: 'random', seed: options.seed, dtype: options.dtype ?? 'f32' });
 }
 
@@ -91,25 +90,25 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   return { model, config: model.config, tokenizer, generationConfig, eosTokenIds: [...eos], dir };
 }
 
-/** Copy the checkpoint in `dir` into the model's parameters; validates everything before copying. */
-export function loadWeights(model: LlamaForCausalLM, dir: string): void {
+/**
+ * Copy the checkpoint in `dir` into the model's parameters; validates everything (config fields
+ * against shapes first, then every tensor's name and shape) before copying.
+ */
+export function loadWeights(model: CausalLM, dir: string): void {
+  const arch = architectureFor(model.config.modelType);
+  const config = model.config;
   const reader = openCheckpoint(dir);
   const file = existsSync(join(dir, SAFETENSORS_INDEX_FILE))
     ? join(dir, SAFETENSORS_INDEX_FILE)
     : join(dir, SAFETENSORS_FILE);
   try {
-    const metadata = reader.metadata();
+    checkConfigAgainstWeights(arch, config, reader, join(dir, CONFIG_FILE));
     const params = model.namedParameters();
     const sources = new Map<string, string>();
     const missing: string[] = [];
     const problems: string[] = [];
     for (const [name, p] of params) {
-      let source: string | undefined = reader.has(name) ? name : undefined;
-      const alias = metadata[name];
-      if (!source && alias && reader.has(alias)) source = alias;
-      if (!source && model.config.tieWordEmbeddings && TIED_NAMES.includes(name)) {
-        source = TIED_NAMES.find((n) => reader.has(n));
-      }
+      const source = checkpointNameOf(arch, config, reader, name);
       if (!source) {
         missing.push(name);
         continue;
@@ -130,11 +129,11 @@ export function loadWeights(model: LlamaForCausalLM, dir: string): void {
     }
     if (problems.length > 0) throw new TensorMismatchError(`${file}: ${problems.slice(0, 5).join('; ')}`);
     const used = new Set(sources.values());
-    const unexpected = reader
-      .names()
-      .filter((n) => !used.has(n) && !(model.config.tieWordEmbeddings && TIED_NAMES.includes(n)));
-    // rotary inv_freq buffers written by old transformers versions are harmless
-    const meaningful = unexpected.filter((n) => !n.endsWith('rotary_emb.inv_freq'));
+    const tied = (n: string) =>
+      config.tieWordEmbeddings &&
+      arch.tiedNames.some((t) => n === t || (arch.basePrefix !== null && `${arch.basePrefix}${n}` === t));
+    const unexpected = reader.names().filter((n) => !used.has(n) && !tied(n));
+    const meaningful = unexpected.filter((n) => !arch.ignoredTensors?.test(n));
     if (meaningful.length > 0) {
       throw new TensorMismatchError(
         `${file}: unexpected tensor(s) ${meaningful.slice(0, 5).join(', ')} not used by a ${model.config.modelType} model (wrong config.json?)`,
@@ -170,7 +169,7 @@ export interface SaveModelOptions {
 }
 
 /** Write `model` as a Hub-format directory transformers can load. */
-export function saveModel(model: LlamaForCausalLM, dir: string, options: SaveModelOptions = {}): void {
+export function saveModel(model: CausalLM, dir: string, options: SaveModelOptions = {}): void {
   mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, Tensor>();
   let dtype: 'f32' | 'bf16' = 'f32';

@@ -4,7 +4,7 @@
  * whole sequence).
  */
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
-import type { LlamaForCausalLM } from './llama/model.ts';
+import type { CausalLM } from './causal-lm.ts';
 
 export interface TokenScore {
   id: number;
@@ -30,7 +30,7 @@ export interface SequenceScore {
 }
 
 /** Score `ids` (one sequence) with the model in eval mode. */
-export function scoreIds(model: LlamaForCausalLM, ids: readonly number[]): SequenceScore {
+export function scoreIds(model: CausalLM, ids: readonly number[]): SequenceScore {
   if (ids.length === 0) throw new RangeError('score: no tokens to score');
   const T = ids.length;
   return noGrad(() =>

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
 import { type JsonObject, openSafetensors, writeJsonAtomic, writeSafetensors } from '../io/index.ts';
-import { LlamaForCausalLM, loadWeights } from '../models/index.ts';
+import { CausalLM, loadWeights } from '../models/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
 import { formatShape, type Tensor } from '../tensor/index.ts';
 import {
@@ -34,8 +34,8 @@ export const FULL_PEFT_TYPE = 'FULL';
 /** Full fine-tuning takes no options. */
 export type FullConfig = Record<string, never>;
 
-function causalLm(model: Module, action: string): LlamaForCausalLM {
-  if (!(model instanceof LlamaForCausalLM)) {
+function causalLm(model: Module, action: string): CausalLM {
+  if (!(model instanceof CausalLM)) {
     throw new ConfigError(
       `full: cannot ${action} a ${model.constructor.name}: only model-directory architectures can be saved`,
     );

@@ -31,7 +31,7 @@ export function isTunerLayer(module: Module): boolean {
   return (module as Partial<TunerLayer>).isTunerLayer === true;
 }
 
-/** A model that can say which matrix its LM head applies (LlamaForCausalLM does). */
+/** A model that can say which matrix its LM head applies (every CausalLM does). */
 interface WithLmHead {
   lmHeadWeight?: () => Tensor;
 }

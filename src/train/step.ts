@@ -4,7 +4,7 @@
  * `linearCrossEntropy`; the loss turns the per-token (logp, H, top1, correct) into coefficients, and
  * a surrogate sum(c * term) carries exactly those coefficients into the fused backward.
  */
-import type { LlamaForCausalLM } from '../models/index.ts';
+import type { CausalLM } from '../models/index.ts';
 import { Dropout } from '../nn/index.ts';
 import {
   add,
@@ -45,7 +45,7 @@ export function supervisedRows(labels: Tensor): { rows: Int32Array; targets: Int
 }
 
 /** Per-token terms of the supervised positions of one micro-batch (differentiable). */
-export function tokenTerms(model: LlamaForCausalLM, batch: MicroBatch) {
+export function tokenTerms(model: CausalLM, batch: MicroBatch) {
   const { rows, targets } = supervisedRows(batch.labels);
   const hidden = model.forwardHidden(batch.inputIds);
   const flat = reshape(hidden, [-1, model.config.hiddenSize]);
@@ -63,18 +63,18 @@ export interface StepStats {
   inputTokens: number;
 }
 
-function dropoutOffsets(model: LlamaForCausalLM): number[] {
+function dropoutOffsets(model: CausalLM): number[] {
   return model.modules().flatMap((m) => (m instanceof Dropout ? [m.offset] : []));
 }
 
-function setDropoutOffsets(model: LlamaForCausalLM, offsets: readonly number[]): void {
+function setDropoutOffsets(model: CausalLM, offsets: readonly number[]): void {
   let i = 0;
   for (const m of model.modules()) if (m instanceof Dropout) m.offset = offsets[i++]!;
 }
 
 /** Supervised-token and correct-argmax counts of the step, without changing any state. */
 function countStep(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   batches: readonly MicroBatch[],
   needCorrect: boolean,
 ): { tokens: number; correct: number } {
@@ -102,7 +102,7 @@ function countStep(
  * accumulated into the trainable parameters' `.grad`. Returns the step loss.
  */
 export function forwardBackwardStep(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   loss: TokenLoss,
   batches: readonly MicroBatch[],
 ): StepStats {
@@ -150,7 +150,7 @@ export function forwardBackwardStep(
 
 /** Mean NLL of the supervised tokens of `batches` (no gradient). */
 export function evaluateLoss(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   batches: Iterable<MicroBatch>,
 ): { loss: number; tokens: number } {
   let nll = 0;

@@ -15,7 +15,7 @@ import { stringify as toYaml } from 'yaml';
 import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from '../data/index.ts';
 import { AttuneError, ConfigError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
-import { createModel, type LlamaForCausalLM, loadModel, saveModel } from '../models/index.ts';
+import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
 import { Dropout, type Parameter } from '../nn/index.ts';
 import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
@@ -80,7 +80,7 @@ export interface TrainResult {
   steps: number;
   finalLoss: number;
   evalLoss: number | null;
-  model: LlamaForCausalLM;
+  model: CausalLM;
   adapter: Adapter;
 }
 
@@ -104,7 +104,7 @@ export class TrainingInterrupted extends AttuneError {
 class InterruptRequest extends Error {}
 
 interface Prepared {
-  model: LlamaForCausalLM;
+  model: CausalLM;
   tokenizer: Tokenizer;
   tuner: Tuner;
   adapter: Adapter;
@@ -117,7 +117,7 @@ interface Prepared {
   baseModelName: string;
 }
 
-function loadBaseModel(config: TrainConfig): { model: LlamaForCausalLM; tokenizer: Tokenizer; name: string } {
+function loadBaseModel(config: TrainConfig): { model: CausalLM; tokenizer: Tokenizer; name: string } {
   if (typeof config.model === 'string') {
     const loaded = loadModel(config.model, {
       dtype: config.model_dtype,
@@ -201,7 +201,7 @@ function prepare(config: TrainConfig): Prepared {
   };
 }
 
-function dropoutModules(model: LlamaForCausalLM): Dropout[] {
+function dropoutModules(model: CausalLM): Dropout[] {
   return model.modules().filter((m): m is Dropout => m instanceof Dropout);
 }
 

@@ -8,7 +8,7 @@
  * averaged over the answer tokens; plus the mean and variance over passes of the answer's NLL.
  * Masks are reproducible: pass t of seed s uses fixed dropout stream offsets.
  */
-import type { LlamaForCausalLM } from '../models/index.ts';
+import type { CausalLM } from '../models/index.ts';
 import { Dropout, forceDropout } from '../nn/index.ts';
 import { fromArray, noGrad, scope, slice } from '../tensor/index.ts';
 
@@ -36,7 +36,7 @@ function entropyOf(p: Float64Array): number {
 
 /** MC-dropout scores of `answerIds` after `promptIds`; the model's dropout state is restored after. */
 export function mcDropoutScores(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   promptIds: readonly number[],
   answerIds: readonly number[],
   options: McDropoutOptions = {},

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.ts';
 import type { ChatMessage, Tokenizer } from '../io/index.ts';
-import { generate, type LlamaForCausalLM } from '../models/index.ts';
+import { type CausalLM, generate } from '../models/index.ts';
 import { type GradeMetric, grade } from './grade.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
 import { sequenceConfidence, sequenceScores } from './scores.ts';
@@ -87,7 +87,7 @@ function promptIdsOf(record: EvalRecord, tokenizer: Tokenizer): { ids: number[];
 
 /** Generate, grade and score every record. */
 export function predict(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   tokenizer: Tokenizer,
   records: readonly EvalRecord[],
   options: PredictOptions = {},

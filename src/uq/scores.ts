@@ -9,7 +9,7 @@
  *   logprob_q<a>     -quantile_a(l_t)      (a = 0 is the least likely token: -min l_t)
  * The confidence used for calibration metrics is exp(mean_t l_t) (geometric-mean token probability).
  */
-import type { LlamaForCausalLM } from '../models/index.ts';
+import type { CausalLM } from '../models/index.ts';
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
 
 /** Per-token quantities of the answer tokens. */
@@ -52,7 +52,7 @@ export function quantile(values: readonly number[], alpha: number): number {
  * eval mode unless dropout is forced on the model).
  */
 export function answerTokens(
-  model: LlamaForCausalLM,
+  model: CausalLM,
   promptIds: readonly number[],
   answerIds: readonly number[],
 ): AnswerTokens {

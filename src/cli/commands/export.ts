@@ -1,7 +1,7 @@
 /** `attune export --model DIR --adapter DIR --merge --out DIR`: fold an adapter into a plain model dir. */
 import { existsSync } from 'node:fs';
 import { UsageError } from '../../errors.ts';
-import { type LlamaForCausalLM, loadModel, saveModel } from '../../models/index.ts';
+import { type CausalLM, loadModel, saveModel } from '../../models/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -41,7 +41,7 @@ files, generation_config.json).`,
       throw new UsageError(`export: ${v.out} exists (pass --overwrite to write into it)`);
     const loaded = loadModel(v.model);
     const adapter = loadAdapter(loaded.model, v.adapter);
-    const merged = adapter.mergeAndUnload() as LlamaForCausalLM;
+    const merged = adapter.mergeAndUnload() as CausalLM;
     saveModel(merged, v.out, {
       tokenizerFrom: loaded.tokenizer ? v.model : undefined,
       generationConfig: loaded.generationConfig,

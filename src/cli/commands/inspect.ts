@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { openCheckpoint, readModelConfig, Tokenizer } from '../../io/index.ts';
-import { parseLlamaConfig } from '../../models/index.ts';
+import { checkModelDir, parseModelConfig } from '../../models/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
@@ -32,7 +32,8 @@ export interface InspectReport {
 /** Read config, checkpoint header and tokenizer of `dir` without loading the weights. */
 export function inspectModelDir(dir: string): InspectReport {
   const raw = readModelConfig(dir);
-  const config = parseLlamaConfig(raw, join(dir, 'config.json'));
+  const config = parseModelConfig(raw, join(dir, 'config.json'));
+  checkModelDir(dir);
   const reader = openCheckpoint(dir);
   let parameters = 0;
   const dtypes: Record<string, number> = {};

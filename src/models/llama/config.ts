@@ -4,6 +4,8 @@
  * informational fields are ignored.
  */
 import { ConfigError } from '../../errors.ts';
+import type { CausalLMConfig } from '../causal-lm.ts';
+import { bool, idList, num, posInt } from '../config-fields.ts';
 
 export interface Llama3RopeScaling {
   type: 'llama3';
@@ -13,20 +15,11 @@ export interface Llama3RopeScaling {
   original_max_position_embeddings: number;
 }
 
-export interface LlamaConfig {
+export interface LlamaConfig extends CausalLMConfig {
   modelType: 'llama' | 'mistral' | 'qwen2';
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: Llama3RopeScaling | null;
-  maxPositionEmbeddings: number;
-  tieWordEmbeddings: boolean;
   /** Bias on q/k/v projections (qwen2: always; llama: attention_bias). */
   qkvBias: boolean;
   /** Bias on o_proj (llama attention_bias). */
@@ -35,48 +28,11 @@ export interface LlamaConfig {
   attentionDropout: number;
   /** Sliding-window size (mistral / qwen2 with use_sliding_window), null when off. */
   slidingWindow: number | null;
-  bosTokenId: number | null;
-  eosTokenIds: number[];
-  padTokenId: number | null;
-  /** The raw config.json object, written back as-is (with our edits) by saveModel. */
-  raw: Record<string, unknown>;
 }
 
-const SUPPORTED_TYPES = ['llama', 'mistral', 'qwen2'] as const;
-
-function num(raw: Record<string, unknown>, key: string, where: string, fallback?: number): number {
-  const v = raw[key];
-  if (v === undefined || v === null) {
-    if (fallback !== undefined) return fallback;
-    throw new ConfigError(`${where}: missing required field '${key}'`);
-  }
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new ConfigError(`${where}: field '${key}' must be a number, found ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function posInt(raw: Record<string, unknown>, key: string, where: string, fallback?: number): number {
-  const v = num(raw, key, where, fallback);
-  if (!Number.isInteger(v) || v <= 0) {
-    throw new ConfigError(`${where}: field '${key}' must be a positive integer, found ${v}`);
-  }
-  return v;
-}
-
-function bool(raw: Record<string, unknown>, key: string, where: string, fallback: boolean): boolean {
-  const v = raw[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean')
-    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${JSON.stringify(v)}`);
-  return v;
-}
-
-function idList(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
-}
+/** The model types this config describes. */
+export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+const SUPPORTED_TYPES = LLAMA_MODEL_TYPES;
 
 function parseRopeScaling(raw: Record<string, unknown>, where: string): Llama3RopeScaling | null {
   const rs = raw.rope_scaling;

@@ -12,9 +12,6 @@ import {
   add,
   attention,
   embedding,
-  type LinearCrossEntropyResult,
-  linearCrossEntropy,
-  matmul,
   Rng,
   reshape,
   rmsNorm,
@@ -25,26 +22,12 @@ import {
   type Tensor,
   Tensor as TensorClass,
 } from '../../tensor/index.ts';
+import { CausalLM, type ForwardOptions, type ModelBuildOptions, mixSeed } from '../causal-lm.ts';
+import type { KvCache } from '../kv-cache.ts';
 import { checkSequenceLength, type LlamaConfig } from './config.ts';
-import type { KvCache } from './kv-cache.ts';
 
-export interface LlamaBuildOptions {
-  /** Element type of the matrices (norms stay f32 unless f64). bf16 weights are frozen storage. */
-  dtype?: 'f32' | 'bf16' | 'f64';
-  /** 'random' draws HF's initialisation N(0, initializer_range) from `seed`; 'zeros' is for loading. */
-  init?: 'random' | 'zeros';
-  seed?: number;
-  /** Rate of residual-stream dropout (default 0; the Hub's Llama has none). */
-  residualDropout?: number;
-}
-
-/** Mix a site seed and a call counter into a 32-bit seed (splitmix-style). */
-function mixSeed(seed: number, counter: number): number {
-  let z = (seed ^ Math.imul(counter + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
+/** How a Llama is built (see ModelBuildOptions). */
+export type LlamaBuildOptions = ModelBuildOptions;
 
 interface LayerContext {
   positions: Int32Array;
@@ -211,13 +194,8 @@ export class LlamaModel extends Module {
   }
 }
 
-export interface ForwardOptions {
-  /** KV cache (batch 1): new keys/values are appended and attention reads the whole cache. */
-  cache?: KvCache | null;
-}
-
 /** Llama with its LM head (`lm_head`, or the embedding matrix when tied). */
-export class LlamaForCausalLM extends Module {
+export class LlamaForCausalLM extends CausalLM {
   readonly model: LlamaModel;
   readonly lm_head: Linear | null;
   private ropeCos: Tensor | null = null;
@@ -252,7 +230,7 @@ export class LlamaForCausalLM extends Module {
   }
 
   /** The [vocab, hidden] matrix of the LM head (the embedding matrix when tied). */
-  lmHeadWeight(): Tensor {
+  override lmHeadWeight(): Tensor {
     return this.lm_head ? this.lm_head.weight : this.model.embed_tokens.weight;
   }
 
@@ -288,7 +266,7 @@ export class LlamaForCausalLM extends Module {
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
    * positions continue from the cache length.
    */
-  forwardHidden(ids: Tensor, options: ForwardOptions = {}): Tensor {
+  override forwardHidden(ids: Tensor, options: ForwardOptions = {}): Tensor {
     if (ids.rank !== 2 || ids.dtype !== 'i32')
       throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
@@ -316,18 +294,8 @@ export class LlamaForCausalLM extends Module {
     return rmsNorm(x, normWeight, this.config.rmsNormEps);
   }
 
-  /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
-  logits(hidden: Tensor): Tensor {
-    return matmul(hidden, this.lmHeadWeight(), { transB: true });
-  }
-
-  /**
-   * Per-token gold log-prob, entropy, top-1/top-2 log-probs and argmax through the fused LM head
-   * (never [N, vocab]). hidden [N, hidden], labels i32 [N] (-100 = not scored).
-   */
-  scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
-    const d = this.config.hiddenSize;
-    const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, d]);
-    return linearCrossEntropy(flat, this.lmHeadWeight(), labels);
+  /** f64 for a reference (f64) model, else f32. */
+  override activationDtype(): 'f32' | 'f64' {
+    return this.model.norm.weight.dtype === 'f64' ? 'f64' : 'f32';
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../../../src/io/index.ts';
 import { type MergeConfig, validateMergeConfig } from '../../../src/merge/index.ts';
-import { type LlamaForCausalLM, loadModel, saveModel } from '../../../src/models/index.ts';
+import { type CausalLM, loadModel, saveModel } from '../../../src/models/index.ts';
 import { applyLora } from '../../../src/peft/index.ts';
 import { Rng } from '../../../src/tensor/index.ts';
 import { writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -32,7 +32,7 @@ export function tinyModel(
 }
 
 /** Rewrite every parameter of a loaded model as value + scale * N(0, 1) (seeded). */
-export function perturb(model: LlamaForCausalLM, seed: number, scale: number): void {
+export function perturb(model: CausalLM, seed: number, scale: number): void {
   const rng = new Rng(seed);
   for (const [, p] of model.namedParameters()) {
     const data = p.data as Float32Array;

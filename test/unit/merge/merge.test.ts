@@ -291,7 +291,7 @@ describe('merge output and bad inputs', () => {
     writeFileSync(
       join(dir, 'wide', 'config.json'),
       JSON.stringify({
-        ...JSON.parse(readFileSync(join(dir, 'base', 'config.json'), 'utf8')),
+        ...JSON.parse(readFileSync(join(dir, 'wide', 'config.json'), 'utf8')),
         model_type: 'qwen2',
       }),
     );

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openCheckpoint } from '../../../src/io/index.ts';
 import {
+  type CausalLM,
   createModel,
   generate,
   KvCache,
@@ -23,7 +24,7 @@ const reference = JSON.parse(
 const tmp = mkdtempSync(join(tmpdir(), 'attune-llama-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function fullLogits(model: LlamaForCausalLM, ids: readonly number[]): Float32Array {
+function fullLogits(model: CausalLM, ids: readonly number[]): Float32Array {
   return noGrad(() =>
     scope(() => {
       const hidden = model.forwardHidden(fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' }));
@@ -109,22 +110,25 @@ describe('save / load', () => {
     const dir = join(tmp, 'bf16src');
     const model = createModel(tinyConfig, { seed: 5 });
     saveModel(model, dir);
-    const bf = loadModel(dir, { dtype: 'bf16' }).model;
+    const bf = loadModel(dir, { dtype: 'bf16' }).model as LlamaForCausalLM;
     assert.equal(bf.model.layers.at(0).self_attn.q_proj.weight.dtype, 'bf16');
     const ids = [1, 2, 3, 4, 5];
     assert.ok(relMaxDiff(fullLogits(bf, ids), fullLogits(model, ids)) < 2e-2);
   });
-  it('names the file and tensor for a missing tensor or a wrong shape, and loads nothing', () => {
+  it('names the config field, its value and the tensor when config and weights disagree, and loads nothing', () => {
     const dir = join(tmp, 'broken');
     saveModel(createModel(tinyConfig, { seed: 6 }), dir);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, intermediate_size: 40 }));
     assert.throws(
       () => loadModel(dir),
-      /model\.safetensors: tensor 'model\.layers\.0\.mlp\.gate_proj\.weight' has shape \[48,32\], expected \[40,32\]/,
+      /broken\/config\.json: intermediate_size is 40 but model\.layers\.0\.mlp\.gate_proj\.weight is \[48,32\]$/,
     );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 3 }));
-    assert.throws(() => loadModel(dir), /missing tensor\(s\) model\.layers\.2\./);
+    assert.throws(
+      () => loadModel(dir),
+      /config\.json: num_hidden_layers is 3 but the checkpoint holds 2 layer\(s\) \(model\.layers\.0 to model\.layers\.1\)/,
+    );
     writeFileSync(
       join(dir, 'config.json'),
       JSON.stringify({ ...config, rope_scaling: { rope_type: 'yarn', factor: 2 } }),

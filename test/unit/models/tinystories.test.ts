@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { generate, loadModel, scoreIds } from '../../../src/models/index.ts';
+import { generate, type LlamaForCausalLM, loadModel, scoreIds } from '../../../src/models/index.ts';
 import { testModelDir } from '../../helpers/models-env.ts';
 
 const model = testModelDir('tinystories-656k');
@@ -19,8 +19,9 @@ describe('real checkpoint: tinystories-656k (written by transformers)', { skip: 
   const loaded = loadModel(model.dir!);
   it('loads the tied embedding stored only as lm_head.weight (safetensors metadata alias)', () => {
     assert.equal(loaded.config.tieWordEmbeddings, true);
-    assert.equal(loaded.model.lm_head, null);
-    const w = loaded.model.model.embed_tokens.weight.data as Float32Array;
+    const llama = loaded.model as LlamaForCausalLM;
+    assert.equal(llama.lm_head, null);
+    const w = llama.model.embed_tokens.weight.data as Float32Array;
     assert.ok(
       w.some((v) => v !== 0),
       'embedding was loaded',

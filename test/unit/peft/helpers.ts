@@ -1,5 +1,10 @@
 /** Small models and comparisons shared by the peft/ tests. */
-import { createModel, type LlamaForCausalLM, llamaConfigJson } from '../../../src/models/index.ts';
+import {
+  type CausalLM,
+  createModel,
+  type LlamaForCausalLM,
+  llamaConfigJson,
+} from '../../../src/models/index.ts';
 import type { Module } from '../../../src/nn/index.ts';
 import { fromArray, noGrad, Rng, scope } from '../../../src/tensor/index.ts';
 
@@ -16,7 +21,7 @@ export function tinyLlama(
     numKvHeads: 2,
     tieWordEmbeddings: options.tied ?? true,
   });
-  return createModel(config, { seed: options.seed ?? 7, dtype: options.dtype ?? 'f32' });
+  return createModel(config, { seed: options.seed ?? 7, dtype: options.dtype ?? 'f32' }) as LlamaForCausalLM;
 }
 
 /** A fixed token sequence of length `n` (ids < 50). */
@@ -26,7 +31,7 @@ export function tokens(n: number, seed = 3): number[] {
 }
 
 /** Full logits [T * vocab] of one sequence, as a plain array (inference mode, no grad). */
-export function logitsOf(model: LlamaForCausalLM, ids: readonly number[]): Float64Array {
+export function logitsOf(model: CausalLM, ids: readonly number[]): Float64Array {
   return noGrad(() =>
     scope(() => {
       const hidden = model.forwardHidden(fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' }));

@@ -1,10 +1,16 @@
 /**
- * Key/value cache for generation (one sequence). Keys are stored after RoPE, in the
- * [T, kvHeads, headDim] layout attention reads, so each step appends rows and attention runs on the
- * cached prefix without copies.
+ * Key/value cache for generation (one sequence), for any architecture. Keys are stored as attention
+ * reads them (after RoPE for the llama family), in the [T, kvHeads, headDim] layout, so each step
+ * appends rows and attention runs on the cached prefix without copies.
  */
-import { Tensor } from '../../tensor/index.ts';
-import type { LlamaConfig } from './config.ts';
+import { Tensor } from '../tensor/index.ts';
+
+/** The sizes a KV cache needs (a model config has them all). */
+export interface KvCacheShape {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+}
 
 export class KvCache {
   /** Tokens already in the cache. */
@@ -14,9 +20,9 @@ export class KvCache {
   private values: Float32Array[] | Float64Array[];
   private readonly rowSize: number;
 
-  /** An empty cache for `config`, sized for `capacity` tokens (grows when exceeded). */
+  /** An empty cache for a model of `config`'s sizes, for `capacity` tokens (grows when exceeded). */
   constructor(
-    private readonly config: LlamaConfig,
+    private readonly config: KvCacheShape,
     capacity = 256,
     private readonly dtype: 'f32' | 'f64' = 'f32',
   ) {

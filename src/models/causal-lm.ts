@@ -1,0 +1,131 @@
+/**
+ * `CausalLM`: what every layer above models/ may use of a model, whatever its architecture (the
+ * llama family, GPT-2, ...). A model is a Module (parameters under the Hub's names, train/eval,
+ * freeze, setSubmodule for tuners) that maps token ids to final hidden states, applies its LM head
+ * (full logits of a few positions, or the fused per-token scoring path that never holds
+ * [N, vocab]), creates a KV cache for generation, and names its dropout sites and the linear
+ * modules tuners may adapt. Architectures extend this class; the `model_type` registry
+ * (registry.ts) builds them from config.json.
+ */
+import { Conv1D, Dropout, Linear, Module } from '../nn/index.ts';
+import {
+  type LinearCrossEntropyResult,
+  linearCrossEntropy,
+  matmul,
+  reshape,
+  type Tensor,
+} from '../tensor/index.ts';
+import { KvCache } from './kv-cache.ts';
+
+/** The parsed config.json fields the layers above models/ use (architectures add their own). */
+export interface CausalLMConfig {
+  /** config.json `model_type` (llama, mistral, qwen2, gpt2). */
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  /** Width of the feed-forward layer. */
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Key/value heads (= numHeads without grouped-query attention). */
+  numKvHeads: number;
+  headDim: number;
+  /** Longest sequence the positions support (`max_position_embeddings`, GPT-2's `n_positions`). */
+  maxPositionEmbeddings: number;
+  /** Whether the LM head is the token embedding matrix. */
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  padTokenId: number | null;
+  /** The raw config.json object, written back as-is (with our edits) by saveModel. */
+  raw: Record<string, unknown>;
+}
+
+/** Element type of a model's matrices. */
+export type ModelDtype = 'f32' | 'bf16' | 'f64';
+
+/** How an architecture builds a model from its parsed config. */
+export interface ModelBuildOptions {
+  /** Element type of the matrices (norms stay f32 unless f64). bf16 weights are frozen storage. */
+  dtype?: ModelDtype;
+  /** 'random' draws HF's initialisation N(0, initializer_range) from `seed`; 'zeros' is for loading. */
+  init?: 'random' | 'zeros';
+  seed?: number;
+  /**
+   * Rate of residual-stream dropout. Llama: default 0 (the Hub's Llama has none); GPT-2: replaces
+   * the config's `resid_pdrop` when given.
+   */
+  residualDropout?: number;
+}
+
+export interface ForwardOptions {
+  /** KV cache (batch 1): new keys/values are appended and attention reads the whole cache. */
+  cache?: KvCache | null;
+}
+
+/** Mix a site seed and a call counter into a 32-bit seed (splitmix-style), for in-kernel dropout. */
+export function mixSeed(seed: number, counter: number): number {
+  let z = (seed ^ Math.imul(counter + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** A causal language model of any architecture; see the file comment. */
+export abstract class CausalLM extends Module {
+  abstract readonly config: CausalLMConfig;
+
+  /**
+   * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
+   * positions continue from the cache length.
+   */
+  abstract forwardHidden(ids: Tensor, options?: ForwardOptions): Tensor;
+
+  /** The [vocab, hidden] matrix of the LM head (the embedding matrix when tied). */
+  abstract lmHeadWeight(): Tensor;
+
+  /** Element type of the activations: f64 for a reference (f64) model, else f32. */
+  abstract activationDtype(): 'f32' | 'f64';
+
+  /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
+  logits(hidden: Tensor): Tensor {
+    return matmul(hidden, this.lmHeadWeight(), { transB: true });
+  }
+
+  /**
+   * Per-token gold log-prob, entropy, top-1/top-2 log-probs and argmax through the fused LM head
+   * (never [N, vocab]). hidden [N, hidden] (or [B, T, hidden]), labels i32 [N] (-100 = not scored).
+   */
+  scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
+    const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, this.config.hiddenSize]);
+    return linearCrossEntropy(flat, this.lmHeadWeight(), labels);
+  }
+
+  /** An empty KV cache for one sequence of up to `capacity` tokens (grows when exceeded). */
+  createKvCache(capacity = 256): KvCache {
+    const { numLayers, numKvHeads, headDim } = this.config;
+    return new KvCache({ numLayers, numKvHeads, headDim }, capacity, this.activationDtype());
+  }
+
+  /** Every dropout site (attention, residual, embedding, adapter inputs) with its module name. */
+  dropoutSites(): [string, Dropout][] {
+    return this.namedModules().filter((e): e is [string, Dropout] => e[1] instanceof Dropout);
+  }
+
+  /**
+   * The linear modules tuners may adapt (Linear, or GPT-2's Conv1D in its [in, out] layout) with
+   * their dotted names, in tree order; the LM head is left out.
+   */
+  linearModules(): [string, Linear | Conv1D][] {
+    const head = this.lmHeadWeight();
+    return this.namedModules().filter(
+      (e): e is [string, Linear | Conv1D] =>
+        (e[1] instanceof Linear || e[1] instanceof Conv1D) && e[1].weight !== head,
+    );
+  }
+}
+
+/** Whether `m` is a causal LM built by models/. */
+export function isCausalLM(m: unknown): m is CausalLM {
+  return m instanceof CausalLM;
+}

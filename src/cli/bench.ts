@@ -88,14 +88,16 @@ export function nativeLoadError(): string | null {
  * an UnavailableError naming the file, not a stack trace.
  */
 export async function importBench<T>(file: string, exportName: string): Promise<T> {
-  const url = new URL(`../bench/${file}`, import.meta.url);
+  // compiled to dist/, the harness is the .js file tsc wrote for it
+  const name = import.meta.url.endsWith('.js') ? file.replace(/\.ts$/, '.js') : file;
+  const url = new URL(`../bench/${name}`, import.meta.url);
   let module: Record<string, unknown>;
   try {
     module = (await import(url.href)) as Record<string, unknown>;
   } catch (err) {
     const code = (err as { code?: string }).code;
     const message = (err as Error).message ?? '';
-    if (code === 'ERR_MODULE_NOT_FOUND' && message.includes(`bench/${file}`)) {
+    if (code === 'ERR_MODULE_NOT_FOUND' && message.includes(`bench/${name}`)) {
       throw new UnavailableError(`this checkout has no benchmark harness src/bench/${file} yet`);
     }
     throw err;

@@ -28,9 +28,13 @@ const buildLog = join(projectRoot, 'native', 'build-log.txt');
 
 let cached: NativeLoadResult | null = null;
 
+/** How to build the addon: a checkout (src/ present) has its own script; an installed package is rebuilt by npm. */
+export const nativeBuildHint = existsSync(join(projectRoot, 'src'))
+  ? '`npm run build:native`'
+  : '`npm rebuild attune --foreground-scripts`';
+
 function buildLogSummary(): string {
-  if (!existsSync(buildLog))
-    return 'no build log (the install script did not run: try `npm run build:native`)';
+  if (!existsSync(buildLog)) return `no build log (the install script did not run: try ${nativeBuildHint})`;
   const firstLine = readFileSync(buildLog, 'utf8').split('\n')[0] ?? '';
   return `build ${firstLine}; see ${buildLog}`;
 }

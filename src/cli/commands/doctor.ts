@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { backendInfo } from '../../backend/index.ts';
-import { loadNative } from '../../backend/native/load.ts';
+import { loadNative, nativeBuildHint } from '../../backend/native/load.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import type { CliIO } from '../io.ts';
@@ -39,7 +39,7 @@ export interface DoctorReport {
 /** First line of native/build-log.txt, written by the install script. */
 function buildLogFirstLine(): string {
   const path = join(projectRoot, 'native', 'build-log.txt');
-  if (!existsSync(path)) return 'missing (the native build did not run: `npm run build:native`)';
+  if (!existsSync(path)) return `missing (the native build did not run: ${nativeBuildHint})`;
   return readFileSync(path, 'utf8').split('\n')[0]!.trim() || 'empty';
 }
 

@@ -1,23 +1,27 @@
 /**
- * Token spans of the assistant turns of a conversation, found by rendering it incrementally with
- * the chat template and tokenising the prefixes, so that the boundaries are those of the tokens
- * the model actually sees:
+ * Token ids of a conversation and the spans of its assistant turns, built turn by turn so that
+ * each assistant turn is trained on exactly the context that inference encodes for it
+ * (`encodeChat(messages[0..i), {addGenerationPrompt: true})`, as `generate --chat` and `eval` do):
  *
- * - the conversation is rendered whole (`addGenerationPrompt: false`) and tokenised without extra
- *   special tokens (the template writes BOS itself, as in transformers);
- * - for each assistant message i, the span starts where the rendering of messages[0..i) with the
- *   generation prompt ends (the assistant header, e.g. `<|im_start|>assistant\n`, is context) and
- *   ends where the rendering of messages[0..i] ends, trailing whitespace left out (so for ChatML the
- *   content and `<|im_end|>` are trained, the newline after it is not), unless a token straddles
- *   that point: then the trailing whitespace is trained too;
- * - both prefixes must be prefixes of the whole rendering (as text), and their tokens prefixes of
- *   the whole token sequence; a template or tokenizer for which this fails (a template that renders
- *   earlier turns differently once later ones exist, or a token that straddles the boundary) is
- *   reported as a bad record with a clear reason rather than masked approximately.
+ * - the conversation is rendered whole (`addGenerationPrompt: false`); the template writes BOS
+ *   itself, so nothing is tokenised with extra special tokens (as in transformers);
+ * - for each assistant message i, the text up to the end of the rendering of messages[0..i) with
+ *   the generation prompt (the assistant header, e.g. `<|im_start|>assistant\n`, is context) is
+ *   appended, then the text up to the end of the rendering of messages[0..i] (the turn: content and
+ *   end-of-turn marker), then after the last turn the rest; each piece is tokenised as a
+ *   continuation of the tokens before it (continuation.ts), so a BPE merge across a boundary
+ *   never changes the tokens before it; such a merge is reported (`merged`);
+ * - the turn's tokens are trained except trailing ones that decode to whitespace only (for ChatML
+ *   the content and `<|im_end|>` are trained, the newline after it is not; a token such as `.\n`
+ *   that straddles the end is trained);
+ * - each prefix rendering must be a prefix of the whole rendering; a template for which this
+ *   fails (one that renders earlier turns differently once later ones exist) is reported as a bad
+ *   record with a clear reason rather than masked approximately.
  */
 import { DataError } from '../errors.ts';
 import type { ChatMessage } from '../io/chat-template.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
+import { continuationIds } from './continuation.ts';
 import type { MessagesRecord } from './jsonl.ts';
 
 /** Half-open token range [start, end) that is trained. */
@@ -25,14 +29,18 @@ export type TokenSpan = readonly [start: number, end: number];
 
 export interface ChatTokens {
   ids: number[];
-  /** Token spans of the assistant turns (empty when the conversation has none). */
+  /** Token spans of the assistant turns (empty when the conversation has none, or without `spans`). */
   assistantSpans: TokenSpan[];
+  /** The tokenizer merged text across a turn boundary (the pieces were tokenised separately). */
+  merged: boolean;
+  /** When merged: the first token of the joint encoding across a boundary. */
+  mergedToken?: string;
 }
 
 export interface ChatRenderOptions {
   /** A named template of the tokenizer or a template source (default: its default template). */
   chatTemplate?: string;
-  /** Compute the assistant spans (false: only the ids, for `trainOn: 'all'`). */
+  /** Return the assistant spans (false: only the ids, for `trainOn: 'all'`). */
   spans: boolean;
 }
 
@@ -82,34 +90,23 @@ export function tokenizeChat(
       return fail(`the chat template cannot render this conversation: ${message.replace(/\s*\n\s*/g, ' ')}`);
     }
   };
-  const encode = (text: string): number[] => tokenizer.encode(text, { addSpecialTokens: false });
-
   const full = render(record.messages, false);
-  const ids = encode(full);
+  const ids: number[] = [];
+  let covered = 0;
+  let merged = false;
+  let mergedToken: string | undefined;
+  /** Append the tokens of full[covered..end) as a continuation of what `ids` holds; their start index. */
+  const append = (end: number): number => {
+    const from = ids.length;
+    if (end <= covered) return from;
+    const next = continuationIds(tokenizer, full.slice(0, covered), ids, full.slice(covered, end));
+    if (next.merged && !merged) mergedToken = next.mergedToken;
+    merged ||= next.merged;
+    ids.push(...next.ids);
+    covered = end;
+    return from;
+  };
   const assistantSpans: TokenSpan[] = [];
-  if (!options.spans) return { ids, assistantSpans };
-
-  /** Tokens of `full` up to character `end` when they are a prefix of `ids`, else the first differing token. */
-  const tokensUpTo = (end: number): { count: number } | { mismatchAt: number } => {
-    const prefix = encode(full.slice(0, end));
-    for (let i = 0; i < prefix.length; i++) if (prefix[i] !== ids[i]) return { mismatchAt: i };
-    return { count: prefix.length };
-  };
-  /** Tokens up to the first of `ends` whose tokens are a prefix of `ids`; a DataError when none is. */
-  const exactTokensUpTo = (ends: readonly number[], what: string): number => {
-    let mismatchAt = 0;
-    for (const end of ends) {
-      const result = tokensUpTo(end);
-      if ('count' in result) return result.count;
-      mismatchAt = result.mismatchAt;
-    }
-    return fail(
-      `the tokens of the conversation up to ${what} are not a prefix of the tokens of the whole conversation ` +
-        `(a token straddles the boundary, at token ${mismatchAt}), so the assistant tokens cannot be masked exactly; ` +
-        `write the data as {prompt, completion} records`,
-    );
-  };
-
   record.messages.forEach((message, index) => {
     if (message.role !== 'assistant') return;
     const before = render(record.messages.slice(0, index), true);
@@ -119,13 +116,15 @@ export function tokenizeChat(
       `whole conversation, so the assistant tokens cannot be located; write the data as {prompt, completion} records`;
     if (!full.startsWith(before)) fail(notPrefix(`messages[0..${index}) with the generation prompt`));
     if (!full.startsWith(through)) fail(notPrefix(`messages[0..${index}]`));
-    const trimmedEnd = Math.max(before.length, through.trimEnd().length);
-    const start = exactTokensUpTo([before.length], `the start of messages[${index}] (assistant)`);
-    const end = exactTokensUpTo(
-      trimmedEnd < through.length ? [trimmedEnd, through.length] : [through.length],
-      `the end of messages[${index}] (assistant)`,
-    );
-    if (end > start) assistantSpans.push([start, end]);
+    if (before.length < covered) fail(notPrefix(`messages[0..${index}) with the generation prompt`));
+    // The context as inference encodes it (`encodeChat` with the generation prompt), then the turn.
+    append(before.length);
+    const start = append(through.length);
+    let end = ids.length;
+    // Trailing whitespace-only tokens (the newline after <|im_end|>) are context, not response.
+    while (end > start && tokenizer.decode([ids[end - 1]!]).trim() === '') end--;
+    if (options.spans && end > start) assistantSpans.push([start, end]);
   });
-  return { ids, assistantSpans };
+  append(full.length);
+  return { ids, assistantSpans, merged, mergedToken };
 }

@@ -5,12 +5,19 @@
 import { FormatError } from '../errors.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
 import { readJsonl, type SkippedRecord } from './jsonl.ts';
-import { IGNORE_INDEX, type TokenizedExample, type TokenizeOptions, tokenizeRecords } from './tokenize.ts';
+import {
+  type BoundaryMerges,
+  IGNORE_INDEX,
+  type TokenizedExample,
+  type TokenizeOptions,
+  tokenizeRecords,
+} from './tokenize.ts';
 
 export interface LoadDatasetOptions extends TokenizeOptions {
   /**
-   * Receives the one-line summary of skipped and truncated records (only when there are some);
-   * default: written to stderr.
+   * Receives the one-line summary of skipped and truncated records and the one-line warning about
+   * records merged across their prompt/response boundary (only when there are some); default:
+   * written to stderr.
    */
   report?: (line: string) => void;
 }
@@ -28,6 +35,8 @@ export interface DatasetStats {
   tokens: number;
   /** Trained tokens (label != -100) of the kept examples, position 0 of each excluded. */
   trainedTokens: number;
+  /** Kept examples whose text the tokenizer merged across the prompt/response boundary. */
+  boundaryMerges: number;
 }
 
 export interface Dataset {
@@ -76,6 +85,25 @@ export function describeSkipped(
 }
 
 /**
+ * The one-line warning about records merged across their prompt/response boundary, e.g.
+ * `train.jsonl: the tokenizer merges text across the prompt/response boundary in 37 of 50 records
+ * (first: line 1, token "found▁a▁"); ...`; null when none was.
+ */
+export function describeBoundaryMerges(
+  file: string,
+  merges: BoundaryMerges | null,
+  examples: number,
+): string | null {
+  if (merges === null) return null;
+  const token = merges.token === undefined ? '' : `, token ${JSON.stringify(merges.token)}`;
+  return (
+    `${file}: warning: the tokenizer merges text across the prompt/response boundary in ${merges.count} of ` +
+    `${examples} records (first: line ${merges.line}${token}); their prompts are tokenized as at inference and the ` +
+    'responses separately, so they are trained on tokens that differ from tokenizing each record whole'
+  );
+}
+
+/**
  * Read the JSONL file `path`, validate and tokenise its records (see jsonl.ts and tokenize.ts).
  * Bad records throw (default) or are skipped, counted and reported through `options.report`; a file
  * with no usable record is a FormatError. Everything that can be wrong with the data fails here,
@@ -87,8 +115,11 @@ export function loadDataset(path: string, tokenizer: Tokenizer, options: LoadDat
   const skipped = [...read.skipped, ...tokenized.skipped].sort((a, b) => a.line - b.line);
   const records = read.records.length + read.skipped.length;
   const truncated = tokenized.examples.filter((e) => e.truncatedTokens > 0).length;
+  const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   const summary = describeSkipped(path, skipped, records, truncated);
-  if (summary !== null) (options.report ?? ((line: string) => process.stderr.write(`${line}\n`)))(summary);
+  if (summary !== null) report(summary);
+  const merges = describeBoundaryMerges(path, tokenized.boundaryMerges, tokenized.examples.length);
+  if (merges !== null) report(merges);
   if (tokenized.examples.length === 0) {
     throw new FormatError(
       path,
@@ -101,6 +132,13 @@ export function loadDataset(path: string, tokenizer: Tokenizer, options: LoadDat
   return {
     examples: tokenized.examples,
     skipped,
-    stats: { records, examples: tokenized.examples.length, skipped: skipped.length, truncated, ...counts },
+    stats: {
+      records,
+      examples: tokenized.examples.length,
+      skipped: skipped.length,
+      truncated,
+      ...counts,
+      boundaryMerges: tokenized.boundaryMerges?.count ?? 0,
+    },
   };
 }

@@ -9,12 +9,14 @@
  * - text: every token is trained, whatever `trainOn` says. Special tokens are the tokenizer's
  *   (e.g. BOS from its post-processor or `add_bos_token`); EOS is appended unless `appendEos` is
  *   false or the tokenizer already ended the sequence with an EOS id.
- * - prompt/completion: the text `prompt + completion` (concatenated as is: put any separating space
- *   or newline in the data) is tokenised with the tokenizer's special tokens, plus EOS as for text.
- *   The prompt's tokens are those of `encode(prompt)` that begin `encode(prompt + completion)` (as in
- *   Stanford Alpaca's and TRL's preprocessing); they are masked, everything after (completion + EOS) is
- *   trained. When a token straddles the boundary (a BPE merge across it), it is trained.
- *   `trainOn: 'all'` trains every token.
+ * - prompt/completion: the text is `prompt + completion` (concatenated as is: put any separating
+ *   space or newline in the data). The prompt's tokens are exactly `encode(prompt)`, special tokens
+ *   (BOS) included, as inference encodes it (`generate`, `eval`); the completion's tokens follow
+ *   them (continuation.ts: those of `encode(prompt + completion)` after the prompt's when they
+ *   agree, else the completion encoded on its own without special tokens or dummy prefix, when the
+ *   tokenizer merges across the boundary), so they decode to the completion; then EOS as for text.
+ *   The prompt is masked, completion + EOS trained; `trainOn: 'all'` trains every token (same ids).
+ *   Records merged across the boundary are counted in `tokenizeRecords`' `boundaryMerges`.
  * - alpaca: the prompt is the Stanford Alpaca template (ALPACA_PROMPT_WITH_INPUT when `input` is
  *   non-empty, else ALPACA_PROMPT_NO_INPUT, exactly as in tatsu-lab/stanford_alpaca) and the
  *   completion is `output`; then as prompt/completion.
@@ -22,7 +24,7 @@
  *   without one is an error naming the record); assistant turns are trained (content plus the
  *   template's end-of-turn marker, see chat.ts), everything else (system, user, tool turns, the
  *   assistant headers) is masked; `trainOn: 'all'` trains every token. No EOS is appended: the
- *   template ends each turn.
+ *   template ends each turn. Each turn's context is tokenised as inference encodes it (chat.ts).
  *
  * `maxLength` caps the token count with the `truncation` policy: 'right' (default) keeps the first
  * maxLength tokens, 'left' keeps the last ones (the start, BOS included, is dropped, so the response
@@ -33,6 +35,7 @@
 import { ConfigError, DataError } from '../errors.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
 import { type TokenSpan, tokenizeChat } from './chat.ts';
+import { continuationIds } from './continuation.ts';
 import { checkOnBadRecord, type DataRecord, type OnBadRecord, type SkippedRecord } from './jsonl.ts';
 
 /** The label of a token that is not trained. */
@@ -83,9 +86,22 @@ export interface TokenizedExample {
   truncatedTokens: number;
 }
 
+/** Records whose text the tokenizer merged across the prompt/response boundary. */
+export interface BoundaryMerges {
+  /** How many kept records. */
+  count: number;
+  /** The first of them. */
+  file: string;
+  line: number;
+  /** Its token across the boundary in the joint encoding (e.g. `found▁a▁`), when known. */
+  token?: string;
+}
+
 export interface TokenizeResult {
   examples: TokenizedExample[];
   skipped: SkippedRecord[];
+  /** Null when no kept record was merged across its boundary. */
+  boundaryMerges: BoundaryMerges | null;
 }
 
 interface ResolvedOptions {
@@ -132,20 +148,12 @@ export function alpacaPrompt(instruction: string, input: string): string {
   return template.replace('{instruction}', () => instruction).replace('{input}', () => input);
 }
 
-/** Length of the longest common prefix of two token sequences. */
-function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
-
 /** Ids and trained spans of a record, before truncation. */
 function sequenceOf(
   record: DataRecord,
   tokenizer: Tokenizer,
   options: ResolvedOptions,
-): { ids: number[]; spans: TokenSpan[] } {
+): { ids: number[]; spans: TokenSpan[]; merged: boolean; mergedToken?: string } {
   const withEos = (ids: number[]): number[] => {
     if (!options.appendEos) return ids;
     const eos = tokenizer.eosTokenIds;
@@ -158,15 +166,17 @@ function sequenceOf(
     return ids;
   };
   const promptCompletion = (prompt: string, completion: string) => {
-    const ids = withEos(tokenizer.encode(prompt + completion));
-    if (options.trainOn === 'all') return { ids, spans: [[0, ids.length] as const] };
-    const boundary = commonPrefixLength(tokenizer.encode(prompt), ids);
-    return { ids, spans: [[boundary, ids.length] as const] };
+    const promptIds = tokenizer.encode(prompt);
+    const promptText = tokenizer.encode(prompt, { addSpecialTokens: false });
+    const completionIds = continuationIds(tokenizer, prompt, promptText, completion);
+    const ids = withEos([...promptIds, ...completionIds.ids]);
+    const start = options.trainOn === 'all' ? 0 : promptIds.length;
+    return { ...completionIds, ids, spans: [[start, ids.length] as const] };
   };
   switch (record.shape) {
     case 'text': {
       const ids = withEos(tokenizer.encode(record.text));
-      return { ids, spans: [[0, ids.length]] };
+      return { ids, spans: [[0, ids.length]], merged: false };
     }
     case 'prompt_completion':
       return promptCompletion(record.prompt, record.completion);
@@ -175,7 +185,12 @@ function sequenceOf(
     case 'messages': {
       const all = options.trainOn === 'all';
       const chat = tokenizeChat(tokenizer, record, { chatTemplate: options.chatTemplate, spans: !all });
-      return { ids: chat.ids, spans: all ? [[0, chat.ids.length]] : chat.assistantSpans };
+      return {
+        ids: chat.ids,
+        spans: all ? [[0, chat.ids.length]] : chat.assistantSpans,
+        merged: chat.merged,
+        mergedToken: chat.mergedToken,
+      };
     }
   }
 }
@@ -190,15 +205,15 @@ export function tokenizeRecord(
   tokenizer: Tokenizer,
   options: TokenizeOptions = {},
 ): TokenizedExample {
-  return tokenizeResolved(record, tokenizer, resolveOptions(options));
+  return tokenizeResolved(record, tokenizer, resolveOptions(options)).example;
 }
 
 function tokenizeResolved(
   record: DataRecord,
   tokenizer: Tokenizer,
   options: ResolvedOptions,
-): TokenizedExample {
-  const { ids, spans } = sequenceOf(record, tokenizer, options);
+): { example: TokenizedExample; merged: boolean; mergedToken?: string } {
+  const { ids, spans, merged, mergedToken } = sequenceOf(record, tokenizer, options);
   const fail = (reason: string): never => {
     throw new DataError(record.file, record.line, reason);
   };
@@ -231,7 +246,11 @@ function tokenizeResolved(
     }
     fail(`no trained tokens (${total} tokens, none of them after the first is trained)`);
   }
-  return { inputIds, labels, file: record.file, line: record.line, truncatedTokens };
+  return {
+    example: { inputIds, labels, file: record.file, line: record.line, truncatedTokens },
+    merged,
+    mergedToken,
+  };
 }
 
 /**
@@ -249,6 +268,7 @@ export function tokenizeRecords(
   const onBadRecord = checkOnBadRecord(options.onBadRecord);
   const examples: TokenizedExample[] = [];
   const skipped: SkippedRecord[] = [];
+  let boundaryMerges: BoundaryMerges | null = null;
   const firstChat = records.find((r) => r.shape === 'messages');
   if (
     firstChat?.shape === 'messages' &&
@@ -260,7 +280,12 @@ export function tokenizeRecords(
   }
   for (const record of records) {
     try {
-      examples.push(tokenizeResolved(record, tokenizer, resolved));
+      const { example, merged, mergedToken } = tokenizeResolved(record, tokenizer, resolved);
+      examples.push(example);
+      if (merged) {
+        boundaryMerges ??= { count: 0, file: record.file, line: record.line, token: mergedToken };
+        boundaryMerges.count++;
+      }
     } catch (error) {
       if (onBadRecord === 'skip' && error instanceof DataError) {
         skipped.push({
@@ -273,7 +298,7 @@ export function tokenizeRecords(
       }
     }
   }
-  return { examples, skipped };
+  return { examples, skipped, boundaryMerges };
 }
 
 /** Length of the `file:line: ` prefix of a DataError's message. */

@@ -89,6 +89,30 @@ function tokenContent(value: unknown, file: string, key: string): string | null 
   );
 }
 
+/**
+ * A copy of a tokenizer.json without the dummy prefix that SentencePiece-style and byte-level
+ * tokenizers put before a text: `Prepend` normalizers are dropped, Metaspace pre-tokenizers get
+ * `prepend_scheme: 'never'`, ByteLevel ones `add_prefix_space: false` (also inside Sequences).
+ */
+function withoutDummyPrefix(tokenizerJson: JsonObject): JsonObject {
+  const strip = (step: unknown, kind: 'normalizers' | 'pretokenizers'): unknown => {
+    if (!isJsonObject(step)) return step;
+    if (step.type === 'Sequence' && Array.isArray(step[kind])) {
+      const inner = step[kind].map((s) => strip(s, kind)).filter((s) => s !== null);
+      return { ...step, [kind]: inner };
+    }
+    if (step.type === 'Prepend') return null;
+    if (step.type === 'Metaspace') return { ...step, prepend_scheme: 'never', add_prefix_space: false };
+    if (step.type === 'ByteLevel') return { ...step, add_prefix_space: false };
+    return step;
+  };
+  return {
+    ...tokenizerJson,
+    normalizer: strip(tokenizerJson.normalizer, 'normalizers') as JsonObject | null,
+    pre_tokenizer: strip(tokenizerJson.pre_tokenizer, 'pretokenizers') as JsonObject | null,
+  };
+}
+
 /** A Hugging Face tokenizer with transformers' special-token and chat-template behaviour. */
 export class Tokenizer {
   private readonly inner: HfTokenizer;
@@ -97,6 +121,10 @@ export class Tokenizer {
   private readonly templates: Record<string, ChatTemplate>;
   /** BOS/EOS added by `encode` itself (flag-driven classes); null: the post-processor decides. */
   private readonly flags: { addBos: boolean; addEos: boolean } | null;
+  /** The parsed tokenizer.json, kept to build `continuation` on first use. */
+  private readonly json: JsonObject;
+  /** The same tokenizer without a dummy prefix (built on first `encodeContinuation`). */
+  private continuation: HfTokenizer | null = null;
 
   /** The folder the tokenizer was loaded from (named in errors). */
   readonly origin: string;
@@ -149,6 +177,7 @@ export class Tokenizer {
       );
     }
     this.files = files;
+    this.json = tokenizerJson;
     this.origin = origin;
     this.vocabSize = this.inner.get_vocab(true).size;
 
@@ -278,6 +307,30 @@ export class Tokenizer {
     if (this.flags.addBos) ids.unshift(this.bosTokenId!);
     if (this.flags.addEos) ids.push(this.eosIds[0]!);
     return ids;
+  }
+
+  /**
+   * Token ids of `text` as the continuation of a sequence: no special tokens and no dummy prefix
+   * (the `Prepend` normalizer, Metaspace's `prepend_scheme`, ByteLevel's `add_prefix_space`, which
+   * only belong at the start of a text), so that `decode([...before, ...encodeContinuation(text)])`
+   * is the text of `before` followed by `text`. E.g. SentencePiece-style tokenizers encode " a"
+   * alone as `▁` `▁a`; as a continuation it is `▁a`.
+   */
+  encodeContinuation(text: string): number[] {
+    if (this.continuation === null) {
+      this.continuation = new HfTokenizer(
+        withoutDummyPrefix({
+          added_tokens: [],
+          normalizer: null,
+          pre_tokenizer: null,
+          post_processor: null,
+          decoder: null,
+          ...this.json,
+        }),
+        {},
+      );
+    }
+    return this.continuation.encode(text, { add_special_tokens: false }).ids;
   }
 
   /** The text of `ids` (ids outside the vocabulary are skipped, as in the Rust library). */

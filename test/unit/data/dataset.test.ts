@@ -18,6 +18,28 @@ const lines = [
 ];
 
 describe('loadDataset', () => {
+  it('warns once, with a count and the first line, when the tokenizer merges across prompt/completion', (t) => {
+    const tok = tinystoriesTokenizer(t);
+    if (!tok) return;
+    const path = writeJsonl('train.jsonl', [
+      { prompt: 'Q: Who is Tom?\n', completion: 'A: Tom is a cat.' },
+      { prompt: 'Once upon a time, Lily found', completion: ' a small red ball.' },
+      { prompt: 'Once upon a time', completion: ' there was' },
+    ]);
+    const reports: string[] = [];
+    const dataset = loadDataset(path, tok, { report: (l) => reports.push(l) });
+    assert.equal(dataset.stats.boundaryMerges, 2);
+    assert.deepEqual(reports, [
+      `${path}: warning: the tokenizer merges text across the prompt/response boundary in 2 of 3 records ` +
+        '(first: line 2, token "found▁a▁"); their prompts are tokenized as at inference and the responses ' +
+        'separately, so they are trained on tokens that differ from tokenizing each record whole',
+    ]);
+    const clean = writeJsonl('clean.jsonl', [{ prompt: 'Q: Who is Tom?\n', completion: 'A: Tom is a cat.' }]);
+    const none: string[] = [];
+    assert.equal(loadDataset(clean, tok, { report: (l) => none.push(l) }).stats.boundaryMerges, 0);
+    assert.deepEqual(none, []);
+  });
+
   it('fails on the first bad record by default, naming file and line', (t) => {
     const tok = tinystoriesTokenizer(t);
     if (!tok) return;

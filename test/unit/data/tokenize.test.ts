@@ -71,13 +71,103 @@ describe('prompt/completion records', () => {
     assert.deepEqual([...ex.labels], [...promptIds.map(() => M), ...completionIds, EOS]);
   });
 
-  it('a token straddling the prompt/completion boundary is trained', (t) => {
+  it('the reported case: the prompt keeps its inference tokens though "found" + " a" merges into found▁a▁', (t) => {
     const tok = tinystoriesTokenizer(t);
     if (!tok) return;
-    // "Once upon a time" alone ends with 'e' (57); followed by " there" the merge gives 'e▁' (81).
+    const prompt = 'Once upon a time, Lily found';
+    const completion = ' a small red ball.';
+    // The bug: tokenised whole, the last prompt word and the first completion word share a token.
+    const whole = tok.encode(prompt + completion).map((id) => tok.idToToken(id));
+    assert.ok(whole.includes('found▁a▁'), whole.join(' '));
+    const promptIds = tok.encode(prompt); // what generate/eval feed the model
+    assert.deepEqual(
+      promptIds.slice(-2).map((id) => tok.idToToken(id)),
+      ['f', 'ound'],
+    );
+    const ex = tokenizeRecord(pc(prompt, completion), tok);
+    const ids = [...ex.inputIds];
+    assert.deepEqual(ids.slice(0, promptIds.length), promptIds);
+    assert.equal(ids.at(-1), EOS);
+    const completionIds = ids.slice(promptIds.length, -1);
+    // No spurious dummy-prefix '▁' before the completion: ▁a▁ small ▁red ▁ball .
+    assert.equal(tok.idToToken(completionIds[0]!), '▁a▁');
+    assert.deepEqual([...ex.labels], [...promptIds.map(() => M), ...completionIds, EOS]);
+    // The completion's ids decode to the completion, after the prompt (the decoder strips the
+    // leading space of a whole text, so alone they read 'a small red ball.').
+    const decodedPrompt = tok.decode(promptIds, { skipSpecialTokens: true });
+    const decoded = tok.decode([...promptIds, ...completionIds], { skipSpecialTokens: true });
+    assert.equal(decodedPrompt, prompt);
+    assert.equal(decoded.slice(decodedPrompt.length), completion);
+    assert.equal(tok.decode(completionIds), completion.slice(1));
+  });
+
+  it('a merge across the boundary (e▁) keeps the prompt tokens and encodes the completion as a continuation', (t) => {
+    const tok = tinystoriesTokenizer(t);
+    if (!tok) return;
+    // "Once upon a time" alone ends with 'e' (57); followed by " there" the merge would give 'e▁' (81).
+    // The completion is ' there was' encoded without dummy prefix: ▁ (80) there▁ (248) was (197).
     const ex = tokenizeRecord(pc('Once upon a time', ' there was'), tok);
-    assert.deepEqual([...ex.inputIds], [BOS, 80, 147, 201, 282, 81, 248, 197, EOS]);
-    assert.deepEqual([...ex.labels], [M, M, M, M, M, 81, 248, 197, EOS]);
+    assert.deepEqual([...ex.inputIds], [BOS, 80, 147, 201, 282, 57, 80, 248, 197, EOS]);
+    assert.deepEqual([...ex.labels], [M, M, M, M, M, M, 80, 248, 197, EOS]);
+    assert.equal(tok.decode(ex.inputIds, { skipSpecialTokens: true }), 'Once upon a time there was');
+  });
+
+  it('for many prompt/completion pairs: prompt ids == encode(prompt), completion ids decode to the completion', (t) => {
+    const tok = tinystoriesTokenizer(t);
+    if (!tok) return;
+    const prompts = [
+      'Lily found',
+      'The cat saw',
+      'Tom went to the',
+      'Q: Who is Tom?\n',
+      'She was ',
+      'He said, "',
+      'Mom',
+    ];
+    const completions = [' a small dog.', ' the park', 'a big tree', ' happy!', '\nYes.', ' red', '.', ' '];
+    let merged = 0;
+    for (const prompt of prompts) {
+      for (const completion of completions) {
+        const ex = tokenizeRecord(pc(prompt, completion), tok);
+        const promptIds = tok.encode(prompt);
+        const ids = [...ex.inputIds];
+        const what = JSON.stringify([prompt, completion]);
+        assert.deepEqual(ids.slice(0, promptIds.length), promptIds, what);
+        assert.ok(
+          ex.labels.slice(0, promptIds.length).every((l) => l === M),
+          what,
+        );
+        assert.ok(
+          ex.labels.slice(promptIds.length).every((l, i) => l === ids[promptIds.length + i]),
+          what,
+        );
+        const decodedPrompt = tok.decode(promptIds, { skipSpecialTokens: true });
+        const decoded = tok.decode(ids.slice(0, -1), { skipSpecialTokens: true });
+        assert.equal(decoded.slice(decodedPrompt.length), completion, what);
+        if (
+          tok
+            .encode(prompt + completion)
+            .slice(0, promptIds.length)
+            .join() !== promptIds.join()
+        )
+          merged++;
+      }
+    }
+    assert.ok(merged > 5, `expected merges across the boundary among these pairs, found ${merged}`);
+  });
+
+  it('tokenizeRecords counts the records merged across the boundary and names the first', (t) => {
+    const tok = tinystoriesTokenizer(t);
+    if (!tok) return;
+    const records = [
+      { ...pc('Q: Who is Tom?\n', 'A: Tom is a cat.'), line: 1 },
+      { ...pc('Lily found', ' a small dog.'), line: 2 },
+      { ...pc('Once upon a time', ' there was'), line: 3 },
+      { ...text('Once upon a time'), line: 4 },
+    ];
+    const result = tokenizeRecords(records, tok);
+    assert.deepEqual(result.boundaryMerges, { count: 2, file: 'train.jsonl', line: 2, token: 'found▁a▁' });
+    assert.equal(tokenizeRecords([records[0]!, records[3]!], tok).boundaryMerges, null);
   });
 
   it("trainOn 'all' trains the prompt too", (t) => {
@@ -234,16 +324,57 @@ describe('messages records', () => {
     assert.deepEqual([...ex.labels], expectedLabels(ex.inputIds, [[12, 15]]));
   });
 
-  it('a token straddling the start of an assistant turn is a clear error', (t) => {
+  it('a token straddling the start of an assistant turn: the context keeps its inference tokens', (t) => {
     const tok = tinystoriesTokenizer(t);
     if (!tok) return;
     // 'assistant:' ends with ':' but in the whole conversation ':' merges with the space of ' Yes.' into ':▁'.
     const chatTemplate =
       "{% for m in messages %}{{ m['role'] + ':' + m['content'] + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}";
-    assertDataError(
-      () => tokenizeRecord(chat(['user', 'Hi'], ['assistant', ' Yes.']), tok, { chatTemplate }),
-      /^train\.jsonl:3: the tokens of the conversation up to the start of messages\[1\] \(assistant\) are not a prefix of the tokens of the whole conversation \(a token straddles the boundary, at token \d+\), so the assistant tokens cannot be masked exactly; write the data as \{prompt, completion\} records$/,
+    const record = chat(['user', 'Hi'], ['assistant', ' Yes.']);
+    const whole = tok
+      .encode(tok.applyChatTemplate(record.shape === 'messages' ? record.messages : [], { chatTemplate }), {
+        addSpecialTokens: false,
+      })
+      .map((id) => tok.idToToken(id));
+    assert.ok(whole.includes(':▁'), whole.join(' '));
+    const context = tok.encodeChat([{ role: 'user', content: 'Hi' }], {
+      addGenerationPrompt: true,
+      chatTemplate,
+    });
+    const ex = tokenizeRecord(record, tok, { chatTemplate });
+    const ids = [...ex.inputIds];
+    assert.deepEqual(ids.slice(0, context.length), context);
+    // Trained: ' Yes.\n' as a continuation (▁ Y es .\n); the '.\n' token straddles the trimmed end.
+    assert.deepEqual(
+      ids.slice(context.length).map((id) => tok.idToToken(id)),
+      ['▁', 'Y', 'es', '.\n'],
     );
+    assert.deepEqual([...ex.labels], expectedLabels(ids, [[context.length, ids.length]]));
+    assert.equal(tok.decode(ids), 'user:Hi\nassistant: Yes.\n');
+    assert.equal(tokenizeRecords([record], tok, { chatTemplate }).boundaryMerges?.token, ':▁');
+  });
+
+  it('every assistant turn is trained on the context inference encodes for it (encodeChat)', (t) => {
+    const tok = chatTokenizer(t);
+    if (!tok) return;
+    const messages = [
+      { role: 'system', content: 'Be kind.' },
+      { role: 'user', content: 'Lily found' },
+      { role: 'assistant', content: 'a small dog.' },
+      { role: 'user', content: 'Then?' },
+      { role: 'assistant', content: 'She was happy.' },
+    ];
+    const ex = tokenizeRecord({ shape: 'messages', ...src, messages }, tok);
+    const ids = [...ex.inputIds];
+    for (const i of [2, 4]) {
+      const context = tok.encodeChat(messages.slice(0, i), { addGenerationPrompt: true });
+      assert.deepEqual(ids.slice(0, context.length), context, `turn ${i}`);
+      assert.equal(ex.labels[context.length - 1], M, `turn ${i}`);
+      assert.equal(ex.labels[context.length], ids[context.length], `turn ${i}`);
+      let end = context.length;
+      while (end < ids.length && ex.labels[end] !== M) end++;
+      assert.equal(tok.decode(ids.slice(context.length, end)), `${messages[i]!.content}<|im_end|>`);
+    }
   });
 
   it('a conversation without an assistant turn has no trained tokens', (t) => {

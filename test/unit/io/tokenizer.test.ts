@@ -236,6 +236,34 @@ describe('Tokenizer', () => {
   });
 });
 
+describe('encodeContinuation', () => {
+  it('drops special tokens and the Prepend dummy prefix', () => {
+    const tok = Tokenizer.fromObjects(tinyTokenizerJson(), tinyConfig());
+    assert.deepEqual(tok.encode('hi'), [1, 9]);
+    assert.deepEqual(tok.encode('hi', { addSpecialTokens: false }), [9]);
+    // 'hi' continuing a text has no '▁' before it: h i
+    assert.deepEqual(tok.encodeContinuation('hi'), [5, 6]);
+    assert.deepEqual(tok.encodeContinuation(' hi'), [9]);
+    assert.deepEqual(tok.encode(' hi', { addSpecialTokens: false }), [4, 9]);
+    assert.equal(tok.decode([9, ...tok.encodeContinuation(' hi')]), 'hi hi');
+  });
+
+  it('drops the Metaspace prefix space, also inside a Sequence', () => {
+    const metaspace = {
+      ...tinyTokenizerJson(),
+      normalizer: null,
+      pre_tokenizer: {
+        type: 'Sequence',
+        pretokenizers: [{ type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: false }],
+      },
+    };
+    const tok = Tokenizer.fromObjects(metaspace, tinyConfig());
+    assert.deepEqual(tok.encode('hi', { addSpecialTokens: false }), [9]);
+    assert.deepEqual(tok.encodeContinuation('hi'), [5, 6]);
+    assert.deepEqual(tok.encodeContinuation(' hi'), [9]);
+  });
+});
+
 describe('chat templates', () => {
   const llamaLike =
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}[INST] {{ message['content'] }} [/INST]" +

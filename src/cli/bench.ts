@@ -4,35 +4,40 @@
  */
 import { loadNative } from '../backend/native/load.ts';
 import type { BenchEnvelope } from '../bench/envelope.ts';
-import { type OptionSpec, parseChoice, parseInteger, parsePositiveNumber } from './args.ts';
+import type { OptionSpec } from './args.ts';
 import { UnavailableError } from './errors.ts';
 import type { CliIO } from './io.ts';
 import { formatTable } from './table.ts';
 
 export type BenchBackend = 'js' | 'native';
-const backendChoices = ['js', 'native', 'both'] as const;
 
 /** Options shared by every bench command. */
 export const benchOptions = {
   backend: {
-    type: 'string',
-    valueName: 'js|native|both',
+    type: 'choice',
+    choices: ['js', 'native', 'both'],
     default: 'both',
     description: 'Backends to time; `both` skips native (with a note) when the addon is not loaded',
   },
   threads: {
-    type: 'string',
-    valueName: '<n>',
+    type: 'integer',
+    min: 1,
     defaultText: 'ATTUNE_THREADS, else all cores',
     description: 'Threads for the native kernels',
   },
   seconds: {
-    type: 'string',
+    type: 'number',
+    min: 0,
+    exclusiveMin: true,
     valueName: '<s>',
     defaultText: "the harness's",
     description: 'Time spent measuring each case, in seconds',
   },
-} satisfies Record<string, OptionSpec>;
+} as const satisfies Record<string, OptionSpec>;
+
+/** What every bench command's help says about output: it writes no user artifacts. */
+export const BENCH_OUTPUT_NOTE = `Output: a bench manages its own output. Results go to stdout (with --json, the envelope);
+temporary files are removed; nothing of yours is written or replaced, so there is no --overwrite.`;
 
 /** Settings common to the bench harness functions. */
 export interface BenchSettings {
@@ -41,24 +46,11 @@ export interface BenchSettings {
   seconds?: number;
 }
 
-/** The shared bench flags, validated (usage errors come before any work). */
+/** The shared bench flags, as parsed by the option spec. */
 export interface BenchFlags {
-  backend: (typeof backendChoices)[number];
-  threads?: number;
-  seconds?: number;
-}
-
-/** Validate the shared bench flags. */
-export function parseBenchFlags(values: {
-  backend: string;
-  threads?: string | undefined;
-  seconds?: string | undefined;
-}): BenchFlags {
-  return {
-    backend: parseChoice('backend', values.backend, backendChoices),
-    ...(values.threads !== undefined ? { threads: parseInteger('threads', values.threads) } : {}),
-    ...(values.seconds !== undefined ? { seconds: parsePositiveNumber('seconds', values.seconds) } : {}),
-  };
+  backend: BenchBackend | 'both';
+  threads?: number | undefined;
+  seconds?: number | undefined;
 }
 
 /**
@@ -66,7 +58,11 @@ export function parseBenchFlags(values: {
  * it did): `--backend native` then fails, `both` falls back to js with a note on stderr.
  */
 export function benchSettings(flags: BenchFlags, nativeError: string | null, io: CliIO): BenchSettings {
-  const { backend, ...rest } = flags;
+  const { backend } = flags;
+  const rest = {
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    ...(flags.seconds !== undefined ? { seconds: flags.seconds } : {}),
+  };
   if (nativeError === null || backend === 'js') {
     return { backends: backend === 'both' ? ['js', 'native'] : [backend], ...rest };
   }

@@ -1,5 +1,5 @@
 /** What a CLI command is: a name, its help, its options and a function that runs it. */
-import type { OptionsSpec, ParsedArgs } from './args.ts';
+import type { OptionsSpec, ParsedArgs, PositionalSpec } from './args.ts';
 import type { CliIO } from './io.ts';
 
 export interface Command<O extends OptionsSpec = OptionsSpec> {
@@ -9,19 +9,19 @@ export interface Command<O extends OptionsSpec = OptionsSpec> {
   summary: string;
   /** Paragraphs for `--help`, after the usage line. */
   description?: string;
-  /** Usage line after `attune <name>`; defaults to `[options]`. */
+  /** Usage line after `attune <name>`; defaults to the positional arguments and `[options]`. */
   usage?: string;
   /** The command's options (`--help` is added to every command). */
   options: O;
-  /** Whether positional arguments are accepted (described in `usage`). */
-  allowPositionals?: boolean;
+  /** The positional arguments, each required, in order (none when absent). */
+  positionals?: readonly PositionalSpec[];
   /** Example invocations for `--help`. */
   examples?: string[];
-  /** Run with parsed arguments; resolves to the exit status. */
+  /** Run with parsed and validated arguments; resolves to the exit status. */
   run(args: ParsedArgs<O>, io: CliIO): Promise<number>;
 }
 
 /** Declare a command; typing its `run` against its own options. */
-export function defineCommand<O extends OptionsSpec>(command: Command<O>): Command<O> {
+export function defineCommand<const O extends OptionsSpec>(command: Command<O>): Command<O> {
   return command;
 }

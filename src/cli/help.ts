@@ -1,5 +1,5 @@
 /** Help texts: the command list (`attune --help`), a group (`attune bench --help`), one command. */
-import { helpOption, type OptionSpec } from './args.ts';
+import { helpOption, kindLabel, type OptionSpec, valueNameOf } from './args.ts';
 import type { Command } from './command.ts';
 
 function pad(text: string, width: number): string {
@@ -8,31 +8,44 @@ function pad(text: string, width: number): string {
 
 function optionLabel(name: string, spec: OptionSpec): string {
   const short = spec.short ? `-${spec.short}, ` : '    ';
-  const value = spec.type === 'string' ? ` ${spec.valueName ?? '<value>'}` : '';
+  const value = spec.type === 'boolean' ? '' : ` ${valueNameOf(spec)}`;
   return `${short}--${name}${value}`;
 }
 
-function defaultLabel(spec: OptionSpec): string {
-  if (spec.defaultText !== undefined) return spec.defaultText;
-  if (spec.type === 'boolean') return 'off';
-  return spec.default !== undefined ? spec.default : 'none';
+/** What --help adds after a description, once: `(integer >= 1; default: 64)`; nothing for flags. */
+export function optionDetails(spec: OptionSpec): string {
+  if (spec.type === 'boolean') return '';
+  const parts = [kindLabel(spec)];
+  if (spec.multiple) parts.push('repeatable');
+  if (spec.required) parts.push('required');
+  else if (spec.defaultText !== undefined) parts.push(`default: ${spec.defaultText}`);
+  else if (spec.default !== undefined) parts.push(`default: ${spec.default}`);
+  return ` (${parts.join('; ')})`;
 }
 
-/** Help of one command: usage, description, every option with its default, examples. */
+/** The usage line of a command: `attune train <config.yaml> [options]`. */
+export function usageLine(command: Command): string {
+  if (command.usage) return `attune ${command.name} ${command.usage}`;
+  const positionals = (command.positionals ?? []).map((p) => `<${p.name}>`);
+  return ['attune', command.name, ...positionals, '[options]'].join(' ');
+}
+
+/** Help of one command: usage, arguments, description, every option with its kind and default, examples. */
 export function commandHelp(command: Command): string {
-  const usage = `attune ${command.name} ${command.usage ?? '[options]'}`;
   const options = { ...command.options, help: helpOption };
   const labels = Object.entries(options).map(([name, spec]) => [optionLabel(name, spec), spec] as const);
-  const width = Math.max(...labels.map(([label]) => label.length)) + 2;
-  const lines = [`attune ${command.name}: ${command.summary}`, '', `Usage: ${usage}`];
+  const positionals = command.positionals ?? [];
+  const width =
+    Math.max(...labels.map(([label]) => label.length), ...positionals.map((p) => p.name.length + 6)) + 2;
+  const lines = [`attune ${command.name}: ${command.summary}`, '', `Usage: ${usageLine(command)}`];
+  if (positionals.length > 0) {
+    lines.push('', 'Arguments:');
+    for (const p of positionals) lines.push(`  ${pad(`<${p.name}>`, width)}${p.description}`);
+  }
   if (command.description) lines.push('', command.description.trim());
   lines.push('', 'Options:');
-  for (const [label, spec] of labels) {
-    const showDefault = spec !== helpOption;
-    lines.push(
-      `  ${pad(label, width)}${spec.description}${showDefault ? ` (default: ${defaultLabel(spec)})` : ''}`,
-    );
-  }
+  for (const [label, spec] of labels)
+    lines.push(`  ${pad(label, width)}${spec.description}${optionDetails(spec)}`);
   if (command.examples?.length) {
     lines.push('', 'Examples:', ...command.examples.map((example) => `  ${example}`));
   }

@@ -84,7 +84,8 @@ async function dispatch(argv: readonly string[], io: CliIO, commands: readonly C
     io.out(commandHelp(command));
     return 0;
   }
-  const args = parseOptions(rest, command.options, `attune ${command.name}`, command.allowPositionals);
+  const args = parseOptions(rest, command.options, `attune ${command.name}`, command.positionals ?? false);
+  for (const note of args.notes) io.note(note);
   return command.run(args, io);
 }
 

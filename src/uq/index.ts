@@ -14,4 +14,6 @@ export * from './metrics/report.ts';
 export * from './metrics/result.ts';
 export * from './metrics/selective.ts';
 export * from './predict.ts';
+export * from './predictions-file.ts';
+export * from './score-records.ts';
 export * from './scores.ts';

@@ -3,7 +3,8 @@
  * the uncertainty scores of the generated answer (single pass, optionally MC dropout).
  */
 import { readFileSync } from 'node:fs';
-import { DataError } from '../errors.ts';
+import { jsonTypeName } from '../data/index.ts';
+import { DataError, UsageError } from '../errors.ts';
 import type { ChatMessage, Tokenizer } from '../io/index.ts';
 import { type CausalLM, generate } from '../models/index.ts';
 import { type GradeMetric, grade } from './grade.ts';
@@ -47,6 +48,8 @@ export interface PredictOptions {
   eosTokenIds?: readonly number[];
   /** Maps the raw confidence (exp mean log-prob) to a calibrated one. */
   calibrate?: (confidence: number) => number;
+  /** Chat template source for {messages} records (default: the tokenizer's). */
+  chatTemplate?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -66,7 +69,12 @@ export function readEvalRecords(path: string): EvalRecord[] {
       const r = value as Record<string, unknown>;
       if (typeof r !== 'object' || r === null || Array.isArray(r))
         throw new DataError(path, i + 1, 'expected a JSON object');
-      if (typeof r.answer !== 'string') throw new DataError(path, i + 1, "field 'answer' must be a string");
+      if (!('answer' in r)) {
+        const hint = 'completion' in r ? "; found 'completion', which is for training data" : '';
+        throw new DataError(path, i + 1, `missing field 'answer' (eval records are {prompt, answer})${hint}`);
+      }
+      if (typeof r.answer !== 'string')
+        throw new DataError(path, i + 1, `field 'answer' must be a string, found ${jsonTypeName(r.answer)}`);
       const hasPrompt = typeof r.prompt === 'string';
       const hasMessages = Array.isArray(r.messages);
       if (hasPrompt === hasMessages)
@@ -77,10 +85,15 @@ export function readEvalRecords(path: string): EvalRecord[] {
   return records;
 }
 
-function promptIdsOf(record: EvalRecord, tokenizer: Tokenizer): { ids: number[]; text: string } {
+function promptIdsOf(
+  record: EvalRecord,
+  tokenizer: Tokenizer,
+  chatTemplate: string | undefined,
+): { ids: number[]; text: string } {
   if (record.messages) {
-    const text = tokenizer.applyChatTemplate(record.messages, { addGenerationPrompt: true });
-    return { ids: tokenizer.encodeChat(record.messages, { addGenerationPrompt: true }), text };
+    const options = { addGenerationPrompt: true, chatTemplate };
+    const text = tokenizer.applyChatTemplate(record.messages, options);
+    return { ids: tokenizer.encodeChat(record.messages, options), text };
   }
   return { ids: tokenizer.encode(record.prompt!), text: record.prompt! };
 }
@@ -98,7 +111,7 @@ export function predict(
   model.eval();
   try {
     records.forEach((record, index) => {
-      const { ids: promptIds, text: promptText } = promptIdsOf(record, tokenizer);
+      const { ids: promptIds, text: promptText } = promptIdsOf(record, tokenizer, options.chatTemplate);
       const g = generate(model, promptIds, {
         maxNewTokens: options.maxNewTokens ?? 32,
         temperature: 0,
@@ -149,4 +162,17 @@ export function predict(
     model.train(wasTraining);
   }
   return out;
+}
+
+/**
+ * Keep only the scores named in `wanted` on every prediction (in place). An unknown name is a
+ * UsageError listing the available ones.
+ */
+export function selectScores(predictions: Prediction[], wanted: readonly string[]): void {
+  const known = Object.keys(predictions[0]?.scores ?? {});
+  const unknown = wanted.filter((w) => !known.includes(w));
+  if (unknown.length > 0)
+    throw new UsageError(`--scores: unknown score(s) ${unknown.join(', ')} (available: ${known.join(', ')})`);
+  for (const p of predictions)
+    for (const k of Object.keys(p.scores)) if (!wanted.includes(k)) delete p.scores[k];
 }

@@ -10,9 +10,10 @@
  *   5. write metrics.json (deterministic for a seed: no timings) and report.html.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendInfo } from '../backend/index.ts';
+import { ConfigError } from '../errors.ts';
 import { type JsonObject, writeByteTokenizer, writeJsonAtomic, writeTextAtomic } from '../io/index.ts';
 import { llamaConfigJson, loadModel } from '../models/index.ts';
 import { loadAdapter } from '../peft/index.ts';
@@ -35,6 +36,8 @@ import { writeWorld } from './write.ts';
 export interface DemoOptions {
   quick: boolean;
   out: string;
+  /** Write into an `out` that already holds files (default false: refused before any work). */
+  overwrite?: boolean;
   seed: number;
   /** Where the pretrained base model is cached (see docs/demo.md). */
   cacheDir: string;
@@ -60,6 +63,26 @@ export interface DemoRecipe {
   finetune: { steps: number; batchSize: number; lr: number; r: number; alpha: number };
   /** Questions evaluated per split (the world has more; null = all). */
   evalPerSplit: number | null;
+}
+
+/**
+ * How long each mode takes from a cold cache on two cores, as measured (README.md, docs/demo.md);
+ * printed when the demo starts. A warm cache skips pretraining (about 40% of the quick mode).
+ */
+export const DEMO_EXPECTED_DURATION = { quick: 'about 3 minutes', full: 'about 14 minutes' } as const;
+
+/**
+ * Throws a ConfigError when `out` exists and is not an empty folder, unless `overwrite`: the demo
+ * never replaces a user's files silently.
+ */
+export function checkDemoOutput(out: string, overwrite: boolean): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory())
+    throw new ConfigError(`${out} exists and is not a folder (choose another --out)`);
+  if (overwrite || readdirSync(out).length === 0) return;
+  throw new ConfigError(
+    `${out} already exists (pass --overwrite to replace the demo output in it, or choose another --out)`,
+  );
 }
 
 /** The recipe of each mode (changing it rebuilds the cached base model). */
@@ -278,6 +301,7 @@ export interface DemoResult {
 /** Run the demo end to end. */
 export function runDemo(o: DemoOptions): DemoResult {
   const recipe = o.recipe ?? demoRecipe(o.quick);
+  checkDemoOutput(o.out, o.overwrite ?? false);
   mkdirSync(o.out, { recursive: true });
   const worldDir = join(o.out, 'world');
   o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);

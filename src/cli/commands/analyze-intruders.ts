@@ -5,34 +5,38 @@ import {
   DEFAULT_INTRUDER_TOP_K,
 } from '../../analysis/index.ts';
 import { UsageError } from '../../errors.ts';
-import { jsonOption, parseInteger, parsePositiveNumber } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
-  base: { type: 'string', description: 'base model directory', valueName: '<dir>' },
+  base: { type: 'path', required: true, description: 'base model directory', valueName: '<dir>' },
   tuned: {
-    type: 'string',
+    type: 'path',
     description: 'fully fine-tuned model directory (same architecture)',
     valueName: '<dir>',
   },
   adapter: {
-    type: 'string',
+    type: 'path',
     description: 'LoRA adapter directory, applied to --base as W + scaling B A',
     valueName: '<dir>',
   },
   'top-k': {
-    type: 'string',
+    type: 'integer',
+    min: 1,
     description: 'top singular vectors of each tuned matrix that are checked',
-    default: String(DEFAULT_INTRUDER_TOP_K),
+    default: DEFAULT_INTRUDER_TOP_K,
     valueName: '<k>',
   },
   threshold: {
-    type: 'string',
+    type: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
     description:
       'a tuned vector is an intruder when its largest |cos| with every base singular vector is below this',
-    default: String(DEFAULT_INTRUDER_THRESHOLD),
+    default: DEFAULT_INTRUDER_THRESHOLD,
     valueName: '<t>',
   },
   matrices: {
@@ -62,20 +66,19 @@ matrix (576 x 1536) takes a few seconds in plain JS; see docs/analysis.md.`,
   ],
   async run(args, io) {
     const v = args.values;
-    if (!v.base) throw new UsageError('analyze intruders: --base <dir> is required');
     if ((v.tuned === undefined) === (v.adapter === undefined)) {
       throw new UsageError('analyze intruders: give exactly one of --tuned <dir> or --adapter <dir>');
     }
-    const topK = parseInteger('top-k', v['top-k']);
-    const threshold = parsePositiveNumber('threshold', v.threshold);
-    if (threshold > 1)
-      throw new UsageError(`option --threshold expects a cosine in (0, 1], found '${v.threshold}'`);
+    const topK = v['top-k'];
+    const threshold = v.threshold;
     let matrices: RegExp | null = null;
     if (v.matrices !== undefined) {
       try {
         matrices = new RegExp(v.matrices);
       } catch (error) {
-        throw new UsageError(`option --matrices: invalid regex '${v.matrices}': ${(error as Error).message}`);
+        throw new UsageError(
+          `--matrices: expected a regular expression, got ${JSON.stringify(v.matrices)} (${(error as Error).message})`,
+        );
       }
     }
     let bar: ReturnType<typeof progress> | null = null;

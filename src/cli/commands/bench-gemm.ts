@@ -1,12 +1,12 @@
 /** `attune bench gemm`: matrix-multiply throughput per backend. */
 import type { BenchEnvelope } from '../../bench/envelope.ts';
-import { jsonOption, parseIntegerList } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import {
+  BENCH_OUTPUT_NOTE,
   benchOptions,
   benchSettings,
   importBench,
   nativeLoadError,
-  parseBenchFlags,
   printBench,
 } from '../bench.ts';
 import { defineCommand } from '../command.ts';
@@ -21,7 +21,9 @@ export type RunGemmBench = (options: {
 
 const options = {
   sizes: {
-    type: 'string',
+    type: 'integer',
+    list: true,
+    min: 1,
     valueName: '<n,n,...>',
     defaultText: "the harness's sizes",
     description: 'Square matrix sizes n (n x n times n x n), comma-separated',
@@ -36,12 +38,14 @@ export const benchGemmCommand = defineCommand({
   summary: 'Time f32 matrix multiply (GFLOP/s) on the js and native backends',
   description: `Times C = A x B for square f32 matrices of each size on each chosen backend and prints
 a table; with --json the last stdout line is the bench envelope
-{bench, backend, threads, cpu, results: [...]}. Compare numbers from one machine and one session.`,
+{bench, backend, threads, cpu, results: [...]}. Compare numbers from one machine and one session.
+
+${BENCH_OUTPUT_NOTE}`,
   options,
   examples: ['attune bench gemm', 'attune bench gemm --sizes 512,1024 --backend native --threads 2 --json'],
   async run(args, io) {
-    const flags = parseBenchFlags(args.values);
-    const sizes = args.values.sizes !== undefined ? parseIntegerList('sizes', args.values.sizes) : undefined;
+    const flags = args.values;
+    const sizes = args.values.sizes;
     const runGemmBench = await importBench<RunGemmBench>('gemm.ts', 'runGemmBench');
     const settings = benchSettings(flags, nativeLoadError(), io);
     io.note(`bench gemm: timing ${settings.backends.join(' and ')} ...`);

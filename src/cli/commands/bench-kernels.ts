@@ -2,11 +2,11 @@
 import type { BenchEnvelope } from '../../bench/envelope.ts';
 import { jsonOption } from '../args.ts';
 import {
+  BENCH_OUTPUT_NOTE,
   benchOptions,
   benchSettings,
   importBench,
   nativeLoadError,
-  parseBenchFlags,
   printBench,
 } from '../bench.ts';
 import { defineCommand } from '../command.ts';
@@ -26,11 +26,13 @@ export const benchKernelsCommand = defineCommand({
   summary: 'Time the main kernels (elementwise, softmax, norms, attention, LM head, ...) per backend',
   description: `Times each kernel of the backend interface at training-like shapes on each chosen
 backend and prints a table; with --json the last stdout line is the bench envelope
-{bench, backend, threads, cpu, results: [...]}.`,
+{bench, backend, threads, cpu, results: [...]}.
+
+${BENCH_OUTPUT_NOTE}`,
   options,
   examples: ['attune bench kernels', 'attune bench kernels --backend both --json'],
   async run(args, io) {
-    const flags = parseBenchFlags(args.values);
+    const flags = args.values;
     const runKernelsBench = await importBench<RunKernelsBench>('kernels.ts', 'runKernelsBench');
     const settings = benchSettings(flags, nativeLoadError(), io);
     io.note(`bench kernels: timing ${settings.backends.join(' and ')} ...`);

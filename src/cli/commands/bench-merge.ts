@@ -1,20 +1,21 @@
 /** `attune bench merge`: time streaming merges and report their memory against the streaming bound. */
 import { MERGE_BENCH_METHODS, MERGE_PRESETS, runMergeBench } from '../../bench/merge.ts';
-import { UsageError } from '../../errors.ts';
-import { jsonOption, parseChoice } from '../args.ts';
-import { printBench } from '../bench.ts';
+import { jsonOption } from '../args.ts';
+import { BENCH_OUTPUT_NOTE, printBench } from '../bench.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
   preset: {
-    type: 'string',
-    description: `model shape: ${Object.keys(MERGE_PRESETS).join(', ')} or all`,
+    type: 'choice',
+    choices: [...(Object.keys(MERGE_PRESETS) as (keyof typeof MERGE_PRESETS)[]), 'all'],
+    description: 'model shape',
     default: 'all',
-    valueName: '<name>',
   },
   methods: {
-    type: 'string',
-    description: `comma-separated methods (${MERGE_BENCH_METHODS.join(', ')})`,
+    type: 'choice',
+    list: true,
+    choices: MERGE_BENCH_METHODS,
+    description: 'methods to time',
     defaultText: 'all of them',
     valueName: '<m,m,...>',
   },
@@ -28,23 +29,14 @@ export const benchMergeCommand = defineCommand({
   description: `Writes random Llama-shaped checkpoints (a base and three "fine-tuned" copies) to a temp dir,
 merges them with each method and reports seconds, the peak bytes of tensor data held, the largest
 tensor, the bound (inputs + 1) x largest, and the process's peak RSS (a whole-process high-water
-mark). --json prints the bench envelope as the last stdout line.`,
+mark). --json prints the bench envelope as the last stdout line.
+
+${BENCH_OUTPUT_NOTE}`,
   options,
   examples: ['attune bench merge --json', 'attune bench merge --preset medium --methods ties,dare_ties'],
   async run(args, io) {
     const v = args.values;
-    const preset = parseChoice('--preset', v.preset, [...Object.keys(MERGE_PRESETS), 'all'] as (
-      | 'tiny'
-      | 'medium'
-      | 'all'
-    )[]);
-    let methods: (typeof MERGE_BENCH_METHODS)[number][] | undefined;
-    if (v.methods !== undefined) {
-      const list = v.methods.split(',').map((m) => m.trim());
-      if (list.some((m) => m === ''))
-        throw new UsageError(`option --methods expects comma-separated names, found '${v.methods}'`);
-      methods = list.map((m) => parseChoice('--methods', m, MERGE_BENCH_METHODS));
-    }
+    const { preset, methods } = v;
     io.note(`bench merge: ${preset} ...`);
     return printBench(io, v.json, () =>
       runMergeBench({ presets: preset === 'all' ? undefined : [preset], ...(methods ? { methods } : {}) }),

@@ -1,42 +1,37 @@
 /** `attune bench train`: tokens/s and peak memory of a training step in SmolLM2-135M's shape. */
 import { runTrainBench, TRAIN_PRESETS } from '../../bench/train.ts';
 import { tunerNames } from '../../peft/index.ts';
-import { jsonOption, parseChoice, parseInteger } from '../args.ts';
-import { printBench } from '../bench.ts';
+import { jsonOption } from '../args.ts';
+import { BENCH_OUTPUT_NOTE, printBench } from '../bench.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
   preset: {
-    type: 'string',
-    description: `model shape: ${Object.keys(TRAIN_PRESETS).join(', ')}`,
+    type: 'choice',
+    choices: Object.keys(TRAIN_PRESETS) as (keyof typeof TRAIN_PRESETS)[],
+    description: 'model shape',
     default: 'smollm2-135m',
-    valueName: '<name>',
   },
   method: {
-    type: 'string',
-    description: `a registered fine-tuning method with its default options (${tunerNames().join(', ')})`,
+    type: 'choice',
+    choices: tunerNames(),
+    description: 'a registered fine-tuning method, with its default options',
     default: 'lora',
-    valueName: '<lora|full>',
   },
   dtype: {
-    type: 'string',
+    type: 'choice',
+    choices: ['f32', 'bf16'],
     description: 'base weight storage (bf16: LoRA only)',
     default: 'f32',
-    valueName: '<f32|bf16>',
   },
-  batch: { type: 'string', description: 'sequences per step', default: '4', valueName: '<n>' },
-  seq: { type: 'string', description: 'tokens per sequence', default: '256', valueName: '<n>' },
-  steps: {
-    type: 'string',
-    description: 'timed steps (after one warm-up step)',
-    default: '3',
-    valueName: '<n>',
-  },
+  batch: { type: 'integer', min: 1, description: 'sequences per step', default: 4 },
+  seq: { type: 'integer', min: 1, description: 'tokens per sequence', default: 256 },
+  steps: { type: 'integer', min: 1, description: 'timed steps (after one warm-up step)', default: 3 },
   layers: {
-    type: 'string',
+    type: 'integer',
+    min: 0,
     description: "override the preset's layer count (0 = the preset's)",
-    default: '0',
-    valueName: '<n>',
+    default: 0,
   },
   json: jsonOption,
 } as const;
@@ -47,7 +42,9 @@ export const benchTrainCommand = defineCommand({
   summary: 'Time a fine-tuning step (tokens/s, s/step, peak RSS) in SmolLM2-135M shape',
   description: `Random weights in the preset's shape, random tokens, AdamW; the same step as the PyTorch
 anchor (../shared/anchors/torch_llama_bench.py). Peak RSS is the process's VmHWM, so run one bench
-per process. --json prints the bench envelope as the last stdout line.`,
+per process. --json prints the bench envelope as the last stdout line.
+
+${BENCH_OUTPUT_NOTE}`,
   options,
   examples: [
     'attune bench train --method lora --json',
@@ -55,15 +52,8 @@ per process. --json prints the bench envelope as the last stdout line.`,
   ],
   async run(args, io) {
     const v = args.values;
-    const settings = {
-      preset: parseChoice('--preset', v.preset, Object.keys(TRAIN_PRESETS) as (keyof typeof TRAIN_PRESETS)[]),
-      method: parseChoice('--method', v.method, tunerNames()),
-      dtype: parseChoice('--dtype', v.dtype, ['f32', 'bf16'] as const),
-      batch: parseInteger('--batch', v.batch),
-      seq: parseInteger('--seq', v.seq),
-      steps: parseInteger('--steps', v.steps),
-      layers: parseInteger('--layers', v.layers, 0),
-    };
+    const { preset, method, dtype, batch, seq, steps, layers } = v;
+    const settings = { preset, method, dtype, batch, seq, steps, layers };
     io.note(
       `bench train: ${settings.method} on ${settings.preset} (${settings.dtype}), batch ${settings.batch} x seq ${settings.seq} ...`,
     );

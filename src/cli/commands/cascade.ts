@@ -2,32 +2,38 @@
 import { UsageError } from '../../errors.ts';
 import { loadModel } from '../../models/index.ts';
 import { cascadeExamples, evaluateCascade, predict, readEvalRecords, splitHeldOut } from '../../uq/index.ts';
-import { jsonOption, parseInteger } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
+import { unescapeStop } from '../model-options.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
-  small: { type: 'string', description: 'the small model directory (answers first)', valueName: '<dir>' },
-  large: { type: 'string', description: 'the large model directory (asked on deferral)', valueName: '<dir>' },
-  data: { type: 'string', description: 'JSONL of {prompt | messages, answer} records', valueName: '<file>' },
-  'max-new-tokens': {
-    type: 'string',
-    description: 'answer length limit in tokens',
-    default: '32',
-    valueName: '<n>',
+  small: {
+    type: 'path',
+    required: true,
+    description: 'the small model directory (answers first)',
+    valueName: '<dir>',
   },
+  large: {
+    type: 'path',
+    required: true,
+    description: 'the large model directory (asked on deferral)',
+    valueName: '<dir>',
+  },
+  data: {
+    type: 'path',
+    required: true,
+    description: 'JSONL of {prompt | messages, answer} records',
+    valueName: '<file>',
+  },
+  'max-new-tokens': { type: 'integer', min: 1, description: 'answer length limit in tokens', default: 32 },
   stop: {
     type: 'string',
     multiple: true,
-    description: 'stop string ending an answer (repeatable; "\\n" allowed)',
+    description: 'stop string ending an answer ("\\n" = newline)',
     valueName: '<text>',
   },
-  seed: {
-    type: 'string',
-    description: 'seed of the held-out / test split and the MLP',
-    default: '0',
-    valueName: '<n>',
-  },
+  seed: { type: 'integer', min: 0, description: 'seed of the held-out / test split and the MLP', default: 0 },
   json: jsonOption,
 } as const;
 
@@ -45,14 +51,12 @@ quality vs deferral rate.`,
   examples: ['attune cascade --small ./small --large ./large --data qa.jsonl --stop "\\n" --json'],
   async run(args, io) {
     const v = args.values;
-    if (!v.small || !v.large || !v.data)
-      throw new UsageError('cascade: --small, --large and --data are required');
     const records = readEvalRecords(v.data);
     if (records.length < 4)
       throw new UsageError(`cascade: ${v.data} has ${records.length} records; need at least 4 to split`);
-    const maxNewTokens = parseInteger('--max-new-tokens', v['max-new-tokens']);
-    const seed = parseInteger('--seed', v.seed, 0);
-    const stop = v.stop.map((s) => s.replace(/\\n/g, '\n'));
+    const maxNewTokens = v['max-new-tokens'];
+    const seed = v.seed;
+    const stop = v.stop.map(unescapeStop);
     const run = (dir: string) => {
       const loaded = loadModel(dir);
       if (!loaded.tokenizer) throw new UsageError(`cascade: ${dir} has no tokenizer.json`);

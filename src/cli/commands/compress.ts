@@ -13,38 +13,35 @@ import { defineCommand } from '../command.ts';
 import { formatNumber } from '../table.ts';
 
 const options = {
-  adapter: { type: 'string', description: 'PEFT adapter directory to compress', valueName: '<dir>' },
+  adapter: { type: 'path', description: 'PEFT adapter directory to compress', valueName: '<dir>' },
   model: {
-    type: 'string',
+    type: 'path',
     description: 'fine-tuned model directory (its delta to --base is compressed)',
     valueName: '<dir>',
   },
-  base: { type: 'string', description: 'base model of --model', valueName: '<dir>' },
+  base: { type: 'path', description: 'base model of --model', valueName: '<dir>' },
+  // the range of density and alpha is checked by the library (merge/compress.ts), which names it
   density: {
-    type: 'string',
+    type: 'number',
     description: 'fraction of the entries kept, in (0, 1]',
-    default: String(DEFAULT_COMPEFT_DENSITY),
+    default: DEFAULT_COMPEFT_DENSITY,
     valueName: '<k>',
   },
   alpha: {
-    type: 'string',
+    type: 'number',
     description: 'kept entries become alpha * std * sign',
-    default: String(DEFAULT_COMPEFT_ALPHA),
+    default: DEFAULT_COMPEFT_ALPHA,
     valueName: '<a>',
   },
-  out: { type: 'string', description: 'output directory (compeft.bin is written there)', valueName: '<dir>' },
+  out: {
+    type: 'path',
+    required: true,
+    description: 'output directory (compeft.bin is written there)',
+    valueName: '<dir>',
+  },
   overwrite: { type: 'boolean', description: 'write into an existing --out directory' },
   json: jsonOption,
 } as const;
-
-/** A number option that must parse; range checks are the library's. */
-function parseNumber(name: string, value: string): number {
-  const parsed = Number(value.trim());
-  if (value.trim() === '' || !Number.isFinite(parsed)) {
-    throw new UsageError(`option --${name} expects a number, found '${value}'`);
-  }
-  return parsed;
-}
 
 /** The lines `compress` prints for a result. */
 export function describeCompression(r: CompressResult): string[] {
@@ -73,7 +70,6 @@ anything is written. Undo with 'attune decompress'.`,
   ],
   async run(args, io) {
     const v = args.values;
-    if (!v.out) throw new UsageError('compress: --out <dir> is required');
     const fromAdapter = v.adapter !== undefined;
     if (fromAdapter === (v.model !== undefined)) {
       throw new UsageError('compress: give either --adapter <dir> or --model <dir> --base <dir>');
@@ -82,8 +78,7 @@ anything is written. Undo with 'attune decompress'.`,
       throw new UsageError('compress: --base goes with --model, not --adapter');
     if (!fromAdapter && v.base === undefined)
       throw new UsageError('compress: --model needs --base <dir> (the delta is tuned - base)');
-    const density = parseNumber('density', v.density);
-    const alpha = parseNumber('alpha', v.alpha);
+    const { density, alpha } = v;
     if (existsSync(v.out) && !v.overwrite)
       throw new UsageError(`compress: ${v.out} exists (pass --overwrite to write into it)`);
     const result = fromAdapter

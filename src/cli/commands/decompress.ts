@@ -7,16 +7,17 @@ import { defineCommand } from '../command.ts';
 
 const options = {
   compressed: {
-    type: 'string',
+    type: 'path',
+    required: true,
     description: "directory written by 'attune compress' (or its compeft.bin)",
     valueName: '<dir>',
   },
   base: {
-    type: 'string',
+    type: 'path',
     description: 'for a model delta: the base model it was compressed against',
     valueName: '<dir>',
   },
-  out: { type: 'string', description: 'output adapter or model directory', valueName: '<dir>' },
+  out: { type: 'path', required: true, description: 'output adapter or model directory', valueName: '<dir>' },
   overwrite: { type: 'boolean', description: 'write into an existing --out directory' },
   json: jsonOption,
 } as const;
@@ -37,8 +38,6 @@ files.`,
   ],
   async run(args, io) {
     const v = args.values;
-    if (!v.compressed || !v.out)
-      throw new UsageError('decompress: --compressed <dir> and --out <dir> are required');
     if (existsSync(v.out) && !v.overwrite)
       throw new UsageError(`decompress: ${v.out} exists (pass --overwrite to write into it)`);
     const result = decompress(v.compressed, v.out, { base: v.base });

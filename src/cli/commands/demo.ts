@@ -1,23 +1,29 @@
 /** `attune demo`: fine-tune, evaluate and report on the built-in benchmark world. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runDemo } from '../../world/demo.ts';
-import { jsonOption, parseInteger } from '../args.ts';
+import { UsageError } from '../../errors.ts';
+import { checkDemoOutput, DEMO_EXPECTED_DURATION, runDemo } from '../../world/demo.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
+  full: {
+    type: 'boolean',
+    description: `the long demo: more pretraining, every question (${DEMO_EXPECTED_DURATION.full} on 2 cores)`,
+  },
   quick: {
     type: 'boolean',
-    description: 'smaller model and fewer steps (about 3 minutes from a cold cache)',
+    description: `the default mode (${DEMO_EXPECTED_DURATION.quick} on 2 cores); accepted for old scripts`,
   },
-  out: { type: 'string', description: 'output directory', default: 'attune-demo', valueName: '<dir>' },
+  out: { type: 'path', description: 'output directory', default: 'attune-demo', valueName: '<dir>' },
+  overwrite: { type: 'boolean', description: 'write into an --out that already holds files' },
   seed: {
-    type: 'string',
+    type: 'integer',
+    min: 0,
     description: 'seed of the world, the models and the training',
-    default: '0',
-    valueName: '<n>',
+    default: 0,
   },
   json: jsonOption,
 } as const;
@@ -31,7 +37,7 @@ export function demoCacheDir(env: Readonly<Record<string, string | undefined>>):
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? null : Number(v.toFixed(3)));
 
-/** `attune demo [--quick] [--out DIR] [--seed S] [--json]`. */
+/** `attune demo [--full] [--out DIR] [--overwrite] [--seed S] [--json]`. */
 export const demoCommand = defineCommand({
   name: 'demo',
   summary:
@@ -39,18 +45,32 @@ export const demoCommand = defineCommand({
   description: `Generates the benchmark world, builds (or reuses from the cache) a small byte-level Llama pretrained on
 it, fine-tunes it with LoRA + ce and LoRA + ua-clm on new facts, evaluates the base and both fine-tunes
 on known, taught and unknown people and on out-of-domain questions, prints a comparison table and
-writes DIR/metrics.json and DIR/report.html. No download. The base model is cached in
-ATTUNE_CACHE_DIR (default ~/.cache/attune) and rebuilt when missing or when its recipe changes.`,
+writes DIR/metrics.json and DIR/report.html. No download. The default (quick) mode takes
+${DEMO_EXPECTED_DURATION.quick} from a cold cache on 2 cores, --full ${DEMO_EXPECTED_DURATION.full}. The base
+model is cached in ATTUNE_CACHE_DIR (default ~/.cache/attune) and rebuilt when missing or when its
+recipe changes. An --out that already holds files is refused unless --overwrite.`,
   options,
-  examples: ['attune demo --quick', 'attune demo --out demo-run --seed 1 --json'],
+  examples: [
+    'attune demo',
+    'attune demo --full --out demo-full',
+    'attune demo --out demo-run --seed 1 --json',
+  ],
   async run(args, io) {
     const v = args.values;
-    const seed = parseInteger('--seed', v.seed, 0);
+    if (v.full && v.quick) throw new UsageError('demo: give --full or --quick (the default), not both');
+    const quick = !v.full;
+    const out = resolve(v.out);
+    checkDemoOutput(out, v.overwrite);
+    const seed = v.seed;
+    io.note(
+      `demo: ${quick ? 'quick' : 'full'} mode, expected ${quick ? DEMO_EXPECTED_DURATION.quick : DEMO_EXPECTED_DURATION.full} from a cold cache on 2 cores${quick ? ' (--full for the long one)' : ''}`,
+    );
     let bar: Progress | null = null;
     const started = Date.now();
     const result = runDemo({
-      quick: v.quick,
-      out: resolve(v.out),
+      quick,
+      out,
+      overwrite: v.overwrite,
       seed,
       cacheDir: demoCacheDir(io.env),
       onNote: (t) => io.note(`demo: ${t}`),

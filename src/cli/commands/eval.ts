@@ -1,77 +1,124 @@
 /** `attune eval`: generate answers, grade them, and judge the model's uncertainty. */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError } from '../../errors.ts';
-import { writeTextAtomic } from '../../io/index.ts';
 import {
+  checkPredictionsWritable,
+  type EvalSummary,
   GRADE_METRICS,
-  type GradeMetric,
   loadCalibrator,
+  PREDICTIONS_FILE,
   predict,
   readEvalRecords,
+  selectScores,
   summarizePredictions,
+  writePredictionsFile,
 } from '../../uq/index.ts';
-import { jsonOption, parseChoice, parseInteger, parsePositiveNumber } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { loadModelFromFlags, modelOptions } from '../model-options.ts';
+import {
+  loadModelFromFlags,
+  modelOptions,
+  readChatTemplate,
+  requireChatTemplate,
+  unescapeStop,
+} from '../model-options.ts';
 import { progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
   ...modelOptions,
-  data: { type: 'string', description: 'JSONL of {prompt | messages, answer} records', valueName: '<file>' },
-  metric: {
-    type: 'string',
-    description: `grading: ${GRADE_METRICS.join(', ')}`,
-    default: 'exact',
-    valueName: '<name>',
+  data: {
+    type: 'path',
+    required: true,
+    description: 'JSONL of {prompt | messages, answer} records',
+    valueName: '<file>',
   },
+  metric: { type: 'choice', choices: GRADE_METRICS, description: 'grading', default: 'exact' },
   scores: {
     type: 'string',
-    description:
-      'comma-separated scores to report (default: all single-pass scores, plus MC-dropout ones with --mc-dropout)',
+    description: 'comma-separated scores to report',
+    defaultText: 'all single-pass scores, plus MC-dropout ones with --mc-dropout',
     valueName: '<a,b,...>',
   },
   'mc-dropout': {
-    type: 'string',
+    type: 'integer',
+    min: 0,
     description: 'MC-dropout passes T (0 = off)',
-    default: '0',
+    default: 0,
     valueName: '<T>',
   },
   'mc-rate': {
-    type: 'string',
+    type: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    exclusiveMax: true,
     description: 'dropout rate forced on for MC dropout',
-    default: '0.1',
+    default: 0.1,
     valueName: '<p>',
   },
   calibrator: {
-    type: 'string',
+    type: 'path',
     description: 'Platt or isotonic calibrator JSON mapping the confidence',
     valueName: '<file>',
   },
-  'max-new-tokens': {
-    type: 'string',
-    description: 'answer length limit in tokens',
-    default: '32',
-    valueName: '<n>',
+  'chat-template': {
+    type: 'path',
+    description: 'Jinja chat template file for {messages} records, for models that ship none',
+    valueName: '<file>',
   },
+  'max-new-tokens': { type: 'integer', min: 1, description: 'answer length limit in tokens', default: 32 },
   stop: {
     type: 'string',
     multiple: true,
-    description: 'stop string ending an answer (repeatable; e.g. "\\n")',
+    description: 'stop string ending an answer (e.g. "\\n")',
     valueName: '<text>',
   },
-  bins: { type: 'string', description: 'ECE bins (equal width)', default: '15', valueName: '<n>' },
+  bins: { type: 'integer', min: 1, description: 'ECE bins (equal width)', default: 15 },
   out: {
-    type: 'string',
-    description: 'directory for predictions.jsonl (default: next to --data)',
+    type: 'path',
+    description: `directory for ${PREDICTIONS_FILE}`,
+    defaultText: 'the folder of --data',
     valueName: '<dir>',
   },
+  overwrite: { type: 'boolean', description: `replace an existing ${PREDICTIONS_FILE}` },
   json: jsonOption,
 } as const;
 
-function unescapeStop(s: string): string {
-  return s.replace(/\\n/g, '\n').replace(/\\t/g, '\t');
+/** Null metrics of `names` grouped by reason: `auroc, aupr: only one class`. */
+function nullReasons(notes: Record<string, string>, prefix: string, names: readonly string[]): string {
+  const byReason = new Map<string, string[]>();
+  for (const name of names) {
+    const reason = notes[`${prefix}.${name}`];
+    if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), name]);
+  }
+  return [...byReason].map(([reason, metrics]) => `${metrics.join(', ')}: ${reason}`).join('; ');
+}
+
+const fixed = (x: number | null) => x?.toFixed(4) ?? '-';
+
+/**
+ * What `eval` prints: the accuracy line, a table of each score's detection metrics with the reason
+ * of any null one (`-`) in a note column, and the confidence's calibration line (reasons too).
+ */
+export function formatEvalSummary(summary: EvalSummary, metric: string): string {
+  const ranking = ['auroc', 'aupr', 'prr', 'aurc'] as const;
+  const rows = Object.entries(summary.scores).map(([name, s]) => ({
+    score: name,
+    auroc: s.auroc,
+    aupr: s.aupr,
+    prr: s.prr,
+    aurc: s.aurc,
+    note: nullReasons(summary.notes, name, ranking),
+  }));
+  const c = summary.confidence;
+  const why = nullReasons(summary.notes, 'confidence', ['ece', 'mce', 'brier', 'nll']);
+  return [
+    `accuracy ${summary.accuracy?.toFixed(4) ?? '-'} on ${summary.n} records (${metric} match)\n`,
+    formatTable(rows, ['score', ...ranking, 'note']),
+    `confidence: ECE ${fixed(c.ece)} (${c.bins} bins), MCE ${fixed(c.mce)}, Brier ${fixed(c.brier)}, NLL ${fixed(c.nll)}${why ? ` (${why})` : ''}\n`,
+  ].join('');
 }
 
 /** `attune eval --model DIR [--adapter DIR] --data FILE.jsonl [...]`. */
@@ -83,8 +130,9 @@ computes uncertainty scores of the answer (msp, log_perplexity, mean/max entropy
 quantiles; with --mc-dropout T also predictive/expected entropy, mutual information and NLL
 mean/variance) and reports accuracy, per score the AUROC / AUPR of detecting wrong answers
 (positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) (or --calibrator's
-output) ECE, MCE, Brier and NLL. Writes predictions.jsonl (prompt, reference, answer, correct,
-confidence, every score).`,
+output) ECE, MCE, Brier and NLL; a metric that is undefined (e.g. every answer right) is shown as -
+with the reason. Writes predictions.jsonl (prompt, reference, answer, correct, confidence, every
+score) into --out, and never replaces an existing one without --overwrite (checked first).`,
   options,
   examples: [
     'attune eval --model ./model --data qa.jsonl --stop "\\n" --json',
@@ -92,13 +140,14 @@ confidence, every score).`,
   ],
   async run(args, io) {
     const v = args.values;
-    if (!v.data) throw new UsageError('eval: --data <file> is required');
-    const metric = parseChoice('--metric', v.metric, GRADE_METRICS) as GradeMetric;
-    const passes = parseInteger('--mc-dropout', v['mc-dropout'], 0);
-    const rate = parsePositiveNumber('--mc-rate', v['mc-rate']);
-    const bins = parseInteger('--bins', v.bins);
-    const maxNewTokens = parseInteger('--max-new-tokens', v['max-new-tokens']);
+    const outDir = v.out ?? dirname(v.data);
+    const predictionsPath = join(outDir, PREDICTIONS_FILE);
+    checkPredictionsWritable(predictionsPath, v.overwrite);
     const records = readEvalRecords(v.data);
+    const wanted = v.scores?.split(',').map((s) => s.trim());
+    if (wanted?.some((s) => s === ''))
+      throw new UsageError(`--scores: expected comma-separated score names, got ${JSON.stringify(v.scores)}`);
+    const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
     let calibrate: ((c: number) => number) | undefined;
     if (v.calibrator) {
       const c = loadCalibrator(v.calibrator);
@@ -109,70 +158,34 @@ confidence, every score).`,
       }
       calibrate = (x) => c.apply(x);
     }
-    const loaded = loadModelFromFlags(v, 'eval');
+    const passes = v['mc-dropout'];
+    const loaded = loadModelFromFlags(v);
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
+    if (chatTemplate === undefined && records.some((r) => r.messages !== undefined))
+      requireChatTemplate(loaded.tokenizer, `eval: ${v.data} has {messages} records but`);
     const bar = progress({
       label: 'eval',
       total: records.length,
       stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
     });
     const predictions = predict(loaded.model, loaded.tokenizer, records, {
-      metric,
-      maxNewTokens,
+      metric: v.metric,
+      maxNewTokens: v['max-new-tokens'],
       stop: v.stop.map(unescapeStop),
       eosTokenIds: loaded.eosTokenIds,
-      mcDropout: passes > 0 ? { passes, rate, seed: 0 } : undefined,
+      mcDropout: passes > 0 ? { passes, rate: v['mc-rate'], seed: 0 } : undefined,
       calibrate,
+      chatTemplate,
       onProgress: (done) => bar.update(done),
     });
     bar.stop();
-    if (v.scores) {
-      const wanted = v.scores.split(',').map((s) => s.trim());
-      const known = Object.keys(predictions[0]!.scores);
-      const unknown = wanted.filter((w) => !known.includes(w));
-      if (unknown.length > 0)
-        throw new UsageError(`eval: unknown score(s) ${unknown.join(', ')} (available: ${known.join(', ')})`);
-      for (const p of predictions)
-        for (const k of Object.keys(p.scores)) if (!wanted.includes(k)) delete p.scores[k];
-    }
-    const summary = summarizePredictions(predictions, { bins });
-    const outDir = v.out ?? join(v.data, '..');
+    if (wanted) selectScores(predictions, wanted);
+    const summary = summarizePredictions(predictions, { bins: v.bins });
     mkdirSync(outDir, { recursive: true });
-    const predictionsPath = join(outDir, 'predictions.jsonl');
-    writeTextAtomic(
-      predictionsPath,
-      predictions
-        .map((p) =>
-          JSON.stringify({
-            prompt: p.prompt,
-            reference: p.reference,
-            answer: p.answer,
-            correct: p.correct,
-            confidence: p.confidence,
-            ...p.scores,
-            ...p.extra,
-          }),
-        )
-        .join('\n') + '\n',
-    );
-    io.line(`accuracy ${summary.accuracy?.toFixed(4) ?? 'n/a'} on ${summary.n} records (${metric} match)`);
-    io.out(
-      formatTable(
-        Object.entries(summary.scores).map(([name, s]) => ({
-          score: name,
-          auroc: s.auroc,
-          aupr: s.aupr,
-          prr: s.prr,
-          aurc: s.aurc,
-        })),
-      ),
-    );
-    const c = summary.confidence;
-    io.line(
-      `confidence: ECE ${c.ece?.toFixed(4) ?? 'n/a'} (${c.bins} bins), MCE ${c.mce?.toFixed(4) ?? 'n/a'}, Brier ${c.brier?.toFixed(4) ?? 'n/a'}, NLL ${c.nll?.toFixed(4) ?? 'n/a'}`,
-    );
+    writePredictionsFile(predictionsPath, predictions, { overwrite: v.overwrite });
+    io.out(formatEvalSummary(summary, v.metric));
     io.line(`predictions: ${predictionsPath}`);
-    if (v.json) io.json({ ...summary, metric, predictions: predictionsPath });
+    if (v.json) io.json({ ...summary, metric: v.metric, predictions: predictionsPath });
     return 0;
   },
 });

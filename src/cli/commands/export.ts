@@ -7,14 +7,20 @@ import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
-  model: { type: 'string', description: 'base model directory', valueName: '<dir>' },
-  adapter: { type: 'string', description: 'adapter directory (PEFT layout)', valueName: '<dir>' },
+  model: { type: 'path', required: true, description: 'base model directory', valueName: '<dir>' },
+  adapter: {
+    type: 'path',
+    required: true,
+    description: 'adapter directory (PEFT layout)',
+    valueName: '<dir>',
+  },
   merge: {
     type: 'boolean',
     description: 'merge the adapter into the base weights (required: the output is a plain model)',
   },
   out: {
-    type: 'string',
+    type: 'path',
+    required: true,
     description: 'output model directory (must not exist unless --overwrite)',
     valueName: '<dir>',
   },
@@ -33,8 +39,6 @@ files, generation_config.json).`,
   examples: ['attune export --model ./base --adapter runs/quickstart/adapter --merge --out ./merged'],
   async run(args, io) {
     const v = args.values;
-    if (!v.model || !v.adapter || !v.out)
-      throw new UsageError('export: --model, --adapter and --out are required');
     if (!v.merge)
       throw new UsageError('export: pass --merge (the only export Attune does is a merged plain model)');
     if (existsSync(v.out) && !v.overwrite)

@@ -1,9 +1,15 @@
 /** `attune generate`: continue a prompt (or a chat message) with a model, seeded. */
 import { UsageError } from '../../errors.ts';
 import { generate } from '../../models/index.ts';
-import { jsonOption, parseInteger, parsePositiveNumber } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { loadModelFromFlags, modelOptions } from '../model-options.ts';
+import {
+  loadModelFromFlags,
+  modelOptions,
+  readChatTemplate,
+  requireChatTemplate,
+  unescapeStop,
+} from '../model-options.ts';
 
 const options = {
   ...modelOptions,
@@ -14,37 +20,42 @@ const options = {
   },
   chat: {
     type: 'string',
-    description: "a user message, rendered with the model's chat template",
+    description: "a user message, rendered with the model's chat template (or --chat-template)",
     valueName: '<text>',
   },
-  'max-new-tokens': {
-    type: 'string',
-    description: 'tokens to generate at most',
-    default: '64',
-    valueName: '<n>',
+  'chat-template': {
+    type: 'path',
+    description: 'Jinja chat template file for --chat, for models that ship none (or to replace theirs)',
+    valueName: '<file>',
   },
+  'max-new-tokens': { type: 'integer', min: 1, description: 'tokens to generate at most', default: 64 },
   temperature: {
-    type: 'string',
+    type: 'number',
+    min: 0,
     description: '0 = greedy; otherwise sample at this temperature',
-    default: '0',
+    default: 0,
     valueName: '<t>',
   },
   'top-k': {
-    type: 'string',
+    type: 'integer',
+    min: 0,
     description: 'sample among the k most likely tokens (0 = off)',
-    default: '0',
+    default: 0,
     valueName: '<k>',
   },
   'top-p': {
-    type: 'string',
+    type: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
     description: 'nucleus sampling threshold (1 = off)',
-    default: '1',
+    default: 1,
     valueName: '<p>',
   },
-  seed: { type: 'string', description: 'sampling seed', default: '0', valueName: '<n>' },
+  seed: { type: 'integer', min: 0, description: 'sampling seed', default: 0 },
   stop: {
     type: 'string',
-    description: 'stop string (stops once the continuation contains it)',
+    description: 'stop string (stops once the continuation contains it; "\\n" = newline)',
     valueName: '<text>',
   },
   json: jsonOption,
@@ -62,31 +73,34 @@ generated ids and the text.`,
   examples: [
     'attune generate --model ./SmolLM2-135M --prompt "Once upon a time"',
     'attune generate --model ./model --adapter runs/quickstart/adapter --chat "Who are you?" --temperature 0.7 --seed 1 --json',
+    'attune generate --model ./base --chat "Hi" --chat-template chatml.jinja',
   ],
   async run(args, io) {
     const v = args.values;
     if ((v.prompt === undefined) === (v.chat === undefined))
       throw new UsageError('generate: give exactly one of --prompt or --chat');
-    const maxNewTokens = parseInteger('--max-new-tokens', v['max-new-tokens'], 1);
-    const temperature = v.temperature === '0' ? 0 : parsePositiveNumber('--temperature', v.temperature);
-    const topK = parseInteger('--top-k', v['top-k'], 0);
-    const topP = parsePositiveNumber('--top-p', v['top-p']);
-    const seed = parseInteger('--seed', v.seed, 0);
-    const loaded = loadModelFromFlags(v, 'generate');
+    if (v['chat-template'] !== undefined && v.chat === undefined)
+      throw new UsageError('generate: --chat-template goes with --chat');
+    const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
+    const loaded = loadModelFromFlags(v);
     const tokenizer = loaded.tokenizer;
     if (!tokenizer) throw new UsageError(`generate: ${loaded.dir} has no tokenizer.json`);
+    if (v.chat !== undefined && chatTemplate === undefined) requireChatTemplate(tokenizer, 'generate --chat');
     const promptIds =
       v.chat !== undefined
-        ? tokenizer.encodeChat([{ role: 'user', content: v.chat }], { addGenerationPrompt: true })
+        ? tokenizer.encodeChat([{ role: 'user', content: v.chat }], {
+            addGenerationPrompt: true,
+            chatTemplate,
+          })
         : tokenizer.encode(v.prompt!);
     const result = generate(loaded.model, promptIds, {
-      maxNewTokens,
-      temperature,
-      topK,
-      topP,
-      seed,
+      maxNewTokens: v['max-new-tokens'],
+      temperature: v.temperature,
+      topK: v['top-k'],
+      topP: v['top-p'],
+      seed: v.seed,
       eosTokenIds: loaded.eosTokenIds,
-      stopStrings: v.stop ? [v.stop] : [],
+      stopStrings: v.stop ? [unescapeStop(v.stop)] : [],
       tokenizer,
     });
     io.line(result.text ?? '');

@@ -1,7 +1,6 @@
 /** `attune inspect DIR`: what a model directory holds. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../../errors.ts';
 import { openCheckpoint, readModelConfig, Tokenizer } from '../../io/index.ts';
 import { checkModelDir, parseModelConfig } from '../../models/index.ts';
 import { jsonOption } from '../args.ts';
@@ -79,12 +78,10 @@ export function inspectModelDir(dir: string): InspectReport {
 export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'Describe a model directory: architecture, parameters, dtypes, tokenizer',
-  usage: '<dir> [options]',
-  allowPositionals: true,
+  positionals: [{ name: 'dir', description: 'a Hub-format model directory' }],
   options: { json: jsonOption },
   examples: ['attune inspect ./SmolLM2-135M', 'attune inspect ./model --json'],
   async run(args, io) {
-    if (args.positionals.length !== 1) throw new UsageError('inspect: give exactly one model directory');
     const r = inspectModelDir(args.positionals[0]!);
     const dt = Object.entries(r.dtypes)
       .map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`)

@@ -1,12 +1,11 @@
 /** `attune merge CONFIG.yaml --out DIR`: merge models as a mergekit-style YAML config says. */
-import { UsageError } from '../../errors.ts';
 import { loadMergeConfig, MERGE_METHODS, runMerge } from '../../merge/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
 
 const options = {
-  out: { type: 'string', description: 'output model directory', valueName: '<dir>', defaultText: 'required' },
+  out: { type: 'path', required: true, description: 'output model directory', valueName: '<dir>' },
   overwrite: {
     type: 'boolean',
     description: 'replace an existing --out directory (after the merge succeeded)',
@@ -23,7 +22,7 @@ export const mergeCommand = defineCommand({
   name: 'merge',
   summary: 'Merge models (linear, TIES, DARE, breadcrumbs, slerp, model stock, soups) from a YAML config',
   usage: '<config.yaml> --out <dir> [options]',
-  allowPositionals: true,
+  positionals: [{ name: 'config.yaml', description: 'the mergekit-style YAML merge config (docs/merge.md)' }],
   description: `The config has mergekit's shape (merge_method, base_model, models: [{model, parameters}],
 parameters, dtype; see docs/merge.md); a mergekit config gives mergekit's result.
 Methods: ${MERGE_METHODS.slice(0, 5).join(', ')},
@@ -38,8 +37,6 @@ loads, with the base's config and tokenizer files.`,
     'attune merge soup.yaml --out ./soup --overwrite --json',
   ],
   async run(args, io) {
-    if (args.positionals.length !== 1) throw new UsageError('merge: give exactly one config file');
-    if (!args.values.out) throw new UsageError('merge: --out <dir> is required');
     const config = loadMergeConfig(args.positionals[0]!);
     let bar: Progress | null = null;
     const report = runMerge(config, {

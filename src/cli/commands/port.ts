@@ -7,18 +7,24 @@ import { defineCommand } from '../command.ts';
 
 const options = {
   adapter: {
-    type: 'string',
+    type: 'path',
+    required: true,
     description: 'LoRA adapter directory trained on the old base',
     valueName: '<dir>',
   },
-  'to-base': { type: 'string', description: 'the new (evolved) base model directory', valueName: '<dir>' },
+  'to-base': {
+    type: 'path',
+    required: true,
+    description: 'the new (evolved) base model directory',
+    valueName: '<dir>',
+  },
   'from-base': {
-    type: 'string',
+    type: 'path',
     description: 'the old base, to check that the architectures match',
     defaultText: "the adapter's base_model_name_or_path when it is a local directory",
     valueName: '<dir>',
   },
-  out: { type: 'string', description: 'output model directory', valueName: '<dir>' },
+  out: { type: 'path', required: true, description: 'output model directory', valueName: '<dir>' },
   overwrite: { type: 'boolean', description: 'write into an existing --out directory' },
   json: jsonOption,
 } as const;
@@ -39,9 +45,6 @@ known, must be the same architecture; otherwise nothing is written.`,
   ],
   async run(args, io) {
     const v = args.values;
-    if (!v.adapter || !v['to-base'] || !v.out) {
-      throw new UsageError('port: --adapter, --to-base and --out are required');
-    }
     if (existsSync(v.out) && !v.overwrite)
       throw new UsageError(`port: ${v.out} exists (pass --overwrite to write into it)`);
     const record = portAdapter({

@@ -1,5 +1,4 @@
 /** `attune train CONFIG.yaml`: fine-tune (or pretrain) a model as the config says. */
-import { UsageError } from '../../errors.ts';
 import { loadTrainConfig } from '../../train/config.ts';
 import { TrainingInterrupted, trainAsync } from '../../train/trainer.ts';
 import { jsonOption } from '../args.ts';
@@ -25,8 +24,7 @@ const options = {
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'Fine-tune a model (LoRA or full) from a YAML config; PEFT-compatible output',
-  usage: '<config.yaml> [options]',
-  allowPositionals: true,
+  positionals: [{ name: 'config.yaml', description: 'the YAML train config (docs/config.md)' }],
   description: `Validates the config (docs/config.md), the model and the data before the first step, then
 trains, writing into output_dir: config.resolved.yaml, metrics.jsonl (one object per logged step:
 step, loss, lr, grad_norm, tokens_per_s, eval_loss), checkpoints/step-N/ with an atomic 'latest'
@@ -40,7 +38,6 @@ progress, saves a checkpoint, prints how to resume and exits 130; a second one s
     'attune train run.yaml --resume',
   ],
   async run(args, io) {
-    if (args.positionals.length !== 1) throw new UsageError('train: give exactly one config file');
     const config = loadTrainConfig(args.positionals[0]!, args.values.set);
     let bar = null as Progress | null;
     // Ctrl-C / SIGTERM: finish the step, checkpoint, say how to resume; a second signal kills

@@ -1,50 +1,48 @@
 /** `attune world`: generate the seeded benchmark world and write its corpus and question splits. */
 import { UsageError } from '../../errors.ts';
 import { DEFAULT_WORLD_OPTIONS, generateWorld, WORLD_FILES, writeWorld } from '../../world/index.ts';
-import { jsonOption, parseInteger } from '../args.ts';
+import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { formatTable } from '../table.ts';
 
 const d = DEFAULT_WORLD_OPTIONS;
 
-/** A people count flag: an even integer >= 2 (people come in sibling pairs). */
-function parsePeople(name: string, value: string): number {
-  const count = parseInteger(name, value, 2);
+/** A people count: even (people come in sibling pairs); the range is the option spec's. */
+function checkPeople(name: string, count: number): number {
   if (count % 2 !== 0) {
     throw new UsageError(
-      `option --${name} expects an even number (people come in sibling pairs), found ${count}`,
+      `--${name}: expected an even integer (people come in sibling pairs), got "${count}"`,
     );
   }
   return count;
 }
 
 const options = {
-  seed: {
-    type: 'string',
-    default: '0',
-    description: 'seed of the world (a non-negative integer)',
-    valueName: '<n>',
-  },
+  seed: { type: 'integer', min: 0, default: 0, description: 'seed of the world' },
   out: {
-    type: 'string',
+    type: 'path',
+    required: true,
     description: 'folder to write the files into (created if missing)',
     valueName: '<dir>',
   },
   known: {
-    type: 'string',
-    default: String(d.knownPeople),
+    type: 'integer',
+    min: 2,
+    default: d.knownPeople,
     description: 'people in the pretraining corpus (even)',
     valueName: '<n>',
   },
   taught: {
-    type: 'string',
-    default: String(d.taughtPeople),
+    type: 'integer',
+    min: 2,
+    default: d.taughtPeople,
     description: 'people taught only by the fine-tuning set (even)',
     valueName: '<n>',
   },
   unknown: {
-    type: 'string',
-    default: String(d.unknownPeople),
+    type: 'integer',
+    min: 2,
+    default: d.unknownPeople,
     description: 'people never shown (even)',
     valueName: '<n>',
   },
@@ -65,13 +63,12 @@ byte-identical files. See docs/world.md.`,
   examples: ['attune world --seed 1 --out ./world', 'attune world --seed 7 --out ./w --known 60 --json'],
   async run(args, io) {
     const v = args.values;
-    if (v.out === undefined || v.out === '') throw new UsageError('world: --out <dir> is required');
-    const seed = parseInteger('seed', v.seed, 0);
+    const seed = v.seed;
     const world = generateWorld({
       seed,
-      knownPeople: parsePeople('known', v.known),
-      taughtPeople: parsePeople('taught', v.taught),
-      unknownPeople: parsePeople('unknown', v.unknown),
+      knownPeople: checkPeople('known', v.known),
+      taughtPeople: checkPeople('taught', v.taught),
+      unknownPeople: checkPeople('unknown', v.unknown),
     });
     const result = writeWorld(world, v.out);
     const c = result.counts;

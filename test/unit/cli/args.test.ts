@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type OptionsSpec,
-  parseChoice,
-  parseInteger,
-  parseIntegerList,
-  parseOptions,
-  wantsHelp,
-} from '../../../src/cli/args.ts';
+import { type OptionsSpec, parseOptions, wantsHelp } from '../../../src/cli/args.ts';
 import { closest, editDistance } from '../../../src/cli/suggest.ts';
 import { UsageError } from '../../../src/errors.ts';
 
@@ -76,11 +69,11 @@ describe('parseOptions', () => {
   it('rejects a missing value, a value on a boolean and positional arguments', () => {
     assert.equal(
       usageMessage(() => parseOptions(['--threads'], options, 'attune x')),
-      'option --threads needs a value',
+      '--threads: expected a value, got nothing',
     );
     assert.equal(
       usageMessage(() => parseOptions(['--json=yes'], options, 'attune x')),
-      'option --json does not take a value',
+      '--json: expected no value (it is a flag), got "yes"',
     );
     assert.match(
       usageMessage(() => parseOptions(['--threads', '-3'], options, 'attune x')),
@@ -106,40 +99,118 @@ describe('wantsHelp', () => {
   });
 });
 
-describe('value parsers', () => {
-  it('parseInteger', () => {
-    assert.equal(parseInteger('threads', '8'), 8);
-    assert.match(
-      usageMessage(() => parseInteger('threads', '0')),
-      /--threads expects an integer >= 1, found '0'/,
-    );
-    assert.match(
-      usageMessage(() => parseInteger('threads', '2.5')),
-      /found '2.5'/,
-    );
-    assert.match(
-      usageMessage(() => parseInteger('threads', '')),
-      /--threads/,
-    );
+const typed = {
+  seed: { type: 'integer', min: 0, default: 0, description: 'seed' },
+  'max-new-tokens': { type: 'integer', min: 1, default: 64, description: 'tokens' },
+  temperature: { type: 'number', min: 0, default: 0, description: 'temperature' },
+  'top-p': { type: 'number', min: 0, max: 1, exclusiveMin: true, default: 1, description: 'nucleus' },
+  rate: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    exclusiveMax: true,
+    default: 0.1,
+    description: 'p',
+  },
+  metric: {
+    type: 'choice',
+    choices: ['exact', 'contains', 'rougeL'],
+    default: 'exact',
+    description: 'grading',
+  },
+  methods: { type: 'choice', list: true, choices: ['linear', 'ties'], description: 'methods' },
+  sizes: { type: 'integer', list: true, min: 1, description: 'sizes' },
+  out: { type: 'path', required: true, description: 'output', valueName: '<dir>' },
+  stop: { type: 'string', multiple: true, description: 'stop' },
+  data: { type: 'path', description: 'data', deprecatedAliases: ['input'] },
+} as const satisfies OptionsSpec;
+
+const parseTyped = (argv: string[]) => parseOptions([...argv, '--out', 'o'], typed, 'attune x');
+
+describe('typed options', () => {
+  it('gives numbers as numbers, defaults typed, repeatable options as arrays', () => {
+    const { values } = parseTyped(['--seed', '7', '--temperature=0.5', '--stop', 'a', '--stop', 'b']);
+    assert.equal(values.seed, 7);
+    assert.equal(values.temperature, 0.5);
+    assert.equal(values['max-new-tokens'], 64);
+    assert.equal(values['top-p'], 1);
+    assert.equal(values.metric, 'exact');
+    assert.deepEqual(values.stop, ['a', 'b']);
+    assert.equal(values.methods, undefined);
+    assert.equal(values.out, 'o');
+    assert.deepEqual(parseTyped([]).values.stop, []);
   });
 
-  it('parseIntegerList', () => {
-    assert.deepEqual(parseIntegerList('sizes', '256, 512,1024'), [256, 512, 1024]);
-    assert.match(
-      usageMessage(() => parseIntegerList('sizes', '256,,512')),
-      /comma-separated/,
-    );
-    assert.match(
-      usageMessage(() => parseIntegerList('sizes', '256,x')),
-      /found 'x' in '256,x'/,
-    );
+  it('reports every bad value in one shape: --name: expected <kind>, got "<value>"', () => {
+    const cases: [string[], string][] = [
+      [['--seed', 'x'], '--seed: expected an integer >= 0, got "x"'],
+      [['--seed=2.5'], '--seed: expected an integer >= 0, got "2.5"'],
+      [['--seed='], '--seed: expected an integer >= 0, got ""'],
+      [['--max-new-tokens=-5'], '--max-new-tokens: expected an integer >= 1, got "-5"'],
+      // a negative number after a numeric flag is its value, not a flag
+      [['--max-new-tokens', '-5'], '--max-new-tokens: expected an integer >= 1, got "-5"'],
+      [['--temperature=-1'], '--temperature: expected a number >= 0, got "-1"'],
+      [['--top-p', '2'], '--top-p: expected a number in (0, 1], got "2"'],
+      [['--top-p', '0'], '--top-p: expected a number in (0, 1], got "0"'],
+      [['--rate', '1'], '--rate: expected a number in (0, 1), got "1"'],
+      [['--temperature', 'Infinity'], '--temperature: expected a number >= 0, got "Infinity"'],
+      [
+        ['--metric', 'exat'],
+        '--metric: expected one of exact, contains, rougeL, got "exat" (did you mean "exact"?)',
+      ],
+      [
+        ['--methods', 'linear,tie'],
+        '--methods: expected comma-separated names from linear, ties, got "linear,tie" (did you mean "ties"?)',
+      ],
+      [['--sizes', '256,,512'], '--sizes: expected comma-separated integers >= 1, got "256,,512"'],
+      [['--sizes', '256,x'], '--sizes: expected comma-separated integers >= 1, got "256,x"'],
+      [['--data', ''], '--data: expected a path, got ""'],
+    ];
+    for (const [argv, message] of cases)
+      assert.equal(
+        usageMessage(() => parseTyped(argv)),
+        message,
+        argv.join(' '),
+      );
   });
 
-  it('parseChoice names the closest choice', () => {
-    assert.equal(parseChoice('backend', 'js', ['js', 'native', 'both']), 'js');
+  it('accepts the bounds themselves where they are inclusive', () => {
+    assert.equal(parseTyped(['--top-p', '1']).values['top-p'], 1);
+    assert.equal(parseTyped(['--temperature', '0']).values.temperature, 0);
+    assert.equal(parseTyped(['--seed', '0']).values.seed, 0);
+    assert.deepEqual(parseTyped(['--sizes', '256, 512']).values.sizes, [256, 512]);
+    assert.deepEqual(parseTyped(['--methods', 'ties,linear']).values.methods, ['ties', 'linear']);
+  });
+
+  it('requires required options, naming the value', () => {
     assert.equal(
-      usageMessage(() => parseChoice('backend', 'nativ', ['js', 'native', 'both'])),
-      "option --backend expects one of js, native, both, found 'nativ' (did you mean 'native'?)",
+      usageMessage(() => parseOptions([], typed, 'attune x')),
+      '--out <dir> is required',
+    );
+  });
+
+  it('accepts a deprecated alias with a one-line note, but not both names', () => {
+    const parsed = parseTyped(['--input', 'a.jsonl']);
+    assert.equal(parsed.values.data, 'a.jsonl');
+    assert.deepEqual(parsed.notes, ['note: --input is deprecated; use --data']);
+    assert.deepEqual(parseTyped(['--data', 'a.jsonl']).notes, []);
+    assert.match(
+      usageMessage(() => parseTyped(['--input', 'a', '--data', 'b'])),
+      /give only one of them/,
+    );
+  });
+
+  it('checks declared positional arguments', () => {
+    const positionals = [{ name: 'config.yaml', description: 'the config' }];
+    assert.deepEqual(parseOptions(['a.yaml'], options, 'attune train', positionals).positionals, ['a.yaml']);
+    assert.equal(
+      usageMessage(() => parseOptions([], options, 'attune train', positionals)),
+      'missing argument <config.yaml> (the config); usage: attune train <config.yaml>',
+    );
+    assert.equal(
+      usageMessage(() => parseOptions(['a', 'b'], options, 'attune train', positionals)),
+      "unexpected argument 'b' for 'attune train' (it takes <config.yaml>)",
     );
   });
 });

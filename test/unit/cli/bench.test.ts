@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { envelope } from '../../../src/bench/envelope.ts';
+import { parseOptions } from '../../../src/cli/args.ts';
 import {
+  benchOptions,
   benchSettings,
   formatBenchEnvelope,
   importBench,
-  parseBenchFlags,
   printBench,
 } from '../../../src/cli/bench.ts';
 import { UnavailableError } from '../../../src/cli/errors.ts';
@@ -19,14 +20,15 @@ const sample = envelope('gemm', 'native', 2, [
 
 describe('bench commands', () => {
   it('validates the shared flags', () => {
-    assert.deepEqual(parseBenchFlags({ backend: 'both', threads: '2', seconds: '0.5' }), {
+    const parse = (argv: string[]) => parseOptions(argv, benchOptions, 'attune bench gemm').values;
+    assert.deepEqual(parse(['--backend', 'both', '--threads', '2', '--seconds', '0.5']), {
       backend: 'both',
       threads: 2,
       seconds: 0.5,
     });
-    assert.throws(() => parseBenchFlags({ backend: 'gpu' }), UsageError);
-    assert.throws(() => parseBenchFlags({ backend: 'js', threads: '0' }), UsageError);
-    assert.throws(() => parseBenchFlags({ backend: 'js', seconds: '-1' }), UsageError);
+    assert.throws(() => parse(['--backend', 'gpu']), UsageError);
+    assert.throws(() => parse(['--threads', '0']), UsageError);
+    assert.throws(() => parse(['--seconds', '-1']), /--seconds: expected a number > 0, got "-1"/);
   });
 
   it('chooses backends: both drops a missing native addon with a note, native requires it', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { kindLabel } from '../../../src/cli/args.ts';
 import { commands } from '../../../src/cli/commands/index.ts';
 import { commandHelp, groupHelp, mainHelp } from '../../../src/cli/help.ts';
 import { captureIO } from '../../../src/cli/io.ts';
@@ -27,7 +28,7 @@ describe('help', () => {
     assert.match(stdout(), /Usage: attune <command>/);
   });
 
-  it('shows usage, every option with its default and description, for every command', async () => {
+  it('shows usage, every option with its kind, range and default once, for every command', async () => {
     for (const command of commands) {
       const text = commandHelp(command);
       assert.match(text, new RegExp(`^Usage: attune ${command.name} `, 'm'));
@@ -35,13 +36,41 @@ describe('help', () => {
         const line = text.split('\n').find((l) => new RegExp(`^  (-\\w, )? *--${name}( |$)`).test(l));
         assert.ok(line, `${command.name} --help lacks --${name}`);
         assert.ok(line.includes(spec.description), `${command.name} --${name}: no description`);
-        assert.match(line, /\(default: [^)]+\)/, `${command.name} --${name}: no default`);
+        assert.ok(
+          (line.match(/default/g) ?? []).length <= 1,
+          `${command.name} --${name}: default twice: ${line}`,
+        );
+        assert.ok(!line.includes('(default: none)'), line);
+        if (spec.type === 'boolean') continue;
+        const details = `(${kindLabel(spec)}`;
+        assert.ok(line.includes(details), `${command.name} --${name}: no kind: ${line}`);
+        if (spec.required) assert.match(line, /; required\)$/, line);
+        else if (spec.default !== undefined || spec.defaultText !== undefined)
+          assert.match(line, /; default: [^;]+\)$/, line);
+        for (const alias of spec.deprecatedAliases ?? [])
+          assert.ok(!text.includes(`--${alias} `), `${command.name}: deprecated --${alias} is hidden`);
+      }
+      for (const p of command.positionals ?? []) {
+        const line = text.split('\n').find((l) => l.startsWith(`  <${p.name}> `));
+        assert.ok(line?.endsWith(p.description), `${command.name}: argument <${p.name}>`);
       }
       assert.match(text, /-h, --help/);
       const { io, stdout } = captureIO();
       assert.equal(await main([...command.name.split(' '), '--help'], io), 0);
       assert.equal(stdout(), text);
     }
+  });
+
+  it('prints numeric kinds with their ranges (generate)', () => {
+    const text = commandHelp(commands.find((c) => c.name === 'generate')!);
+    assert.match(
+      text,
+      /--temperature <t> +0 = greedy; otherwise sample at this temperature \(number >= 0; default: 0\)/,
+    );
+    assert.match(text, /--top-p <p> .*\(number in \(0, 1\]; default: 1\)/);
+    assert.match(text, /--max-new-tokens <n> .*\(integer >= 1; default: 64\)/);
+    assert.match(text, /--model <dir> .*\(path; required\)/);
+    assert.match(text, /--dtype <name> .*\(one of: f32, bf16; default: f32\)/);
   });
 
   it('shows a command group', async () => {

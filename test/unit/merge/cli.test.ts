@@ -12,7 +12,7 @@ import { cleanup, tempDir, tinyModel, variant, writeYaml } from './helpers.ts';
 after(cleanup);
 
 /** Run `attune merge <argv>` through the command's own option parsing (the registry is not needed). */
-function runMergeCommand(argv: string[], io: ReturnType<typeof captureIO>['io']): Promise<number> {
+async function runMergeCommand(argv: string[], io: ReturnType<typeof captureIO>['io']): Promise<number> {
   return mergeCommand.run(parseOptions(argv, mergeCommand.options, 'attune merge', true), io);
 }
 

@@ -173,6 +173,6 @@ describe('attune uq metrics', () => {
     assert.equal((await run(['--input', predictions, '--confidence', 'p'])).status, 2);
     const bins = await run(['--input', predictions, '--label', 'ok', '--confidence', 'p', '--bins', '0']);
     assert.equal(bins.status, 2);
-    assert.match(bins.stderr, /--bins expects an integer >= 1/);
+    assert.match(bins.stderr, /--bins: expected an integer >= 1, got "0"/);
   });
 });

@@ -15,7 +15,7 @@ const options = {
   method: {
     type: 'choice',
     choices: tunerNames(),
-    description: 'a registered fine-tuning method, with its default options',
+    description: 'a registered fine-tuning method (trained with its standard options)',
     default: 'lora',
   },
   dtype: {

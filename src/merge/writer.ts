@@ -1,13 +1,12 @@
 /**
  * A safetensors file written one tensor at a time. Every name, dtype and shape is known before the
  * first tensor is computed, so the header (offsets in sorted name order) is written first and each
- * tensor's bytes are appended as they arrive — the file is never held in memory. Atomic as
- * io/'s writer: a temporary file in the same folder, fsync, rename; `abort()` removes it.
+ * tensor's bytes are appended as they arrive — the file is never held in memory. Atomic through
+ * io/'s AtomicFile: a temporary file in the same folder, fsync, rename; `abort()` removes it.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { AttuneError } from '../errors.ts';
-import { tempPathFor, writeAll } from '../io/index.ts';
+import { AtomicFile, writeAll } from '../io/index.ts';
 import { formatShape, shapeSize, toBf16Bits } from '../tensor/index.ts';
 
 /** The dtypes a merge writes. */
@@ -90,8 +89,7 @@ function encodeHeader(entries: readonly TensorEntry[], metadata: Record<string, 
 /** Writes one safetensors file tensor by tensor (see the file comment). */
 export class StreamingSafetensorsWriter {
   private readonly entries: TensorEntry[];
-  private readonly temp: string;
-  private fd: number | null;
+  private file: AtomicFile | null;
   private next = 0;
 
   /**
@@ -112,10 +110,9 @@ export class StreamingSafetensorsWriter {
         throw new TypeError(`invalid or repeated tensor name '${e.name}'`);
       names.add(e.name);
     }
-    this.temp = tempPathFor(path);
-    this.fd = openSync(this.temp, 'wx', 0o644);
+    this.file = new AtomicFile(path);
     try {
-      writeAll(this.fd, encodeHeader(this.entries, metadata));
+      writeAll(this.file.fd, encodeHeader(this.entries, metadata));
     } catch (error) {
       this.abort();
       throw error;
@@ -129,7 +126,7 @@ export class StreamingSafetensorsWriter {
 
   /** Append the next tensor (`name` must be the next in sorted order), converting f32 to its dtype. */
   write(name: string, values: Float32Array): void {
-    if (this.fd === null) throw new AttuneError(`${this.path}: write('${name}') after finish() or abort()`);
+    if (this.file === null) throw new AttuneError(`${this.path}: write('${name}') after finish() or abort()`);
     const entry = this.entries[this.next];
     if (!entry || entry.name !== name) {
       throw new AttuneError(`${this.path}: expected tensor '${entry?.name ?? '(none)'}' next, got '${name}'`);
@@ -139,39 +136,25 @@ export class StreamingSafetensorsWriter {
         `${this.path}: '${name}' has ${values.length} values, expected ${formatShape(entry.shape)}`,
       );
     }
-    writeAll(this.fd, encodeValues(values, entry.dtype));
+    writeAll(this.file.fd, encodeValues(values, entry.dtype));
     this.next++;
   }
 
   /** After the last tensor: fsync, close and rename over `path`. */
   finish(): void {
-    if (this.fd === null) throw new AttuneError(`${this.path}: finish() after finish() or abort()`);
+    if (this.file === null) throw new AttuneError(`${this.path}: finish() after finish() or abort()`);
     if (this.next !== this.entries.length) {
       this.abort();
       throw new AttuneError(`${this.path}: finish() after ${this.next} of ${this.entries.length} tensors`);
     }
-    const fd = this.fd;
-    this.fd = null;
-    try {
-      fsyncSync(fd);
-      closeSync(fd);
-      renameSync(this.temp, this.path);
-    } catch (error) {
-      rmSync(this.temp, { force: true });
-      throw error;
-    }
+    const file = this.file;
+    this.file = null;
+    file.commit();
   }
 
   /** Stop and remove the temporary file (idempotent). */
   abort(): void {
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already failing
-      }
-      this.fd = null;
-    }
-    rmSync(this.temp, { force: true });
+    this.file?.abort();
+    this.file = null;
   }
 }

@@ -6,22 +6,13 @@
  * `checkpoints/latest` pointer is replaced atomically; older checkpoints beyond `keepLast` are
  * removed. A crash at any point leaves the previous checkpoint and pointer intact.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../errors.ts';
 import {
   openSafetensors,
   readJsonObject,
+  writeDirAtomic,
   writeJsonAtomic,
   writeSafetensors,
   writeTextAtomic,
@@ -39,19 +30,6 @@ export interface CheckpointContents {
 }
 
 const LATEST = 'latest';
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some file systems refuse directory fsync; the rename is still atomic
-  }
-}
 
 function splitOptimizer(state: OptimizerState): {
   tensors: Map<string, Tensor>;
@@ -80,23 +58,13 @@ export function saveCheckpoint(runDir: string, contents: CheckpointContents, kee
   mkdirSync(root, { recursive: true });
   const name = `step-${contents.step}`;
   const final = join(root, name);
-  const tmp = join(root, `.tmp-${name}-${process.pid}-${Date.now()}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  try {
+  writeDirAtomic(final, (tmp) => {
     writeSafetensors(join(tmp, 'weights.safetensors'), contents.weights);
     const opt = splitOptimizer(contents.optimizer);
     writeSafetensors(join(tmp, 'optimizer.safetensors'), opt.tensors);
     writeJsonAtomic(join(tmp, 'optimizer.json'), opt.json);
     writeJsonAtomic(join(tmp, 'trainer_state.json'), { step: contents.step, ...contents.trainerState });
-    fsyncDir(tmp);
-    rmSync(final, { recursive: true, force: true });
-    renameSync(tmp, final);
-    fsyncDir(root);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
   writeTextAtomic(join(root, LATEST), `${name}\n`);
   pruneCheckpoints(root, keepLast, name);
   return final;
@@ -115,8 +83,9 @@ function pruneCheckpoints(root: string, keepLast: number, latest: string): void 
   for (const step of steps.slice(0, Math.max(0, steps.length - keepLast))) {
     if (`step-${step}` !== latest) rmSync(join(root, `step-${step}`), { recursive: true, force: true });
   }
+  // temporaries of a killed save (writeDirAtomic names them step-N.tmp-<pid>-<random>)
   for (const n of readdirSync(root))
-    if (n.startsWith('.tmp-')) rmSync(join(root, n), { recursive: true, force: true });
+    if (/\.tmp-\d+-[0-9a-f]+$/.test(n)) rmSync(join(root, n), { recursive: true, force: true });
 }
 
 /** The directory `checkpoints/latest` points to, or null when the run has no checkpoint. */

@@ -8,6 +8,9 @@
  * (registry.ts) builds them from config.json.
  */
 import { Conv1D, Dropout, Linear, Module } from '../nn/index.ts';
+
+export { mixSeed } from '../nn/index.ts';
+
 import {
   type LinearCrossEntropyResult,
   linearCrossEntropy,
@@ -63,14 +66,6 @@ export interface ForwardOptions {
   cache?: KvCache | null;
 }
 
-/** Mix a site seed and a call counter into a 32-bit seed (splitmix-style), for in-kernel dropout. */
-export function mixSeed(seed: number, counter: number): number {
-  let z = (seed ^ Math.imul(counter + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
 /** A causal language model of any architecture; see the file comment. */
 export abstract class CausalLM extends Module {
   abstract readonly config: CausalLMConfig;
@@ -105,6 +100,19 @@ export abstract class CausalLM extends Module {
   createKvCache(capacity = 256): KvCache {
     const { numLayers, numKvHeads, headDim } = this.config;
     return new KvCache({ numLayers, numKvHeads, headDim }, capacity, this.activationDtype());
+  }
+
+  /**
+   * The model's random state: every dropout site's masks are keyed by (its seed, `key`). The
+   * trainer sets the step before each optimizer step; MC dropout sets one key per pass.
+   */
+  setDropoutKey(key: number): void {
+    for (const [, d] of this.dropoutSites()) d.setKey(key);
+  }
+
+  /** The key last set with setDropoutKey (0 before any). */
+  dropoutKey(): number {
+    return this.dropoutSites()[0]?.[1].key ?? 0;
   }
 
   /** Every dropout site (attention, residual, embedding, adapter inputs) with its module name. */

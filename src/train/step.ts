@@ -5,7 +5,6 @@
  * a surrogate sum(c * term) carries exactly those coefficients into the fused backward.
  */
 import type { CausalLM } from '../models/index.ts';
-import { Dropout } from '../nn/index.ts';
 import {
   add,
   backward,
@@ -63,15 +62,6 @@ export interface StepStats {
   inputTokens: number;
 }
 
-function dropoutOffsets(model: CausalLM): number[] {
-  return model.modules().flatMap((m) => (m instanceof Dropout ? [m.offset] : []));
-}
-
-function setDropoutOffsets(model: CausalLM, offsets: readonly number[]): void {
-  let i = 0;
-  for (const m of model.modules()) if (m instanceof Dropout) m.offset = offsets[i++]!;
-}
-
 /** Supervised-token and correct-argmax counts of the step, without changing any state. */
 function countStep(
   model: CausalLM,
@@ -81,8 +71,8 @@ function countStep(
   let tokens = 0;
   for (const b of batches) tokens += supervisedRows(b.labels).rows.length;
   if (!needCorrect) return { tokens, correct: 0 };
-  // same dropout masks as the training pass: save and restore the offsets
-  const offsets = dropoutOffsets(model);
+  // same dropout masks as the training pass: run under the same key, then restart it
+  const key = model.dropoutKey();
   let correct = 0;
   noGrad(() => {
     for (const b of batches) {
@@ -93,7 +83,7 @@ function countStep(
       });
     }
   });
-  setDropoutOffsets(model, offsets);
+  model.setDropoutKey(key);
   return { tokens, correct };
 }
 

@@ -16,7 +16,7 @@ import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from 
 import { AttuneError, ConfigError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
-import { Dropout, type Parameter } from '../nn/index.ts';
+import { mixSeed, type Parameter } from '../nn/index.ts';
 import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
@@ -201,14 +201,9 @@ function prepare(config: TrainConfig): Prepared {
   };
 }
 
-function dropoutModules(model: CausalLM): Dropout[] {
-  return model.modules().filter((m): m is Dropout => m instanceof Dropout);
-}
-
 function trainerState(p: Prepared, lastLoss: number): Record<string, unknown> {
   return {
     loader: p.loader.state(),
-    dropoutOffsets: dropoutModules(p.model).map((d) => d.offset),
     lastLoss,
   };
 }
@@ -226,12 +221,8 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
   if (ckpt.weights.size !== byName.size)
     throw new ConfigError('checkpoint does not hold every trainable parameter (config changed?)');
   p.optimizer.loadStateDict(ckpt.optimizer);
-  const st = ckpt.trainerState as { loader: unknown; dropoutOffsets: number[] };
+  const st = ckpt.trainerState as { loader: unknown };
   p.loader.restore(st.loader as ReturnType<DataLoader['state']>);
-  const drops = dropoutModules(p.model);
-  st.dropoutOffsets.forEach((o, i) => {
-    if (drops[i]) drops[i]!.offset = o;
-  });
 }
 
 function toMicroBatch(b: Batch): MicroBatch {
@@ -367,6 +358,8 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
   for (let step = startStep + 1; step <= t.steps; step++) {
     const started = performance.now();
     const lr = t.lr * scheduleFactor(config.schedule, step - 1, t.steps);
+    // dropout masks are keyed by (seed, step): a resumed run draws the same ones, nothing to restore
+    p.model.setDropoutKey(mixSeed(t.seed >>> 0, step));
     p.optimizer.setLr(lr);
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));

@@ -9,7 +9,7 @@
  * Masks are reproducible: pass t of seed s uses fixed dropout stream offsets.
  */
 import type { CausalLM } from '../models/index.ts';
-import { Dropout, forceDropout } from '../nn/index.ts';
+import { forceDropout, mixSeed } from '../nn/index.ts';
 import { fromArray, noGrad, scope, slice } from '../tensor/index.ts';
 
 export interface McDropoutOptions {
@@ -56,8 +56,8 @@ export function mcDropoutScores(
   const ids = [...promptIds, ...answerIds];
   const P = promptIds.length;
   const V = model.config.vocabSize;
-  const drops = model.modules().filter((m): m is Dropout => m instanceof Dropout);
-  const savedOffsets = drops.map((d) => d.offset);
+  const drops = model.dropoutSites().map(([, d]) => d);
+  const savedKey = model.dropoutKey();
   const savedForced = drops.map((d) => d.forcedRate);
   const meanP = Array.from({ length: n }, () => new Float64Array(V));
   let expectedEntropy = 0;
@@ -65,7 +65,7 @@ export function mcDropoutScores(
   forceDropout(model, rate);
   try {
     for (let pass = 0; pass < passes; pass++) {
-      for (const d of drops) d.offset = (seed * 1000 + pass) * 2 ** 24;
+      model.setDropoutKey(mixSeed(seed >>> 0, pass));
       const probs = noGrad(() =>
         scope(() => {
           const hidden = model.forwardHidden(
@@ -91,8 +91,8 @@ export function mcDropoutScores(
       nlls.push(nll);
     }
   } finally {
+    model.setDropoutKey(savedKey);
     drops.forEach((d, i) => {
-      d.offset = savedOffsets[i]!;
       d.force(savedForced[i]!);
     });
   }

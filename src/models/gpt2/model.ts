@@ -29,7 +29,7 @@ import {
   slice,
   type Tensor,
 } from '../../tensor/index.ts';
-import { CausalLM, type ForwardOptions, type ModelBuildOptions, mixSeed } from '../causal-lm.ts';
+import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
 import type { KvCache } from '../kv-cache.ts';
 import { GPT2_ACTIVATIONS, type Gpt2Config } from './config.ts';
 
@@ -76,7 +76,7 @@ export class Gpt2Attention extends Module {
       v = kv.v;
     }
     const rate = this.attn_dropout.activeRate();
-    const seed = rate > 0 ? mixSeed(this.attn_dropout.seed, this.attn_dropout.offset++) : 0;
+    const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const scale = this.config.scaleAttnWeights ? 1 / Math.sqrt(headDim) : 1;
     const out = attention(q, k, v, { causal: true, scale, dropout: rate, seed });
     return this.resid_dropout.forward(this.c_proj.forward(reshape(out, [B, T, d])));

@@ -22,7 +22,7 @@ import {
   type Tensor,
   Tensor as TensorClass,
 } from '../../tensor/index.ts';
-import { CausalLM, type ForwardOptions, type ModelBuildOptions, mixSeed } from '../causal-lm.ts';
+import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
 import type { KvCache } from '../kv-cache.ts';
 import { checkSequenceLength, type LlamaConfig } from './config.ts';
 
@@ -95,7 +95,7 @@ export class LlamaAttention extends Module {
       v = kv.v;
     }
     const rate = this.attn_dropout.activeRate();
-    const seed = rate > 0 ? mixSeed(this.attn_dropout.seed, this.attn_dropout.offset++) : 0;
+    const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const out = attention(q, k, v, { causal: true, dropout: rate, seed });
     return this.o_proj.forward(reshape(out, [B, T, numHeads * headDim]));
   }

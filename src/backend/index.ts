@@ -7,7 +7,7 @@
 import { ConfigError } from '../errors.ts';
 import { jsKernels } from './js/index.ts';
 import type { Kernels } from './kernels.ts';
-import { loadNative } from './native/load.ts';
+import { loadNative, type NativeLoadResult } from './native/load.ts';
 
 export { jsKernels } from './js/index.ts';
 export type { Kernels } from './kernels.ts';
@@ -27,56 +27,85 @@ let active: Kernels | null = null;
 let info: BackendInfo | null = null;
 let warned = false;
 
-function select(): Kernels {
-  const forced = process.env.ATTUNE_BACKEND;
+/** The environment variables that select a backend. */
+export interface BackendEnv {
+  ATTUNE_BACKEND?: string | undefined;
+  ATTUNE_REQUIRE_NATIVE?: string | undefined;
+}
+
+/** What chooseBackend decided; `note` is the one line to print when js is a fallback. */
+export interface BackendChoice {
+  kernels: Kernels;
+  info: BackendInfo;
+  note?: string;
+}
+
+/**
+ * The backend these variables select, given a loader for the addon (called only when needed). An
+ * explicit ATTUNE_BACKEND wins; ATTUNE_REQUIRE_NATIVE=1 makes an addon that does not load (missing,
+ * failing, or not matching the kernel manifest) an error whichever backend is selected.
+ */
+export function chooseBackend(env: BackendEnv, load: () => NativeLoadResult): BackendChoice {
+  const forced = env.ATTUNE_BACKEND;
   if (forced && forced !== 'js' && forced !== 'native') {
     throw new ConfigError(`ATTUNE_BACKEND must be 'js' or 'native', found '${forced}'`);
   }
-  const requireNative = process.env.ATTUNE_REQUIRE_NATIVE === '1';
+  const requireNative = env.ATTUNE_REQUIRE_NATIVE === '1';
   if (forced === 'js') {
     // The addon is only loaded here when it is required, to check that it loads.
-    const native = requireNative ? loadNative() : null;
+    const native = requireNative ? load() : null;
     if (native && !native.kernels) {
       throw new ConfigError(
         `the native addon is required (ATTUNE_REQUIRE_NATIVE=1) but did not load: ${native.error}`,
       );
     }
-    info = {
-      active: 'js',
-      nativeLoaded: native !== null,
-      reason: 'forced by ATTUNE_BACKEND=js',
-      threads: 1,
+    return {
+      kernels: jsKernels,
+      info: {
+        active: 'js',
+        nativeLoaded: native !== null,
+        reason: 'forced by ATTUNE_BACKEND=js',
+        threads: 1,
+      },
     };
-    return jsKernels;
   }
-  const native = loadNative();
+  const native = load();
   if (native.kernels) {
-    info = {
-      active: 'native',
-      nativeLoaded: true,
-      reason: forced === 'native' ? 'forced by ATTUNE_BACKEND=native' : 'native addon loaded',
-      threads: native.kernels.threads(),
+    return {
+      kernels: native.kernels,
+      info: {
+        active: 'native',
+        nativeLoaded: true,
+        reason: forced === 'native' ? 'forced by ATTUNE_BACKEND=native' : 'native addon loaded',
+        threads: native.kernels.threads(),
+      },
     };
-    return native.kernels;
   }
   if (requireNative || forced === 'native') {
     throw new ConfigError(
       `the native backend is required (${requireNative ? 'ATTUNE_REQUIRE_NATIVE=1' : 'ATTUNE_BACKEND=native'}) but did not load: ${native.error}`,
     );
   }
-  if (!warned) {
-    warned = true;
-    process.stderr.write(
-      `attune: native backend unavailable (${native.error}); using the slower js backend\n`,
-    );
-  }
-  info = {
-    active: 'js',
-    nativeLoaded: false,
-    reason: `native addon unavailable: ${native.error}`,
-    threads: 1,
+  return {
+    kernels: jsKernels,
+    info: {
+      active: 'js',
+      nativeLoaded: false,
+      reason: `native addon unavailable: ${native.error}`,
+      threads: 1,
+    },
+    note: `attune: native backend unavailable (${native.error}); using the slower js backend`,
   };
-  return jsKernels;
+}
+
+function select(): Kernels {
+  const choice = chooseBackend(process.env, loadNative);
+  if (choice.note && !warned) {
+    warned = true;
+    process.stderr.write(`${choice.note}\n`);
+  }
+  info = choice.info;
+  return choice.kernels;
 }
 
 /** The active backend for f32/bf16 data. */

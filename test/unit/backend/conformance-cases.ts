@@ -117,6 +117,7 @@ const GEMM_SHAPES: [number, number, number][] = [
 ];
 
 const ATTN: Point[] = [
+  { B: 0, Tq: 3, Tk: 3, Hq: 2, Hkv: 1, D: 4, causal: true, dropP: 0 },
   { B: 1, Tq: 1, Tk: 1, Hq: 1, Hkv: 1, D: 1, causal: false, dropP: 0 },
   { B: 2, Tq: 5, Tk: 5, Hq: 4, Hkv: 2, D: 17, causal: true, dropP: 0 },
   { B: 1, Tq: 17, Tk: 33, Hq: 2, Hkv: 1, D: 65, causal: true, dropP: 0 },

@@ -1,10 +1,63 @@
 /**
- * Teacher-forced scoring: per-token log-prob of each token given its prefix and the entropy of
- * that predictive distribution, through the fused LM head (never full-vocabulary logits for the
- * whole sequence).
+ * Teacher-forced scoring, the one primitive that training, `attune score` and the uncertainty
+ * scores share: `scoreNextTokens` runs the model over [B, T] ids and sends only the positions whose
+ * next token is labelled through the fused LM head, which gives per scored token the log-prob, the
+ * entropy of the predictive distribution, top-1/top-2 log-probs and the argmax (never
+ * full-vocabulary logits for the whole sequence). It is differentiable; callers that only read
+ * scores wrap it in noGrad.
  */
-import { fromArray, noGrad, scope } from '../tensor/index.ts';
+import {
+  embedding,
+  fromArray,
+  type LinearCrossEntropyResult,
+  noGrad,
+  reshape,
+  scope,
+  type Tensor,
+} from '../tensor/index.ts';
 import type { CausalLM } from './causal-lm.ts';
+
+/** Rows (b*T + t) whose next token is labelled (labels[b, t+1] != -100), and those tokens. */
+export function supervisedRows(labels: Tensor): { rows: Int32Array; targets: Int32Array } {
+  const [B, T] = labels.shape as [number, number];
+  const l = labels.data as Int32Array;
+  const rows: number[] = [];
+  const targets: number[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const next = l[b * T + t + 1]!;
+      if (next !== -100) {
+        rows.push(b * T + t);
+        targets.push(next);
+      }
+    }
+  }
+  return { rows: Int32Array.from(rows), targets: Int32Array.from(targets) };
+}
+
+/** What `scoreNextTokens` returns: the fused head's per-token terms for the labelled positions. */
+export interface NextTokenScores {
+  /** Per scored token (in row order): logp, entropy, top1, top2, argmax, correct. */
+  result: LinearCrossEntropyResult;
+  /** The position (b*T + t) that predicted each scored token. */
+  rows: Int32Array;
+  /** Scored tokens. */
+  count: number;
+}
+
+/**
+ * Score the labelled tokens of `inputIds` [B, T] (i32): `labels` [B, T] is aligned with the ids
+ * (labels[b, t] is the token at t, -100 where it is not scored); position t - 1 predicts it.
+ * Differentiable; only the labelled positions reach the LM head.
+ */
+export function scoreNextTokens(model: CausalLM, inputIds: Tensor, labels: Tensor): NextTokenScores {
+  const { rows, targets } = supervisedRows(labels);
+  const hidden = model.forwardHidden(inputIds);
+  const flat = reshape(hidden, [-1, model.config.hiddenSize]);
+  const picked = embedding(flat, fromArray(rows, [rows.length], { dtype: 'i32' }));
+  const result = model.scoreTokens(picked, fromArray(targets, [targets.length], { dtype: 'i32' }));
+  return { result, rows, count: rows.length };
+}
 
 export interface TokenScore {
   id: number;
@@ -36,10 +89,8 @@ export function scoreIds(model: CausalLM, ids: readonly number[]): SequenceScore
   return noGrad(() =>
     scope(() => {
       const input = fromArray(Int32Array.from(ids), [1, T], { dtype: 'i32' });
-      const labels = new Int32Array(T);
-      for (let i = 0; i < T; i++) labels[i] = i + 1 < T ? ids[i + 1]! : -100;
-      const hidden = model.forwardHidden(input);
-      const r = model.scoreTokens(hidden, fromArray(labels, [T], { dtype: 'i32' }));
+      const labels = Int32Array.from(ids, (id, i) => (i === 0 ? -100 : id));
+      const { result: r } = scoreNextTokens(model, input, fromArray(labels, [1, T], { dtype: 'i32' }));
       const logp = r.logp.data;
       const ent = r.entropy.data;
       const top1 = r.top1.data;

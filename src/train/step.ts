@@ -4,7 +4,7 @@
  * `linearCrossEntropy`; the loss turns the per-token (logp, H, top1, correct) into coefficients, and
  * a surrogate sum(c * term) carries exactly those coefficients into the fused backward.
  */
-import type { CausalLM } from '../models/index.ts';
+import { type CausalLM, scoreNextTokens, supervisedRows } from '../models/index.ts';
 import {
   add,
   backward,
@@ -25,32 +25,9 @@ export interface MicroBatch {
   labels: Tensor;
 }
 
-/** Rows (b*T + t) whose next token is supervised, and those next tokens. */
-export function supervisedRows(labels: Tensor): { rows: Int32Array; targets: Int32Array } {
-  const [B, T] = labels.shape as [number, number];
-  const l = labels.data as Int32Array;
-  const rows: number[] = [];
-  const targets: number[] = [];
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) {
-      const next = l[b * T + t + 1]!;
-      if (next !== -100) {
-        rows.push(b * T + t);
-        targets.push(next);
-      }
-    }
-  }
-  return { rows: Int32Array.from(rows), targets: Int32Array.from(targets) };
-}
-
 /** Per-token terms of the supervised positions of one micro-batch (differentiable). */
 export function tokenTerms(model: CausalLM, batch: MicroBatch) {
-  const { rows, targets } = supervisedRows(batch.labels);
-  const hidden = model.forwardHidden(batch.inputIds);
-  const flat = reshape(hidden, [-1, model.config.hiddenSize]);
-  const picked = embedding(flat, fromArray(rows, [rows.length], { dtype: 'i32' }));
-  const result = model.scoreTokens(picked, fromArray(targets, [targets.length], { dtype: 'i32' }));
-  return { result, count: rows.length };
+  return scoreNextTokens(model, batch.inputIds, batch.labels);
 }
 
 export interface StepStats {

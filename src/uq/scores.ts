@@ -9,7 +9,7 @@
  *   logprob_q<a>     -quantile_a(l_t)      (a = 0 is the least likely token: -min l_t)
  * The confidence used for calibration metrics is exp(mean_t l_t) (geometric-mean token probability).
  */
-import type { CausalLM } from '../models/index.ts';
+import { type CausalLM, scoreNextTokens } from '../models/index.ts';
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
 
 /** Per-token quantities of the answer tokens. */
@@ -62,13 +62,14 @@ export function answerTokens(
   if (P === 0) throw new RangeError('answerTokens: the prompt has no tokens');
   return noGrad(() =>
     scope(() => {
-      const labels = new Int32Array(T).fill(-100);
-      // position t predicts token t+1: the answer tokens are predicted from positions P-1 .. T-2
-      for (let t = P - 1; t < T - 1; t++) labels[t] = ids[t + 1]!;
-      const hidden = model.forwardHidden(fromArray(Int32Array.from(ids), [1, T], { dtype: 'i32' }));
-      const r = model.scoreTokens(hidden, fromArray(labels, [T], { dtype: 'i32' }));
-      const pick = (a: ArrayLike<number>) =>
-        Array.from({ length: answerIds.length }, (_, i) => a[P - 1 + i]!);
+      // only the answer tokens are scored (predicted from positions P-1 .. T-2)
+      const labels = Int32Array.from(ids, (id, t) => (t < P ? -100 : id));
+      const { result: r } = scoreNextTokens(
+        model,
+        fromArray(Int32Array.from(ids), [1, T], { dtype: 'i32' }),
+        fromArray(labels, [1, T], { dtype: 'i32' }),
+      );
+      const pick = (a: ArrayLike<number>) => Array.from({ length: answerIds.length }, (_, i) => a[i]!);
       return {
         logprobs: pick(r.logp.data),
         entropies: pick(r.entropy.data),

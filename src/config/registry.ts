@@ -68,9 +68,9 @@ export class Registry<T extends RegistryEntry> {
     return [...this.entries.keys()].sort();
   }
 
-  /** Every entry, sorted by name. */
+  /** Every entry, in registration order (built-ins in their files' order, plug-ins after). */
   list(): T[] {
-    return this.names().map((n) => this.entries.get(n)!);
+    return [...this.entries.values()];
   }
 
   /** Why `name` is not an entry: `unknown tuner 'lroa' (known: full, lora; did you mean 'lora'?)`. */

@@ -44,14 +44,15 @@ export function summarizePredictions(
   for (const name of names) {
     const m = predictionMetrics({ correct, uncertainty: predictions.map((p) => p.scores[name]!) });
     scores[name] = { auroc: m.auroc, aupr: m.aupr, prr: m.prr, aurc: m.aurc };
-    for (const [k, v] of Object.entries(m.notes)) if (k in scores[name]!) notes[`${name}.${k}`] = v;
+    for (const [k, v] of Object.entries(m.notes))
+      if (v !== undefined && k in scores[name]!) notes[`${name}.${k}`] = v;
   }
   const c = predictionMetrics({
     correct,
     confidence: predictions.map((p) => p.confidence),
     bins: options.bins,
   });
-  for (const [k, v] of Object.entries(c.notes)) notes[`confidence.${k}`] = v;
+  for (const [k, v] of Object.entries(c.notes)) if (v !== undefined) notes[`confidence.${k}`] = v;
   return {
     n,
     accuracy: n > 0 ? correct.filter(Boolean).length / n : null,

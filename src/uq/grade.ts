@@ -1,13 +1,31 @@
 /**
- * Grading a generated answer against a reference. Texts are normalised as in SQuAD's evaluation:
- * lower-cased, punctuation removed, the articles a/an/the removed, whitespace collapsed.
+ * Grading a generated answer against a reference: a registry of graders (`--metric` of eval).
+ * Texts are normalised as in SQuAD's evaluation: lower-cased, punctuation removed, the articles
+ * a/an/the removed, whitespace collapsed.
  *   exact     normalised answer == normalised reference
  *   contains  the normalised reference occurs in the normalised answer (as whole words)
  *   rougeL    ROUGE-L F1 over normalised words >= 0.5
+ * A new grader is one `registerGrader` call (here or in a file of its own).
  */
-export type GradeMetric = 'exact' | 'contains' | 'rougeL';
+import { z } from 'zod';
+import { Registry, type RegistryEntry } from '../config/registry.ts';
 
-export const GRADE_METRICS: readonly GradeMetric[] = ['exact', 'contains', 'rougeL'];
+/** A registered grader. */
+export interface Grader extends RegistryEntry {
+  /** Whether `answer` is correct for `reference`. */
+  isCorrect(answer: string, reference: string): boolean;
+}
+
+/** Every grader `--metric` can name. */
+export const graders = new Registry<Grader>('grader', 'metric');
+
+/** Register a grader (no options today). */
+export function registerGrader(grader: Omit<Grader, 'options'>): void {
+  graders.register({ ...grader, options: z.object({}) });
+}
+
+/** A grader name ('exact', 'contains', 'rougeL', or a plug-in's). */
+export type GradeMetric = string;
 
 /** SQuAD-style normalisation. */
 export function normalizeAnswer(text: string): string {
@@ -45,16 +63,29 @@ export function rougeL(answer: string, reference: string): number {
   return (2 * p * rec) / (p + rec);
 }
 
-/** Whether `answer` is correct for `reference` under `metric`. */
+registerGrader({
+  name: 'exact',
+  description: 'normalised answer equals the normalised reference',
+  isCorrect: (answer, reference) => normalizeAnswer(answer) === normalizeAnswer(reference),
+});
+registerGrader({
+  name: 'contains',
+  description: 'the normalised reference occurs in the normalised answer as whole words',
+  isCorrect(answer, reference) {
+    const r = normalizeAnswer(reference);
+    return r.length > 0 && ` ${normalizeAnswer(answer)} `.includes(` ${r} `);
+  },
+});
+registerGrader({
+  name: 'rougeL',
+  description: 'ROUGE-L F1 over normalised words >= 0.5',
+  isCorrect: (answer, reference) => rougeL(answer, reference) >= 0.5,
+});
+
+/** The registered grader names, in registration order. */
+export const GRADE_METRICS: readonly string[] = graders.list().map((g) => g.name);
+
+/** Whether `answer` is correct for `reference` under the grader `metric`. */
 export function grade(answer: string, reference: string, metric: GradeMetric): boolean {
-  const a = normalizeAnswer(answer);
-  const r = normalizeAnswer(reference);
-  switch (metric) {
-    case 'exact':
-      return a === r;
-    case 'contains':
-      return r.length > 0 && ` ${a} `.includes(` ${r} `);
-    case 'rougeL':
-      return rougeL(answer, reference) >= 0.5;
-  }
+  return graders.get(metric).isCorrect(answer, reference);
 }

@@ -11,41 +11,20 @@
  */
 import { type CausalLM, scoreNextTokens } from '../models/index.ts';
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
+import { type AnswerTokens, uqScores } from './scores/index.ts';
 
-/** Per-token quantities of the answer tokens. */
-export interface AnswerTokens {
-  /** log p of each answer token given everything before it. */
-  logprobs: number[];
-  /** Entropy (nats) of each predictive distribution. */
-  entropies: number[];
-  /** log-prob of the most likely token at each position. */
-  top1: number[];
-  /** log-prob of the second most likely token. */
-  top2: number[];
+export { type AnswerTokens, quantile } from './scores/index.ts';
+
+/** Names of the single-pass scores, in report order (the registry's). */
+export function scoreNames(): string[] {
+  return uqScores.list().map((s) => s.name);
 }
 
-/** Names of the single-pass scores, in report order. */
-export const SCORE_NAMES = [
-  'msp',
-  'log_perplexity',
-  'mean_entropy',
-  'max_entropy',
-  'margin',
-  'logprob_q0',
-  'logprob_q25',
-  'logprob_q50',
-] as const;
-export type ScoreName = (typeof SCORE_NAMES)[number];
+/** The built-in single-pass score names (from the registry when this module loads). */
+export const SCORE_NAMES: readonly string[] = scoreNames();
 
-/** Quantile (linear interpolation between order statistics, as numpy's default) of `values`. */
-export function quantile(values: readonly number[], alpha: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const pos = alpha * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
+/** A score name. */
+export type ScoreName = string;
 
 /**
  * Teacher-forced per-token quantities of `answerIds` given `promptIds` (one pass, fused head;
@@ -80,35 +59,10 @@ export function answerTokens(
   );
 }
 
-/** The single-pass scores of an answer (all NaN-free for a non-empty answer; empty answer: 0). */
+/** Every registered single-pass score of an answer (all NaN-free for a non-empty answer; empty answer: 0). */
 export function sequenceScores(t: AnswerTokens): Record<ScoreName, number> {
-  const n = t.logprobs.length;
-  if (n === 0) {
-    return {
-      msp: 0,
-      log_perplexity: 0,
-      mean_entropy: 0,
-      max_entropy: 0,
-      margin: 0,
-      logprob_q0: 0,
-      logprob_q25: 0,
-      logprob_q50: 0,
-    };
-  }
-  const sum = t.logprobs.reduce((s, v) => s + v, 0);
-  const meanEntropy = t.entropies.reduce((s, v) => s + v, 0) / n;
-  let marginSum = 0;
-  for (let i = 0; i < n; i++) marginSum += Math.exp(t.top1[i]!) - Math.exp(t.top2[i]!);
-  return {
-    msp: -sum,
-    log_perplexity: -sum / n,
-    mean_entropy: meanEntropy,
-    max_entropy: Math.max(...t.entropies),
-    margin: 1 - marginSum / n,
-    logprob_q0: -quantile(t.logprobs, 0),
-    logprob_q25: -quantile(t.logprobs, 0.25),
-    logprob_q50: -quantile(t.logprobs, 0.5),
-  };
+  const empty = t.logprobs.length === 0;
+  return Object.fromEntries(uqScores.list().map((s) => [s.name, empty ? 0 : s.compute(t)]));
 }
 
 /** Confidence for calibration metrics: exp(mean log-prob) of the answer tokens (1 for an empty answer). */

@@ -1,7 +1,7 @@
 /** `attune uq metrics`: uncertainty and calibration metrics of a user's own predictions (JSONL). */
 import { UsageError } from '../../errors.ts';
 import {
-  PREDICTION_METRIC_NAMES,
+  predictionMetricNames,
   type PredictionMetrics,
   predictionMetrics,
   readPredictions,
@@ -42,9 +42,9 @@ const options = {
 
 /** The metrics as a table: metric, value (`-` when undefined) and the reason when undefined. */
 export function formatPredictionMetrics(metrics: PredictionMetrics): string {
-  const rows = PREDICTION_METRIC_NAMES.map((name) => ({
+  const rows = predictionMetricNames().map((name) => ({
     metric: name,
-    value: metrics[name],
+    value: metrics.values[name] ?? null,
     note: metrics.notes[name] ?? '',
   }));
   return formatTable(rows, ['metric', 'value', 'note']);
@@ -84,7 +84,11 @@ notes. Definitions and conventions (ties, bins, PRR baseline): docs/uq.md.`,
     io.line(
       `${metrics.n} predictions (${wrong} wrong), ${kind} from "${field}"${kind === 'confidence' ? `, ${bins} equal-width bins` : ''}`,
     );
-    if (v.json) io.json(metrics);
+    if (v.json) {
+      // one flat object: every registered metric next to n, bins, score and notes
+      const { n, bins, score, values, notes } = metrics;
+      io.json({ n, bins, score, ...values, notes });
+    }
     return 0;
   },
 });

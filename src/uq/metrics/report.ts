@@ -2,11 +2,11 @@
  * Every metric of `attune uq metrics` for one set of predictions: binary correctness plus either an
  * uncertainty (higher = less sure) or a confidence in [0, 1].
  */
-import { brier, DEFAULT_BINS, ece, mce, nll } from './calibration.ts';
+import './builtin.ts';
+import { DEFAULT_BINS } from './calibration.ts';
 import { binaryValues, probabilityValues } from './inputs.ts';
-import { aupr, auroc } from './ranking.ts';
+import { uqMetrics } from './registry.ts';
 import { type MetricResult, UqInputError } from './result.ts';
-import { auarc, aurc, prr } from './selective.ts';
 
 /** Predictions to evaluate: give exactly one of `uncertainty` and `confidence`. */
 export interface PredictionMetricsInput {
@@ -20,31 +20,32 @@ export interface PredictionMetricsInput {
   bins?: number;
 }
 
-/** The metric names of a PredictionMetrics object, in the order they are printed. */
-export const PREDICTION_METRIC_NAMES = [
-  'auroc',
-  'aupr',
-  'prr',
-  'aurc',
-  'auarc',
-  'ece',
-  'mce',
-  'brier',
-  'nll',
-] as const;
+/** The registered metric names, in the order they are printed (the registry's; plug-ins last). */
+export function predictionMetricNames(): string[] {
+  return uqMetrics.list().map((m) => m.name);
+}
 
-/** One of PREDICTION_METRIC_NAMES. */
-export type PredictionMetricName = (typeof PREDICTION_METRIC_NAMES)[number];
+/** The built-in metric names (computed from the registry when this module loads). */
+export const PREDICTION_METRIC_NAMES: readonly string[] = predictionMetricNames();
+
+/** A metric name. */
+export type PredictionMetricName = string;
+
+/** The built-in metrics, typed for direct access (`m.auroc`); plug-ins are in `values`. */
+export type BuiltinMetricName = 'auroc' | 'aupr' | 'prr' | 'aurc' | 'auarc' | 'ece' | 'mce' | 'brier' | 'nll';
 
 /**
  * The metrics (null where undefined), the number of predictions, the bin count and, per null
  * metric, the reason in `notes`. AUROC and AUPR detect wrong answers (positive = wrong, score =
- * uncertainty).
+ * uncertainty). `values` holds every registered metric; the built-ins are also top-level fields.
  */
-export type PredictionMetrics = { n: number; bins: number; score: 'uncertainty' | 'confidence' } & Record<
-  PredictionMetricName,
-  number | null
-> & { notes: Partial<Record<PredictionMetricName, string>> };
+export type PredictionMetrics = {
+  n: number;
+  bins: number;
+  score: 'uncertainty' | 'confidence';
+  values: Record<string, number | null>;
+  notes: Partial<Record<string, string>>;
+} & Record<BuiltinMetricName, number | null>;
 
 const NEEDS_CONFIDENCE = 'needs confidences in [0, 1]; an uncertainty score is not a probability';
 
@@ -65,30 +66,22 @@ export function predictionMetrics(input: PredictionMetricsInput): PredictionMetr
   // Rank by -confidence: the same order as 1 - confidence, without rounding distinct confidences
   // near 0 into ties.
   const uncertainty = confidence ? confidence.map((c) => -c) : input.uncertainty!;
-  const wrong = correct.map((c) => 1 - c);
-  const results: Record<PredictionMetricName, MetricResult> = {
-    auroc: auroc(uncertainty, wrong),
-    aupr: aupr(uncertainty, wrong),
-    prr: prr(uncertainty, correct),
-    aurc: aurc(uncertainty, correct),
-    auarc: auarc(uncertainty, correct),
-    ece: confidence ? ece(confidence, correct, { bins }) : { value: null, reason: NEEDS_CONFIDENCE },
-    mce: confidence ? mce(confidence, correct, { bins }) : { value: null, reason: NEEDS_CONFIDENCE },
-    brier: confidence ? brier(confidence, correct) : { value: null, reason: NEEDS_CONFIDENCE },
-    nll: confidence ? nll(confidence, correct) : { value: null, reason: NEEDS_CONFIDENCE },
-  };
   const notes: Partial<Record<PredictionMetricName, string>> = {};
   const values = {} as Record<PredictionMetricName, number | null>;
-  for (const name of PREDICTION_METRIC_NAMES) {
-    const r = results[name];
-    values[name] = r.value;
-    if (r.value === null) notes[name] = r.reason;
+  for (const metric of uqMetrics.list()) {
+    const r: MetricResult =
+      metric.needs === 'calibration' && confidence === null
+        ? { value: null, reason: NEEDS_CONFIDENCE }
+        : metric.compute({ correct, uncertainty, confidence, bins });
+    values[metric.name] = r.value;
+    if (r.value === null) notes[metric.name] = r.reason;
   }
   return {
+    ...(values as Record<BuiltinMetricName, number | null>),
     n: correct.length,
     bins,
     score: confidence ? 'confidence' : 'uncertainty',
-    ...values,
+    values,
     notes,
   };
 }

@@ -1,0 +1,6 @@
+/** Single-pass uncertainty scores; importing this registers the built-in ones in report order. */
+import './log-probability.ts';
+import './entropy.ts';
+import './margin.ts';
+
+export * from './registry.ts';

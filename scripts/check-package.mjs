@@ -161,7 +161,9 @@ try {
   if (!/^AUROC (\d|undefined)/m.test(onJs.stdout)) fail('the example printed no AUROC line');
   const note = onJs.stderr.split('\n').filter((l) => l.includes('native backend unavailable'));
   if (note.length !== 1 || !note[0].includes('npm rebuild [-g] attune --foreground-scripts'))
-    fail(`expected one stderr note naming \`npm rebuild [-g] attune --foreground-scripts\`, got:\n${onJs.stderr}`);
+    fail(
+      `expected one stderr note naming \`npm rebuild [-g] attune --foreground-scripts\`, got:\n${onJs.stderr}`,
+    );
 
   step('type-check the example and every exports subpath against the shipped .d.ts');
   cpSync(join(app, 'example.mjs'), join(app, 'example.ts'));

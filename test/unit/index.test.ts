@@ -44,7 +44,16 @@ const renamed: Record<string, Record<string, string>> = {
 const sameValue = new Set(['IGNORE_INDEX']);
 
 test('the main entry points are exported under their short names', () => {
-  for (const name of ['loadModel', 'train', 'evaluate', 'auroc', 'merge', 'predict', 'generate', 'scoreIds']) {
+  for (const name of [
+    'loadModel',
+    'train',
+    'evaluate',
+    'auroc',
+    'merge',
+    'predict',
+    'generate',
+    'scoreIds',
+  ]) {
     assert.equal(typeof (api as Record<string, unknown>)[name], 'function', `attune exports ${name}`);
   }
   assert.equal(api.evaluate, uq.summarizePredictions);

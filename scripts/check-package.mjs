@@ -22,6 +22,7 @@ const keep = args.has('--keep');
 const rebuild = !args.has('--no-rebuild');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const started = Date.now();
+const work = mkdtempSync(join(tmpdir(), 'attune-package-'));
 
 /** Files the package must ship, and path prefixes it must not. */
 const REQUIRED = [
@@ -46,8 +47,11 @@ const FORBIDDEN = [
   '.attune-cache/',
 ];
 
+/** Report and exit 1 (process.exit skips the `finally` below, so the temp folder goes here). */
 function fail(message) {
   console.error(`check-package: ${message}`);
+  if (keep) console.error(`check-package: kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
   process.exit(1);
 }
 
@@ -105,8 +109,6 @@ function writeConsumer(dir, tarball) {
     `${JSON.stringify({ name: pkg.name, lockfileVersion: 3, requires: true, packages }, null, 2)}\n`,
   );
 }
-
-const work = mkdtempSync(join(tmpdir(), 'attune-package-'));
 
 /**
  * Environment of a consumer's process: no Attune settings inherited from CI unless given, and a

@@ -22,6 +22,7 @@ const keep = args.has('--keep');
 const rebuild = !args.has('--no-rebuild');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const started = Date.now();
+const work = mkdtempSync(join(tmpdir(), 'attune-package-'));
 
 /** Files the package must ship, and path prefixes it must not. */
 const REQUIRED = [
@@ -46,8 +47,11 @@ const FORBIDDEN = [
   '.attune-cache/',
 ];
 
+/** Report and exit 1 (process.exit skips the `finally` below, so the temp folder goes here). */
 function fail(message) {
   console.error(`check-package: ${message}`);
+  if (keep) console.error(`check-package: kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
   process.exit(1);
 }
 
@@ -106,8 +110,6 @@ function writeConsumer(dir, tarball) {
   );
 }
 
-const work = mkdtempSync(join(tmpdir(), 'attune-package-'));
-
 /**
  * Environment of a consumer's process: no Attune settings inherited from CI unless given, and a
  * TMPDIR inside the work folder, so what the example writes goes when the folder does.
@@ -160,8 +162,10 @@ try {
   if (!onJs.stdout.includes('backend: js')) fail('the example did not run on the js backend');
   if (!/^AUROC (\d|undefined)/m.test(onJs.stdout)) fail('the example printed no AUROC line');
   const note = onJs.stderr.split('\n').filter((l) => l.includes('native backend unavailable'));
-  if (note.length !== 1 || !note[0].includes('npm rebuild attune --foreground-scripts'))
-    fail(`expected one stderr note naming \`npm rebuild attune --foreground-scripts\`, got:\n${onJs.stderr}`);
+  if (note.length !== 1 || !note[0].includes('npm rebuild [-g] attune --foreground-scripts'))
+    fail(
+      `expected one stderr note naming \`npm rebuild [-g] attune --foreground-scripts\`, got:\n${onJs.stderr}`,
+    );
 
   step('type-check the example and every exports subpath against the shipped .d.ts');
   cpSync(join(app, 'example.mjs'), join(app, 'example.ts'));

@@ -28,10 +28,13 @@ const buildLog = join(projectRoot, 'native', 'build-log.txt');
 
 let cached: NativeLoadResult | null = null;
 
-/** How to build the addon: a checkout (src/ present) has its own script; an installed package is rebuilt by npm. */
+/**
+ * How to build the addon: a checkout (src/ present) has its own script; an installed package,
+ * whose install script npm may not have run, is rebuilt by npm (-g for a global install).
+ */
 export const nativeBuildHint = existsSync(join(projectRoot, 'src'))
   ? '`npm run build:native`'
-  : '`npm rebuild attune --foreground-scripts`';
+  : '`npm rebuild [-g] attune --foreground-scripts`';
 
 function buildLogSummary(): string {
   if (!existsSync(buildLog)) return `no build log (the install script did not run: try ${nativeBuildHint})`;

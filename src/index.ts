@@ -14,6 +14,7 @@
 
 export * from './analysis/index.ts';
 export { type BackendInfo, backendInfo, type Kernels, kernels, setBackend } from './backend/index.ts';
+export * from './config/index.ts';
 export type { PromptCompletionRecord, TextRecord } from './data/index.ts';
 export * from './data/index.ts';
 export * from './errors.ts';

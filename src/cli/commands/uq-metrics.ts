@@ -1,8 +1,8 @@
 /** `attune uq metrics`: uncertainty and calibration metrics of a user's own predictions (JSONL). */
 import { UsageError } from '../../errors.ts';
 import {
-  predictionMetricNames,
   type PredictionMetrics,
+  predictionMetricNames,
   predictionMetrics,
   readPredictions,
 } from '../../uq/index.ts';

@@ -164,3 +164,49 @@ output_dir: run-many
       assert.deepEqual(resumed.adapter.state().get(name)!.data, t.data, name);
   });
 });
+
+describe('data.chat_template', () => {
+  it('a .jinja file next to the config renders {messages} for a tokenizer without a template', () => {
+    writeJsonl(join(root, 'chat.jsonl'), [
+      {
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Oslo.' },
+        ],
+      },
+      {
+        messages: [
+          { role: 'user', content: 'Yo' },
+          { role: 'assistant', content: 'Lima.' },
+        ],
+      },
+    ]);
+    writeFileSync(
+      join(root, 'chat.jinja'),
+      "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}",
+    );
+    const base = `model: model
+data: {train: chat.jsonl}
+train: {steps: 2}
+`;
+    const without = loadTrainConfig(yaml('chat-none.yaml', `${base}output_dir: run-chat-none\n`));
+    assert.throws(() => train(without), /chat template/);
+    const withTemplate = loadTrainConfig(
+      yaml(
+        'chat2.yaml',
+        `model: model\ndata: {train: chat.jsonl, chat_template: chat.jinja}\ntrain: {steps: 2}\noutput_dir: run-chat\n`,
+      ),
+    );
+    assert.equal(withTemplate.data.chat_template, join(root, 'chat.jinja'));
+    const r = train(withTemplate);
+    assert.ok(existsSync(r.adapterDir));
+    const missing = loadTrainConfig(
+      yaml(
+        'chat3.yaml',
+        `model: model\ndata: {train: chat.jsonl, chat_template: nope.jinja}\ntrain: {steps: 2}\noutput_dir: run-chat3\n`,
+      ),
+    );
+    assert.throws(() => train(missing), /data\.chat_template: cannot read .*nope\.jinja \(ENOENT\)/);
+    assert.ok(!existsSync(join(root, 'run-chat3')));
+  });
+});

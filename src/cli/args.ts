@@ -223,9 +223,13 @@ function invalid(name: string, spec: OptionSpec, raw: string, hint = ''): UsageE
   return new UsageError(`${flag(name)}: expected ${describeKind(spec)}, got ${JSON.stringify(raw)}${hint}`);
 }
 
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A decimal number as typed (no hex, no `Infinity`, no empty string), or null. */
 function toNumber(text: string, integer: boolean): number | null {
   const trimmed = text.trim();
-  if (trimmed === '') return null;
+  if (!(integer ? INTEGER_TEXT : NUMBER_TEXT).test(trimmed)) return null;
   const parsed = Number(trimmed);
   if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) return null;
   return parsed;

@@ -125,12 +125,6 @@ export const jsonOption = {
   description: 'Also print the result as one JSON object, the last line of stdout',
 } as const satisfies OptionSpec;
 
-/** The `--overwrite` flag of commands that write a user's artifacts. */
-export const overwriteOption = {
-  type: 'boolean',
-  description: 'replace existing output (without it, existing output is never replaced)',
-} as const satisfies OptionSpec;
-
 /** Whether argv asks for help (`-h`/`--help` before any `--`). */
 export function wantsHelp(argv: readonly string[]): boolean {
   for (const token of argv) {

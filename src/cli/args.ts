@@ -125,12 +125,6 @@ export const jsonOption = {
   description: 'Also print the result as one JSON object, the last line of stdout',
 } as const satisfies OptionSpec;
 
-/** The `--overwrite` flag of commands that write a user's artifacts. */
-export const overwriteOption = {
-  type: 'boolean',
-  description: 'replace existing output (without it, existing output is never replaced)',
-} as const satisfies OptionSpec;
-
 /** Whether argv asks for help (`-h`/`--help` before any `--`). */
 export function wantsHelp(argv: readonly string[]): boolean {
   for (const token of argv) {
@@ -223,9 +217,13 @@ function invalid(name: string, spec: OptionSpec, raw: string, hint = ''): UsageE
   return new UsageError(`${flag(name)}: expected ${describeKind(spec)}, got ${JSON.stringify(raw)}${hint}`);
 }
 
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/** A decimal number as typed (no hex, no `Infinity`, no empty string), or null. */
 function toNumber(text: string, integer: boolean): number | null {
   const trimmed = text.trim();
-  if (trimmed === '') return null;
+  if (!(integer ? INTEGER_TEXT : NUMBER_TEXT).test(trimmed)) return null;
   const parsed = Number(trimmed);
   if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) return null;
   return parsed;

@@ -111,6 +111,12 @@ export class ModelSource {
   /** Open a reference: config.json and checkpoint headers now, plus the adapter's, validated. */
   static open(ref: ModelRef): ModelSource {
     if (!isDir(ref.dir)) throw new FormatError(ref.dir, `model '${ref.text}': no such folder`);
+    if (!existsSync(join(ref.dir, 'config.json')) && existsSync(join(ref.dir, ADAPTER_CONFIG_FILE))) {
+      throw new FormatError(
+        ref.dir,
+        `model '${ref.text}' is a PEFT adapter, not a model; write an adapter as base+adapter in the YAML (model: path/to/base+${ref.text})`,
+      );
+    }
     checkModelDir(ref.dir); // config.json against the weights' shapes, one field per message
     const config = readModelConfig(ref.dir);
     const reader = openCheckpoint(ref.dir);

@@ -35,6 +35,12 @@ export function demoCacheDir(env: Readonly<Record<string, string | undefined>>):
   return join(homedir(), '.cache', 'attune');
 }
 
+/** The line the demo prints first: its mode and how long it is expected to take. */
+export function demoStartNote(quick: boolean): string {
+  const duration = quick ? DEMO_EXPECTED_DURATION.quick : DEMO_EXPECTED_DURATION.full;
+  return `demo: ${quick ? 'quick' : 'full'} mode, expected ${duration} from a cold cache on 2 cores (less with the base model cached)${quick ? '; --full runs the long one' : ''}`;
+}
+
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? null : Number(v.toFixed(3)));
 
 /** `attune demo [--full] [--out DIR] [--overwrite] [--seed S] [--json]`. */
@@ -62,9 +68,7 @@ recipe changes. An --out that already holds files is refused unless --overwrite.
     const out = resolve(v.out);
     checkDemoOutput(out, v.overwrite);
     const seed = v.seed;
-    io.note(
-      `demo: ${quick ? 'quick' : 'full'} mode, expected ${quick ? DEMO_EXPECTED_DURATION.quick : DEMO_EXPECTED_DURATION.full} from a cold cache on 2 cores${quick ? ' (--full for the long one)' : ''}`,
-    );
+    io.note(demoStartNote(quick));
     let bar: Progress | null = null;
     const started = Date.now();
     const result = runDemo({

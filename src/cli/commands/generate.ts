@@ -66,7 +66,8 @@ export const generateCommand = defineCommand({
   name: 'generate',
   summary: 'Generate text from a model (greedy or sampled, KV cache, seeded)',
   description: `Encodes --prompt as transformers would (special tokens included) or renders --chat through
-the chat template with a generation prompt, then generates up to --max-new-tokens tokens, stopping at
+the chat template with a generation prompt (the model's, or --chat-template FILE for a model that
+ships none), then generates up to --max-new-tokens tokens, stopping at
 an EOS id of config.json / generation_config.json or at --stop. --json adds the prompt ids, the
 generated ids and the text.`,
   options,

@@ -22,7 +22,9 @@ export const mergeCommand = defineCommand({
   name: 'merge',
   summary: 'Merge models (linear, TIES, DARE, breadcrumbs, slerp, model stock, soups) from a YAML config',
   usage: '<config.yaml> --out <dir> [options]',
-  positionals: [{ name: 'config.yaml', description: 'the mergekit-style YAML merge config (docs/merge.md)' }],
+  positionals: [
+    { name: 'config.yaml', description: 'the mergekit-style YAML merge config, see docs/merge.md' },
+  ],
   description: `The config has mergekit's shape (merge_method, base_model, models: [{model, parameters}],
 parameters, dtype; see docs/merge.md); a mergekit config gives mergekit's result.
 Methods: ${MERGE_METHODS.slice(0, 5).join(', ')},

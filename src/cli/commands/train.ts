@@ -24,7 +24,7 @@ const options = {
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'Fine-tune a model (LoRA or full) from a YAML config; PEFT-compatible output',
-  positionals: [{ name: 'config.yaml', description: 'the YAML train config (docs/config.md)' }],
+  positionals: [{ name: 'config.yaml', description: 'the YAML train config, see docs/config.md' }],
   description: `Validates the config (docs/config.md), the model and the data before the first step, then
 trains, writing into output_dir: config.resolved.yaml, metrics.jsonl (one object per logged step:
 step, loss, lr, grad_norm, tokens_per_s, eval_loss), checkpoints/step-N/ with an atomic 'latest'

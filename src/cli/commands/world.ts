@@ -1,5 +1,7 @@
 /** `attune world`: generate the seeded benchmark world and write its corpus and question splits. */
-import { UsageError } from '../../errors.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, UsageError } from '../../errors.ts';
 import { DEFAULT_WORLD_OPTIONS, generateWorld, WORLD_FILES, writeWorld } from '../../world/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -46,6 +48,7 @@ const options = {
     description: 'people never shown (even)',
     valueName: '<n>',
   },
+  overwrite: { type: 'boolean', description: 'replace world files already in --out' },
   json: jsonOption,
 } as const;
 
@@ -58,11 +61,17 @@ city, profession, employer, sibling, hobby) from the seed and writes, into --out
 (documents separated by a blank line), pretrain.jsonl ({text}), finetune.jsonl ({prompt, completion}
 and {text}), eval_known / eval_taught / eval_unknown / eval_ood / eval_mixed.jsonl ({prompt, answer,
 split, entity, relation, paraphrase, answerable}) and world.json. The same seed and sizes give
-byte-identical files. See docs/world.md.`,
+byte-identical files; files already in --out are replaced only with --overwrite. See docs/world.md.`,
   options,
   examples: ['attune world --seed 1 --out ./world', 'attune world --seed 7 --out ./w --known 60 --json'],
   async run(args, io) {
     const v = args.values;
+    const existing = WORLD_FILES.filter((file) => existsSync(join(v.out, file)));
+    if (existing.length > 0 && !v.overwrite) {
+      throw new ConfigError(
+        `${v.out} already holds ${existing.join(', ')} (pass --overwrite to replace them, or choose another --out)`,
+      );
+    }
     const seed = v.seed;
     const world = generateWorld({
       seed,

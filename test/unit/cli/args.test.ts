@@ -155,6 +155,9 @@ describe('typed options', () => {
       [['--top-p', '0'], '--top-p: expected a number in (0, 1], got "0"'],
       [['--rate', '1'], '--rate: expected a number in (0, 1), got "1"'],
       [['--temperature', 'Infinity'], '--temperature: expected a number >= 0, got "Infinity"'],
+      [['--seed', '0x10'], '--seed: expected an integer >= 0, got "0x10"'],
+      [['--seed', '1e3'], '--seed: expected an integer >= 0, got "1e3"'],
+      [['--temperature', '0x1'], '--temperature: expected a number >= 0, got "0x1"'],
       [
         ['--metric', 'exat'],
         '--metric: expected one of exact, contains, rougeL, got "exat" (did you mean "exact"?)',
@@ -179,6 +182,8 @@ describe('typed options', () => {
     assert.equal(parseTyped(['--top-p', '1']).values['top-p'], 1);
     assert.equal(parseTyped(['--temperature', '0']).values.temperature, 0);
     assert.equal(parseTyped(['--seed', '0']).values.seed, 0);
+    assert.equal(parseTyped(['--temperature', '1e-3']).values.temperature, 0.001);
+    assert.equal(parseTyped(['--temperature', '.5']).values.temperature, 0.5);
     assert.deepEqual(parseTyped(['--sizes', '256, 512']).values.sizes, [256, 512]);
     assert.deepEqual(parseTyped(['--methods', 'ties,linear']).values.methods, ['ties', 'linear']);
   });

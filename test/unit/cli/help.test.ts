@@ -61,6 +61,20 @@ describe('help', () => {
     }
   });
 
+  it('uses one vocabulary: --data for datasets, --input only for prediction files, --out, --overwrite', () => {
+    for (const command of commands) {
+      const names = Object.keys(command.options);
+      for (const banned of ['output', 'output-dir', 'dataset', 'file', 'force', 'predictions'])
+        assert.ok(!names.includes(banned), `${command.name} --${banned}`);
+      if (names.includes('input')) assert.equal(command.name, 'uq metrics', `${command.name} --input`);
+      const writes = names.includes('out') && !command.name.startsWith('bench ');
+      if (writes)
+        assert.ok(names.includes('overwrite'), `${command.name} writes --out but has no --overwrite`);
+      if (command.name.startsWith('bench '))
+        assert.match(command.description ?? '', /manages its own output/);
+    }
+  });
+
   it('prints numeric kinds with their ranges (generate)', () => {
     const text = commandHelp(commands.find((c) => c.name === 'generate')!);
     assert.match(

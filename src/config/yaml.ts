@@ -97,8 +97,11 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
   }
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+/** `models[0].parameters.density`: keys joined by dots, array indices in brackets. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
 }
 
 /** One line per zod issue: `field 'a.b': ...`, unknown keys with the closest valid key. */
@@ -122,6 +125,12 @@ export function describeIssues(
       });
     }
     const at = formatPath(issue.path) || '(top level)';
+    // custom issues may ask for `path: message` (params.bare true) or the message alone ('message')
+    const bare =
+      issue.code === 'custom' ? (issue.params as { bare?: true | 'message' } | undefined)?.bare : undefined;
+    if (bare === 'message' || (bare && issue.path.length === 0))
+      return [{ path: issue.path, message: issue.message }];
+    if (bare) return [{ path: issue.path, message: `${at}: ${issue.message}` }];
     if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
       return [{ path: issue.path, message: `missing required field '${at}'` }];
     return [{ path: issue.path, message: `field '${at}': ${issue.message}` }];

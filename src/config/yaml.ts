@@ -67,14 +67,19 @@ export function readYamlMapping(path: string, what = 'the config'): YamlSource {
 export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
   let cur = obj;
-  for (const part of parts.slice(0, -1)) {
+  parts.slice(0, -1).forEach((part, i) => {
     const next = cur[part];
+    // an index steps into a list (`models.1.parameters.weight=0.3`)
+    const indexed = Array.isArray(next) && /^\d+$/.test(parts[i + 1]!);
     // a name stands for {name} (method: lora), so `--set method.r=4` keeps the name
     if (typeof next === 'string') cur[part] = { name: next };
-    else if (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
+    else if (
+      !indexed &&
+      (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
+    )
       cur[part] = {};
     cur = cur[part] as Record<string, unknown>;
-  }
+  });
   cur[parts.at(-1)!] = value;
 }
 

@@ -179,7 +179,7 @@ dtype: float8
           /many\.yaml:11: field 'dtype'/,
         ];
         assert.equal(lines.length, expected.length, e.message);
-        expected.forEach((pattern, i) => assert.match(lines[i]!, pattern));
+        for (const [i, pattern] of expected.entries()) assert.match(lines[i]!, pattern);
         return true;
       },
     );

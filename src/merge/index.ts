@@ -9,6 +9,7 @@ export * from './engine.ts';
 export * from './greedy-soup.ts';
 export * from './memory.ts';
 export * from './method.ts';
+export * from './method-docs.ts';
 export * from './parameters.ts';
 export * from './plan.ts';
 export * from './port.ts';

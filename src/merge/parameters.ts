@@ -75,10 +75,10 @@ const rescale = (byDefault: Rescale) =>
 export type Scope = 'tensor' | 'global' | 'row';
 
 /** `scope`: the magnitude ranking over a tensor (mergekit), each row or the whole model. */
-const scope = (allowed: readonly [Scope, ...Scope[]]) =>
+const scope = (allowed: readonly [Scope, ...Scope[]] = ['tensor', 'row', 'global']) =>
   z
     .enum(allowed, {
-      error: (issue) => `supports scope ${allowed.join(' | ')}, found '${String(issue.input)}'`,
+      error: (issue) => `expected one of ${allowed.join(' | ')}, found '${String(issue.input)}'`,
     })
     .default(allowed[0])
     .describe('magnitude ranking over a tensor (mergekit), each row or the whole model');

@@ -17,7 +17,7 @@ registerMergeMethod({
     lambda: p.lambda(),
     int8_mask: p.int8_mask(),
     rescale: p.rescale('none'),
-    scope: p.scope(['tensor', 'row', 'global']),
+    scope: p.scope(),
     divisor: p.divisor(),
   }),
   modelParameters,

@@ -17,7 +17,7 @@ registerMergeMethod({
     lambda: p.lambda(),
     int8_mask: p.int8_mask(),
     rescale: p.rescale('none'),
-    scope: p.scope(['tensor', 'row', 'global']),
+    scope: p.scope(),
   }),
   modelParameters,
   bench: { modelParameters: { density: 0.8, gamma: 0.01 } },

@@ -16,7 +16,7 @@ registerMergeMethod({
     lambda: p.lambda(),
     int8_mask: p.int8_mask(),
     rescale: p.rescale('none'),
-    scope: p.scope(['tensor', 'global', 'row']),
+    scope: p.scope(),
     divisor: p.divisor(),
   }),
   modelParameters,

@@ -171,7 +171,7 @@ dtype: float8
         assert.ok(e instanceof ConfigError, String(e));
         const lines = e.message.split(/; (?=\S*many\.yaml)/);
         const expected = [
-          /many\.yaml:9: field 'parameters\.scope': supports scope tensor \| global \| row, found 'diagonal'/,
+          /many\.yaml:9: field 'parameters\.scope': expected one of tensor \| row \| global, found 'diagonal'/,
           /many\.yaml:10: parameters\.t: ties has no parameter 't' \(its parameters: weight, density, /,
           /many\.yaml:5: models\[0\]\.parameters\.density: 1\.5 is outside \(0, 1\]/,
           /many\.yaml:5: models\[0\]\.parameters\.normalize: 'normalize' is a global parameter of ties/,

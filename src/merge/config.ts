@@ -78,6 +78,7 @@ const REFUSED_KEYS: Record<string, string> = {
   modules: "'modules' is not supported: list whole models under 'models' (layer slicing is not implemented)",
 };
 
+// key checks run even when a field failed, so one run reports every problem of the file
 const always = { when: () => true } as never;
 
 /** A value's own keys when it is a plain object. */

@@ -28,8 +28,6 @@ import { isBufferName, type MergePlan, planMerge } from './plan.ts';
 import { TensorInputs } from './tensor-inputs.ts';
 import { StreamingSafetensorsWriter } from './writer.ts';
 
-export { dropSeed } from './task-arithmetic.ts';
-
 /** Options of `runMerge`. */
 export interface RunMergeOptions {
   /** The output model dir (must not exist unless `overwrite`). */

@@ -24,12 +24,21 @@ export interface SettingRange {
 /** Finite numbers. */
 export const FINITE: SettingRange = { test: Number.isFinite, text: 'not finite' };
 
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
 /**
  * A numeric setting (number, gradient [a, b, ...], or [{filter, value}, ...]) whose every number
  * lies in `range`; an offender is reported as `path: 1.5 is outside (0, 1]`.
  */
 export function numericSetting(range: SettingRange = FINITE) {
-  return z.union([z.number(), gradient, condition, z.array(condition).min(1)]).superRefine((value, ctx) => {
+  const shapes = [z.number(), gradient, condition, z.array(condition).min(1)] as const;
+  const error = (issue: { input?: unknown }) =>
+    `expected a number, a gradient [a, b, ...] or conditions [{filter, value}, ...], found ${describeValue(issue.input)}`;
+  return z.union(shapes, { error }).superRefine((value, ctx) => {
     for (const v of settingNumbers(value as Setting)) {
       if (!range.test(v))
         ctx.addIssue({ code: 'custom', message: `${v} is ${range.text}`, params: { bare: true } });

@@ -211,6 +211,10 @@ dtype: float8
       () => loadMergeConfig(file, ['models.0.parameters.density=2']),
       /set\.yaml:5: models\[0\]\.parameters\.density: 2 is outside \(0, 1\]/,
     );
+    assert.throws(
+      () => loadMergeConfig(file, ['parameters.lambda=big']),
+      /set\.yaml: field 'parameters\.lambda': expected a number, a gradient \[a, b, \.\.\.\] or conditions .*, found "big"/,
+    );
   });
 
   it('fails on a missing model folder before writing anything', () => {

@@ -1,11 +1,14 @@
-/** Regenerates the docs pages that are derived from code (docs/config.md, docs/cli-reference.md). */
-import { writeFileSync } from 'node:fs';
+/** Regenerates the docs pages that are derived from code (docs/config.md, docs/cli-reference.md, merge.md's methods). */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderCliReference } from '../src/cli/reference-docs.ts';
+import { updateMergeDocs } from '../src/merge/method-docs.ts';
 import { renderConfigDocs } from '../src/train/config-docs.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 writeFileSync(join(root, 'docs', 'config.md'), renderConfigDocs());
 writeFileSync(join(root, 'docs', 'cli-reference.md'), renderCliReference());
-console.log('wrote docs/config.md and docs/cli-reference.md');
+const mergeDocs = join(root, 'docs', 'merge.md');
+writeFileSync(mergeDocs, updateMergeDocs(readFileSync(mergeDocs, 'utf8')));
+console.log('wrote docs/config.md, docs/cli-reference.md and the methods of docs/merge.md');

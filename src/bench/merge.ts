@@ -9,8 +9,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backendInfo } from '../backend/index.ts';
+import { UsageError } from '../errors.ts';
 import { CONFIG_FILE, SAFETENSORS_FILE, writeJsonAtomic } from '../io/index.ts';
-import { runMerge, StreamingSafetensorsWriter, validateMergeConfig } from '../merge/index.ts';
+import { mergeMethods, runMerge, StreamingSafetensorsWriter, validateMergeConfig } from '../merge/index.ts';
 import { llamaConfigJson } from '../models/index.ts';
 import { Rng } from '../tensor/index.ts';
 import { type BenchEnvelope, type BenchRow, envelope } from './envelope.ts';
@@ -29,20 +30,16 @@ export const MERGE_PRESETS = {
   },
 } as const;
 
-/** Methods the bench times (each on the base plus three models; slerp on the base plus one). */
-export const MERGE_BENCH_METHODS = [
-  'linear',
-  'ties',
-  'dare_ties',
-  'breadcrumbs',
-  'slerp',
-  'model_stock',
-] as const;
+/** Methods the bench times: every registered method with a `bench` recipe (on the base plus its models). */
+export const MERGE_BENCH_METHODS: readonly string[] = mergeMethods
+  .list()
+  .filter((m) => m.bench)
+  .map((m) => m.name);
 
 /** Options of `runMergeBench`. */
 export interface MergeBenchOptions {
   presets?: (keyof typeof MERGE_PRESETS)[];
-  methods?: (typeof MERGE_BENCH_METHODS)[number][];
+  methods?: string[];
 }
 
 type Shape = (typeof MERGE_PRESETS)[keyof typeof MERGE_PRESETS];
@@ -97,27 +94,21 @@ function writeRandomModel(dir: string, shape: Shape, baseSeed: number, noiseSeed
   }
 }
 
+/** The config of `method`'s bench recipe over the base and `models` (weights 1 / count where it has weights). */
 function methodConfig(method: string, models: string[]): Record<string, unknown> {
-  if (method === 'slerp')
-    return {
-      merge_method: 'slerp',
-      base_model: 'base',
-      models: [{ model: models[0] }],
-      parameters: { t: 0.5 },
-    };
-  const params =
-    method === 'ties' || method === 'dare_ties'
-      ? { density: 0.5 }
-      : method === 'breadcrumbs'
-        ? { density: 0.8, gamma: 0.01 }
-        : {};
+  const entry = mergeMethods.get(method);
+  const recipe = entry.bench;
+  if (!recipe)
+    throw new UsageError(
+      `bench merge: ${method} has no bench recipe (benched: ${MERGE_BENCH_METHODS.join(', ')})`,
+    );
+  const used = models.slice(0, recipe.models ?? models.length);
+  const weight = entry.modelParameters.includes('weight') ? { weight: 1 / used.length } : {};
   return {
     merge_method: method,
-    ...(method === 'linear' ? {} : { base_model: 'base' }),
-    models: models.map((m) => ({
-      model: m,
-      parameters: method === 'model_stock' ? {} : { weight: 1 / models.length, ...params },
-    })),
+    ...(entry.usesBase ? { base_model: 'base' } : {}),
+    models: used.map((m) => ({ model: m, parameters: { ...weight, ...recipe.modelParameters } })),
+    ...(recipe.parameters ? { parameters: recipe.parameters } : {}),
   };
 }
 

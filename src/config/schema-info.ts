@@ -37,9 +37,15 @@ export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[
   let cur: AnySchema[] = [schema as AnySchema];
   for (const p of path) {
     const next: AnySchema[] = [];
-    for (const o of cur.flatMap(objectOptions)) {
-      const field = typeof p === 'string' ? shapeOf(o)[p] : undefined;
-      if (field) next.push(field);
+    if (typeof p === 'number') {
+      // an index steps into the element schema of an array
+      for (const s of cur.map(unwrapSchema))
+        if (s.def.type === 'array') next.push(s.def.element as AnySchema);
+    } else {
+      for (const o of cur.flatMap(objectOptions)) {
+        const field = shapeOf(o)[p as string];
+        if (field) next.push(field);
+      }
     }
     cur = next;
   }

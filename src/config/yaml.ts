@@ -67,14 +67,19 @@ export function readYamlMapping(path: string, what = 'the config'): YamlSource {
 export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
   let cur = obj;
-  for (const part of parts.slice(0, -1)) {
+  parts.slice(0, -1).forEach((part, i) => {
     const next = cur[part];
+    // an index steps into a list (`models.1.parameters.weight=0.3`)
+    const indexed = Array.isArray(next) && /^\d+$/.test(parts[i + 1]!);
     // a name stands for {name} (method: lora), so `--set method.r=4` keeps the name
     if (typeof next === 'string') cur[part] = { name: next };
-    else if (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
+    else if (
+      !indexed &&
+      (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
+    )
       cur[part] = {};
     cur = cur[part] as Record<string, unknown>;
-  }
+  });
   cur[parts.at(-1)!] = value;
 }
 
@@ -97,8 +102,11 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
   }
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+/** `models[0].parameters.density`: keys joined by dots, array indices in brackets. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
 }
 
 /** One line per zod issue: `field 'a.b': ...`, unknown keys with the closest valid key. */
@@ -122,6 +130,12 @@ export function describeIssues(
       });
     }
     const at = formatPath(issue.path) || '(top level)';
+    // custom issues may ask for `path: message` (params.bare true) or the message alone ('message')
+    const bare =
+      issue.code === 'custom' ? (issue.params as { bare?: true | 'message' } | undefined)?.bare : undefined;
+    if (bare === 'message' || (bare && issue.path.length === 0))
+      return [{ path: issue.path, message: issue.message }];
+    if (bare) return [{ path: issue.path, message: `${at}: ${issue.message}` }];
     if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
       return [{ path: issue.path, message: `missing required field '${at}'` }];
     return [{ path: issue.path, message: `field '${at}': ${issue.message}` }];

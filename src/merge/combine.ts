@@ -4,7 +4,7 @@
  * written element by element after every input of that element was read, so `out` may be one of
  * the inputs (the streaming engine merges in place and allocates nothing).
  */
-import type { Divisor } from './methods.ts';
+import type { Divisor } from './parameters.ts';
 
 /** One task vector: Δ_j = scale * (theta_j - base_j), weighted by `weight`. */
 export interface TaskVector {

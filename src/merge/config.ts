@@ -1,7 +1,8 @@
 /**
- * `attune merge` configs: mergekit's YAML shape, validated by a zod schema (strict: an unknown key
- * names the closest valid one) and then per method (which parameters it reads, their ranges), so
- * every mistake is reported before any file is read or written.
+ * `attune merge` configs: mergekit's YAML shape, validated by one zod schema built for the chosen
+ * method from its registry entry (method.ts): which parameters it reads globally and per model,
+ * their defaults and ranges, and its own checks. Every problem of a file is reported in one run,
+ * each with its line (config/yaml.ts), before any model is opened.
  *
  *   merge_method: ties
  *   base_model: ./base
@@ -16,65 +17,47 @@
  * Paths are relative to the YAML file. Per-model parameters override the global ones, which
  * override the method's defaults (mergekit's lookup order).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { closest as closestKey } from '../config/suggest.ts';
-import { ConfigError } from '../errors.ts';
+import { closest } from '../config/suggest.ts';
+import { applyOverrides, readYamlMapping, validateWith, type YamlSource } from '../config/yaml.ts';
 import {
-  isMergeMethod,
-  MERGE_METHODS,
-  METHOD_SPECS,
-  type MergeMethodName,
-  type MethodSpec,
-  PARAMETER_NAMES,
+  type MergeConfigView,
+  type MergeMethod,
+  mergeMethods,
   UNSUPPORTED_MERGEKIT_METHODS,
-} from './methods.ts';
+} from './method.ts';
+import './methods/index.ts';
 import { type ModelRef, parseModelReference } from './reference.ts';
-import { isScalarSetting, type Setting, settingNumbers } from './settings.ts';
+import type { Setting } from './settings.ts';
 
-const gradient = z.array(z.number()).min(1);
-const condition = z
-  .object({ filter: z.string().nullable().optional(), value: z.union([z.number(), gradient]) })
-  .strict();
-const numericSetting = z
-  .union([z.number(), gradient, condition, z.array(condition).min(1)])
-  .describe('a number, a gradient [a, b, ...] over the layers, or [{filter, value}, ...] by tensor name');
+/** Parameters as validated: setting (or boolean / choice) per name. */
+export type ParameterSettings = Partial<Record<string, Setting>>;
 
-const parametersSchema = z
-  .object({
-    weight: numericSetting.optional().describe('weight of a model (default 1)'),
-    density: numericSetting.optional().describe('fraction of each task vector kept, in (0, 1] (default 1)'),
-    gamma: numericSetting
-      .optional()
-      .describe('breadcrumbs: fraction of the largest entries removed (default 0.01)'),
-    normalize: z.boolean().optional().describe('divide by the sum of the weights (default per method)'),
-    lambda: numericSetting.optional().describe('scale of the merged task vector (default 1)'),
-    rescale: z
-      .union([z.enum(['l1', 'inverse_density', 'none']), z.boolean()])
-      .optional()
-      .describe('rescale kept entries: l1 (mergekit), inverse_density (paper/PEFT) or none; true = l1'),
-    scope: z
-      .enum(['tensor', 'global', 'row'])
-      .optional()
-      .describe('magnitude ranking over a tensor, the whole model or each row'),
-    divisor: z
-      .enum(['weights', 'count'])
-      .optional()
-      .describe('TIES: divide by the agreeing weights (mergekit) or their count (paper/PEFT)'),
-    int8_mask: z.boolean().optional().describe('accepted for mergekit configs; no effect on the result'),
-    t: numericSetting.optional().describe('slerp: interpolation factor from base (0) to the other model (1)'),
-    filter_wise: z.boolean().optional().describe('model_stock: one ratio per row instead of per tensor'),
-  })
-  .strict();
+/** A model entry of a validated config. */
+export interface MergeModelEntry {
+  ref: ModelRef;
+  /** The entry's own parameters as written (no defaults). */
+  parameters: ParameterSettings;
+}
 
-const modelEntrySchema = z
-  .object({
-    model: z.string().min(1).describe('a model dir, or base_dir+adapter_dir'),
-    parameters: parametersSchema.nullable().optional(),
-  })
-  .strict();
+/** A validated merge config with resolved model references. */
+export interface MergeConfig {
+  /** The method's name (`merge_method`). */
+  method: string;
+  /** The method's registry entry. */
+  mergeMethod: MergeMethod;
+  base: ModelRef | null;
+  models: MergeModelEntry[];
+  /** Global parameters, the method's defaults filled in. */
+  parameters: ParameterSettings;
+  /** Output dtype (out_dtype, else dtype), null = keep each tensor's stored dtype. */
+  outDtype: 'float32' | 'bfloat16' | 'float16' | null;
+  seed: number;
+  eval: { data: string; maxLength: number; batchSize: number } | null;
+  /** Where the config came from (errors name it). */
+  source: string;
+}
 
 const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
 
@@ -89,21 +72,148 @@ const evalSchema = z
   })
   .strict();
 
-/** The schema of `attune merge` configs (before per-method checks). */
-export const mergeConfigSchema = z
-  .object({
-    merge_method: z.string().describe(`one of ${MERGE_METHODS.join(', ')}`),
+/** mergekit keys Attune refuses with a reason rather than "unknown key". */
+const REFUSED_KEYS: Record<string, string> = {
+  slices: "'slices' is not supported: list whole models under 'models' (layer slicing is not implemented)",
+  modules: "'modules' is not supported: list whole models under 'models' (layer slicing is not implemented)",
+};
+
+// key checks run even when a field failed, so one run reports every problem of the file
+const always = { when: () => true } as never;
+
+/** A value's own keys when it is a plain object. */
+function keysOf(value: unknown): string[] {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : [];
+}
+
+/** Every parameter name of any registered method. */
+function allParameterNames(): Set<string> {
+  return new Set(mergeMethods.list().flatMap((m) => Object.keys(m.options.shape)));
+}
+
+function withoutDefault(field: z.ZodType): z.ZodType {
+  const def = (field as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+  return (def.type === 'default' && def.innerType ? def.innerType : field).optional();
+}
+
+/**
+ * The schema of one parameters block of `method`: the global block (every option, defaults filled
+ * in) or a model's (its per-model options, no defaults). A key the block may not have is reported
+ * as what it is: a global parameter set per model, another method's parameter, or an unknown key.
+ */
+function parametersSchema(method: MergeMethod | null, perModel: boolean): z.ZodType {
+  if (!method) return z.record(z.string(), z.unknown());
+  const all = method.options.shape as Record<string, z.ZodType>;
+  const keys = perModel ? method.modelParameters : Object.keys(all);
+  const shape = Object.fromEntries(keys.map((k) => [k, perModel ? withoutDefault(all[k]!) : all[k]!]));
+  return z
+    .object(shape)
+    .loose()
+    .superRefine((value, ctx) => {
+      const known = allParameterNames();
+      for (const key of keysOf(value)) {
+        if (key in shape) continue;
+        if (perModel && key in all) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            params: { bare: true },
+            message: `'${key}' is a global parameter of ${method.name}; set it in the top-level 'parameters'`,
+          });
+        } else if (known.has(key)) {
+          const what = perModel ? 'per-model parameters' : 'its parameters';
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            params: { bare: true },
+            message: `${method.name} has no parameter '${key}' (${what}: ${keys.join(', ') || 'none'})`,
+          });
+        } else {
+          ctx.addIssue({
+            code: 'unrecognized_keys',
+            keys: [key],
+            input: value,
+            message: `unknown key '${key}'`,
+          });
+        }
+      }
+    }, always);
+}
+
+function methodNameSchema() {
+  return z.string().superRefine((name, ctx) => {
+    if (mergeMethods.has(name)) return;
+    const supported = mergeMethods.names().join(', ');
+    const guess = closest(name, mergeMethods.names());
+    const message = UNSUPPORTED_MERGEKIT_METHODS.includes(name)
+      ? `merge_method '${name}' (mergekit) is not supported by Attune (supported: ${supported})`
+      : `unknown merge_method '${name}'${guess ? ` (did you mean '${guess}'?)` : ''} (supported: ${supported})`;
+    ctx.addIssue({ code: 'custom', message, params: { bare: 'message' } });
+  });
+}
+
+type Problem = (message: string, path?: readonly (string | number)[]) => void;
+
+/** Checks across fields: the base, duplicate models, eval, and the method's own `check`. */
+function checkConfig(method: MergeMethod, data: RawConfig, baseDir: string, problem: Problem): void {
+  const base = data.base_model ? parseModelReference(data.base_model, baseDir) : null;
+  if (method.usesBase && !base)
+    problem(`${method.name} needs 'base_model' (task vectors are taken relative to it)`, ['base_model']);
+  const refs = data.models.map((m) => parseModelReference(m.model, baseDir));
+  const seen = new Set<string>();
+  refs.forEach((ref, i) => {
+    if (seen.has(ref.key) && ref.key !== base?.key)
+      problem(`models[${i}]: '${ref.text}' is listed twice`, ['models', i, 'model']);
+    seen.add(ref.key);
+  });
+  if (data.eval && !method.usesEval) {
+    const users = mergeMethods
+      .list()
+      .filter((m) => m.usesEval)
+      .map((m) => m.name);
+    problem(`'eval' is only used by ${users.join(', ') || 'no method'}, not ${method.name}`, ['eval']);
+  }
+  const others = base ? refs.filter((r) => r.key !== base.key).length : refs.length;
+  const view: MergeConfigView = {
+    parameters: data.parameters ?? {},
+    models: data.models.map((m) => ({ parameters: (m.parameters ?? {}) as Record<string, unknown> })),
+    others,
+    hasEval: data.eval !== undefined,
+  };
+  let reported = 0;
+  method.check?.(view, (message, path) => {
+    reported++;
+    problem(message, path);
+  });
+  if (method.usesBase && base && others === 0 && reported === 0)
+    problem(`${method.name}: every model is the base; list at least one other model`, ['models']);
+}
+
+/** The schema of a merge config for `method` (null: the method is not registered; only its name is reported). */
+function configSchema(method: MergeMethod | null, baseDir: string) {
+  const shape = {
+    merge_method: methodNameSchema().describe('the merge method (docs/merge.md lists them)'),
     base_model: z
       .string()
       .min(1)
       .nullable()
       .optional()
       .describe('the base model (task vectors are relative to it)'),
-    models: z.array(modelEntrySchema).min(1).describe('the models to merge'),
-    parameters: parametersSchema
-      .nullable()
-      .optional()
+    parameters: parametersSchema(method, false)
+      .nullish()
+      .transform((block) => block ?? (method ? parametersSchema(method, false).parse({}) : {}))
       .describe('global parameters (defaults for every model)'),
+    models: z
+      .array(
+        z
+          .object({
+            model: z.string().min(1).describe('a model dir, or base_dir+adapter_dir'),
+            parameters: parametersSchema(method, true).nullable().optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .describe('the models to merge'),
     dtype: dtypeSchema
       .nullable()
       .optional()
@@ -118,213 +228,70 @@ export const mergeConfigSchema = z
       .nullable()
       .optional()
       .describe("only 'base': tokenizer files are copied from the base"),
-    eval: evalSchema.optional().describe('greedy_soup: the held-out data'),
-  })
-  .strict();
-
-type RawConfig = z.infer<typeof mergeConfigSchema>;
-
-/** Parameters as written in a config: setting per name. */
-export type ParameterSettings = Partial<Record<string, Setting>>;
-
-/** A model entry of a validated config. */
-export interface MergeModelEntry {
-  ref: ModelRef;
-  parameters: ParameterSettings;
-}
-
-/** A validated merge config with resolved model references. */
-export interface MergeConfig {
-  method: MergeMethodName;
-  spec: MethodSpec;
-  base: ModelRef | null;
-  models: MergeModelEntry[];
-  parameters: ParameterSettings;
-  /** Output dtype (out_dtype, else dtype), null = keep each tensor's stored dtype. */
-  outDtype: 'float32' | 'bfloat16' | 'float16' | null;
-  seed: number;
-  eval: { data: string; maxLength: number; batchSize: number } | null;
-  /** Where the config came from (errors name it). */
-  source: string;
-}
-
-const KEYS_AT: Record<string, readonly string[]> = {
-  '': Object.keys(mergeConfigSchema.shape),
-  parameters: PARAMETER_NAMES,
-  models: Object.keys(modelEntrySchema.shape),
-  'models.parameters': PARAMETER_NAMES,
-  eval: Object.keys(evalSchema.shape),
-};
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out;
-}
-
-function unknownKeyMessage(path: readonly PropertyKey[], key: string): string {
-  const schemaPath = path.filter((p) => typeof p === 'string').join('.');
-  const known = KEYS_AT[schemaPath] ?? [];
-  const full = formatPath([...path, key]);
-  if (schemaPath === '' && (key === 'slices' || key === 'modules')) {
-    return `'${key}' is not supported: list whole models under 'models' (layer slicing is not implemented)`;
-  }
-  const guess = closestKey(key, known);
-  return `unknown key '${full}'${guess ? ` (did you mean '${formatPath([...path, guess])}'?)` : ` (valid: ${known.join(', ')})`}`;
-}
-
-function zodMessages(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys')
-      return issue.keys.map((k) => unknownKeyMessage(issue.path, k)).join('; ');
-    const at = formatPath(issue.path) || '(top level)';
-    if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
-      return `missing required field '${at}'`;
-    return `field '${at}': ${issue.message}`;
-  });
-}
-
-const RANGES: Record<string, { test: (v: number) => boolean; text: string }> = {
-  density: { test: (v) => v > 0 && v <= 1, text: 'outside (0, 1]' },
-  gamma: { test: (v) => v >= 0 && v <= 1, text: 'outside [0, 1]' },
-  weight: { test: Number.isFinite, text: 'not finite' },
-  lambda: { test: Number.isFinite, text: 'not finite' },
-  t: { test: Number.isFinite, text: 'not finite' },
-};
-
-/** Per-method checks of one parameters block (`where` is its path); messages appended to `problems`. */
-function checkParameters(
-  spec: MethodSpec,
-  block: ParameterSettings,
-  where: string,
-  perModel: boolean,
-  problems: string[],
-): void {
-  for (const [name, setting] of Object.entries(block)) {
-    if (setting === undefined) continue;
-    const isModelParam = (spec.modelParameters as readonly string[]).includes(name);
-    const isGlobalParam = (spec.globalParameters as readonly string[]).includes(name);
-    if (perModel && !isModelParam) {
-      problems.push(
-        isGlobalParam
-          ? `${where}.${name}: '${name}' is a global parameter of ${spec.name}; set it in the top-level 'parameters'`
-          : `${where}.${name}: ${spec.name} has no parameter '${name}' (per-model parameters: ${spec.modelParameters.join(', ') || 'none'})`,
-      );
-      continue;
-    }
-    if (!perModel && !isModelParam && !isGlobalParam) {
-      const all = [...spec.modelParameters, ...spec.globalParameters];
-      problems.push(
-        `${where}.${name}: ${spec.name} has no parameter '${name}' (its parameters: ${all.join(', ') || 'none'})`,
-      );
-      continue;
-    }
-    const range = RANGES[name];
-    if (range) {
-      for (const v of settingNumbers(setting)) {
-        if (!range.test(v)) problems.push(`${where}.${name}: ${v} is ${range.text}`);
+    eval: evalSchema.optional().describe('the held-out data of methods that evaluate (greedy_soup)'),
+  };
+  return z
+    .object(shape)
+    .loose()
+    .superRefine((value, ctx) => {
+      for (const key of keysOf(value)) {
+        if (key in shape) continue;
+        const refused = REFUSED_KEYS[key];
+        if (refused)
+          ctx.addIssue({ code: 'custom', path: [key], params: { bare: 'message' }, message: refused });
+        else
+          ctx.addIssue({
+            code: 'unrecognized_keys',
+            keys: [key],
+            input: value,
+            message: `unknown key '${key}'`,
+          });
       }
-    }
-    if (name === 'scope' && !spec.scopes.includes(setting as never)) {
-      problems.push(
-        `${where}.scope: ${spec.name} supports scope ${spec.scopes.join(' | ')}, found '${String(setting)}'`,
+    }, always)
+    .superRefine((data, ctx) => {
+      if (!method) return;
+      checkConfig(method, data as RawConfig, baseDir, (message, path = []) =>
+        ctx.addIssue({ code: 'custom', path: [...path], params: { bare: 'message' }, message }),
       );
-    }
-  }
+    });
 }
 
-function methodOf(raw: RawConfig, problems: string[]): MergeMethodName | null {
-  const name = raw.merge_method;
-  if (isMergeMethod(name)) return name;
-  if (UNSUPPORTED_MERGEKIT_METHODS.includes(name)) {
-    problems.push(
-      `merge_method '${name}' (mergekit) is not supported by Attune (supported: ${MERGE_METHODS.join(', ')})`,
-    );
-  } else {
-    const guess = closestKey(name, MERGE_METHODS);
-    problems.push(
-      `unknown merge_method '${name}'${guess ? ` (did you mean '${guess}'?)` : ''} (supported: ${MERGE_METHODS.join(', ')})`,
-    );
-  }
-  return null;
-}
-
-/** Method-level checks: base model, number of models, required and scalar-only parameters. */
-function checkMethod(config: Omit<MergeConfig, 'spec'> & { spec: MethodSpec }, problems: string[]): void {
-  const { spec, base, models } = config;
-  if (spec.needsBase && !base)
-    problems.push(`${spec.name} needs 'base_model' (task vectors are taken relative to it)`);
-  const keys = models.map((m) => m.ref.key);
-  const seen = new Set<string>();
-  keys.forEach((key, i) => {
-    if (seen.has(key) && key !== base?.key)
-      problems.push(`models[${i}]: '${models[i]!.ref.text}' is listed twice`);
-    seen.add(key);
-  });
-  const others = base ? models.filter((m) => m.ref.key !== base.key) : models;
-  if (spec.needsBase && base) {
-    if (spec.kind === 'slerp' && others.length !== 1) {
-      problems.push(
-        `slerp merges the base with exactly one other model; found ${others.length} other model(s)`,
-      );
-    } else if (spec.kind === 'model_stock' && others.length < 2) {
-      problems.push(`model_stock needs at least two models besides the base; found ${others.length}`);
-    } else if (others.length === 0) {
-      problems.push(`${spec.name}: every model is the base; list at least one other model`);
-    }
-  }
-  if (spec.kind === 'slerp' && config.parameters.t === undefined)
-    problems.push("slerp needs the global parameter 't'");
-  if (spec.name === 'greedy_soup' && !config.eval)
-    problems.push(
-      "greedy_soup needs 'eval: {data: FILE.jsonl}' (the held-out data that orders and accepts ingredients)",
-    );
-  if (spec.name !== 'greedy_soup' && config.eval)
-    problems.push(`'eval' is only used by greedy_soup, not ${spec.name}`);
-  const scope = config.parameters.scope;
-  if (scope === 'global') {
-    for (const name of ['density', 'gamma'] as const) {
-      if (!(spec.modelParameters as readonly string[]).includes(name)) continue;
-      const global = config.parameters[name];
-      if (global !== undefined && !isScalarSetting(global))
-        problems.push(`parameters.${name}: scope: global needs a single number, not a per-tensor setting`);
-      models.forEach((m, i) => {
-        const own = m.parameters[name];
-        if (own !== undefined && !isScalarSetting(own))
-          problems.push(
-            `models[${i}].parameters.${name}: scope: global needs a single number, not a per-tensor setting`,
-          );
-      });
-    }
-  }
+interface RawConfig {
+  merge_method: string;
+  base_model?: string | null;
+  parameters?: ParameterSettings | null;
+  models: { model: string; parameters?: ParameterSettings | null }[];
+  dtype?: 'float32' | 'bfloat16' | 'float16' | null;
+  out_dtype?: 'float32' | 'bfloat16' | 'float16' | null;
+  seed?: number;
+  eval?: { data: string; max_length: number; batch_size: number };
 }
 
 /**
- * Validate a parsed config object. `where` names it in errors; model references and `eval.data` are
- * resolved relative to `baseDir`. Every problem found is reported in one ConfigError.
+ * Validate a parsed config object. `where` names it in errors (with `source`, each problem gets its
+ * line); model references and `eval.data` are resolved relative to `baseDir`. Every problem found
+ * is reported in one ConfigError.
  */
-export function validateMergeConfig(raw: unknown, where: string, baseDir: string): MergeConfig {
-  const parsed = mergeConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${where}: ${zodMessages(parsed.error).join('; ')}`);
-  const data = parsed.data;
-  const problems: string[] = [];
-  const method = methodOf(data, problems);
-  if (method === null) throw new ConfigError(`${where}: ${problems.join('; ')}`);
-  const spec = METHOD_SPECS[method];
-  const parameters = (data.parameters ?? {}) as ParameterSettings;
-  checkParameters(spec, parameters, 'parameters', false, problems);
-  const models: MergeModelEntry[] = data.models.map((entry, i) => {
-    const own = (entry.parameters ?? {}) as ParameterSettings;
-    checkParameters(spec, own, `models[${i}].parameters`, true, problems);
-    return { ref: parseModelReference(entry.model, baseDir), parameters: own };
-  });
-  const base = data.base_model ? parseModelReference(data.base_model, baseDir) : null;
-  const config: MergeConfig = {
-    method,
-    spec,
-    base,
-    models,
-    parameters,
+export function validateMergeConfig(
+  raw: unknown,
+  where: string,
+  baseDir: string,
+  source?: Pick<YamlSource, 'lineOf'>,
+): MergeConfig {
+  const name = (raw as { merge_method?: unknown } | null)?.merge_method;
+  const method = typeof name === 'string' && mergeMethods.has(name) ? mergeMethods.get(name) : null;
+  const data = validateWith(configSchema(method, baseDir), raw, where, source) as RawConfig;
+  // the schema reported an unknown method, so here it is registered
+  const mergeMethod = method!;
+  return {
+    method: mergeMethod.name,
+    mergeMethod,
+    base: data.base_model ? parseModelReference(data.base_model, baseDir) : null,
+    models: data.models.map((entry) => ({
+      ref: parseModelReference(entry.model, baseDir),
+      parameters: { ...(entry.parameters ?? {}) },
+    })),
+    parameters: { ...(data.parameters ?? {}) },
     outDtype: data.out_dtype ?? data.dtype ?? null,
     seed: data.seed ?? 0,
     eval: data.eval
@@ -336,29 +303,14 @@ export function validateMergeConfig(raw: unknown, where: string, baseDir: string
       : null,
     source: where,
   };
-  checkMethod(config, problems);
-  if (problems.length > 0) throw new ConfigError(`${where}: ${problems.join('; ')}`);
-  return config;
 }
 
-/** Read and validate a YAML merge config; paths in it are relative to its folder. */
-export function loadMergeConfig(path: string): MergeConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `${path}: cannot read the merge config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-    );
-  }
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError(`${path}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
-  }
-  const raw = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || Array.isArray(raw))
-    throw new ConfigError(`${path}: the merge config must be a YAML mapping`);
-  return validateMergeConfig(raw, path, dirname(resolve(path)));
+/**
+ * Read, override (`--set key=value`, e.g. `parameters.lambda=0.8` or `models.1.parameters.weight=0.3`)
+ * and validate a YAML merge config; paths in it are relative to its folder.
+ */
+export function loadMergeConfig(path: string, overrides: readonly string[] = []): MergeConfig {
+  const source = readYamlMapping(path, 'the merge config');
+  applyOverrides(source.raw, overrides);
+  return validateMergeConfig(source.raw, path, dirname(resolve(path)), source);
 }

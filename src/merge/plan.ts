@@ -7,9 +7,9 @@
 import { TensorMismatchError } from '../errors.ts';
 import { formatShape, shapeSize } from '../tensor/index.ts';
 import type { MergeConfig, MergeModelEntry } from './config.ts';
-import { MODEL_PARAMETER_DEFAULTS, type ModelParameterName, type Rescale } from './methods.ts';
+import { optionDefaults } from './method.ts';
 import { MERGEABLE_DTYPES, ModelSource, TIED_NAMES } from './reference.ts';
-import { evaluateSetting, tensorPosition } from './settings.ts';
+import { evaluateSetting, type Setting, tensorPosition } from './settings.ts';
 import type { OutputDType } from './writer.ts';
 
 /** A model that contributes to the merge, with its source. */
@@ -20,19 +20,16 @@ export interface PlannedEntry {
   source: ModelSource;
 }
 
-/** Parameters of one tensor, resolved (per-model, then global, then the method's default). */
+/**
+ * Parameters of one tensor, resolved per key of the method's options: a per-model parameter as one
+ * number per contributing entry (its own setting, else the global one, else the default), a global
+ * one as its value at this tensor (undefined when a conditional setting has no match and no default).
+ */
 export interface TensorParameters {
-  /** Per contributing entry, in plan order. */
-  weight: number[];
-  density: number[];
-  gamma: number[];
-  lambda: number;
-  t: number;
-  normalize: boolean;
-  rescale: Rescale;
-  scope: 'tensor' | 'global' | 'row';
-  divisor: 'weights' | 'count';
-  filterWise: boolean;
+  /** Per-model parameters: one value per contributing entry, in plan order. */
+  models: Readonly<Record<string, readonly number[]>>;
+  /** Global parameters. */
+  global: Readonly<Record<string, number | boolean | string | undefined>>;
 }
 
 /** An opened, validated merge. `close()` releases the inputs. */
@@ -40,9 +37,9 @@ export interface MergePlan {
   config: MergeConfig;
   /** Where the output's layout, config and tokenizer come from: the base, else the first model. */
   layout: ModelSource;
-  /** The base of task-vector methods, slerp and model stock (null for linear / greedy_soup). */
+  /** The base of methods that use one (`usesBase`), else null. */
   base: ModelSource | null;
-  /** The models merged (linear: every entry; others: the entries other than the base). */
+  /** The models merged: the entries other than the base (methods without a base: every entry). */
   entries: PlannedEntry[];
   /** Every opened input, once each. */
   sources: ModelSource[];
@@ -126,62 +123,34 @@ export function architectureProblems(layout: ModelSource, others: readonly Model
   return problems;
 }
 
-function rescaleOf(value: unknown, fallback: Rescale): Rescale {
-  if (value === true) return 'l1';
-  if (value === false) return 'none';
-  return typeof value === 'string' ? (value as Rescale) : fallback;
-}
-
-/** Resolve every tensor's parameters; problems (e.g. weights summing to 0 with normalize) appended. */
+/** Resolve every tensor's parameters (see TensorParameters). */
 function resolveParameters(
   config: MergeConfig,
   entries: readonly PlannedEntry[],
   names: readonly string[],
   numLayers: number,
-  problems: string[],
 ): Map<string, TensorParameters> {
-  const { spec, parameters: global } = config;
+  const { mergeMethod: method, parameters: global } = config;
+  const defaults = optionDefaults(method);
+  const perModel = new Set(method.modelParameters);
+  const globalKeys = Object.keys(defaults).filter((k) => !perModel.has(k));
+  const settingAt = (setting: Setting | undefined, name: string, t: number) =>
+    setting === undefined ? undefined : evaluateSetting(setting, name, t);
   const params = new Map<string, TensorParameters>();
-  const globalValue = (key: string, name: string, t: number) => {
-    const s = global[key];
-    return s === undefined ? undefined : evaluateSetting(s, name, t);
-  };
-  const modelValue = (e: MergeModelEntry, key: ModelParameterName, name: string, t: number): number => {
-    const own = e.parameters[key];
-    let v = own === undefined ? undefined : evaluateSetting(own, name, t);
-    if (v === undefined) v = globalValue(key, name, t);
-    return typeof v === 'number' ? v : MODEL_PARAMETER_DEFAULTS[key];
-  };
-  const zeroSums: string[] = [];
   for (const name of names) {
     const t = tensorPosition(name, numLayers);
-    const lambda = globalValue('lambda', name, t);
-    const tValue = globalValue('t', name, t);
-    const normalize = global.normalize;
-    const p: TensorParameters = {
-      weight: entries.map((e) =>
-        config.method === 'greedy_soup' ? 1 : modelValue(e.entry, 'weight', name, t),
-      ),
-      density: entries.map((e) => modelValue(e.entry, 'density', name, t)),
-      gamma: entries.map((e) => modelValue(e.entry, 'gamma', name, t)),
-      lambda: typeof lambda === 'number' ? lambda : 1,
-      t: typeof tValue === 'number' ? tValue : 0.5,
-      normalize: typeof normalize === 'boolean' ? normalize : spec.normalize,
-      rescale: rescaleOf(global.rescale, spec.rescale),
-      scope: (global.scope as TensorParameters['scope'] | undefined) ?? 'tensor',
-      divisor: (global.divisor as TensorParameters['divisor'] | undefined) ?? 'weights',
-      filterWise: global.filter_wise === true,
-    };
-    if (spec.kind === 'linear' && p.normalize && p.weight.reduce((a, b) => a + b, 0) === 0)
-      zeroSums.push(name);
-    if (spec.kind === 'slerp' && tValue === undefined)
-      problems.push(`'t' has no value for tensor '${name}' (no filter matches it)`);
-    params.set(name, p);
-  }
-  if (zeroSums.length > 0) {
-    problems.push(
-      `the weights sum to 0 for ${zeroSums.map((n) => `'${n}'`).join(', ')}: linear with normalize: true would divide by 0 (set normalize: false or change the weights)`,
-    );
+    const models: Record<string, number[]> = {};
+    for (const key of perModel) {
+      models[key] = entries.map((e) => {
+        const v = settingAt(e.entry.parameters[key], name, t) ?? settingAt(global[key], name, t);
+        return typeof v === 'number' ? v : (defaults[key] as number);
+      });
+    }
+    const values: Record<string, number | boolean | string | undefined> = {};
+    for (const key of globalKeys)
+      values[key] =
+        settingAt(global[key], name, t) ?? (defaults[key] as number | boolean | string | undefined);
+    params.set(name, { models, global: values });
   }
   return params;
 }
@@ -192,10 +161,10 @@ export function planMerge(config: MergeConfig): MergePlan {
   try {
     const base = config.base ? sources.get(config.base.key)! : null;
     const layout = base ?? sources.get(config.models[0]!.ref.key)!;
-    const isLinear = config.spec.kind === 'linear';
+    const usesBase = config.mergeMethod.usesBase;
     const entries: PlannedEntry[] = config.models
       .map((entry, index) => ({ index, entry, source: sources.get(entry.ref.key)! }))
-      .filter((e) => isLinear || e.source !== base);
+      .filter((e) => !usesBase || e.source !== base);
     const others = [...sources.values()].filter((s) => s !== layout);
     const problems = architectureProblems(layout, others);
     if (problems.length > 0) {
@@ -214,14 +183,14 @@ export function planMerge(config: MergeConfig): MergePlan {
       dtypes.set(name, config.outDtype ? OUTPUT[config.outDtype] : stored);
       largest = Math.max(largest, shapeSize(info.shape) * 4);
     }
-    const paramProblems: string[] = [];
-    const params = resolveParameters(config, entries, names, layout.numLayers, paramProblems);
+    const params = resolveParameters(config, entries, names, layout.numLayers);
+    const paramProblems = config.mergeMethod.checkTensors?.(params) ?? [];
     if (paramProblems.length > 0)
       throw new TensorMismatchError(`${config.source}: ${paramProblems.join('; ')}`);
     return {
       config,
       layout,
-      base: isLinear ? null : base,
+      base: usesBase ? base : null,
       entries,
       sources: [...sources.values()],
       names: [...names].sort(),

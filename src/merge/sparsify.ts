@@ -17,8 +17,11 @@
  * (mergekit's rescale), `inverse_density` divides by density (paper / PEFT: keeps E[Δ]), `none`.
  */
 import type { Rng } from '../tensor/index.ts';
-import type { Rescale, Sparsification } from './methods.ts';
+import type { Rescale } from './parameters.ts';
 import { cutFromSorted, RadixRankSelector, type RankCut } from './select.ts';
+
+/** How task vectors are sparsified (mergekit's SparsificationMethod). */
+export type Sparsification = 'magnitude' | 'random' | 'magnitude_outliers';
 
 /** The band of ranks kept: ranks [start, end) by descending |Δ|. */
 export interface RankBand {

@@ -1,5 +1,5 @@
 /** `attune merge CONFIG.yaml --out DIR`: merge models as a mergekit-style YAML config says. */
-import { loadMergeConfig, MERGE_METHODS, runMerge } from '../../merge/index.ts';
+import { loadMergeConfig, mergeMethods, runMerge } from '../../merge/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
@@ -9,6 +9,12 @@ const options = {
   overwrite: {
     type: 'boolean',
     description: 'replace an existing --out directory (after the merge succeeded)',
+  },
+  set: {
+    type: 'string',
+    multiple: true,
+    description: 'override a config field: --set parameters.lambda=0.8 (repeatable)',
+    valueName: '<key=value>',
   },
   json: jsonOption,
 } as const;
@@ -27,8 +33,8 @@ export const mergeCommand = defineCommand({
   ],
   description: `The config has mergekit's shape (merge_method, base_model, models: [{model, parameters}],
 parameters, dtype; see docs/merge.md); a mergekit config gives mergekit's result.
-Methods: ${MERGE_METHODS.slice(0, 5).join(', ')},
-${MERGE_METHODS.slice(5).join(', ')}.
+Methods: ${mergeMethods.names().slice(0, 5).join(', ')},
+${mergeMethods.names().slice(5).join(', ')}.
 A model is a model dir or base_dir+adapter_dir (the LoRA adapter is folded in on the fly).
 Everything is validated before anything is written; tensors are then streamed one at a time, so
 memory stays near (inputs + 1) x the largest tensor. The output is a model dir transformers
@@ -39,7 +45,7 @@ loads, with the base's config and tokenizer files.`,
     'attune merge soup.yaml --out ./soup --overwrite --json',
   ],
   async run(args, io) {
-    const config = loadMergeConfig(args.positionals[0]!);
+    const config = loadMergeConfig(args.positionals[0]!, args.values.set);
     let bar: Progress | null = null;
     const report = runMerge(config, {
       out: args.values.out,

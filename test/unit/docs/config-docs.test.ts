@@ -17,3 +17,9 @@ it('docs/cli-reference.md is generated from the commands (run `npm run docs` aft
   );
   assert.equal(onDisk, renderCliReference());
 });
+
+it("docs/merge.md's methods table is generated from the merge-method registry (run `npm run docs`)", async () => {
+  const { updateMergeDocs } = await import('../../../src/merge/method-docs.ts');
+  const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'merge.md'), 'utf8');
+  assert.equal(onDisk, updateMergeDocs(onDisk));
+});

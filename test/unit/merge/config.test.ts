@@ -149,6 +149,74 @@ dtype: bfloat16
     );
   });
 
+  it('reports every problem of a YAML file in one error, each with its line', () => {
+    const file = writeYaml(
+      join(dir, 'many.yaml'),
+      `merge_method: ties
+base_model: base
+models:
+  - model: ft
+    parameters: {weight: 1, density: 1.5, normalize: true}
+  - model: base
+    parameters: {densty: 0.5}
+parameters:
+  scope: diagonal
+  t: 0.5
+dtype: float8
+`,
+    );
+    assert.throws(
+      () => loadMergeConfig(file),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        const lines = e.message.split(/; (?=\S*many\.yaml)/);
+        const expected = [
+          /many\.yaml:9: field 'parameters\.scope': expected one of tensor \| row \| global, found 'diagonal'/,
+          /many\.yaml:10: parameters\.t: ties has no parameter 't' \(its parameters: weight, density, /,
+          /many\.yaml:5: models\[0\]\.parameters\.density: 1\.5 is outside \(0, 1\]/,
+          /many\.yaml:5: models\[0\]\.parameters\.normalize: 'normalize' is a global parameter of ties/,
+          /many\.yaml:7: unknown key 'models\[1\]\.parameters\.densty' \(did you mean 'models\[1\]\.parameters\.density'\?\)/,
+          /many\.yaml:11: field 'dtype'/,
+        ];
+        assert.equal(lines.length, expected.length, e.message);
+        for (const [i, pattern] of expected.entries()) assert.match(lines[i]!, pattern);
+        return true;
+      },
+    );
+  });
+
+  it('applies --set overrides before validating; defaults fill the global parameters', () => {
+    const file = writeYaml(
+      join(dir, 'set.yaml'),
+      'merge_method: dare_ties\nbase_model: base\nmodels:\n  - model: ft\n    parameters: {weight: 0.5}\n',
+    );
+    const c = loadMergeConfig(file, [
+      'parameters.rescale=true',
+      'models.0.parameters.density=0.25',
+      'seed=3',
+    ]);
+    assert.equal(c.mergeMethod.name, 'dare_ties');
+    assert.deepEqual(c.models[0]!.parameters, { weight: 0.5, density: 0.25 });
+    assert.deepEqual(c.parameters, {
+      weight: 1,
+      density: 1,
+      normalize: false,
+      lambda: 1,
+      int8_mask: false,
+      rescale: 'l1',
+      divisor: 'weights',
+    });
+    assert.equal(c.seed, 3);
+    assert.throws(
+      () => loadMergeConfig(file, ['models.0.parameters.density=2']),
+      /set\.yaml:5: models\[0\]\.parameters\.density: 2 is outside \(0, 1\]/,
+    );
+    assert.throws(
+      () => loadMergeConfig(file, ['parameters.lambda=big']),
+      /set\.yaml: field 'parameters\.lambda': expected a number, a gradient \[a, b, \.\.\.\] or conditions .*, found "big"/,
+    );
+  });
+
   it('fails on a missing model folder before writing anything', () => {
     const c = config({ merge_method: 'linear', models: [{ model: 'nowhere' }] }, dir);
     const out = join(dir, 'out');

@@ -27,7 +27,7 @@ import {
   ADAPTER_WEIGHTS_FILE,
   loraConfigFromAdapterJson,
   loraScaling,
-  PEFT_KEY_PREFIX,
+  pairLoraMatrices,
 } from '../peft/index.ts';
 import { formatShape, matmul, noGrad, scope, Tensor } from '../tensor/index.ts';
 import type { MemoryTracker } from './memory.ts';
@@ -82,8 +82,6 @@ interface LoraModule {
   keyB: string;
   scaling: number;
 }
-
-const LORA_KEY = /^(.+)\.lora_([AB])\.weight$/;
 
 /** The tensors of one model reference (see the file comment). */
 export class ModelSource {
@@ -141,7 +139,7 @@ export class ModelSource {
     }
   }
 
-  /** Pair up the adapter's A and B matrices and check them against the base weights (all problems at once). */
+  /** Pair up the adapter's A and B matrices (peft's pairLoraMatrices) and check their dtypes (all problems at once). */
   private static loraModules(
     adapter: SafetensorsReader,
     base: TensorReader,
@@ -149,53 +147,16 @@ export class ModelSource {
     scaling: number,
     file: string,
   ): Map<string, LoraModule> {
-    const halves = new Map<string, { A?: string; B?: string }>();
-    const problems: string[] = [];
-    for (const key of adapter.names()) {
-      const m = key.startsWith(PEFT_KEY_PREFIX) ? LORA_KEY.exec(key.slice(PEFT_KEY_PREFIX.length)) : null;
-      if (!m) {
-        problems.push(
-          `'${key}' is not a LoRA matrix (expected ${PEFT_KEY_PREFIX}<module>.lora_A.weight / .lora_B.weight)`,
-        );
-        continue;
-      }
-      const entry = halves.get(m[1]!) ?? {};
-      entry[m[2] as 'A' | 'B'] = key;
-      halves.set(m[1]!, entry);
-    }
+    const { targets, problems } = pairLoraMatrices(adapter, r, base, 'the base model');
     const modules = new Map<string, LoraModule>();
-    for (const [module, { A, B }] of halves) {
-      const weight = `${module}.weight`;
-      if (!A || !B) {
-        problems.push(`module '${module}' has lora_${A ? 'A' : 'B'} but no lora_${A ? 'B' : 'A'}`);
+    for (const t of targets) {
+      const a = adapter.info(t.aKey).dtype;
+      const b = adapter.info(t.bKey).dtype;
+      if (!MERGEABLE_DTYPES.includes(a) || !MERGEABLE_DTYPES.includes(b)) {
+        problems.push(`module '${t.module}': LoRA matrices are ${a}/${b}, expected a float type`);
         continue;
       }
-      if (!base.has(weight)) {
-        problems.push(`module '${module}': the base has no tensor '${weight}'`);
-        continue;
-      }
-      const w = base.info(weight).shape;
-      const a = adapter.info(A);
-      const b = adapter.info(B);
-      const ok =
-        w.length === 2 &&
-        a.shape.length === 2 &&
-        b.shape.length === 2 &&
-        a.shape[0] === r &&
-        b.shape[1] === r &&
-        a.shape[1] === w[1] &&
-        b.shape[0] === w[0];
-      if (!ok) {
-        problems.push(
-          `module '${module}': lora_A ${formatShape(a.shape)} and lora_B ${formatShape(b.shape)} do not fit base weight ${formatShape(w)} with r=${r} (expected A [${r}, ${w[1]}], B [${w[0]}, ${r}])`,
-        );
-        continue;
-      }
-      if (!MERGEABLE_DTYPES.includes(a.dtype) || !MERGEABLE_DTYPES.includes(b.dtype)) {
-        problems.push(`module '${module}': LoRA matrices are ${a.dtype}/${b.dtype}, expected a float type`);
-        continue;
-      }
-      modules.set(weight, { keyA: A, keyB: B, scaling });
+      modules.set(t.weight, { keyA: t.aKey, keyB: t.bKey, scaling });
     }
     if (problems.length > 0) throw new TensorMismatchError(`${file}: ${problems.join('; ')}`);
     return modules;

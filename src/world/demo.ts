@@ -29,6 +29,10 @@ import {
   riskCoverageCurve,
   summarizePredictions,
 } from '../uq/index.ts';
+import { evaluateModel, type ModelEvaluation, predictWorld, takePerSplit } from './evaluate.ts';
+
+export type { ModelEvaluation } from './evaluate.ts';
+
 import { generateWorld } from './generate.ts';
 import { renderReport } from './report.ts';
 import { writeWorld } from './write.ts';
@@ -133,8 +137,12 @@ function lossCurve(runDir: string): [number, number][] {
 }
 
 /** Build (or reuse from the cache) the pretrained base model; returns its directory. */
-function baseModel(
-  o: DemoOptions,
+/**
+ * The demo's base model for `recipe` and `o.seed`: reused from `o.cacheDir` when a run of the same
+ * recipe left it there, else pretrained on the world in `worldDir` (the Trainer, `method: full`).
+ */
+export function demoBaseModel(
+  o: Pick<DemoOptions, 'seed' | 'cacheDir' | 'onNote' | 'onPhase' | 'onProgress'>,
   recipe: DemoRecipe,
   worldDir: string,
 ): { dir: string; cached: boolean; curve: [number, number][] } {
@@ -187,7 +195,7 @@ function baseModel(
   return { dir: join(dir, 'model'), cached: false, curve: lossCurve(join(dir, 'run')) };
 }
 
-function progressOf(o: DemoOptions): (e: TrainEvent) => void {
+function progressOf(o: Pick<DemoOptions, 'onProgress'>): (e: TrainEvent) => void {
   return (e) => {
     if (e.type === 'step') o.onProgress?.(e.metrics.step, { loss: e.metrics.loss });
   };
@@ -199,7 +207,7 @@ function progressOf(o: DemoOptions): (e: TrainEvent) => void {
  * a model this small memorises facts several times faster from one wording, which keeps the quick
  * demo within minutes. Written next to the world as finetune-qa.jsonl.
  */
-function finetuneFile(worldDir: string): string {
+export function worldFinetuneFile(worldDir: string): string {
   const canonical = new Set(readEvalRecords(join(worldDir, 'eval_taught.jsonl')).map((r) => r.prompt));
   const records = readFileSync(join(worldDir, 'finetune.jsonl'), 'utf8')
     .split('\n')
@@ -237,61 +245,6 @@ function finetune(
   return runDir;
 }
 
-/** The first `n` records of each split present in `records`, in file order. */
-function takePerSplit(records: EvalRecord[], n: number | null): EvalRecord[] {
-  if (n === null) return records;
-  const seen = new Map<string, number>();
-  return records.filter((r) => {
-    const split = String(r.split ?? '');
-    const c = seen.get(split) ?? 0;
-    seen.set(split, c + 1);
-    return c < n;
-  });
-}
-
-export interface ModelEvaluation {
-  accuracy: Record<'known' | 'taught' | 'unknown' | 'mixed' | 'ood', number | null>;
-  ece: number | null;
-  brier: number | null;
-  /** AUROC of detecting wrong answers over the mixed set, per score (positive = wrong). */
-  auroc: Record<string, number | null>;
-  /** AUROC of telling out-of-domain questions from in-domain ones, per score (positive = OOD). */
-  ood_auroc: Record<string, number | null>;
-}
-
-function accuracyOf(preds: readonly Prediction[], split?: string): number | null {
-  const sel = split ? preds.filter((p) => p.extra.split === split) : preds;
-  return sel.length > 0 ? sel.filter((p) => p.correct).length / sel.length : null;
-}
-
-function evaluateModel(mixed: readonly Prediction[], ood: readonly Prediction[]): ModelEvaluation {
-  const summary = summarizePredictions(mixed);
-  const auroc_: Record<string, number | null> = {};
-  for (const [name, s] of Object.entries(summary.scores)) auroc_[name] = s.auroc;
-  const oodAuroc: Record<string, number | null> = {};
-  const all = [...mixed, ...ood];
-  const isOod = all.map((_, i) => i >= mixed.length);
-  for (const name of Object.keys(mixed[0]?.scores ?? {})) {
-    oodAuroc[name] = auroc(
-      all.map((p) => p.scores[name]!),
-      isOod,
-    ).value;
-  }
-  return {
-    accuracy: {
-      known: accuracyOf(mixed, 'known'),
-      taught: accuracyOf(mixed, 'taught'),
-      unknown: accuracyOf(mixed, 'unknown'),
-      mixed: accuracyOf(mixed),
-      ood: accuracyOf(ood),
-    },
-    ece: summary.confidence.ece,
-    brier: summary.confidence.brier,
-    auroc: auroc_,
-    ood_auroc: oodAuroc,
-  };
-}
-
 export interface DemoResult {
   metrics: JsonObject;
   metricsPath: string;
@@ -306,8 +259,8 @@ export function runDemo(o: DemoOptions): DemoResult {
   const worldDir = join(o.out, 'world');
   o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);
   writeWorld(generateWorld({ seed: o.seed, ...recipe.world }), worldDir);
-  const base = baseModel(o, recipe, worldDir);
-  const trainFile = finetuneFile(worldDir);
+  const base = demoBaseModel(o, recipe, worldDir);
+  const trainFile = worldFinetuneFile(worldDir);
   const runs = {
     ce: finetune(o, recipe, base.dir, trainFile, 'ce'),
     'ua-clm': finetune(o, recipe, base.dir, trainFile, 'ua-clm'),
@@ -321,15 +274,13 @@ export function runDemo(o: DemoOptions): DemoResult {
     if (name !== 'base') loadAdapter(loaded.model, join(runs[name], 'adapter'));
     const total = mixedRecords.length + oodRecords.length;
     o.onPhase?.(`evaluate ${name}`, total);
-    const opts = { stop: ['\n'], maxNewTokens: 24, eosTokenIds: loaded.eosTokenIds };
-    const mixed = predict(loaded.model, loaded.tokenizer!, mixedRecords, {
-      ...opts,
-      onProgress: (d) => o.onProgress?.(d),
-    });
-    const ood = predict(loaded.model, loaded.tokenizer!, oodRecords, {
-      ...opts,
-      onProgress: (d) => o.onProgress?.(mixedRecords.length + d),
-    });
+    const { mixed, ood } = predictWorld(
+      loaded.model,
+      loaded.tokenizer!,
+      loaded.eosTokenIds,
+      { mixed: mixedRecords, ood: oodRecords },
+      (d) => o.onProgress?.(d),
+    );
     evaluations[name] = evaluateModel(mixed, ood);
     predictions[name] = mixed;
     writeTextAtomic(

@@ -48,3 +48,4 @@ export {
   type WriteWorldResult,
   writeWorld,
 } from './write.ts';
+export * from './evaluate.ts';

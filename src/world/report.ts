@@ -2,7 +2,7 @@
  * The demo's report.html: one self-contained page (inline CSS and SVG, no scripts, no CDN) with
  * the metrics table, loss curves, reliability diagrams and risk-coverage curves.
  */
-import type { ModelEvaluation } from './demo.ts';
+import type { ModelEvaluation } from './evaluate.ts';
 import { lineChart, type ReliabilityBin, reliabilityDiagram } from './svg-chart.ts';
 
 export interface ReportData {

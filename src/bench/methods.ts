@@ -1,0 +1,456 @@
+/**
+ * `attune bench methods`: every fine-tuning method (and the (method, loss) pairs the headlines
+ * need) fine-tuned on the world's taught facts from the same base, with the same data, step budget
+ * and seeds, then evaluated on the same questions. Per (method, loss): mean and std over seeds of
+ * taught accuracy, retention (known-fact accuracy after / before), paraphrase accuracy,
+ * wrong-answer AUROC and PRR per score, out-of-domain AUROC per score, ECE and Brier, plus the
+ * trainable parameters, adapter bytes, seconds per step and peak RSS. The methods come from the
+ * tuner registry and the losses from the loss registry, so a method added later shows up with no
+ * change here. Each finished run is kept under `out/runs/<key>/result.json` and reused by a rerun
+ * with the same settings.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendInfo } from '../backend/index.ts';
+import { ConfigError } from '../errors.ts';
+import { writeJsonAtomic } from '../io/index.ts';
+import { loadModel } from '../models/index.ts';
+import { loadAdapter, tuners } from '../peft/index.ts';
+import { losses } from '../train/losses/index.ts';
+import { validateTrainConfig } from '../train/config.ts';
+import { train } from '../train/trainer.ts';
+import { auroc, type EvalRecord, type Prediction, readEvalRecords, summarizePredictions } from '../uq/index.ts';
+import { accuracyOf, predictWorld, takePerSplit } from '../world/index.ts';
+import { cpuName } from './envelope.ts';
+import { peakRssMb } from './train.ts';
+
+/** The step budget and hyper-parameters every method gets. */
+export interface MethodsBudget {
+  steps: number;
+  batchSize: number;
+  /** Peak learning rate of adapter methods. */
+  lr: number;
+  /** Peak learning rate of methods that train every weight (their tuner writes a merged model). */
+  fullLr: number;
+  warmupSteps: number;
+  maxLength: number;
+  /** Questions per split (null: all). */
+  evalPerSplit: number | null;
+}
+
+/** One (method, loss) to run. */
+export interface MethodSpec {
+  method: string;
+  loss: string;
+}
+
+export interface MethodsBenchOptions {
+  /** The base model directory every method starts from. */
+  base: string;
+  /** The world folder (eval_*.jsonl and the fine-tuning file). */
+  worldDir: string;
+  /** The fine-tuning JSONL (the taught facts). */
+  trainFile: string;
+  /** Where runs are kept and reused. */
+  out: string;
+  specs: MethodSpec[];
+  seeds: number[];
+  budget: MethodsBudget;
+  /** The score whose AUROCs are the top-level `wrong_auroc` / `ood_auroc` (default mean_entropy). */
+  defaultScore?: string;
+  onNote?: (text: string) => void;
+  onPhase?: (phase: string, total: number) => void;
+  onProgress?: (done: number) => void;
+}
+
+/** Mean and sample standard deviation over seeds (null when no seed gave a value). */
+export interface Spread {
+  mean: number | null;
+  std: number | null;
+  n: number;
+}
+
+/** What one run (method, loss, seed) measured. */
+export interface RunResult {
+  method: string;
+  loss: string;
+  seed: number;
+  taught_accuracy: number | null;
+  known_accuracy: number | null;
+  paraphrase_accuracy: number | null;
+  ece: number | null;
+  brier: number | null;
+  /** Per score: AUROC and PRR of detecting wrong answers on the mixed set, AUROC of OOD detection. */
+  scores: Record<string, { wrong_auroc: number | null; prr: number | null; ood_auroc: number | null }>;
+  trainable_params: number;
+  adapter_bytes: number;
+  step_s: number;
+  peak_rss_mb: number | null;
+}
+
+/** One row of the bench: a (method, loss) over its seeds. */
+export interface MethodRow {
+  method: string;
+  loss: string;
+  seeds: number;
+  taught_accuracy: Spread;
+  retention: Spread;
+  paraphrase_accuracy: Spread;
+  wrong_auroc: Spread;
+  prr: Spread;
+  ood_auroc: Spread;
+  ece: Spread;
+  brier: Spread;
+  scores: Record<string, { wrong_auroc: Spread; prr: Spread; ood_auroc: Spread }>;
+  trainable_params: number;
+  adapter_bytes: number;
+  step_s: number;
+  peak_rss_mb: number | null;
+}
+
+/** A headline: a paper's claim, the comparison that tests it and whether it reproduced. */
+export interface Headline {
+  paper: string;
+  claim: string;
+  metric: string;
+  baseline: { method: string; loss: string; value: Spread };
+  treatment: { method: string; loss: string; value: Spread };
+  /** treatment - baseline, and whether it has the claimed sign beyond one standard error. */
+  difference: number | null;
+  reproduced: boolean | null;
+}
+
+export interface MethodsBenchResult {
+  bench: 'methods';
+  backend: 'js' | 'native';
+  threads: number;
+  cpu: string;
+  base: { dir: string; known_accuracy: number | null };
+  budget: MethodsBudget;
+  default_score: string;
+  results: MethodRow[];
+  headlines: Headline[];
+}
+
+/** Mean and sample std (n - 1) of the non-null values. */
+export function spread(values: readonly (number | null)[]): Spread {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (xs.length === 0) return { mean: null, std: null, n: 0 };
+  const mean = xs.reduce((s, v) => s + v, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((s, v) => s + (v - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, std, n: xs.length };
+}
+
+/**
+ * The default specs: every registered tuner with `ce`, plus every (method, loss) a headline needs
+ * (today: lora with ua-clm). `methods` / `lossNames` replace the defaults (every pair of them).
+ */
+export function defaultSpecs(methods?: readonly string[], lossNames?: readonly string[]): MethodSpec[] {
+  for (const m of methods ?? []) tuners.get(m);
+  for (const l of lossNames ?? []) losses.get(l);
+  if (methods || lossNames) {
+    const ms = methods ?? tuners.names();
+    const ls = lossNames ?? ['ce'];
+    return ms.flatMap((method) => ls.map((loss) => ({ method, loss })));
+  }
+  const specs = tuners.names().map((method) => ({ method, loss: 'ce' }));
+  for (const h of HEADLINE_PAIRS) {
+    for (const s of [h.baseline, h.treatment])
+      if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method)) specs.push(s);
+  }
+  return specs;
+}
+
+/** The headline comparisons the bench knows (later issues add theirs). */
+export const HEADLINE_PAIRS: {
+  paper: string;
+  claim: string;
+  metric: keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'ece'>;
+  /** Which direction the claim predicts (treatment minus baseline). */
+  sign: 1 | -1;
+  /** 'better': the difference must beat one standard error; 'not-worse': within -tolerance. */
+  kind: 'better' | 'not-worse';
+  tolerance?: number;
+  baseline: MethodSpec;
+  treatment: MethodSpec;
+}[] = [
+  {
+    paper: 'Enhancing Trust in LLMs with Uncertainty-Aware Fine-Tuning',
+    claim: 'UA-CLM improves hallucination (wrong-answer) detection over CE',
+    metric: 'wrong_auroc',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'lora', loss: 'ua-clm' },
+  },
+  {
+    paper: 'Enhancing Trust in LLMs with Uncertainty-Aware Fine-Tuning',
+    claim: 'UA-CLM improves out-of-domain prompt detection over CE',
+    metric: 'ood_auroc',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'lora', loss: 'ua-clm' },
+  },
+  {
+    paper: 'Enhancing Trust in LLMs with Uncertainty-Aware Fine-Tuning',
+    claim: 'UA-CLM does not compromise accuracy on the taught facts (within 0.05)',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'not-worse',
+    tolerance: 0.05,
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'lora', loss: 'ua-clm' },
+  },
+];
+
+/** Evaluate each headline on the rows (null when a side is missing or has no value). */
+export function headlines(rows: readonly MethodRow[]): Headline[] {
+  const find = (s: MethodSpec) => rows.find((r) => r.method === s.method && r.loss === s.loss);
+  return HEADLINE_PAIRS.flatMap((h) => {
+    const b = find(h.baseline);
+    const t = find(h.treatment);
+    if (!b || !t) return [];
+    const bv = b[h.metric];
+    const tv = t[h.metric];
+    let difference: number | null = null;
+    let reproduced: boolean | null = null;
+    if (bv.mean !== null && tv.mean !== null) {
+      difference = tv.mean - bv.mean;
+      const se = Math.sqrt((bv.std ?? 0) ** 2 / Math.max(1, bv.n) + (tv.std ?? 0) ** 2 / Math.max(1, tv.n));
+      reproduced = h.kind === 'better' ? h.sign * difference > se : h.sign * difference >= -(h.tolerance ?? 0);
+    }
+    return [
+      {
+        paper: h.paper,
+        claim: h.claim,
+        metric: h.metric,
+        baseline: { ...h.baseline, value: bv },
+        treatment: { ...h.treatment, value: tv },
+        difference,
+        reproduced,
+      },
+    ];
+  });
+}
+
+function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+}
+
+/** A content hash of a folder's regular files (names and bytes), for run keys. */
+function folderHash(dir: string): string {
+  const h = createHash('sha256');
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (!statSync(p).isFile()) continue;
+    h.update(name);
+    h.update(readFileSync(p));
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    total += st.isDirectory() ? dirBytes(p) : st.size;
+  }
+  return total;
+}
+
+interface WorldQuestions {
+  mixed: EvalRecord[];
+  ood: EvalRecord[];
+}
+
+function questionsOf(worldDir: string, perSplit: number | null): WorldQuestions {
+  return {
+    mixed: takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), perSplit),
+    ood: takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), perSplit),
+  };
+}
+
+/** The per-run measurements from the graded predictions. */
+export function measureRun(
+  spec: MethodSpec & { seed: number },
+  mixed: readonly Prediction[],
+  ood: readonly Prediction[],
+  cost: Pick<RunResult, 'trainable_params' | 'adapter_bytes' | 'step_s' | 'peak_rss_mb'>,
+): RunResult {
+  const summary = summarizePredictions(mixed);
+  const taughtParaphrases = mixed.filter((p) => p.extra.split === 'taught' && p.extra.paraphrase === true);
+  const all = [...mixed, ...ood];
+  const isOod = all.map((_, i) => i >= mixed.length);
+  const scores: RunResult['scores'] = {};
+  for (const [name, s] of Object.entries(summary.scores)) {
+    scores[name] = {
+      wrong_auroc: s.auroc,
+      prr: s.prr,
+      ood_auroc: auroc(
+        all.map((p) => p.scores[name]!),
+        isOod,
+      ).value,
+    };
+  }
+  return {
+    ...spec,
+    taught_accuracy: accuracyOf(mixed, 'taught'),
+    known_accuracy: accuracyOf(mixed, 'known'),
+    paraphrase_accuracy:
+      taughtParaphrases.length > 0
+        ? taughtParaphrases.filter((p) => p.correct).length / taughtParaphrases.length
+        : null,
+    ece: summary.confidence.ece,
+    brier: summary.confidence.brier,
+    scores,
+    ...cost,
+  };
+}
+
+/** Aggregate the runs of one (method, loss) into a row; retention is known accuracy / the base's. */
+export function aggregateRuns(runs: readonly RunResult[], baseKnown: number | null, defaultScore: string): MethodRow {
+  const first = runs[0]!;
+  const scoreNames = Object.keys(first.scores);
+  const perScore: MethodRow['scores'] = {};
+  for (const name of scoreNames) {
+    perScore[name] = {
+      wrong_auroc: spread(runs.map((r) => r.scores[name]?.wrong_auroc ?? null)),
+      prr: spread(runs.map((r) => r.scores[name]?.prr ?? null)),
+      ood_auroc: spread(runs.map((r) => r.scores[name]?.ood_auroc ?? null)),
+    };
+  }
+  const chosen = perScore[defaultScore];
+  const empty: Spread = { mean: null, std: null, n: 0 };
+  return {
+    method: first.method,
+    loss: first.loss,
+    seeds: runs.length,
+    taught_accuracy: spread(runs.map((r) => r.taught_accuracy)),
+    retention: spread(
+      runs.map((r) => (baseKnown !== null && baseKnown > 0 && r.known_accuracy !== null ? r.known_accuracy / baseKnown : null)),
+    ),
+    paraphrase_accuracy: spread(runs.map((r) => r.paraphrase_accuracy)),
+    wrong_auroc: chosen?.wrong_auroc ?? empty,
+    prr: chosen?.prr ?? empty,
+    ood_auroc: chosen?.ood_auroc ?? empty,
+    ece: spread(runs.map((r) => r.ece)),
+    brier: spread(runs.map((r) => r.brier)),
+    scores: perScore,
+    trainable_params: first.trainable_params,
+    adapter_bytes: first.adapter_bytes,
+    step_s: spread(runs.map((r) => r.step_s)).mean ?? 0,
+    peak_rss_mb: runs.reduce<number | null>(
+      (m, r) => (r.peak_rss_mb === null ? m : Math.max(m ?? 0, r.peak_rss_mb)),
+      null,
+    ),
+  };
+}
+
+function runOne(
+  o: MethodsBenchOptions,
+  spec: MethodSpec,
+  seed: number,
+  questions: WorldQuestions,
+  key: string,
+): RunResult {
+  const dir = join(o.out, 'runs', `${spec.method}-${spec.loss}-seed${seed}-${key}`);
+  const resultFile = join(dir, 'result.json');
+  if (existsSync(resultFile)) {
+    o.onNote?.(`reusing ${dir}`);
+    return JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult;
+  }
+  const b = o.budget;
+  const tuner = tuners.get(spec.method);
+  const config = validateTrainConfig(
+    {
+      model: o.base,
+      data: { train: o.trainFile, max_length: b.maxLength },
+      method: { name: spec.method },
+      loss: spec.loss,
+      schedule: { name: 'cosine', warmup_steps: b.warmupSteps },
+      train: {
+        steps: b.steps,
+        batch_size: b.batchSize,
+        lr: tuner.writesMergedModel ? b.fullLr : b.lr,
+        seed,
+      },
+      output_dir: join(dir, 'run'),
+    },
+    `bench methods (${spec.method}, ${spec.loss}, seed ${seed})`,
+  );
+  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: train`, b.steps);
+  const started = performance.now();
+  const trained = train(config, {
+    overwrite: true,
+    onEvent: (e) => {
+      if (e.type === 'step') o.onProgress?.(e.metrics.step);
+    },
+  });
+  const stepS = (performance.now() - started) / 1000 / b.steps;
+  const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
+  const loaded = loadModel(o.base);
+  loadAdapter(loaded.model, trained.adapterDir);
+  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, questions.mixed.length + questions.ood.length);
+  const { mixed, ood } = predictWorld(loaded.model, loaded.tokenizer!, loaded.eosTokenIds, questions, o.onProgress);
+  const result = measureRun({ ...spec, seed }, mixed, ood, {
+    trainable_params: trainable,
+    adapter_bytes: dirBytes(trained.adapterDir),
+    step_s: stepS,
+    peak_rss_mb: peakRssMb(),
+  });
+  mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(resultFile, result as unknown as Record<string, unknown>);
+  return result;
+}
+
+/** Known-fact accuracy of the base (cached in out/base-<key>.json). */
+function baseKnownAccuracy(o: MethodsBenchOptions, questions: WorldQuestions, key: string): number | null {
+  const file = join(o.out, `base-${key}.json`);
+  if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
+  const loaded = loadModel(o.base);
+  const known = { mixed: questions.mixed.filter((r) => r.split === 'known'), ood: [] };
+  o.onPhase?.('base: evaluate known facts', known.mixed.length);
+  const { mixed } = predictWorld(loaded.model, loaded.tokenizer!, loaded.eosTokenIds, known, o.onProgress);
+  const acc = accuracyOf(mixed);
+  mkdirSync(o.out, { recursive: true });
+  writeJsonAtomic(file, { known_accuracy: acc });
+  return acc;
+}
+
+/** Run (or reuse) every (method, loss, seed) and aggregate; see the file comment. */
+export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
+  if (o.specs.length === 0) throw new ConfigError('bench methods: no (method, loss) to run');
+  if (o.seeds.length === 0) throw new ConfigError('bench methods: --seeds must be at least 1');
+  for (const s of o.specs) {
+    tuners.get(s.method);
+    losses.get(s.loss);
+  }
+  const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);
+  const setting = hashOf({
+    base: folderHash(o.base),
+    world: hashOf(questions),
+    train: readFileSync(o.trainFile, 'utf8'),
+    budget: o.budget,
+  });
+  const baseKnown = baseKnownAccuracy(o, questions, setting);
+  const defaultScore = o.defaultScore ?? 'mean_entropy';
+  const rows = o.specs.map((spec) => {
+    const runs = o.seeds.map((seed) => runOne(o, spec, seed, questions, setting));
+    return aggregateRuns(runs, baseKnown, defaultScore);
+  });
+  const info = backendInfo();
+  return {
+    bench: 'methods',
+    backend: info.active,
+    threads: info.threads,
+    cpu: cpuName(),
+    base: { dir: o.base, known_accuracy: baseKnown },
+    budget: o.budget,
+    default_score: defaultScore,
+    results: rows,
+    headlines: headlines(rows),
+  };
+}

@@ -9,6 +9,10 @@
  * `...q_proj.lora_A.weight` / `...q_proj.lora_B.weight`, PEFT's names without the adapter name.
  * The replaced Linear is kept (unregistered) to be put back by `unload`.
  *
+ * GPT-2's `Conv1D` (weight stored [in, out]) is adapted the same way, as PEFT does with
+ * `fan_in_fan_out: true`: lora_A / lora_B keep their [r, in] / [out, r] shapes, the base path is
+ * `x W + b`, and merging adds `scaling * (B A)^T` to the [in, out] weight.
+ *
  * Numerics: the LoRA matrices are f32 (f64 when the base weight is f64, for gradient checks);
  * a bf16 base weight stays frozen bf16 storage. Merging adds `scaling * B A` (computed by the matmul
  * kernel in f32, or f64) to W: into an f32 weight with f32 rounding, so unmerge restores W to
@@ -17,7 +21,7 @@
  * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly.
  */
 import { ConfigError } from '../errors.ts';
-import { Dropout, Linear, Module, type Parameter } from '../nn/index.ts';
+import { Conv1D, Dropout, Linear, Module, type Parameter } from '../nn/index.ts';
 import {
   add,
   formatShape,
@@ -58,7 +62,7 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly isTunerLayer = true;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  /** The adapted layer's weight [out, in] (the same Parameter object, frozen by the tuner). */
+  /** The adapted layer's weight [out, in] ([in, out] for a Conv1D; the same Parameter object, frozen by the tuner). */
   weight: Parameter;
   /** The adapted layer's bias [out], or null. */
   bias: Parameter | null;
@@ -69,13 +73,15 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly r: number;
   /** Multiplier of B A. */
   scaling: number;
-  /** The Linear this layer replaced (its weight and bias are this layer's). */
-  readonly base: Linear;
+  /** The Linear (or Conv1D) this layer replaced (its weight and bias are this layer's). */
+  readonly base: Linear | Conv1D;
+  /** Whether the base weight is stored [in, out] (a Conv1D: PEFT's `fan_in_fan_out`). */
+  readonly fanInFanOut: boolean;
   private bf16Backup: Uint16Array | null = null;
   private isMerged = false;
 
   /** Wrap `base` with a rank-r update (A drawn from `options.rng`, B = 0). */
-  constructor(base: Linear, options: LoraLinearOptions) {
+  constructor(base: Linear | Conv1D, options: LoraLinearOptions) {
     super();
     const { r, scaling } = options;
     if (!Number.isInteger(r) || r <= 0)
@@ -83,6 +89,7 @@ export class LoraLinear extends Module implements TunerLayer {
     if (!Number.isFinite(scaling))
       throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
     this.base = base;
+    this.fanInFanOut = base instanceof Conv1D;
     this.inFeatures = base.inFeatures;
     this.outFeatures = base.outFeatures;
     this.r = r;
@@ -131,24 +138,29 @@ export class LoraLinear extends Module implements TunerLayer {
       );
     }
     if (x.rank === 1) return reshape(this.forward(reshape(x, [1, x.shape[0]!])), [this.outFeatures]);
-    let y = matmul(x, this.weight, { transB: true });
+    let y = matmul(x, this.weight, { transB: !this.fanInFanOut });
     if (this.bias) y = add(y, this.bias);
     if (this.isMerged) return y;
     const update = this.lora_B.forward(this.lora_A.forward(this.lora_dropout.forward(x)));
     return add(y, this.scaling === 1 ? update : mulScalar(update, this.scaling));
   }
 
-  /** Call `f` with the values of B A [out, in] (unscaled; computed by the matmul kernel, untracked). */
+  /**
+   * Call `f` with the values of B A in the weight's layout: [out, in], or (B A)^T = A^T B^T
+   * [in, out] for a Conv1D (unscaled; computed by the matmul kernel, untracked).
+   */
   private withDelta(f: (values: ArrayLike<number>) => void): void {
     noGrad(() =>
       scope(() => {
-        const delta = matmul(this.lora_B.weight, this.lora_A.weight);
+        const delta = this.fanInFanOut
+          ? matmul(this.lora_A.weight, this.lora_B.weight, { transA: true, transB: true })
+          : matmul(this.lora_B.weight, this.lora_A.weight);
         f(delta.data as Float32Array | Float64Array);
       }),
     );
   }
 
-  /** The update `scaling * B A` [out, in] as a new f64 array (for inspection and tests). */
+  /** The update `scaling * B A` in the weight's layout ([out, in]; [in, out] for a Conv1D) as a new f64 array. */
   deltaWeight(): Float64Array {
     const out = new Float64Array(this.outFeatures * this.inFeatures);
     this.withDelta((d) => {
@@ -192,10 +204,10 @@ export class LoraLinear extends Module implements TunerLayer {
   }
 
   /**
-   * The plain Linear to put back in the tree (the replaced layer, holding this layer's weight and
-   * bias). Call `merge()` first to keep the update; any bf16 backup is dropped.
+   * The plain Linear (or Conv1D) to put back in the tree (the replaced layer, holding this layer's
+   * weight and bias). Call `merge()` first to keep the update; any bf16 backup is dropped.
    */
-  toLinear(): Linear {
+  toLinear(): Linear | Conv1D {
     if (this.base.weight !== this.weight) this.base.setParameter('weight', this.weight);
     if (this.base.bias !== this.bias && this.bias) this.base.setParameter('bias', this.bias);
     this.bf16Backup = null;

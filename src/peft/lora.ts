@@ -4,7 +4,9 @@
  * Each target Linear becomes a `LoraLinear` (see lora-linear.ts) with scaling `lora_alpha / r`, or
  * `lora_alpha / sqrt(r)` with `use_rslora`; every other parameter is frozen. Defaults are PEFT's:
  * r 8, lora_alpha 8, dropout 0, init 'kaiming' (A Kaiming-uniform with a = sqrt 5, B = 0),
- * target_modules ['q_proj', 'v_proj'] (PEFT's default for the llama family).
+ * target_modules PEFT's default for the model type (['q_proj', 'v_proj'] for the llama family,
+ * ['c_attn'] for gpt2). GPT-2's Conv1D layers are adapted as PEFT does (`fan_in_fan_out` set to
+ * true, lora_A [r, in] and lora_B [out, r] as for a Linear; see lora-linear.ts).
  *
  * Files are exactly PEFT's: `adapter_config.json` (keys sorted, PEFT's defaults for the fields Attune
  * does not use, so `PeftModel.from_pretrained` loads it) and `adapter_model.safetensors` with keys
@@ -26,7 +28,8 @@ import {
   writeJsonAtomic,
   writeSafetensors,
 } from '../io/index.ts';
-import type { Linear, Module, Parameter } from '../nn/index.ts';
+import { architectureFor, isCausalLM } from '../models/index.ts';
+import { Conv1D, Linear, type Module, type Parameter } from '../nn/index.ts';
 import { formatShape, Rng, type Tensor } from '../tensor/index.ts';
 import { type LoraInit, LoraLinear } from './lora-linear.ts';
 import { outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
@@ -50,7 +53,7 @@ export interface LoraConfig {
   loraAlpha?: number;
   /** Dropout rate on the LoRA path's input, in [0, 1) (default 0). */
   loraDropout?: number;
-  /** PEFT `target_modules`: names (suffix match), a full-match regex, or 'all-linear' (default ['q_proj', 'v_proj']). */
+  /** PEFT `target_modules`: names (suffix match), a full-match regex, or 'all-linear' (default: PEFT's for the model type). */
   targetModules?: TargetModules;
   /** PEFT `exclude_modules`: modules to skip even when targeted (same rules; default none). */
   excludeModules?: TargetModules | null;
@@ -65,8 +68,15 @@ export interface LoraConfig {
 /** A LoraConfig with every default filled in. */
 export type ResolvedLoraConfig = Required<LoraConfig>;
 
-/** PEFT's default target_modules for llama, mistral and qwen2. */
+/** PEFT's default target_modules for llama, mistral and qwen2 (and any model that is not a CausalLM). */
 export const DEFAULT_LORA_TARGETS: readonly string[] = ['q_proj', 'v_proj'];
+
+/** PEFT's default target_modules for `model`'s model type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export function defaultLoraTargets(model: Module): readonly string[] {
+  return isCausalLM(model)
+    ? architectureFor(model.config.modelType).defaultLoraTargets
+    : DEFAULT_LORA_TARGETS;
+}
 
 const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'r',
@@ -83,8 +93,14 @@ function isTargetModules(value: unknown): value is TargetModules {
   return typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
 }
 
-/** Validate a LoRA config and fill in the defaults (throws a ConfigError naming the field). */
-export function resolveLoraConfig(config: unknown = {}): ResolvedLoraConfig {
+/**
+ * Validate a LoRA config and fill in the defaults (throws a ConfigError naming the field);
+ * `defaultTargets` is the model type's default target_modules.
+ */
+export function resolveLoraConfig(
+  config: unknown = {},
+  defaultTargets: readonly string[] = DEFAULT_LORA_TARGETS,
+): ResolvedLoraConfig {
   if (config === undefined || config === null) config = {};
   if (!isJsonObject(config)) throw new ConfigError('lora: the config must be an object of LoRA options');
   const unknown = Object.keys(config).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
@@ -102,7 +118,7 @@ export function resolveLoraConfig(config: unknown = {}): ResolvedLoraConfig {
   if (typeof loraDropout !== 'number' || !(loraDropout >= 0 && loraDropout < 1)) {
     throw new ConfigError(`lora: loraDropout must be in [0, 1), found ${loraDropout}`);
   }
-  const targetModules = c.targetModules ?? DEFAULT_LORA_TARGETS;
+  const targetModules = c.targetModules ?? defaultTargets;
   if (!isTargetModules(targetModules)) {
     throw new ConfigError(
       "lora: targetModules must be a list of module names, a regex string or 'all-linear'",
@@ -137,7 +153,6 @@ export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string
 /** PEFT fields that must keep their default here: [name, is-default test, what it would need]. */
 const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
-  ['fan_in_fan_out', (v) => v === undefined || v === null || v === false, 'Conv1D-style transposed weights'],
   ['use_dora', (v) => v === undefined || v === null || v === false, 'DoRA'],
   ['lora_bias', (v) => v === undefined || v === null || v === false, 'a bias on lora_B'],
   [
@@ -166,11 +181,25 @@ const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['use_qalora', (v) => v === undefined || v === null || v === false, 'QA-LoRA'],
 ];
 
+/** Options of `loraConfigFromAdapterJson`. */
+export interface AdapterJsonOptions {
+  /**
+   * Accept `fan_in_fan_out: true` (adapters of GPT-2's Conv1D layers). The lora tuner does: it
+   * re-derives the layout from each adapted module, as PEFT does. Commands that fold the saved
+   * matrices into raw checkpoint tensors by name (merge, port, delta analysis) do not (default).
+   */
+  allowFanInFanOut?: boolean;
+}
+
 /**
  * The LoRA config an adapter_config.json object describes (PEFT's field names). Throws a
  * FormatError naming `file` and the field for a bad value or a PEFT feature Attune does not run.
  */
-export function loraConfigFromAdapterJson(json: JsonObject, file: string): LoraConfig {
+export function loraConfigFromAdapterJson(
+  json: JsonObject,
+  file: string,
+  options: AdapterJsonOptions = {},
+): LoraConfig {
   if (json.peft_type !== 'LORA')
     throw new FormatError(file, `peft_type is ${JSON.stringify(json.peft_type)}, expected "LORA"`);
   const taskType = json.task_type;
@@ -178,6 +207,18 @@ export function loraConfigFromAdapterJson(json: JsonObject, file: string): LoraC
     throw new FormatError(
       file,
       `task_type ${JSON.stringify(taskType)} is not supported (Attune's models are causal LMs: "CAUSAL_LM")`,
+    );
+  }
+  const fanInFanOut = json.fan_in_fan_out ?? false;
+  if (typeof fanInFanOut !== 'boolean')
+    throw new FormatError(
+      file,
+      `'fan_in_fan_out' must be true or false, found ${JSON.stringify(fanInFanOut)}`,
+    );
+  if (fanInFanOut && !options.allowFanInFanOut) {
+    throw new FormatError(
+      file,
+      `'fan_in_fan_out' is true (an adapter of Conv1D layers, e.g. GPT-2): this command folds LoRA matrices into [out, in] weights by name and does not support it; merge it with the lora tuner first (attune export --merge)`,
     );
   }
   for (const [field, isDefault, what] of UNSUPPORTED_FIELDS) {
@@ -333,7 +374,8 @@ export class LoraAdapter implements Adapter {
       auto_mapping: null,
       base_model_name_or_path: options.baseModelNameOrPath ?? null,
       bias: 'none',
-      fan_in_fan_out: false,
+      // PEFT sets fan_in_fan_out per adapted module (true for Conv1D) and saves the last one's
+      fan_in_fan_out: this.layerList.length > 0 && this.layerList[this.layerList.length - 1]![1].fanInFanOut,
       inference_mode: true,
       init_lora_weights: c.init === 'gaussian' ? 'gaussian' : true,
       layer_replication: null,
@@ -488,10 +530,11 @@ export const loraTuner: Tuner<LoraConfig> = {
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {
-    const c = resolveLoraConfig(config);
-    const { modules, saved } = selectTargetModules<Linear>(model, c.targetModules, {
+    const c = resolveLoraConfig(config, defaultLoraTargets(model));
+    const { modules, saved } = selectTargetModules<Linear | Conv1D>(model, c.targetModules, {
       exclude: c.excludeModules,
       method: 'lora',
+      supported: [Linear, Conv1D],
     });
     const heads = outputLayerNames(model);
     const head = modules.find(([name]) => heads.has(name));
@@ -511,7 +554,7 @@ export const loraTuner: Tuner<LoraConfig> = {
     for (const [name, layer] of layers) model.setSubmodule(name, layer);
     return new LoraAdapter(model, c, saved, layers, flags);
   },
-  configFromAdapterJson: loraConfigFromAdapterJson,
+  configFromAdapterJson: (json, file) => loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true }),
 };
 
 registerTuner('lora', loraTuner);

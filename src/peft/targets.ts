@@ -6,13 +6,14 @@
  * - a string is a regular expression that must match the whole name (Python's `re.fullmatch`), so
  *   `'q_proj'` as a string matches only a module named exactly `q_proj`, while `'.*q_proj'` matches
  *   every q_proj;
- * - `'all-linear'` (any case) is every Linear module except the output layer (the LM head).
+ * - `'all-linear'` (any case) is every Linear module, and every GPT-2 `Conv1D` (as PEFT's
+ *   `(nn.Linear, Conv1D)`), except the output layer (the LM head).
  *
  * `exclude_modules` uses the same list / regex rules. Names are the Hub's module paths, the same
  * names PEFT matches against, so a config written for PEFT selects the same modules here.
  */
 import { ConfigError } from '../errors.ts';
-import { Linear, type Module } from '../nn/index.ts';
+import { Conv1D, Linear, type Module } from '../nn/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 
 /** PEFT's `target_modules` / `exclude_modules`: names (suffix match) or one full-match regex. */
@@ -34,6 +35,11 @@ export function isTunerLayer(module: Module): boolean {
 /** A model that can say which matrix its LM head applies (every CausalLM does). */
 interface WithLmHead {
   lmHeadWeight?: () => Tensor;
+}
+
+/** Whether `m` is a linear layer in PEFT's sense: a Linear, or transformers' Conv1D (GPT-2). */
+export function isLinearLayer(m: Module): m is Linear | Conv1D {
+  return m instanceof Linear || m instanceof Conv1D;
 }
 
 /** Whether `targets` is PEFT's `'all-linear'` shorthand (case-insensitive, as PEFT). */
@@ -81,13 +87,12 @@ export function outputLayerNames(model: Module): Set<string> {
   return out;
 }
 
-/** Distinct last name components of the model's Linear modules, output layer excluded, sorted. */
+/** Distinct last name components of the model's Linear / Conv1D modules, output layer excluded, sorted. */
 export function linearModuleSuffixes(model: Module): string[] {
   const head = outputLayerNames(model);
   const names = new Set<string>();
   for (const [name, m] of model.namedModules()) {
-    if (m instanceof Linear && name !== '' && !head.has(name))
-      names.add(name.slice(name.lastIndexOf('.') + 1));
+    if (isLinearLayer(m) && name !== '' && !head.has(name)) names.add(name.slice(name.lastIndexOf('.') + 1));
   }
   return [...names].sort();
 }
@@ -100,7 +105,7 @@ function describeTargets(targets: TargetModules): string {
 function linearExamples(model: Module): string {
   const examples: string[] = [];
   for (const [name, m] of model.namedModules()) {
-    if (m instanceof Linear && name !== '') examples.push(name);
+    if (isLinearLayer(m) && name !== '') examples.push(name);
     if (examples.length === 3) break;
   }
   const suffixes = linearModuleSuffixes(model);
@@ -171,7 +176,7 @@ export function selectTargetModules<M extends Module = Linear>(
     if (name === '') continue;
     const inside = wrappedPrefixes.find((p) => name.startsWith(`${p}.`));
     let hit: boolean;
-    if (allLinear) hit = m instanceof Linear && !head.has(name);
+    if (allLinear) hit = isLinearLayer(m) && !head.has(name);
     else if (regex) hit = regex.test(name);
     else hit = (targets as readonly string[]).some((t) => name === t || name.endsWith(`.${t}`));
     if (hit && exclude !== null) {

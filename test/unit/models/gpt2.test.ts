@@ -16,6 +16,7 @@ import {
 } from '../../../src/models/index.ts';
 import { forceDropout } from '../../../src/nn/index.ts';
 import { fromArray, noGrad, scope, slice, type Tensor } from '../../../src/tensor/index.ts';
+import { gradCheck } from '../../helpers/gradcheck.ts';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'gpt2-random');
 /** Written by scripts/reference/gpt2_reference.py (numpy float64, HF's equations). */
@@ -242,6 +243,27 @@ describe('gpt2 model', () => {
         assert.ok(relMaxDiff(cached, full.subarray(full.length - 40)) < 1e-5);
       }),
     );
+  });
+  it('backpropagates through positions, LayerNorm, fused c_attn and gelu_new (finite differences, f64)', () => {
+    const small = gpt2ConfigJson({
+      vocabSize: 11,
+      hiddenSize: 8,
+      numLayers: 1,
+      numHeads: 2,
+      maxPositions: 6,
+      dropout: 0,
+    });
+    const m = createModel({ ...small, initializer_range: 0.4 }, { seed: 4, dtype: 'f64' }) as Gpt2LMHeadModel;
+    const block = m.transformer.h.at(0);
+    block.ln_1.bias!.fillWith((i) => 0.1 * Math.cos(i));
+    const ids = fromArray(Int32Array.from([3, 1, 4, 1, 5]), [1, 5], { dtype: 'i32' });
+    gradCheck('gpt2', () => m.forwardHidden(ids), [
+      block.attn.c_attn.weight,
+      block.attn.c_attn.bias!,
+      block.mlp.c_fc.weight,
+      block.ln_1.bias!,
+      m.transformer.wpe.weight,
+    ]);
   });
   it('scores through the fused LM head as the full logits do', () => {
     const ids = [4, 9, 33, 1, 0, 12];

@@ -497,8 +497,11 @@ export const loraOptions = z.object({
   lora_alpha: z.number().positive().default(8).describe('scaling numerator: scaling = lora_alpha / r'),
   lora_dropout: z.number().min(0).lt(1).default(0).describe('dropout on the LoRA input'),
   target_modules: targetModulesOption
-    .default([...DEFAULT_LORA_TARGETS])
-    .describe("names (suffix match), a full-match regex string, or 'all-linear'"),
+    .nullable()
+    .default(null)
+    .describe(
+      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn)",
+    ),
   exclude_modules: targetModulesOption
     .nullable()
     .default(null)
@@ -522,7 +525,7 @@ export const loraTuner: Tuner<LoraConfig> = {
       r: o.r,
       loraAlpha: o.lora_alpha,
       loraDropout: o.lora_dropout,
-      targetModules: o.target_modules,
+      targetModules: o.target_modules ?? undefined,
       excludeModules: o.exclude_modules,
       useRslora: o.use_rslora,
       init: o.init_lora_weights === 'gaussian' ? 'gaussian' : 'kaiming',

@@ -16,7 +16,7 @@ import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from 
 import { AttuneError, ConfigError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
-import { mixSeed, type Parameter } from '../nn/index.ts';
+import { LayerNorm, mixSeed, type Parameter, RMSNorm } from '../nn/index.ts';
 import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
@@ -132,9 +132,19 @@ function loadBaseModel(config: TrainConfig): { model: CausalLM; tokenizer: Token
   return { model, tokenizer: Tokenizer.fromDir(config.model.tokenizer), name: config.model.config };
 }
 
-function buildOptimizer(config: TrainConfig, params: [string, Parameter][]): Optimizer {
-  // no weight decay on biases and norm weights (as HF's Trainer)
-  const isNoDecay = (n: string) => n.endsWith('.bias') || n.endsWith('norm.weight');
+/** Names of the parameters of norm layers (RMSNorm, LayerNorm), whatever the architecture calls them. */
+function normParameterNames(model: CausalLM): Set<string> {
+  const names = new Set<string>();
+  for (const [path, m] of model.namedModules())
+    if (m instanceof RMSNorm || m instanceof LayerNorm)
+      for (const [n] of m.namedParameters()) names.add(path ? `${path}.${n}` : n);
+  return names;
+}
+
+function buildOptimizer(config: TrainConfig, model: CausalLM, params: [string, Parameter][]): Optimizer {
+  // no weight decay on biases and norm weights (as HF's Trainer: by layer type, so GPT-2's ln_* too)
+  const norms = normParameterNames(model);
+  const isNoDecay = (n: string) => n.endsWith('.bias') || norms.has(n);
   const decay = params.filter(([n]) => !isNoDecay(n)).map(([, p]) => p);
   const noDecay = params.filter(([n]) => isNoDecay(n)).map(([, p]) => p);
   const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
@@ -195,7 +205,7 @@ function prepare(config: TrainConfig): Prepared {
     train,
     evalSet,
     loader,
-    optimizer: buildOptimizer(config, params),
+    optimizer: buildOptimizer(config, model, params),
     params,
     baseModelName: name,
   };

@@ -17,6 +17,7 @@ import {
   saveModel,
 } from '../../../src/models/index.ts';
 import { applyLora, LoraLinear, loadAdapter, loraConfigFromAdapterJson } from '../../../src/peft/index.ts';
+import { validateTrainConfig } from '../../../src/train/config.ts';
 import { train } from '../../../src/train/trainer.ts';
 import { FACTS, tempDir, tinyConfig, writeJsonl } from '../../helpers/tiny-run.ts';
 import { logitsOf, maxAbsDiff } from './helpers.ts';
@@ -151,5 +152,45 @@ describe('LoRA on GPT-2 (Conv1D)', () => {
     assert.ok(maxAbsDiff(adapted, plainLogits) > 1e-4, 'the trained adapter changes the model');
     const merged = adapter.mergeAndUnload();
     assert.ok(maxAbsDiff(logitsOf(merged as Gpt2LMHeadModel, ids), adapted) < 1e-5);
+  });
+});
+
+describe('training a GPT-2 from YAML-shaped configs', () => {
+  it("method: lora with no target_modules takes the model type's default (c_attn); ln_* weights get no weight decay", () => {
+    const dir = join(root, 'yaml-model');
+    writeByteTokenizer(dir);
+    saveModel(tinyGpt2(5), dir, { tokenizer: Tokenizer.fromDir(dir) });
+    writeJsonl(join(root, 'yaml-train.jsonl'), FACTS);
+    const base = { model: dir, data: { train: join(root, 'yaml-train.jsonl'), max_length: 32 } };
+    const lora = train(
+      validateTrainConfig(
+        { ...base, method: { name: 'lora', r: 2 }, train: { steps: 2 }, output_dir: join(root, 'yaml-run') },
+        'test',
+      ),
+    );
+    const saved = readJsonObject(join(lora.adapterDir, 'adapter_config.json'));
+    assert.deepEqual(saved.target_modules, ['c_attn']);
+    const full = train(
+      validateTrainConfig(
+        {
+          ...base,
+          method: 'full',
+          optimizer: { name: 'adamw', weight_decay: 0.5 },
+          train: { steps: 1, lr: 1e-3, save_every: 1 },
+          output_dir: join(root, 'yaml-full'),
+        },
+        'test',
+      ),
+    );
+    // the optimizer's groups, as checkpointed: layer norms (ln_1, ln_2, ln_f) and biases get no decay
+    const opt = readJsonObject(join(full.outputDir, 'checkpoints', 'step-1', 'optimizer.json')) as {
+      weightDecays: number[];
+    };
+    const names = full.adapter.namedTrainableParameters().map(([n]) => n);
+    const noDecay = names.filter((n) => n.endsWith('.bias') || /\.ln_(1|2|f)\.weight$/.test(n));
+    assert.ok(noDecay.includes('transformer.ln_f.weight'));
+    assert.equal(opt.weightDecays.length, names.length);
+    assert.equal(opt.weightDecays.filter((w) => w === 0).length, noDecay.length);
+    assert.equal(opt.weightDecays.filter((w) => w === 0.5).length, names.length - noDecay.length);
   });
 });

@@ -17,11 +17,18 @@ import { ConfigError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/index.ts';
 import { loadModel } from '../models/index.ts';
 import { loadAdapter, tuners } from '../peft/index.ts';
-import { losses } from '../train/losses/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
+import { losses } from '../train/losses/index.ts';
 import { train } from '../train/trainer.ts';
-import { auroc, type EvalRecord, type Prediction, readEvalRecords, summarizePredictions } from '../uq/index.ts';
-import { accuracyOf, predictWorld, takePerSplit } from '../world/index.ts';
+import {
+  auroc,
+  type EvalRecord,
+  type Prediction,
+  readEvalRecords,
+  summarizePredictions,
+} from '../uq/index.ts';
+import { demoBaseModel, demoRecipe, worldFinetuneFile } from '../world/demo.ts';
+import { accuracyOf, generateWorld, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
 import { cpuName } from './envelope.ts';
 import { peakRssMb } from './train.ts';
 
@@ -157,7 +164,8 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
   const specs = tuners.names().map((method) => ({ method, loss: 'ce' }));
   for (const h of HEADLINE_PAIRS) {
     for (const s of [h.baseline, h.treatment])
-      if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method)) specs.push(s);
+      if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method))
+        specs.push(s);
   }
   return specs;
 }
@@ -219,7 +227,8 @@ export function headlines(rows: readonly MethodRow[]): Headline[] {
     if (bv.mean !== null && tv.mean !== null) {
       difference = tv.mean - bv.mean;
       const se = Math.sqrt((bv.std ?? 0) ** 2 / Math.max(1, bv.n) + (tv.std ?? 0) ** 2 / Math.max(1, tv.n));
-      reproduced = h.kind === 'better' ? h.sign * difference > se : h.sign * difference >= -(h.tolerance ?? 0);
+      reproduced =
+        h.kind === 'better' ? h.sign * difference > se : h.sign * difference >= -(h.tolerance ?? 0);
     }
     return [
       {
@@ -311,7 +320,11 @@ export function measureRun(
 }
 
 /** Aggregate the runs of one (method, loss) into a row; retention is known accuracy / the base's. */
-export function aggregateRuns(runs: readonly RunResult[], baseKnown: number | null, defaultScore: string): MethodRow {
+export function aggregateRuns(
+  runs: readonly RunResult[],
+  baseKnown: number | null,
+  defaultScore: string,
+): MethodRow {
   const first = runs[0]!;
   const scoreNames = Object.keys(first.scores);
   const perScore: MethodRow['scores'] = {};
@@ -330,7 +343,11 @@ export function aggregateRuns(runs: readonly RunResult[], baseKnown: number | nu
     seeds: runs.length,
     taught_accuracy: spread(runs.map((r) => r.taught_accuracy)),
     retention: spread(
-      runs.map((r) => (baseKnown !== null && baseKnown > 0 && r.known_accuracy !== null ? r.known_accuracy / baseKnown : null)),
+      runs.map((r) =>
+        baseKnown !== null && baseKnown > 0 && r.known_accuracy !== null
+          ? r.known_accuracy / baseKnown
+          : null,
+      ),
     ),
     paraphrase_accuracy: spread(runs.map((r) => r.paraphrase_accuracy)),
     wrong_auroc: chosen?.wrong_auroc ?? empty,
@@ -393,8 +410,17 @@ function runOne(
   const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
   const loaded = loadModel(o.base);
   loadAdapter(loaded.model, trained.adapterDir);
-  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, questions.mixed.length + questions.ood.length);
-  const { mixed, ood } = predictWorld(loaded.model, loaded.tokenizer!, loaded.eosTokenIds, questions, o.onProgress);
+  o.onPhase?.(
+    `${spec.method} + ${spec.loss}, seed ${seed}: evaluate`,
+    questions.mixed.length + questions.ood.length,
+  );
+  const { mixed, ood } = predictWorld(
+    loaded.model,
+    loaded.tokenizer!,
+    loaded.eosTokenIds,
+    questions,
+    o.onProgress,
+  );
   const result = measureRun({ ...spec, seed }, mixed, ood, {
     trainable_params: trainable,
     adapter_bytes: dirBytes(trained.adapterDir),
@@ -409,7 +435,8 @@ function runOne(
 /** Known-fact accuracy of the base (cached in out/base-<key>.json). */
 function baseKnownAccuracy(o: MethodsBenchOptions, questions: WorldQuestions, key: string): number | null {
   const file = join(o.out, `base-${key}.json`);
-  if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
+  if (existsSync(file))
+    return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
   const loaded = loadModel(o.base);
   const known = { mixed: questions.mixed.filter((r) => r.split === 'known'), ood: [] };
   o.onPhase?.('base: evaluate known facts', known.mixed.length);
@@ -452,5 +479,48 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
     default_score: defaultScore,
     results: rows,
     headlines: headlines(rows),
+  };
+}
+
+/** Where `attune bench methods` gets its world and base when none is given: the demo's (cached). */
+export interface MethodsSetup {
+  worldDir: string;
+  trainFile: string;
+  base: string;
+  budget: MethodsBudget;
+}
+
+/**
+ * Generate the world of the demo mode (`quick`) into `out/world` and build or reuse its pretrained
+ * base in `cacheDir` (the same cache as `attune demo`). The budget is the demo's fine-tuning recipe.
+ */
+export function prepareDemoWorld(o: {
+  quick: boolean;
+  seed: number;
+  out: string;
+  cacheDir: string;
+  onNote?: (text: string) => void;
+  onPhase?: (phase: string, total: number) => void;
+  onProgress?: (done: number) => void;
+}): MethodsSetup {
+  const recipe = demoRecipe(o.quick);
+  const worldDir = join(o.out, 'world');
+  const world = generateWorld({ seed: o.seed, ...recipe.world });
+  if (!existsSync(join(worldDir, 'world.json'))) writeWorld(world, worldDir);
+  const base = demoBaseModel(o, recipe, worldDir);
+  const f = recipe.finetune;
+  return {
+    worldDir,
+    trainFile: worldFinetuneFile(worldDir),
+    base: base.dir,
+    budget: {
+      steps: f.steps,
+      batchSize: f.batchSize,
+      lr: f.lr,
+      fullLr: f.lr / 10,
+      warmupSteps: 20,
+      maxLength: 128,
+      evalPerSplit: recipe.evalPerSplit,
+    },
   };
 }

@@ -38,7 +38,10 @@ function normsOnlyAdapter(model: Module, config: NormsConfig): Adapter {
     save(dir) {
       mkdirSync(dir, { recursive: true });
       writeSafetensors(join(dir, 'adapter_model.safetensors'), new Map(named));
-      writeJsonAtomic(join(dir, 'adapter_config.json'), { peft_type: 'NORMS_ONLY' });
+      writeJsonAtomic(join(dir, 'adapter_config.json'), {
+        peft_type: 'NORMS_ONLY',
+        include_final: config.includeFinal,
+      });
     },
     load(dir) {
       const reader = openSafetensors(join(dir, 'adapter_model.safetensors'));
@@ -65,6 +68,7 @@ export const normsTuner: Tuner<NormsConfig> = {
   options,
   fromOptions: (o) => ({ includeFinal: options.parse(o).include_final }),
   apply: normsOnlyAdapter,
+  configFromAdapterJson: (json) => ({ includeFinal: json.include_final !== false }),
 };
 
 registerTuner('norms-only', normsTuner);

@@ -4,6 +4,7 @@ import { analyzeIntrudersCommand } from './analyze-intruders.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
+import { benchMethodsCommand } from './bench-methods.ts';
 import { benchTrainCommand } from './bench-train.ts';
 import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
@@ -43,4 +44,5 @@ export const commands: readonly Command[] = [
   benchKernelsCommand,
   benchTrainCommand,
   benchMergeCommand,
+  benchMethodsCommand,
 ] as readonly Command[];

@@ -8,7 +8,7 @@ import { type LlamaForCausalLM, loadModel, saveModel } from '../../../src/models
 import type { Linear } from '../../../src/nn/index.ts';
 import { applyLora, loadAdapter } from '../../../src/peft/index.ts';
 import { type Matrix64, matrix64, Rng, svd, tensorToMatrix64 } from '../../../src/tensor/index.ts';
-import { cleanup, runCli, tempDir, tinyModel, tunedVariant } from '../compress/helpers.ts';
+import { cleanup, runCli, tempDir, tinyModel, tunedVariant } from '../merge/compress/helpers.ts';
 
 after(cleanup);
 

@@ -1,5 +1,5 @@
 /** Random and structured matrices shared by the linalg tests. */
-import { type Matrix64, matmul64, matrix64, qr, Rng } from '../../../src/tensor/index.ts';
+import { type Matrix64, matmul64, matrix64, qr, Rng } from '../../../../src/tensor/index.ts';
 
 /** An m x n matrix of standard normal entries. */
 export function randomMatrix(m: number, n: number, seed: number): Matrix64 {

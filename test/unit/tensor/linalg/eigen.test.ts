@@ -7,7 +7,7 @@ import {
   orthogonalityError64,
   relativeError64,
   symmetricEigen,
-} from '../../../src/tensor/index.ts';
+} from '../../../../src/tensor/index.ts';
 import { maxAbsDiff, randomMatrix } from './helpers.ts';
 
 function symmetricRandom(n: number, seed: number) {

@@ -2,13 +2,13 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CliIO, captureIO } from '../../../src/cli/io.ts';
-import { main } from '../../../src/cli/main.ts';
-import { openCheckpoint, openSafetensors } from '../../../src/io/index.ts';
-import { loadModel, saveModel } from '../../../src/models/index.ts';
-import { applyLora, type LoraConfig } from '../../../src/peft/index.ts';
-import { Rng } from '../../../src/tensor/index.ts';
-import { writeTinyModel } from '../../helpers/tiny-run.ts';
+import { type CliIO, captureIO } from '../../../../src/cli/io.ts';
+import { main } from '../../../../src/cli/main.ts';
+import { openCheckpoint, openSafetensors } from '../../../../src/io/index.ts';
+import { loadModel, saveModel } from '../../../../src/models/index.ts';
+import { applyLora, type LoraConfig } from '../../../../src/peft/index.ts';
+import { Rng } from '../../../../src/tensor/index.ts';
+import { writeTinyModel } from '../../../helpers/tiny-run.ts';
 
 const made: string[] = [];
 

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FormatError } from '../../../src/errors.ts';
+import { FormatError } from '../../../../src/errors.ts';
 import {
   BitReader,
   BitWriter,
   readRice,
   riceParameterFor,
   writeRice,
-} from '../../../src/merge/compress-golomb.ts';
-import { Rng } from '../../../src/tensor/index.ts';
+} from '../../../../src/merge/compress-golomb.ts';
+import { Rng } from '../../../../src/tensor/index.ts';
 
 describe('ComPEFT Golomb-Rice codes', () => {
   it('chooses the Rice parameter from the density', () => {

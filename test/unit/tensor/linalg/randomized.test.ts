@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { matmul64, orthogonalityError64, Rng, randomizedSvd, svd } from '../../../src/tensor/index.ts';
+import { matmul64, orthogonalityError64, Rng, randomizedSvd, svd } from '../../../../src/tensor/index.ts';
 import { maxAbsDiff, randomMatrix, withSingularValues } from './helpers.ts';
 
 describe('linalg: randomized truncated SVD', () => {

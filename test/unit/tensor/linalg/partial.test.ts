@@ -9,7 +9,7 @@ import {
   svd,
   symmetricEigen,
   topSymmetricEigen,
-} from '../../../src/tensor/index.ts';
+} from '../../../../src/tensor/index.ts';
 import { maxAbsDiff, randomMatrix, withSingularValues } from './helpers.ts';
 
 /** min over columns j of |<x_j, y_j>| (1 when the columns agree up to sign). */

@@ -10,7 +10,7 @@ import {
   qr,
   relativeError64,
   transpose64,
-} from '../../../src/tensor/index.ts';
+} from '../../../../src/tensor/index.ts';
 import { isUpperTriangular, maxAbsDiff, randomMatrix } from './helpers.ts';
 
 describe('linalg: Householder QR', () => {

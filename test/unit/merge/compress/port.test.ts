@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, TensorMismatchError } from '../../../src/errors.ts';
-import { openSafetensors, writeSafetensors } from '../../../src/io/index.ts';
-import { PORT_RECORD_FILE, planPort, portAdapter } from '../../../src/merge/port.ts';
-import { type LlamaForCausalLM, loadModel } from '../../../src/models/index.ts';
-import { loadAdapter } from '../../../src/peft/index.ts';
-import { fromArray } from '../../../src/tensor/index.ts';
+import { ConfigError, TensorMismatchError } from '../../../../src/errors.ts';
+import { openSafetensors, writeSafetensors } from '../../../../src/io/index.ts';
+import { PORT_RECORD_FILE, planPort, portAdapter } from '../../../../src/merge/port.ts';
+import { type LlamaForCausalLM, loadModel } from '../../../../src/models/index.ts';
+import { loadAdapter } from '../../../../src/peft/index.ts';
+import { fromArray } from '../../../../src/tensor/index.ts';
 import { cleanup, loraAdapter, nothingIn, tempDir, tensorsOf, tinyModel, tunedVariant } from './helpers.ts';
 
 after(cleanup);

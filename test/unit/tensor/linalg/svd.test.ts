@@ -12,7 +12,7 @@ import {
   svdReconstruct,
   symmetricEigen,
   tensorToMatrix64,
-} from '../../../src/tensor/index.ts';
+} from '../../../../src/tensor/index.ts';
 import { maxAbsDiff, randomMatrix, withSingularValues } from './helpers.ts';
 
 function checkSvd(a: Matrix64, tolerance: number): ReturnType<typeof svd> {

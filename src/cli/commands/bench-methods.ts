@@ -1,0 +1,138 @@
+/** `attune bench methods`: every method fine-tuned on the world from one base, over seeds, side by side. */
+import { resolve } from 'node:path';
+import {
+  defaultSpecs,
+  type MethodRow,
+  prepareDemoWorld,
+  runMethodsBench,
+  type Spread,
+} from '../../bench/methods.ts';
+import { renderMethodsReport } from '../../bench/methods-report.ts';
+import { writeJsonAtomic, writeTextAtomic } from '../../io/index.ts';
+import { jsonOption } from '../args.ts';
+import { defineCommand } from '../command.ts';
+import { type Progress, progress } from '../progress.ts';
+import { formatTable } from '../table.ts';
+import { demoCacheDir } from './demo.ts';
+
+const options = {
+  methods: {
+    type: 'string',
+    description: 'comma-separated tuners to run (with each of --losses)',
+    defaultText: 'every registered tuner with ce, plus the pairs the headlines need',
+    valueName: '<a,b>',
+  },
+  losses: {
+    type: 'string',
+    description: 'comma-separated losses to pair with each method',
+    defaultText: 'ce (plus lora + ua-clm for the headline)',
+    valueName: '<a,b>',
+  },
+  seeds: { type: 'integer', min: 1, description: 'seeds per (method, loss)', default: 3 },
+  quick: { type: 'boolean', description: "the demo's quick world, base and step budget" },
+  out: {
+    type: 'path',
+    description: 'runs are kept here and reused by a rerun with the same settings',
+    default: 'bench-methods',
+    valueName: '<dir>',
+  },
+  json: jsonOption,
+} as const;
+
+const fmt = (s: Spread) => (s.mean === null ? '-' : `${s.mean.toFixed(3)} ± ${(s.std ?? 0).toFixed(3)}`);
+
+function tableOf(rows: readonly MethodRow[]): string {
+  return formatTable(
+    rows.map((r) => ({
+      method: r.method,
+      loss: r.loss,
+      taught: fmt(r.taught_accuracy),
+      retention: fmt(r.retention),
+      paraphrase: fmt(r.paraphrase_accuracy),
+      'wrong AUROC': fmt(r.wrong_auroc),
+      'OOD AUROC': fmt(r.ood_auroc),
+      ECE: fmt(r.ece),
+      params: r.trainable_params,
+      's/step': r.step_s.toFixed(3),
+    })),
+  );
+}
+
+/** `attune bench methods [--methods a,b] [--losses a,b] [--seeds 3] [--quick] [--out DIR] [--json]`. */
+export const benchMethodsCommand = defineCommand({
+  name: 'bench methods',
+  summary: 'Every fine-tuning method on the benchmark world, same base, data, budget and seeds',
+  description: `Fine-tunes each (method, loss) on the world's taught facts from the same base with the same
+data, step budget and seeds, evaluates each on the same questions, and reports per (method, loss)
+the mean ± std over seeds of taught accuracy, retention (known-fact accuracy after / before),
+paraphrase accuracy, wrong-answer and out-of-domain AUROC (the default score; every score in --json),
+ECE, trainable parameters and seconds per step, then the headline table (each paper's claim, the
+comparison that tests it, and whether it reproduced). Methods come from the tuner registry and
+losses from the loss registry, each with its default options. The world and base are the demo's
+(--quick: the quick ones; the base is cached as for attune demo). Output: each finished run stays in
+--out/runs/ and is reused by a rerun with the same settings (nothing is ever forced); --out/report.html
+and --out/results.json are replaced by every run.`,
+  options,
+  examples: [
+    'attune bench methods --quick --json',
+    'attune bench methods --methods lora --losses ce,ua-clm --seeds 5',
+  ],
+  async run(args, io) {
+    const v = args.values;
+    const list = (s: string | undefined) =>
+      s === undefined
+        ? undefined
+        : s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean);
+    const specs = defaultSpecs(list(v.methods), list(v.losses));
+    const seeds = Array.from({ length: v.seeds }, (_, i) => i);
+    const out = resolve(v.out);
+    let bar: Progress | null = null;
+    const hooks = {
+      onNote: (t: string) => io.note(`bench methods: ${t}`),
+      onPhase: (phase: string, total: number) => {
+        bar?.stop();
+        bar = progress({
+          label: phase,
+          total,
+          stream: { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY },
+        });
+      },
+      onProgress: (done: number) => bar?.update(done),
+    };
+    io.note(
+      `bench methods: ${specs.map((s) => `${s.method}+${s.loss}`).join(', ')} x ${seeds.length} seeds (${v.quick ? 'quick' : 'full'} budget)`,
+    );
+    const setup = prepareDemoWorld({
+      quick: v.quick,
+      seed: 0,
+      out,
+      cacheDir: demoCacheDir(io.env),
+      ...hooks,
+    });
+    const result = runMethodsBench({ ...setup, out, specs, seeds, ...hooks });
+    (bar as Progress | null)?.stop();
+    writeJsonAtomic(resolve(out, 'results.json'), result as unknown as Record<string, unknown>);
+    writeTextAtomic(resolve(out, 'report.html'), renderMethodsReport(result));
+    io.line(
+      `base: known-fact accuracy ${result.base.known_accuracy?.toFixed(3) ?? '-'} (${result.base.dir})`,
+    );
+    io.out(tableOf(result.results));
+    io.out(
+      formatTable(
+        result.headlines.map((h) => ({
+          claim: h.claim,
+          metric: h.metric,
+          baseline: `${h.baseline.method}+${h.baseline.loss} ${fmt(h.baseline.value)}`,
+          treatment: `${h.treatment.method}+${h.treatment.loss} ${fmt(h.treatment.value)}`,
+          reproduced: h.reproduced === null ? '-' : h.reproduced ? 'yes' : 'no',
+        })),
+      ),
+    );
+    io.line(`report: ${resolve(out, 'report.html')}`);
+    if (v.json) io.json(result as unknown as Record<string, unknown>);
+    return 0;
+  },
+});

@@ -1,0 +1,164 @@
+/** attune bench methods' bookkeeping: seeds, aggregation, reuse of finished runs, plug-in methods, headlines. */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import '../../plugins/norms-tuner.ts';
+import {
+  aggregateRuns,
+  defaultSpecs,
+  headlines,
+  type MethodRow,
+  type RunResult,
+  runMethodsBench,
+  spread,
+} from '../../../src/bench/methods.ts';
+import { renderMethodsReport } from '../../../src/bench/methods-report.ts';
+import { worldFinetuneFile } from '../../../src/world/demo.ts';
+import { generateWorld, writeWorld } from '../../../src/world/index.ts';
+import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
+
+const root = tempDir('attune-bench-methods-');
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function run(partial: Partial<RunResult>): RunResult {
+  return {
+    method: 'lora',
+    loss: 'ce',
+    seed: 0,
+    taught_accuracy: 0.5,
+    known_accuracy: 0.4,
+    paraphrase_accuracy: null,
+    ece: 0.1,
+    brier: 0.2,
+    scores: { mean_entropy: { wrong_auroc: 0.7, prr: 0.3, ood_auroc: 0.6 } },
+    trainable_params: 10,
+    adapter_bytes: 100,
+    step_s: 0.1,
+    peak_rss_mb: 50,
+    ...partial,
+  };
+}
+
+describe('bench methods: aggregation', () => {
+  it('mean and sample std over seeds, nulls left out; retention = known after / before', () => {
+    assert.deepEqual(spread([1, 2, 3]), { mean: 2, std: 1, n: 3 });
+    assert.deepEqual(spread([null, 4]), { mean: 4, std: 0, n: 1 });
+    assert.deepEqual(spread([null]), { mean: null, std: null, n: 0 });
+    const row = aggregateRuns(
+      [
+        run({ seed: 0, known_accuracy: 0.2, taught_accuracy: 0.4 }),
+        run({ seed: 1, known_accuracy: 0.4, taught_accuracy: 0.6 }),
+      ],
+      0.4,
+      'mean_entropy',
+    );
+    assert.equal(row.seeds, 2);
+    assert.ok(Math.abs(row.retention.mean! - 0.75) < 1e-12);
+    assert.ok(Math.abs(row.taught_accuracy.std! - Math.sqrt(0.02)) < 1e-12);
+    assert.equal(row.wrong_auroc.mean, 0.7);
+    assert.equal(
+      aggregateRuns([run({})], 0, 'mean_entropy').retention.mean,
+      null,
+      'a base that knows nothing: no retention',
+    );
+  });
+
+  it('a headline reproduces only beyond one standard error, and accuracy within its tolerance', () => {
+    const row = (loss: string, auroc: number[], acc: number[]): MethodRow =>
+      aggregateRuns(
+        auroc.map((a, i) =>
+          run({
+            loss,
+            seed: i,
+            taught_accuracy: acc[i]!,
+            scores: { mean_entropy: { wrong_auroc: a, prr: 0, ood_auroc: a } },
+          }),
+        ),
+        0.4,
+        'mean_entropy',
+      );
+    const clear = headlines([
+      row('ce', [0.6, 0.62, 0.61], [0.5, 0.5, 0.5]),
+      row('ua-clm', [0.8, 0.79, 0.81], [0.48, 0.5, 0.49]),
+    ]);
+    assert.equal(clear.find((h) => h.metric === 'wrong_auroc')!.reproduced, true);
+    assert.equal(clear.find((h) => h.metric === 'taught_accuracy')!.reproduced, true);
+    const noisy = headlines([
+      row('ce', [0.5, 0.9, 0.7], [0.5, 0.5, 0.5]),
+      row('ua-clm', [0.6, 0.95, 0.6], [0.2, 0.3, 0.25]),
+    ]);
+    assert.equal(noisy.find((h) => h.metric === 'wrong_auroc')!.reproduced, false);
+    assert.equal(noisy.find((h) => h.metric === 'taught_accuracy')!.reproduced, false);
+  });
+
+  it('by default every registered tuner with ce, plus the headline pair; a plug-in tuner shows up', () => {
+    const specs = defaultSpecs();
+    for (const m of ['full', 'lora', 'norms-only'])
+      assert.ok(
+        specs.some((s) => s.method === m && s.loss === 'ce'),
+        m,
+      );
+    assert.ok(specs.some((s) => s.method === 'lora' && s.loss === 'ua-clm'));
+    assert.deepEqual(defaultSpecs(['lora'], ['ce', 'ua-clm']), [
+      { method: 'lora', loss: 'ce' },
+      { method: 'lora', loss: 'ua-clm' },
+    ]);
+    assert.throws(() => defaultSpecs(['lroa']), /unknown fine-tuning method 'lroa'/);
+  });
+});
+
+describe('bench methods: runs', () => {
+  it('trains every (method, loss, seed) from one base, keeps each run and reuses it on a rerun', () => {
+    const worldDir = join(root, 'world');
+    writeWorld(
+      generateWorld({ seed: 3, knownPeople: 4, taughtPeople: 4, unknownPeople: 4, biographiesPerPerson: 1 }),
+      worldDir,
+    );
+    const base = writeTinyModel(join(root, 'base'), { hidden: 16, layers: 1 });
+    const options = {
+      base,
+      worldDir,
+      trainFile: worldFinetuneFile(worldDir),
+      out: join(root, 'out'),
+      specs: [
+        { method: 'lora', loss: 'ce' },
+        { method: 'norms-only', loss: 'ce' },
+      ],
+      seeds: [0, 1],
+      budget: {
+        steps: 2,
+        batchSize: 2,
+        lr: 1e-2,
+        fullLr: 1e-3,
+        warmupSteps: 0,
+        maxLength: 64,
+        evalPerSplit: 2,
+      },
+    };
+    const first = runMethodsBench(options);
+    assert.deepEqual(
+      first.results.map((r) => [r.method, r.loss, r.seeds]),
+      [
+        ['lora', 'ce', 2],
+        ['norms-only', 'ce', 2],
+      ],
+    );
+    const runs = readdirSync(join(root, 'out', 'runs')).sort();
+    assert.equal(runs.length, 4);
+    assert.ok(
+      runs.some((r) => r.startsWith('lora-ce-seed0-')) &&
+        runs.some((r) => r.startsWith('norms-only-ce-seed1-')),
+    );
+    for (const r of runs) assert.ok(existsSync(join(root, 'out', 'runs', r, 'result.json')));
+    assert.ok(first.results[0]!.trainable_params > 0);
+    assert.notEqual(first.results[0]!.trainable_params, first.results[1]!.trainable_params);
+    const notes: string[] = [];
+    const again = runMethodsBench({ ...options, onNote: (n) => notes.push(n) });
+    assert.equal(notes.filter((n) => n.startsWith('reusing')).length, 4, 'every finished run is reused');
+    assert.deepEqual(again.results, first.results);
+    const html = renderMethodsReport(first);
+    assert.equal(html.match(/class="point"/g)?.length, 2);
+    assert.match(html, /<table id="headlines">/);
+  });
+});

@@ -1,4 +1,6 @@
 /** The benchmark world: generate a seeded fictional world, render it as training and evaluation data, grade answers. */
+
+export * from './evaluate.ts';
 export {
   BIRTH_YEARS,
   type City,
@@ -48,4 +50,3 @@ export {
   type WriteWorldResult,
   writeWorld,
 } from './write.ts';
-export * from './evaluate.ts';

@@ -226,6 +226,9 @@ export function headlines(rows: readonly MethodRow[]): Headline[] {
     let reproduced: boolean | null = null;
     if (bv.mean !== null && tv.mean !== null) {
       difference = tv.mean - bv.mean;
+    }
+    // one seed cannot tell an effect from noise: the verdict needs a spread on both sides
+    if (difference !== null && bv.n >= 2 && tv.n >= 2) {
       const se = Math.sqrt((bv.std ?? 0) ** 2 / Math.max(1, bv.n) + (tv.std ?? 0) ** 2 / Math.max(1, tv.n));
       reproduced =
         h.kind === 'better' ? h.sign * difference > se : h.sign * difference >= -(h.tolerance ?? 0);
@@ -273,12 +276,18 @@ function dirBytes(dir: string): number {
 interface WorldQuestions {
   mixed: EvalRecord[];
   ood: EvalRecord[];
+  /** The taught questions of `mixed` in their paraphrased wording (the record's `paraphrase`). */
+  paraphrase: EvalRecord[];
 }
 
 function questionsOf(worldDir: string, perSplit: number | null): WorldQuestions {
+  const mixed = takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), perSplit);
   return {
-    mixed: takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), perSplit),
+    mixed,
     ood: takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), perSplit),
+    paraphrase: mixed.flatMap((r) =>
+      r.split === 'taught' && typeof r.paraphrase === 'string' ? [{ ...r, prompt: r.paraphrase }] : [],
+    ),
   };
 }
 
@@ -287,10 +296,10 @@ export function measureRun(
   spec: MethodSpec & { seed: number },
   mixed: readonly Prediction[],
   ood: readonly Prediction[],
+  paraphrase: readonly Prediction[],
   cost: Pick<RunResult, 'trainable_params' | 'adapter_bytes' | 'step_s' | 'peak_rss_mb'>,
 ): RunResult {
   const summary = summarizePredictions(mixed);
-  const taughtParaphrases = mixed.filter((p) => p.extra.split === 'taught' && p.extra.paraphrase === true);
   const all = [...mixed, ...ood];
   const isOod = all.map((_, i) => i >= mixed.length);
   const scores: RunResult['scores'] = {};
@@ -308,10 +317,7 @@ export function measureRun(
     ...spec,
     taught_accuracy: accuracyOf(mixed, 'taught'),
     known_accuracy: accuracyOf(mixed, 'known'),
-    paraphrase_accuracy:
-      taughtParaphrases.length > 0
-        ? taughtParaphrases.filter((p) => p.correct).length / taughtParaphrases.length
-        : null,
+    paraphrase_accuracy: accuracyOf(paraphrase),
     ece: summary.confidence.ece,
     brier: summary.confidence.brier,
     scores,
@@ -410,10 +416,8 @@ function runOne(
   const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
   const loaded = loadModel(o.base);
   loadAdapter(loaded.model, trained.adapterDir);
-  o.onPhase?.(
-    `${spec.method} + ${spec.loss}, seed ${seed}: evaluate`,
-    questions.mixed.length + questions.ood.length,
-  );
+  const total = questions.mixed.length + questions.ood.length + questions.paraphrase.length;
+  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, total);
   const { mixed, ood } = predictWorld(
     loaded.model,
     loaded.tokenizer!,
@@ -421,7 +425,15 @@ function runOne(
     questions,
     o.onProgress,
   );
-  const result = measureRun({ ...spec, seed }, mixed, ood, {
+  const done = questions.mixed.length + questions.ood.length;
+  const paraphrase = predictWorld(
+    loaded.model,
+    loaded.tokenizer!,
+    loaded.eosTokenIds,
+    { mixed: questions.paraphrase, ood: [] },
+    (d) => o.onProgress?.(done + d),
+  ).mixed;
+  const result = measureRun({ ...spec, seed }, mixed, ood, paraphrase, {
     trainable_params: trainable,
     adapter_bytes: dirBytes(trained.adapterDir),
     step_s: stepS,
@@ -438,7 +450,7 @@ function baseKnownAccuracy(o: MethodsBenchOptions, questions: WorldQuestions, ke
   if (existsSync(file))
     return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
   const loaded = loadModel(o.base);
-  const known = { mixed: questions.mixed.filter((r) => r.split === 'known'), ood: [] };
+  const known = { mixed: questions.mixed.filter((r) => r.split === 'known'), ood: [] as EvalRecord[] };
   o.onPhase?.('base: evaluate known facts', known.mixed.length);
   const { mixed } = predictWorld(loaded.model, loaded.tokenizer!, loaded.eosTokenIds, known, o.onProgress);
   const acc = accuracyOf(mixed);

@@ -90,6 +90,9 @@ describe('bench methods: aggregation', () => {
     ]);
     assert.equal(noisy.find((h) => h.metric === 'wrong_auroc')!.reproduced, false);
     assert.equal(noisy.find((h) => h.metric === 'taught_accuracy')!.reproduced, false);
+    const single = headlines([row('ce', [0.6], [0.5]), row('ua-clm', [0.9], [0.5])]);
+    assert.equal(single[0]!.difference! > 0.29, true);
+    assert.equal(single[0]!.reproduced, null, 'one seed cannot tell an effect from noise');
   });
 
   it('by default every registered tuner with ce, plus the headline pair; a plug-in tuner shows up', () => {
@@ -152,6 +155,7 @@ describe('bench methods: runs', () => {
     );
     for (const r of runs) assert.ok(existsSync(join(root, 'out', 'runs', r, 'result.json')));
     assert.ok(first.results[0]!.trainable_params > 0);
+    assert.equal(first.results[0]!.paraphrase_accuracy.n, 2, 'the taught facts asked in their paraphrased wording');
     assert.notEqual(first.results[0]!.trainable_params, first.results[1]!.trainable_params);
     const notes: string[] = [];
     const again = runMethodsBench({ ...options, onNote: (n) => notes.push(n) });

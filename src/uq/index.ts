@@ -2,6 +2,7 @@
 export * from './calibrate/format.ts';
 export * from './calibrate/isotonic.ts';
 export * from './calibrate/platt.ts';
+export * from './calibrate/registry.ts';
 export * from './calibrate/serialize.ts';
 export * from './calibrate/temperature.ts';
 export * from './cascade.ts';

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import {
+  calibrators,
   checkPredictionsWritable,
   type EvalSummary,
   GRADE_METRICS,
@@ -151,12 +152,17 @@ score) into --out, and never replaces an existing one without --overwrite (check
     let calibrate: ((c: number) => number) | undefined;
     if (v.calibrator) {
       const c = loadCalibrator(v.calibrator);
-      if (c.type === 'temperature') {
+      if (calibrators.get(c.type).input !== 'confidence') {
+        const ofConfidence = calibrators
+          .list()
+          .filter((k) => k.input === 'confidence')
+          .map((k) => k.name);
         throw new UsageError(
-          'eval: a temperature calibrator rescales token logits; pass a platt or isotonic calibrator of the confidence',
+          `eval: a ${c.type} calibrator rescales token logits; pass a calibrator of the confidence (${ofConfidence.join(' or ')})`,
         );
       }
-      calibrate = (x) => c.apply(x);
+      const confidenceCalibrator = c as Exclude<typeof c, { type: 'temperature' }>;
+      calibrate = (x) => confidenceCalibrator.apply(x);
     }
     const passes = v['mc-dropout'];
     const loaded = loadModelFromFlags(v);

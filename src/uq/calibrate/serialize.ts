@@ -2,35 +2,18 @@
 import { FormatError } from '../../errors.ts';
 import { describeJsonValue, isJsonObject, readJson, writeJsonAtomic } from '../../io/index.ts';
 import { UqInputError } from '../metrics/result.ts';
+import './builtin.ts';
 import { CALIBRATOR_FORMAT_VERSION } from './format.ts';
-import { IsotonicCalibrator } from './isotonic.ts';
-import { PlattCalibrator } from './platt.ts';
-import { TemperatureCalibrator } from './temperature.ts';
+import type { IsotonicCalibrator } from './isotonic.ts';
+import type { PlattCalibrator } from './platt.ts';
+import { calibrators } from './registry.ts';
+import type { TemperatureCalibrator } from './temperature.ts';
 
 /** Any fitted calibrator; `type` tells which. */
 export type Calibrator = TemperatureCalibrator | PlattCalibrator | IsotonicCalibrator;
 
-/** The calibrator kinds, as written in `type`. */
-export const CALIBRATOR_TYPES = ['temperature', 'platt', 'isotonic'] as const;
-
-function numberParam(params: Record<string, unknown>, name: string, source: string): number {
-  const value = params[name];
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new FormatError(source, `params.${name}: expected a finite number, found ${describe(value)}`);
-  }
-  return value;
-}
-
-function numberArrayParam(params: Record<string, unknown>, name: string, source: string): number[] {
-  const value = params[name];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
-    throw new FormatError(
-      source,
-      `params.${name}: expected an array of finite numbers, found ${describe(value)}`,
-    );
-  }
-  return value as number[];
-}
+/** The registered calibrator kinds, as written in `type` (the registry's order). */
+export const CALIBRATOR_TYPES: readonly string[] = calibrators.list().map((c) => c.name);
 
 function describe(value: unknown): string {
   return value === undefined ? 'nothing' : describeJsonValue(value);
@@ -48,10 +31,13 @@ export function calibratorFromJSON(value: unknown, source = 'calibrator'): Calib
       `expected a calibrator object {type, version, params}, found ${describe(value)}`,
     );
   const { type, version, params } = value;
-  if (typeof type !== 'string' || !(CALIBRATOR_TYPES as readonly string[]).includes(type)) {
+  if (typeof type !== 'string' || !calibrators.has(type)) {
     throw new FormatError(
       source,
-      `type: expected one of ${CALIBRATOR_TYPES.join(', ')}, found ${typeof type === 'string' ? `'${type}'` : describe(type)}`,
+      `type: expected one of ${calibrators
+        .list()
+        .map((c) => c.name)
+        .join(', ')}, found ${typeof type === 'string' ? `'${type}'` : describe(type)}`,
     );
   }
   if (version !== CALIBRATOR_FORMAT_VERSION) {
@@ -63,21 +49,7 @@ export function calibratorFromJSON(value: unknown, source = 'calibrator'): Calib
   if (!isJsonObject(params))
     throw new FormatError(source, `params: expected an object, found ${describe(params)}`);
   try {
-    if (type === 'temperature') return new TemperatureCalibrator(numberParam(params, 'temperature', source));
-    if (type === 'platt')
-      return new PlattCalibrator(numberParam(params, 'a', source), numberParam(params, 'b', source));
-    const increasing = params.increasing ?? true;
-    if (typeof increasing !== 'boolean') {
-      throw new FormatError(
-        source,
-        `params.increasing: expected true or false, found ${describe(increasing)}`,
-      );
-    }
-    return new IsotonicCalibrator(
-      numberArrayParam(params, 'x', source),
-      numberArrayParam(params, 'y', source),
-      increasing,
-    );
+    return calibrators.get(type).fromParams(params, source) as Calibrator;
   } catch (error) {
     if (error instanceof UqInputError) throw new FormatError(source, `params: ${error.message}`);
     throw error;

@@ -48,3 +48,40 @@ output_dir: run
     assert.match(docs, /### `loss: scaled-ce`/);
   });
 });
+
+describe('plug-in uncertainty scores, metrics and graders (docs/extending.md)', () => {
+  it('a registered score, metric and grader are reported with the built-ins', async () => {
+    const uq = await import('../../../src/uq/index.ts');
+    uq.registerUqScore({
+      name: 'max_neg_logprob',
+      description: '-min_t l_t',
+      compute: (t) => -Math.min(...t.logprobs),
+    });
+    uq.registerUqMetric({
+      name: 'error_rate',
+      description: 'fraction of wrong answers',
+      needs: 'ranking',
+      better: 'lower',
+      compute: (i) => ({ value: i.correct.reduce((s, c) => s + 1 - c, 0) / i.correct.length }),
+    });
+    uq.registerGrader({
+      name: 'prefix',
+      description: 'the answer starts with the reference',
+      isCorrect: (a, r) => a.trim().startsWith(r.trim()),
+    });
+    const scores = uq.sequenceScores({
+      logprobs: [-0.5, -2],
+      entropies: [1, 1],
+      top1: [-0.1, -0.2],
+      top2: [-3, -3],
+    });
+    assert.equal(scores.max_neg_logprob, 2);
+    assert.equal(scores.msp, 2.5, 'built-ins still there');
+    const m = uq.predictionMetrics({ correct: [1, 0, 0, 1], uncertainty: [0.1, 0.9, 0.8, 0.2] });
+    assert.equal(m.values.error_rate, 0.5);
+    assert.equal(m.auroc, 1);
+    assert.ok(uq.predictionMetricNames().includes('error_rate'));
+    assert.equal(uq.grade('Oslo, Norway', 'Oslo', 'prefix'), true);
+    assert.throws(() => uq.grade('x', 'y', 'prefx'), /unknown grader 'prefx' .*did you mean 'prefix'/);
+  });
+});

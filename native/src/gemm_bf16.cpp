@@ -1,0 +1,229 @@
+// The bf16-compute GEMM: inputs rounded to bf16 (round to nearest even), products accumulated in
+// f32. Three paths, chosen at run time: "amx" (TMUL tiles, isa_amx.cpp), "avx512bf16" (vdpbf16ps,
+// isa_avx512bf16.cpp) and "fallback" (the f32 GEMM with inputs rounded while packing, any CPU).
+// The blocking loops here mirror gemm.cpp's (same thread split, K blocks fixed by the table), so
+// results do not depend on the thread count.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
+#include "bf16gemm.h"
+#include "common.h"
+#include "gemm.h"
+
+namespace attune {
+namespace {
+
+enum Bf16Path { kAmx = 0, kAvx512Bf16 = 1, kFallback = 2, kPathCount = 3 };
+const char* const kPathNames[kPathCount] = {"amx", "avx512bf16", "fallback"};
+
+bool cpuHasAvx512Bf16() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+bool cpuHasAmx() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amxBf16 = (edx >> 22) & 1u, amxTile = (edx >> 24) & 1u;
+  if (!amxBf16 || !amxTile) return false;
+  // The OS must enable the tile state in XCR0 (bits 17 XTILECFG, 18 XTILEDATA).
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & (3u << 17)) == (3u << 17);
+#else
+  return false;
+#endif
+}
+
+bool available(int path) {
+  switch (path) {
+    case kAmx: {
+      // Permission is per process and asked for once.
+      static const bool ok = bf16Amx() && cpuHasAvx512Bf16() && cpuHasAmx() && amxRequestPermission();
+      return ok;
+    }
+    case kAvx512Bf16:
+      return bf16Avx512() && cpuHasAvx512Bf16();
+    case kFallback:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int pathIndex(const char* name) {
+  for (int p = 0; p < kPathCount; p++)
+    if (!std::strcmp(name, kPathNames[p])) return p;
+  return -1;
+}
+
+// The best available path, at most ATTUNE_BF16_PATH (amx > avx512bf16 > fallback); a lower SIMD
+// level forced by ATTUNE_NATIVE_SIMD (avx2, scalar) means the fallback.
+int autoPath() {
+  const char* env = std::getenv("ATTUNE_BF16_PATH");
+  int start = env && *env ? pathIndex(env) : kAmx;
+  if (start < 0) start = kAmx;
+  if (std::strcmp(isa()->name, "avx512") != 0) start = kFallback;
+  for (int p = start; p < kPathCount; p++)
+    if (available(p)) return p;
+  return kFallback;
+}
+
+std::atomic<int> current{-1};
+
+int currentPath() {
+  int p = current.load(std::memory_order_relaxed);
+  if (p < 0) {
+    p = autoPath();
+    current.store(p, std::memory_order_relaxed);
+  }
+  return p;
+}
+
+const Bf16Ops* opsOf(int path) { return path == kAmx ? bf16Amx() : path == kAvx512Bf16 ? bf16Avx512() : nullptr; }
+
+inline long roundUp(long v, long m) { return (v + m - 1) / m * m; }
+
+// AlignedBuf holds floats: room for n bf16 values.
+inline uint16_t* bf16Buf(AlignedBuf& buf, long n) {
+  return reinterpret_cast<uint16_t*>(buf.get(static_cast<size_t>((n + 1) / 2)));
+}
+
+thread_local AlignedBuf tlsPackA;
+thread_local AlignedBuf tlsPackB;
+AlignedBuf sharedPackB;  // used only by gemmBf16Parallel (one region at a time)
+
+inline const float* aAt(const GemmDesc& d, long i0, long p0) {
+  return d.transA ? d.A + p0 * d.lda + i0 : d.A + i0 * d.lda + p0;
+}
+inline const void* bAt(const GemmDesc& d, long p0, long j0) {
+  const long off = d.transB ? j0 * d.ldb + p0 : p0 * d.ldb + j0;
+  return static_cast<const char*>(d.B) + off * (d.bBf16 ? 2 : 4);
+}
+
+}  // namespace
+
+const char* bf16PathName() { return kPathNames[currentPath()]; }
+
+bool setBf16Path(const char* name) {
+  if (!std::strcmp(name, "auto")) {
+    current.store(autoPath(), std::memory_order_relaxed);
+    return true;
+  }
+  const int p = pathIndex(name);
+  if (p < 0 || !available(p)) return false;
+  current.store(p, std::memory_order_relaxed);
+  return true;
+}
+
+std::vector<std::string> bf16Paths() {
+  std::vector<std::string> out;
+  for (int p = 0; p < kPathCount; p++)
+    if (available(p)) out.push_back(kPathNames[p]);
+  return out;
+}
+
+void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC) {
+  GemmDesc g = d;
+  g.bf16 = opsOf(currentPath());
+  g.roundBf16 = g.bf16 == nullptr;
+  gemmBatched(g, batch, strideA, strideB, strideC);
+}
+
+void gemmBf16Serial(const GemmDesc& d) {
+  const Bf16Ops* ops = d.bf16;
+  const int MR = ops->mr, NR = ops->nr;
+  const long KC = ops->kc;
+  const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
+  const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
+  const long kpMax = roundUp(std::min(KC, d.K), 32);
+  uint16_t* pa = bf16Buf(tlsPackA, MC * kpMax);
+  uint16_t* pb = bf16Buf(tlsPackB, NC * kpMax);
+  for (long jc = 0; jc < d.N; jc += NC) {
+    const long nc = std::min(NC, d.N - jc);
+    const long np = (nc + NR - 1) / NR;
+    for (long pc = 0; pc < d.K; pc += KC) {
+      const long kc = std::min(KC, d.K - pc);
+      const long kp = roundUp(kc, 32);
+      const float beta = pc == 0 ? d.beta : 1.0f;
+      ops->packB(d.transB, bAt(d, pc, jc), d.bBf16, d.ldb, kc, nc, 0, np, pb);
+      for (long ic = 0; ic < d.M; ic += MC) {
+        const long mc = std::min(MC, d.M - ic);
+        ops->packA(d.transA, aAt(d, ic, pc), d.lda, mc, kc, pa);
+        ops->macro(mc, nc, kp, 0, np, d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
+      }
+    }
+  }
+}
+
+void gemmBf16Parallel(const GemmDesc& d, int want) {
+  const Bf16Ops* ops = d.bf16;
+  const int MR = ops->mr, NR = ops->nr;
+  const long KC = ops->kc;
+  const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
+  const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
+  const long kpMax = roundUp(std::min(KC, d.K), 32);
+  uint16_t* pb = bf16Buf(sharedPackB, NC * kpMax);
+  const long mPanels = (d.M + MR - 1) / MR;
+  parallel(want, [&](int tid, int nt) {
+    // Thread grid tm x tn over (M panels, N panels of each NC block), as in gemm.cpp.
+    const long nPanelsBlock = (std::min(NC, d.N) + NR - 1) / NR;
+    int tm = nt, tn = 1;
+    double best = -1;
+    for (int cand = nt; cand >= 1; cand--) {
+      if (nt % cand) continue;
+      const int cn = nt / cand;
+      const double em = static_cast<double>(mPanels) / (cand * ((mPanels + cand - 1) / cand));
+      const double en = static_cast<double>(nPanelsBlock) / (cn * ((nPanelsBlock + cn - 1) / cn));
+      const double e = em * en * (cn > 1 ? 0.97 : 1.0);
+      if (e > best + 1e-9) {
+        best = e;
+        tm = cand;
+        tn = cn;
+      }
+    }
+    const int im = tid % tm, in = tid / tm;
+    long mb, me;
+    splitRange(mPanels, im, tm, &mb, &me);
+    uint16_t* pa = bf16Buf(tlsPackA, MC * kpMax);
+    for (long jc = 0; jc < d.N; jc += NC) {
+      const long nc = std::min(NC, d.N - jc);
+      const long np = (nc + NR - 1) / NR;
+      long nb, ne;
+      splitRange(np, in, tn, &nb, &ne);
+      for (long pc = 0; pc < d.K; pc += KC) {
+        const long kc = std::min(KC, d.K - pc);
+        const long kp = roundUp(kc, 32);
+        const float beta = pc == 0 ? d.beta : 1.0f;
+        long pb0, pb1;
+        splitRange(np, tid, nt, &pb0, &pb1);
+        ops->packB(d.transB, bAt(d, pc, jc), d.bBf16, d.ldb, kc, nc, pb0, pb1, pb);
+        poolBarrier(nt);
+        if (ne > nb) {
+          for (long ic = mb * MR; ic < std::min(me * MR, d.M); ic += MC) {
+            const long mc = std::min(std::min(MC, me * MR - ic), d.M - ic);
+            ops->packA(d.transA, aAt(d, ic, pc), d.lda, mc, kc, pa);
+            ops->macro(mc, nc, kp, nb, ne, d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
+          }
+        }
+        poolBarrier(nt);
+      }
+    }
+  });
+}
+
+}  // namespace attune

@@ -94,7 +94,28 @@ int currentPath() {
   return p;
 }
 
-const Bf16Ops* opsOf(int path) { return path == kAmx ? bf16Amx() : path == kAvx512Bf16 ? bf16Avx512() : nullptr; }
+long envLong(const char* name, long fallback, long multiple) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  const long x = std::strtol(v, nullptr, 10);
+  if (x <= 0) return fallback;
+  return (x + multiple - 1) / multiple * multiple;
+}
+
+// ATTUNE_GEMM_BF16_MC / _KC / _NC override a table's cache blocking (tuning experiments).
+Bf16Ops tunedTable(const Bf16Ops* base) {
+  Bf16Ops t = *base;
+  t.mc = static_cast<int>(envLong("ATTUNE_GEMM_BF16_MC", base->mc, base->mr));
+  t.kc = static_cast<int>(envLong("ATTUNE_GEMM_BF16_KC", base->kc, 32));
+  t.nc = static_cast<int>(envLong("ATTUNE_GEMM_BF16_NC", base->nc, base->nr));
+  return t;
+}
+
+const Bf16Ops* opsOf(int path) {
+  static const Bf16Ops amx = bf16Amx() ? tunedTable(bf16Amx()) : Bf16Ops{};
+  static const Bf16Ops dp = bf16Avx512() ? tunedTable(bf16Avx512()) : Bf16Ops{};
+  return path == kAmx ? (bf16Amx() ? &amx : nullptr) : path == kAvx512Bf16 ? (bf16Avx512() ? &dp : nullptr) : nullptr;
+}
 
 inline long roundUp(long v, long m) { return (v + m - 1) / m * m; }
 

@@ -23,11 +23,13 @@ describe('attune doctor', () => {
       'backend',
       'native addon',
       'native build',
+      'bf16 gemm',
       'environment',
     ]) {
       assert.match(text, new RegExp(`^${key}: `, 'm'));
     }
     assert.match(text, /ATTUNE_THREADS=2/);
+    assert.ok(report.bf16.path === 'js' || report.bf16.available.includes(report.bf16.path));
   });
 
   it('--json prints the report as the last stdout line', async () => {

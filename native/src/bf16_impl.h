@@ -36,6 +36,37 @@ inline __m512i lanes16(const void* p, bool bf16, long n) {
   return roundLanes(_mm512_maskz_loadu_ps(mask16(n), p));
 }
 
+// r[i] lane j -> r[j] lane i (a 16 x 16 transpose of 32-bit lanes).
+inline void transpose16x16(__m512i* r) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; j++) {
+      t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+// 32 bf16 of row elements [0, n) as 16 dwords (k pairs adjacent), from f32 or bf16 storage.
+inline __m512i pairs32(const void* p, bool bf16, long n) {
+  if (bf16) return _mm512_maskz_loadu_epi16(mask32(n), p);
+  const float* f = static_cast<const float*>(p);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(cvt16(f, n)), n > 16 ? cvt16(f + 16, n - 16) : _mm256_setzero_si256(), 1);
+}
+
 template <int MR>
 void packAT(bool transA, const float* A, long lda, long mc, long kc, uint16_t* dst) {
   const long kp = roundUp32(kc);
@@ -58,17 +89,20 @@ void packAT(bool transA, const float* A, long lda, long mc, long kc, uint16_t* d
           }
         }
       } else {
-        // op(A)(i, k) = A[k * lda + i]: a source row holds one k of consecutive rows i.
-        alignas(64) uint16_t t[MR > 16 ? 32 : 16];
-        for (int k = 0; k < 32; k++) {
-          if (k < kn) {
-            const float* s = A + (kb + k) * lda + ir;
-            _mm256_store_si256(reinterpret_cast<__m256i*>(t), cvt16(s, mr));
-            if (MR > 16) _mm256_store_si256(reinterpret_cast<__m256i*>(t + 16), cvt16(s + 16, mr - 16));
-            for (int i = 0; i < MR; i++) blk[i * 32 + k] = t[i];
-          } else {
-            for (int i = 0; i < MR; i++) blk[i * 32 + k] = 0;
+        // op(A)(i, k) = A[k * lda + i]: a source row holds one k of consecutive rows i. Pairs of
+        // source rows make dwords (k, k + 1) per row i; a 16 x 16 dword transpose gives rows i.
+        for (int i0 = 0; i0 < MR; i0 += 16) {
+          const long ni = mr - i0;
+          __m512i r[16];
+          for (int q = 0; q < 16; q++) {
+            const long k = kb + 2 * q;
+            const __m512i lo = k < kc && ni > 0 ? lanes16(A + k * lda + ir + i0, false, ni) : _mm512_setzero_si512();
+            const __m512i hi =
+                k + 1 < kc && ni > 0 ? lanes16(A + (k + 1) * lda + ir + i0, false, ni) : _mm512_setzero_si512();
+            r[q] = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
           }
+          transpose16x16(r);
+          for (int i = 0; i < 16 && i0 + i < MR; i++) _mm512_storeu_si512(blk + (i0 + i) * 32, r[i]);
         }
       }
     }
@@ -94,24 +128,17 @@ void packBImpl(bool transB, const void* Bv, bool bf16, long ldb, long kc, long n
         }
       }
     } else {
-      // op(B)(k, n) = B[n * ldb + k]: a source row is one column, its k pairs already adjacent.
-      const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(32));
-      for (int j = 0; j < 32; j++) {
-        for (long kb = 0; kb < kp; kb += 32) {
-          __m512i v = _mm512_setzero_si512();
-          if (j < nr) {
-            const long kn = kc - kb;
-            const char* s = B + ((j0 + j) * ldb + kb) * esz;
-            if (bf16) {
-              v = _mm512_maskz_loadu_epi16(mask32(kn), s);
-            } else {
-              const float* f = reinterpret_cast<const float*>(s);
-              v = _mm512_inserti64x4(_mm512_castsi256_si512(cvt16(f, kn)), kn > 16 ? cvt16(f + 16, kn - 16) : _mm256_setzero_si256(), 1);
-            }
+      // op(B)(k, n) = B[n * ldb + k]: a source row is one column, its k pairs already adjacent;
+      // a 16 x 16 dword transpose per 16 columns gives the pair rows.
+      for (long kb = 0; kb < kp; kb += 32) {
+        for (int h = 0; h < 2; h++) {
+          __m512i r[16];
+          for (int jj = 0; jj < 16; jj++) {
+            const long j = 16 * h + jj;
+            r[jj] = j < nr ? pairs32(B + ((j0 + j) * ldb + kb) * esz, bf16, kc - kb) : _mm512_setzero_si512();
           }
-          // dword q (k pair kb/2 + q) of column j goes to pair row kb/2 + q, dword j.
-          _mm512_i32scatter_epi32(out + (kb / 2) * 64 + 2 * j, idx, v, 4);
+          transpose16x16(r);
+          for (int q = 0; q < 16; q++) _mm512_storeu_si512(out + (kb / 2 + q) * 64 + 32 * h, r[q]);
         }
       }
     }

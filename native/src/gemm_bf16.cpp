@@ -1,8 +1,8 @@
 // The bf16-compute GEMM: inputs rounded to bf16 (round to nearest even), products accumulated in
 // f32. Three paths, chosen at run time: "amx" (TMUL tiles, isa_amx.cpp), "avx512bf16" (vdpbf16ps,
 // isa_avx512bf16.cpp) and "fallback" (the f32 GEMM with inputs rounded while packing, any CPU).
-// The blocking loops here mirror gemm.cpp's (same thread split, K blocks fixed by the table), so
-// results do not depend on the thread count.
+// The blocking loops here follow gemm.cpp's (K blocks fixed by the table; threads take tasks
+// dynamically), so results do not depend on the thread count.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -191,60 +191,43 @@ void gemmBf16Serial(const GemmDesc& d) {
   }
 }
 
+// Per (NC, KC) block: the B panels are packed into a shared buffer, then tasks of 64 rows (times a
+// group of columns when there are few rows) run with dynamic scheduling, each packing its A rows. Dynamic,
+// not a fixed split, so a thread that shares its core with another process takes less of the work;
+// which thread runs a task does not change any result (every C element's K order is fixed).
 void gemmBf16Parallel(const GemmDesc& d, int want) {
   const Bf16Ops* ops = d.bf16;
   const int MR = ops->mr, NR = ops->nr;
   const long KC = ops->kc;
   const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
-  const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
   const long kpMax = roundUp(std::min(KC, d.K), 32);
+  const long taskRows = MR * std::max(1, 64 / MR);
+  constexpr long kPackPanels = 4;
   uint16_t* pb = bf16Buf(sharedPackB, NC * kpMax);
-  const long mPanels = (d.M + MR - 1) / MR;
-  parallel(want, [&](int tid, int nt) {
-    // Thread grid tm x tn over (M panels, N panels of each NC block), as in gemm.cpp.
-    const long nPanelsBlock = (std::min(NC, d.N) + NR - 1) / NR;
-    int tm = nt, tn = 1;
-    double best = -1;
-    for (int cand = nt; cand >= 1; cand--) {
-      if (nt % cand) continue;
-      const int cn = nt / cand;
-      const double em = static_cast<double>(mPanels) / (cand * ((mPanels + cand - 1) / cand));
-      const double en = static_cast<double>(nPanelsBlock) / (cn * ((nPanelsBlock + cn - 1) / cn));
-      const double e = em * en * (cn > 1 ? 0.97 : 1.0);
-      if (e > best + 1e-9) {
-        best = e;
-        tm = cand;
-        tn = cn;
-      }
+  const long mTasks = (d.M + taskRows - 1) / taskRows;
+  for (long jc = 0; jc < d.N; jc += NC) {
+    const long nc = std::min(NC, d.N - jc);
+    const long np = (nc + NR - 1) / NR;
+    // Column groups only as needed for about 2 tasks per thread (each group packs its A rows again).
+    const long nTasks = std::min(np, std::max(1L, (2L * want + mTasks - 1) / mTasks));
+    const long taskPanels = (np + nTasks - 1) / nTasks;
+    for (long pc = 0; pc < d.K; pc += KC) {
+      const long kc = std::min(KC, d.K - pc);
+      const long kp = roundUp(kc, 32);
+      const float beta = pc == 0 ? d.beta : 1.0f;
+      const void* bBlock = bAt(d, pc, jc);
+      parallelDynamic((np + kPackPanels - 1) / kPackPanels, want, [&](long t, int) {
+        ops->packB(d.transB, bBlock, d.bBf16, d.ldb, kc, nc, t * kPackPanels, std::min(np, (t + 1) * kPackPanels), pb);
+      });
+      parallelDynamic(mTasks * nTasks, want, [&](long t, int) {
+        const long ic = (t / nTasks) * taskRows, p0 = (t % nTasks) * taskPanels;
+        const long mc = std::min(taskRows, d.M - ic);
+        uint16_t* pa = bf16Buf(tlsPackA, taskRows * kpMax);
+        ops->packA(d.transA, aAt(d, ic, pc), d.lda, mc, kc, pa);
+        ops->macro(mc, nc, kp, p0, std::min(np, p0 + taskPanels), d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
+      });
     }
-    const int im = tid % tm, in = tid / tm;
-    long mb, me;
-    splitRange(mPanels, im, tm, &mb, &me);
-    uint16_t* pa = bf16Buf(tlsPackA, MC * kpMax);
-    for (long jc = 0; jc < d.N; jc += NC) {
-      const long nc = std::min(NC, d.N - jc);
-      const long np = (nc + NR - 1) / NR;
-      long nb, ne;
-      splitRange(np, in, tn, &nb, &ne);
-      for (long pc = 0; pc < d.K; pc += KC) {
-        const long kc = std::min(KC, d.K - pc);
-        const long kp = roundUp(kc, 32);
-        const float beta = pc == 0 ? d.beta : 1.0f;
-        long pb0, pb1;
-        splitRange(np, tid, nt, &pb0, &pb1);
-        ops->packB(d.transB, bAt(d, pc, jc), d.bBf16, d.ldb, kc, nc, pb0, pb1, pb);
-        poolBarrier(nt);
-        if (ne > nb) {
-          for (long ic = mb * MR; ic < std::min(me * MR, d.M); ic += MC) {
-            const long mc = std::min(std::min(MC, me * MR - ic), d.M - ic);
-            ops->packA(d.transA, aAt(d, ic, pc), d.lda, mc, kc, pa);
-            ops->macro(mc, nc, kp, nb, ne, d.alpha, pa, pb, beta, d.C + ic * d.ldc + jc, d.ldc);
-          }
-        }
-        poolBarrier(nt);
-      }
-    }
-  });
+  }
 }
 
 }  // namespace attune

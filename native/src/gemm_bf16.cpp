@@ -128,6 +128,13 @@ thread_local AlignedBuf tlsPackA;
 thread_local AlignedBuf tlsPackB;
 AlignedBuf sharedPackB;  // used only by gemmBf16Parallel (one region at a time)
 
+// K blocks of at most the table's kc, balanced (multiples of 32): K = 576 is one block of 576 rather
+// than 512 + 64, which would make a second pass over C for 64 k. Depends on K only.
+inline long balancedKc(long kcMax, long K) {
+  const long blocks = (K + kcMax - 1) / kcMax;
+  return roundUp((K + blocks - 1) / blocks, 32);
+}
+
 inline const float* aAt(const GemmDesc& d, long i0, long p0) {
   return d.transA ? d.A + p0 * d.lda + i0 : d.A + i0 * d.lda + p0;
 }
@@ -168,7 +175,7 @@ void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, 
 void gemmBf16Serial(const GemmDesc& d) {
   const Bf16Ops* ops = d.bf16;
   const int MR = ops->mr, NR = ops->nr;
-  const long KC = ops->kc;
+  const long KC = balancedKc(ops->kc, d.K);
   const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
   const long MC = std::min<long>(ops->mc, roundUp(d.M, MR));
   const long kpMax = roundUp(std::min(KC, d.K), 32);
@@ -198,7 +205,7 @@ void gemmBf16Serial(const GemmDesc& d) {
 void gemmBf16Parallel(const GemmDesc& d, int want) {
   const Bf16Ops* ops = d.bf16;
   const int MR = ops->mr, NR = ops->nr;
-  const long KC = ops->kc;
+  const long KC = balancedKc(ops->kc, d.K);
   const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
   const long kpMax = roundUp(std::min(KC, d.K), 32);
   const long taskRows = MR * std::max(1, 64 / MR);

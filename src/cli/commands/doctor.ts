@@ -74,6 +74,12 @@ export function doctorReport(env: Readonly<Record<string, string | undefined>> =
   const bf16Available = native.cpu?.bf16Paths ?? [];
   const bf16Active =
     !('error' in backend) && backend.active === 'native' && native.kernels ? nativeBf16Path() : 'js';
+  const forcedBf16 = env.ATTUNE_BF16_PATH;
+  if (forcedBf16 && !['amx', 'avx512bf16', 'fallback', 'auto'].includes(forcedBf16)) {
+    problems.push(
+      `ATTUNE_BF16_PATH must be amx, avx512bf16, fallback or auto, found '${forcedBf16}' (ignored)`,
+    );
+  }
   const attuneEnv: Record<string, string> = {};
   for (const key of Object.keys(env).sort()) {
     if (key.startsWith('ATTUNE_') && env[key] !== undefined) attuneEnv[key] = env[key]!;

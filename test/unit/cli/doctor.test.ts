@@ -32,6 +32,18 @@ describe('attune doctor', () => {
     assert.ok(report.bf16.path === 'js' || report.bf16.available.includes(report.bf16.path));
   });
 
+  it('flags an ATTUNE_BF16_PATH that names no bf16 path', () => {
+    const bad = doctorReport({ ATTUNE_BF16_PATH: 'amx2' });
+    assert.ok(
+      bad.problems.some((p) =>
+        p.includes("ATTUNE_BF16_PATH must be amx, avx512bf16, fallback or auto, found 'amx2'"),
+      ),
+    );
+    assert.ok(
+      !doctorReport({ ATTUNE_BF16_PATH: 'fallback' }).problems.some((p) => p.includes('ATTUNE_BF16_PATH')),
+    );
+  });
+
   it('--json prints the report as the last stdout line', async () => {
     const { io, stdout } = captureIO({ ATTUNE_BACKEND: process.env.ATTUNE_BACKEND });
     const status = await main(['doctor', '--json'], io);

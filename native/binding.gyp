@@ -38,12 +38,35 @@
       ]
     },
     {
+      "target_name": "attune_isa_avx512bf16",
+      "type": "static_library",
+      "sources": ["src/isa_avx512bf16.cpp"],
+      "conditions": [
+        ["target_arch=='x64' and OS!='win'", {
+          "cflags_cc": ["-mavx512bf16", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma", "-mf16c", "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512bf16", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]}
+        }]
+      ]
+    },
+    {
+      "target_name": "attune_isa_amx",
+      "type": "static_library",
+      "sources": ["src/isa_amx.cpp"],
+      "conditions": [
+        ["target_arch=='x64' and OS!='win'", {
+          "cflags_cc": ["-mamx-tile", "-mamx-bf16", "-mavx512bf16", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma", "-mf16c", "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-O3", "-mamx-tile", "-mamx-bf16", "-mavx512bf16", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]}
+        }]
+      ]
+    },
+    {
       "target_name": "attune_native",
       "sources": [
         "src/binding.cpp",
         "src/cpu.cpp",
         "src/pool.cpp",
         "src/gemm.cpp",
+        "src/gemm_bf16.cpp",
         "src/isa_base.cpp",
         "src/elementwise.cpp",
         "src/reduce.cpp",
@@ -51,7 +74,7 @@
         "src/attention.cpp",
         "src/lce.cpp"
       ],
-      "dependencies": ["attune_isa_avx2", "attune_isa_avx512"],
+      "dependencies": ["attune_isa_avx2", "attune_isa_avx512", "attune_isa_avx512bf16", "attune_isa_amx"],
       "include_dirs": ["<(napi_include)"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "libraries": ["-pthread"]

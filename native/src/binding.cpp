@@ -305,13 +305,19 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < f.size(); i++) arr.Set(static_cast<uint32_t>(i), f[i]);
   o.Set("features", arr);
   o.Set("gemmTile", Napi::String::New(env, std::to_string(isa()->mr) + "x" + std::to_string(isa()->nr)));
+  o.Set("bf16Path", bf16PathName());
+  const std::vector<std::string> paths = bf16Paths();
+  Napi::Array pa = Napi::Array::New(env, paths.size());
+  for (size_t i = 0; i < paths.size(); i++) pa.Set(static_cast<uint32_t>(i), paths[i]);
+  o.Set("bf16Paths", pa);
   return o;
 }
 
 // ---- GEMM --------------------------------------------------------------------------------------
 
-Napi::Value Kernel_sgemm(const Napi::CallbackInfo& info) {
-  const Args a(info, manifest::sgemm);
+// sgemm and gemmBf16 share the argument list; bf16: inputs rounded to bf16, f32 accumulation.
+Napi::Value GemmImpl(const Napi::CallbackInfo& info, const manifest::Kernel& k, bool bf16Compute) {
+  const Args a(info, k);
   GemmDesc d{};
   d.transA = a.flag(0);
   d.transB = a.flag(1);
@@ -346,8 +352,30 @@ Napi::Value Kernel_sgemm(const Napi::CallbackInfo& info) {
   d.ldb = ldb;
   d.C = C + cOff;
   d.ldc = ldc;
-  gemmBatched(d, batch, sA, sB, sC);
+  if (bf16Compute)
+    gemmBf16Batched(d, batch, sA, sB, sC);
+  else
+    gemmBatched(d, batch, sA, sB, sC);
   return info.Env().Undefined();
+}
+Napi::Value Kernel_sgemm(const Napi::CallbackInfo& info) { return GemmImpl(info, manifest::sgemm, false); }
+Napi::Value Kernel_gemmBf16(const Napi::CallbackInfo& info) { return GemmImpl(info, manifest::gemmBf16, true); }
+
+// bf16Path(name?): with a name ("amx" | "avx512bf16" | "fallback" | "auto") makes it gemmBf16's
+// path (an Error when this CPU lacks it); returns the active path's name. A test and bench hook.
+Napi::Value Bf16Path(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "bf16Path: name must be a string");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (!setBf16Path(name.c_str())) {
+      std::string avail;
+      for (const std::string& p : bf16Paths()) avail += (avail.empty() ? "" : ", ") + p;
+      throw Napi::Error::New(env, "bf16Path: '" + name + "' is not available on this CPU (expected auto or one of: " +
+                                      avail + ")");
+    }
+  }
+  return Napi::String::New(env, bf16PathName());
 }
 
 // ---- elementwise -------------------------------------------------------------------------------
@@ -832,6 +860,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("kernelSignatures", Napi::Function::New(env, KernelSignatures, "kernelSignatures"));
+  exports.Set("bf16Path", Napi::Function::New(env, Bf16Path, "bf16Path"));
 #define ATTUNE_REGISTER(name) exports.Set(#name, Napi::Function::New(env, Kernel_##name, #name));
   ATTUNE_MANIFEST_KERNELS(ATTUNE_REGISTER)
 #undef ATTUNE_REGISTER

@@ -49,8 +49,14 @@ void packARaw(bool transA, const float* A, long lda, long i0, long mc, long p0, 
   }
 }
 
+// Rounds packed values to bf16 in place (the portable bf16-compute path).
+void roundToBf16(float* p, long n) {
+  for (long i = 0; i < n; i++) p[i] = bf16ToFloat(floatToBf16(p[i]));
+}
+
 inline void packA(const GemmDesc& d, long i0, long mc, long p0, long kc, float* dst, int MR) {
   packARaw(d.transA, d.A, d.lda, i0, mc, p0, kc, dst, MR);
+  if (d.roundBf16) roundToBf16(dst, roundUp(mc, MR) * kc);
 }
 
 // Packs one NR-wide panel of op(B): rows [p0, p0 + kc) x cols [j0, j0 + nr) (nr <= NR, zero-padded).
@@ -132,6 +138,7 @@ void packBRaw(bool transB, const void* B, bool bf16, long ldb, long p0, long kc,
 
 inline void packB(const GemmDesc& d, long p0, long kc, long j0, long nc, long pb, long pe, float* dst, int NR) {
   packBRaw(d.transB, d.B, d.bBf16, d.ldb, p0, kc, j0, nc, pb, pe, dst, NR);
+  if (d.roundBf16 && !d.bBf16 && pe > pb) roundToBf16(dst + pb * NR * kc, (pe - pb) * NR * kc);
 }
 
 // C[mc x (cols of panels [pb, pe))] using packed A (mc rows) and packed B panels.
@@ -213,6 +220,7 @@ void gemmPacked(long m, long n, long k, float alpha, const float* pa, long paStr
 void gemmSerial(const GemmDesc& d) {
   if (d.M <= 0 || d.N <= 0) return;
   if (d.K <= 0) return scaleC(d);
+  if (d.bf16) return gemmBf16Serial(d);
   const IsaOps* ops = isa();
   const int MR = ops->mr, NR = ops->nr;
   const long KC = ops->kc;
@@ -241,6 +249,7 @@ void gemmParallel(const GemmDesc& d) {
   const double work = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
   const int want = threadsFor(work, 1 << 20);
   if (want <= 1 || d.K <= 0) return gemmSerial(d);
+  if (d.bf16) return gemmBf16Parallel(d, want);
   const IsaOps* ops = isa();
   const int MR = ops->mr, NR = ops->nr;
   const long KC = ops->kc;

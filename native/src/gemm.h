@@ -3,8 +3,12 @@
 // K blocks do not depend on it), so results are bitwise identical across thread counts.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace attune {
+
+struct Bf16Ops;
 
 struct GemmDesc {
   bool transA, transB;
@@ -18,6 +22,10 @@ struct GemmDesc {
   float beta;
   float* C;
   long ldc;
+  // bf16 compute (gemmBf16Batched sets one of them): round A and B to bf16 while packing for the
+  // f32 kernels (the portable fallback), or run a bf16 table (AMX, AVX512-BF16; gemm_bf16.cpp).
+  bool roundBf16;
+  const Bf16Ops* bf16;
 };
 
 // C = alpha op(A) op(B) + beta C on the calling thread only (safe inside a parallel region).
@@ -26,6 +34,19 @@ void gemmSerial(const GemmDesc& d);
 void gemmParallel(const GemmDesc& d);
 // Batched: batch b uses A + b*strideA, B + b*strideB (elements), C + b*strideC.
 void gemmBatched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC);
+
+// bf16 compute (gemm_bf16.cpp): inputs rounded to bf16 (nearest even), products accumulated in f32,
+// on the active path: "amx", "avx512bf16" or "fallback".
+void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC);
+// The drivers of a bf16 table (d.bf16 set), called by gemmSerial / gemmParallel.
+void gemmBf16Serial(const GemmDesc& d);
+void gemmBf16Parallel(const GemmDesc& d, int threads);
+// The active path's name; ATTUNE_BF16_PATH caps the automatic choice (docs/kernels.md).
+const char* bf16PathName();
+// Makes `name` the active path ("auto": the best this CPU has); false when unknown or unavailable.
+bool setBf16Path(const char* name);
+// The paths this CPU and build can run, best first.
+std::vector<std::string> bf16Paths();
 
 // Packed-operand pieces for the fused kernels (attention, LM head). op(A) rows are packed in panels
 // of MR rows (panel stride k * MR floats, k-major inside), op(B) columns in panels of NR columns

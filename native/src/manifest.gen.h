@@ -48,6 +48,32 @@ inline constexpr Arg sgemm_args[] = {
 inline constexpr Kernel sgemm{"sgemm", 21, sgemm_args,
                               "boolean transA, boolean transB, count M, count N, count K, number alpha, float A, count aOffset, count lda, floatOrBf16(bBf16) B, count bOffset, count ldb, boolean bBf16, number beta, float C inout, count cOffset, count ldc, count batch, count strideA, count strideB, count strideC"};
 
+inline constexpr Arg gemmBf16_args[] = {
+    {"transA", Kind::Boolean, false, nullptr, 0},
+    {"transB", Kind::Boolean, false, nullptr, 0},
+    {"M", Kind::Count, false, nullptr, 0},
+    {"N", Kind::Count, false, nullptr, 0},
+    {"K", Kind::Count, false, nullptr, 0},
+    {"alpha", Kind::Number, false, nullptr, 0},
+    {"A", Kind::Float, false, nullptr, 0},
+    {"aOffset", Kind::Count, false, nullptr, 0},
+    {"lda", Kind::Count, false, nullptr, 0},
+    {"B", Kind::FloatOrBf16, false, nullptr, 0},
+    {"bOffset", Kind::Count, false, nullptr, 0},
+    {"ldb", Kind::Count, false, nullptr, 0},
+    {"bBf16", Kind::Boolean, false, nullptr, 0},
+    {"beta", Kind::Number, false, nullptr, 0},
+    {"C", Kind::Float, false, nullptr, 0},
+    {"cOffset", Kind::Count, false, nullptr, 0},
+    {"ldc", Kind::Count, false, nullptr, 0},
+    {"batch", Kind::Count, false, nullptr, 0},
+    {"strideA", Kind::Count, false, nullptr, 0},
+    {"strideB", Kind::Count, false, nullptr, 0},
+    {"strideC", Kind::Count, false, nullptr, 0},
+};
+inline constexpr Kernel gemmBf16{"gemmBf16", 21, gemmBf16_args,
+                              "boolean transA, boolean transB, count M, count N, count K, number alpha, float A, count aOffset, count lda, floatOrBf16(bBf16) B, count bOffset, count ldb, boolean bBf16, number beta, float C inout, count cOffset, count ldc, count batch, count strideA, count strideB, count strideC"};
+
 inline constexpr const char* unary_op_choices[] = {"neg", "exp", "log", "sqrt", "rsqrt", "abs", "tanh", "sigmoid", "relu", "silu", "gelu_tanh", "gelu_erf", "softplus", "square", "pow", "add_scalar", "mul_scalar"};
 inline constexpr Arg unary_args[] = {
     {"op", Kind::Choice, false, unary_op_choices, 17},
@@ -435,7 +461,7 @@ inline constexpr Kernel sumSquares{"sumSquares", 2, sumSquares_args,
 
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &linearCrossEntropy, &linearCrossEntropyBackward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &linearCrossEntropy, &linearCrossEntropyBackward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
 
 }  // namespace manifest
 }  // namespace attune
@@ -443,6 +469,7 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &unary, &unaryBackward, &binary
 // X(name) for every kernel, in manifest order.
 #define ATTUNE_MANIFEST_KERNELS(X) \
   X(sgemm) \
+  X(gemmBf16) \
   X(unary) \
   X(unaryBackward) \
   X(binary) \

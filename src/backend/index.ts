@@ -11,6 +11,7 @@ import { loadNative, type NativeLoadResult } from './native/load.ts';
 
 export { jsKernels } from './js/index.ts';
 export type { Kernels } from './kernels.ts';
+export { type Bf16PathName, nativeBf16Path, nativeBf16Paths } from './native/load.ts';
 
 export interface BackendInfo {
   /** The backend f32 ops run on. */

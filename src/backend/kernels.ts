@@ -110,6 +110,34 @@ export interface Kernels {
     strideB: number,
     strideC: number,
   ): void;
+  /**
+   * sgemm with bf16 compute: every element of op(A) and op(B) is rounded to bf16 (round to nearest
+   * even; bf16 B is used as is), products are accumulated in f32, then alpha and beta are applied
+   * as in sgemm. Native runs it on AMX tiles, AVX512-BF16 or a portable path (docs/kernels.md).
+   */
+  gemmBf16(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: FloatArray,
+    aOffset: number,
+    lda: number,
+    B: FloatArray | Bf16Array,
+    bOffset: number,
+    ldb: number,
+    bBf16: boolean,
+    beta: number,
+    C: FloatArray,
+    cOffset: number,
+    ldc: number,
+    batch: number,
+    strideA: number,
+    strideB: number,
+    strideC: number,
+  ): void;
 
   // ---- elementwise ---------------------------------------------------------------------------
   /** out[i] = f(x[i]) (param is the exponent / scalar of pow, add_scalar, mul_scalar). out may alias x. */

@@ -162,33 +162,35 @@ const attnDims = [
   num('seed'),
 ] as const;
 
+/** The arguments of sgemm and gemmBf16. */
+const GEMM_ARGS = [
+  bool('transA'),
+  bool('transB'),
+  count('M'),
+  count('N'),
+  count('K'),
+  num('alpha'),
+  float('A'),
+  count('aOffset'),
+  count('lda'),
+  floatOrBf16('B', 'bBf16'),
+  count('bOffset'),
+  count('ldb'),
+  bool('bBf16'),
+  num('beta'),
+  float('C', { role: 'inout' }),
+  count('cOffset'),
+  count('ldc'),
+  count('batch'),
+  count('strideA'),
+  count('strideB'),
+  count('strideC'),
+] as const;
+
 /** Every kernel, in the order of src/backend/kernels.ts. */
 export const KERNELS = {
-  sgemm: {
-    args: [
-      bool('transA'),
-      bool('transB'),
-      count('M'),
-      count('N'),
-      count('K'),
-      num('alpha'),
-      float('A'),
-      count('aOffset'),
-      count('lda'),
-      floatOrBf16('B', 'bBf16'),
-      count('bOffset'),
-      count('ldb'),
-      bool('bBf16'),
-      num('beta'),
-      float('C', { role: 'inout' }),
-      count('cOffset'),
-      count('ldc'),
-      count('batch'),
-      count('strideA'),
-      count('strideB'),
-      count('strideC'),
-    ],
-  },
+  sgemm: { args: GEMM_ARGS },
+  gemmBf16: { args: GEMM_ARGS },
   unary: {
     args: [choice('op', UNARY_OPS), float('x', len('n')), float('out', out('n')), count('n'), num('param')],
   },
@@ -466,7 +468,7 @@ export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 export type KernelsIdentity = 'name' | 'threads';
 
 /** Functions the native addon exports besides the kernels (native/src/binding.cpp). */
-export const ADDON_EXTRAS = ['init', 'threads', 'cpuInfo', 'kernelSignatures'] as const;
+export const ADDON_EXTRAS = ['init', 'threads', 'cpuInfo', 'kernelSignatures', 'bf16Path'] as const;
 
 /** The spec of one kernel. */
 export function kernelSpec(name: KernelName): KernelSpec {

@@ -3,7 +3,7 @@
  * products of one SmolLM2-135M layer at 1024 tokens (hidden 576, 9 query / 3 KV heads of 64, FFN
  * 1536, vocabulary 49152), forward and backward. The js backend is timed on small products only.
  */
-import { jsKernels, nativeKernels } from '../backend/index.ts';
+import { jsKernels, nativeBf16Path, nativeKernels } from '../backend/index.ts';
 import type { Kernels } from '../backend/kernels.ts';
 import { type BenchEnvelope, type BenchRow, envelope } from './envelope.ts';
 
@@ -15,7 +15,11 @@ export interface GemmBenchOptions {
   threads?: number;
   /** Time spent per row, in seconds (default 0.5). */
   seconds?: number;
+  /** Compute precision: f32 (sgemm, the default) or bf16 (gemmBf16). */
+  precision?: GemmPrecision;
 }
+
+export type GemmPrecision = 'f32' | 'bf16';
 
 export const DEFAULT_SQUARE_SIZES = [256, 512, 1024, 2048];
 /** The js backend times only products of at most this many flops (2 M N K), once if slow. */
@@ -105,21 +109,24 @@ export async function withNativeThreads<T>(
   }
 }
 
-function timeShape(k: Kernels, s: GemmShape, seconds: number): BenchRow {
+function timeShape(k: Kernels, s: GemmShape, seconds: number, precision: GemmPrecision): BenchRow {
   const A = randomArray(s.M * s.K, 1);
   const B = randomArray(s.K * s.N, 2);
   const C = new Float32Array(s.M * s.N);
   const lda = s.transA ? s.M : s.K;
   const ldb = s.transB ? s.K : s.N;
+  const gemm = precision === 'bf16' ? k.gemmBf16 : k.sgemm;
   const ms = timeCalls(
-    () =>
-      k.sgemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, 0, lda, B, 0, ldb, false, 0, C, 0, s.N, 1, 0, 0, 0),
+    () => gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, 0, lda, B, 0, ldb, false, 0, C, 0, s.N, 1, 0, 0, 0),
     seconds,
   );
   const flops = 2 * s.M * s.N * s.K;
   return {
-    kernel: 'sgemm',
+    kernel: precision === 'bf16' ? 'gemmBf16' : 'sgemm',
     backend: k.name,
+    precision,
+    // Which bf16 path ran: the native one in use, or the js reference.
+    bf16Path: precision === 'bf16' ? (k.name === 'native' ? nativeBf16Path() : 'js') : null,
     shape: s.name,
     m: s.M,
     n: s.N,
@@ -137,6 +144,7 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<BenchEn
   const nk = nativeKernels();
   const backends = (opts.backends ?? (nk ? ['js', 'native'] : ['js'])).filter((b) => b === 'js' || nk);
   const seconds = opts.seconds ?? 0.5;
+  const precision = opts.precision ?? 'f32';
   const shapes: GemmShape[] = (opts.sizes ?? DEFAULT_SQUARE_SIZES).map((n) => ({
     name: 'square',
     M: n,
@@ -152,9 +160,9 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<BenchEn
       for (const b of backends) {
         if (b === 'js') {
           if (2 * s.M * s.N * s.K > JS_MAX_FLOPS) continue;
-          rows.push(timeShape(jsKernels, s, Math.min(seconds, 0.5)));
+          rows.push(timeShape(jsKernels, s, Math.min(seconds, 0.5), precision));
         } else {
-          rows.push(timeShape(nk!, s, seconds));
+          rows.push(timeShape(nk!, s, seconds, precision));
         }
       }
     }

@@ -2,6 +2,7 @@
 import type { Kernels } from '../kernels.ts';
 import { attention, attentionBackward } from './attention.ts';
 import { binary, copyStrided, reduce, sgemm, sumSquares, unary, unaryBackward, where } from './basic.ts';
+import { gemmBf16 } from './gemm-bf16.ts';
 import { crossEntropy, crossEntropyBackward, linearCrossEntropy, linearCrossEntropyBackward } from './lce.ts';
 import {
   adamw,
@@ -22,6 +23,7 @@ export const jsKernels: Kernels = {
   name: 'js',
   threads: () => 1,
   sgemm,
+  gemmBf16,
   unary,
   unaryBackward,
   binary,

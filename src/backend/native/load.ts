@@ -19,8 +19,23 @@ export interface NativeLoadResult {
   /** Path of the addon file looked for. */
   path: string;
   /** CPU features and SIMD level reported by the addon. */
-  cpu: { simd: string; features: string[] } | null;
+  cpu: NativeCpuInfo | null;
 }
+
+/** What the addon reports about the CPU (cpuInfo in native/src/binding.cpp). */
+export interface NativeCpuInfo {
+  simd: string;
+  features: string[];
+  /** gemmBf16's path when the addon loaded: 'amx' | 'avx512bf16' | 'fallback'. */
+  bf16Path: string;
+  /** The bf16 paths this CPU can run, best first. */
+  bf16Paths: string[];
+}
+
+/** A path of gemmBf16 (docs/kernels.md); 'auto' is the best the CPU has. */
+export type Bf16PathName = 'auto' | 'amx' | 'avx512bf16' | 'fallback';
+
+let addonBf16Path: ((name?: string) => string) | null = null;
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const addonPath = join(projectRoot, 'native', 'build', 'Release', 'attune_native.node');
@@ -86,7 +101,8 @@ export function loadNative(): NativeLoadResult {
     const require = createRequire(import.meta.url);
     const addon = require(addonPath) as Record<string, unknown> & {
       init(threads: number): void;
-      cpuInfo(): { simd: string; features: string[] };
+      cpuInfo(): NativeCpuInfo;
+      bf16Path(name?: string): string;
     };
     const mismatch = manifestMismatch(addon);
     if (mismatch) {
@@ -96,6 +112,7 @@ export function loadNative(): NativeLoadResult {
     const requested = Number(process.env.ATTUNE_THREADS ?? 0);
     addon.init(Number.isFinite(requested) && requested > 0 ? Math.floor(requested) : 0);
     const kernels = { ...addon, name: 'native' } as unknown as Kernels;
+    addonBf16Path = addon.bf16Path;
     cached = { kernels, error: '', path: addonPath, cpu: addon.cpuInfo() };
   } catch (err) {
     cached = {
@@ -106,4 +123,20 @@ export function loadNative(): NativeLoadResult {
     };
   }
   return cached;
+}
+
+/**
+ * gemmBf16's active native path, after making `name` the active one when given (tests, benches;
+ * ATTUNE_BF16_PATH caps the automatic choice at load). Throws when the addon is not loaded or the
+ * CPU lacks the path (the message lists the available ones).
+ */
+export function nativeBf16Path(name?: Bf16PathName): string {
+  const native = loadNative();
+  if (!native.kernels || !addonBf16Path) throw new Error(`the native addon is not loaded: ${native.error}`);
+  return name === undefined ? addonBf16Path() : addonBf16Path(name);
+}
+
+/** The bf16 paths this CPU can run natively, best first (empty when the addon is not loaded). */
+export function nativeBf16Paths(): string[] {
+  return loadNative().cpu?.bf16Paths ?? [];
 }

@@ -17,6 +17,7 @@ export type RunGemmBench = (options: {
   backends?: ('js' | 'native')[];
   threads?: number;
   seconds?: number;
+  precision?: 'f32' | 'bf16';
 }) => Promise<BenchEnvelope>;
 
 const options = {
@@ -28,6 +29,13 @@ const options = {
     defaultText: "the harness's sizes",
     description: 'Square matrix sizes n (n x n times n x n), comma-separated',
   },
+  precision: {
+    type: 'choice',
+    choices: ['f32', 'bf16'],
+    default: 'f32',
+    description:
+      'Compute precision: f32 (sgemm) or bf16 (gemmBf16: bf16 inputs, f32 accumulation; each row names the path, ATTUNE_BF16_PATH=amx|avx512bf16|fallback picks one)',
+  },
   ...benchOptions,
   json: jsonOption,
 } as const;
@@ -35,20 +43,28 @@ const options = {
 /** `attune bench gemm [--sizes ...] [--backend ...] [--threads N] [--seconds S] [--json]`. */
 export const benchGemmCommand = defineCommand({
   name: 'bench gemm',
-  summary: 'Time f32 matrix multiply (GFLOP/s) on the js and native backends',
-  description: `Times C = A x B for square f32 matrices of each size on each chosen backend and prints
+  summary: 'Time f32 or bf16 matrix multiply (GFLOP/s) on the js and native backends',
+  description: `Times C = A x B for square f32 matrices of each size on each chosen backend (with
+--precision bf16, the inputs rounded to bf16 and products accumulated in f32) and prints
 a table; with --json the last stdout line is the bench envelope
 {bench, backend, threads, cpu, results: [...]}. Compare numbers from one machine and one session.
 
 ${BENCH_OUTPUT_NOTE}`,
   options,
-  examples: ['attune bench gemm', 'attune bench gemm --sizes 512,1024 --backend native --threads 2 --json'],
+  examples: [
+    'attune bench gemm',
+    'attune bench gemm --sizes 512,1024 --backend native --threads 2 --json',
+    'attune bench gemm --sizes 1024 --backend native --precision bf16 --json',
+  ],
   async run(args, io) {
     const flags = args.values;
     const sizes = args.values.sizes;
     const runGemmBench = await importBench<RunGemmBench>('gemm.ts', 'runGemmBench');
     const settings = benchSettings(flags, nativeLoadError(), io);
-    io.note(`bench gemm: timing ${settings.backends.join(' and ')} ...`);
-    return printBench(io, args.values.json, () => runGemmBench({ ...settings, ...(sizes ? { sizes } : {}) }));
+    const precision = flags.precision;
+    io.note(`bench gemm: timing ${settings.backends.join(' and ')} at ${precision} ...`);
+    return printBench(io, args.values.json, () =>
+      runGemmBench({ ...settings, precision, ...(sizes ? { sizes } : {}) }),
+    );
   },
 });

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { backendInfo } from '../../backend/index.ts';
+import { backendInfo, nativeBf16Path } from '../../backend/index.ts';
 import { loadNative, nativeBuildHint } from '../../backend/native/load.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -30,6 +30,11 @@ export interface DoctorReport {
   memoryGiB: number;
   backend: { active: 'js' | 'native'; reason: string; threads: number } | { error: string };
   native: { loaded: boolean; addon: string; error: string; buildLog: string };
+  /**
+   * gemmBf16's path: the native one in use (amx, avx512bf16, fallback) when the active backend is
+   * native, else 'js'; `available`: the native paths this CPU can run, best first.
+   */
+  bf16: { path: string; available: string[] };
   /** ATTUNE_* environment variables in effect. */
   env: Record<string, string>;
   /** Problems that stop Attune from working as configured (doctor exits 1 when there are any). */
@@ -66,6 +71,15 @@ export function doctorReport(env: Readonly<Record<string, string | undefined>> =
       ? { model, cores, simd: simdLevel(features), features, source: '/proc/cpuinfo' }
       : { model, cores, simd: 'unknown', features: [], source: 'unavailable' };
   }
+  const bf16Available = native.cpu?.bf16Paths ?? [];
+  const bf16Active =
+    !('error' in backend) && backend.active === 'native' && native.kernels ? nativeBf16Path() : 'js';
+  const forcedBf16 = env.ATTUNE_BF16_PATH;
+  if (forcedBf16 && !['amx', 'avx512bf16', 'fallback', 'auto'].includes(forcedBf16)) {
+    problems.push(
+      `ATTUNE_BF16_PATH must be amx, avx512bf16, fallback or auto, found '${forcedBf16}' (ignored)`,
+    );
+  }
   const attuneEnv: Record<string, string> = {};
   for (const key of Object.keys(env).sort()) {
     if (key.startsWith('ATTUNE_') && env[key] !== undefined) attuneEnv[key] = env[key]!;
@@ -85,6 +99,7 @@ export function doctorReport(env: Readonly<Record<string, string | undefined>> =
       error: native.error,
       buildLog: buildLogFirstLine(),
     },
+    bf16: { path: bf16Active, available: bf16Available },
     env: attuneEnv,
     problems,
   };
@@ -113,6 +128,10 @@ export function formatDoctorReport(report: DoctorReport): string {
           : 'not loaded (see backend)',
     ],
     ['native build', native.buildLog],
+    [
+      'bf16 gemm',
+      `${report.bf16.path === 'js' ? 'js reference' : report.bf16.path} (native paths on this CPU: ${report.bf16.available.join(', ') || 'none, addon not loaded'})`,
+    ],
     [
       'environment',
       Object.entries(report.env)

@@ -23,11 +23,25 @@ describe('attune doctor', () => {
       'backend',
       'native addon',
       'native build',
+      'bf16 gemm',
       'environment',
     ]) {
       assert.match(text, new RegExp(`^${key}: `, 'm'));
     }
     assert.match(text, /ATTUNE_THREADS=2/);
+    assert.ok(report.bf16.path === 'js' || report.bf16.available.includes(report.bf16.path));
+  });
+
+  it('flags an ATTUNE_BF16_PATH that names no bf16 path', () => {
+    const bad = doctorReport({ ATTUNE_BF16_PATH: 'amx2' });
+    assert.ok(
+      bad.problems.some((p) =>
+        p.includes("ATTUNE_BF16_PATH must be amx, avx512bf16, fallback or auto, found 'amx2'"),
+      ),
+    );
+    assert.ok(
+      !doctorReport({ ATTUNE_BF16_PATH: 'fallback' }).problems.some((p) => p.includes('ATTUNE_BF16_PATH')),
+    );
   });
 
   it('--json prints the report as the last stdout line', async () => {

@@ -10,11 +10,45 @@ import { writeTextAtomic } from './atomic.ts';
 export type JsonObject = Record<string, unknown>;
 
 /**
+ * Deepest nesting of arrays and objects accepted, as serde_json (which the Rust tokenizers and
+ * safetensors libraries parse with) allows: deeper values would overflow the stack of any
+ * recursive walker (validation, error messages, copies) later.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Offset of the first bracket nested deeper than `max` levels in JSON `text`, or -1. */
+function tooDeepAt(text: string, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return i;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return -1;
+}
+
+/**
  * Parse `text` (the contents of `file`, used in errors). A syntax error becomes a one-line
- * FormatError: `<file>: invalid JSON at line L, column C: <what was found>`.
+ * FormatError: `<file>: invalid JSON at line L, column C: <what was found>`; so does nesting
+ * deeper than MAX_JSON_DEPTH.
  */
 export function parseJson(text: string, file: string): unknown {
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const deep = tooDeepAt(source, MAX_JSON_DEPTH);
+  if (deep >= 0) {
+    const { line, column } = lineAndColumn(source, deep);
+    throw new FormatError(
+      file,
+      `JSON nested deeper than ${MAX_JSON_DEPTH} levels at line ${line}, column ${column}`,
+    );
+  }
   try {
     return JSON.parse(source);
   } catch (error) {
@@ -74,6 +108,23 @@ export function describeJsonValue(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   return `a ${typeof value}`;
+}
+
+/**
+ * `value` as JSON for an error message, cut to `max` characters (with '...'): safe for any value
+ * (deeply nested, huge, circular, or not JSON at all, e.g. NaN or undefined).
+ */
+export function briefJson(value: unknown, max = 80): string {
+  let text: string;
+  try {
+    text =
+      typeof value === 'number' && !Number.isFinite(value)
+        ? String(value)
+        : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Array.isArray(value) ? '[...]' : typeof value === 'object' ? '{...}' : String(value);
+  }
+  return text.length <= max ? text : `${text.slice(0, max)}...`;
 }
 
 /** 1-based line and column of a character offset. */

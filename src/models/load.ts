@@ -72,11 +72,20 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   const configPath = join(dir, CONFIG_FILE);
   const configJson = readModelConfig(dir);
   const dtype = options.dtype ?? 'f32';
-  const model = buildModel(
-    configJson,
-    { init: 'zeros', dtype, residualDropout: options.residualDropout ?? 0 },
-    configPath,
-  );
+  let model: LlamaForCausalLM;
+  try {
+    model = buildModel(
+      configJson,
+      { init: 'zeros', dtype, residualDropout: options.residualDropout ?? 0 },
+      configPath,
+    );
+  } catch (error) {
+    // Sizes too large to allocate (e.g. vocab_size 2^40): a config error, not a crash.
+    if (!(error instanceof RangeError)) throw error;
+    throw new ConfigError(
+      `${configPath}: the model it describes cannot be allocated (${error.message}); check its sizes`,
+    );
+  }
   loadWeights(model, dir);
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);

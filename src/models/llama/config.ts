@@ -4,6 +4,7 @@
  * informational fields are ignored.
  */
 import { ConfigError } from '../../errors.ts';
+import { briefJson } from '../../io/json.ts';
 
 export interface Llama3RopeScaling {
   type: 'llama3';
@@ -51,7 +52,7 @@ function num(raw: Record<string, unknown>, key: string, where: string, fallback?
     throw new ConfigError(`${where}: missing required field '${key}'`);
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new ConfigError(`${where}: field '${key}' must be a number, found ${JSON.stringify(v)}`);
+    throw new ConfigError(`${where}: field '${key}' must be a number, found ${briefJson(v)}`);
   }
   return v;
 }
@@ -68,14 +69,35 @@ function bool(raw: Record<string, unknown>, key: string, where: string, fallback
   const v = raw[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean')
-    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${JSON.stringify(v)}`);
+    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${briefJson(v)}`);
   return v;
 }
 
-function idList(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
+function idList(v: unknown, where: string): number[] {
+  const ids =
+    typeof v === 'number' ? [v] : Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : [];
+  const bad = ids.find((id) => !Number.isSafeInteger(id) || id < 0);
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `${where}: field 'eos_token_id' must be a token id or a list of them, found ${briefJson(v)}`,
+    );
+  }
+  return ids;
+}
+
+/** `num` that must be > 0 (`'positive'`) or in [0, 1) (`'rate'`), naming the field otherwise. */
+function bounded(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: number,
+  kind: 'positive' | 'rate',
+): number {
+  const v = num(raw, key, where, fallback);
+  if (kind === 'positive' ? v > 0 : v >= 0 && v < 1) return v;
+  throw new ConfigError(
+    `${where}: field '${key}' must be ${kind === 'positive' ? '> 0' : 'in [0, 1)'}, found ${v}`,
+  );
 }
 
 function parseRopeScaling(raw: Record<string, unknown>, where: string): Llama3RopeScaling | null {
@@ -87,7 +109,7 @@ function parseRopeScaling(raw: Record<string, unknown>, where: string): Llama3Ro
   if (type === 'default') return null;
   if (type !== 'llama3') {
     throw new ConfigError(
-      `${where}: 'rope_scaling.rope_type' = ${JSON.stringify(type)} is not supported (supported: llama3, default)`,
+      `${where}: 'rope_scaling.rope_type' = ${briefJson(type)} is not supported (supported: llama3, default)`,
     );
   }
   const w = `${where} rope_scaling`;
@@ -105,7 +127,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
   const modelType = raw.model_type;
   if (!SUPPORTED_TYPES.includes(modelType as (typeof SUPPORTED_TYPES)[number])) {
     throw new ConfigError(
-      `${where}: 'model_type' = ${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED_TYPES.join(', ')})`,
+      `${where}: 'model_type' = ${briefJson(modelType)} is not supported (supported: ${SUPPORTED_TYPES.join(', ')})`,
     );
   }
   const type = modelType as LlamaConfig['modelType'];
@@ -128,9 +150,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     throw new ConfigError(`${where}: head dim ${headDim} must be even for rotary embeddings`);
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') {
-    throw new ConfigError(
-      `${where}: 'hidden_act' = ${JSON.stringify(act)} is not supported (only silu / SwiGLU)`,
-    );
+    throw new ConfigError(`${where}: 'hidden_act' = ${briefJson(act)} is not supported (only silu / SwiGLU)`);
   }
   const partial = raw.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1 && partial !== 1.0) {
@@ -144,7 +164,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     slidingWindow = posInt(raw, 'sliding_window', where);
   }
   const attentionBias = bool(raw, 'attention_bias', where, false);
-  const eos = idList(raw.eos_token_id);
+  const eos = idList(raw.eos_token_id, where);
   return {
     modelType: type,
     vocabSize: posInt(raw, 'vocab_size', where),
@@ -154,15 +174,15 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     numHeads,
     numKvHeads,
     headDim,
-    rmsNormEps: num(raw, 'rms_norm_eps', where, 1e-6),
-    ropeTheta: num(raw, 'rope_theta', where, 10000),
+    rmsNormEps: bounded(raw, 'rms_norm_eps', where, 1e-6, 'positive'),
+    ropeTheta: bounded(raw, 'rope_theta', where, 10000, 'positive'),
     ropeScaling: parseRopeScaling(raw, where),
     maxPositionEmbeddings: posInt(raw, 'max_position_embeddings', where, 2048),
     tieWordEmbeddings: bool(raw, 'tie_word_embeddings', where, false),
     qkvBias: type === 'qwen2' ? true : attentionBias,
     oBias: type === 'qwen2' ? false : attentionBias,
     mlpBias: bool(raw, 'mlp_bias', where, false),
-    attentionDropout: num(raw, 'attention_dropout', where, 0),
+    attentionDropout: bounded(raw, 'attention_dropout', where, 0, 'rate'),
     slidingWindow,
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: eos,

@@ -357,8 +357,20 @@ export function loadMergeConfig(path: string): MergeConfig {
     const line = e.linePos?.[0]?.line;
     throw new ConfigError(`${path}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Unresolved aliases and alias bombs surface here (the yaml library throws a ReferenceError).
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    throw new ConfigError(`${path}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new ConfigError(`${path}: the merge config must be a YAML mapping`);
-  return validateMergeConfig(raw, path, dirname(resolve(path)));
+  try {
+    return validateMergeConfig(raw, path, dirname(resolve(path)));
+  } catch (err) {
+    // A complex YAML key (`? {...}`) is named as its multi-line rendering: keep the error one line.
+    if (err instanceof ConfigError) throw new ConfigError(err.message.replace(/\s*\n\s*/g, ' '));
+    throw err;
+  }
 }

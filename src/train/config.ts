@@ -309,11 +309,25 @@ export function loadTrainConfig(path: string, overrides: readonly string[] = [])
     const line = e.linePos?.[0]?.line;
     throw new ConfigError(`${path}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
   }
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  let raw: Record<string, unknown>;
+  try {
+    // Unresolved aliases and alias bombs surface here (the yaml library throws a ReferenceError).
+    raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`${path}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new ConfigError(`${path}: the config must be a YAML mapping`);
   applyOverrides(raw, overrides);
-  return resolveConfigPaths(validateTrainConfig(raw, path), dirname(resolve(path)));
+  let config: TrainConfig;
+  try {
+    config = validateTrainConfig(raw, path);
+  } catch (err) {
+    // A complex YAML key (`? {...}`) is named as its multi-line rendering: keep the error one line.
+    if (err instanceof ConfigError) throw new ConfigError(err.message.replace(/\s*\n\s*/g, ' '));
+    throw err;
+  }
+  return resolveConfigPaths(config, dirname(resolve(path)));
 }
 
 /** The loss name and options of a config's `loss` field. */

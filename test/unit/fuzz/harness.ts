@@ -139,11 +139,17 @@ export function mutateBytes(bytes: Uint8Array, rng: Rng): { bytes: Uint8Array; w
 }
 
 /** Paths (dotted) of every value inside a JSON object, for picking a field to mutate. */
-export function jsonPaths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []) {
+export function jsonPaths(
+  value: unknown,
+  prefix: (string | number)[] = [],
+  out: (string | number)[][] = [],
+): (string | number)[][] {
   if (prefix.length > 0) out.push(prefix);
-  if (Array.isArray(value)) value.slice(0, 20).forEach((v, i) => jsonPaths(v, [...prefix, i], out));
-  else if (value !== null && typeof value === 'object')
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.slice(0, 20).entries()) jsonPaths(v, [...prefix, i], out);
+  } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value).slice(0, 60)) jsonPaths(v, [...prefix, k], out);
+  }
   return out;
 }
 

@@ -210,16 +210,19 @@ function toMicroBatch(b: Batch): MicroBatch {
   return { inputIds: b.inputIds, labels: b.labels };
 }
 
+/** Throws unless a new run may write config.output_dir (it does not exist, or --overwrite). */
+function checkOutputDir(config: TrainConfig, options: TrainOptions): void {
+  if (existsSync(config.output_dir) && !options.resume && !options.overwrite) {
+    throw new ConfigError(
+      `output_dir ${config.output_dir} already exists: pass --resume to continue it or --overwrite to replace it`,
+    );
+  }
+}
+
 function prepareOutputDir(config: TrainConfig, options: TrainOptions): void {
   const dir = config.output_dir;
-  if (existsSync(dir) && !options.resume) {
-    if (!options.overwrite) {
-      throw new ConfigError(
-        `output_dir ${dir} already exists: pass --resume to continue it or --overwrite to replace it`,
-      );
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
+  checkOutputDir(config, options);
+  if (existsSync(dir) && !options.resume) rmSync(dir, { recursive: true, force: true });
   if (options.resume && !existsSync(dir)) throw new ConfigError(`--resume: ${dir} does not exist`);
   mkdirSync(dir, { recursive: true });
 }
@@ -276,10 +279,12 @@ function saveFinal(p: Prepared, config: TrainConfig): string {
 /** Run (or resume) the training described by `config`. */
 export function train(config: TrainConfig, options: TrainOptions = {}): TrainResult {
   const emit = options.onEvent ?? (() => {});
-  if (!options.resume) prepareOutputDir(config, options);
+  if (!options.resume) checkOutputDir(config, options);
   else if (!existsSync(config.output_dir))
     throw new ConfigError(`--resume: ${config.output_dir} does not exist`);
   const p = prepare(config);
+  // Only once the model, data and config have been validated: a refused run leaves nothing.
+  if (!options.resume) prepareOutputDir(config, options);
   const metricsPath = join(config.output_dir, 'metrics.jsonl');
   let startStep = 0;
   if (options.resume) {

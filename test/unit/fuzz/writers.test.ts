@@ -4,7 +4,7 @@
  * failure its output folder (and any temp folder next to it) does not exist.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { validateMergeConfig } from '../../../src/merge/config.ts';

@@ -2,6 +2,7 @@
  * JSON files: read with one-line errors that name the file and the line and column of a syntax
  * error; write atomically in the Hugging Face style (2-space indent, trailing newline).
  */
+import { isUtf8 } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { FormatError } from '../errors.ts';
 import { writeTextAtomic } from './atomic.ts';
@@ -62,17 +63,29 @@ export function parseJson(text: string, file: string): unknown {
   }
 }
 
-/** Read and parse the JSON file `path`; a missing file or a syntax error is a FormatError naming it. */
-export function readJson(path: string): unknown {
-  let text: string;
+/**
+ * The text of the UTF-8 file `path`. A missing or unreadable file, or bytes that are not UTF-8
+ * (named by line and column; a lossy decode would silently change names and tokens), is a
+ * FormatError naming it.
+ */
+export function readUtf8(path: string): string {
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new FormatError(path, 'file not found');
     throw new FormatError(path, `cannot read: ${(error as Error).message.split('\n')[0]}`);
   }
-  return parseJson(text, path);
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const lossy = bytes.toString('utf8');
+  const { line, column } = lineAndColumn(lossy, Math.max(0, lossy.indexOf('\ufffd')));
+  throw new FormatError(path, `not valid UTF-8 (at line ${line}, column ${column})`);
+}
+
+/** Read and parse the JSON file `path`; a missing file, bytes that are not UTF-8 or a syntax error is a FormatError naming it. */
+export function readJson(path: string): unknown {
+  return parseJson(readUtf8(path), path);
 }
 
 /** Read the JSON file `path`, which must hold an object (`what` names it in the error, e.g. "a model config"). */

@@ -8,7 +8,7 @@
  * the post-processor from `add_bos_token` / `add_eos_token` (Llama, CodeLlama, Gemma): for those the
  * flags in tokenizer_config.json decide (defaults: BOS yes, EOS no), as transformers does.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { FormatError } from '../errors.ts';
@@ -20,7 +20,14 @@ import {
   chatTemplatesOf,
 } from './chat-template.ts';
 import { GENERATION_CONFIG_FILE, tokenIdsOf } from './hf.ts';
-import { briefJson, isJsonObject, type JsonObject, parseJson, readOptionalJsonObject } from './json.ts';
+import {
+  briefJson,
+  isJsonObject,
+  type JsonObject,
+  parseJson,
+  readOptionalJsonObject,
+  readUtf8,
+} from './json.ts';
 
 /** The fast tokenizer file (required). */
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -297,7 +304,7 @@ export class Tokenizer {
         if (required) throw new FormatError(path, 'file not found (a Hugging Face fast tokenizer is needed)');
         return null;
       }
-      const text = readFileSync(path, 'utf8');
+      const text = readUtf8(path);
       files.set(name, text);
       return text;
     };

@@ -72,6 +72,7 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   const configPath = join(dir, CONFIG_FILE);
   const configJson = readModelConfig(dir);
   const dtype = options.dtype ?? 'f32';
+  checkSizesAgainstCheckpoint(parseLlamaConfig(configJson, configPath), dir, configPath);
   let model: LlamaForCausalLM;
   try {
     model = buildModel(
@@ -98,6 +99,30 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   }
   model.eval();
   return { model, config: model.config, tokenizer, generationConfig, eosTokenIds: [...eos], dir };
+}
+
+/**
+ * Throws a ConfigError naming config.json when the model it describes is larger than the whole
+ * checkpoint of `dir`, before anything is allocated (a hostile `num_hidden_layers: 2^40` would
+ * otherwise loop or exhaust memory). A lower bound suffices: the embedding and the MLPs.
+ */
+function checkSizesAgainstCheckpoint(config: LlamaConfig, dir: string, configPath: string): void {
+  const reader = openCheckpoint(dir);
+  let stored = 0;
+  try {
+    for (const name of reader.names()) stored += reader.info(name).shape.reduce((a, b) => a * b, 1);
+  } finally {
+    reader.close();
+  }
+  const { vocabSize, hiddenSize, intermediateSize, numLayers } = config;
+  const needed = vocabSize * hiddenSize + numLayers * 3 * hiddenSize * intermediateSize;
+  if (needed > stored) {
+    throw new ConfigError(
+      `${configPath}: the model it describes has at least ${needed} parameters (vocab_size ${vocabSize}, ` +
+        `hidden_size ${hiddenSize}, intermediate_size ${intermediateSize}, num_hidden_layers ${numLayers}), ` +
+        `more than the ${stored} values in the checkpoint of ${dir}`,
+    );
+  }
 }
 
 /** Copy the checkpoint in `dir` into the model's parameters; validates everything before copying. */

@@ -182,6 +182,7 @@ export class FuzzReport {
    * string of `mustName`, within `maxMs`.
    */
   run(what: string, mustName: readonly string[], fn: () => unknown, maxMs = 2000): void {
+    if (process.env.ATTUNE_FUZZ_VERBOSE) process.stderr.write(`${what}\n`);
     const started = performance.now();
     try {
       fn();

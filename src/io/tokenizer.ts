@@ -184,8 +184,9 @@ export class Tokenizer {
   private readonly templates: Record<string, ChatTemplate>;
   /** BOS/EOS added by `encode` itself (flag-driven classes); null: the post-processor decides. */
   private readonly flags: { addBos: boolean; addEos: boolean } | null;
-  /** The parsed tokenizer.json, kept to build `continuation` on first use. */
+  /** The parsed tokenizer.json and tokenizer_config.json, kept to build `continuation` on first use. */
   private readonly json: JsonObject;
+  private readonly config: JsonObject;
   /** The same tokenizer without a dummy prefix (built on first `encodeContinuation`). */
   private continuation: HfTokenizer | null = null;
 
@@ -241,6 +242,7 @@ export class Tokenizer {
     }
     this.files = files;
     this.json = tokenizerJson;
+    this.config = config;
     this.origin = origin;
     this.vocabSize = this.inner.get_vocab(true).size;
 
@@ -390,7 +392,7 @@ export class Tokenizer {
           decoder: null,
           ...this.json,
         }),
-        {},
+        this.config,
       );
     }
     return this.continuation.encode(text, { add_special_tokens: false }).ids;

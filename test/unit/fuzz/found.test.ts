@@ -14,6 +14,7 @@ import { openSafetensors } from '../../../src/io/safetensors.ts';
 import { Tokenizer } from '../../../src/io/tokenizer.ts';
 import { loadMergeConfig } from '../../../src/merge/config.ts';
 import { loadModel } from '../../../src/models/load.ts';
+import { applyLora, loadAdapter } from '../../../src/peft/index.ts';
 import { loadTrainConfig } from '../../../src/train/config.ts';
 import { train } from '../../../src/train/trainer.ts';
 import { FACTS, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -186,6 +187,20 @@ describe('crashes found by fuzzing', () => {
       Buffer.concat([Buffer.from('{\n "a": "'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
     );
     typedError(() => readJson(json), FormatError, [json, 'not valid UTF-8 (at line 2, column 8)']);
+  });
+
+  it('adapter_config.json with r 2^63 or lora_alpha 1e999: errors name the file (r was a RangeError)', () => {
+    const adapterDir = join(dir, 'adapter');
+    applyLora(loadModel(base).model, { r: 2, loraAlpha: 4, targetModules: ['q_proj'] }).save(adapterDir);
+    const configPath = join(adapterDir, 'adapter_config.json');
+    const original = readFileSync(configPath, 'utf8');
+    writeFileSync(configPath, JSON.stringify({ ...JSON.parse(original), r: 2 ** 63 }));
+    typedError(() => loadAdapter(loadModel(base).model, adapterDir), FormatError, [
+      configPath,
+      'cannot be applied',
+    ]);
+    writeFileSync(configPath, original.replace(/"lora_alpha": \d+/, '"lora_alpha": 1e999'));
+    typedError(() => loadAdapter(loadModel(base).model, adapterDir), ConfigError, [configPath, 'loraAlpha']);
   });
 
   it('train refusing bad data creates no output_dir (it was created, empty, before validation)', () => {

@@ -203,6 +203,26 @@ describe('crashes found by fuzzing', () => {
     typedError(() => loadAdapter(loadModel(base).model, adapterDir), ConfigError, [configPath, 'loraAlpha']);
   });
 
+  it('resuming from a corrupt checkpoint: a FormatError naming it (was a TypeError, or a multi-line message)', () => {
+    const data = writeJsonl(join(dir, 'resume.jsonl'), FACTS);
+    const outputDir = join(dir, 'run-resume');
+    const config = tinyConfig(dir, {
+      model: base,
+      data: { train: data },
+      train: { steps: 3, save_every: 1, batch_size: 2 },
+      output_dir: outputDir,
+    });
+    assert.throws(() => train(config, { haltAfterStep: 1 }));
+    const checkpoint = join(outputDir, 'checkpoints', 'step-1');
+    const optimizerJson = join(checkpoint, 'optimizer.json');
+    const state = JSON.parse(readFileSync(optimizerJson, 'utf8'));
+    state.params[0].shape = {};
+    writeFileSync(optimizerJson, JSON.stringify(state));
+    typedError(() => train(config, { resume: true }), FormatError, [checkpoint, 'cannot resume from it']);
+    writeFileSync(join(outputDir, 'checkpoints', 'latest'), 'step-1\nstep-2');
+    typedError(() => train(config, { resume: true }), FormatError, ['points to "step-1\\nstep-2"']);
+  });
+
   it('train refusing bad data creates no output_dir (it was created, empty, before validation)', () => {
     const data = writeJsonl(join(dir, 'bad.jsonl'), [...FACTS, { prompt: 'x', completion: 5 }]);
     const outputDir = join(dir, 'run-refused');

@@ -140,6 +140,12 @@ function checkTokenizerJson(tokenizerJson: JsonObject, file: string): void {
     });
   }
   const model = tokenizerJson.model as JsonObject;
+  if (model.unk_token !== undefined && model.unk_token !== null && typeof model.unk_token !== 'string') {
+    throw new FormatError(
+      file,
+      `model.unk_token must be a token string, found ${briefJson(model.unk_token)}`,
+    );
+  }
   const vocab = model.vocab;
   if (model.type === 'Unigram') {
     if (!Array.isArray(vocab))

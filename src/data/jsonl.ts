@@ -11,6 +11,8 @@
  * than the shape's own (ids, metadata) are ignored. Each record is validated; a bad one is a
  * DataError `<file>:<line>: <reason>`, or, with `onBadRecord: 'skip'`, listed in `skipped`.
  */
+
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { ConfigError, DataError, FormatError } from '../errors.ts';
 import type { ChatMessage } from '../io/chat-template.ts';
@@ -71,6 +73,8 @@ export interface SkippedRecord {
 export interface ReadJsonlOptions {
   /** 'error' (default): the first bad record throws its DataError; 'skip': it is listed in `skipped`. */
   onBadRecord?: OnBadRecord;
+  /** Line numbers whose bytes are not valid UTF-8 (set by `readJsonl`): bad records. */
+  badUtf8Lines?: ReadonlySet<number>;
 }
 
 export interface JsonlResult {
@@ -116,16 +120,25 @@ export function checkOnBadRecord(value: unknown): OnBadRecord {
  * `onBadRecord: 'skip'`, an entry of `skipped`).
  */
 export function readJsonl(path: string, options: ReadJsonlOptions = {}): JsonlResult {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new FormatError(path, 'file not found');
     if (code === 'EISDIR') throw new FormatError(path, 'is a folder, expected a JSONL file');
     throw new FormatError(path, `cannot read: ${(error as Error).message.split('\n')[0]}`);
   }
-  return parseJsonl(text, path, options);
+  if (isUtf8(bytes)) return parseJsonl(bytes.toString('utf8'), path, options);
+  // Not UTF-8: each line that is not is a bad record (decoded lossily, it would train on U+FFFD).
+  const badUtf8 = new Set<number>();
+  for (let start = 0, line = 1; start <= bytes.length; line++) {
+    const newline = bytes.indexOf(10, start);
+    const end = newline < 0 ? bytes.length : newline;
+    if (!isUtf8(bytes.subarray(start, end))) badUtf8.add(line);
+    start = end + 1;
+  }
+  return parseJsonl(bytes.toString('utf8'), path, { ...options, badUtf8Lines: badUtf8 });
 }
 
 /**
@@ -145,8 +158,9 @@ export function parseJsonl(text: string, file: string, options: ReadJsonlOptions
     let line = text.slice(start, end);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     start = end + 1;
-    if (line.trim() === '') continue;
+    if (line.trim() === '' && !options.badUtf8Lines?.has(lineNumber)) continue;
     try {
+      if (options.badUtf8Lines?.has(lineNumber)) throw new RecordProblem('the line is not valid UTF-8');
       records.push(parseRecord(line, file, lineNumber));
     } catch (error) {
       if (!(error instanceof RecordProblem)) throw error;

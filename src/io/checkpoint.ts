@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { FormatError, TensorMismatchError } from '../errors.ts';
 import type { Tensor } from '../tensor/tensor.ts';
-import { isJsonObject, readJsonObject, writeJsonAtomic } from './json.ts';
+import { briefJson, isJsonObject, readJsonObject, writeJsonAtomic } from './json.ts';
 import {
   type NamedTensors,
   openSafetensors,
@@ -53,7 +53,7 @@ class ShardedReader implements TensorReader {
       if (typeof file !== 'string' || file === '' || isAbsolute(file) || file.split(/[\\/]/).includes('..')) {
         throw new FormatError(
           indexPath,
-          `weight_map['${name}'] is ${JSON.stringify(file)}, expected a shard file name in the folder`,
+          `weight_map['${name}'] is ${briefJson(file)}, expected a shard file name in the folder`,
         );
       }
       this.weightMap.set(name, file);

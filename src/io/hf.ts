@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { FormatError } from '../errors.ts';
-import { type JsonObject, readJsonObject, readOptionalJsonObject } from './json.ts';
+import { briefJson, type JsonObject, readJsonObject, readOptionalJsonObject } from './json.ts';
 
 /** The model config file of a Hugging Face folder. */
 export const CONFIG_FILE = 'config.json';
@@ -33,7 +33,7 @@ export function tokenIdsOf(config: JsonObject, file: string, field = 'eos_token_
     if (!Number.isSafeInteger(id) || (id as number) < 0) {
       throw new FormatError(
         file,
-        `${field} must be a token id or a list of token ids, found ${JSON.stringify(value)}`,
+        `${field} must be a token id or a list of token ids, found ${briefJson(value)}`,
       );
     }
   }

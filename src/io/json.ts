@@ -2,6 +2,7 @@
  * JSON files: read with one-line errors that name the file and the line and column of a syntax
  * error; write atomically in the Hugging Face style (2-space indent, trailing newline).
  */
+import { isUtf8 } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import { FormatError } from '../errors.ts';
 import { writeTextAtomic } from './atomic.ts';
@@ -10,11 +11,45 @@ import { writeTextAtomic } from './atomic.ts';
 export type JsonObject = Record<string, unknown>;
 
 /**
+ * Deepest nesting of arrays and objects accepted, as serde_json (which the Rust tokenizers and
+ * safetensors libraries parse with) allows: deeper values would overflow the stack of any
+ * recursive walker (validation, error messages, copies) later.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Offset of the first bracket nested deeper than `max` levels in JSON `text`, or -1. */
+function tooDeepAt(text: string, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return i;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return -1;
+}
+
+/**
  * Parse `text` (the contents of `file`, used in errors). A syntax error becomes a one-line
- * FormatError: `<file>: invalid JSON at line L, column C: <what was found>`.
+ * FormatError: `<file>: invalid JSON at line L, column C: <what was found>`; so does nesting
+ * deeper than MAX_JSON_DEPTH.
  */
 export function parseJson(text: string, file: string): unknown {
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const deep = tooDeepAt(source, MAX_JSON_DEPTH);
+  if (deep >= 0) {
+    const { line, column } = lineAndColumn(source, deep);
+    throw new FormatError(
+      file,
+      `JSON nested deeper than ${MAX_JSON_DEPTH} levels at line ${line}, column ${column}`,
+    );
+  }
   try {
     return JSON.parse(source);
   } catch (error) {
@@ -28,17 +63,29 @@ export function parseJson(text: string, file: string): unknown {
   }
 }
 
-/** Read and parse the JSON file `path`; a missing file or a syntax error is a FormatError naming it. */
-export function readJson(path: string): unknown {
-  let text: string;
+/**
+ * The text of the UTF-8 file `path`. A missing or unreadable file, or bytes that are not UTF-8
+ * (named by line and column; a lossy decode would silently change names and tokens), is a
+ * FormatError naming it.
+ */
+export function readUtf8(path: string): string {
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new FormatError(path, 'file not found');
     throw new FormatError(path, `cannot read: ${(error as Error).message.split('\n')[0]}`);
   }
-  return parseJson(text, path);
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const lossy = bytes.toString('utf8');
+  const { line, column } = lineAndColumn(lossy, Math.max(0, lossy.indexOf('\ufffd')));
+  throw new FormatError(path, `not valid UTF-8 (at line ${line}, column ${column})`);
+}
+
+/** Read and parse the JSON file `path`; a missing file, bytes that are not UTF-8 or a syntax error is a FormatError naming it. */
+export function readJson(path: string): unknown {
+  return parseJson(readUtf8(path), path);
 }
 
 /** Read the JSON file `path`, which must hold an object (`what` names it in the error, e.g. "a model config"). */
@@ -74,6 +121,23 @@ export function describeJsonValue(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   return `a ${typeof value}`;
+}
+
+/**
+ * `value` as JSON for an error message, cut to `max` characters (with '...'): safe for any value
+ * (deeply nested, huge, circular, or not JSON at all, e.g. NaN or undefined).
+ */
+export function briefJson(value: unknown, max = 80): string {
+  let text: string;
+  try {
+    text =
+      typeof value === 'number' && !Number.isFinite(value)
+        ? String(value)
+        : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Array.isArray(value) ? '[...]' : typeof value === 'object' ? '{...}' : String(value);
+  }
+  return text.length <= max ? text : `${text.slice(0, max)}...`;
 }
 
 /** 1-based line and column of a character offset. */

@@ -12,7 +12,7 @@ import { BYTES_PER_ELEMENT, type DType } from '../tensor/dtype.ts';
 import { formatShape, shapeSize, Tensor } from '../tensor/tensor.ts';
 import { writeAll, writeFileAtomic } from './atomic.ts';
 import { bf16ToF32, f16ToF32, i64ToI32, toBf16 } from './convert.ts';
-import { describeJsonValue, isJsonObject, parseJson } from './json.ts';
+import { briefJson, describeJsonValue, isJsonObject, parseJson } from './json.ts';
 
 /** Every dtype name of the safetensors format, with its size in bits. */
 const DTYPE_BITS = {
@@ -138,14 +138,11 @@ function parseEntry(file: string, name: string, raw: unknown, dataBytes: number)
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BITS, dtype)) {
     throw new FormatError(
       file,
-      `${where}: unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_BITS).join(', ')})`,
+      `${where}: unknown dtype ${briefJson(dtype)} (expected one of ${Object.keys(DTYPE_BITS).join(', ')})`,
     );
   }
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
-    throw new FormatError(
-      file,
-      `${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`,
-    );
+    throw new FormatError(file, `${where}: shape ${briefJson(shape)} is not a list of non-negative integers`);
   }
   if (
     !Array.isArray(offsets) ||
@@ -155,7 +152,7 @@ function parseEntry(file: string, name: string, raw: unknown, dataBytes: number)
   ) {
     throw new FormatError(
       file,
-      `${where}: data_offsets ${JSON.stringify(offsets)} must be [begin, end], non-negative integers with begin <= end`,
+      `${where}: data_offsets ${briefJson(offsets)} must be [begin, end], non-negative integers with begin <= end`,
     );
   }
   const [begin, end] = offsets as [number, number];

@@ -8,7 +8,7 @@
  * the post-processor from `add_bos_token` / `add_eos_token` (Llama, CodeLlama, Gemma): for those the
  * flags in tokenizer_config.json decide (defaults: BOS yes, EOS no), as transformers does.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { FormatError } from '../errors.ts';
@@ -20,7 +20,14 @@ import {
   chatTemplatesOf,
 } from './chat-template.ts';
 import { GENERATION_CONFIG_FILE, tokenIdsOf } from './hf.ts';
-import { isJsonObject, type JsonObject, parseJson, readOptionalJsonObject } from './json.ts';
+import {
+  briefJson,
+  isJsonObject,
+  type JsonObject,
+  parseJson,
+  readOptionalJsonObject,
+  readUtf8,
+} from './json.ts';
 
 /** The fast tokenizer file (required). */
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -83,10 +90,7 @@ function tokenContent(value: unknown, file: string, key: string): string | null 
   if (value === undefined || value === null) return null;
   if (typeof value === 'string') return value;
   if (isJsonObject(value) && typeof value.content === 'string') return value.content;
-  throw new FormatError(
-    file,
-    `${key} must be a token string or {content: ...}, found ${JSON.stringify(value)}`,
-  );
+  throw new FormatError(file, `${key} must be a token string or {content: ...}, found ${briefJson(value)}`);
 }
 
 /**
@@ -113,6 +117,71 @@ function withoutDummyPrefix(tokenizerJson: JsonObject): JsonObject {
   };
 }
 
+/** Text encoded and decoded once at load, so that a malformed part of tokenizer.json fails there. */
+const PROBE_TEXT = 'Hello, world! 1 2 ü 🙂';
+
+/**
+ * The structural checks the tokenizers library leaves to chance (a wrong type there surfaces as
+ * a TypeError, or as garbage token ids, at the first encode): the token ids of `added_tokens` and
+ * of the model's vocabulary must be non-negative integers, the merges strings or pairs.
+ */
+function checkTokenizerJson(tokenizerJson: JsonObject, file: string): void {
+  const isId = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const added = tokenizerJson.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new FormatError(file, "'added_tokens' must be a list");
+    added.forEach((token, i) => {
+      if (!isJsonObject(token) || !isId(token.id) || typeof token.content !== 'string') {
+        throw new FormatError(
+          file,
+          `added_tokens[${i}] must be {id: a token id, content: a string, ...}, found ${briefJson(token)}`,
+        );
+      }
+    });
+  }
+  const model = tokenizerJson.model as JsonObject;
+  if (model.unk_token !== undefined && model.unk_token !== null && typeof model.unk_token !== 'string') {
+    throw new FormatError(
+      file,
+      `model.unk_token must be a token string, found ${briefJson(model.unk_token)}`,
+    );
+  }
+  const vocab = model.vocab;
+  if (model.type === 'Unigram') {
+    if (!Array.isArray(vocab))
+      throw new FormatError(file, `model.vocab must be a list of [token, score], found ${briefJson(vocab)}`);
+    vocab.forEach((entry, i) => {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'number') {
+        throw new FormatError(file, `model.vocab[${i}] must be [token, score], found ${briefJson(entry)}`);
+      }
+    });
+  } else {
+    if (!isJsonObject(vocab))
+      throw new FormatError(file, `model.vocab must be an object {token: id}, found ${briefJson(vocab)}`);
+    for (const [token, id] of Object.entries(vocab)) {
+      if (!isId(id))
+        throw new FormatError(
+          file,
+          `model.vocab[${briefJson(token)}] must be a token id, found ${briefJson(id)}`,
+        );
+    }
+  }
+  if (model.type === 'BPE' && model.merges !== undefined) {
+    const merges = model.merges;
+    if (!Array.isArray(merges))
+      throw new FormatError(file, `model.merges must be a list, found ${briefJson(merges)}`);
+    merges.forEach((merge, i) => {
+      const pair = Array.isArray(merge) && merge.length === 2 && merge.every((m) => typeof m === 'string');
+      if (!pair && typeof merge !== 'string') {
+        throw new FormatError(
+          file,
+          `model.merges[${i}] must be "a b" or ["a", "b"], found ${briefJson(merge)}`,
+        );
+      }
+    });
+  }
+}
+
 /** A Hugging Face tokenizer with transformers' special-token and chat-template behaviour. */
 export class Tokenizer {
   private readonly inner: HfTokenizer;
@@ -121,8 +190,9 @@ export class Tokenizer {
   private readonly templates: Record<string, ChatTemplate>;
   /** BOS/EOS added by `encode` itself (flag-driven classes); null: the post-processor decides. */
   private readonly flags: { addBos: boolean; addEos: boolean } | null;
-  /** The parsed tokenizer.json, kept to build `continuation` on first use. */
+  /** The parsed tokenizer.json and tokenizer_config.json, kept to build `continuation` on first use. */
   private readonly json: JsonObject;
+  private readonly config: JsonObject;
   /** The same tokenizer without a dummy prefix (built on first `encodeContinuation`). */
   private continuation: HfTokenizer | null = null;
 
@@ -154,9 +224,7 @@ export class Tokenizer {
         `tokenizer model type '${tokenizerJson.model.type}' is not supported (supported: ${SUPPORTED_MODELS.join(', ')})`,
       );
     }
-    if (tokenizerJson.added_tokens !== undefined && !Array.isArray(tokenizerJson.added_tokens)) {
-      throw new FormatError(tokenizerFile, "'added_tokens' must be a list");
-    }
+    checkTokenizerJson(tokenizerJson, tokenizerFile);
     try {
       this.inner = new HfTokenizer(
         {
@@ -169,6 +237,8 @@ export class Tokenizer {
         },
         config,
       );
+      // Some parts are only used on first encode / decode: fail here, naming the file, not later.
+      this.inner.decode(this.inner.encode(PROBE_TEXT, { add_special_tokens: true }).ids);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new FormatError(
@@ -178,6 +248,7 @@ export class Tokenizer {
     }
     this.files = files;
     this.json = tokenizerJson;
+    this.config = config;
     this.origin = origin;
     this.vocabSize = this.inner.get_vocab(true).size;
 
@@ -241,7 +312,7 @@ export class Tokenizer {
         if (required) throw new FormatError(path, 'file not found (a Hugging Face fast tokenizer is needed)');
         return null;
       }
-      const text = readFileSync(path, 'utf8');
+      const text = readUtf8(path);
       files.set(name, text);
       return text;
     };
@@ -327,7 +398,7 @@ export class Tokenizer {
           decoder: null,
           ...this.json,
         }),
-        {},
+        this.config,
       );
     }
     return this.continuation.encode(text, { add_special_tokens: false }).ids;

@@ -29,7 +29,7 @@ import { formatShape, type Tensor } from '../tensor/index.ts';
 import './builtin.ts';
 import type { CausalLM, CausalLMConfig, ModelBuildOptions, ModelDtype } from './causal-lm.ts';
 import { architectureFor, architectureOf } from './registry.ts';
-import { checkConfigAgainstWeights, checkpointNameOf } from './weights-check.ts';
+import { checkConfigAgainstWeights, checkModelDir, checkpointNameOf } from './weights-check.ts';
 
 export type { ModelDtype } from './causal-lm.ts';
 
@@ -71,11 +71,23 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
   const configPath = join(dir, CONFIG_FILE);
   const configJson = readModelConfig(dir);
   const dtype = options.dtype ?? 'f32';
-  const model = buildModel(
-    configJson,
-    { init: 'zeros', dtype, residualDropout: options.residualDropout ?? 0 },
-    configPath,
-  );
+  // config.json against the weights' shapes before anything is allocated: a hostile
+  // `num_hidden_layers: 2^40` is a one-line config error, not a hang or an out-of-memory
+  checkModelDir(dir);
+  let model: CausalLM;
+  try {
+    model = buildModel(
+      configJson,
+      { init: 'zeros', dtype, residualDropout: options.residualDropout ?? 0 },
+      configPath,
+    );
+  } catch (error) {
+    // sizes too large to allocate (e.g. vocab_size 2^40): a config error, not a crash
+    if (!(error instanceof RangeError)) throw error;
+    throw new ConfigError(
+      `${configPath}: the model it describes cannot be allocated (${error.message}); check its sizes`,
+    );
+  }
   loadWeights(model, dir);
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);

@@ -161,7 +161,15 @@ export function loadAdapter(model: Module, dir: string): Adapter {
     throw new FormatError(file, `the '${tuner.name}' tuner cannot read adapter configs`);
   }
   const config = tuner.configFromAdapterJson(json, file);
-  const adapter = tuner.apply(model, config);
+  let adapter: Adapter;
+  try {
+    adapter = tuner.apply(model, config);
+  } catch (error) {
+    // What the config asks for does not fit this model (or memory): name the file.
+    if (error instanceof RangeError) throw new FormatError(file, `cannot be applied: ${error.message}`);
+    if (error instanceof ConfigError) throw new ConfigError(`${file}: ${error.message}`);
+    throw error;
+  }
   try {
     adapter.load(dir);
   } catch (error) {

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { FormatError } from '../errors.ts';
 import {
+  briefJson,
   openSafetensors,
   readJsonObject,
   writeDirAtomic,
@@ -94,7 +95,7 @@ export function latestCheckpoint(runDir: string): string | null {
   if (!existsSync(pointer)) return null;
   const name = readFileSync(pointer, 'utf8').trim();
   const dir = join(runDir, 'checkpoints', name);
-  if (!existsSync(dir)) throw new FormatError(pointer, `points to '${name}', which does not exist`);
+  if (!existsSync(dir)) throw new FormatError(pointer, `points to ${briefJson(name)}, which does not exist`);
   return dir;
 }
 

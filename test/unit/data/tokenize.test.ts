@@ -14,6 +14,8 @@ import {
   tokenizeRecords,
 } from '../../../src/data/tokenize.ts';
 import { ConfigError, DataError } from '../../../src/errors.ts';
+import { Tokenizer } from '../../../src/io/tokenizer.ts';
+import { testModelDir } from '../../helpers/models-env.ts';
 import { assertDataError, chatTokenizer, expectedLabels, tinystoriesTokenizer } from './helpers.ts';
 
 const BOS = 1;
@@ -154,6 +156,18 @@ describe('prompt/completion records', () => {
       }
     }
     assert.ok(merged > 5, `expected merges across the boundary among these pairs, found ${merged}`);
+  });
+
+  it('on a byte-level BPE (GPT-2) nothing merges across a space: the joint tokens are kept', (t) => {
+    const model = testModelDir('tiny-gpt2-random');
+    if (model.skip !== false) return t.skip(model.skip);
+    const tok = Tokenizer.fromDir(model.dir);
+    assert.deepEqual(tok.encodeContinuation(' a small'), tok.encode(' a small', { addSpecialTokens: false }));
+    const result = tokenizeRecords([pc('Lily found', ' a small ball.')], tok);
+    assert.equal(result.boundaryMerges, null);
+    const ids = [...result.examples[0]!.inputIds];
+    assert.deepEqual(ids.slice(0, -1), tok.encode('Lily found a small ball.'));
+    assert.deepEqual(ids.slice(0, 3), tok.encode('Lily found'));
   });
 
   it('tokenizeRecords counts the records merged across the boundary and names the first', (t) => {

@@ -154,7 +154,11 @@ export function validateWith<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = describeIssues(schema, result.error.issues);
+  // one line each: a complex YAML key (`? {...}`) is named by its multi-line rendering
+  const problems = describeIssues(schema, result.error.issues).map((p) => ({
+    ...p,
+    message: p.message.replace(/\s*\n\s*/g, ' '),
+  }));
   if (!source) throw new ConfigError(`${where}: ${problems.map((p) => p.message).join('; ')}`);
   const lines = problems.map((p) => {
     const line = source.lineOf(p.path);

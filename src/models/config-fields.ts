@@ -1,5 +1,6 @@
 /** Typed reads of config.json fields; every error names the file and the field. */
 import { ConfigError } from '../errors.ts';
+import { briefJson } from '../io/json.ts';
 
 /** A number field of a config.json object (`fallback` when absent; throws naming the field). */
 export function num(raw: Record<string, unknown>, key: string, where: string, fallback?: number): number {
@@ -9,7 +10,7 @@ export function num(raw: Record<string, unknown>, key: string, where: string, fa
     throw new ConfigError(`${where}: missing required field '${key}'`);
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new ConfigError(`${where}: field '${key}' must be a number, found ${JSON.stringify(v)}`);
+    throw new ConfigError(`${where}: field '${key}' must be a number, found ${briefJson(v)}`);
   }
   return v;
 }
@@ -28,13 +29,32 @@ export function bool(raw: Record<string, unknown>, key: string, where: string, f
   const v = raw[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean')
-    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${JSON.stringify(v)}`);
+    throw new ConfigError(`${where}: field '${key}' must be true or false, found ${briefJson(v)}`);
   return v;
 }
 
-/** Token id(s) of a config field: a number or a list of numbers. */
-export function idList(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
+/** Token id(s) of a config field: a number or a list of numbers; a non-id is an error naming `key`. */
+export function idList(v: unknown, where: string, key = 'eos_token_id'): number[] {
+  const ids =
+    typeof v === 'number' ? [v] : Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : [];
+  if (ids.some((id) => !Number.isSafeInteger(id) || id < 0))
+    throw new ConfigError(
+      `${where}: field '${key}' must be a token id or a list of them, found ${briefJson(v)}`,
+    );
+  return ids;
+}
+
+/** `num` that must be > 0 (`'positive'`) or in [0, 1) (`'rate'`), naming the field otherwise. */
+export function bounded(
+  raw: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: number,
+  kind: 'positive' | 'rate',
+): number {
+  const v = num(raw, key, where, fallback);
+  if (kind === 'positive' ? v > 0 : v >= 0 && v < 1) return v;
+  throw new ConfigError(
+    `${where}: field '${key}' must be ${kind === 'positive' ? '> 0' : 'in [0, 1)'}, found ${v}`,
+  );
 }

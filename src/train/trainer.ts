@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
 import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from '../data/index.ts';
-import { AttuneError, ConfigError } from '../errors.ts';
+import { AttuneError, ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
 import { LayerNorm, mixSeed, type Parameter, RMSNorm } from '../nn/index.ts';
@@ -335,8 +335,19 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
   if (options.resume) {
     const dir = latestCheckpoint(config.output_dir);
     if (!dir) throw new ConfigError(`--resume: ${config.output_dir} has no checkpoint to resume from`);
-    const ckpt = loadCheckpoint(dir);
-    restore(p, ckpt);
+    let ckpt: ReturnType<typeof loadCheckpoint>;
+    try {
+      ckpt = loadCheckpoint(dir);
+      restore(p, ckpt);
+    } catch (error) {
+      // a state that does not fit or a corrupt file (a TypeError on a field of the wrong type):
+      // say which checkpoint, on one line
+      if (error instanceof FormatError) throw error;
+      if (!(error instanceof AttuneError || error instanceof TypeError || error instanceof RangeError))
+        throw error;
+      const what = error instanceof AttuneError ? '' : 'it is malformed: ';
+      throw new FormatError(dir, `cannot resume from it: ${what}${error.message.replace(/\s*\n\s*/g, ' ')}`);
+    }
     startStep = ckpt.step;
     truncateMetrics(metricsPath, startStep);
   } else {

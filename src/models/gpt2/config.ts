@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../../errors.ts';
 import type { CausalLMConfig } from '../causal-lm.ts';
-import { bool, idList, num, posInt } from '../config-fields.ts';
+import { bool, bounded, idList, num, posInt } from '../config-fields.ts';
 
 /** GPT-2's `activation_function` values Attune runs, and the unary kernel each one is. */
 export const GPT2_ACTIVATIONS = {
@@ -82,13 +82,13 @@ export function parseGpt2Config(raw: Record<string, unknown>, where = 'config.js
     maxPositionEmbeddings: posInt(raw, 'n_positions', where, 1024),
     tieWordEmbeddings: bool(raw, 'tie_word_embeddings', where, true),
     activation: act as Gpt2Activation,
-    layerNormEps: num(raw, 'layer_norm_epsilon', where, 1e-5),
+    layerNormEps: bounded(raw, 'layer_norm_epsilon', where, 1e-5, 'positive'),
     attnPdrop: rate(raw, 'attn_pdrop', where),
     residPdrop: rate(raw, 'resid_pdrop', where),
     embdPdrop: rate(raw, 'embd_pdrop', where),
     scaleAttnWeights: bool(raw, 'scale_attn_weights', where, true),
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
-    eosTokenIds: idList(raw.eos_token_id),
+    eosTokenIds: idList(raw.eos_token_id, where),
     padTokenId: typeof raw.pad_token_id === 'number' ? raw.pad_token_id : null,
     raw: { ...raw },
   };

@@ -4,8 +4,9 @@
  * informational fields are ignored.
  */
 import { ConfigError } from '../../errors.ts';
+import { briefJson } from '../../io/json.ts';
 import type { CausalLMConfig } from '../causal-lm.ts';
-import { bool, idList, num, posInt } from '../config-fields.ts';
+import { bool, bounded, idList, num, posInt } from '../config-fields.ts';
 
 export interface Llama3RopeScaling {
   type: 'llama3';
@@ -43,7 +44,7 @@ function parseRopeScaling(raw: Record<string, unknown>, where: string): Llama3Ro
   if (type === 'default') return null;
   if (type !== 'llama3') {
     throw new ConfigError(
-      `${where}: 'rope_scaling.rope_type' = ${JSON.stringify(type)} is not supported (supported: llama3, default)`,
+      `${where}: 'rope_scaling.rope_type' = ${briefJson(type)} is not supported (supported: llama3, default)`,
     );
   }
   const w = `${where} rope_scaling`;
@@ -61,7 +62,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
   const modelType = raw.model_type;
   if (!SUPPORTED_TYPES.includes(modelType as (typeof SUPPORTED_TYPES)[number])) {
     throw new ConfigError(
-      `${where}: 'model_type' = ${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED_TYPES.join(', ')})`,
+      `${where}: 'model_type' = ${briefJson(modelType)} is not supported (supported: ${SUPPORTED_TYPES.join(', ')})`,
     );
   }
   const type = modelType as LlamaConfig['modelType'];
@@ -84,9 +85,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     throw new ConfigError(`${where}: head dim ${headDim} must be even for rotary embeddings`);
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') {
-    throw new ConfigError(
-      `${where}: 'hidden_act' = ${JSON.stringify(act)} is not supported (only silu / SwiGLU)`,
-    );
+    throw new ConfigError(`${where}: 'hidden_act' = ${briefJson(act)} is not supported (only silu / SwiGLU)`);
   }
   const partial = raw.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1 && partial !== 1.0) {
@@ -100,7 +99,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     slidingWindow = posInt(raw, 'sliding_window', where);
   }
   const attentionBias = bool(raw, 'attention_bias', where, false);
-  const eos = idList(raw.eos_token_id);
+  const eos = idList(raw.eos_token_id, where);
   return {
     modelType: type,
     vocabSize: posInt(raw, 'vocab_size', where),
@@ -110,15 +109,15 @@ export function parseLlamaConfig(raw: Record<string, unknown>, where = 'config.j
     numHeads,
     numKvHeads,
     headDim,
-    rmsNormEps: num(raw, 'rms_norm_eps', where, 1e-6),
-    ropeTheta: num(raw, 'rope_theta', where, 10000),
+    rmsNormEps: bounded(raw, 'rms_norm_eps', where, 1e-6, 'positive'),
+    ropeTheta: bounded(raw, 'rope_theta', where, 10000, 'positive'),
     ropeScaling: parseRopeScaling(raw, where),
     maxPositionEmbeddings: posInt(raw, 'max_position_embeddings', where, 2048),
     tieWordEmbeddings: bool(raw, 'tie_word_embeddings', where, false),
     qkvBias: type === 'qwen2' ? true : attentionBias,
     oBias: type === 'qwen2' ? false : attentionBias,
     mlpBias: bool(raw, 'mlp_bias', where, false),
-    attentionDropout: num(raw, 'attention_dropout', where, 0),
+    attentionDropout: bounded(raw, 'attention_dropout', where, 0, 'rate'),
     slidingWindow,
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: eos,

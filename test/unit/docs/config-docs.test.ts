@@ -23,3 +23,10 @@ it("docs/merge.md's methods table is generated from the merge-method registry (r
   const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'merge.md'), 'utf8');
   assert.equal(onDisk, updateMergeDocs(onDisk));
 });
+
+it("docs/uq.md's registry tables are generated from the uq registries (run `npm run docs`)", async () => {
+  const { updateUqDocs } = await import('../../../src/uq/registry-docs.ts');
+  const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'uq.md'), 'utf8');
+  assert.ok(onDisk.includes('<!-- uq registries'), 'docs/uq.md has the generated section');
+  assert.equal(onDisk, updateUqDocs(onDisk));
+});

@@ -155,7 +155,11 @@ describe('bench methods: runs', () => {
     );
     for (const r of runs) assert.ok(existsSync(join(root, 'out', 'runs', r, 'result.json')));
     assert.ok(first.results[0]!.trainable_params > 0);
-    assert.equal(first.results[0]!.paraphrase_accuracy.n, 2, 'the taught facts asked in their paraphrased wording');
+    assert.equal(
+      first.results[0]!.paraphrase_accuracy.n,
+      2,
+      'the taught facts asked in their paraphrased wording',
+    );
     assert.notEqual(first.results[0]!.trainable_params, first.results[1]!.trainable_params);
     const notes: string[] = [];
     const again = runMethodsBench({ ...options, onNote: (n) => notes.push(n) });

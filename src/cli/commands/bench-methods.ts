@@ -69,9 +69,11 @@ paraphrase accuracy, wrong-answer and out-of-domain AUROC (the default score; ev
 ECE, trainable parameters and seconds per step, then the headline table (each paper's claim, the
 comparison that tests it, and whether it reproduced). Methods come from the tuner registry and
 losses from the loss registry, each with its default options. The world and base are the demo's
-(--quick: the quick ones; the base is cached as for attune demo). Output: each finished run stays in
---out/runs/ and is reused by a rerun with the same settings (nothing is ever forced); --out/report.html
-and --out/results.json are replaced by every run.`,
+(--quick: the quick ones; the base is cached as for attune demo).
+
+Output: this bench manages its own output folder --out: each finished run stays in --out/runs/ and
+is reused by a rerun with the same settings (nothing is ever forced), and --out/report.html and
+--out/results.json are replaced by every run; so there is no --overwrite.`,
   options,
   examples: [
     'attune bench methods --quick --json',

@@ -62,7 +62,7 @@ describe('attune bench methods --quick', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')), result);
     const again = bench();
     assert.equal(again.status, 0, again.stderr.slice(-2000));
-    assert.equal((again.stderr.match(/reusing /g) ?? []).length, 2, 'both runs are reused');
+    assert.equal((again.stderr.match(/reusing \S*\/runs\//g) ?? []).length, 2, 'both runs are reused');
     assert.deepEqual(JSON.parse(again.stdout.trim().split('\n').at(-1)!).results, result.results);
 
     const availability = chromiumOrSkip();

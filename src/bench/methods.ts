@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { backendInfo } from '../backend/index.ts';
 import { ConfigError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/index.ts';
@@ -46,10 +47,49 @@ export interface MethodsBudget {
   evalPerSplit: number | null;
 }
 
-/** One (method, loss) to run. */
+/**
+ * One (method, loss) to run. `loss` is a registered loss name, optionally with options in
+ * parentheses, `ua-clm(lambda=0.3,probability=max)` (values read as YAML scalars); the text is the
+ * row's name.
+ */
 export interface MethodSpec {
   method: string;
   loss: string;
+}
+
+/** `{name, ...options}` of a loss spec `name` or `name(key=value,...)`, validated by the loss registry. */
+export function lossChoice(spec: string): { name: string } & Record<string, unknown> {
+  const m = /^([^()]+?)(?:\((.*)\))?$/.exec(spec.trim());
+  if (!m) throw new ConfigError(`--losses: '${spec}' is not a loss name or name(key=value,...)`);
+  const options: Record<string, unknown> = {};
+  for (const pair of (m[2] ?? '').split(',').filter((x) => x.trim() !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--losses: '${pair}' in '${spec}' is not key=value`);
+    options[pair.slice(0, eq).trim()] = parseYaml(pair.slice(eq + 1).trim());
+  }
+  return losses.parse({ name: m[1]!.trim(), ...options }, `loss '${spec}'`);
+}
+
+/** Split a comma-separated list of specs, keeping commas inside parentheses: `ce,ua-clm(lambda=1,eps=1e-6)`. */
+export function splitSpecs(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth = Math.max(0, depth - 1);
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.map((x) => x.trim()).filter(Boolean);
+}
+
+/** A folder-safe form of a spec (`ua-clm(lambda=0.3)` -> `ua-clm_lambda_0.3_`). */
+function slug(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
 export interface MethodsBenchOptions {
@@ -155,7 +195,7 @@ export function spread(values: readonly (number | null)[]): Spread {
  */
 export function defaultSpecs(methods?: readonly string[], lossNames?: readonly string[]): MethodSpec[] {
   for (const m of methods ?? []) tuners.get(m);
-  for (const l of lossNames ?? []) losses.get(l);
+  for (const l of lossNames ?? []) lossChoice(l);
   if (methods || lossNames) {
     const ms = methods ?? tuners.names();
     const ls = lossNames ?? ['ce'];
@@ -379,7 +419,7 @@ function runOne(
   questions: WorldQuestions,
   key: string,
 ): RunResult {
-  const dir = join(o.out, 'runs', `${spec.method}-${spec.loss}-seed${seed}-${key}`);
+  const dir = join(o.out, 'runs', `${spec.method}-${slug(spec.loss)}-seed${seed}-${key}`);
   const resultFile = join(dir, 'result.json');
   if (existsSync(resultFile)) {
     o.onNote?.(`reusing ${dir}`);
@@ -392,7 +432,7 @@ function runOne(
       model: o.base,
       data: { train: o.trainFile, max_length: b.maxLength },
       method: { name: spec.method },
-      loss: spec.loss,
+      loss: lossChoice(spec.loss),
       schedule: { name: 'cosine', warmup_steps: b.warmupSteps },
       train: {
         steps: b.steps,
@@ -465,7 +505,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   if (o.seeds.length === 0) throw new ConfigError('bench methods: --seeds must be at least 1');
   for (const s of o.specs) {
     tuners.get(s.method);
-    losses.get(s.loss);
+    lossChoice(s.loss);
   }
   const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);
   const setting = hashOf({

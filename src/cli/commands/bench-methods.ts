@@ -6,6 +6,7 @@ import {
   prepareDemoWorld,
   runMethodsBench,
   type Spread,
+  splitSpecs,
 } from '../../bench/methods.ts';
 import { renderMethodsReport } from '../../bench/methods-report.ts';
 import { writeJsonAtomic, writeTextAtomic } from '../../io/index.ts';
@@ -24,7 +25,7 @@ const options = {
   },
   losses: {
     type: 'string',
-    description: 'comma-separated losses to pair with each method',
+    description: 'comma-separated losses to pair with each method; options as name(key=value,...)',
     defaultText: 'ce (plus lora + ua-clm for the headline)',
     valueName: '<a,b>',
   },

@@ -8,9 +8,11 @@ import {
   aggregateRuns,
   defaultSpecs,
   headlines,
+  lossChoice,
   type MethodRow,
   type RunResult,
   runMethodsBench,
+  splitSpecs,
   spread,
 } from '../../../src/bench/methods.ts';
 import { renderMethodsReport } from '../../../src/bench/methods-report.ts';
@@ -108,6 +110,22 @@ describe('bench methods: aggregation', () => {
       { method: 'lora', loss: 'ua-clm' },
     ]);
     assert.throws(() => defaultSpecs(['lroa']), /unknown fine-tuning method 'lroa'/);
+    assert.deepEqual(splitSpecs('ce, ua-clm(lambda=0.3,probability=max)'), [
+      'ce',
+      'ua-clm(lambda=0.3,probability=max)',
+    ]);
+    assert.deepEqual(lossChoice('ua-clm(lambda=0.3,stop_gradient=true)'), {
+      name: 'ua-clm',
+      lambda: 0.3,
+      probability: 'gold',
+      stop_gradient: true,
+      eps: 1e-6,
+    });
+    assert.throws(() => lossChoice('ua-clm(lamda=1)'), /unknown option 'lamda' \(did you mean 'lambda'\?\)/);
+    assert.throws(
+      () => defaultSpecs(['lora'], ['ua-clm(lambda)']),
+      /'lambda' in 'ua-clm\(lambda\)' is not key=value/,
+    );
   });
 });
 

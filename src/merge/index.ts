@@ -4,6 +4,7 @@ import './methods/index.ts';
 
 export * from './combine.ts';
 export * from './compress.ts';
+export * from './compress-select.ts';
 export * from './config.ts';
 export * from './engine.ts';
 export * from './greedy-soup.ts';

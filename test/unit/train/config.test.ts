@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadTrainConfig } from '../../../src/train/config.ts';
@@ -8,14 +8,9 @@ import { tempDir } from '../../helpers/tiny-run.ts';
 const root = tempDir('attune-config-');
 after(() => rmSync(root, { recursive: true, force: true }));
 mkdirSync(join(root, 'cfg'));
-const QUICKSTART = `model: path/to/model-dir
-data:
-  train: path/to/train.jsonl
-method: lora
-lora: { r: 8, lora_alpha: 16, target_modules: [q_proj, v_proj] }
-train: { steps: 20, batch_size: 4, lr: 1.0e-3, seed: 0 }
-output_dir: runs/quickstart
-`;
+/** The README's quick-start config, read from the README itself so the two cannot drift apart. */
+const README = readFileSync(join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
+const QUICKSTART = /## Quick start[\s\S]*?```yaml\n([\s\S]*?)```/.exec(README)![1]!;
 
 function write(name: string, text: string): string {
   const p = join(root, 'cfg', name);
@@ -37,7 +32,7 @@ describe('training config', () => {
   it('applies --set overrides parsed as YAML', () => {
     const c = loadTrainConfig(write('q2.yaml', QUICKSTART), [
       'train.lr=2e-4',
-      'lora.target_modules=[q_proj,k_proj]',
+      'method.target_modules=[q_proj,k_proj]',
       'loss={name: ua-clm, lambda: 0.5}',
     ]);
     assert.equal(c.train.lr, 2e-4);

@@ -79,6 +79,18 @@ export abstract class CausalLM extends Module {
   /** The [vocab, hidden] matrix of the LM head (the embedding matrix when tied). */
   abstract lmHeadWeight(): Tensor;
 
+  /**
+   * Register the untied LM head `lm_head` (a bias-free [vocab, hidden] Linear, zeros until loaded),
+   * or return null when the config ties it to the token embedding.
+   */
+  protected registerLmHead(config: CausalLMConfig, dtype: ModelDtype): Linear | null {
+    if (config.tieWordEmbeddings) return null;
+    return this.registerModule(
+      'lm_head',
+      new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }),
+    );
+  }
+
   /** Element type of the activations: f64 for a reference (f64) model, else f32. */
   abstract activationDtype(): 'f32' | 'f64';
 

@@ -5,23 +5,27 @@
  */
 import type { Bf16Array, FloatArray } from '../kernels.ts';
 import { sgemm } from './basic.ts';
+import { bf16ToF32, f32ToBf16 } from './misc.ts';
 
-const bits = new Uint32Array(1);
-const asFloat = new Float32Array(bits.buffer);
+const scalarIn = new Float32Array(1);
+const scalarBits = new Uint16Array(1);
+const scalarOut = new Float32Array(1);
 
-/** x rounded to f32, then to bf16 (nearest even; NaN stays NaN), as a number. */
+/** x rounded to f32, then to bf16 (nearest even; NaN stays NaN), as a number (f32ToBf16's rule). */
 export function roundToBf16(x: number): number {
-  asFloat[0] = x;
-  const b = bits[0]!;
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) return x;
-  bits[0] = (b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000;
-  return asFloat[0]!;
+  scalarIn[0] = x;
+  f32ToBf16(scalarIn, scalarBits, 1);
+  bf16ToF32(scalarBits, scalarOut, 1);
+  return scalarOut[0]!;
 }
 
-/** A Float32Array copy of x with every element rounded to bf16. */
+/** A Float32Array copy of x with every element rounded to bf16 (through the f32 <-> bf16 kernels). */
 function roundedCopy(x: FloatArray): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = roundToBf16(x[i]!);
+  const f32 = x instanceof Float32Array ? x : Float32Array.from(x);
+  const bf16 = new Uint16Array(f32.length);
+  f32ToBf16(f32, bf16, f32.length);
+  const out = new Float32Array(f32.length);
+  bf16ToF32(bf16, out, f32.length);
   return out;
 }
 

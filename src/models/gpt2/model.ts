@@ -13,7 +13,7 @@
  */
 
 import { ConfigError } from '../../errors.ts';
-import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList } from '../../nn/index.ts';
+import { Conv1D, Dropout, Embedding, LayerNorm, type Linear, Module, ModuleList } from '../../nn/index.ts';
 import {
   add,
   attention,
@@ -190,12 +190,7 @@ export class Gpt2LMHeadModel extends CausalLM {
     const dtype = options.dtype ?? 'f32';
     const rng = new Rng(options.seed ?? 0);
     this.transformer = this.registerModule('transformer', new Gpt2Model(config, { ...options, dtype }, rng));
-    this.lm_head = config.tieWordEmbeddings
-      ? null
-      : this.registerModule(
-          'lm_head',
-          new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }),
-        );
+    this.lm_head = this.registerLmHead(config, dtype);
     if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
   }
 

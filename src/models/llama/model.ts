@@ -209,12 +209,7 @@ export class LlamaForCausalLM extends CausalLM {
     const dtype = options.dtype ?? 'f32';
     const rng = new Rng(options.seed ?? 0);
     this.model = this.registerModule('model', new LlamaModel(config, { ...options, dtype }, rng));
-    this.lm_head = config.tieWordEmbeddings
-      ? null
-      : this.registerModule(
-          'lm_head',
-          new Linear(config.hiddenSize, config.vocabSize, { bias: false, dtype, init: 'zeros' }),
-        );
+    this.lm_head = this.registerLmHead(config, dtype);
     if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
   }
 

@@ -36,6 +36,8 @@ const REQUIRED = [
   'native/src/binding.cpp',
   'scripts/build-native.mjs',
   'docs/library.md',
+  'world-bases/small/model.safetensors',
+  'world-bases/small/base.json',
 ];
 const FORBIDDEN = [
   'src/',

@@ -28,8 +28,10 @@ import {
   readEvalRecords,
   summarizePredictions,
 } from '../uq/index.ts';
-import { demoBaseModel, demoRecipe, worldFinetuneFile } from '../world/demo.ts';
-import { accuracyOf, generateWorld, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
+import { resolveWorldBase } from '../world/base.ts';
+import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
+import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
+import { derivedMethods, derivedRowMethod } from './derived.ts';
 import { cpuName } from './envelope.ts';
 import { peakRssMb } from './train.ts';
 
@@ -251,6 +253,27 @@ export const HEADLINE_PAIRS: {
     baseline: { method: 'lora', loss: 'ce' },
     treatment: { method: 'lora', loss: 'ua-clm' },
   },
+  {
+    paper:
+      'Model soups: averaging weights of multiple fine-tuned models improves accuracy without increasing inference time',
+    claim: 'A uniform soup of fine-tunes from different seeds is more accurate than its ingredients',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'full', loss: 'ce' },
+    treatment: { method: 'soup(full)', loss: 'ce' },
+  },
+  {
+    paper:
+      'ComPEFT: Compression for Communicating Parameter Efficient Updates via Sparsification and Quantization',
+    claim: 'A ComPEFT-compressed adapter (alpha chosen on held-out data) keeps its accuracy (within 0.05)',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'not-worse',
+    tolerance: 0.05,
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'compeft(lora)', loss: 'ce' },
+  },
 ];
 
 /** Evaluate each headline on the rows (null when a side is missing or has no value). */
@@ -412,6 +435,42 @@ export function aggregateRuns(
   };
 }
 
+/** The folder of one (method, loss, seed) run under the bench's output. */
+function runFolder(o: MethodsBenchOptions, spec: MethodSpec, seed: number, key: string): string {
+  return join(o.out, 'runs', `${slug(spec.method)}-${slug(spec.loss)}-seed${seed}-${key}`);
+}
+
+/** Evaluate the model in `modelDir` (+ `adapterDir`) on the bench questions as `spec`'s run of `seed`. */
+function evaluateRun(
+  o: MethodsBenchOptions,
+  spec: MethodSpec,
+  seed: number,
+  questions: WorldQuestions,
+  model: { modelDir: string; adapterDir: string | null },
+  cost: Pick<RunResult, 'trainable_params' | 'adapter_bytes' | 'step_s' | 'peak_rss_mb'>,
+): RunResult {
+  const loaded = loadModel(model.modelDir);
+  if (model.adapterDir) loadAdapter(loaded.model, model.adapterDir);
+  const total = questions.mixed.length + questions.ood.length + questions.paraphrase.length;
+  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, total);
+  const { mixed, ood } = predictWorld(
+    loaded.model,
+    loaded.tokenizer!,
+    loaded.eosTokenIds,
+    questions,
+    o.onProgress,
+  );
+  const done = questions.mixed.length + questions.ood.length;
+  const paraphrase = predictWorld(
+    loaded.model,
+    loaded.tokenizer!,
+    loaded.eosTokenIds,
+    { mixed: questions.paraphrase, ood: [] },
+    (d) => o.onProgress?.(done + d),
+  ).mixed;
+  return measureRun({ ...spec, seed }, mixed, ood, paraphrase, cost);
+}
+
 function runOne(
   o: MethodsBenchOptions,
   spec: MethodSpec,
@@ -419,7 +478,7 @@ function runOne(
   questions: WorldQuestions,
   key: string,
 ): RunResult {
-  const dir = join(o.out, 'runs', `${spec.method}-${slug(spec.loss)}-seed${seed}-${key}`);
+  const dir = runFolder(o, spec, seed, key);
   const resultFile = join(dir, 'result.json');
   if (existsSync(resultFile)) {
     o.onNote?.(`reusing ${dir}`);
@@ -454,34 +513,74 @@ function runOne(
   });
   const stepS = (performance.now() - started) / 1000 / b.steps;
   const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
-  const loaded = loadModel(o.base);
-  loadAdapter(loaded.model, trained.adapterDir);
-  const total = questions.mixed.length + questions.ood.length + questions.paraphrase.length;
-  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, total);
-  const { mixed, ood } = predictWorld(
-    loaded.model,
-    loaded.tokenizer!,
-    loaded.eosTokenIds,
+  const result = evaluateRun(
+    o,
+    spec,
+    seed,
     questions,
-    o.onProgress,
+    { modelDir: o.base, adapterDir: trained.adapterDir },
+    {
+      trainable_params: trainable,
+      adapter_bytes: dirBytes(trained.adapterDir),
+      step_s: stepS,
+      peak_rss_mb: peakRssMb(),
+    },
   );
-  const done = questions.mixed.length + questions.ood.length;
-  const paraphrase = predictWorld(
-    loaded.model,
-    loaded.tokenizer!,
-    loaded.eosTokenIds,
-    { mixed: questions.paraphrase, ood: [] },
-    (d) => o.onProgress?.(done + d),
-  ).mixed;
-  const result = measureRun({ ...spec, seed }, mixed, ood, paraphrase, {
-    trainable_params: trainable,
-    adapter_bytes: dirBytes(trained.adapterDir),
-    step_s: stepS,
-    peak_rss_mb: peakRssMb(),
-  });
   mkdirSync(dir, { recursive: true });
   writeJsonAtomic(resultFile, result as unknown as Record<string, unknown>);
   return result;
+}
+
+/**
+ * The rows of every registered derivation whose source (method, loss) ran: each built model is
+ * evaluated like a run and cached under out/runs/<row>-seed<s>-<key>/result.json.
+ */
+function derivedRows(
+  o: MethodsBenchOptions,
+  questions: WorldQuestions,
+  key: string,
+  ran: readonly RunResult[][],
+  baseKnown: number | null,
+  defaultScore: string,
+): MethodRow[] {
+  const rows: MethodRow[] = [];
+  for (const d of derivedMethods()) {
+    const sourceIndex = o.specs.findIndex((s) => s.method === d.from.method && s.loss === d.from.loss);
+    if (sourceIndex < 0) continue;
+    const spec: MethodSpec = { method: derivedRowMethod(d), loss: d.from.loss };
+    const cached = o.seeds.map((seed) => join(runFolder(o, spec, seed, key), 'result.json'));
+    let results: RunResult[];
+    if (cached.every((f) => existsSync(f))) {
+      o.onNote?.(`reusing the ${spec.method} rows`);
+      results = cached.map((f) => JSON.parse(readFileSync(f, 'utf8')) as RunResult);
+    } else {
+      const source = ran[sourceIndex]!;
+      const work = join(o.out, 'runs', `${slug(spec.method)}-${slug(spec.loss)}-${key}`);
+      mkdirSync(work, { recursive: true });
+      const models = d.build({
+        runs: o.seeds.map((seed) => ({ seed, runDir: join(runFolder(o, d.from, seed, key), 'run') })),
+        base: o.base,
+        worldDir: o.worldDir,
+        work,
+        note: o.onNote,
+      });
+      const first = source[0]!;
+      results = models.map((m) => {
+        const r = evaluateRun(o, spec, m.seed, questions, m, {
+          trainable_params: first.trainable_params,
+          adapter_bytes: m.bytes,
+          step_s: 0,
+          peak_rss_mb: peakRssMb(),
+        });
+        const dir = runFolder(o, spec, m.seed, key);
+        mkdirSync(dir, { recursive: true });
+        writeJsonAtomic(join(dir, 'result.json'), r as unknown as Record<string, unknown>);
+        return r;
+      });
+    }
+    if (results.length > 0) rows.push(aggregateRuns(results, baseKnown, defaultScore));
+  }
+  return rows;
 }
 
 /** Known-fact accuracy of the base (cached in out/base-<key>.json). */
@@ -516,10 +615,9 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   });
   const baseKnown = baseKnownAccuracy(o, questions, setting);
   const defaultScore = o.defaultScore ?? 'mean_entropy';
-  const rows = o.specs.map((spec) => {
-    const runs = o.seeds.map((seed) => runOne(o, spec, seed, questions, setting));
-    return aggregateRuns(runs, baseKnown, defaultScore);
-  });
+  const ran = o.specs.map((spec) => o.seeds.map((seed) => runOne(o, spec, seed, questions, setting)));
+  const rows = ran.map((runs) => aggregateRuns(runs, baseKnown, defaultScore));
+  rows.push(...derivedRows(o, questions, setting, ran, baseKnown, defaultScore));
   const info = backendInfo();
   return {
     bench: 'methods',
@@ -534,7 +632,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   };
 }
 
-/** Where `attune bench methods` gets its world and base when none is given: the demo's (cached). */
+/** The world, fine-tuning file, base and budget `attune bench methods` runs on. */
 export interface MethodsSetup {
   worldDir: string;
   trainFile: string;
@@ -543,28 +641,20 @@ export interface MethodsSetup {
 }
 
 /**
- * Generate the world of the demo mode (`quick`) into `out/world` and build or reuse its pretrained
- * base in `cacheDir` (the same cache as `attune demo`). The budget is the demo's fine-tuning recipe.
+ * Open the world base `base` (a shipped size or a folder from `attune world pretrain`), write its
+ * world into `out/world` (once) and return the setup; the budget is the demo's fine-tuning recipe
+ * of the mode (`quick` or full).
  */
-export function prepareDemoWorld(o: {
-  quick: boolean;
-  seed: number;
-  out: string;
-  cacheDir: string;
-  onNote?: (text: string) => void;
-  onPhase?: (phase: string, total: number) => void;
-  onProgress?: (done: number) => void;
-}): MethodsSetup {
+export function prepareWorldBench(o: { quick: boolean; base: string; out: string }): MethodsSetup {
   const recipe = demoRecipe(o.quick);
+  const opened = resolveWorldBase(o.base);
   const worldDir = join(o.out, 'world');
-  const world = generateWorld({ seed: o.seed, ...recipe.world });
-  if (!existsSync(join(worldDir, 'world.json'))) writeWorld(world, worldDir);
-  const base = demoBaseModel(o, recipe, worldDir);
+  if (!existsSync(join(worldDir, 'world.json'))) writeWorld(opened.world, worldDir);
   const f = recipe.finetune;
   return {
     worldDir,
     trainFile: worldFinetuneFile(worldDir),
-    base: base.dir,
+    base: opened.dir,
     budget: {
       steps: f.steps,
       batchSize: f.batchSize,

@@ -1,39 +1,28 @@
 /**
- * `attune demo`: the whole product on the benchmark world, with no download.
- *   1. generate the world (seeded);
- *   2. build or reuse the tiny base model: a byte-level tokenizer and a small Llama pretrained from
- *      random init on the world's corpus with the Trainer (cached by recipe hash);
- *   3. fine-tune it on the taught facts twice, with LoRA + `ce` and with LoRA + `ua-clm`;
- *   4. evaluate base, ce and ua-clm on the mixed questions (known + taught + unknown) and on the
+ * `attune demo`: the whole product on the benchmark world, with no download and no pretraining.
+ *   1. open the shipped small world base (world-bases/small: a Llama pretrained once on the world's
+ *      corpus, with its word-level tokenizer; base.json's hashes are checked) and write its world;
+ *   2. fine-tune it on the taught facts with LoRA + `ce` and with LoRA + `ua-clm`, once per seed;
+ *   3. evaluate base, ce and ua-clm on the mixed questions (known + taught + unknown) and on the
  *      out-of-domain family: accuracy per split, ECE of exp(mean log-prob), AUROC of detecting wrong
  *      answers per score, AUROC of telling out-of-domain questions from in-domain ones;
- *   5. write metrics.json (deterministic for a seed: no timings) and report.html.
+ *   4. write metrics.json (deterministic for a seed: no timings) and report.html.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendInfo } from '../backend/index.ts';
 import { ConfigError } from '../errors.ts';
-import { type JsonObject, writeByteTokenizer, writeJsonAtomic, writeTextAtomic } from '../io/index.ts';
-import { llamaConfigJson, loadModel } from '../models/index.ts';
+import { type JsonObject, writeJsonAtomic, writeTextAtomic } from '../io/index.ts';
+import { loadModel } from '../models/index.ts';
 import { loadAdapter } from '../peft/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { type TrainEvent, train } from '../train/trainer.ts';
-import {
-  auroc,
-  type EvalRecord,
-  type Prediction,
-  predict,
-  readEvalRecords,
-  reliabilityDiagram,
-  riskCoverageCurve,
-  summarizePredictions,
-} from '../uq/index.ts';
+import { type Prediction, readEvalRecords, reliabilityDiagram, riskCoverageCurve } from '../uq/index.ts';
+import { resolveWorldBase, shippedWorldBaseDir } from './base.ts';
 import { evaluateModel, type ModelEvaluation, predictWorld, takePerSplit } from './evaluate.ts';
 
 export type { ModelEvaluation } from './evaluate.ts';
 
-import { generateWorld } from './generate.ts';
 import { renderReport } from './report.ts';
 import { writeWorld } from './write.ts';
 
@@ -42,9 +31,10 @@ export interface DemoOptions {
   out: string;
   /** Write into an `out` that already holds files (default false: refused before any work). */
   overwrite?: boolean;
+  /** Seed of the first fine-tuning run; the recipe's further seeds are seed+1, seed+2, ... */
   seed: number;
-  /** Where the pretrained base model is cached (see docs/demo.md). */
-  cacheDir: string;
+  /** The world base folder (default: the shipped small base). */
+  base?: string;
   /** Replace the mode's recipe (tests use a tiny one). */
   recipe?: DemoRecipe;
   onPhase?: (phase: string, total: number) => void;
@@ -52,27 +42,17 @@ export interface DemoOptions {
   onNote?: (text: string) => void;
 }
 
-/** Sizes and hyper-parameters of one demo mode. */
+/** The fine-tuning budget and evaluation size of one demo mode. */
 export interface DemoRecipe {
   version: number;
-  world: { knownPeople: number; taughtPeople: number; unknownPeople: number; biographiesPerPerson: number };
-  model: {
-    hiddenSize: number;
-    intermediateSize: number;
-    numLayers: number;
-    numHeads: number;
-    numKvHeads: number;
-  };
-  pretrain: { steps: number; batchSize: number; lr: number; maxLength: number };
   finetune: { steps: number; batchSize: number; lr: number; r: number; alpha: number };
+  /** Fine-tuning seeds per loss (the spread in metrics.json). */
+  seeds: number;
   /** Questions evaluated per split (the world has more; null = all). */
   evalPerSplit: number | null;
 }
 
-/**
- * How long each mode takes from a cold cache on two cores, as measured (README.md, docs/demo.md);
- * printed when the demo starts. A warm cache skips pretraining (about 40% of the quick mode).
- */
+/** How long each mode takes on two cores, as measured (README.md, docs/demo.md); printed at the start. */
 export const DEMO_EXPECTED_DURATION = { quick: 'about 3 minutes', full: 'about 14 minutes' } as const;
 
 /**
@@ -89,42 +69,21 @@ export function checkDemoOutput(out: string, overwrite: boolean): void {
   );
 }
 
-/** The recipe of each mode (changing it rebuilds the cached base model). */
+/** The recipe of each mode. */
 export function demoRecipe(quick: boolean): DemoRecipe {
   return quick
     ? {
-        version: 1,
-        world: { knownPeople: 30, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 3 },
-        model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2 },
-        pretrain: { steps: 130, batchSize: 16, lr: 3e-3, maxLength: 384 },
-        finetune: { steps: 210, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
+        version: 2,
+        finetune: { steps: 150, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
+        seeds: 2,
         evalPerSplit: 100,
       }
     : {
-        version: 1,
-        world: { knownPeople: 40, taughtPeople: 30, unknownPeople: 30, biographiesPerPerson: 4 },
-        model: { hiddenSize: 128, intermediateSize: 384, numLayers: 4, numHeads: 4, numKvHeads: 2 },
-        pretrain: { steps: 450, batchSize: 16, lr: 3e-3, maxLength: 384 },
+        version: 2,
         finetune: { steps: 400, batchSize: 32, lr: 1e-2, r: 16, alpha: 32 },
+        seeds: 3,
         evalPerSplit: null,
       };
-}
-
-function recipeHash(recipe: DemoRecipe, seed: number): string {
-  return createHash('sha256')
-    .update(
-      JSON.stringify({
-        recipe: {
-          world: recipe.world,
-          model: recipe.model,
-          pretrain: recipe.pretrain,
-          version: recipe.version,
-        },
-        seed,
-      }),
-    )
-    .digest('hex')
-    .slice(0, 16);
 }
 
 /** Loss curve of a run: [step, loss] from its metrics.jsonl. */
@@ -136,63 +95,9 @@ function lossCurve(runDir: string): [number, number][] {
     .map((m) => [m.step, m.loss]);
 }
 
-/** Build (or reuse from the cache) the pretrained base model; returns its directory. */
-/**
- * The demo's base model for `recipe` and `o.seed`: reused from `o.cacheDir` when a run of the same
- * recipe left it there, else pretrained on the world in `worldDir` (the Trainer, `method: full`).
- */
-export function demoBaseModel(
-  o: Pick<DemoOptions, 'seed' | 'cacheDir' | 'onNote' | 'onPhase' | 'onProgress'>,
-  recipe: DemoRecipe,
-  worldDir: string,
-): { dir: string; cached: boolean; curve: [number, number][] } {
-  const key = recipeHash(recipe, o.seed);
-  const dir = join(o.cacheDir, `world-base-${key}`);
-  if (existsSync(join(dir, 'model', 'model.safetensors'))) {
-    o.onNote?.(`base model: reusing ${dir}`);
-    return { dir: join(dir, 'model'), cached: true, curve: lossCurve(join(dir, 'run')) };
-  }
-  const work = `${dir}.tmp-${process.pid}`;
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  writeByteTokenizer(join(work, 'tokenizer'));
-  const m = recipe.model;
-  const configPath = join(work, 'config.json');
-  writeJsonAtomic(configPath, {
-    ...llamaConfigJson({
-      vocabSize: 259,
-      ...m,
-      bosTokenId: 256,
-      eosTokenId: 257,
-      maxPositionEmbeddings: 512,
-      tieWordEmbeddings: true,
-    }),
-    pad_token_id: 258,
-  });
-  const p = recipe.pretrain;
-  const config = validateTrainConfig(
-    {
-      model: { config: configPath, tokenizer: join(work, 'tokenizer'), init_seed: o.seed },
-      data: {
-        train: join(worldDir, 'pretrain.jsonl'),
-        train_on: 'all',
-        max_length: p.maxLength,
-        packing: true,
-      },
-      method: 'full',
-      optimizer: { name: 'adamw', weight_decay: 0.01 },
-      schedule: { name: 'cosine', warmup_steps: 20, min_lr_ratio: 0.1 },
-      train: { steps: p.steps, batch_size: p.batchSize, lr: p.lr, seed: o.seed, log_every: 1 },
-      output_dir: join(work, 'run'),
-    },
-    'demo pretraining recipe',
-  );
-  o.onPhase?.('pretrain base model', p.steps);
-  train(config, { onEvent: progressOf(o) });
-  renameSync(join(work, 'run', 'model'), join(work, 'model'));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(work, dir);
-  return { dir: join(dir, 'model'), cached: false, curve: lossCurve(join(dir, 'run')) };
+/** The demo's default base: the shipped small world base. */
+export function defaultDemoBase(): string {
+  return shippedWorldBaseDir('small');
 }
 
 function progressOf(o: Pick<DemoOptions, 'onProgress'>): (e: TrainEvent) => void {
@@ -219,15 +124,33 @@ export function worldFinetuneFile(worldDir: string): string {
   return path;
 }
 
+/**
+ * The taught facts in their training paraphrases only (finetune.jsonl's QA records whose prompt
+ * is not the canonical question): held-out data for choices made after fine-tuning on
+ * finetune-qa.jsonl (ComPEFT's alpha). Written next to the world as finetune-paraphrases.jsonl.
+ */
+export function worldParaphraseFile(worldDir: string): string {
+  const canonical = new Set(readEvalRecords(join(worldDir, 'eval_taught.jsonl')).map((r) => r.prompt));
+  const records = readFileSync(join(worldDir, 'finetune.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as { prompt?: string })
+    .filter((r) => r.prompt !== undefined && !canonical.has(r.prompt));
+  const path = join(worldDir, 'finetune-paraphrases.jsonl');
+  writeTextAtomic(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  return path;
+}
+
 function finetune(
   o: DemoOptions,
   recipe: DemoRecipe,
   baseDir: string,
   trainFile: string,
   loss: 'ce' | 'ua-clm',
+  seed: number,
 ): string {
   const f = recipe.finetune;
-  const runDir = join(o.out, `finetune-${loss}`);
+  const runDir = join(o.out, seed === o.seed ? `finetune-${loss}` : `finetune-${loss}-seed${seed}`);
   const config = validateTrainConfig(
     {
       model: baseDir,
@@ -235,12 +158,12 @@ function finetune(
       method: { name: 'lora', r: f.r, lora_alpha: f.alpha, target_modules: 'all-linear' },
       loss,
       schedule: { name: 'cosine', warmup_steps: 20 },
-      train: { steps: f.steps, batch_size: f.batchSize, lr: f.lr, seed: o.seed },
+      train: { steps: f.steps, batch_size: f.batchSize, lr: f.lr, seed },
       output_dir: runDir,
     },
     `demo fine-tuning recipe (${loss})`,
   );
-  o.onPhase?.(`fine-tune LoRA + ${loss}`, f.steps);
+  o.onPhase?.(`fine-tune LoRA + ${loss} (seed ${seed})`, f.steps);
   train(config, { overwrite: true, onEvent: progressOf(o) });
   return runDir;
 }
@@ -251,29 +174,64 @@ export interface DemoResult {
   reportPath: string;
 }
 
+/** Mean and sample standard deviation (0 for one value). */
+function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, std };
+}
+
+/** Mean ± std over seeds of the headline numbers of each model's evaluations. */
+function seedSummary(evals: readonly ModelEvaluation[]): JsonObject {
+  const pick = (f: (e: ModelEvaluation) => number | null | undefined) => {
+    const xs = evals.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    return xs.length === 0 ? null : meanStd(xs);
+  };
+  return {
+    seeds: evals.length,
+    accuracy_taught: pick((e) => e.accuracy.taught),
+    accuracy_known: pick((e) => e.accuracy.known),
+    accuracy_unknown: pick((e) => e.accuracy.unknown),
+    ece: pick((e) => e.ece),
+    auroc_mean_entropy: pick((e) => e.auroc.mean_entropy),
+    auroc_log_perplexity: pick((e) => e.auroc.log_perplexity),
+    ood_auroc_mean_entropy: pick((e) => e.ood_auroc.mean_entropy),
+  } as JsonObject;
+}
+
 /** Run the demo end to end. */
 export function runDemo(o: DemoOptions): DemoResult {
   const recipe = o.recipe ?? demoRecipe(o.quick);
   checkDemoOutput(o.out, o.overwrite ?? false);
+  const base = resolveWorldBase(o.base ?? defaultDemoBase());
   mkdirSync(o.out, { recursive: true });
   const worldDir = join(o.out, 'world');
-  o.onNote?.(`world: seed ${o.seed} -> ${worldDir}`);
-  writeWorld(generateWorld({ seed: o.seed, ...recipe.world }), worldDir);
-  const base = demoBaseModel(o, recipe, worldDir);
+  o.onNote?.(
+    `base: ${base.dir} (${base.manifest.recipe.size}, known-fact accuracy ${base.manifest.known_accuracy.toFixed(3)}); world -> ${worldDir}`,
+  );
+  writeWorld(base.world, worldDir);
   const trainFile = worldFinetuneFile(worldDir);
-  const runs = {
-    ce: finetune(o, recipe, base.dir, trainFile, 'ce'),
-    'ua-clm': finetune(o, recipe, base.dir, trainFile, 'ua-clm'),
-  };
+  const seeds = Array.from({ length: recipe.seeds }, (_, i) => o.seed + i);
+  const runs: Record<'ce' | 'ua-clm', string[]> = { ce: [], 'ua-clm': [] };
+  for (const seed of seeds)
+    for (const loss of ['ce', 'ua-clm'] as const)
+      runs[loss].push(finetune(o, recipe, base.dir, trainFile, loss, seed));
   const mixedRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), recipe.evalPerSplit);
   const oodRecords = takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), recipe.evalPerSplit);
   const evaluations: Record<string, ModelEvaluation> = {};
+  const perSeed: Record<string, ModelEvaluation[]> = { base: [], ce: [], 'ua-clm': [] };
   const predictions: Record<string, Prediction[]> = {};
-  for (const name of ['base', 'ce', 'ua-clm'] as const) {
+  const models: { name: 'base' | 'ce' | 'ua-clm'; adapter: string | null; seed: number }[] = [
+    { name: 'base', adapter: null, seed: o.seed },
+    ...seeds.flatMap((seed, i) =>
+      (['ce', 'ua-clm'] as const).map((name) => ({ name, adapter: join(runs[name][i]!, 'adapter'), seed })),
+    ),
+  ];
+  for (const m of models) {
     const loaded = loadModel(base.dir);
-    if (name !== 'base') loadAdapter(loaded.model, join(runs[name], 'adapter'));
+    if (m.adapter) loadAdapter(loaded.model, m.adapter);
     const total = mixedRecords.length + oodRecords.length;
-    o.onPhase?.(`evaluate ${name}`, total);
+    o.onPhase?.(m.name === 'base' ? 'evaluate base' : `evaluate ${m.name} (seed ${m.seed})`, total);
     const { mixed, ood } = predictWorld(
       loaded.model,
       loaded.tokenizer!,
@@ -281,24 +239,38 @@ export function runDemo(o: DemoOptions): DemoResult {
       { mixed: mixedRecords, ood: oodRecords },
       (d) => o.onProgress?.(d),
     );
-    evaluations[name] = evaluateModel(mixed, ood);
-    predictions[name] = mixed;
+    const evaluation = evaluateModel(mixed, ood);
+    perSeed[m.name]!.push(evaluation);
+    if (m.seed !== o.seed) continue;
+    // The report's plots and the per-question files show the first seed.
+    evaluations[m.name] = evaluation;
+    predictions[m.name] = mixed;
     writeTextAtomic(
-      join(o.out, `predictions-${name}.jsonl`),
+      join(o.out, `predictions-${m.name}.jsonl`),
       `${mixed.map((p) => JSON.stringify({ ...p, logprobs: undefined })).join('\n')}\n`,
     );
   }
   const metrics: JsonObject = {
     seed: o.seed,
+    seeds,
     mode: o.quick ? 'quick' : 'full',
     recipe: recipe as unknown as JsonObject,
+    world_base: {
+      size: base.manifest.recipe.size,
+      known_accuracy_all: base.manifest.known_accuracy,
+      sha256: base.manifest.sha256['model.safetensors'] ?? null,
+    },
     eval_questions: { mixed: mixedRecords.length, ood: oodRecords.length },
     ...(evaluations as unknown as JsonObject),
+    over_seeds: Object.fromEntries(
+      Object.entries(perSeed).map(([k, v]) => [k, seedSummary(v)]),
+    ) as JsonObject,
   };
   const metricsPath = join(o.out, 'metrics.json');
   writeJsonAtomic(metricsPath, metrics);
   const info = backendInfo();
   const reportPath = join(o.out, 'report.html');
+  const baseCurve = base.manifest.loss_curve;
   writeTextAtomic(
     reportPath,
     renderReport({
@@ -307,9 +279,9 @@ export function runDemo(o: DemoOptions): DemoResult {
       backend: `${info.active} (${info.threads} threads)`,
       evaluations,
       lossCurves: {
-        'pretrain (base)': base.curve,
-        'LoRA + ce': lossCurve(runs.ce),
-        'LoRA + ua-clm': lossCurve(runs['ua-clm']),
+        'pretrain (base)': baseCurve,
+        'LoRA + ce': lossCurve(runs.ce[0]!),
+        'LoRA + ua-clm': lossCurve(runs['ua-clm'][0]!),
       },
       reliability: Object.fromEntries(
         Object.entries(predictions).map(([k, ps]) => [

@@ -1,10 +1,10 @@
-// The demo is deterministic for a seed: metrics.json (and every prediction, loss value, base model
-// and adapter) is byte-identical across runs: a cold cache, the warm cache in the same process, and a
-// cold cache in a fresh process. A tiny recipe (through DemoOptions.recipe) keeps the three runs to
-// seconds; `attune demo --quick` itself runs in .ci/run and its output is checked at the end.
+// The demo is deterministic for a seed: metrics.json (and every prediction, loss value and adapter)
+// is byte-identical across runs: two in the same process and one in a fresh process, all on the
+// shipped small world base. A tiny fine-tuning recipe (through DemoOptions.recipe) keeps the three
+// runs to seconds; `attune demo --quick` itself runs in .ci/run and its output is checked at the end.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,11 +13,9 @@ import { type DemoRecipe, demoRecipe, runDemo } from '../../src/world/demo.ts';
 
 /** Small enough for three runs in well under 30 s on 2 cores; big enough to exercise every stage. */
 const TINY: DemoRecipe = {
-  version: 1,
-  world: { knownPeople: 4, taughtPeople: 4, unknownPeople: 4, biographiesPerPerson: 2 },
-  model: { hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2 },
-  pretrain: { steps: 30, batchSize: 4, lr: 3e-3, maxLength: 256 },
+  version: 2,
   finetune: { steps: 12, batchSize: 4, lr: 3e-3, r: 4, alpha: 8 },
+  seeds: 2,
   evalPerSplit: 10,
 };
 const SEED = 3;
@@ -26,24 +24,20 @@ const root = mkdtempSync(join(tmpdir(), 'attune-demo-det-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Run the tiny demo in this process. */
-function runHere(out: string, cacheDir: string): void {
-  runDemo({ quick: true, out, seed: SEED, cacheDir, recipe: TINY });
+function runHere(out: string): void {
+  runDemo({ quick: true, out, seed: SEED, recipe: TINY });
 }
 
 /** Run the tiny demo in a fresh Node process (as a second `attune demo` would). */
-function runInChild(out: string, cacheDir: string): void {
+function runInChild(out: string): void {
   const demo = fileURLToPath(new URL('../../src/world/demo.ts', import.meta.url));
   const script = `const { runDemo } = await import(${JSON.stringify(demo)});
-runDemo({ quick: true, out: process.argv[1], seed: ${SEED}, cacheDir: process.argv[2], recipe: ${JSON.stringify(TINY)} });`;
-  const res = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', script, out, cacheDir],
-    {
-      encoding: 'utf8',
-      env: process.env,
-      timeout: 120_000,
-    },
-  );
+runDemo({ quick: true, out: process.argv[1], seed: ${SEED}, recipe: ${JSON.stringify(TINY)} });`;
+  const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], {
+    encoding: 'utf8',
+    env: process.env,
+    timeout: 120_000,
+  });
   assert.equal(res.error, undefined);
   assert.equal(res.status, 0, res.stderr);
 }
@@ -60,13 +54,6 @@ function losses(runDir: string): string {
     .join('\n');
 }
 
-/** The pretrained base model's weights in a demo cache (which must hold exactly one). */
-function baseModelFile(cacheDir: string): Buffer {
-  const dirs = readdirSync(cacheDir).filter((d) => d.startsWith('world-base-'));
-  assert.equal(dirs.length, 1, `cache ${cacheDir} holds ${dirs.join(', ')}`);
-  return readFileSync(join(cacheDir, dirs[0]!, 'model', 'model.safetensors'));
-}
-
 const FILES = [
   'metrics.json',
   'predictions-base.jsonl',
@@ -74,6 +61,7 @@ const FILES = [
   'predictions-ua-clm.jsonl',
   'finetune-ce/adapter/adapter_model.safetensors',
   'finetune-ua-clm/adapter/adapter_model.safetensors',
+  'finetune-ce-seed4/adapter/adapter_model.safetensors',
   'world/pretrain.jsonl',
   'world/finetune.jsonl',
   'world/eval_mixed.jsonl',
@@ -81,20 +69,20 @@ const FILES = [
 ];
 
 describe('attune demo is deterministic for a seed', () => {
-  const cold = { out: join(root, 'cold'), cache: join(root, 'cache-a') };
-  const warm = { out: join(root, 'warm'), cache: cold.cache };
-  const child = { out: join(root, 'child'), cache: join(root, 'cache-c') };
+  const cold = { out: join(root, 'cold') };
+  const warm = { out: join(root, 'warm') };
+  const child = { out: join(root, 'child') };
   before(() => {
-    runHere(cold.out, cold.cache);
-    runHere(warm.out, warm.cache);
-    runInChild(child.out, child.cache);
+    runHere(cold.out);
+    runHere(warm.out);
+    runInChild(child.out);
   });
 
   for (const file of FILES) {
-    it(`${file} is byte-identical across a cold, a warm and a fresh-process run`, () => {
+    it(`${file} is byte-identical across two runs in one process and one in a fresh process`, () => {
       const a = readFileSync(join(cold.out, file));
       assert.ok(a.length > 0, `${file} is empty`);
-      assert.ok(readFileSync(join(warm.out, file)).equals(a), `${file}: the warm-cache run differs`);
+      assert.ok(readFileSync(join(warm.out, file)).equals(a), `${file}: the second run differs`);
       assert.ok(readFileSync(join(child.out, file)).equals(a), `${file}: the fresh-process run differs`);
     });
   }
@@ -102,6 +90,8 @@ describe('attune demo is deterministic for a seed', () => {
   it('metrics.json has the seed, the recipe and finite metrics for every model', () => {
     const m = JSON.parse(readFileSync(join(cold.out, 'metrics.json'), 'utf8'));
     assert.equal(m.seed, SEED);
+    assert.deepEqual(m.seeds, [SEED, SEED + 1]);
+    assert.equal(m.over_seeds.ce.seeds, 2);
     assert.deepEqual(m.recipe, TINY);
     assert.deepEqual(m.eval_questions, { mixed: 30, ood: 10 });
     for (const name of ['base', 'ce', 'ua-clm']) {
@@ -113,20 +103,17 @@ describe('attune demo is deterministic for a seed', () => {
     }
   });
 
-  it('the fine-tuning losses and the pretrained base model are identical too', () => {
-    for (const run of ['finetune-ce', 'finetune-ua-clm']) {
+  it('the fine-tuning losses are identical too, and the two seeds differ', () => {
+    for (const run of ['finetune-ce', 'finetune-ua-clm', 'finetune-ua-clm-seed4']) {
       const a = losses(join(cold.out, run));
-      assert.equal(losses(join(warm.out, run)), a, `${run}: warm-cache losses differ`);
+      assert.equal(losses(join(warm.out, run)), a, `${run}: second-run losses differ`);
       assert.equal(losses(join(child.out, run)), a, `${run}: fresh-process losses differ`);
     }
-    assert.ok(
-      baseModelFile(child.cache).equals(baseModelFile(cold.cache)),
-      'the two cold pretrainings differ',
-    );
+    assert.notEqual(losses(join(cold.out, 'finetune-ce')), losses(join(cold.out, 'finetune-ce-seed4')));
   });
 });
 
-// The real `attune demo --quick` from a cold cache runs in .ci/run, which points ATTUNE_DEMO_OUT at
+// The real `attune demo --quick` runs in .ci/run, which points ATTUNE_DEMO_OUT at
 // its output; report-browser.test.ts checks its report.html in Chromium.
 describe('the output of `attune demo --quick` (ATTUNE_DEMO_OUT, set by .ci/run)', () => {
   const dir = process.env.ATTUNE_DEMO_OUT;

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import {
   defaultSpecs,
   type MethodRow,
-  prepareDemoWorld,
+  prepareWorldBench,
   runMethodsBench,
   type Spread,
   splitSpecs,
@@ -14,7 +14,6 @@ import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
-import { demoCacheDir } from './demo.ts';
 
 const options = {
   methods: {
@@ -30,7 +29,13 @@ const options = {
     valueName: '<a,b>',
   },
   seeds: { type: 'integer', min: 1, description: 'seeds per (method, loss)', default: 3 },
-  quick: { type: 'boolean', description: "the demo's quick world, base and step budget" },
+  quick: { type: 'boolean', description: "the quick demo's step budget and question count" },
+  base: {
+    type: 'string',
+    description: 'world base: small, large (shipped in world-bases/) or a folder from attune world pretrain',
+    default: 'small',
+    valueName: '<size|dir>',
+  },
   out: {
     type: 'path',
     description: 'runs are kept here and reused by a rerun with the same settings',
@@ -69,8 +74,9 @@ the mean ± std over seeds of taught accuracy, retention (known-fact accuracy af
 paraphrase accuracy, wrong-answer and out-of-domain AUROC (the default score; every score in --json),
 ECE, trainable parameters and seconds per step, then the headline table (each paper's claim, the
 comparison that tests it, and whether it reproduced). Methods come from the tuner registry and
-losses from the loss registry, each with its default options. The world and base are the demo's
-(--quick: the quick ones; the base is cached as for attune demo).
+losses from the loss registry, each with its default options. The base is a shipped world base
+(--base small by default; large for the bigger one) and the world is the one it was pretrained on;
+--quick uses the quick demo's step budget and question count.
 
 Output: this bench manages its own output folder --out: each finished run stays in --out/runs/ and
 is reused by a rerun with the same settings (nothing is ever forced), and --out/report.html and
@@ -108,13 +114,7 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
     io.note(
       `bench methods: ${specs.map((s) => `${s.method}+${s.loss}`).join(', ')} x ${seeds.length} seeds (${v.quick ? 'quick' : 'full'} budget)`,
     );
-    const setup = prepareDemoWorld({
-      quick: v.quick,
-      seed: 0,
-      out,
-      cacheDir: demoCacheDir(io.env),
-      ...hooks,
-    });
+    const setup = prepareWorldBench({ quick: v.quick, base: v.base, out });
     const result = runMethodsBench({ ...setup, out, specs, seeds, ...hooks });
     (bar as Progress | null)?.stop();
     writeJsonAtomic(resolve(out, 'results.json'), result as unknown as Record<string, unknown>);

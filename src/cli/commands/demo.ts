@@ -1,6 +1,5 @@
 /** `attune demo`: fine-tune, evaluate and report on the built-in benchmark world. */
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { checkDemoOutput, DEMO_EXPECTED_DURATION, runDemo } from '../../world/demo.ts';
 import { jsonOption } from '../args.ts';
@@ -22,39 +21,36 @@ const options = {
   seed: {
     type: 'integer',
     min: 0,
-    description: 'seed of the world, the models and the training',
+    description: 'seed of the first fine-tuning run (further seeds count up from it)',
     default: 0,
+  },
+  base: {
+    type: 'string',
+    description: 'world base: small (default), large, or a folder from attune world pretrain',
+    default: 'small',
+    valueName: '<size|dir>',
   },
   json: jsonOption,
 } as const;
 
-/** Where the demo caches its pretrained base model: ATTUNE_CACHE_DIR, else XDG_CACHE_HOME/attune, else ~/.cache/attune. */
-export function demoCacheDir(env: Readonly<Record<string, string | undefined>>): string {
-  if (env.ATTUNE_CACHE_DIR) return resolve(env.ATTUNE_CACHE_DIR);
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'attune');
-  return join(homedir(), '.cache', 'attune');
-}
-
 /** The line the demo prints first: its mode and how long it is expected to take. */
 export function demoStartNote(quick: boolean): string {
   const duration = quick ? DEMO_EXPECTED_DURATION.quick : DEMO_EXPECTED_DURATION.full;
-  return `demo: ${quick ? 'quick' : 'full'} mode, expected ${duration} from a cold cache on 2 cores (less with the base model cached)${quick ? '; --full runs the long one' : ''}`;
+  return `demo: ${quick ? 'quick' : 'full'} mode, expected ${duration} on 2 cores${quick ? '; --full runs the long one' : ''}`;
 }
-
-const fmt = (v: number | null | undefined) => (v === null || v === undefined ? null : Number(v.toFixed(3)));
 
 /** `attune demo [--full] [--out DIR] [--overwrite] [--seed S] [--json]`. */
 export const demoCommand = defineCommand({
   name: 'demo',
   summary:
     'Fine-tune a tiny model on a synthetic world and show that it learned and knows when it does not know',
-  description: `Generates the benchmark world, builds (or reuses from the cache) a small byte-level Llama pretrained on
-it, fine-tunes it with LoRA + ce and LoRA + ua-clm on new facts, evaluates the base and both fine-tunes
-on known, taught and unknown people and on out-of-domain questions, prints a comparison table and
-writes DIR/metrics.json and DIR/report.html. No download. The default (quick) mode takes
-${DEMO_EXPECTED_DURATION.quick} from a cold cache on 2 cores, --full ${DEMO_EXPECTED_DURATION.full}. The base
-model is cached in ATTUNE_CACHE_DIR (default ~/.cache/attune) and rebuilt when missing or when its
-recipe changes. An --out that already holds files is refused unless --overwrite.`,
+  description: `Opens the shipped small world base (a Llama pretrained once on the benchmark world, in
+world-bases/small; nothing is pretrained or downloaded), writes its world, fine-tunes it with
+LoRA + ce and LoRA + ua-clm on the taught facts (once per seed: 2 seeds quick, 3 full), evaluates the
+base and every fine-tune on known, taught and unknown people and on out-of-domain questions, prints
+a comparison table (mean ± std over seeds) and writes DIR/metrics.json and DIR/report.html. The
+default (quick) mode takes ${DEMO_EXPECTED_DURATION.quick} on 2 cores, --full ${DEMO_EXPECTED_DURATION.full}.
+An --out that already holds files is refused unless --overwrite.`,
   options,
   examples: [
     'attune demo',
@@ -76,7 +72,7 @@ recipe changes. An --out that already holds files is refused unless --overwrite.
       out,
       overwrite: v.overwrite,
       seed,
-      cacheDir: demoCacheDir(io.env),
+      base: v.base,
       onNote: (t) => io.note(`demo: ${t}`),
       onPhase: (phase, total) => {
         bar?.stop();
@@ -89,30 +85,30 @@ recipe changes. An --out that already holds files is refused unless --overwrite.
       onProgress: (done, fields) => (bar as Progress | null)?.update(done, fields),
     });
     (bar as Progress | null)?.stop();
-    const m = result.metrics as unknown as Record<
-      string,
-      {
-        accuracy: Record<string, number | null>;
-        ece: number | null;
-        auroc: Record<string, number | null>;
-        ood_auroc: Record<string, number | null>;
-      }
-    >;
+    type Stat = { mean: number; std: number } | null;
+    const over = result.metrics.over_seeds as unknown as Record<string, Record<string, Stat>>;
+    const seeds = (result.metrics.seeds as number[]).length;
     const models = ['base', 'ce', 'ua-clm'];
-    const row = (label: string, f: (e: (typeof m)[string]) => number | null | undefined) =>
-      Object.fromEntries([['metric', label], ...models.map((k) => [k, fmt(f(m[k]!))])]);
+    const cell = (s: Stat) =>
+      s === null
+        ? null
+        : seeds > 1
+          ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}`
+          : Number(s.mean.toFixed(3));
+    const row = (label: string, key: string) =>
+      Object.fromEntries([['metric', label], ...models.map((k) => [k, cell(over[k]?.[key] ?? null)])]);
     io.out(
       formatTable([
-        row('accuracy taught', (e) => e.accuracy.taught),
-        row('accuracy known (retention)', (e) => e.accuracy.known),
-        row('accuracy unknown', (e) => e.accuracy.unknown),
-        row('ECE (mixed)', (e) => e.ece),
-        row('AUROC wrong answer: log_perplexity', (e) => e.auroc.log_perplexity),
-        row('AUROC wrong answer: mean_entropy', (e) => e.auroc.mean_entropy),
-        row('AUROC wrong answer: msp', (e) => e.auroc.msp),
-        row('AUROC out-of-domain: mean_entropy', (e) => e.ood_auroc.mean_entropy),
+        row('accuracy taught', 'accuracy_taught'),
+        row('accuracy known (retention)', 'accuracy_known'),
+        row('accuracy unknown', 'accuracy_unknown'),
+        row('ECE (mixed)', 'ece'),
+        row('AUROC wrong answer: log_perplexity', 'auroc_log_perplexity'),
+        row('AUROC wrong answer: mean_entropy', 'auroc_mean_entropy'),
+        row('AUROC out-of-domain: mean_entropy', 'ood_auroc_mean_entropy'),
       ]),
     );
+    if (seeds > 1) io.line(`(ce and ua-clm: mean ± std over ${seeds} fine-tuning seeds)`);
     io.line(`metrics: ${result.metricsPath}`);
     io.line(`report:  ${result.reportPath}`);
     io.line(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -21,6 +21,7 @@ import { scoreCommand } from './score.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
+import { worldPretrainCommand } from './world-pretrain.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
@@ -40,6 +41,7 @@ export const commands: readonly Command[] = [
   analyzeIntrudersCommand,
   mergeCommand,
   worldCommand,
+  worldPretrainCommand,
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,

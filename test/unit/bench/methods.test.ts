@@ -163,10 +163,13 @@ describe('bench methods: runs', () => {
       [
         ['lora', 'ce', 2],
         ['norms-only', 'ce', 2],
+        ['compeft(lora)', 'ce', 2],
       ],
     );
-    const runs = readdirSync(join(root, 'out', 'runs')).sort();
-    assert.equal(runs.length, 4);
+    const runs = readdirSync(join(root, 'out', 'runs'))
+      .sort()
+      .filter((r) => existsSync(join(root, 'out', 'runs', r, 'result.json')));
+    assert.equal(runs.length, 6);
     assert.ok(
       runs.some((r) => r.startsWith('lora-ce-seed0-')) &&
         runs.some((r) => r.startsWith('norms-only-ce-seed1-')),
@@ -181,10 +184,61 @@ describe('bench methods: runs', () => {
     assert.notEqual(first.results[0]!.trainable_params, first.results[1]!.trainable_params);
     const notes: string[] = [];
     const again = runMethodsBench({ ...options, onNote: (n) => notes.push(n) });
-    assert.equal(notes.filter((n) => n.startsWith('reusing')).length, 4, 'every finished run is reused');
+    assert.equal(notes.filter((n) => n.startsWith('reusing')).length, 5, 'every finished run is reused');
+    assert.ok(!notes.some((n) => n.startsWith('compeft seed')), 'the compressed adapters are reused');
+    const compeft = first.results[2]!;
+    assert.ok(compeft.adapter_bytes < first.results[0]!.adapter_bytes, 'the compressed adapter is smaller');
     assert.deepEqual(again.results, first.results);
     const html = renderMethodsReport(first);
-    assert.equal(html.match(/class="point"/g)?.length, 2);
+    assert.equal(html.match(/class="point"/g)?.length, 3);
     assert.match(html, /<table id="headlines">/);
+  });
+});
+
+describe('bench methods: derived rows', () => {
+  it('soups the full fine-tunes of the other seeds (one soup per left-out seed) and evaluates each', () => {
+    const worldDir = join(root, 'world-soup');
+    writeWorld(
+      generateWorld({ seed: 4, knownPeople: 4, taughtPeople: 4, unknownPeople: 4, biographiesPerPerson: 1 }),
+      worldDir,
+    );
+    const base = writeTinyModel(join(root, 'base-soup'), { hidden: 16, layers: 1 });
+    const notes: string[] = [];
+    const result = runMethodsBench({
+      base,
+      worldDir,
+      trainFile: worldFinetuneFile(worldDir),
+      out: join(root, 'out-soup'),
+      specs: [{ method: 'full', loss: 'ce' }],
+      seeds: [0, 1, 2],
+      budget: {
+        steps: 2,
+        batchSize: 2,
+        lr: 1e-2,
+        fullLr: 1e-3,
+        warmupSteps: 0,
+        maxLength: 64,
+        evalPerSplit: 2,
+      },
+      onNote: (n) => notes.push(n),
+    });
+    assert.deepEqual(
+      result.results.map((r) => [r.method, r.seeds]),
+      [
+        ['full', 3],
+        ['soup(full)', 3],
+      ],
+    );
+    const soups = readdirSync(join(root, 'out-soup', 'runs')).filter(
+      (d) => d.startsWith('soup_full_-ce-') && !d.includes('seed'),
+    );
+    assert.equal(soups.length, 1);
+    assert.deepEqual(readdirSync(join(root, 'out-soup', 'runs', soups[0]!)).sort(), [
+      'soup-without-seed0',
+      'soup-without-seed1',
+      'soup-without-seed2',
+    ]);
+    const headline = result.headlines.find((h) => h.paper.startsWith('Model soups'));
+    assert.ok(headline && headline.treatment.value.n === 3 && headline.difference !== null);
   });
 });

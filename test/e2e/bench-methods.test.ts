@@ -1,5 +1,5 @@
-// `attune bench methods --quick` end to end on the demo's cached base (.ci/run exports the demo's
-// ATTUNE_CACHE_DIR, so nothing is pretrained here): two (method, loss) pairs, one seed; the --json
+// `attune bench methods --quick` end to end on the shipped small world base (nothing is pretrained):
+// two (method, loss) pairs and the ComPEFT row derived from lora + ce, one seed; the --json
 // envelope, results.json, a rerun that reuses every run, and report.html in headless Chromium
 // (every point and bar drawn, no network request, no console error). Screenshot: test-output/.
 import assert from 'node:assert/strict';
@@ -56,6 +56,7 @@ describe('attune bench methods --quick', () => {
       [
         ['lora', 'ce', 1],
         ['lora', 'ua-clm', 1],
+        ['compeft(lora)', 'ce', 1],
       ],
     );
     assert.ok(result.headlines.length >= 1 && result.headlines[0]!.paper.includes('Uncertainty-Aware'));
@@ -96,9 +97,9 @@ describe('attune bench methods --quick', () => {
       })()`)) as { points: boolean[]; bars: number; rows: number; headlines: number };
       await page.screenshot({ path: join(root, 'test-output', 'bench-methods.png'), fullPage: true });
       assert.deepEqual(problems, []);
-      assert.deepEqual(facts.points, [true, true], 'one drawn point per (method, loss)');
-      assert.equal(facts.bars, 6, 'three bar charts of two rows');
-      assert.equal(facts.rows, 3);
+      assert.deepEqual(facts.points, [true, true, true], 'one drawn point per row');
+      assert.equal(facts.bars, 9, 'three bar charts of three rows');
+      assert.equal(facts.rows, 4);
       assert.equal(facts.headlines, 1 + result.headlines.length);
     } finally {
       await browser.close();

@@ -2,6 +2,7 @@
 export * from './dora.ts';
 export * from './full.ts';
 export * from './lora.ts';
+export * from './lora-convert.ts';
 export * from './lora-files.ts';
 export * from './lora-init.ts';
 export * from './lora-linear.ts';

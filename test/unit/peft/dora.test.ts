@@ -223,6 +223,24 @@ describe('DoRA', () => {
     assert.ok(maxAbsDiff(logitsOf(model, IDS), adapted) < 1e-4);
   });
 
+  it('runs on a bf16 base weight (widened for the norm); merge / unmerge give the bf16 bits back', () => {
+    const base = new Linear(16, 12, { seed: 1, dtype: 'bf16' });
+    const l = new LoraLinear(base, { r: 2, scaling: 2, rng: new Rng(2), useDora: true });
+    const rng = new Rng(3);
+    l.lora_B.weight.fillWith(() => 0.3 * rng.normal());
+    l.lora_magnitude_vector!.fillWith(() => 0.5 + rng.uniform());
+    const v = valuesOf(l);
+    const xs = Array.from({ length: 2 * 16 }, () => rng.normal());
+    const got = noGrad(() => scope(() => l.forward(fromArray(xs, [2, 16])).toArray()));
+    const want = reference(v, xs, 2, [12, 16, 2], 2, rowNorms(v, 12, 16, 2, 2));
+    assert.ok(maxAbsDiff(got, want) < 1e-4, `${maxAbsDiff(got, want)}`);
+    const bits = Uint16Array.from(base.weight.data as Uint16Array);
+    l.merge();
+    assert.notDeepEqual(Uint16Array.from(base.weight.data as Uint16Array), bits);
+    l.unmerge();
+    assert.deepEqual(Uint16Array.from(base.weight.data as Uint16Array), bits);
+  });
+
   it('saves the magnitude as base_model.model.<module>.lora_magnitude_vector, use_dora true; loads back', () => {
     const model = tinyLlama();
     const adapter = applyLora(model, { r: 4, useDora: true });

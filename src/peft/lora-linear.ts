@@ -227,7 +227,10 @@ export class LoraLinear extends Module implements TunerLayer {
     );
   }
 
-  /** The update `scaling * B A` in the weight's layout ([out, in]; [in, out] for a Conv1D) as a new f64 array. */
+  /**
+   * The LoRA update `scaling * B A` in the weight's layout ([out, in]; [in, out] for a Conv1D) as a
+   * new f64 array (with DoRA the merged weight also rescales rows by m / n: see dora.ts).
+   */
   deltaWeight(): Float64Array {
     const out = new Float64Array(this.outFeatures * this.inFeatures);
     this.withDelta((d) => {

@@ -57,6 +57,23 @@ export interface MethodsBudget {
 export interface MethodSpec {
   method: string;
   loss: string;
+  /** For a tuner's named variant (`method` is the variant's name): the tuner and its option overrides. */
+  tuner?: string;
+  options?: Record<string, unknown>;
+}
+
+/** The spec of `name` (a tuner, or a variant a tuner declares) with `loss`. */
+export function methodSpec(name: string, loss: string): MethodSpec {
+  if (!tuners.has(name))
+    for (const t of tuners.list())
+      if (t.variants?.[name]) return { method: name, loss, tuner: t.name, options: t.variants[name] };
+  tuners.get(name);
+  return { method: name, loss };
+}
+
+/** The training config's `method:` of a spec: `{name: tuner, ...variant options}`. */
+export function methodChoice(spec: MethodSpec): Record<string, unknown> {
+  return { name: spec.tuner ?? spec.method, ...spec.options };
 }
 
 /** `{name, ...options}` of a loss spec `name` or `name(key=value,...)`, validated by the loss registry. */
@@ -192,18 +209,20 @@ export function spread(values: readonly (number | null)[]): Spread {
 }
 
 /**
- * The default specs: every registered tuner with `ce`, plus every (method, loss) a headline needs
- * (today: lora with ua-clm). `methods` / `lossNames` replace the defaults (every pair of them).
+ * The default specs: every registered tuner and every named variant it declares with `ce`, plus every
+ * (method, loss) a headline needs (today: lora with ua-clm). `methods` / `lossNames` (tuner or
+ * variant names) replace the defaults (every pair of them).
  */
 export function defaultSpecs(methods?: readonly string[], lossNames?: readonly string[]): MethodSpec[] {
-  for (const m of methods ?? []) tuners.get(m);
+  for (const m of methods ?? []) methodSpec(m, 'ce');
   for (const l of lossNames ?? []) lossChoice(l);
+  const all = tuners.names().flatMap((n) => [n, ...Object.keys(tuners.get(n).variants ?? {})]);
   if (methods || lossNames) {
-    const ms = methods ?? tuners.names();
+    const ms = methods ?? all;
     const ls = lossNames ?? ['ce'];
-    return ms.flatMap((method) => ls.map((loss) => ({ method, loss })));
+    return ms.flatMap((method) => ls.map((loss) => methodSpec(method, loss)));
   }
-  const specs = tuners.names().map((method) => ({ method, loss: 'ce' }));
+  const specs = all.map((method) => methodSpec(method, 'ce'));
   for (const h of HEADLINE_PAIRS) {
     for (const s of [h.baseline, h.treatment])
       if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method))
@@ -377,7 +396,9 @@ export function measureRun(
     };
   }
   return {
-    ...spec,
+    method: spec.method,
+    loss: spec.loss,
+    seed: spec.seed,
     taught_accuracy: accuracyOf(mixed, 'taught'),
     known_accuracy: accuracyOf(mixed, 'known'),
     paraphrase_accuracy: accuracyOf(paraphrase),
@@ -485,12 +506,12 @@ function runOne(
     return JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult;
   }
   const b = o.budget;
-  const tuner = tuners.get(spec.method);
+  const tuner = tuners.get(spec.tuner ?? spec.method);
   const config = validateTrainConfig(
     {
       model: o.base,
       data: { train: o.trainFile, max_length: b.maxLength },
-      method: { name: spec.method },
+      method: methodChoice(spec),
       loss: lossChoice(spec.loss),
       schedule: { name: 'cosine', warmup_steps: b.warmupSteps },
       train: {
@@ -603,7 +624,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   if (o.specs.length === 0) throw new ConfigError('bench methods: no (method, loss) to run');
   if (o.seeds.length === 0) throw new ConfigError('bench methods: --seeds must be at least 1');
   for (const s of o.specs) {
-    tuners.get(s.method);
+    tuners.get(s.tuner ?? s.method);
     lossChoice(s.loss);
   }
   const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);

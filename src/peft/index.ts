@@ -1,7 +1,10 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
+export * from './dora.ts';
 export * from './full.ts';
 export * from './lora.ts';
+export * from './lora-convert.ts';
 export * from './lora-files.ts';
+export * from './lora-init.ts';
 export * from './lora-linear.ts';
 export * from './targets.ts';
 export * from './tuner.ts';

@@ -19,13 +19,21 @@
  * within about 1 ulp; into a bf16 weight with bf16 rounding (relative error up to 2^-9 per element,
  * the precision PEFT's merge into a bf16 model has too) — the original bf16 bits are kept while
  * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly.
+ *
+ * Options PEFT's LoraConfig has too: `useDora` adds DoRA's trainable magnitude vector
+ * `lora_magnitude_vector` [out] (see dora.ts for the forward, merge and unmerge), and the PiSSA /
+ * OLoRA inits (lora-init.ts) start A and B from the SVD / QR of W and replace W by the residual
+ * W - scaling B A; the initial A0, B0 are kept (`initialLora`) for the conversion to a plain LoRA
+ * and so `toLinear()` without merging can give back W = residual + scaling B0 A0.
  */
 import { ConfigError } from '../errors.ts';
-import { Conv1D, Dropout, Linear, Module, type Parameter } from '../nn/index.ts';
+import { Conv1D, Dropout, Linear, Module, Parameter } from '../nn/index.ts';
 import {
   add,
   formatShape,
+  type Matrix64,
   matmul,
+  matmul64,
   mulScalar,
   noGrad,
   type Rng,
@@ -33,12 +41,19 @@ import {
   reshape,
   scope,
   type Tensor,
+  tensorToMatrix64,
   toBf16Bits,
+  transpose64,
 } from '../tensor/index.ts';
+import {
+  type DoraOperands,
+  doraDelta,
+  doraMergedWeight,
+  doraUnmergedWeight,
+  doraWeightNorm,
+} from './dora.ts';
+import { isMutatingInit, type LoraInit, mutatingInit } from './lora-init.ts';
 import type { TunerLayer } from './targets.ts';
-
-/** How A is initialised (B is always zero, so the adapted model starts equal to the base). */
-export type LoraInit = 'kaiming' | 'gaussian';
 
 export interface LoraLinearOptions {
   /** Rank r of the update. */
@@ -52,6 +67,8 @@ export interface LoraLinearOptions {
    * kaiming_uniform_(a = sqrt 5); 'gaussian': A ~ N(0, (1/r)^2). Default 'kaiming'.
    */
   init?: LoraInit;
+  /** DoRA: a trainable magnitude per output feature (default false). */
+  useDora?: boolean;
   /** Draws A and the dropout seed. */
   rng: Rng;
 }
@@ -77,7 +94,13 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly base: Linear | Conv1D;
   /** Whether the base weight is stored [in, out] (a Conv1D: PEFT's `fan_in_fan_out`). */
   readonly fanInFanOut: boolean;
+  /** DoRA's magnitude m [out] (null without DoRA). */
+  readonly lora_magnitude_vector: Parameter | null;
+  /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA init (f64 copies; null for other inits). */
+  readonly initialLora: { a: Matrix64; b: Matrix64 } | null = null;
   private bf16Backup: Uint16Array | null = null;
+  /** DoRA's norm of the unmerged weights, kept while merged (PEFT caches it for unmerge). */
+  private mergedNorm: Tensor | null = null;
   private isMerged = false;
 
   /** Wrap `base` with a rank-r update (A drawn from `options.rng`, B = 0). */
@@ -112,7 +135,20 @@ export class LoraLinear extends Module implements TunerLayer {
     );
     const init = options.init ?? 'kaiming';
     const rng = options.rng;
-    if (init === 'kaiming') {
+    if (isMutatingInit(init)) {
+      if (init === 'olora' && this.fanInFanOut) {
+        throw new ConfigError(
+          "LoRA: init_lora_weights 'olora' does not support Conv1D (fan_in_fan_out) layers: PEFT's olora_init decomposes the stored [in, out] weight; use 'pissa'",
+        );
+      }
+      const w = tensorToMatrix64(base.weight);
+      const { a, b, residual } = mutatingInit(this.fanInFanOut ? transpose64(w) : w, init, r, scaling, dtype);
+      this.lora_A.weight.fillWith((i) => a.data[i]!);
+      this.lora_B.weight.fillWith((i) => b.data[i]!);
+      const stored = this.fanInFanOut ? transpose64(residual) : residual;
+      this.weight.fillWith((i) => stored.data[i]!);
+      this.initialLora = { a, b };
+    } else if (init === 'kaiming') {
       // kaiming_uniform_(a = sqrt 5): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / fan_in) = 1 / sqrt(in)
       const bound = 1 / Math.sqrt(this.inFeatures);
       this.lora_A.weight.fillWith(() => bound * (2 * rng.uniform() - 1));
@@ -120,9 +156,32 @@ export class LoraLinear extends Module implements TunerLayer {
       const std = 1 / r;
       this.lora_A.weight.fillWith(() => std * rng.normal());
     } else {
-      throw new ConfigError(`LoRA: init must be 'kaiming' or 'gaussian', found '${String(init)}'`);
+      throw new ConfigError(
+        `LoRA: init must be 'kaiming', 'gaussian', 'pissa', 'pissa_niter_N' or 'olora', found '${String(init)}'`,
+      );
     }
     for (const m of [this.lora_dropout, this.lora_A, this.lora_B]) m.training = base.training;
+    let magnitude: Parameter | null = null;
+    if (options.useDora) {
+      // m starts at the row norms of W + scaling B A (after the init), so the layer starts as the base
+      magnitude = scope(() => Parameter.from(doraWeightNorm(this.doraOperands())));
+    }
+    this.lora_magnitude_vector = this.registerParameter('lora_magnitude_vector', magnitude);
+  }
+
+  /** Whether this layer uses DoRA. */
+  get useDora(): boolean {
+    return this.lora_magnitude_vector !== null;
+  }
+
+  private doraOperands(): DoraOperands {
+    return {
+      weight: this.weight,
+      a: this.lora_A.weight,
+      b: this.lora_B.weight,
+      scaling: this.scaling,
+      fanInFanOut: this.fanInFanOut,
+    };
   }
 
   /** Whether `scaling * B A` is currently folded into `weight`. */
@@ -138,10 +197,18 @@ export class LoraLinear extends Module implements TunerLayer {
       );
     }
     if (x.rank === 1) return reshape(this.forward(reshape(x, [1, x.shape[0]!])), [this.outFeatures]);
-    let y = matmul(x, this.weight, { transB: !this.fanInFanOut });
-    if (this.bias) y = add(y, this.bias);
+    const base = matmul(x, this.weight, { transB: !this.fanInFanOut });
+    const y = this.bias ? add(base, this.bias) : base;
     if (this.isMerged) return y;
-    const update = this.lora_B.forward(this.lora_A.forward(this.lora_dropout.forward(x)));
+    const dropped = this.lora_dropout.activeRate() !== 0;
+    const xd = this.lora_dropout.forward(x);
+    const update = this.lora_B.forward(this.lora_A.forward(xd));
+    const m = this.lora_magnitude_vector;
+    if (m) {
+      // PEFT reuses the base result when dropout is inactive and recomputes it on x' otherwise
+      const baseD = dropped ? matmul(xd, this.weight, { transB: !this.fanInFanOut }) : base;
+      return add(y, doraDelta(m, doraWeightNorm(this.doraOperands()), baseD, update, this.scaling));
+    }
     return add(y, this.scaling === 1 ? update : mulScalar(update, this.scaling));
   }
 
@@ -160,7 +227,10 @@ export class LoraLinear extends Module implements TunerLayer {
     );
   }
 
-  /** The update `scaling * B A` in the weight's layout ([out, in]; [in, out] for a Conv1D) as a new f64 array. */
+  /**
+   * The LoRA update `scaling * B A` in the weight's layout ([out, in]; [in, out] for a Conv1D) as a
+   * new f64 array (with DoRA the merged weight also rescales rows by m / n: see dora.ts).
+   */
   deltaWeight(): Float64Array {
     const out = new Float64Array(this.outFeatures * this.inFeatures);
     this.withDelta((d) => {
@@ -169,9 +239,16 @@ export class LoraLinear extends Module implements TunerLayer {
     return out;
   }
 
-  /** W += scaling * B A (no-op when merged). See the file comment for bf16 weights. */
+  /**
+   * W += scaling * B A (no-op when merged); with DoRA W = (m / n) (W + scaling B A). See the file
+   * comment for bf16 weights.
+   */
   merge(): void {
     if (this.isMerged) return;
+    if (this.lora_magnitude_vector) {
+      this.mergeDora(this.lora_magnitude_vector);
+      return;
+    }
     const w = this.weight.data;
     const s = this.scaling;
     this.withDelta((d) => {
@@ -186,13 +263,31 @@ export class LoraLinear extends Module implements TunerLayer {
     this.isMerged = true;
   }
 
+  private mergeDora(m: Parameter): void {
+    scope(() => {
+      const { merged, norm } = doraMergedWeight(this.doraOperands(), m);
+      const w = this.weight.data;
+      if (w instanceof Uint16Array) this.bf16Backup = Uint16Array.from(w);
+      const values = merged.data as Float32Array | Float64Array;
+      this.weight.fillWith((i) => values[i]!);
+      this.mergedNorm = Parameter.from(norm, { requiresGrad: false });
+    });
+    this.isMerged = true;
+  }
+
   /** W -= scaling * B A (no-op when not merged); a bf16 weight gets its original bits back. */
   unmerge(): void {
     if (!this.isMerged) return;
     const w = this.weight.data;
+    const m = this.lora_magnitude_vector;
     if (w instanceof Uint16Array) {
       w.set(this.bf16Backup!);
       this.bf16Backup = null;
+    } else if (m) {
+      scope(() => {
+        const restored = doraUnmergedWeight(this.doraOperands(), this.weight, m, this.mergedNorm!);
+        (w as Float32Array | Float64Array).set(restored.data as Float32Array | Float64Array);
+      });
     } else {
       const s = this.scaling;
       const wf = w as Float32Array | Float64Array;
@@ -200,7 +295,22 @@ export class LoraLinear extends Module implements TunerLayer {
         for (let i = 0; i < wf.length; i++) wf[i] = wf[i]! - s * d[i]!;
       });
     }
+    this.mergedNorm = null;
     this.isMerged = false;
+  }
+
+  /**
+   * Undo a PiSSA / OLoRA init's rewrite of the (unmerged) base weight: W = residual + scaling B0 A0
+   * (equal to the original W up to the rounding of its dtype). No-op for other inits.
+   */
+  restoreBaseWeight(): void {
+    const init = this.initialLora;
+    if (!init || this.isMerged) return;
+    const ba = matmul64(init.b, init.a);
+    const layout = this.fanInFanOut ? transpose64(ba) : ba;
+    const current = this.weight.toArray();
+    const s = this.scaling;
+    this.weight.fillWith((i) => current[i]! + s * layout.data[i]!);
   }
 
   /**

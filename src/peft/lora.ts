@@ -13,8 +13,15 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
- * that would change the math here (DoRA, bias training, rank/alpha patterns, layer selection,
- * modules_to_save, base-altering inits such as PiSSA).
+ * that would change the math here (bias training, rank/alpha patterns, layer selection,
+ * modules_to_save, base-altering inits other than PiSSA / OLoRA such as LoftQ or CorDA).
+ *
+ * PEFT's LoraConfig variants are options here as there: `use_dora` (DoRA, dora.ts; the magnitude is
+ * saved as `base_model.model.<module path>.lora_magnitude_vector`, no `.weight`, as PEFT saves it)
+ * and `init_lora_weights: pissa | pissa_niter_N | olora` (lora-init.ts), which rewrite the base
+ * weights to the residual; an adapter whose config names such an init is re-initialised on load
+ * and then given its saved A and B, as PEFT does, so it loads onto the original base. The tuner
+ * declares them as the bench variants `dora`, `pissa` and `olora`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +38,8 @@ import {
 import { architectureFor, isCausalLM } from '../models/index.ts';
 import { Conv1D, Linear, type Module, type Parameter } from '../nn/index.ts';
 import { formatShape, Rng, type Tensor } from '../tensor/index.ts';
-import { type LoraInit, LoraLinear } from './lora-linear.ts';
+import { isMutatingInit, type LoraInit, parseLoraInit } from './lora-init.ts';
+import { LoraLinear } from './lora-linear.ts';
 import { outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
 import {
   ADAPTER_CONFIG_FILE,
@@ -59,8 +67,10 @@ export interface LoraConfig {
   excludeModules?: TargetModules | null;
   /** rsLoRA scaling loraAlpha / sqrt(r) (default false). */
   useRslora?: boolean;
-  /** Initialisation of A: 'kaiming' (default) or 'gaussian'. B is zero. */
+  /** Initialisation: 'kaiming' (default) or 'gaussian' (B = 0), or 'pissa', 'pissa_niter_N', 'olora' (rewrite the base; lora-init.ts). */
   init?: LoraInit;
+  /** DoRA: a trainable magnitude vector per target (default false; dora.ts). */
+  useDora?: boolean;
   /** Seed of A's initialisation and the dropout masks (default 0). */
   seed?: number;
 }
@@ -86,6 +96,7 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'excludeModules',
   'useRslora',
   'init',
+  'useDora',
   'seed',
 ];
 
@@ -131,13 +142,18 @@ export function resolveLoraConfig(
   const useRslora = c.useRslora ?? false;
   if (typeof useRslora !== 'boolean')
     throw new ConfigError(`lora: useRslora must be true or false, found ${useRslora}`);
-  const init = c.init ?? 'kaiming';
-  if (init !== 'kaiming' && init !== 'gaussian') {
-    throw new ConfigError(`lora: init must be 'kaiming' or 'gaussian', found '${String(init)}'`);
+  const init = parseLoraInit(c.init ?? 'kaiming');
+  if (init === null) {
+    throw new ConfigError(
+      `lora: init must be 'kaiming', 'gaussian', 'pissa', 'pissa_niter_N' or 'olora', found '${String(c.init)}'`,
+    );
   }
+  const useDora = c.useDora ?? false;
+  if (typeof useDora !== 'boolean')
+    throw new ConfigError(`lora: useDora must be true or false, found ${useDora}`);
   const seed = c.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new ConfigError(`lora: seed must be an integer, found ${seed}`);
-  return { r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, init, seed };
+  return { r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, init, useDora, seed };
 }
 
 /** The multiplier of B A: alpha / r, or alpha / sqrt(r) for rsLoRA. */
@@ -150,10 +166,14 @@ export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string
   return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}.weight`;
 }
 
+/** The saved key of DoRA's magnitude: `base_model.model.<path>.lora_magnitude_vector` (PEFT strips `.weight`). */
+export function doraMagnitudeKey(modulePath: string): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.lora_magnitude_vector`;
+}
+
 /** PEFT fields that must keep their default here: [name, is-default test, what it would need]. */
 const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
-  ['use_dora', (v) => v === undefined || v === null || v === false, 'DoRA'],
   ['lora_bias', (v) => v === undefined || v === null || v === false, 'a bias on lora_B'],
   [
     'rank_pattern',
@@ -189,6 +209,16 @@ export interface AdapterJsonOptions {
    * matrices into raw checkpoint tensors by name (merge, port, delta analysis) do not (default).
    */
   allowFanInFanOut?: boolean;
+  /**
+   * Accept DoRA (`use_dora: true`) and the inits that rewrite the base (PiSSA, OLoRA): the lora
+   * tuner runs them; commands that fold B A into checkpoint tensors by name do not (default).
+   */
+  allowVariants?: boolean;
+}
+
+/** The `init_lora_weights` values PEFT writes for each LoraInit (true for kaiming). */
+export function initLoraWeightsJson(init: LoraInit): true | string {
+  return init === 'kaiming' ? true : init;
 }
 
 /**
@@ -260,13 +290,27 @@ export function loraConfigFromAdapterJson(
   if (typeof rslora !== 'boolean')
     throw new FormatError(file, `'use_rslora' must be true or false, found ${JSON.stringify(rslora)}`);
   const initField = json.init_lora_weights ?? true;
-  let init: LoraInit;
+  let init: LoraInit | null = null;
   if (typeof initField === 'boolean') init = 'kaiming';
-  else if (typeof initField === 'string' && initField.toLowerCase() === 'gaussian') init = 'gaussian';
-  else {
+  else if (typeof initField === 'string') {
+    const parsed = parseLoraInit(initField.toLowerCase());
+    if (parsed !== null && parsed !== 'kaiming') init = parsed;
+  }
+  if (init === null || (isMutatingInit(init) && !options.allowVariants)) {
     throw new FormatError(
       file,
-      `'init_lora_weights' is ${JSON.stringify(initField)}: initialisations that change the base weights (PiSSA, OLoRA, LoftQ, CorDA, ...) are not supported; convert the adapter to plain LoRA with PEFT (path_initial_model_for_weight_conversion) first`,
+      init === null
+        ? `'init_lora_weights' is ${JSON.stringify(initField)}: supported are true, false, "gaussian", "pissa", "pissa_niter_N" and "olora" (LoftQ, CorDA, EVA, ... are not); convert the adapter to plain LoRA with PEFT (path_initial_model_for_weight_conversion) first`
+        : `'init_lora_weights' is ${JSON.stringify(initField)}: this command folds B A into the original base weights, but a ${init} adapter applies to the residual base; convert it to a plain LoRA first (savePlainLora, PEFT's path_initial_model_for_weight_conversion) or merge it with attune export --merge`,
+    );
+  }
+  const useDora = json.use_dora ?? false;
+  if (typeof useDora !== 'boolean')
+    throw new FormatError(file, `'use_dora' must be true or false, found ${JSON.stringify(useDora)}`);
+  if (useDora && !options.allowVariants) {
+    throw new FormatError(
+      file,
+      `'use_dora' is true: this command folds B A into weights by name and does not apply DoRA's magnitude; merge the adapter with the lora tuner first (attune export --merge)`,
     );
   }
   return {
@@ -277,6 +321,7 @@ export function loraConfigFromAdapterJson(
     excludeModules: exclude === null || typeof exclude === 'string' ? exclude : [...exclude],
     useRslora: rslora,
     init,
+    useDora,
   };
 }
 
@@ -324,11 +369,14 @@ export class LoraAdapter implements Adapter {
       throw new ConfigError(`lora: cannot ${action}: the adapter was unloaded from the model`);
   }
 
-  /** Every LoRA matrix with its model name (`<path>.lora_A.weight`, `<path>.lora_B.weight`). */
+  /** Every LoRA matrix with its model name (`<path>.lora_A.weight`, `<path>.lora_B.weight`, DoRA's `<path>.lora_magnitude_vector`). */
   private namedLoraParameters(): [string, Parameter][] {
     return this.layerList.flatMap(([path, l]): [string, Parameter][] => [
       [`${path}.lora_A.weight`, l.lora_A.weight],
       [`${path}.lora_B.weight`, l.lora_B.weight],
+      ...(l.lora_magnitude_vector
+        ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
+        : []),
     ]);
   }
 
@@ -342,12 +390,13 @@ export class LoraAdapter implements Adapter {
     return this.namedTrainableParameters().map(([, p]) => p);
   }
 
-  /** LoRA matrices under PEFT's saved keys (`base_model.model.<path>.lora_A.weight`); live tensors. */
+  /** LoRA matrices (and DoRA magnitudes) under PEFT's saved keys (`base_model.model.<path>.lora_A.weight`); live tensors. */
   state(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     for (const [path, l] of this.layerList) {
       out.set(loraKey(path, 'lora_A'), l.lora_A.weight);
       out.set(loraKey(path, 'lora_B'), l.lora_B.weight);
+      if (l.lora_magnitude_vector) out.set(doraMagnitudeKey(path), l.lora_magnitude_vector);
     }
     return out;
   }
@@ -377,7 +426,7 @@ export class LoraAdapter implements Adapter {
       // PEFT sets fan_in_fan_out per adapted module (true for Conv1D) and saves the last one's
       fan_in_fan_out: this.layerList.length > 0 && this.layerList[this.layerList.length - 1]![1].fanInFanOut,
       inference_mode: true,
-      init_lora_weights: c.init === 'gaussian' ? 'gaussian' : true,
+      init_lora_weights: initLoraWeightsJson(c.init),
       layer_replication: null,
       layers_pattern: null,
       layers_to_transform: null,
@@ -393,7 +442,7 @@ export class LoraAdapter implements Adapter {
       revision: null,
       target_modules: this.savedTargetModules,
       task_type: 'CAUSAL_LM',
-      use_dora: false,
+      use_dora: c.useDora,
       use_rslora: c.useRslora,
     };
     // written only when set: PEFT versions before 0.14 do not know the field
@@ -471,14 +520,21 @@ export class LoraAdapter implements Adapter {
   private detach(merge: boolean): Module {
     this.check(merge ? 'merge and unload' : 'unload');
     if (merge) this.merge();
-    else this.unmerge();
+    else {
+      this.unmerge();
+      // PiSSA / OLoRA rewrote W to the residual: give the base its W back
+      for (const [, l] of this.layerList) l.restoreBaseWeight();
+    }
     for (const [path, l] of this.layerList) this.model.setSubmodule(path, l.toLinear());
     restoreTrainable(this.trainableFlags);
     this.detached = true;
     return this.model;
   }
 
-  /** Put the original Linear layers back (unmerging first): the model is the base model again. */
+  /**
+   * Put the original Linear layers back (unmerging first): the model is the base model again (after
+   * a PiSSA / OLoRA init, W = residual + scaling B0 A0, the original up to rounding).
+   */
   unload(): Module {
     return this.detach(false);
   }
@@ -508,9 +564,23 @@ export const loraOptions = z.object({
     .describe('modules to skip even when targeted (same rules)'),
   use_rslora: z.boolean().default(false).describe('rank-stabilised scaling lora_alpha / sqrt(r)'),
   init_lora_weights: z
-    .union([z.literal(true), z.literal('gaussian')])
+    .union([
+      z.literal(true),
+      z.literal('gaussian'),
+      z.literal('pissa'),
+      z.string().regex(/^pissa_niter_\d+$/, "'pissa_niter_N' with N a whole number"),
+      z.literal('olora'),
+    ])
     .default(true)
-    .describe("A's init: true = Kaiming-uniform (PEFT's default), 'gaussian' = N(0, 1/r^2); B starts at 0"),
+    .describe(
+      "true = A Kaiming-uniform (PEFT's default), 'gaussian' = A ~ N(0, 1/r^2), B = 0 for both; 'pissa' / 'pissa_niter_N' (top-r SVD, exact or randomized with N power iterations) and 'olora' (QR) start A and B from W and replace W by the residual W - scaling B A",
+    ),
+  use_dora: z
+    .boolean()
+    .default(false)
+    .describe(
+      'DoRA: a trainable magnitude per output feature, output (m / ||W + scaling B A||) (W + scaling B A) x',
+    ),
 });
 
 /** The 'lora' tuner (peft_type "LORA"). */
@@ -528,7 +598,8 @@ export const loraTuner: Tuner<LoraConfig> = {
       targetModules: o.target_modules ?? undefined,
       excludeModules: o.exclude_modules,
       useRslora: o.use_rslora,
-      init: o.init_lora_weights === 'gaussian' ? 'gaussian' : 'kaiming',
+      init: o.init_lora_weights === true ? 'kaiming' : (o.init_lora_weights as LoraInit),
+      useDora: o.use_dora,
       seed: context.seed,
     };
   },
@@ -546,18 +617,48 @@ export const loraTuner: Tuner<LoraConfig> = {
         `lora: target '${head[0]}' is the LM head, which the model applies through its fused loss kernel, so LoRA there would have no effect; leave it out of target_modules`,
       );
     }
+    if (isMutatingInit(c.init)) {
+      // checked for every target before any base weight is rewritten
+      for (const [name, layer] of modules) {
+        if (c.init === 'olora' && layer instanceof Conv1D) {
+          throw new ConfigError(
+            `lora: init_lora_weights 'olora' does not support the Conv1D (fan_in_fan_out) layer '${name}': PEFT's olora_init decomposes the stored [in, out] weight; use 'pissa'`,
+          );
+        }
+        if (c.r > Math.min(layer.inFeatures, layer.outFeatures)) {
+          throw new ConfigError(
+            `lora: init_lora_weights '${c.init}' needs r <= min(in, out) = ${Math.min(layer.inFeatures, layer.outFeatures)} for '${name}', found r = ${c.r}`,
+          );
+        }
+        if (layer.weight.dtype === 'i32')
+          throw new ConfigError(`lora: init_lora_weights '${c.init}' needs a float weight in '${name}'`);
+      }
+    }
     const scaling = loraScaling(c.loraAlpha, c.r, c.useRslora);
     const rng = new Rng(c.seed);
     const layers = modules.map(([name, linear]): [string, LoraLinear] => [
       name,
-      new LoraLinear(linear, { r: c.r, scaling, dropout: c.loraDropout, init: c.init, rng }),
+      new LoraLinear(linear, {
+        r: c.r,
+        scaling,
+        dropout: c.loraDropout,
+        init: c.init,
+        useDora: c.useDora,
+        rng,
+      }),
     ]);
     const flags = snapshotTrainable(model);
     model.freeze();
     for (const [name, layer] of layers) model.setSubmodule(name, layer);
     return new LoraAdapter(model, c, saved, layers, flags);
   },
-  configFromAdapterJson: (json, file) => loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true }),
+  configFromAdapterJson: (json, file) =>
+    loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true, allowVariants: true }),
+  variants: {
+    dora: { use_dora: true },
+    pissa: { init_lora_weights: 'pissa' },
+    olora: { init_lora_weights: 'olora' },
+  },
 };
 
 registerTuner('lora', loraTuner);

@@ -96,6 +96,11 @@ export interface Tuner<C = unknown> {
   apply(model: Module, config: C): Adapter;
   /** The config stored in an adapter_config.json object (`file` names it in errors). */
   configFromAdapterJson?(json: JsonObject, file: string): C;
+  /**
+   * Named variants of this method (variant name -> option overrides, e.g. lora's
+   * `dora: {use_dora: true}`): `attune bench methods` runs each as its own row under its name.
+   */
+  readonly variants?: Record<string, Record<string, unknown>>;
 }
 
 /** Every fine-tuning method `method: {name, ...}` can name. */

@@ -3,22 +3,25 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import '../../plugins/norms-tuner.ts';
 import {
   aggregateRuns,
   defaultSpecs,
   headlines,
   lossChoice,
   type MethodRow,
+  methodChoice,
   type RunResult,
   runMethodsBench,
   splitSpecs,
   spread,
 } from '../../../src/bench/methods.ts';
 import { renderMethodsReport } from '../../../src/bench/methods-report.ts';
+import { getTuner, registerTuner } from '../../../src/peft/index.ts';
+import { validateTrainConfig } from '../../../src/train/config.ts';
 import { worldFinetuneFile } from '../../../src/world/demo.ts';
 import { generateWorld, writeWorld } from '../../../src/world/index.ts';
 import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
+import { normsTuner } from '../../plugins/norms-tuner.ts';
 
 const root = tempDir('attune-bench-methods-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -126,6 +129,56 @@ describe('bench methods: aggregation', () => {
       () => defaultSpecs(['lora'], ['ua-clm(lambda)']),
       /'lambda' in 'ua-clm\(lambda\)' is not key=value/,
     );
+  });
+});
+
+describe('bench methods: tuner-declared variants', () => {
+  it('a variant a plug-in tuner declares is its own row, run with its option overrides', () => {
+    registerTuner('norms-variants', {
+      ...normsTuner,
+      name: 'norms-variants',
+      peftType: 'NORMS_VARIANTS',
+      variants: { 'norms-layers-only': { include_final: false } },
+    });
+    const specs = defaultSpecs();
+    const variant = specs.find((s) => s.method === 'norms-layers-only');
+    assert.deepEqual(variant, {
+      method: 'norms-layers-only',
+      loss: 'ce',
+      tuner: 'norms-variants',
+      options: { include_final: false },
+    });
+    assert.ok(specs.some((s) => s.method === 'norms-variants' && s.loss === 'ce' && !s.options));
+    for (const name of ['dora', 'pissa', 'olora'])
+      assert.ok(
+        specs.some((s) => s.method === name && s.tuner === 'lora'),
+        name,
+      );
+    const config = validateTrainConfig(
+      {
+        model: 'm',
+        data: { train: 't.jsonl' },
+        method: methodChoice(variant!),
+        train: { steps: 1 },
+        output_dir: 'o',
+      },
+      'test',
+    );
+    assert.deepEqual(config.method, { name: 'norms-variants', include_final: false });
+    assert.deepEqual(
+      getTuner('norms-variants').fromOptions(config.method as Record<string, unknown>, { seed: 0 }),
+      { includeFinal: false },
+      'the override reaches the tuner',
+    );
+    assert.deepEqual(defaultSpecs(['norms-layers-only'], ['ua-clm']), [
+      {
+        method: 'norms-layers-only',
+        loss: 'ua-clm',
+        tuner: 'norms-variants',
+        options: { include_final: false },
+      },
+    ]);
+    assert.throws(() => defaultSpecs(['norms-layers-onyl']), /unknown fine-tuning method/);
   });
 });
 

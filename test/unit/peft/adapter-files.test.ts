@@ -221,10 +221,10 @@ describe('PEFT adapter files', () => {
     const { dir } = savedAdapter();
     const config = JSON.parse(readFileSync(join(dir, ADAPTER_CONFIG_FILE), 'utf8'));
     const cases: [Record<string, unknown>, RegExp, new (...a: never[]) => Error][] = [
-      [{ use_dora: true }, /'use_dora' is true: DoRA/, FormatError],
+      [{ use_dora: 'yes' }, /'use_dora' must be true or false/, FormatError],
       [{ bias: 'all' }, /'bias' is "all"/, FormatError],
       [{ rank_pattern: { q_proj: 2 } }, /'rank_pattern'/, FormatError],
-      [{ init_lora_weights: 'pissa' }, /'init_lora_weights' is "pissa"/, FormatError],
+      [{ init_lora_weights: 'loftq' }, /'init_lora_weights' is "loftq": supported are/, FormatError],
       [{ peft_type: 'IA3' }, /peft_type 'IA3' is not supported \(supported: FULL, LORA\)/, FormatError],
       [{ peft_type: 7 }, /'peft_type' must be a string/, FormatError],
       [{ r: 0 }, /'r' must be a positive integer/, FormatError],

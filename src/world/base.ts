@@ -14,6 +14,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backendInfo, setBackend } from '../backend/index.ts';
+import { loadNative } from '../backend/native/load.ts';
 import { ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, writeJsonAtomic } from '../io/index.ts';
 import { llamaConfigJson, loadModel } from '../models/index.ts';
@@ -114,7 +115,14 @@ export const WORLD_BASE_FILES = [
 /** The exact losses of a recipe's first steps on one backend. */
 export interface FirstSteps {
   backend: 'js' | 'native';
+  /** The native addon's SIMD level (its f32 kernels' path); 'js' for the js backend. */
+  kernels: string;
   losses: number[];
+}
+
+/** The kernel path first steps are tied to: the js backend is portable, the native one per SIMD level. */
+export function kernelPath(backend: 'js' | 'native'): string {
+  return backend === 'js' ? 'js' : (loadNative().cpu?.simd ?? 'unknown');
 }
 
 /** base.json: what a base was built from and what it reached. */
@@ -298,7 +306,11 @@ export function buildWorldBase(
   const known = knownAccuracy(folder, join(work, 'build', 'world'), (d) => hooks.onProgress?.(d));
   const info = backendInfo();
   const first: FirstSteps[] = [
-    { backend: info.active, losses: losses.slice(0, FIRST_STEPS[info.active]).map(([, l]) => l) },
+    {
+      backend: info.active,
+      kernels: kernelPath(info.active),
+      losses: losses.slice(0, FIRST_STEPS[info.active]).map(([, l]) => l),
+    },
   ];
   const other = info.active === 'native' ? 'js' : 'native';
   if (other === 'js' || info.nativeLoaded) {
@@ -307,6 +319,7 @@ export function buildWorldBase(
     try {
       first.push({
         backend: other,
+        kernels: kernelPath(other),
         losses: firstStepLosses(recipe, join(work, 'first'), FIRST_STEPS[other]),
       });
     } finally {

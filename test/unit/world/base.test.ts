@@ -10,6 +10,7 @@ import {
   buildWorldBase,
   FIRST_STEPS,
   firstStepLosses,
+  kernelPath,
   openWorldBase,
   resolveWorldBase,
   sha256File,

@@ -1,4 +1,7 @@
 /** Uncertainty: scores, grading, prediction, cascades, metrics and calibrators (docs/uq.md). */
+export * from './calibrate/apply.ts';
+export * from './calibrate/fit.ts';
+export * from './calibrate/fitted-on.ts';
 export * from './calibrate/format.ts';
 export * from './calibrate/isotonic.ts';
 export * from './calibrate/platt.ts';

@@ -22,7 +22,9 @@ export function predictionLine(p: Prediction): Record<string, unknown> {
     answer: p.answer,
     correct: p.correct,
     confidence: p.confidence,
-    ...(p.uncalibratedConfidence !== undefined ? { uncalibrated: { confidence: p.uncalibratedConfidence } } : {}),
+    ...(p.uncalibratedConfidence !== undefined
+      ? { uncalibrated: { confidence: p.uncalibratedConfidence } }
+      : {}),
     ...p.scores,
     ...p.extra,
   };

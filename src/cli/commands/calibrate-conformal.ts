@@ -2,7 +2,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.ts';
-import { CONFORMAL_GUARANTEES, conformalThreshold, readPredictions, saveThreshold, thresholdJSON } from '../../uq/index.ts';
+import {
+  CONFORMAL_GUARANTEES,
+  conformalThreshold,
+  readPredictions,
+  saveThreshold,
+  thresholdJSON,
+} from '../../uq/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
@@ -39,7 +45,8 @@ const options = {
     type: 'choice',
     choices: CONFORMAL_GUARANTEES,
     default: 'marginal',
-    description: 'marginal: E[1{answered and wrong}] <= alpha; selective: P(error among answered <= alpha) >= 1 - delta',
+    description:
+      'marginal: E[1{answered and wrong}] <= alpha; selective: P(error among answered <= alpha) >= 1 - delta',
   },
   delta: {
     type: 'number',
@@ -82,7 +89,11 @@ Prints the threshold, the calibration risk, coverage and bound; --out saves it f
     if (v.out !== undefined && existsSync(v.out) && !v.overwrite)
       throw new ConfigError(`${v.out} already exists (pass --overwrite to replace it)`);
     const { correct, scores } = readPredictions(v.input, v.label, v.confidence, 'confidence');
-    const result = conformalThreshold(scores, correct, { alpha: v.alpha, guarantee: v.guarantee, delta: v.delta });
+    const result = conformalThreshold(scores, correct, {
+      alpha: v.alpha,
+      guarantee: v.guarantee,
+      delta: v.delta,
+    });
     const file = thresholdJSON(result, v.confidence);
     const cal = file.calibration;
     const risk = result.guarantee === 'marginal' ? cal.risk : cal.selective_risk;

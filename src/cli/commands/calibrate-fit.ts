@@ -32,7 +32,11 @@ import { progress } from '../progress.ts';
 const options = {
   method: { type: 'choice', choices: FIT_METHODS, required: true, description: 'calibrator to fit' },
   out: { type: 'path', required: true, description: 'calibrator JSON to write', valueName: '<cal.json>' },
-  model: { ...modelOptions.model, required: false, description: `${modelOptions.model.description}: fit on its answers to --data` },
+  model: {
+    ...modelOptions.model,
+    required: false,
+    description: `${modelOptions.model.description}: fit on its answers to --data`,
+  },
   adapter: modelOptions.adapter,
   dtype: modelOptions.dtype,
   data: {
@@ -47,7 +51,12 @@ const options = {
     valueName: '<name>',
   },
   metric: { type: 'choice', choices: GRADE_METRICS, description: 'grading (with --model)', default: 'exact' },
-  'max-new-tokens': { type: 'integer', min: 1, description: 'answer length limit (with --model)', default: 32 },
+  'max-new-tokens': {
+    type: 'integer',
+    min: 1,
+    description: 'answer length limit (with --model)',
+    default: 32,
+  },
   stop: {
     type: 'string',
     multiple: true,
@@ -65,7 +74,11 @@ const options = {
     valueName: '<file.jsonl>',
   },
   label: { type: 'string', description: 'with --input: the correctness field', valueName: '<field>' },
-  confidence: { type: 'string', description: 'with --input: a confidence field in [0, 1]', valueName: '<field>' },
+  confidence: {
+    type: 'string',
+    description: 'with --input: a confidence field in [0, 1]',
+    valueName: '<field>',
+  },
   uncertainty: {
     type: 'string',
     description: 'with --input: an uncertainty field (higher = less sure)',
@@ -77,7 +90,8 @@ const options = {
 
 function forbid(values: Record<string, unknown>, names: readonly string[], why: string): void {
   const given = names.filter((n) => values[n] !== undefined && values[n] !== false);
-  if (given.length > 0) throw new UsageError(`calibrate fit: ${given.map((n) => `--${n}`).join(', ')} ${why}`);
+  if (given.length > 0)
+    throw new UsageError(`calibrate fit: ${given.map((n) => `--${n}`).join(', ')} ${why}`);
 }
 
 /** `attune calibrate fit --method M --out cal.json (--model DIR --data FILE | --input FILE --label K --confidence K)`. */
@@ -103,7 +117,9 @@ Never replaces --out without --overwrite; the file is validated, then written at
   async run(args, io) {
     const v = args.values;
     if ((v.model === undefined) === (v.input === undefined))
-      throw new UsageError('calibrate fit: give exactly one of --model (with --data) and --input (a predictions file)');
+      throw new UsageError(
+        'calibrate fit: give exactly one of --model (with --data) and --input (a predictions file)',
+      );
     if (existsSync(v.out) && !v.overwrite)
       throw new ConfigError(`${v.out} already exists (pass --overwrite to replace it)`);
     let calibrator: Calibrator;
@@ -116,7 +132,9 @@ Never replaces --out without --overwrite; the file is validated, then written at
         );
       if (v.label === undefined) throw new UsageError('calibrate fit: --input needs --label <field>');
       if ((v.confidence === undefined) === (v.uncertainty === undefined))
-        throw new UsageError('calibrate fit: with --input give exactly one of --confidence <field> and --uncertainty <field>');
+        throw new UsageError(
+          'calibrate fit: with --input give exactly one of --confidence <field> and --uncertainty <field>',
+        );
       const kind = v.confidence !== undefined ? 'confidence' : 'uncertainty';
       const field = (v.confidence ?? v.uncertainty)!;
       const { correct, scores } = readPredictions(v.input, v.label, field, kind);
@@ -137,9 +155,12 @@ Never replaces --out without --overwrite; the file is validated, then written at
           `calibrate fit: temperature calibrates the confidence through the logits; --score ${v.score} goes with platt or isotonic`,
         );
       if (v.score !== 'confidence' && !SCORE_NAMES.includes(v.score))
-        throw new UsageError(`calibrate fit: --score: unknown score ${v.score} (available: confidence, ${SCORE_NAMES.join(', ')})`);
+        throw new UsageError(
+          `calibrate fit: --score: unknown score ${v.score} (available: confidence, ${SCORE_NAMES.join(', ')})`,
+        );
       const records = readEvalRecords(v.data);
-      const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
+      const chatTemplate =
+        v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
       const model = modelIdentity(v.model!);
       const adapter = v.adapter !== undefined ? adapterIdentity(v.adapter) : null;
       const loaded = loadModelFromFlags({ model: v.model!, adapter: v.adapter, dtype: v.dtype });

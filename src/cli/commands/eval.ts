@@ -67,12 +67,14 @@ const options = {
   },
   calibrator: {
     type: 'path',
-    description: 'calibrator JSON (attune calibrate fit: temperature, platt or isotonic) giving the confidence',
+    description:
+      'calibrator JSON (attune calibrate fit: temperature, platt or isotonic) giving the confidence',
     valueName: '<file>',
   },
   abstain: {
     type: 'path',
-    description: 'threshold JSON (attune calibrate conformal --out): abstain below it, report realised risk and coverage',
+    description:
+      'threshold JSON (attune calibrate conformal --out): abstain below it, report realised risk and coverage',
     valueName: '<thr.json>',
   },
   'chat-template': {
@@ -229,7 +231,12 @@ score) into --out, and never replaces an existing one without --overwrite (check
     }
     io.line(`predictions: ${predictionsPath}`);
     if (v.json)
-      io.json({ ...summary, ...(abstention ? { abstention } : {}), metric: v.metric, predictions: predictionsPath });
+      io.json({
+        ...summary,
+        ...(abstention ? { abstention } : {}),
+        metric: v.metric,
+        predictions: predictionsPath,
+      });
     return 0;
   },
 });

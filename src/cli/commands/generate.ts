@@ -133,7 +133,8 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
     io.line(result.text ?? '');
     if (v.json) {
       // the answer's tokens exclude the EOS token / the token that completed a stop string (as eval)
-      const kept = result.stopReason === 'length' ? result.generatedIds.length : result.generatedIds.length - 1;
+      const kept =
+        result.stopReason === 'length' ? result.generatedIds.length : result.generatedIds.length - 1;
       const answerIds = result.generatedIds.slice(0, kept);
       const stats = result.tokenStats!.slice(0, kept);
       const tokens = {

@@ -42,7 +42,8 @@ const options = {
   bins: { type: 'integer', min: 1, description: 'equal-width bins for ECE and MCE', default: 15 },
   calibrator: {
     type: 'path',
-    description: 'Platt or isotonic calibrator JSON (attune calibrate fit) of the score field: report calibrated metrics',
+    description:
+      'Platt or isotonic calibrator JSON (attune calibrate fit) of the score field: report calibrated metrics',
     valueName: '<file>',
   },
   json: jsonOption,
@@ -116,7 +117,9 @@ baseline): docs/uq.md.`,
     if (v.json) {
       // one flat object: every registered metric next to n, bins, score and notes
       const { n, bins, score, values, notes } = metrics;
-      const uncalibrated = mapper ? { uncalibrated: { score: raw.score, ...raw.values, notes: raw.notes } } : {};
+      const uncalibrated = mapper
+        ? { uncalibrated: { score: raw.score, ...raw.values, notes: raw.notes } }
+        : {};
       io.json({ n, bins, score, ...values, notes, ...uncalibrated });
     }
     return 0;

@@ -28,7 +28,9 @@ export function fitScoreCalibrator(
   correct: ArrayLike<boolean>,
   kind: 'confidence' | 'uncertainty',
 ): Calibrator {
-  return method === 'platt' ? fitPlatt(scores, correct) : fitIsotonic(scores, correct, { increasing: kind === 'confidence' });
+  return method === 'platt'
+    ? fitPlatt(scores, correct)
+    : fitIsotonic(scores, correct, { increasing: kind === 'confidence' });
 }
 
 /**

@@ -153,7 +153,8 @@ export function fittedOnFromJSON(value: unknown, source: string): FittedOn {
     if (typeof value[k] !== 'string' || value[k] === '')
       throw new FormatError(source, `fitted_on.${k}: expected a non-empty string`);
   }
-  if (value.model !== null) identityOf(value.model, ['path', 'config_sha256', 'weights_fingerprint'], source, 'fitted_on.model');
+  if (value.model !== null)
+    identityOf(value.model, ['path', 'config_sha256', 'weights_fingerprint'], source, 'fitted_on.model');
   if (value.adapter !== null) identityOf(value.adapter, ['path', 'sha256'], source, 'fitted_on.adapter');
   identityOf(value.data, ['path', 'sha256'], source, 'fitted_on.data');
   if (!Number.isInteger(value.n) || (value.n as number) < 1)

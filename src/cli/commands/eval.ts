@@ -6,6 +6,7 @@ import {
   abstentionOutcome,
   adapterIdentity,
   type CalibratorFile,
+  checkCalibratorScore,
   checkFittedModel,
   checkPredictionsWritable,
   type EvalSummary,
@@ -17,6 +18,7 @@ import {
   PREDICTIONS_FILE,
   predict,
   readEvalRecords,
+  SCORE_NAMES,
   selectScores,
   summarizePredictions,
   writePredictionsFile,
@@ -171,7 +173,8 @@ score) into --out, and never replaces an existing one without --overwrite (check
     let calibrator: CalibratorFile | undefined;
     if (v.calibrator) {
       calibrator = loadCalibratorFile(v.calibrator);
-      if (calibrator.fittedOn)
+      // a calibrator fitted from a predictions file names no model: nothing to hash or compare
+      if (calibrator.fittedOn?.model)
         checkFittedModel(
           calibrator.fittedOn,
           v.calibrator,
@@ -179,6 +182,13 @@ score) into --out, and never replaces an existing one without --overwrite (check
           v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
         );
     }
+    // MC-dropout score names are known only once computed: those are checked on the first answer
+    if (calibrator && v['mc-dropout'] === 0)
+      checkCalibratorScore(
+        calibrator,
+        ['confidence', ...SCORE_NAMES],
+        '; MC-dropout scores need --mc-dropout',
+      );
     const threshold = v.abstain !== undefined ? loadThreshold(v.abstain) : undefined;
     if (threshold && threshold.confidence !== 'confidence')
       throw new UsageError(

@@ -5,9 +5,11 @@ import {
   adapterIdentity,
   answerLogits,
   calibratedConfidence,
+  checkCalibratorScore,
   checkFittedModel,
   loadCalibratorFile,
   modelIdentity,
+  SCORE_NAMES,
   sequenceConfidence,
   sequenceScores,
 } from '../../uq/index.ts';
@@ -101,13 +103,15 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
       throw new UsageError('generate: --chat-template goes with --chat');
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
     const calibrator = v.calibrator !== undefined ? loadCalibratorFile(v.calibrator) : undefined;
-    if (calibrator?.fittedOn)
+    // a calibrator fitted from a predictions file names no model: nothing to hash or compare
+    if (calibrator?.fittedOn?.model)
       checkFittedModel(
         calibrator.fittedOn,
         v.calibrator!,
         modelIdentity(v.model),
         v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
       );
+    if (calibrator) checkCalibratorScore(calibrator, ['confidence', ...SCORE_NAMES]);
     const loaded = loadModelFromFlags(v);
     const tokenizer = loaded.tokenizer;
     if (!tokenizer) throw new UsageError(`generate: ${loaded.dir} has no tokenizer.json`);

@@ -94,3 +94,17 @@ export function calibratedConfidence(file: CalibratorFile, answer: AnswerForCali
 export function calibratesLogits(file: CalibratorFile): boolean {
   return calibrators.get(file.calibrator.type).input === 'logits';
 }
+
+/**
+ * Refuse (UsageError) a confidence calibrator whose score is not among `available` (checked before
+ * any work; a temperature calibrator needs no score). `hint` ends the message (e.g. how to get more).
+ */
+export function checkCalibratorScore(file: CalibratorFile, available: readonly string[], hint = ''): void {
+  if (calibratesLogits(file)) return;
+  const score = calibratorScore(file);
+  if (!available.includes(score)) {
+    throw new UsageError(
+      `${file.path}: this calibrator maps the score "${score}", which is not computed here (available: ${available.join(', ')})${hint}`,
+    );
+  }
+}

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { Rng } from '../../../src/tensor/index.ts';
 import {
   abstentionOutcome,
@@ -7,6 +10,7 @@ import {
   clopperPearsonUpper,
   conformalThreshold,
 } from '../../../src/uq/conformal.ts';
+import { loadThreshold, saveThreshold, thresholdJSON } from '../../../src/uq/conformal-file.ts';
 import { conformalSplits } from '../../../src/uq/conformal-splits.ts';
 import { assertClose } from './helpers.ts';
 
@@ -183,5 +187,36 @@ describe('conformalSplits (the headline over random calibration/test splits)', (
     const s = conformalSplits([0.9, 0.8, 0.7, 0.6], [1, 1, 1, 1], { alpha: 0.45, splits: 3 });
     assert.deepEqual(s.risk, { mean: 0, std: 0, count: 3 });
     assert.throws(() => conformalSplits([0.9], [1], { alpha: 0.1 }), /leave no calibration or no test part/);
+  });
+});
+
+describe('threshold files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'attune-thr-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('round-trips a chosen threshold and rejects a bad file naming the field', () => {
+    const path = join(dir, 'thr.json');
+    const chosen = thresholdJSON(conformalThreshold(marginalC, marginalY, { alpha: 0.25 }), 'confidence');
+    saveThreshold(path, chosen);
+    assert.deepEqual(loadThreshold(path), chosen);
+    assert.deepEqual(chosen.calibration, {
+      n: 9,
+      answered: 5,
+      coverage: 5 / 9,
+      risk: 1 / 9,
+      selective_risk: 0.2,
+    });
+    writeFileSync(path, JSON.stringify({ ...chosen, threshold: 'high' }));
+    assert.throws(
+      () => loadThreshold(path),
+      /thr.json: threshold: expected a finite number or null, found "high"/,
+    );
+    writeFileSync(path, JSON.stringify({ ...chosen, type: 'platt' }));
+    assert.throws(() => loadThreshold(path), /type: expected 'abstention_threshold'/);
+    writeFileSync(path, JSON.stringify({ ...chosen, guarantee: 'joint' }));
+    assert.throws(() => loadThreshold(path), /guarantee: expected marginal or selective, found "joint"/);
+    // abstain-on-everything files (threshold null) load
+    saveThreshold(path, thresholdJSON(conformalThreshold(marginalC, marginalY, { alpha: 0.15 }), 'c'));
+    assert.equal(loadThreshold(path).threshold, null);
   });
 });

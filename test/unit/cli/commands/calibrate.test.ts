@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadModel } from '../../../../src/models/index.ts';
+import { applyLora } from '../../../../src/peft/index.ts';
 import {
   answerLogits,
   modelIdentity,
@@ -11,6 +12,7 @@ import {
   temperatureNll,
 } from '../../../../src/uq/index.ts';
 import { tempDir, writeJsonl, writeTinyModel } from '../../../helpers/tiny-run.ts';
+import { randomizeLora } from '../../peft/helpers.ts';
 import { attune } from './helpers.ts';
 
 const root = tempDir('attune-cli-calibrate-');
@@ -193,6 +195,64 @@ describe('attune calibrate fit', () => {
       '--json',
     ]);
     assert.equal(g.status, 1);
+  });
+
+  it('records the adapter and refuses the calibrator without it or with another one', async () => {
+    const adapterDir = (name: string, seed: number) => {
+      const { model: m } = loadModel(model);
+      const adapter = applyLora(m, { r: 2, loraAlpha: 4 });
+      randomizeLora(m, seed);
+      const dir = join(root, name);
+      adapter.save(dir, { baseModelNameOrPath: model });
+      return dir;
+    };
+    const a = adapterDir('adapter-a', 1);
+    const b = adapterDir('adapter-b', 2);
+    const out = join(root, 'with-adapter.json');
+    const fit = await attune([
+      'calibrate',
+      'fit',
+      '--model',
+      model,
+      '--adapter',
+      a,
+      '--data',
+      data,
+      '--method',
+      'isotonic',
+      '--max-new-tokens',
+      '2',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(fit.status, 0, fit.stderr);
+    assert.equal((fit.json!.fitted_on as { adapter: { path: string } }).adapter.path, a);
+    const base = [
+      'eval',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--max-new-tokens',
+      '2',
+      '--calibrator',
+      out,
+      '--out',
+      join(root, 'adapter-eval'),
+      '--overwrite',
+    ];
+    const ok = await attune([...base, '--adapter', a]);
+    assert.equal(ok.status, 0, ok.stderr);
+    const none = await attune(base);
+    assert.equal(none.status, 1);
+    assert.match(
+      none.stderr,
+      /was fitted with the adapter .*adapter-a \(sha256 [0-9a-f]{12}\); pass --adapter with it/,
+    );
+    const other = await attune([...base, '--adapter', b]);
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /not with .*adapter-b/);
   });
 
   it('fits Platt on a model score, and isotonic from a predictions file for uq metrics --calibrator', async () => {

@@ -6,6 +6,7 @@ import { Rng } from '../tensor/index.ts';
 import { abstentionOutcome, type ConformalOptions, conformalThreshold } from './conformal.ts';
 import { binaryValues, checkSameLength, finiteValues } from './metrics/inputs.ts';
 import { UqInputError } from './metrics/result.ts';
+import type { Prediction } from './predict.ts';
 
 /** Options of `conformalSplits`. */
 export interface ConformalSplitOptions extends ConformalOptions {
@@ -134,4 +135,16 @@ export function conformalSplits(
     violations: violated / splits,
     perSplit,
   };
+}
+
+/** `conformalSplits` of graded predictions (`attune eval`'s): their confidence and correctness. */
+export function conformalSplitsOfPredictions(
+  predictions: readonly Pick<Prediction, 'confidence' | 'correct'>[],
+  options: ConformalSplitOptions,
+): ConformalSplitSummary {
+  return conformalSplits(
+    predictions.map((p) => p.confidence),
+    predictions.map((p) => p.correct),
+    options,
+  );
 }

@@ -101,6 +101,10 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
       throw new UsageError('generate: give exactly one of --prompt or --chat');
     if (v['chat-template'] !== undefined && v.chat === undefined)
       throw new UsageError('generate: --chat-template goes with --chat');
+    if (v.calibrator !== undefined && !v.json)
+      throw new UsageError(
+        'generate: --calibrator goes with --json (the calibrated confidence is reported there)',
+      );
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
     const calibrator = v.calibrator !== undefined ? loadCalibratorFile(v.calibrator) : undefined;
     // a calibrator fitted from a predictions file names no model: nothing to hash or compare

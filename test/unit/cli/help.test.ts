@@ -68,7 +68,10 @@ describe('help', () => {
         assert.ok(!names.includes(banned), `${command.name} --${banned}`);
       // the commands that read a predictions file
       if (names.includes('input'))
-        assert.ok(['uq metrics', 'calibrate fit', 'calibrate conformal'].includes(command.name), `${command.name} --input`);
+        assert.ok(
+          ['uq metrics', 'calibrate fit', 'calibrate conformal'].includes(command.name),
+          `${command.name} --input`,
+        );
       const writes = names.includes('out') && !command.name.startsWith('bench ');
       if (writes)
         assert.ok(names.includes('overwrite'), `${command.name} writes --out but has no --overwrite`);

@@ -11,7 +11,7 @@ import {
   conformalThreshold,
 } from '../../../src/uq/conformal.ts';
 import { loadThreshold, saveThreshold, thresholdJSON } from '../../../src/uq/conformal-file.ts';
-import { conformalSplits } from '../../../src/uq/conformal-splits.ts';
+import { conformalSplits, conformalSplitsOfPredictions } from '../../../src/uq/conformal-splits.ts';
 import { assertClose } from './helpers.ts';
 
 // n = 9 (so n + 1 = 10); 0.9 and 0.7 are ties. Going down the distinct confidences, the answered
@@ -166,6 +166,8 @@ describe('conformalSplits (the headline over random calibration/test splits)', (
     assert.ok(a.coverage.mean! > 0.3 && a.coverage.mean! < 0.9, `coverage ${a.coverage.mean}`);
     assert.ok(a.risk.std! > 0);
     assert.deepEqual(conformalSplits(confidence, correct, { alpha: 0.1, seed: 3 }), a);
+    const predictions = confidence.map((c, i) => ({ confidence: c, correct: correct[i]! }));
+    assert.deepEqual(conformalSplitsOfPredictions(predictions, { alpha: 0.1, seed: 3 }), a);
     assert.notDeepEqual(conformalSplits(confidence, correct, { alpha: 0.1, seed: 4 }).perSplit, a.perSplit);
   });
 

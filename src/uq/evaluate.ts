@@ -1,7 +1,8 @@
 /**
  * The summary `attune eval` reports for a set of graded predictions: accuracy; for every score
  * (an uncertainty) the AUROC and AUPR of detecting wrong answers (positive = wrong), PRR and AURC;
- * for the confidence (exp mean log-prob, or a calibrator's output) ECE, MCE, Brier and NLL.
+ * for the confidence (exp mean log-prob, or a calibrator's output) ECE, MCE, Brier and NLL; with a
+ * calibrator, the same of the raw confidence under `uncalibrated`.
  */
 import { predictionMetrics } from './metrics/report.ts';
 import type { Prediction } from './predict.ts';
@@ -29,6 +30,20 @@ export interface EvalSummary {
   };
   /** Why a metric is null (keyed `score.metric`). */
   notes: Record<string, string>;
+  /** With a calibrator: the same calibration metrics of the raw confidence. */
+  uncalibrated?: { confidence: EvalSummary['confidence'] };
+}
+
+function confidenceMetrics(
+  correct: boolean[],
+  confidence: number[],
+  bins: number | undefined,
+  notes: Record<string, string>,
+  prefix: string,
+): EvalSummary['confidence'] {
+  const c = predictionMetrics({ correct, confidence, bins });
+  for (const [k, v] of Object.entries(c.notes)) if (v !== undefined) notes[`${prefix}.${k}`] = v;
+  return { ece: c.ece, mce: c.mce, brier: c.brier, nll: c.nll, auroc: c.auroc, bins: c.bins };
 }
 
 /** Summarise graded predictions (all share the same score names). */
@@ -47,17 +62,32 @@ export function summarizePredictions(
     for (const [k, v] of Object.entries(m.notes))
       if (v !== undefined && k in scores[name]!) notes[`${name}.${k}`] = v;
   }
-  const c = predictionMetrics({
+  const confidence = confidenceMetrics(
     correct,
-    confidence: predictions.map((p) => p.confidence),
-    bins: options.bins,
-  });
-  for (const [k, v] of Object.entries(c.notes)) if (v !== undefined) notes[`confidence.${k}`] = v;
+    predictions.map((p) => p.confidence),
+    options.bins,
+    notes,
+    'confidence',
+  );
+  const calibrated = n > 0 && predictions.every((p) => p.uncalibratedConfidence !== undefined);
   return {
     n,
     accuracy: n > 0 ? correct.filter(Boolean).length / n : null,
     scores,
-    confidence: { ece: c.ece, mce: c.mce, brier: c.brier, nll: c.nll, auroc: c.auroc, bins: c.bins },
+    confidence,
     notes,
+    ...(calibrated
+      ? {
+          uncalibrated: {
+            confidence: confidenceMetrics(
+              correct,
+              predictions.map((p) => p.uncalibratedConfidence!),
+              options.bins,
+              notes,
+              'uncalibrated.confidence',
+            ),
+          },
+        }
+      : {}),
   };
 }

@@ -1,4 +1,7 @@
 /** Uncertainty: scores, grading, prediction, cascades, metrics and calibrators (docs/uq.md). */
+export * from './calibrate/apply.ts';
+export * from './calibrate/fit.ts';
+export * from './calibrate/fitted-on.ts';
 export * from './calibrate/format.ts';
 export * from './calibrate/isotonic.ts';
 export * from './calibrate/platt.ts';
@@ -6,6 +9,9 @@ export * from './calibrate/registry.ts';
 export * from './calibrate/serialize.ts';
 export * from './calibrate/temperature.ts';
 export * from './cascade.ts';
+export * from './conformal.ts';
+export * from './conformal-file.ts';
+export * from './conformal-splits.ts';
 export * from './evaluate.ts';
 export * from './grade.ts';
 export * from './mc-dropout.ts';

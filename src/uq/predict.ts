@@ -7,6 +7,8 @@ import { jsonTypeName } from '../data/index.ts';
 import { DataError, UsageError } from '../errors.ts';
 import type { ChatMessage, Tokenizer } from '../io/index.ts';
 import { type CausalLM, generate } from '../models/index.ts';
+import { answerLogits, calibratedConfidence } from './calibrate/apply.ts';
+import type { CalibratorFile } from './calibrate/serialize.ts';
 import { type GradeMetric, grade } from './grade.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
 import { sequenceConfidence, sequenceScores } from './scores.ts';
@@ -32,6 +34,8 @@ export interface Prediction {
   scores: Record<string, number>;
   /** exp(mean log-prob) of the answer tokens, or the calibrator's output. */
   confidence: number;
+  /** With a calibrator: the raw exp(mean log-prob) that `confidence` replaced. */
+  uncalibratedConfidence?: number;
   /** log-prob of each answer token (for quantile-based cascades). */
   logprobs: number[];
   /** Extra fields of the record (split, entity, ...). */
@@ -48,6 +52,8 @@ export interface PredictOptions {
   eosTokenIds?: readonly number[];
   /** Maps the raw confidence (exp mean log-prob) to a calibrated one. */
   calibrate?: (confidence: number) => number;
+  /** A calibrator file applied to every answer (any kind, temperature included); wins over `calibrate`. */
+  calibrator?: CalibratorFile;
   /** Chat template source for {messages} records (default: the tokenizer's). */
   chatTemplate?: string;
   onProgress?: (done: number, total: number) => void;
@@ -85,7 +91,8 @@ export function readEvalRecords(path: string): EvalRecord[] {
   return records;
 }
 
-function promptIdsOf(
+/** The prompt token ids of a record (its text, or its chat messages rendered with a generation prompt) and that text. */
+export function promptIdsOf(
   record: EvalRecord,
   tokenizer: Tokenizer,
   chatTemplate: string | undefined,
@@ -143,6 +150,16 @@ export function predict(
         );
       }
       const raw = sequenceConfidence(tokens);
+      const calibrated = options.calibrator
+        ? calibratedConfidence(options.calibrator, {
+            confidence: raw,
+            scores,
+            answerIds,
+            logits: () => answerLogits(model, promptIds, answerIds),
+          })
+        : options.calibrate
+          ? options.calibrate(raw)
+          : raw;
       const answer = (g.text ?? '').trim();
       const { prompt: _p, messages: _m, answer: reference, ...extra } = record;
       out.push({
@@ -152,7 +169,8 @@ export function predict(
         // a record marked "answerable": false has no right answer: anything said is a hallucination
         correct: record.answerable !== false && grade(answer, reference, metric),
         scores,
-        confidence: options.calibrate ? options.calibrate(raw) : raw,
+        confidence: calibrated,
+        ...(options.calibrator || options.calibrate ? { uncalibratedConfidence: raw } : {}),
         logprobs: tokens.logprobs,
         extra,
       });

@@ -10,7 +10,11 @@ import type { Prediction } from './predict.ts';
 /** The file `attune eval` writes into its output folder. */
 export const PREDICTIONS_FILE = 'predictions.jsonl';
 
-/** One line of predictions.jsonl: prompt, reference, answer, correct, confidence, every score, the record's extra fields. */
+/**
+ * One line of predictions.jsonl: prompt, reference, answer, correct, confidence (calibrated when a
+ * calibrator was applied, the raw one then in `uncalibrated.confidence`), every score, the record's
+ * extra fields.
+ */
 export function predictionLine(p: Prediction): Record<string, unknown> {
   return {
     prompt: p.prompt,
@@ -18,6 +22,9 @@ export function predictionLine(p: Prediction): Record<string, unknown> {
     answer: p.answer,
     correct: p.correct,
     confidence: p.confidence,
+    ...(p.uncalibratedConfidence !== undefined
+      ? { uncalibrated: { confidence: p.uncalibratedConfidence } }
+      : {}),
     ...p.scores,
     ...p.extra,
   };

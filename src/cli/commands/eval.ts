@@ -3,14 +3,22 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import {
-  calibrators,
+  abstentionOutcome,
+  adapterIdentity,
+  type CalibratorFile,
+  checkCalibratorScore,
+  checkFittedModel,
   checkPredictionsWritable,
   type EvalSummary,
   GRADE_METRICS,
-  loadCalibrator,
+  loadCalibratorFile,
+  loadThreshold,
+  modelIdentity,
+  outcomeJSON,
   PREDICTIONS_FILE,
   predict,
   readEvalRecords,
+  SCORE_NAMES,
   selectScores,
   summarizePredictions,
   writePredictionsFile,
@@ -61,8 +69,15 @@ const options = {
   },
   calibrator: {
     type: 'path',
-    description: 'Platt or isotonic calibrator JSON mapping the confidence',
+    description:
+      'calibrator JSON (attune calibrate fit: temperature, platt or isotonic) giving the confidence',
     valueName: '<file>',
+  },
+  abstain: {
+    type: 'path',
+    description:
+      'threshold JSON (attune calibrate conformal --out): abstain below it, report realised risk and coverage',
+    valueName: '<thr.json>',
   },
   'chat-template': {
     type: 'path',
@@ -118,7 +133,10 @@ export function formatEvalSummary(summary: EvalSummary, metric: string): string 
   return [
     `accuracy ${summary.accuracy?.toFixed(4) ?? '-'} on ${summary.n} records (${metric} match)\n`,
     formatTable(rows, ['score', ...ranking, 'note']),
-    `confidence: ECE ${fixed(c.ece)} (${c.bins} bins), MCE ${fixed(c.mce)}, Brier ${fixed(c.brier)}, NLL ${fixed(c.nll)}${why ? ` (${why})` : ''}\n`,
+    `confidence${summary.uncalibrated ? ' (calibrated)' : ''}: ECE ${fixed(c.ece)} (${c.bins} bins), MCE ${fixed(c.mce)}, Brier ${fixed(c.brier)}, NLL ${fixed(c.nll)}${why ? ` (${why})` : ''}\n`,
+    summary.uncalibrated
+      ? `uncalibrated: ECE ${fixed(summary.uncalibrated.confidence.ece)}, MCE ${fixed(summary.uncalibrated.confidence.mce)}, Brier ${fixed(summary.uncalibrated.confidence.brier)}, NLL ${fixed(summary.uncalibrated.confidence.nll)}\n`
+      : '',
   ].join('');
 }
 
@@ -130,8 +148,11 @@ export const evalCommand = defineCommand({
 computes uncertainty scores of the answer (msp, log_perplexity, mean/max entropy, margin, log-prob
 quantiles; with --mc-dropout T also predictive/expected entropy, mutual information and NLL
 mean/variance) and reports accuracy, per score the AUROC / AUPR of detecting wrong answers
-(positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) (or --calibrator's
-output) ECE, MCE, Brier and NLL; a metric that is undefined (e.g. every answer right) is shown as -
+(positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) ECE, MCE, Brier and
+NLL. With --calibrator (any kind from attune calibrate fit; refused when fitted on another model or
+adapter) the confidence is the calibrated one and the raw metrics sit under "uncalibrated". With
+--abstain (attune calibrate conformal --out) it also reports the realised risk and coverage of
+answering only when confidence >= the threshold. A metric that is undefined (e.g. every answer right) is shown as -
 with the reason. Writes predictions.jsonl (prompt, reference, answer, correct, confidence, every
 score) into --out, and never replaces an existing one without --overwrite (checked first).`,
   options,
@@ -149,21 +170,30 @@ score) into --out, and never replaces an existing one without --overwrite (check
     if (wanted?.some((s) => s === ''))
       throw new UsageError(`--scores: expected comma-separated score names, got ${JSON.stringify(v.scores)}`);
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
-    let calibrate: ((c: number) => number) | undefined;
+    let calibrator: CalibratorFile | undefined;
     if (v.calibrator) {
-      const c = loadCalibrator(v.calibrator);
-      if (calibrators.get(c.type).input !== 'confidence') {
-        const ofConfidence = calibrators
-          .list()
-          .filter((k) => k.input === 'confidence')
-          .map((k) => k.name);
-        throw new UsageError(
-          `eval: a ${c.type} calibrator rescales token logits; pass a calibrator of the confidence (${ofConfidence.join(' or ')})`,
+      calibrator = loadCalibratorFile(v.calibrator);
+      // a calibrator fitted from a predictions file names no model: nothing to hash or compare
+      if (calibrator.fittedOn?.model)
+        checkFittedModel(
+          calibrator.fittedOn,
+          v.calibrator,
+          modelIdentity(v.model),
+          v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
         );
-      }
-      const confidenceCalibrator = c as Exclude<typeof c, { type: 'temperature' }>;
-      calibrate = (x) => confidenceCalibrator.apply(x);
     }
+    // MC-dropout score names are known only once computed: those are checked on the first answer
+    if (calibrator && v['mc-dropout'] === 0)
+      checkCalibratorScore(
+        calibrator,
+        ['confidence', ...SCORE_NAMES],
+        '; MC-dropout scores need --mc-dropout',
+      );
+    const threshold = v.abstain !== undefined ? loadThreshold(v.abstain) : undefined;
+    if (threshold && threshold.confidence !== 'confidence')
+      throw new UsageError(
+        `eval --abstain: ${v.abstain} is a threshold on the field "${threshold.confidence}"; eval applies thresholds on its confidence (fit one with calibrate conformal --confidence confidence)`,
+      );
     const passes = v['mc-dropout'];
     const loaded = loadModelFromFlags(v);
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
@@ -180,7 +210,7 @@ score) into --out, and never replaces an existing one without --overwrite (check
       stop: v.stop.map(unescapeStop),
       eosTokenIds: loaded.eosTokenIds,
       mcDropout: passes > 0 ? { passes, rate: v['mc-rate'], seed: 0 } : undefined,
-      calibrate,
+      calibrator,
       chatTemplate,
       onProgress: (done) => bar.update(done),
     });
@@ -190,8 +220,33 @@ score) into --out, and never replaces an existing one without --overwrite (check
     mkdirSync(outDir, { recursive: true });
     writePredictionsFile(predictionsPath, predictions, { overwrite: v.overwrite });
     io.out(formatEvalSummary(summary, v.metric));
+    let abstention: Record<string, unknown> | undefined;
+    if (threshold) {
+      const outcome = abstentionOutcome(
+        predictions.map((p) => p.confidence),
+        predictions.map((p) => p.correct),
+        threshold.threshold,
+      );
+      const target = threshold.guarantee === 'marginal' ? outcome.risk : outcome.selectiveRisk;
+      abstention = {
+        threshold: threshold.threshold,
+        guarantee: threshold.guarantee,
+        alpha: threshold.alpha,
+        delta: threshold.delta,
+        ...outcomeJSON(outcome),
+      };
+      io.line(
+        `abstention (${threshold.guarantee}, alpha ${threshold.alpha}, threshold ${threshold.threshold ?? 'none: abstain on all'}): answered ${outcome.answered} of ${outcome.n} (coverage ${fixed(outcome.coverage)}), realised ${threshold.guarantee === 'marginal' ? 'risk' : 'error among answered'} ${fixed(target)}`,
+      );
+    }
     io.line(`predictions: ${predictionsPath}`);
-    if (v.json) io.json({ ...summary, metric: v.metric, predictions: predictionsPath });
+    if (v.json)
+      io.json({
+        ...summary,
+        ...(abstention ? { abstention } : {}),
+        metric: v.metric,
+        predictions: predictionsPath,
+      });
     return 0;
   },
 });

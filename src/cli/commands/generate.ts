@@ -1,6 +1,18 @@
 /** `attune generate`: continue a prompt (or a chat message) with a model, seeded. */
 import { UsageError } from '../../errors.ts';
 import { generate } from '../../models/index.ts';
+import {
+  adapterIdentity,
+  answerLogits,
+  calibratedConfidence,
+  checkCalibratorScore,
+  checkFittedModel,
+  loadCalibratorFile,
+  modelIdentity,
+  SCORE_NAMES,
+  sequenceConfidence,
+  sequenceScores,
+} from '../../uq/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
@@ -58,6 +70,11 @@ const options = {
     description: 'stop string (stops once the continuation contains it; "\\n" = newline)',
     valueName: '<text>',
   },
+  calibrator: {
+    type: 'path',
+    description: 'calibrator JSON (attune calibrate fit): --json reports the calibrated confidence',
+    valueName: '<file>',
+  },
   json: jsonOption,
 } as const;
 
@@ -69,7 +86,9 @@ export const generateCommand = defineCommand({
 the chat template with a generation prompt (the model's, or --chat-template FILE for a model that
 ships none), then generates up to --max-new-tokens tokens, stopping at
 an EOS id of config.json / generation_config.json or at --stop. --json adds the prompt ids, the
-generated ids and the text.`,
+generated ids, the text and the confidence exp(mean log-prob) of the generated tokens (the EOS or
+stop-completing token excluded); with --calibrator (refused when fitted on another model or adapter)
+that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
   options,
   examples: [
     'attune generate --model ./SmolLM2-135M --prompt "Once upon a time"',
@@ -82,7 +101,21 @@ generated ids and the text.`,
       throw new UsageError('generate: give exactly one of --prompt or --chat');
     if (v['chat-template'] !== undefined && v.chat === undefined)
       throw new UsageError('generate: --chat-template goes with --chat');
+    if (v.calibrator !== undefined && !v.json)
+      throw new UsageError(
+        'generate: --calibrator goes with --json (the calibrated confidence is reported there)',
+      );
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
+    const calibrator = v.calibrator !== undefined ? loadCalibratorFile(v.calibrator) : undefined;
+    // a calibrator fitted from a predictions file names no model: nothing to hash or compare
+    if (calibrator?.fittedOn?.model)
+      checkFittedModel(
+        calibrator.fittedOn,
+        v.calibrator!,
+        modelIdentity(v.model),
+        v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
+      );
+    if (calibrator) checkCalibratorScore(calibrator, ['confidence', ...SCORE_NAMES]);
     const loaded = loadModelFromFlags(v);
     const tokenizer = loaded.tokenizer;
     if (!tokenizer) throw new UsageError(`generate: ${loaded.dir} has no tokenizer.json`);
@@ -103,14 +136,37 @@ generated ids and the text.`,
       eosTokenIds: loaded.eosTokenIds,
       stopStrings: v.stop ? [unescapeStop(v.stop)] : [],
       tokenizer,
+      returnStats: v.json,
     });
     io.line(result.text ?? '');
     if (v.json) {
+      // the answer's tokens exclude the EOS token / the token that completed a stop string (as eval)
+      const kept =
+        result.stopReason === 'length' ? result.generatedIds.length : result.generatedIds.length - 1;
+      const answerIds = result.generatedIds.slice(0, kept);
+      const stats = result.tokenStats!.slice(0, kept);
+      const tokens = {
+        logprobs: stats.map((s) => s.logprob),
+        entropies: stats.map((s) => s.entropy),
+        top1: stats.map((s) => s.top1),
+        top2: stats.map((s) => s.top2),
+      };
+      const raw = sequenceConfidence(tokens);
+      const confidence = calibrator
+        ? calibratedConfidence(calibrator, {
+            confidence: raw,
+            scores: sequenceScores(tokens),
+            answerIds,
+            logits: () => answerLogits(loaded.model, promptIds, answerIds),
+          })
+        : raw;
       io.json({
         prompt_ids: promptIds,
         generated_ids: result.generatedIds,
         text: result.text,
         stop_reason: result.stopReason,
+        confidence,
+        ...(calibrator ? { uncalibrated: { confidence: raw } } : {}),
       });
     }
     return 0;

@@ -6,6 +6,8 @@ import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchMethodsCommand } from './bench-methods.ts';
 import { benchTrainCommand } from './bench-train.ts';
+import { calibrateConformalCommand } from './calibrate-conformal.ts';
+import { calibrateFitCommand } from './calibrate-fit.ts';
 import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
 import { decompressCommand } from './decompress.ts';
@@ -32,6 +34,8 @@ export const commands: readonly Command[] = [
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
+  calibrateFitCommand,
+  calibrateConformalCommand,
   cascadeCommand,
   trainCommand,
   exportCommand,

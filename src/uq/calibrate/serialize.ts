@@ -3,6 +3,7 @@ import { FormatError } from '../../errors.ts';
 import { describeJsonValue, isJsonObject, readJson, writeJsonAtomic } from '../../io/index.ts';
 import { UqInputError } from '../metrics/result.ts';
 import './builtin.ts';
+import { type FittedOn, fittedOnFromJSON } from './fitted-on.ts';
 import { CALIBRATOR_FORMAT_VERSION } from './format.ts';
 import type { IsotonicCalibrator } from './isotonic.ts';
 import type { PlattCalibrator } from './platt.ts';
@@ -64,4 +65,30 @@ export function saveCalibrator(path: string, calibrator: Calibrator): void {
 /** Read a calibrator saved by `saveCalibrator`; a missing, unparsable or invalid file is a FormatError naming it. */
 export function loadCalibrator(path: string): Calibrator {
   return calibratorFromJSON(readJson(path), path);
+}
+
+/** A calibrator file: the calibrator and what it was fitted on (null in a file without `fitted_on`). */
+export interface CalibratorFile {
+  path: string;
+  calibrator: Calibrator;
+  fittedOn: FittedOn | null;
+}
+
+/**
+ * Write `{type, version, params, fitted_on}` to `path` atomically (validated first: the JSON is
+ * read back through `calibratorFromJSON` before anything is written).
+ */
+export function saveCalibratorFile(path: string, calibrator: Calibrator, fittedOn: FittedOn): void {
+  const value = { ...calibrator.toJSON(), fitted_on: fittedOn };
+  calibratorFromJSON(JSON.parse(JSON.stringify(value)), path);
+  fittedOnFromJSON(value.fitted_on, path);
+  writeJsonAtomic(path, value);
+}
+
+/** Read a calibrator file with its `fitted_on` (FormatError naming the file when anything is wrong). */
+export function loadCalibratorFile(path: string): CalibratorFile {
+  const value = readJson(path);
+  const calibrator = calibratorFromJSON(value, path);
+  const raw = (value as Record<string, unknown>).fitted_on;
+  return { path, calibrator, fittedOn: raw === undefined ? null : fittedOnFromJSON(raw, path) };
 }

@@ -91,7 +91,7 @@ export const WORLD_BASE_RECIPES: Readonly<Record<WorldBaseSize, WorldBaseRecipe>
     world: WORLD_BASE_WORLD,
     model: { hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 8, numKvHeads: 4 },
     pretrain: {
-      steps: 1200,
+      steps: 800,
       batchSize: 24,
       lr: 2e-3,
       maxLength: 192,

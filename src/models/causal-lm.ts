@@ -12,6 +12,7 @@ import { Conv1D, Dropout, Linear, Module } from '../nn/index.ts';
 export { mixSeed } from '../nn/index.ts';
 
 import {
+  type ComputePrecision,
   type LinearCrossEntropyResult,
   linearCrossEntropy,
   matmul,
@@ -69,6 +70,11 @@ export interface ForwardOptions {
 /** A causal language model of any architecture; see the file comment. */
 export abstract class CausalLM extends Module {
   abstract readonly config: CausalLMConfig;
+  /**
+   * Precision of the full-logits GEMM of `logits()` (set by `setComputePrecision`); the fused
+   * scoring path (`scoreTokens`) computes its logits in f32 from an f32 or bf16 weight.
+   */
+  lmHeadPrecision: ComputePrecision = 'f32';
 
   /**
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
@@ -94,9 +100,13 @@ export abstract class CausalLM extends Module {
   /** Element type of the activations: f64 for a reference (f64) model, else f32. */
   abstract activationDtype(): 'f32' | 'f64';
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.lmHeadPrecision = precision;
+  }
+
   /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
   logits(hidden: Tensor): Tensor {
-    return matmul(hidden, this.lmHeadWeight(), { transB: true });
+    return matmul(hidden, this.lmHeadWeight(), { transB: true, precision: this.lmHeadPrecision });
   }
 
   /**

@@ -18,12 +18,15 @@
  * kernel in f32, or f64) to W: into an f32 weight with f32 rounding, so unmerge restores W to
  * within about 1 ulp; into a bf16 weight with bf16 rounding (relative error up to 2^-9 per element,
  * the precision PEFT's merge into a bf16 model has too) — the original bf16 bits are kept while
- * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly.
+ * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly. Under compute precision
+ * 'bf16' (`setComputePrecision`, bf16-mixed training) the base GEMM takes bf16 inputs with f32
+ * accumulation, while lora_A / lora_B are pinned to f32 (small GEMMs, trainable weights).
  */
 import { ConfigError } from '../errors.ts';
 import { Conv1D, Dropout, Linear, Module, type Parameter } from '../nn/index.ts';
 import {
   add,
+  type ComputePrecision,
   formatShape,
   matmul,
   mulScalar,
@@ -77,6 +80,8 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly base: Linear | Conv1D;
   /** Whether the base weight is stored [in, out] (a Conv1D: PEFT's `fan_in_fan_out`). */
   readonly fanInFanOut: boolean;
+  /** Precision of the base GEMM x W^T (see `Module.setComputePrecision`); inherited from the base. */
+  computePrecision: ComputePrecision;
   private bf16Backup: Uint16Array | null = null;
   private isMerged = false;
 
@@ -95,6 +100,7 @@ export class LoraLinear extends Module implements TunerLayer {
     this.r = r;
     this.scaling = scaling;
     this.training = base.training;
+    this.computePrecision = base.computePrecision;
     this.weight = this.registerParameter('weight', base.weight);
     this.bias = this.registerParameter('bias', base.bias);
     const dtype = base.weight.dtype === 'f64' ? 'f64' : 'f32';
@@ -104,11 +110,11 @@ export class LoraLinear extends Module implements TunerLayer {
     );
     this.lora_A = this.registerModule(
       'lora_A',
-      new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros' }),
+      new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros', pinPrecision: 'f32' }),
     );
     this.lora_B = this.registerModule(
       'lora_B',
-      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros' }),
+      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros', pinPrecision: 'f32' }),
     );
     const init = options.init ?? 'kaiming';
     const rng = options.rng;
@@ -130,6 +136,10 @@ export class LoraLinear extends Module implements TunerLayer {
     return this.isMerged;
   }
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.computePrecision = precision;
+  }
+
   /** x [..., in] (rank >= 1) -> [..., out]. When merged, only the (updated) base path runs. */
   forward(x: Tensor): Tensor {
     if (x.rank === 0 || x.shape[x.rank - 1] !== this.inFeatures) {
@@ -138,7 +148,7 @@ export class LoraLinear extends Module implements TunerLayer {
       );
     }
     if (x.rank === 1) return reshape(this.forward(reshape(x, [1, x.shape[0]!])), [this.outFeatures]);
-    let y = matmul(x, this.weight, { transB: !this.fanInFanOut });
+    let y = matmul(x, this.weight, { transB: !this.fanInFanOut, precision: this.computePrecision });
     if (this.bias) y = add(y, this.bias);
     if (this.isMerged) return y;
     const update = this.lora_B.forward(this.lora_A.forward(this.lora_dropout.forward(x)));
@@ -212,6 +222,7 @@ export class LoraLinear extends Module implements TunerLayer {
     if (this.base.bias !== this.bias && this.bias) this.base.setParameter('bias', this.bias);
     this.bf16Backup = null;
     this.base.train(this.training);
+    this.base.computePrecision = this.computePrecision;
     return this.base;
   }
 }

@@ -43,6 +43,12 @@ export const trainConfigSchema = z
       .describe(
         'storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only)',
       ),
+    precision: z
+      .enum(['f32', 'bf16-mixed'])
+      .default('f32')
+      .describe(
+        'compute precision: bf16-mixed runs the Linear GEMMs on bf16 inputs with f32 accumulation (AMX / AVX512-BF16 where the CPU has them) and stores frozen base matrices in bf16; trainable weights, optimizer state, norms, softmax and losses stay f32',
+      ),
     data: z
       .object({
         train: z.string().describe('training JSONL file ({text}, {prompt, completion}, {messages}, alpaca)'),

@@ -22,6 +22,7 @@ import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoi
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
+import { applyTrainPrecision } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
 import { evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
@@ -184,10 +185,13 @@ function prepare(config: TrainConfig): Prepared {
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
+  const baseParameters = new Set(model.parameters());
   const adapter = tuner.apply(model, tunerConfig);
   const params = adapter.namedTrainableParameters();
   if (params.length === 0)
     throw new ConfigError(`method '${config.method.name}' left no trainable parameter`);
+  // once the tuner has said what trains: bf16-mixed stores the frozen base in bf16, GEMMs in bf16
+  applyTrainPrecision(model, config.precision, baseParameters);
   model.train();
   const loader = new DataLoader(train.examples, {
     batchSize: config.train.batch_size,

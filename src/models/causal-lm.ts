@@ -71,8 +71,8 @@ export interface ForwardOptions {
 export abstract class CausalLM extends Module {
   abstract readonly config: CausalLMConfig;
   /**
-   * Precision of the full-logits GEMM of `logits()` (set by `setComputePrecision`); the fused
-   * scoring path (`scoreTokens`) computes its logits in f32 from an f32 or bf16 weight.
+   * Precision of the LM head's GEMMs, `logits()` and the fused scoring path `scoreTokens` (set by
+   * `setComputePrecision`): 'bf16' = bf16 inputs with f32 accumulation, softmax statistics in f32.
    */
   lmHeadPrecision: ComputePrecision = 'f32';
 
@@ -115,7 +115,7 @@ export abstract class CausalLM extends Module {
    */
   scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
     const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, this.config.hiddenSize]);
-    return linearCrossEntropy(flat, this.lmHeadWeight(), labels);
+    return linearCrossEntropy(flat, this.lmHeadWeight(), labels, { precision: this.lmHeadPrecision });
   }
 
   /** An empty KV cache for one sequence of up to `capacity` tokens (grows when exceeded). */

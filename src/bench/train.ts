@@ -13,7 +13,7 @@ import { tuners } from '../peft/index.ts';
 import { fromArray, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
-import { applyTrainPrecision, type TrainPrecision } from '../train/precision.ts';
+import { applyTrainPrecision, baseStorageDtype, type TrainPrecision } from '../train/precision.ts';
 import { forwardBackwardStep } from '../train/step.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 
@@ -87,6 +87,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
   };
   const tuner = tuners.get(o.method);
   const tunerConfig = tuner.fromOptions(tuner.options.parse({}), { seed: 0 });
+  // as the trainer: bf16-mixed with a tuner that freezes the base builds it in bf16 directly
+  o.dtype = baseStorageDtype(o.precision, o.dtype, tuner);
   const model = buildModel(o);
   // the tuner's own defaults (LoRA: PEFT's r 8 on q_proj, v_proj); a bf16 base it cannot train is its error
   const baseParameters = new Set(model.parameters());

@@ -41,7 +41,7 @@ export const trainConfigSchema = z
       .enum(['f32', 'bf16'])
       .default('f32')
       .describe(
-        'storage of the frozen base weights at load (bf16 halves their memory; LoRA and other adapters only); precision bf16-mixed stores them in bf16 either way',
+        'storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only); precision bf16-mixed stores them in bf16 either way',
       ),
     precision: z
       .enum(['f32', 'bf16-mixed'])

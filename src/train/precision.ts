@@ -5,12 +5,26 @@
  * optimizer state stay f32, and norms, softmax, attention and the losses run in f32 as always.
  */
 import { type Bf16StorageResult, type Module, type Parameter, storeFrozenInBf16 } from '../nn/index.ts';
+import type { Tuner } from '../peft/index.ts';
 
 /** The `precision` field of a training config. */
 export type TrainPrecision = 'f32' | 'bf16-mixed';
 
 /** The training precisions, for CLI choices. */
 export const TRAIN_PRECISIONS: readonly TrainPrecision[] = ['f32', 'bf16-mixed'];
+
+/**
+ * The dtype to read the base model in: bf16 under bf16-mixed when the tuner trains no base matrix
+ * (`freezesBaseMatrices`: the f32 copy is then never in memory), else `modelDtype` (bf16-mixed
+ * converts the frozen matrices after the tuner is applied).
+ */
+export function baseStorageDtype(
+  precision: TrainPrecision,
+  modelDtype: 'f32' | 'bf16',
+  tuner: Pick<Tuner, 'freezesBaseMatrices'>,
+): 'f32' | 'bf16' {
+  return precision === 'bf16-mixed' && tuner.freezesBaseMatrices === true ? 'bf16' : modelDtype;
+}
 
 /**
  * Configure `model` for `precision`; with `baseParameters`, only those (the model's own, taken

@@ -51,7 +51,8 @@ export const benchTrainCommand = defineCommand({
   description: `Random weights in the preset's shape, random tokens, AdamW; the same step as the PyTorch
 anchor (../shared/anchors/torch_llama_bench.py). Peak RSS is the process's VmHWM, so run one bench
 per process. --precision bf16-mixed runs the Linear GEMMs with bf16 inputs and f32 accumulation (AMX
-or AVX512-BF16 where the CPU has them; the row's gemm_path names the path that ran). --json prints
+or AVX512-BF16 where the CPU has them; the row's gemm_path names the path that ran) and, for LoRA,
+builds the frozen base in bf16 (the row's dtype). --json prints
 the bench envelope as the last stdout line.
 
 ${BENCH_OUTPUT_NOTE}`,

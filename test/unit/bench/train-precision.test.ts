@@ -12,6 +12,9 @@ it('bench train rows name the precision and the GEMM path (sgemm, gemmBf16:<path
   assert.equal(a.precision, 'f32');
   assert.equal(a.gemm_path, 'sgemm');
   assert.equal(b.precision, 'bf16-mixed');
+  // LoRA freezes the base: bf16-mixed builds it in bf16 directly
+  assert.equal(a.dtype, 'f32');
+  assert.equal(b.dtype, 'bf16');
   const expected =
     backendInfo().active === 'native' ? nativeBf16Paths().map((p) => `gemmBf16:${p}`) : ['gemmBf16:js'];
   assert.ok(expected.includes(String(b.gemm_path)), `gemm_path ${b.gemm_path} not in ${expected.join(', ')}`);

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadModel } from '../../../src/models/index.ts';
 import { toBf16Bits } from '../../../src/tensor/index.ts';
-import { applyTrainPrecision } from '../../../src/train/precision.ts';
+import { getTuner } from '../../../src/peft/index.ts';
+import { applyTrainPrecision, baseStorageDtype } from '../../../src/train/precision.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
 import { FACTS, tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 
@@ -128,6 +129,14 @@ describe('precision: bf16-mixed', () => {
     for (const [name, t] of full.adapter.state())
       assert.deepEqual(resumed.adapter.state().get(name)!.data, t.data, name);
     assert.deepEqual(losses(cfg.output_dir), losses(join(root, 'run-resume-full')));
+  });
+
+  it('reads the base in bf16 under bf16-mixed only for tuners that train no base matrix', () => {
+    assert.equal(baseStorageDtype('bf16-mixed', 'f32', getTuner('lora')), 'bf16');
+    assert.equal(baseStorageDtype('bf16-mixed', 'f32', getTuner('full')), 'f32');
+    assert.equal(baseStorageDtype('f32', 'f32', getTuner('lora')), 'f32');
+    assert.equal(baseStorageDtype('f32', 'bf16', getTuner('lora')), 'bf16');
+    assert.equal(baseStorageDtype('bf16-mixed', 'f32', {}), 'f32');
   });
 
   it('applyTrainPrecision refuses an unknown precision', () => {

@@ -737,8 +737,9 @@ float* outField(const Args& a, Napi::Object o, const char* name, long n) {
   return static_cast<float*>(data);
 }
 
-Napi::Value Kernel_linearCrossEntropy(const Napi::CallbackInfo& info) {
-  const Args a(info, manifest::linearCrossEntropy);
+// linearCrossEntropy and linearCrossEntropyBf16 share the argument list (bf16: bf16-compute logits).
+Napi::Value LceImpl(const Napi::CallbackInfo& info, const manifest::Kernel& kernel, bool bf16Compute) {
+  const Args a(info, kernel);
   const bool bf16 = a.flag(2);
   const long N = a.count(4), d = a.count(5), V = a.count(6);
   const float* h = a.f32(0, static_cast<double>(N) * d);
@@ -754,12 +755,19 @@ Napi::Value Kernel_linearCrossEntropy(const Napi::CallbackInfo& info) {
   outs.top1 = outField(a, o, "top1", N);
   outs.top2 = outField(a, o, "top2", N);
   checkLabels(a, labels, N, V);
-  linearCrossEntropy(h, w, bf16, labels, N, d, V, outs);
+  linearCrossEntropy(h, w, bf16, labels, N, d, V, outs, bf16Compute);
   return info.Env().Undefined();
 }
 
-Napi::Value Kernel_linearCrossEntropyBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, manifest::linearCrossEntropyBackward);
+Napi::Value Kernel_linearCrossEntropy(const Napi::CallbackInfo& info) {
+  return LceImpl(info, manifest::linearCrossEntropy, false);
+}
+Napi::Value Kernel_linearCrossEntropyBf16(const Napi::CallbackInfo& info) {
+  return LceImpl(info, manifest::linearCrossEntropyBf16, true);
+}
+
+Napi::Value LceBackwardImpl(const Napi::CallbackInfo& info, const manifest::Kernel& kernel, bool bf16Compute) {
+  const Args a(info, kernel);
   const bool bf16 = a.flag(2);
   const long N = a.count(12), d = a.count(13), V = a.count(14);
   const float* h = a.f32(0, static_cast<double>(N) * d);
@@ -774,8 +782,15 @@ Napi::Value Kernel_linearCrossEntropyBackward(const Napi::CallbackInfo& info) {
   float* gh = a.f32opt(10, static_cast<double>(N) * d);
   float* gw = a.f32opt(11, static_cast<double>(V) * d);
   checkLabels(a, labels, N, V);
-  linearCrossEntropyBackward(h, w, bf16, labels, lse, ent, am, cl, ce, ct, gh, gw, N, d, V);
+  linearCrossEntropyBackward(h, w, bf16, labels, lse, ent, am, cl, ce, ct, gh, gw, N, d, V, bf16Compute);
   return info.Env().Undefined();
+}
+
+Napi::Value Kernel_linearCrossEntropyBackward(const Napi::CallbackInfo& info) {
+  return LceBackwardImpl(info, manifest::linearCrossEntropyBackward, false);
+}
+Napi::Value Kernel_linearCrossEntropyBf16Backward(const Napi::CallbackInfo& info) {
+  return LceBackwardImpl(info, manifest::linearCrossEntropyBf16Backward, true);
 }
 
 Napi::Value Kernel_crossEntropy(const Napi::CallbackInfo& info) {

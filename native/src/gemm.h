@@ -38,6 +38,8 @@ void gemmBatched(const GemmDesc& d, long batch, long strideA, long strideB, long
 // bf16 compute (gemm_bf16.cpp): inputs rounded to bf16 (nearest even), products accumulated in f32,
 // on the active path: "amx", "avx512bf16" or "fallback".
 void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC);
+// bf16 compute on the active path, on the calling thread only (safe inside a parallel region).
+void gemmBf16SerialActive(const GemmDesc& d);
 // The drivers of a bf16 table (d.bf16 set), called by gemmSerial / gemmParallel.
 void gemmBf16Serial(const GemmDesc& d);
 void gemmBf16Parallel(const GemmDesc& d, int threads);

@@ -172,6 +172,13 @@ void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, 
   gemmBatched(g, batch, strideA, strideB, strideC);
 }
 
+void gemmBf16SerialActive(const GemmDesc& d) {
+  GemmDesc g = d;
+  g.bf16 = opsOf(currentPath());
+  g.roundBf16 = g.bf16 == nullptr;
+  gemmSerial(g);
+}
+
 void gemmBf16Serial(const GemmDesc& d) {
   const Bf16Ops* ops = d.bf16;
   const int MR = ops->mr, NR = ops->nr;

@@ -79,10 +79,12 @@ struct LceOuts {
   float* top1;
   float* top2;
 };
+// bf16Compute: the logits GEMM takes bf16-rounded h and w (and the backward GEMMs bf16-rounded dZ,
+// w, h) with f32 accumulation, on the active gemmBf16 path; the statistics stay f32 / f64.
 void linearCrossEntropy(const float* h, const void* w, bool wBf16, const int32_t* labels, long N, long d, long V,
-                        const LceOuts& outs);
+                        const LceOuts& outs, bool bf16Compute);
 void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const int32_t* labels, const float* lse,
                                 const float* entropy, const int32_t* argmax, const float* cLogp, const float* cEnt,
-                                const float* cTop1, float* gh, float* gw, long N, long d, long V);
+                                const float* cTop1, float* gh, float* gw, long N, long d, long V, bool bf16Compute);
 
 }  // namespace attune

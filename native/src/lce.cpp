@@ -96,10 +96,39 @@ void chunkLogits(const Plan& p, const float* hp, const float* wt, long r0, long 
   }
 }
 
+// C [m x n] (ldc) = alpha op(A) op(B) + beta C in bf16 compute on the active path (this thread only).
+void gemmBf16Here(bool transA, bool transB, long m, long n, long k, const float* A, long lda, const void* B,
+                  bool bBf16, long ldb, float beta, float* C, long ldc) {
+  GemmDesc g{};
+  g.transA = transA;
+  g.transB = transB;
+  g.M = m;
+  g.N = n;
+  g.K = k;
+  g.alpha = 1.0f;
+  g.A = A;
+  g.lda = lda;
+  g.B = B;
+  g.ldb = ldb;
+  g.bBf16 = bBf16;
+  g.beta = beta;
+  g.C = C;
+  g.ldc = ldc;
+  gemmBf16SerialActive(g);
+}
+
+// z [m x vc] (ld kVc) = h rows [r0, r0 + m) x w rows [v0, v0 + vc)^T in bf16 compute.
+void chunkLogitsBf16(const Plan& p, const float* h, const void* w, bool wBf16, long r0, long m, long v0, long vc,
+                     float* z) {
+  const size_t es = wBf16 ? 2 : 4;
+  gemmBf16Here(false, true, m, vc, p.d, h + r0 * p.d, p.d, static_cast<const char*>(w) + static_cast<size_t>(v0) * p.d * es,
+               wBf16, p.d, 0.0f, z, kVc);
+}
+
 }  // namespace
 
 void linearCrossEntropy(const float* h, const void* w, bool wBf16, const int32_t* labels, long N, long d, long V,
-                        const LceOuts& outs) {
+                        const LceOuts& outs, bool bf16Compute) {
   if (N <= 0) return;
   const Plan p = makePlan(N, d, V);
   const IsaOps* ops = isa();
@@ -124,20 +153,26 @@ void linearCrossEntropy(const float* h, const void* w, bool wBf16, const int32_t
     }
     return;
   }
-  const float* hp = packH(p, h, false);
+  const float* hp = bf16Compute ? nullptr : packH(p, h, false);
   static_assert(sizeof(ChunkStat) % sizeof(float) == 0, "ChunkStat size");
   ChunkStat* stats = reinterpret_cast<ChunkStat*>(
       sharedStats.get(static_cast<size_t>(p.chunks * N) * (sizeof(ChunkStat) / sizeof(float))));
   const double work = 2.0 * N * d * V;
   parallelDynamic(p.chunks, threadsFor(work, 1 << 22), [&](long c, int) {
     const long v0 = c * kVc, vc = std::min(kVc, V - v0);
-    float* wt = tlsW.get(static_cast<size_t>(roundUp(vc, p.NR) * p.KC * p.kBlocks));
     float* z = tlsZ.get(static_cast<size_t>(p.nb * kVc));
-    packWt(p, w, wBf16, v0, vc, wt);
+    float* wt = nullptr;
+    if (!bf16Compute) {
+      wt = tlsW.get(static_cast<size_t>(roundUp(vc, p.NR) * p.KC * p.kBlocks));
+      packWt(p, w, wBf16, v0, vc, wt);
+    }
     ChunkStat* cs = stats + c * N;
     for (long r0 = 0; r0 < N; r0 += p.nb) {
       const long m = std::min(p.nb, N - r0);
-      chunkLogits(p, hp, wt, r0, m, vc, z);
+      if (bf16Compute)
+        chunkLogitsBf16(p, h, w, wBf16, r0, m, v0, vc, z);
+      else
+        chunkLogits(p, hp, wt, r0, m, vc, z);
       for (long i = 0; i < m; i++) {
         const float* zr = z + i * kVc;
         ChunkStat& st = cs[r0 + i];
@@ -194,7 +229,7 @@ void linearCrossEntropy(const float* h, const void* w, bool wBf16, const int32_t
 
 void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const int32_t* labels, const float* lse,
                                 const float* entropy, const int32_t* argmax, const float* cLogp, const float* cEnt,
-                                const float* cTop1, float* gh, float* gw, long N, long d, long V) {
+                                const float* cTop1, float* gh, float* gw, long N, long d, long V, bool bf16Compute) {
   if (N <= 0 || d <= 0) return;
   if (V <= 0 || (!gh && !gw)) {
     if (gh) std::fill(gh, gh + N * d, 0.0f);
@@ -202,8 +237,9 @@ void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const
   }
   const Plan p = makePlan(N, d, V);
   const IsaOps* ops = isa();
-  const float* hp = packH(p, h, gw != nullptr);
-  const float* hb = hp + p.bOff;
+  const float* hp = bf16Compute ? nullptr : packH(p, h, gw != nullptr);
+  const float* hb = bf16Compute ? nullptr : hp + p.bOff;
+  const size_t es = wBf16 ? 2 : 4;
   const double work = 6.0 * N * d * V;
   const int want = threadsFor(work, 1 << 22);
   const int maxT = static_cast<int>(std::min<long>(want, p.chunks));
@@ -223,14 +259,17 @@ void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const
     float* zt = tlsZt.get(static_cast<size_t>(roundUp(kVc, p.MR) * p.nb));
     for (long c = c0; c < c1; c++) {
       const long v0 = c * kVc, vc = std::min(kVc, V - v0);
-      packWt(p, w, wBf16, v0, vc, wt);
-      if (ghp) {
-        const size_t es = wBf16 ? 2 : 4;
-        packBFull(false, static_cast<const char*>(w) + static_cast<size_t>(v0) * d * es, wBf16, d, vc, d, wn);
+      const char* wChunk = static_cast<const char*>(w) + static_cast<size_t>(v0) * d * es;
+      if (!bf16Compute) {
+        packWt(p, w, wBf16, v0, vc, wt);
+        if (ghp) packBFull(false, wChunk, wBf16, d, vc, d, wn);
       }
       for (long r0 = 0; r0 < N; r0 += p.nb) {
         const long m = std::min(p.nb, N - r0);
-        chunkLogits(p, hp, wt, r0, m, vc, z);
+        if (bf16Compute)
+          chunkLogitsBf16(p, h, w, wBf16, r0, m, v0, vc, z);
+        else
+          chunkLogits(p, hp, wt, r0, m, vc, z);
         for (long i = 0; i < m; i++) {
           const long r = r0 + i;
           float* zr = z + i * kVc;
@@ -243,6 +282,12 @@ void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const
           if (lab >= v0 && lab < v0 + vc) zr[lab - v0] += cl;
           const int32_t am = argmax[r];
           if (am >= v0 && am < v0 + vc) zr[am - v0] += ct;
+        }
+        if (bf16Compute) {
+          // the same two products in bf16 compute (dZ, h and w rounded to bf16, f32 accumulation)
+          if (gw) gemmBf16Here(true, false, vc, d, m, z, kVc, h + r0 * d, false, d, 1.0f, gw + v0 * d, d);
+          if (ghp) gemmBf16Here(false, false, m, d, vc, z, kVc, wChunk, wBf16, d, 1.0f, ghp + r0 * d, d);
+          continue;
         }
         if (gw) {
           // gw[v0 .. v0 + vc) += dZ^T h_rows

@@ -373,6 +373,39 @@ inline constexpr Arg linearCrossEntropyBackward_args[] = {
 inline constexpr Kernel linearCrossEntropyBackward{"linearCrossEntropyBackward", 15, linearCrossEntropyBackward_args,
                               "float h[N*d], floatOrBf16(wBf16) w[V*d], boolean wBf16, i32 labels[N], float lse[N], float entropy[N], i32 argmax[N], float cLogp[N], float cEnt[N], float? cTop1[N], float? gh[N*d] out, float? gw[V*d] inout, count N, count d, count V"};
 
+inline constexpr Arg linearCrossEntropyBf16_args[] = {
+    {"h", Kind::Float, false, nullptr, 0},
+    {"w", Kind::FloatOrBf16, false, nullptr, 0},
+    {"wBf16", Kind::Boolean, false, nullptr, 0},
+    {"labels", Kind::I32, false, nullptr, 0},
+    {"N", Kind::Count, false, nullptr, 0},
+    {"d", Kind::Count, false, nullptr, 0},
+    {"V", Kind::Count, false, nullptr, 0},
+    {"outs", Kind::Object, false, nullptr, 0},
+};
+inline constexpr Kernel linearCrossEntropyBf16{"linearCrossEntropyBf16", 8, linearCrossEntropyBf16_args,
+                              "float h[N*d], floatOrBf16(wBf16) w[V*d], boolean wBf16, i32 labels[N], count N, count d, count V, lceOuts outs out"};
+
+inline constexpr Arg linearCrossEntropyBf16Backward_args[] = {
+    {"h", Kind::Float, false, nullptr, 0},
+    {"w", Kind::FloatOrBf16, false, nullptr, 0},
+    {"wBf16", Kind::Boolean, false, nullptr, 0},
+    {"labels", Kind::I32, false, nullptr, 0},
+    {"lse", Kind::Float, false, nullptr, 0},
+    {"entropy", Kind::Float, false, nullptr, 0},
+    {"argmax", Kind::I32, false, nullptr, 0},
+    {"cLogp", Kind::Float, false, nullptr, 0},
+    {"cEnt", Kind::Float, false, nullptr, 0},
+    {"cTop1", Kind::Float, true, nullptr, 0},
+    {"gh", Kind::Float, true, nullptr, 0},
+    {"gw", Kind::Float, true, nullptr, 0},
+    {"N", Kind::Count, false, nullptr, 0},
+    {"d", Kind::Count, false, nullptr, 0},
+    {"V", Kind::Count, false, nullptr, 0},
+};
+inline constexpr Kernel linearCrossEntropyBf16Backward{"linearCrossEntropyBf16Backward", 15, linearCrossEntropyBf16Backward_args,
+                              "float h[N*d], floatOrBf16(wBf16) w[V*d], boolean wBf16, i32 labels[N], float lse[N], float entropy[N], i32 argmax[N], float cLogp[N], float cEnt[N], float? cTop1[N], float? gh[N*d] out, float? gw[V*d] inout, count N, count d, count V"};
+
 inline constexpr Arg crossEntropy_args[] = {
     {"logits", Kind::Float, false, nullptr, 0},
     {"labels", Kind::I32, false, nullptr, 0},
@@ -461,7 +494,7 @@ inline constexpr Kernel sumSquares{"sumSquares", 2, sumSquares_args,
 
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &linearCrossEntropy, &linearCrossEntropyBackward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
 
 }  // namespace manifest
 }  // namespace attune
@@ -493,6 +526,8 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackwa
   X(scatterAddRows) \
   X(linearCrossEntropy) \
   X(linearCrossEntropyBackward) \
+  X(linearCrossEntropyBf16) \
+  X(linearCrossEntropyBf16Backward) \
   X(crossEntropy) \
   X(crossEntropyBackward) \
   X(dropout) \

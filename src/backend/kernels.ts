@@ -380,6 +380,41 @@ export interface Kernels {
     V: number,
   ): void;
   /**
+   * linearCrossEntropy with bf16-compute logits (`precision: bf16-mixed`): h and w rounded to bf16
+   * (a bf16 w as is), products accumulated in f32 on the gemmBf16 path; the statistics as in f32.
+   */
+  linearCrossEntropyBf16(
+    h: FloatArray,
+    w: FloatArray | Bf16Array,
+    wBf16: boolean,
+    labels: Int32Array,
+    N: number,
+    d: number,
+    V: number,
+    outs: LinearCrossEntropyOutputs,
+  ): void;
+  /**
+   * linearCrossEntropyBackward in bf16 compute: logits as linearCrossEntropyBf16, and the two
+   * products gh = dZ w, gw += dZ^T h take dZ (computed in f32), w and h rounded to bf16.
+   */
+  linearCrossEntropyBf16Backward(
+    h: FloatArray,
+    w: FloatArray | Bf16Array,
+    wBf16: boolean,
+    labels: Int32Array,
+    lse: FloatArray,
+    entropy: FloatArray,
+    argmax: Int32Array,
+    cLogp: FloatArray,
+    cEnt: FloatArray,
+    cTop1: FloatArray | null,
+    gh: FloatArray | null,
+    gw: FloatArray | null,
+    N: number,
+    d: number,
+    V: number,
+  ): void;
+  /**
    * Cross-entropy on materialised logits [rows, cols], labels -100 ignored (loss 0), label
    * smoothing s: loss = -(1-s) logp[label] - s * mean_v logp[v]. loss and lse per row.
    */

@@ -162,6 +162,37 @@ const attnDims = [
   num('seed'),
 ] as const;
 
+/** The arguments of linearCrossEntropy and linearCrossEntropyBf16. */
+const LCE_ARGS = [
+  float('h', len('N*d')),
+  floatOrBf16('w', 'wBf16', len('V*d')),
+  bool('wBf16'),
+  i32('labels', len('N')),
+  count('N'),
+  count('d'),
+  count('V'),
+  { ...scalar('outs', 'lceOuts'), role: 'out' as ArgRole },
+] as const;
+
+/** The arguments of linearCrossEntropyBackward and linearCrossEntropyBf16Backward. */
+const LCE_BACKWARD_ARGS = [
+  float('h', len('N*d')),
+  floatOrBf16('w', 'wBf16', len('V*d')),
+  bool('wBf16'),
+  i32('labels', len('N')),
+  float('lse', len('N')),
+  float('entropy', len('N')),
+  i32('argmax', len('N')),
+  float('cLogp', len('N')),
+  float('cEnt', len('N')),
+  opt(float('cTop1', len('N'))),
+  opt(float('gh', out('N*d'))),
+  opt(float('gw', inout('V*d'))),
+  count('N'),
+  count('d'),
+  count('V'),
+] as const;
+
 /** The arguments of sgemm and gemmBf16. */
 const GEMM_ARGS = [
   bool('transA'),
@@ -381,37 +412,10 @@ export const KERNELS = {
       count('dim'),
     ],
   },
-  linearCrossEntropy: {
-    args: [
-      float('h', len('N*d')),
-      floatOrBf16('w', 'wBf16', len('V*d')),
-      bool('wBf16'),
-      i32('labels', len('N')),
-      count('N'),
-      count('d'),
-      count('V'),
-      { ...scalar('outs', 'lceOuts'), role: 'out' as ArgRole },
-    ],
-  },
-  linearCrossEntropyBackward: {
-    args: [
-      float('h', len('N*d')),
-      floatOrBf16('w', 'wBf16', len('V*d')),
-      bool('wBf16'),
-      i32('labels', len('N')),
-      float('lse', len('N')),
-      float('entropy', len('N')),
-      i32('argmax', len('N')),
-      float('cLogp', len('N')),
-      float('cEnt', len('N')),
-      opt(float('cTop1', len('N'))),
-      opt(float('gh', out('N*d'))),
-      opt(float('gw', inout('V*d'))),
-      count('N'),
-      count('d'),
-      count('V'),
-    ],
-  },
+  linearCrossEntropy: { args: LCE_ARGS },
+  linearCrossEntropyBackward: { args: LCE_BACKWARD_ARGS },
+  linearCrossEntropyBf16: { args: LCE_ARGS },
+  linearCrossEntropyBf16Backward: { args: LCE_BACKWARD_ARGS },
   crossEntropy: {
     args: [
       float('logits', len('rows*cols')),

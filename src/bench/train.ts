@@ -2,16 +2,18 @@
  * `attune bench train`: one training step of a Llama in SmolLM2-135M's shape (random weights;
  * hidden 576, 30 layers, 9 heads / 3 KV heads, FFN 1536, vocab 49152, tied embeddings), the same
  * step as ../shared/anchors/torch_llama_bench.py: LoRA r=8 alpha=16 on q_proj and v_proj (or full
- * fine-tuning), AdamW, batch x seq random tokens, every token supervised. Reports tokens/s, seconds
- * per step and the process's peak RSS (VmHWM).
+ * fine-tuning), AdamW, batch x seq random tokens, every token supervised, in f32 or bf16-mixed
+ * precision (as `precision:` of a training config). Reports tokens/s, seconds per step, the
+ * process's peak RSS (VmHWM) and which GEMM path ran (`gemm_path`).
  */
 import { readFileSync } from 'node:fs';
-import { backendInfo } from '../backend/index.ts';
+import { backendInfo, nativeBf16Path } from '../backend/index.ts';
 import { type CausalLM, createModel, llamaConfigJson } from '../models/index.ts';
 import { tuners } from '../peft/index.ts';
 import { fromArray, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
+import { applyTrainPrecision, baseStorageDtype, type TrainPrecision } from '../train/precision.ts';
 import { forwardBackwardStep } from '../train/step.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 
@@ -32,6 +34,8 @@ export interface TrainBenchOptions {
   /** A registered tuner name (default lora), with its default options. */
   method?: string;
   dtype?: 'f32' | 'bf16';
+  /** Compute precision (default f32); bf16-mixed also stores the frozen base matrices in bf16. */
+  precision?: TrainPrecision;
   batch?: number;
   seq?: number;
   /** Timed steps (after one warm-up step). */
@@ -60,12 +64,22 @@ function buildModel(o: Required<TrainBenchOptions>): CausalLM {
   return createModel(config, { seed: 0, dtype: o.dtype });
 }
 
+/**
+ * The GEMM path of the Linear layers under `precision` on the active backend: `sgemm` (f32), or
+ * `gemmBf16:` + the native bf16 path (amx, avx512bf16, fallback) or `gemmBf16:js`.
+ */
+export function gemmPathOf(precision: TrainPrecision): string {
+  if (precision === 'f32') return 'sgemm';
+  return `gemmBf16:${backendInfo().active === 'native' ? nativeBf16Path() : 'js'}`;
+}
+
 /** Time training steps; resolves to the bench envelope with one row. */
 export async function runTrainBench(options: TrainBenchOptions = {}): Promise<BenchEnvelope> {
   const o: Required<TrainBenchOptions> = {
     preset: options.preset ?? 'smollm2-135m',
     method: options.method ?? 'lora',
     dtype: options.dtype ?? 'f32',
+    precision: options.precision ?? 'f32',
     batch: options.batch ?? 4,
     seq: options.seq ?? 256,
     steps: options.steps ?? 3,
@@ -73,9 +87,13 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
   };
   const tuner = tuners.get(o.method);
   const tunerConfig = tuner.fromOptions(tuner.options.parse({}), { seed: 0 });
+  // as the trainer: bf16-mixed with a tuner that freezes the base builds it in bf16 directly
+  o.dtype = baseStorageDtype(o.precision, o.dtype, tuner);
   const model = buildModel(o);
   // the tuner's own defaults (LoRA: PEFT's r 8 on q_proj, v_proj); a bf16 base it cannot train is its error
+  const baseParameters = new Set(model.parameters());
   const adapter = tuner.apply(model, tunerConfig);
+  applyTrainPrecision(model, o.precision, baseParameters);
   model.train();
   const params = adapter.trainableParameters();
   const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
@@ -104,6 +122,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
       preset: o.preset,
       method: o.method,
       dtype: o.dtype,
+      precision: o.precision,
+      gemm_path: gemmPathOf(o.precision),
       layers: o.layers > 0 ? o.layers : TRAIN_PRESETS[o.preset].numLayers,
       batch: o.batch,
       seq: o.seq,

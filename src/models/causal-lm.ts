@@ -12,6 +12,7 @@ import { Conv1D, Dropout, Linear, Module } from '../nn/index.ts';
 export { mixSeed } from '../nn/index.ts';
 
 import {
+  type ComputePrecision,
   type LinearCrossEntropyResult,
   linearCrossEntropy,
   matmul,
@@ -69,6 +70,11 @@ export interface ForwardOptions {
 /** A causal language model of any architecture; see the file comment. */
 export abstract class CausalLM extends Module {
   abstract readonly config: CausalLMConfig;
+  /**
+   * Precision of the LM head's GEMMs, `logits()` and the fused scoring path `scoreTokens` (set by
+   * `setComputePrecision`): 'bf16' = bf16 inputs with f32 accumulation, softmax statistics in f32.
+   */
+  lmHeadPrecision: ComputePrecision = 'f32';
 
   /**
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
@@ -94,9 +100,13 @@ export abstract class CausalLM extends Module {
   /** Element type of the activations: f64 for a reference (f64) model, else f32. */
   abstract activationDtype(): 'f32' | 'f64';
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.lmHeadPrecision = precision;
+  }
+
   /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
   logits(hidden: Tensor): Tensor {
-    return matmul(hidden, this.lmHeadWeight(), { transB: true });
+    return matmul(hidden, this.lmHeadWeight(), { transB: true, precision: this.lmHeadPrecision });
   }
 
   /**
@@ -105,7 +115,7 @@ export abstract class CausalLM extends Module {
    */
   scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
     const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, this.config.hiddenSize]);
-    return linearCrossEntropy(flat, this.lmHeadWeight(), labels);
+    return linearCrossEntropy(flat, this.lmHeadWeight(), labels, { precision: this.lmHeadPrecision });
   }
 
   /** An empty KV cache for one sequence of up to `capacity` tokens (grows when exceeded). */

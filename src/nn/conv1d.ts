@@ -4,7 +4,7 @@
  * [out, in]). The weight stays in that layout, so the checkpoint's tensors load and save as they
  * are, and the forward is one GEMM without a transposed operand.
  */
-import { add, formatShape, matmul, reshape, type Tensor } from '../tensor/index.ts';
+import { add, type ComputePrecision, formatShape, matmul, reshape, type Tensor } from '../tensor/index.ts';
 import { checkPositiveInt, type InitOptions, initRng } from './init.ts';
 import { Module } from './module.ts';
 import { Parameter } from './parameter.ts';
@@ -19,6 +19,8 @@ export class Conv1D extends Module {
   readonly outFeatures: number;
   weight: Parameter;
   bias: Parameter | null;
+  /** Precision of the layer's GEMM (see `Module.setComputePrecision`). */
+  computePrecision: ComputePrecision = 'f32';
 
   /** A Conv1D layer mapping [..., inFeatures] to [..., outFeatures] (transformers' Conv1D(nf=out, nx=in)). */
   constructor(inFeatures: number, outFeatures: number, options: InitOptions = {}) {
@@ -40,6 +42,10 @@ export class Conv1D extends Module {
     this.bias = this.registerParameter('bias', Parameter.full([outFeatures], value, biasDtype));
   }
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.computePrecision = precision;
+  }
+
   /** x [..., inFeatures] (rank >= 1) -> [..., outFeatures]. */
   forward(x: Tensor): Tensor {
     if (x.rank === 0 || x.shape[x.rank - 1] !== this.inFeatures) {
@@ -48,7 +54,7 @@ export class Conv1D extends Module {
       );
     }
     if (x.rank === 1) return reshape(this.forward(reshape(x, [1, x.shape[0]!])), [this.outFeatures]);
-    const y = matmul(x, this.weight);
+    const y = matmul(x, this.weight, { precision: this.computePrecision });
     return this.bias ? add(y, this.bias) : y;
   }
 }

@@ -7,3 +7,4 @@ export * from './linear.ts';
 export * from './module.ts';
 export * from './norm.ts';
 export * from './parameter.ts';
+export * from './precision.ts';

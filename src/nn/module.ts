@@ -12,7 +12,7 @@
  * `forward` signatures differ per module and are documented on each class.
  */
 import { AttuneError, TensorMismatchError } from '../errors.ts';
-import { type DType, formatShape, type Tensor } from '../tensor/index.ts';
+import { type ComputePrecision, type DType, formatShape, type Tensor } from '../tensor/index.ts';
 import { Parameter } from './parameter.ts';
 
 /** One entry of a state that does not fit a module. */
@@ -228,6 +228,22 @@ export class Module {
   eval(): this {
     return this.train(false);
   }
+
+  /**
+   * Set the compute precision of every GEMM-backed layer in the tree (Linear, Conv1D, tuner
+   * layers, a model's LM head): 'bf16' runs their matrix products with bf16 inputs and f32
+   * accumulation (`precision: bf16-mixed`), 'f32' in plain f32. Layers pinned to a precision (LoRA's
+   * small A / B) keep it. Returns this.
+   */
+  setComputePrecision(precision: ComputePrecision): this {
+    if (precision !== 'f32' && precision !== 'bf16')
+      throw new ModuleError(`setComputePrecision: expected 'f32' or 'bf16', found '${String(precision)}'`);
+    for (const m of this.modules()) m.applyComputePrecision(precision);
+    return this;
+  }
+
+  /** What `setComputePrecision` sets on this module alone (modules without a GEMM: nothing). */
+  protected applyComputePrecision(_precision: ComputePrecision): void {}
 
   /** Mark every parameter frozen (`requiresGrad = false`). Returns this. */
   freeze(): this {

@@ -18,7 +18,9 @@
  * kernel in f32, or f64) to W: into an f32 weight with f32 rounding, so unmerge restores W to
  * within about 1 ulp; into a bf16 weight with bf16 rounding (relative error up to 2^-9 per element,
  * the precision PEFT's merge into a bf16 model has too) — the original bf16 bits are kept while
- * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly.
+ * merged (one bf16 copy of the matrix) so `unmerge` restores them exactly. Under compute precision
+ * 'bf16' (`setComputePrecision`, bf16-mixed training) the base GEMM takes bf16 inputs with f32
+ * accumulation, while lora_A / lora_B are pinned to f32 (small GEMMs, trainable weights).
  *
  * Options PEFT's LoraConfig has too: `useDora` adds DoRA's trainable magnitude vector
  * `lora_magnitude_vector` [out] (see dora.ts for the forward, merge and unmerge), and the PiSSA /
@@ -30,6 +32,7 @@ import { ConfigError } from '../errors.ts';
 import { Conv1D, Dropout, Linear, Module, Parameter } from '../nn/index.ts';
 import {
   add,
+  type ComputePrecision,
   formatShape,
   type Matrix64,
   matmul,
@@ -98,6 +101,8 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly lora_magnitude_vector: Parameter | null;
   /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA init (f64 copies; null for other inits). */
   readonly initialLora: { a: Matrix64; b: Matrix64 } | null = null;
+  /** Precision of the base GEMM x W^T (see `Module.setComputePrecision`); inherited from the base. */
+  computePrecision: ComputePrecision;
   private bf16Backup: Uint16Array | null = null;
   /** DoRA's norm of the unmerged weights, kept while merged (PEFT caches it for unmerge). */
   private mergedNorm: Tensor | null = null;
@@ -118,6 +123,7 @@ export class LoraLinear extends Module implements TunerLayer {
     this.r = r;
     this.scaling = scaling;
     this.training = base.training;
+    this.computePrecision = base.computePrecision;
     this.weight = this.registerParameter('weight', base.weight);
     this.bias = this.registerParameter('bias', base.bias);
     const dtype = base.weight.dtype === 'f64' ? 'f64' : 'f32';
@@ -127,11 +133,11 @@ export class LoraLinear extends Module implements TunerLayer {
     );
     this.lora_A = this.registerModule(
       'lora_A',
-      new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros' }),
+      new Linear(this.inFeatures, r, { bias: false, dtype, init: 'zeros', pinPrecision: 'f32' }),
     );
     this.lora_B = this.registerModule(
       'lora_B',
-      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros' }),
+      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros', pinPrecision: 'f32' }),
     );
     const init = options.init ?? 'kaiming';
     const rng = options.rng;
@@ -189,6 +195,10 @@ export class LoraLinear extends Module implements TunerLayer {
     return this.isMerged;
   }
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.computePrecision = precision;
+  }
+
   /** x [..., in] (rank >= 1) -> [..., out]. When merged, only the (updated) base path runs. */
   forward(x: Tensor): Tensor {
     if (x.rank === 0 || x.shape[x.rank - 1] !== this.inFeatures) {
@@ -197,7 +207,7 @@ export class LoraLinear extends Module implements TunerLayer {
       );
     }
     if (x.rank === 1) return reshape(this.forward(reshape(x, [1, x.shape[0]!])), [this.outFeatures]);
-    const base = matmul(x, this.weight, { transB: !this.fanInFanOut });
+    const base = matmul(x, this.weight, { transB: !this.fanInFanOut, precision: this.computePrecision });
     const y = this.bias ? add(base, this.bias) : base;
     if (this.isMerged) return y;
     const dropped = this.lora_dropout.activeRate() !== 0;
@@ -206,7 +216,9 @@ export class LoraLinear extends Module implements TunerLayer {
     const m = this.lora_magnitude_vector;
     if (m) {
       // PEFT reuses the base result when dropout is inactive and recomputes it on x' otherwise
-      const baseD = dropped ? matmul(xd, this.weight, { transB: !this.fanInFanOut }) : base;
+      const baseD = dropped
+        ? matmul(xd, this.weight, { transB: !this.fanInFanOut, precision: this.computePrecision })
+        : base;
       return add(y, doraDelta(m, doraWeightNorm(this.doraOperands()), baseD, update, this.scaling));
     }
     return add(y, this.scaling === 1 ? update : mulScalar(update, this.scaling));
@@ -322,6 +334,7 @@ export class LoraLinear extends Module implements TunerLayer {
     if (this.base.bias !== this.bias && this.bias) this.base.setParameter('bias', this.bias);
     this.bf16Backup = null;
     this.base.train(this.training);
+    this.base.computePrecision = this.computePrecision;
     return this.base;
   }
 }

@@ -588,6 +588,7 @@ export const loraTuner: Tuner<LoraConfig> = {
   name: 'lora',
   description: 'LoRA / rsLoRA: trainable low-rank B A next to frozen weights (PEFT files)',
   peftType: 'LORA',
+  freezesBaseMatrices: true,
   options: loraOptions,
   fromOptions(options, context): LoraConfig {
     const o = loraOptions.parse(options);

@@ -85,6 +85,12 @@ export interface Tuner<C = unknown> {
    */
   readonly writesMergedModel?: boolean;
   /**
+   * Whether the method trains no matrix of the base model (LoRA and other adapters): then
+   * `precision: bf16-mixed` reads the base in bf16 directly instead of converting it after `apply`,
+   * so the f32 copy is never in memory. Default false (the safe path for any tuner).
+   */
+  readonly freezesBaseMatrices?: boolean;
+  /**
    * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
    * else (full fine-tuning writes a model directory).
    */

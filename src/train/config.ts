@@ -41,7 +41,13 @@ export const trainConfigSchema = z
       .enum(['f32', 'bf16'])
       .default('f32')
       .describe(
-        'storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only)',
+        'storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only); precision bf16-mixed stores them in bf16 either way',
+      ),
+    precision: z
+      .enum(['f32', 'bf16-mixed'])
+      .default('f32')
+      .describe(
+        'compute precision: bf16-mixed runs the Linear GEMMs on bf16 inputs with f32 accumulation (AMX / AVX512-BF16 where the CPU has them) and stores frozen base matrices in bf16; trainable weights, optimizer state, norms, softmax and losses stay f32',
       ),
     data: z
       .object({

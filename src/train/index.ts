@@ -4,6 +4,7 @@ export * from './config.ts';
 export * from './config-docs.ts';
 export * from './losses/index.ts';
 export * from './optim/index.ts';
+export * from './precision.ts';
 export * from './schedule.ts';
 export * from './step.ts';
 export * from './trainer.ts';

@@ -22,6 +22,7 @@ import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoi
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
+import { applyTrainPrecision, baseStorageDtype } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
 import { evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
@@ -117,10 +118,13 @@ interface Prepared {
   baseModelName: string;
 }
 
-function loadBaseModel(config: TrainConfig): { model: CausalLM; tokenizer: Tokenizer; name: string } {
+function loadBaseModel(
+  config: TrainConfig,
+  dtype: 'f32' | 'bf16',
+): { model: CausalLM; tokenizer: Tokenizer; name: string } {
   if (typeof config.model === 'string') {
     const loaded = loadModel(config.model, {
-      dtype: config.model_dtype,
+      dtype,
       residualDropout: config.train.residual_dropout,
     });
     if (!loaded.tokenizer)
@@ -128,7 +132,7 @@ function loadBaseModel(config: TrainConfig): { model: CausalLM; tokenizer: Token
     return { model: loaded.model, tokenizer: loaded.tokenizer, name: config.model };
   }
   const configJson = readJsonObject(config.model.config, 'a model config') as JsonObject;
-  const model = createModel(configJson, { seed: config.model.init_seed, dtype: config.model_dtype });
+  const model = createModel(configJson, { seed: config.model.init_seed, dtype });
   return { model, tokenizer: Tokenizer.fromDir(config.model.tokenizer), name: config.model.config };
 }
 
@@ -171,7 +175,10 @@ function prepare(config: TrainConfig): Prepared {
   const tuner = tuners.get(config.method.name);
   const tunerConfig = tuner.fromOptions(optionsOf(config.method), { seed: config.train.seed });
   scheduleFactor(config.schedule, 0, config.train.steps);
-  const { model, tokenizer, name } = loadBaseModel(config);
+  const { model, tokenizer, name } = loadBaseModel(
+    config,
+    baseStorageDtype(config.precision, config.model_dtype, tuner),
+  );
   const dataOptions = {
     trainOn: config.data.train_on === 'auto' ? undefined : config.data.train_on,
     maxLength: config.data.max_length,
@@ -184,10 +191,13 @@ function prepare(config: TrainConfig): Prepared {
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
+  const baseParameters = new Set(model.parameters());
   const adapter = tuner.apply(model, tunerConfig);
   const params = adapter.namedTrainableParameters();
   if (params.length === 0)
     throw new ConfigError(`method '${config.method.name}' left no trainable parameter`);
+  // once the tuner has said what trains: bf16-mixed stores the frozen base in bf16, GEMMs in bf16
+  applyTrainPrecision(model, config.precision, baseParameters);
   model.train();
   const loader = new DataLoader(train.examples, {
     batchSize: config.train.batch_size,

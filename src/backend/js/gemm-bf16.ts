@@ -20,7 +20,7 @@ export function roundToBf16(x: number): number {
 }
 
 /** A Float32Array copy of x with every element rounded to bf16 (through the f32 <-> bf16 kernels). */
-function roundedCopy(x: FloatArray): Float32Array {
+export function roundedCopy(x: FloatArray): Float32Array {
   const f32 = x instanceof Float32Array ? x : Float32Array.from(x);
   const bf16 = new Uint16Array(f32.length);
   f32ToBf16(f32, bf16, f32.length);

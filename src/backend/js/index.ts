@@ -3,7 +3,14 @@ import type { Kernels } from '../kernels.ts';
 import { attention, attentionBackward } from './attention.ts';
 import { binary, copyStrided, reduce, sgemm, sumSquares, unary, unaryBackward, where } from './basic.ts';
 import { gemmBf16 } from './gemm-bf16.ts';
-import { crossEntropy, crossEntropyBackward, linearCrossEntropy, linearCrossEntropyBackward } from './lce.ts';
+import {
+  crossEntropy,
+  crossEntropyBackward,
+  linearCrossEntropy,
+  linearCrossEntropyBackward,
+  linearCrossEntropyBf16,
+  linearCrossEntropyBf16Backward,
+} from './lce.ts';
 import {
   adamw,
   bf16ToF32,
@@ -47,6 +54,8 @@ export const jsKernels: Kernels = {
   scatterAddRows,
   linearCrossEntropy,
   linearCrossEntropyBackward,
+  linearCrossEntropyBf16,
+  linearCrossEntropyBf16Backward,
   crossEntropy,
   crossEntropyBackward,
   dropout,

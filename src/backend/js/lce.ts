@@ -5,6 +5,7 @@
  */
 import type { Bf16Array, FloatArray, LinearCrossEntropyOutputs } from '../kernels.ts';
 import { bf16 } from './basic.ts';
+import { roundedCopy, roundToBf16 } from './gemm-bf16.ts';
 
 /** Label value that marks a token excluded from the loss. */
 export const IGNORE_INDEX = -100;
@@ -167,6 +168,86 @@ export function linearCrossEntropyBackward(
   d: number,
   V: number,
 ): void {
+  lceBackward(h, w, wBf16, labels, lse, entropy, argmax, cLogp, cEnt, cTop1, gh, gw, N, d, V, false);
+}
+
+/**
+ * Kernels.linearCrossEntropyBf16: the fused LM head with bf16-compute logits, h and w rounded to
+ * bf16 (a bf16 w as is), then the f64 reference (which stands in for native f32 accumulation).
+ */
+export function linearCrossEntropyBf16(
+  h: FloatArray,
+  w: FloatArray | Bf16Array,
+  wBf16: boolean,
+  labels: Int32Array,
+  N: number,
+  d: number,
+  V: number,
+  outs: LinearCrossEntropyOutputs,
+): void {
+  linearCrossEntropy(roundedCopy(h), wBf16 ? w : roundedCopy(w as FloatArray), wBf16, labels, N, d, V, outs);
+}
+
+/**
+ * Kernels.linearCrossEntropyBf16Backward: logits as linearCrossEntropyBf16, and dL/dlogits rounded
+ * to bf16 (through f32, as native rounds its f32 dZ) before the two backward products.
+ */
+export function linearCrossEntropyBf16Backward(
+  h: FloatArray,
+  w: FloatArray | Bf16Array,
+  wBf16: boolean,
+  labels: Int32Array,
+  lse: FloatArray,
+  entropy: FloatArray,
+  argmax: Int32Array,
+  cLogp: FloatArray,
+  cEnt: FloatArray,
+  cTop1: FloatArray | null,
+  gh: FloatArray | null,
+  gw: FloatArray | null,
+  N: number,
+  d: number,
+  V: number,
+): void {
+  const wr = wBf16 ? w : roundedCopy(w as FloatArray);
+  lceBackward(
+    roundedCopy(h),
+    wr,
+    wBf16,
+    labels,
+    lse,
+    entropy,
+    argmax,
+    cLogp,
+    cEnt,
+    cTop1,
+    gh,
+    gw,
+    N,
+    d,
+    V,
+    true,
+  );
+}
+
+function lceBackward(
+  h: FloatArray,
+  w: FloatArray | Bf16Array,
+  wBf16: boolean,
+  labels: Int32Array,
+  lse: FloatArray,
+  entropy: FloatArray,
+  argmax: Int32Array,
+  cLogp: FloatArray,
+  cEnt: FloatArray,
+  cTop1: FloatArray | null,
+  gh: FloatArray | null,
+  gw: FloatArray | null,
+  N: number,
+  d: number,
+  V: number,
+  roundGrad: boolean,
+): void {
   checkLabels(labels, N, V, 'linearCrossEntropyBackward');
   if (!gh && !gw) return;
   const chunk = Math.max(1, Math.min(VOCAB_CHUNK, V));
@@ -199,7 +280,7 @@ export function linearCrossEntropyBackward(
           let g = p === 0 ? 0 : -p * (cSum + ce * (logp + H));
           if (v === label) g += cl;
           if (v === am) g += ct;
-          z[zb + c] = g;
+          z[zb + c] = roundGrad ? roundToBf16(g) : g;
         }
       }
       for (let c = 0; c < nc; c++) {

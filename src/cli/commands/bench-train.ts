@@ -1,6 +1,7 @@
 /** `attune bench train`: tokens/s and peak memory of a training step in SmolLM2-135M's shape. */
 import { runTrainBench, TRAIN_PRESETS } from '../../bench/train.ts';
 import { tunerNames } from '../../peft/index.ts';
+import { TRAIN_PRECISIONS, type TrainPrecision } from '../../train/precision.ts';
 import { jsonOption } from '../args.ts';
 import { BENCH_OUTPUT_NOTE, printBench } from '../bench.ts';
 import { defineCommand } from '../command.ts';
@@ -24,6 +25,13 @@ const options = {
     description: 'base weight storage (bf16: LoRA only)',
     default: 'f32',
   },
+  precision: {
+    type: 'choice',
+    choices: TRAIN_PRECISIONS as TrainPrecision[],
+    description:
+      'compute precision: bf16-mixed = bf16 GEMM inputs with f32 accumulation, frozen base stored in bf16',
+    default: 'f32',
+  },
   batch: { type: 'integer', min: 1, description: 'sequences per step', default: 4 },
   seq: { type: 'integer', min: 1, description: 'tokens per sequence', default: 256 },
   steps: { type: 'integer', min: 1, description: 'timed steps (after one warm-up step)', default: 3 },
@@ -36,26 +44,30 @@ const options = {
   json: jsonOption,
 } as const;
 
-/** `attune bench train [--preset smollm2-135m] [--method lora|full] [--dtype f32|bf16] ...`. */
+/** `attune bench train [--preset smollm2-135m] [--method lora|full] [--dtype f32|bf16] [--precision f32|bf16-mixed] ...`. */
 export const benchTrainCommand = defineCommand({
   name: 'bench train',
   summary: 'Time a fine-tuning step (tokens/s, s/step, peak RSS) in SmolLM2-135M shape',
   description: `Random weights in the preset's shape, random tokens, AdamW; the same step as the PyTorch
 anchor (../shared/anchors/torch_llama_bench.py). Peak RSS is the process's VmHWM, so run one bench
-per process. --json prints the bench envelope as the last stdout line.
+per process. --precision bf16-mixed runs the Linear GEMMs with bf16 inputs and f32 accumulation (AMX
+or AVX512-BF16 where the CPU has them; the row's gemm_path names the path that ran) and, for LoRA,
+builds the frozen base in bf16 (the row's dtype). --json prints
+the bench envelope as the last stdout line.
 
 ${BENCH_OUTPUT_NOTE}`,
   options,
   examples: [
     'attune bench train --method lora --json',
     'attune bench train --method full --batch 4 --seq 256',
+    'attune bench train --method lora --precision bf16-mixed --json',
   ],
   async run(args, io) {
     const v = args.values;
-    const { preset, method, dtype, batch, seq, steps, layers } = v;
-    const settings = { preset, method, dtype, batch, seq, steps, layers };
+    const { preset, method, dtype, precision, batch, seq, steps, layers } = v;
+    const settings = { preset, method, dtype, precision, batch, seq, steps, layers };
     io.note(
-      `bench train: ${settings.method} on ${settings.preset} (${settings.dtype}), batch ${settings.batch} x seq ${settings.seq} ...`,
+      `bench train: ${settings.method} on ${settings.preset} (${settings.dtype}, ${settings.precision}), batch ${settings.batch} x seq ${settings.seq} ...`,
     );
     return printBench(io, v.json, () => runTrainBench(settings));
   },

@@ -1,6 +1,7 @@
 /** Every op, forward + backward. */
 
 export * from './attention.ts';
+export * from './convert.ts';
 export * from './dropout.ts';
 export * from './elementwise.ts';
 export * from './embedding.ts';

@@ -5,6 +5,7 @@
 import type { Bf16Array, FloatArray } from '../../backend/kernels.ts';
 import { needsGrad, record } from '../autograd.ts';
 import { formatShape, Tensor } from '../tensor.ts';
+import type { ComputePrecision } from './matmul.ts';
 import { emptyLike, floatOf, kernelsOf, sameShape } from './util.ts';
 
 /** Label value of a token excluded from the loss (as PyTorch's ignore_index). */
@@ -120,9 +121,23 @@ export interface LinearCrossEntropyResult {
  * vocabulary (never [N, V] at once), reduced to per-token statistics. `weight` is hidden's dtype,
  * or bf16 (a frozen head) with f32 hidden; labels are i32 with N entries (-100 = ignored).
  * logp, entropy and top1 are the outputs of one autograd node: any loss built from them
- * backpropagates to hidden and (when it requires grad) weight in one chunked pass.
+ * backpropagates to hidden and (when it requires grad) weight in one chunked pass. With
+ * `precision: 'bf16'` the logits and the two backward products take bf16-rounded inputs with f32
+ * accumulation (`linearCrossEntropyBf16`); the softmax statistics stay f32.
  */
-export function linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: Tensor): LinearCrossEntropyResult {
+export function linearCrossEntropy(
+  hidden: Tensor,
+  weight: Tensor,
+  labels: Tensor,
+  options: { precision?: ComputePrecision } = {},
+): LinearCrossEntropyResult {
+  const precision = options.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'bf16') {
+    throw new TypeError(
+      `linearCrossEntropy: precision must be 'f32' or 'bf16', found '${String(precision)}'`,
+    );
+  }
+  const bf16Compute = precision === 'bf16';
   const hd = floatOf(hidden, 'linearCrossEntropy', 'hidden');
   if (hidden.rank !== 2 || weight.rank !== 2 || weight.shape[1] !== hidden.shape[1]) {
     throw new RangeError(
@@ -160,7 +175,8 @@ export function linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: Tenso
   const argmax = new Int32Array(N);
   const k = kernelsOf(hidden);
   const wd = weight.data as FloatArray | Bf16Array;
-  k.linearCrossEntropy(hd, wd, wBf16, labelData, N, d, V, {
+  const forward = bf16Compute ? k.linearCrossEntropyBf16.bind(k) : k.linearCrossEntropy.bind(k);
+  forward(hd, wd, wBf16, labelData, N, d, V, {
     lse: lse.data as FloatArray,
     logp: logp.data as FloatArray,
     entropy: entropy.data as FloatArray,
@@ -182,7 +198,10 @@ export function linearCrossEntropy(hidden: Tensor, weight: Tensor, labels: Tenso
           g ? (g.data as FloatArray) : (Tensor.alloc([N], dtype, true).data as FloatArray);
         const gh = hidden.requiresGrad ? emptyLike(hidden) : null;
         const gw = weight.requiresGrad ? Tensor.alloc(weight.shape, dtype, true) : null;
-        k.linearCrossEntropyBackward(
+        const backward = bf16Compute
+          ? k.linearCrossEntropyBf16Backward.bind(k)
+          : k.linearCrossEntropyBackward.bind(k);
+        backward(
           hd,
           wd,
           wBf16,

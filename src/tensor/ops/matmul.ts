@@ -1,4 +1,7 @@
-/** Batched matrix multiply with transpose flags and batch broadcasting. */
+/**
+ * Batched matrix multiply with transpose flags and batch broadcasting, in f32 (sgemm) or in bf16
+ * compute (gemmBf16: inputs rounded to bf16, products accumulated in f32) for `bf16-mixed` training.
+ */
 import type { FloatArray } from '../../backend/kernels.ts';
 import { needsGrad, record } from '../autograd.ts';
 import { formatShape, Tensor } from '../tensor.ts';
@@ -10,7 +13,16 @@ export interface MatmulOptions {
   transA?: boolean;
   /** Use b's last two dims transposed (x @ W^T for a [out, in] weight). */
   transB?: boolean;
+  /**
+   * Compute precision (default 'f32'). 'bf16': every element of both operands is rounded to bf16
+   * on its way into the GEMM (a bf16 operand is used as is) and products are accumulated in f32;
+   * the backward GEMMs (gradient wrt each operand) run in bf16 compute too.
+   */
+  precision?: ComputePrecision;
 }
+
+/** Compute precision of a GEMM: f32, or bf16 inputs with f32 accumulation. */
+export type ComputePrecision = 'f32' | 'bf16';
 
 function describePair(a: Tensor, b: Tensor, o: MatmulOptions): string {
   return `${formatShape(a.shape)}${o.transA ? 'ᵀ' : ''} x ${formatShape(b.shape)}${o.transB ? 'ᵀ' : ''}`;
@@ -23,6 +35,9 @@ function describePair(a: Tensor, b: Tensor, o: MatmulOptions): string {
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
+  const precision = options.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'bf16')
+    throw new TypeError(`matmul: precision must be 'f32' or 'bf16', found '${String(precision)}'`);
   if (a.rank < 2 || b.rank < 2) {
     throw new RangeError(`matmul: ${describePair(a, b, options)}: both operands need at least 2 dims`);
   }
@@ -51,7 +66,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const batchShape = broadcastShapes(aBatch, bBatch, `matmul ${describePair(a, b, options)}`);
   const batch = batchShape.reduce((p, d) => p * d, 1);
   const out = Tensor.alloc([...batchShape, M, N], a.dtype, false);
-  const k = kernelsOf(a);
+  const backend = kernelsOf(a);
+  const gemm = precision === 'bf16' ? backend.gemmBf16.bind(backend) : backend.sgemm.bind(backend);
   const lda = a.shape[a.rank - 1]!;
   const ldb = b.shape[b.rank - 1]!;
   const aFull = sameShape(aBatch, batchShape);
@@ -59,7 +75,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const aSingle = aBatch.every((d) => d === 1);
   const bSingle = bBatch.every((d) => d === 1);
   if ((aFull || aSingle) && (bFull || bSingle)) {
-    k.sgemm(
+    gemm(
       transA,
       transB,
       M,
@@ -94,7 +110,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
         ao += idx[d]! * aStrides[d]!;
         bo += idx[d]! * bStrides[d]!;
       }
-      k.sgemm(
+      gemm(
         transA,
         transB,
         M,
@@ -130,17 +146,26 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       let ga: Tensor | null = null;
       let gb: Tensor | null = null;
       if (a.requiresGrad) {
-        ga = transA ? matmul(b, g!, { transA: transB, transB: true }) : matmul(g!, b, { transB: !transB });
+        ga = transA
+          ? matmul(b, g!, { transA: transB, transB: true, precision })
+          : matmul(g!, b, { transB: !transB, precision });
         ga = sumToShape(ga, a.shape);
       }
       if (b.requiresGrad) {
-        gb = transB ? matmul(g!, a, { transA: true, transB: transA }) : matmul(a, g!, { transA: !transA });
+        gb = transB
+          ? matmul(g!, a, { transA: true, transB: transA, precision })
+          : matmul(a, g!, { transA: !transA, precision });
         gb = sumToShape(gb, b.shape);
       }
       return [ga, gb];
     });
   }
   return out;
+}
+
+/** matmul in bf16 compute: `matmul(a, b, { ...options, precision: 'bf16' })`. */
+export function matmulBf16(a: Tensor, b: Tensor, options: Omit<MatmulOptions, 'precision'> = {}): Tensor {
+  return matmul(a, b, { ...options, precision: 'bf16' });
 }
 
 function batchStrides(shape: readonly number[], batchShape: readonly number[], matrix: number): number[] {

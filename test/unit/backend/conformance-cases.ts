@@ -453,6 +453,59 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     rtol: 1e-4,
     atol: 1e-5,
   },
+  // bf16 compute: both sides round h and w identically; only accumulation order differs
+  linearCrossEntropyBf16: {
+    points: [
+      [1, 1, 1],
+      [3, 17, 33],
+      [5, 33, 65],
+      [2, 8, 1000],
+      [0, 4, 5],
+      [4, 1, 2],
+    ].flatMap(([N, d, V]) => [false, true].map((wBf16) => ({ N: N!, d: d!, V: V!, wBf16 }))),
+    arrays: (p, seed, raw) => ({
+      w: raw.wBf16 ? randBf16(p.V! * p.d!, seed) : rand(p.V! * p.d!, seed),
+      labels: labelsFor(p.N!, p.V!, seed + 1),
+      outs: lceOuts(p.N!),
+    }),
+    rtol: 1e-4,
+    atol: 1e-5,
+  },
+  // dZ is rounded to bf16 on both sides from f32 (native) / f64 (js) values: a rare tie flip costs
+  // one bf16 ulp of one term, hence the looser tolerance
+  linearCrossEntropyBf16Backward: {
+    points: [
+      [1, 1, 1],
+      [3, 17, 33],
+      [5, 33, 65],
+      [2, 8, 1000],
+      [0, 4, 5],
+    ].flatMap(([N, d, V]) =>
+      [false, true].flatMap((wBf16) =>
+        [false, true].map((partial) => ({ N: N!, d: d!, V: V!, wBf16, partial })),
+      ),
+    ),
+    arrays: (p, seed, raw) => {
+      const N = p.N!;
+      const w = raw.wBf16 ? randBf16(p.V! * p.d!, seed) : rand(p.V! * p.d!, seed);
+      const h = rand(N * p.d!, seed + 1);
+      const labels = labelsFor(N, p.V!, seed + 2);
+      const outs = lceOuts(N);
+      js.linearCrossEntropyBf16(h, w, raw.wBf16 === true, labels, N, p.d!, p.V!, outs);
+      return {
+        h,
+        w,
+        labels,
+        lse: outs.lse,
+        entropy: outs.entropy,
+        argmax: outs.argmax,
+        // partial: no top-1 coefficient, no input gradient (a frozen trunk), as the trainer uses it.
+        ...(raw.partial ? { cTop1: null, gh: null } : {}),
+      };
+    },
+    rtol: 1e-3,
+    atol: 1e-4,
+  },
   crossEntropy: {
     points: [...rowsColsPoints({ smoothing: 0 }), ...rowsColsPoints({ smoothing: 0.1 })],
     arrays: (p, seed) => ({ labels: labelsFor(p.rows!, p.cols!, seed) }),

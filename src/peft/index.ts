@@ -1,7 +1,11 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
 export * from './full.ts';
+export * from './hft.ts';
+export * from './layer-freeze.ts';
+export * from './layer-groups.ts';
 export * from './lora.ts';
 export * from './lora-files.ts';
 export * from './lora-linear.ts';
+export * from './partial-full.ts';
 export * from './targets.ts';
 export * from './tuner.ts';

@@ -7,5 +7,8 @@ export * from './lora.ts';
 export * from './lora-files.ts';
 export * from './lora-linear.ts';
 export * from './partial-full.ts';
+export * from './sparse-delta-linear.ts';
+export * from './sparse-ft.ts';
 export * from './targets.ts';
+export * from './top-k.ts';
 export * from './tuner.ts';

@@ -359,7 +359,7 @@ export class SparseFtAdapter implements Adapter {
     for (const l of this.layers) {
       const idx = state.get(`${l.name}.indices`);
       known.add(`${l.name}.indices`);
-      if (!idx || idx.dtype !== 'i32' || idx.size !== l.layer.sft_delta.indices.length)
+      if (idx?.dtype !== 'i32' || idx.size !== l.layer.sft_delta.indices.length)
         throw new TensorMismatchError(
           `${where}: '${l.name}.indices' is missing or not i32 [${l.layer.sft_delta.indices.length}]`,
         );

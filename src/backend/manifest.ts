@@ -381,6 +381,17 @@ export const KERNELS = {
       count('dim'),
     ],
   },
+  rowPairDots: {
+    args: [
+      float('a'),
+      float('b'),
+      i32('aRows', len('k')),
+      i32('bRows', len('k')),
+      float('out', out('k')),
+      count('k'),
+      count('n'),
+    ],
+  },
   linearCrossEntropy: {
     args: [
       float('h', len('N*d')),

@@ -164,6 +164,7 @@ export const hftTuner: Tuner<HftConfig> = {
   description: 'Half Fine-Tuning: per layer, a seeded random half of the attention and MLP matrices trains',
   peftType: HFT_PEFT_TYPE,
   options: hftOptions,
+  inPlace: true,
   fromOptions(options, context): HftConfig {
     const o = hftOptions.parse(options);
     return { stages: o.stages, other: o.other, seed: context.seed };

@@ -91,6 +91,7 @@ export const layerFreezeTuner: Tuner<LayerFreezeConfig> = {
     'layer freezing (Telly): freeze the embeddings and the bottom K layers, train the rest in place',
   peftType: LAYER_FREEZE_PEFT_TYPE,
   options: layerFreezeOptions,
+  inPlace: true,
   fromOptions(options): LayerFreezeConfig {
     const o = layerFreezeOptions.parse(options);
     return {

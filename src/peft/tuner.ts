@@ -101,6 +101,11 @@ export interface Tuner<C = unknown> {
    */
   readonly writesMergedModel?: boolean;
   /**
+   * Whether the method trains the model's own weights in place (full fine-tuning, layer_freeze,
+   * hft) rather than added parameters: benches give it full fine-tuning's learning rate.
+   */
+  readonly inPlace?: boolean;
+  /**
    * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
    * else (full fine-tuning writes a model directory).
    */

@@ -128,6 +128,23 @@ describe('layer_freeze', () => {
   });
 });
 
+describe('layer_freeze resume', () => {
+  it('resume after a stop at step k equals the uninterrupted run', () => {
+    const cfgOf = (dir: string) =>
+      runConfig(
+        { name: 'layer_freeze', train_layers: [1, -1] },
+        { steps: 5, batch_size: 2, lr: 1e-2, seed: 4 },
+        dir,
+      );
+    const full = train(cfgOf('run-lf-full'));
+    assert.throws(() => train(cfgOf('run-lf-killed'), { haltAfterStep: 2 }), TrainingHalted);
+    const resumed = train(cfgOf('run-lf-killed'), { resume: true });
+    assert.ok(full.adapter.state().size > 0);
+    for (const [n, t] of full.adapter.state())
+      assert.deepEqual(resumed.adapter.state().get(n)!.data, t.data, n);
+  });
+});
+
 describe('hft', () => {
   it('trains half of each layer by parameter count: attention exactly half, MLP one or two of three', () => {
     const model = tinyLlama();

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { openSafetensors } from '../../../src/io/index.ts';
+import { FormatError } from '../../../src/errors.ts';
+import { openSafetensors, writeSafetensors } from '../../../src/io/index.ts';
 import { loadModel } from '../../../src/models/index.ts';
 import { Parameter } from '../../../src/nn/index.ts';
 import {
@@ -350,6 +351,38 @@ describe('sparse_ft training', () => {
     const merged = loadAdapter(base, result.adapterDir).mergeAndUnload() as typeof base;
     assert.ok(merged.namedModules().every(([, m]) => !(m instanceof SparseDeltaLinear)));
     assert.ok(maxAbsDiff(logitsOf(merged, ids), trained) < 1e-4);
+  });
+
+  it('a corrupt adapter (duplicate index, wrong k) is refused naming file and tensor; nothing changes', () => {
+    const result = train(cfg('run-bad', {}, 3));
+    const dir = result.adapterDir;
+    const reader = openSafetensors(join(dir, 'adapter_model.safetensors'));
+    const tensors = new Map(reader.names().map((n) => [n, reader.read(n)]));
+    reader.close();
+    const [first] = (result.adapter as SparseFtAdapter).sparseLayers[0]!;
+    const key = `${PEFT_KEY_PREFIX}${first}.sft_delta.indices`;
+    const idx = tensors.get(key)!.data as Int32Array;
+    idx[1] = idx[0]!;
+    const bad = join(root, 'bad-adapter');
+    mkdirSync(bad, { recursive: true });
+    copyFileSync(join(dir, 'adapter_config.json'), join(bad, 'adapter_config.json'));
+    writeSafetensors(join(bad, 'adapter_model.safetensors'), tensors);
+    const base = loadModel(join(root, 'model')).model;
+    const ids = [256, 66, 111];
+    const before = logitsOf(base, ids);
+    assert.throws(
+      () => loadAdapter(base, bad),
+      (e: Error) =>
+        e instanceof FormatError &&
+        e.message.includes('adapter_model.safetensors') &&
+        e.message.includes(key) &&
+        /appears twice/.test(e.message),
+    );
+    assert.equal(maxAbsDiff(logitsOf(base, ids), before), 0);
+    assert.ok(
+      base.namedModules().every(([, m]) => !(m instanceof SparseDeltaLinear)),
+      'nothing applied',
+    );
   });
 
   for (const regrow of ['gradient', 'sm3'] as const) {

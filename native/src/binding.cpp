@@ -706,6 +706,27 @@ Napi::Value Kernel_scatterAddRows(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Kernel_rowPairDots(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::rowPairDots);
+  const long k = a.count(5), n = a.count(6);
+  const Arr A = a.arr(0);
+  const Arr B = a.arr(1);
+  const float* x = a.f32(0, 0);
+  const float* y = a.f32(1, 0);
+  const int32_t* aRows = a.i32(2, k);
+  const int32_t* bRows = a.i32(3, k);
+  float* out = a.f32(4, static_cast<double>(k));
+  // n 0 reads nothing: only negative rows are errors then (as on js).
+  const long aCount = n > 0 ? static_cast<long>(A.length) / n : std::numeric_limits<long>::max();
+  const long bCount = n > 0 ? static_cast<long>(B.length) / n : std::numeric_limits<long>::max();
+  for (long j = 0; j < k; j++)
+    if (aRows[j] < 0 || aRows[j] >= aCount || bRows[j] < 0 || bRows[j] >= bCount)
+      a.rangeError("pair " + std::to_string(j) + " (" + std::to_string(aRows[j]) + ", " + std::to_string(bRows[j]) +
+                   ") outside a of " + std::to_string(aCount) + " rows / b of " + std::to_string(bCount) + " rows");
+  if (k > 0) rowPairDots(x, y, aRows, bRows, out, k, n);
+  return info.Env().Undefined();
+}
+
 // ---- losses ------------------------------------------------------------------------------------
 
 void checkLabels(const Args& a, const int32_t* labels, long n, long V, bool allowIgnore = true) {

@@ -534,4 +534,23 @@ void scatterAddRows(const float* g, const int32_t* ids, float* gTable, long n, l
   });
 }
 
+void rowPairDots(const float* a, const float* b, const int32_t* aRows, const int32_t* bRows, float* out, long k,
+                 long n) {
+  // One dot per pair, each in a fixed order (8 partial sums, then combined): deterministic for any
+  // thread count.
+  parallelFor(k, std::max<long>(1, kGrain / std::max<long>(n, 1)), [&](long jb, long je) {
+    for (long j = jb; j < je; j++) {
+      const float* x = a + static_cast<long>(aRows[j]) * n;
+      const float* y = b + static_cast<long>(bRows[j]) * n;
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      long t = 0;
+      for (; t + 8 <= n; t += 8)
+        for (int l = 0; l < 8; l++) s[l] += x[t + l] * y[t + l];
+      float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+      for (; t < n; t++) total += x[t] * y[t];
+      out[j] = total;
+    }
+  });
+}
+
 }  // namespace attune

@@ -340,6 +340,18 @@ inline constexpr Arg scatterAddRows_args[] = {
 inline constexpr Kernel scatterAddRows{"scatterAddRows", 5, scatterAddRows_args,
                               "float g[n*dim], i32 ids[n], float gTable inout, count n, count dim"};
 
+inline constexpr Arg rowPairDots_args[] = {
+    {"a", Kind::Float, false, nullptr, 0},
+    {"b", Kind::Float, false, nullptr, 0},
+    {"aRows", Kind::I32, false, nullptr, 0},
+    {"bRows", Kind::I32, false, nullptr, 0},
+    {"out", Kind::Float, false, nullptr, 0},
+    {"k", Kind::Count, false, nullptr, 0},
+    {"n", Kind::Count, false, nullptr, 0},
+};
+inline constexpr Kernel rowPairDots{"rowPairDots", 7, rowPairDots_args,
+                              "float a, float b, i32 aRows[k], i32 bRows[k], float out[k] out, count k, count n"};
+
 inline constexpr Arg linearCrossEntropy_args[] = {
     {"h", Kind::Float, false, nullptr, 0},
     {"w", Kind::FloatOrBf16, false, nullptr, 0},
@@ -494,7 +506,7 @@ inline constexpr Kernel sumSquares{"sumSquares", 2, sumSquares_args,
 
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
 
 }  // namespace manifest
 }  // namespace attune
@@ -524,6 +536,7 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackwa
   X(swigluBackward) \
   X(gatherRows) \
   X(scatterAddRows) \
+  X(rowPairDots) \
   X(linearCrossEntropy) \
   X(linearCrossEntropyBackward) \
   X(linearCrossEntropyBf16) \

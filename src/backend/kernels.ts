@@ -340,6 +340,20 @@ export interface Kernels {
   ): void;
   /** gTable[ids[i], :] += g[i, :] (ACCUMULATES; deterministic order). */
   scatterAddRows(g: FloatArray, ids: Int32Array, gTable: FloatArray, n: number, dim: number): void;
+  /**
+   * out[j] = dot(a[aRows[j], :], b[bRows[j], :]) for j < k, rows of length n (a, b row-major
+   * [*, n]): the sampled product (A B^T) at k index pairs, e.g. a sparse delta's gradient
+   * `(g^T x)[r, c]` from g^T and x^T. Each dot runs in index order (deterministic).
+   */
+  rowPairDots(
+    a: FloatArray,
+    b: FloatArray,
+    aRows: Int32Array,
+    bRows: Int32Array,
+    out: FloatArray,
+    k: number,
+    n: number,
+  ): void;
 
   // ---- losses --------------------------------------------------------------------------------
   /**

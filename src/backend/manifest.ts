@@ -412,6 +412,17 @@ export const KERNELS = {
       count('dim'),
     ],
   },
+  rowPairDots: {
+    args: [
+      float('a'),
+      float('b'),
+      i32('aRows', len('k')),
+      i32('bRows', len('k')),
+      float('out', out('k')),
+      count('k'),
+      count('n'),
+    ],
+  },
   linearCrossEntropy: { args: LCE_ARGS },
   linearCrossEntropyBackward: { args: LCE_BACKWARD_ARGS },
   linearCrossEntropyBf16: { args: LCE_ARGS },

@@ -517,7 +517,7 @@ function runOne(
       train: {
         steps: b.steps,
         batch_size: b.batchSize,
-        lr: tuner.writesMergedModel ? b.fullLr : b.lr,
+        lr: tuner.writesMergedModel || tuner.inPlace ? b.fullLr : b.lr,
         seed,
       },
       output_dir: join(dir, 'run'),

@@ -58,6 +58,22 @@ export interface Adapter {
   unload(): Module;
   /** Merge, then remove the method's modules: the model is a plain model with updated weights. */
   mergeAndUnload(): Module;
+  /** Called by the trainer before step `step` (1-based) of `totalSteps`: e.g. HFT's stage switch. */
+  beginStep?(step: number, totalSteps: number): void;
+  /** Called after the step's backward pass, before clipping: e.g. sparse FT's gradient accumulation. */
+  afterBackward?(step: number, totalSteps: number): void;
+  /** Called after the optimizer update of `step`: e.g. sparse FT's drop and regrow. */
+  afterStep?(step: number, totalSteps: number, optimizer: OptimizerAccess): void;
+  /** Method state beyond the trainable tensors that exact resume needs (indices, accumulators); copies. */
+  trainingState?(): Map<string, Tensor>;
+  /** Restore what `trainingState` returned (validated first; on error nothing changes). */
+  loadTrainingState?(state: ReadonlyMap<string, Tensor>): void;
+}
+
+/** What a tuner's `afterStep` hook may ask of the optimizer. */
+export interface OptimizerAccess {
+  /** Zero the optimizer's per-entry state of `param` at the flat `positions` (entries replaced by a tuner). */
+  resetEntries(param: Tensor, positions: ArrayLike<number>): void;
 }
 
 /** What a tuner's `fromOptions` knows about the run besides its own options. */
@@ -90,6 +106,11 @@ export interface Tuner<C = unknown> {
    * so the f32 copy is never in memory. Default false (the safe path for any tuner).
    */
   readonly freezesBaseMatrices?: boolean;
+  /**
+   * Whether the method trains the model's own weights in place (full fine-tuning, layer_freeze,
+   * hft) rather than added parameters: benches give it full fine-tuning's learning rate.
+   */
+  readonly inPlace?: boolean;
   /**
    * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
    * else (full fine-tuning writes a model directory).

@@ -228,9 +228,17 @@ function trainerState(p: Prepared, lastLoss: number): Record<string, unknown> {
   };
 }
 
+/** Checkpoint names of the tuner's extra resume state (`Adapter.trainingState`). */
+const ADAPTER_STATE_PREFIX = 'adapter_state/';
+
 function restore(p: Prepared, ckpt: CheckpointContents): void {
   const byName = new Map(p.params);
+  const adapterState = new Map<string, import('../tensor/index.ts').Tensor>();
   for (const [name, t] of ckpt.weights) {
+    if (name.startsWith(ADAPTER_STATE_PREFIX)) {
+      adapterState.set(name.slice(ADAPTER_STATE_PREFIX.length), t);
+      continue;
+    }
     const param = byName.get(name);
     if (!param)
       throw new ConfigError(`checkpoint holds '${name}', which this run does not train (config changed?)`);
@@ -238,8 +246,11 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
       throw new ConfigError(`checkpoint tensor '${name}' has ${t.size} values, expected ${param.size}`);
     (param.data as Float32Array).set(t.data as Float32Array);
   }
-  if (ckpt.weights.size !== byName.size)
+  if (ckpt.weights.size - adapterState.size !== byName.size)
     throw new ConfigError('checkpoint does not hold every trainable parameter (config changed?)');
+  if (p.adapter.loadTrainingState) p.adapter.loadTrainingState(adapterState);
+  else if (adapterState.size > 0)
+    throw new ConfigError(`checkpoint holds method state, which method '${p.adapter.method}' does not take`);
   p.optimizer.loadStateDict(ckpt.optimizer);
   const st = ckpt.trainerState as { loader: unknown };
   p.loader.restore(st.loader as ReturnType<DataLoader['state']>);
@@ -379,6 +390,7 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     const weights = new Map(
       p.params.map(([n, q]) => [n, q as unknown as import('../tensor/index.ts').Tensor]),
     );
+    for (const [n, q] of p.adapter.trainingState?.() ?? []) weights.set(`${ADAPTER_STATE_PREFIX}${n}`, q);
     const dir = saveCheckpoint(
       config.output_dir,
       { step, weights, optimizer: p.optimizer.stateDict(), trainerState: trainerState(p, lastLoss) },
@@ -392,9 +404,11 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     // dropout masks are keyed by (seed, step): a resumed run draws the same ones, nothing to restore
     p.model.setDropoutKey(mixSeed(t.seed >>> 0, step));
     p.optimizer.setLr(lr);
+    p.adapter.beginStep?.(step, t.steps);
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));
     const stats = forwardBackwardStep(p.model, p.loss, batches);
+    p.adapter.afterBackward?.(step, t.steps);
     for (const b of batches) {
       b.inputIds.dispose();
       b.labels.dispose();
@@ -412,6 +426,7 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     }
     p.optimizer.step();
     p.optimizer.zeroGrad();
+    p.adapter.afterStep?.(step, t.steps, p.optimizer);
     lastLoss = stats.loss;
     const seconds = (performance.now() - started) / 1000;
     const metrics: StepMetrics = {

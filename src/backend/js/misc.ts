@@ -77,6 +77,33 @@ export function scatterAddRows(
   }
 }
 
+/** out[j] = dot(a[aRows[j], :], b[bRows[j], :]) for j < k (rows of length n), in index order. */
+export function rowPairDots(
+  a: FloatArray,
+  b: FloatArray,
+  aRows: Int32Array,
+  bRows: Int32Array,
+  out: FloatArray,
+  k: number,
+  n: number,
+): void {
+  const aCount = n === 0 ? Infinity : a.length / n;
+  const bCount = n === 0 ? Infinity : b.length / n;
+  for (let j = 0; j < k; j++) {
+    const ra = aRows[j]!;
+    const rb = bRows[j]!;
+    if (ra < 0 || ra >= aCount || rb < 0 || rb >= bCount)
+      throw new RangeError(
+        `rowPairDots: pair ${j} (${ra}, ${rb}) is outside a of ${aCount} rows / b of ${bCount} rows`,
+      );
+    const ao = ra * n;
+    const bo = rb * n;
+    let s = 0;
+    for (let t = 0; t < n; t++) s += a[ao + t]! * b[bo + t]!;
+    out[j] = s;
+  }
+}
+
 /** out[i] = keep ? x[i] / (1 - p) : 0 with keep iff philoxUniform(seed, offset + i) >= p. out may alias x. */
 export function dropout(
   x: FloatArray,

@@ -12,4 +12,5 @@ export * from './reduce.ts';
 export * from './rope.ts';
 export * from './shape.ts';
 export * from './softmax.ts';
+export * from './sparse-delta.ts';
 export * from './swiglu.ts';

@@ -137,6 +137,26 @@ export abstract class Optimizer {
     }
   }
 
+  /**
+   * Zero the state of `param` at flat `positions` (a tuner replaced those entries, e.g. sparse FT's
+   * regrowth). Buffers with one value per entry are zeroed there; others (SM3's row and column
+   * accumulators of a matrix) are left, as they do not belong to single entries.
+   */
+  resetEntries(param: Tensor, positions: ArrayLike<number>): void {
+    const i = this.params.indexOf(param);
+    if (i < 0)
+      throw new ConfigError(`${this.typeName}.resetEntries: ${param.describe()} is not optimized here`);
+    for (const b of Object.values(this.buffersOf(i))) {
+      if (!b || b.length !== param.size) continue;
+      for (let j = 0; j < positions.length; j++) b[positions[j]!] = 0;
+    }
+  }
+
+  /** Length buffer `key` of parameter i must have in a saved state (default: one value per entry). */
+  protected bufferLength(i: number, _key: string): number {
+    return this.params[i]!.size;
+  }
+
   /** Named per-parameter buffers of parameter i (live arrays or null). */
   protected abstract buffersOf(i: number): Record<string, FloatArray | null>;
   /** Install buffers for parameter i (already validated copies). */
@@ -193,9 +213,10 @@ export abstract class Optimizer {
       for (const [k, b] of Object.entries(entry.buffers)) {
         if (!b) continue;
         const rightType = p.dtype === 'f64' ? b instanceof Float64Array : b instanceof Float32Array;
-        if (b.length !== p.size || !rightType) {
+        const length = this.bufferLength(i, k);
+        if (b.length !== length || !rightType) {
           problems.push(
-            `${label}: buffer '${k}' must be a ${p.dtype === 'f64' ? 'Float64Array' : 'Float32Array'} of ${p.size}, found ${b.constructor.name} of ${b.length}`,
+            `${label}: buffer '${k}' must be a ${p.dtype === 'f64' ? 'Float64Array' : 'Float32Array'} of ${length}, found ${b.constructor.name} of ${b.length}`,
           );
         }
       }

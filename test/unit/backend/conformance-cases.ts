@@ -403,6 +403,17 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     rtol: 1e-6,
     atol: 1e-6,
   },
+  rowPairDots: {
+    points: [0, 1, 7, 8, 33, 200].flatMap((n) => [0, 1, 5, 40].map((k) => ({ k, n }))),
+    arrays: (p, seed) => ({
+      a: rand(6 * p.n!, seed),
+      b: rand(9 * p.n!, seed + 1),
+      aRows: randInt(p.k!, seed + 2, 0, 6),
+      bRows: randInt(p.k!, seed + 3, 0, 9),
+    }),
+    rtol: 1e-5,
+    atol: 1e-5,
+  },
   linearCrossEntropy: {
     points: [
       [1, 1, 1],

@@ -184,8 +184,10 @@ function writeModelConfig(recipe: WorldBaseRecipe, world: World, texts: string[]
   return vocabSize;
 }
 
-/** Hooks for progress while building. */
+/** Hooks for progress while building (and, for buildWorldBase, whether to replace its output). */
 export interface BuildHooks {
+  /** Replace an existing output folder once the new base is complete (default false: refused). */
+  overwrite?: boolean;
   onPhase?: (phase: string, total: number) => void;
   onProgress?: (done: number, fields?: Record<string, number | string>) => void;
   onNote?: (text: string) => void;
@@ -280,7 +282,7 @@ export function knownAccuracy(
 }
 
 /**
- * Build the base of `recipe` into `out` (which must not exist): pretrain, evaluate the known facts,
+ * Build the base of `recipe` into `out` (refused when it exists, unless `hooks.overwrite`): pretrain, evaluate the known facts,
  * record the first steps on both backends (when the addon is there), hash the files, write
  * base.json; all in a temporary folder renamed into place at the end.
  */
@@ -342,6 +344,7 @@ export function buildWorldBase(
   };
   writeJsonAtomic(join(folder, 'base.json'), manifest as unknown as JsonObject);
   mkdirSync(dirname(out), { recursive: true });
+  rmSync(out, { recursive: true, force: true });
   renameSync(folder, out);
   rmSync(work, { recursive: true, force: true });
   return manifest;

@@ -26,7 +26,7 @@ const options = {
   },
   base: {
     type: 'string',
-    description: 'world base: small (default), large, or a folder from attune world pretrain',
+    description: 'world base: small, large, or a folder from attune world pretrain',
     default: 'small',
     valueName: '<size|dir>',
   },
@@ -48,8 +48,8 @@ export const demoCommand = defineCommand({
 world-bases/small; nothing is pretrained or downloaded), writes its world, fine-tunes it with
 LoRA + ce and LoRA + ua-clm on the taught facts (once per seed: 2 seeds quick, 3 full), evaluates the
 base and every fine-tune on known, taught and unknown people and on out-of-domain questions, prints
-a comparison table (mean ± std over seeds) and writes DIR/metrics.json and DIR/report.html. The
-default (quick) mode takes ${DEMO_EXPECTED_DURATION.quick} on 2 cores, --full ${DEMO_EXPECTED_DURATION.full}.
+a comparison table (mean ± std over seeds) and writes DIR/metrics.json and DIR/report.html.
+The default (quick) mode takes ${DEMO_EXPECTED_DURATION.quick} on 2 cores, --full ${DEMO_EXPECTED_DURATION.full}.
 An --out that already holds files is refused unless --overwrite.`,
   options,
   examples: [

@@ -19,9 +19,10 @@ const options = {
   },
   out: {
     type: 'path',
-    description: 'folder to create (must not exist; default world-base-<size>)',
+    description: 'folder to write (default world-base-<size>)',
     valueName: '<dir>',
   },
+  overwrite: { type: 'boolean', description: 'replace an existing --out once the new base is built' },
   json: jsonOption,
 } as const;
 
@@ -33,7 +34,8 @@ export const worldPretrainCommand = defineCommand({
 Llama from a seeded random init on the world's corpus (full fine-tuning with the Trainer), measures
 greedy exact-match accuracy on every known-fact question, records the exact losses of the first steps
 on each backend, and writes the model folder with base.json (recipe, sha256 of every file, accuracy,
-loss curve). The folder is built under a temporary name and renamed into place. The shipped bases
+loss curve). The folder is built under a temporary name and renamed into place; an existing --out
+is refused before any work unless --overwrite, and replaced only once the new base is complete. The shipped bases
 in world-bases/ are the output of this command; see docs/benchmark.md for the recipes and times.`,
   options,
   examples: [
@@ -46,6 +48,7 @@ in world-bases/ are the output of this command; see docs/benchmark.md for the re
     const out = resolve(v.out ?? `world-base-${size}`);
     let bar: Progress | null = null;
     const manifest = buildWorldBase(WORLD_BASE_RECIPES[size], out, {
+      overwrite: v.overwrite,
       onNote: (t) => io.note(`world pretrain: ${t}`),
       onPhase: (phase, total) => {
         bar?.stop();

@@ -94,11 +94,11 @@ export function exportLoraGguf(path: string, adapter: GgufLoraExport): GgufExpor
     const r = adapter.r;
     if (a.shape.length !== 2 || a.shape[0] !== r || a.shape[1] !== inDim)
       throw new TensorMismatchError(
-        `GGUF adapter export: '${module}' lora_A is ${formatShape(a.shape)}, expected [${r}, ${inDim}]`,
+        `GGUF adapter export: '${module}' lora_A is ${formatShape(a.shape)}, expected ${formatShape([r, inDim])}`,
       );
     if (b.shape.length !== 2 || b.shape[0] !== outDim || b.shape[1] !== r)
       throw new TensorMismatchError(
-        `GGUF adapter export: '${module}' lora_B is ${formatShape(b.shape)}, expected [${outDim}, ${r}]`,
+        `GGUF adapter export: '${module}' lora_B is ${formatShape(b.shape)}, expected ${formatShape([outDim, r])}`,
       );
     add(`${mapping.name}.lora_a`, a, null);
     add(`${mapping.name}.lora_b`, b, mapping.transform.kind === 'permute' ? mapping.transform.heads : null);

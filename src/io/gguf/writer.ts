@@ -11,8 +11,8 @@ import {
   GGUF_MAGIC,
   GGUF_VERSION,
   type GgmlTypeId,
-  ggmlByteLength,
   GgufValueType,
+  ggmlByteLength,
 } from './types.ts';
 
 type ValueType = (typeof GgufValueType)[keyof typeof GgufValueType];

@@ -5,7 +5,7 @@
  * without --merge, the LoRA adapter alone. `--merge` alone is `--format safetensors` with the adapter merged.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { exportLoraGguf, exportModelGguf, GGUF_DTYPES, type GgufExportSummary } from '../../io/index.ts';
 import { type CausalLM, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
@@ -71,7 +71,7 @@ function exportGguf(
       useRslora: adapter.config.useRslora,
       config,
       baseShapes,
-      name: v.adapter!,
+      name: basename(resolve(v.adapter!)),
       dtype: v.dtype,
     });
   }
@@ -80,7 +80,8 @@ function exportGguf(
   return exportModelGguf(v.out, tensors, config, {
     dtype: v.dtype,
     tokenizerDir: v.model,
-    configPath: `${v.model}/config.json`,
+    name: basename(resolve(v.model)),
+    configPath: join(v.model, 'config.json'),
   });
 }
 

@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { gguf } from '@huggingface/gguf';
 import { Tokenizer } from '../../../../src/io/index.ts';
 import { createModel, llamaConfigJson, loadModel, saveModel } from '../../../../src/models/index.ts';
-import { applyLora } from '../../../../src/peft/index.ts';
+import { applyLora, applyTuner } from '../../../../src/peft/index.ts';
 import { byteLevelTokenizer } from '../../io/gguf-helpers.ts';
 import { cleanup, tempDir } from '../../io/helpers.ts';
 import { randomizeLora } from '../../peft/helpers.ts';
@@ -156,6 +156,27 @@ describe('attune export', () => {
     assert.equal(m.status, 0, m.stderr);
     assert.equal(m.json!.merged, true);
     assert.equal((await readBack(mergedOut)).metadata['general.type'], 'model');
+  });
+
+  it('a non-LoRA adapter cannot be a GGUF adapter file: the error says to --merge it', async () => {
+    const model = loadModel(modelPath).model;
+    const fullDir = join(tempDir(), 'full');
+    applyTuner(model, 'full').save(fullDir);
+    const out = join(tempDir(), 'full.gguf');
+    const r = await attune([
+      'export',
+      '--model',
+      modelPath,
+      '--adapter',
+      fullDir,
+      '--format',
+      'gguf',
+      '--out',
+      out,
+    ]);
+    assert.equal(r.status, 2);
+    assert.ok(r.stderr.includes("is a 'full' adapter (pass --merge to fold it into a GGUF model)"), r.stderr);
+    assert.ok(!existsSync(out));
   });
 
   it('--merge alone is --format safetensors with the adapter folded in; --format peft copies the adapter', async () => {

@@ -260,6 +260,38 @@ describe('GGUF export: qwen2 and gpt2', () => {
     assert.equal(m['tokenizer.chat_template'], byteLevelTokenizer(262).config.chat_template);
   });
 
+  test('byte-level pre-tokenizers: Qwen2 and Llama 3 splits are named; an unknown split is refused', async () => {
+    const qwen2 =
+      "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const llama3 = qwen2.replace('\\p{N}|', '\\p{N}{1,3}|');
+    const cases: [string, string | null][] = [
+      [qwen2, 'qwen2'],
+      [llama3, 'llama-bpe'],
+      ['\\s+', null],
+    ];
+    for (const [regex, name] of cases) {
+      const tokenizer = byteLevelTokenizer(262);
+      tokenizer.json.pre_tokenizer = {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+          { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+        ],
+      };
+      if (name === null) {
+        assert.throws(
+          () => exportTiny(tiny('qwen2'), 'f32', tokenizer),
+          /BPE with pre-tokenizer Split\+ByteLevel and no byte fallback/,
+        );
+        continue;
+      }
+      const { path } = exportTiny(tiny('qwen2'), 'f32', tokenizer);
+      const m = (await readGguf(path)).metadata;
+      assert.equal(m['tokenizer.ggml.model'], 'gpt2');
+      assert.equal(m['tokenizer.ggml.pre'], name);
+    }
+  });
+
   test('gpt2: names, Conv1D weights transposed, output.weight = token_embd, position_embd f32', async () => {
     const model = tiny('gpt2');
     const { path, params } = exportTiny(model, 'f16');

@@ -4,6 +4,8 @@
  * offsets relative to the data section, each aligned to 32 bytes), then the tensor data. Tensors
  * are encoded one at a time while the file streams to a temporary that is renamed over the
  * destination only when complete (io/atomic.ts), so a failed export leaves an existing file as it was.
+ * (@huggingface/gguf 0.4.6 only serializes a metadata header for editing an existing file — no tensor
+ * infos or data — so Attune has its own writer; that package is the independent reader the tests use.)
  */
 import { AtomicFile, writeAll } from '../atomic.ts';
 import {

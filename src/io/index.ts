@@ -3,6 +3,7 @@ export * from './atomic.ts';
 export * from './byte-tokenizer.ts';
 export * from './chat-template.ts';
 export * from './checkpoint.ts';
+export * from './gguf/index.ts';
 export * from './hf.ts';
 export * from './json.ts';
 export * from './safetensors.ts';

@@ -1,57 +1,169 @@
-/** `attune export --model DIR --adapter DIR --merge --out DIR`: fold an adapter into a plain model dir. */
-import { existsSync } from 'node:fs';
+/**
+ * `attune export --model DIR [--adapter DIR] --format safetensors|peft|gguf --out PATH`: one export
+ * scheme. safetensors: a plain Hub model dir (the adapter folded in); peft: the adapter dir alone;
+ * gguf: one llama.cpp file, the model (with the adapter merged when --merge) or, given --adapter
+ * without --merge, the LoRA adapter alone. `--merge` alone is `--format safetensors` with the adapter merged.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
-import { type CausalLM, loadModel, saveModel } from '../../models/index.ts';
-import { loadAdapter } from '../../peft/index.ts';
+import { exportLoraGguf, exportModelGguf, GGUF_DTYPES, type GgufExportSummary } from '../../io/index.ts';
+import { type CausalLM, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
+import { type Adapter, LoraAdapter, loadAdapter } from '../../peft/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
+/** The formats `--format` accepts now (onnx is planned). */
+const SUPPORTED_FORMATS = ['safetensors', 'peft', 'gguf'] as const;
+
 const options = {
   model: { type: 'path', required: true, description: 'base model directory', valueName: '<dir>' },
-  adapter: {
-    type: 'path',
-    required: true,
-    description: 'adapter directory (PEFT layout)',
-    valueName: '<dir>',
+  adapter: { type: 'path', description: 'adapter directory (PEFT layout)', valueName: '<dir>' },
+  format: {
+    type: 'choice',
+    choices: [...SUPPORTED_FORMATS, 'onnx'],
+    description: 'safetensors (model dir), peft (adapter dir), gguf (one llama.cpp file)',
   },
   merge: {
     type: 'boolean',
-    description: 'merge the adapter into the base weights (required: the output is a plain model)',
+    description: 'fold the adapter into the base weights (alone: --format safetensors)',
+  },
+  dtype: {
+    type: 'choice',
+    choices: GGUF_DTYPES,
+    description: 'gguf element type of the matrices (norms stay f32; default f32)',
   },
   out: {
     type: 'path',
     required: true,
-    description: 'output model directory (must not exist unless --overwrite)',
-    valueName: '<dir>',
+    description: 'output: a file for gguf, a directory otherwise (must not exist unless --overwrite)',
+    valueName: '<path>',
   },
-  overwrite: { type: 'boolean', description: 'write into an existing --out directory' },
+  overwrite: { type: 'boolean', description: 'replace an existing --out' },
   json: jsonOption,
 } as const;
 
-/** `attune export --model DIR --adapter DIR --merge --out DIR`. */
+/** The model's tensors under Hub names, and its config.json with the parsed tie flag made explicit. */
+function hubTensors(model: CausalLM) {
+  return {
+    tensors: new Map(model.namedParameters()),
+    config: { ...model.config.raw, tie_word_embeddings: model.config.tieWordEmbeddings },
+  };
+}
+
+function exportGguf(
+  loaded: LoadedModel,
+  adapter: Adapter | null,
+  v: { model: string; adapter?: string; merge: boolean; out: string; dtype?: (typeof GGUF_DTYPES)[number] },
+): GgufExportSummary {
+  if (adapter && !v.merge) {
+    if (!(adapter instanceof LoraAdapter))
+      throw new UsageError(
+        `export: a GGUF adapter file holds LoRA only; ${v.adapter} is a '${adapter.method}' adapter (pass --merge to fold it into a GGUF model)`,
+      );
+    const baseShapes = new Map<string, readonly number[]>();
+    for (const [name, p] of loaded.model.namedParameters()) baseShapes.set(name, p.shape);
+    const { config } = hubTensors(loaded.model);
+    return exportLoraGguf(v.out, {
+      state: adapter.state(),
+      r: adapter.config.r,
+      loraAlpha: adapter.config.loraAlpha,
+      useRslora: adapter.config.useRslora,
+      config,
+      baseShapes,
+      name: basename(resolve(v.adapter!)),
+      dtype: v.dtype,
+    });
+  }
+  const model = adapter ? (adapter.mergeAndUnload() as CausalLM) : loaded.model;
+  const { tensors, config } = hubTensors(model);
+  return exportModelGguf(v.out, tensors, config, {
+    dtype: v.dtype,
+    tokenizerDir: v.model,
+    name: basename(resolve(v.model)),
+    configPath: join(v.model, 'config.json'),
+  });
+}
+
+/** `attune export ...`. */
 export const exportCommand = defineCommand({
   name: 'export',
-  summary: 'Merge an adapter into its base model and write a plain Hub-format model dir',
-  description: `Loads --model in f32, applies --adapter, folds it into the weights (W + scaling * B A) and
-writes a directory transformers loads as a plain model (config.json, model.safetensors, tokenizer
-files, generation_config.json).`,
+  summary: 'Export a model or adapter: Hub safetensors dir, PEFT adapter dir or llama.cpp GGUF',
+  description: `Loads --model in f32 (and --adapter). --format safetensors writes a directory transformers
+loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone means this.
+--format peft writes the adapter directory alone. --format gguf writes one file llama.cpp runs
+(\`llama-cli -m out.gguf\`): the model with its tokenizer and chat template (the adapter merged with
+--merge), or, given --adapter without --merge, the LoRA adapter alone (\`--lora out.gguf\`).
+--dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). Formats: ${SUPPORTED_FORMATS.join(', ')}.`,
   options,
-  examples: ['attune export --model ./base --adapter runs/quickstart/adapter --merge --out ./merged'],
+  examples: [
+    'attune export --model ./base --adapter runs/quickstart/adapter --merge --out ./merged',
+    'attune export --model ./base --format gguf --dtype q8_0 --out model.gguf',
+    'attune export --model ./base --adapter runs/quickstart/adapter --format gguf --out adapter.gguf',
+  ],
   async run(args, io) {
     const v = args.values;
-    if (!v.merge)
-      throw new UsageError('export: pass --merge (the only export Attune does is a merged plain model)');
+    const format = v.format ?? (v.merge ? 'safetensors' : undefined);
+    if (format === 'onnx')
+      throw new UsageError(
+        `export: --format onnx is not yet supported (supported: ${SUPPORTED_FORMATS.join(', ')})`,
+      );
+    if (format === undefined)
+      throw new UsageError(`export: pass --format (${SUPPORTED_FORMATS.join(', ')}) or --merge`);
+    if (v.merge && !v.adapter)
+      throw new UsageError('export: --merge needs --adapter (the adapter to fold in)');
+    if (format === 'peft' && (!v.adapter || v.merge))
+      throw new UsageError('export: --format peft writes an adapter: pass --adapter, without --merge');
+    if (v.dtype !== undefined && format !== 'gguf')
+      throw new UsageError(`export: --dtype applies to --format gguf only (got --format ${format})`);
     if (existsSync(v.out) && !v.overwrite)
-      throw new UsageError(`export: ${v.out} exists (pass --overwrite to write into it)`);
+      throw new UsageError(`export: ${v.out} exists (pass --overwrite to replace it)`);
+    if (format === 'gguf') {
+      if (existsSync(v.out) && statSync(v.out).isDirectory())
+        throw new UsageError(`export: --out ${v.out} is a directory; --format gguf writes one file`);
+      if (!existsSync(dirname(v.out)))
+        throw new UsageError(`export: the folder of --out ${v.out} does not exist`);
+    }
     const loaded = loadModel(v.model);
-    const adapter = loadAdapter(loaded.model, v.adapter);
-    const merged = adapter.mergeAndUnload() as CausalLM;
-    saveModel(merged, v.out, {
+    const adapter = v.adapter ? loadAdapter(loaded.model, v.adapter) : null;
+    if (format === 'gguf') {
+      const summary = exportGguf(loaded, adapter, { ...v, merge: v.merge === true });
+      const what = adapter && !v.merge ? `${adapter.method} adapter` : adapter ? 'merged model' : 'model';
+      io.line(
+        `wrote ${v.out} (GGUF ${summary.arch} ${what}, ${summary.tensors} tensors, ${v.dtype ?? 'f32'})`,
+      );
+      if (summary.f16Fallbacks.length)
+        io.line(`note: ${summary.f16Fallbacks.length} tensors in f16 (q8_0 needs rows of a multiple of 32)`);
+      if (v.json)
+        io.json({
+          out: v.out,
+          format,
+          arch: summary.arch,
+          tensors: summary.tensors,
+          dtype: v.dtype ?? 'f32',
+          f16Fallbacks: summary.f16Fallbacks,
+          method: adapter?.method ?? null,
+          merged: Boolean(adapter && v.merge),
+        });
+      return 0;
+    }
+    if (format === 'peft') {
+      adapter!.save(v.out, { baseModelNameOrPath: v.model });
+      io.line(`wrote ${v.out} (${adapter!.method} adapter)`);
+      if (v.json) io.json({ out: v.out, format, method: adapter!.method, merged: false });
+      return 0;
+    }
+    const model = adapter ? (adapter.mergeAndUnload() as CausalLM) : loaded.model;
+    saveModel(model, v.out, {
       tokenizerFrom: loaded.tokenizer ? v.model : undefined,
       generationConfig: loaded.generationConfig,
     });
-    io.line(`wrote ${v.out} (${adapter.method} adapter merged into ${v.model})`);
-    if (v.json) io.json({ out: v.out, method: adapter.method });
+    io.line(
+      adapter
+        ? `wrote ${v.out} (${adapter.method} adapter merged into ${v.model})`
+        : `wrote ${v.out} (model)`,
+    );
+    if (v.json) io.json({ out: v.out, format, method: adapter?.method ?? null, merged: Boolean(adapter) });
     return 0;
   },
 });

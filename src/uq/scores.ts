@@ -11,13 +11,13 @@
  */
 import { type CausalLM, scoreNextTokens } from '../models/index.ts';
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
-import { type AnswerTokens, uqScores } from './scores/index.ts';
+import { type AnswerTokens, singlePassScores } from './scores/index.ts';
 
 export { type AnswerTokens, quantile } from './scores/index.ts';
 
 /** Names of the single-pass scores, in report order (the registry's). */
 export function scoreNames(): string[] {
-  return uqScores.list().map((s) => s.name);
+  return singlePassScores().map((s) => s.name);
 }
 
 /** The built-in single-pass score names (from the registry when this module loads). */
@@ -62,7 +62,7 @@ export function answerTokens(
 /** Every registered single-pass score of an answer (all NaN-free for a non-empty answer; empty answer: 0). */
 export function sequenceScores(t: AnswerTokens): Record<ScoreName, number> {
   const empty = t.logprobs.length === 0;
-  return Object.fromEntries(uqScores.list().map((s) => [s.name, empty ? 0 : s.compute(t)]));
+  return Object.fromEntries(singlePassScores().map((s) => [s.name, empty ? 0 : s.compute(t)]));
 }
 
 /** Confidence for calibration metrics: exp(mean log-prob) of the answer tokens (1 for an empty answer). */

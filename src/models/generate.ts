@@ -33,14 +33,24 @@ export interface TokenStats {
   /** log-probs of the two most likely tokens. */
   top1: number;
   top2: number;
+  /**
+   * sum_i sqrt(q_i) of q = softmax(logits / 2) (LM-Polygraph's temperature 2): the Bhattacharyya
+   * coefficient of q and the uniform distribution times sqrt(vocab). Rényi (alpha 1/2) divergence
+   * and Fisher-Rao distance from uniform are functions of it.
+   */
+  sqrtMass: number;
+  /** Vocabulary size of the distribution. */
+  vocabSize: number;
 }
 
-/** log-prob of `id`, entropy and top-2 log-probs of the softmax of `logits`. */
+/** log-prob of `id`, entropy, top-2 log-probs and sqrtMass of the softmax of `logits`. */
 export function distributionStats(logits: ArrayLike<number>, id: number): TokenStats {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
   let weighted = 0;
+  let quarter = 0;
+  let half = 0;
   let first = -Infinity;
   let second = -Infinity;
   for (let i = 0; i < logits.length; i++) {
@@ -48,6 +58,9 @@ export function distributionStats(logits: ArrayLike<number>, id: number): TokenS
     const e = Math.exp(z);
     sum += e;
     weighted += e * z;
+    const e4 = Math.exp(z / 4);
+    quarter += e4;
+    half += e4 * e4;
     if (z > first) {
       second = first;
       first = z;
@@ -59,6 +72,9 @@ export function distributionStats(logits: ArrayLike<number>, id: number): TokenS
     entropy: logSum - weighted / sum,
     top1: first - logSum,
     top2: second - logSum,
+    // sqrt(q_i) = exp(z_i / 4) / sqrt(sum_j exp(z_j / 2))
+    sqrtMass: quarter / Math.sqrt(half),
+    vocabSize: logits.length,
   };
 }
 

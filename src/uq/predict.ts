@@ -12,7 +12,7 @@ import type { CalibratorFile } from './calibrate/serialize.ts';
 import { type GradeMetric, grade } from './grade.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
 import { type AnswerSamples, samplingScores } from './scores/index.ts';
-import { sequenceConfidence, sequenceScores } from './scores.ts';
+import { sequenceConfidence, sequenceScores, tokensFromStats } from './scores.ts';
 
 /**
  * One evaluation record: a prompt (or chat messages) and the reference answer. `answerable: false`
@@ -210,12 +210,7 @@ export function predict(
       const kept = g.stopReason === 'length' ? g.generatedIds.length : g.generatedIds.length - 1;
       const answerIds = g.generatedIds.slice(0, kept);
       const st = g.tokenStats!.slice(0, kept);
-      const tokens = {
-        logprobs: st.map((s) => s.logprob),
-        entropies: st.map((s) => s.entropy),
-        top1: st.map((s) => s.top1),
-        top2: st.map((s) => s.top2),
-      };
+      const tokens = tokensFromStats(st);
       const scores: Record<string, number> = { ...sequenceScores(tokens) };
       if (options.mcDropout && options.mcDropout.passes > 0) {
         Object.assign(

@@ -2,6 +2,7 @@
 import './log-probability.ts';
 import './entropy.ts';
 import './margin.ts';
+import './divergence.ts';
 import './sampling.ts';
 
 export * from './registry.ts';

@@ -19,6 +19,13 @@ export interface AnswerTokens {
   top1: number[];
   /** log-prob of the second most likely token. */
   top2: number[];
+  /**
+   * Per token, sum_i sqrt(q_i) of q = softmax(logits / 2) (TokenStats.sqrtMass), when the full
+   * distributions were seen (generation); scores that need it are left out without it.
+   */
+  sqrtMass?: number[];
+  /** Vocabulary size of those distributions (with sqrtMass). */
+  vocabSize?: number;
 }
 
 /**
@@ -39,6 +46,8 @@ export interface AnswerSamples {
 /** A registered single-pass score: computed from the answer's own tokens. */
 export interface SinglePassScore extends RegistryEntry {
   needs?: 'tokens';
+  /** Reads AnswerTokens.sqrtMass (left out of an answer that lacks it). */
+  needsDistribution?: boolean;
   /** The score of a non-empty answer (an empty answer scores 0). */
   compute(t: AnswerTokens): number;
 }

@@ -118,6 +118,7 @@ describe('attune eval', () => {
       single.map((p) => p.answer),
     );
     assert.ok(!('semantic_entropy' in single[0]!), 'no sampling scores without --samples');
+    for (const p of single) assert.ok(p.renyi_divergence! <= 0 && p.fisher_rao! <= 0 && p.fisher_rao! >= -1);
     const sampled = await attune([...base, '--samples', '4', '--temperature', '2', '--cluster', 'rougeL']);
     assert.equal(sampled.status, 0, sampled.stderr);
     const preds = read();

@@ -19,7 +19,7 @@ import {
   reshape,
   type Tensor,
 } from '../tensor/index.ts';
-import { KvCache } from './kv-cache.ts';
+import { KvCache, type KvCaches } from './kv-cache.ts';
 
 /** The parsed config.json fields the layers above models/ use (architectures add their own). */
 export interface CausalLMConfig {
@@ -63,8 +63,12 @@ export interface ModelBuildOptions {
 }
 
 export interface ForwardOptions {
-  /** KV cache (batch 1): new keys/values are appended and attention reads the whole cache. */
-  cache?: KvCache | null;
+  /**
+   * KV cache: one (batch 1), or one per batch row (batched decoding of sequences of different
+   * lengths; each row's positions continue from its own cache). New keys/values are appended and
+   * attention reads the row's whole cache.
+   */
+  cache?: KvCaches | null;
 }
 
 /** A causal language model of any architecture; see the file comment. */

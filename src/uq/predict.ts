@@ -6,12 +6,13 @@ import { readFileSync } from 'node:fs';
 import { jsonTypeName } from '../data/index.ts';
 import { DataError, UsageError } from '../errors.ts';
 import type { ChatMessage, Tokenizer } from '../io/index.ts';
-import { type CausalLM, generate } from '../models/index.ts';
+import { type CausalLM, type GenerateResult, generateBatch } from '../models/index.ts';
 import { answerLogits, calibratedConfidence } from './calibrate/apply.ts';
 import type { CalibratorFile } from './calibrate/serialize.ts';
 import { type GradeMetric, grade } from './grade.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
-import { sequenceConfidence, sequenceScores } from './scores.ts';
+import { type AnswerSamples, samplingScores } from './scores/index.ts';
+import { sequenceConfidence, sequenceScores, tokensFromStats } from './scores.ts';
 
 /**
  * One evaluation record: a prompt (or chat messages) and the reference answer. `answerable: false`
@@ -54,9 +55,75 @@ export interface PredictOptions {
   calibrate?: (confidence: number) => number;
   /** A calibrator file applied to every answer (any kind, temperature included); wins over `calibrate`. */
   calibrator?: CalibratorFile;
+  /** Greedy answers decoded together (generateBatch), default 1. */
+  batch?: number;
+  /**
+   * Sample N answers per question (decoded together, seeded, at a temperature) and report every
+   * sampling score (semantic entropy, lexical similarity, graph scores).
+   */
+  samples?: AnswerSamplingOptions;
   /** Chat template source for {messages} records (default: the tokenizer's). */
   chatTemplate?: string;
   onProgress?: (done: number, total: number) => void;
+}
+
+/** How `predict` samples answers for the sampling scores. */
+export interface AnswerSamplingOptions {
+  /** Answers per question (>= 2). */
+  n: number;
+  temperature: number;
+  /** Base seed: sample j of record i uses seed + i * n + j. */
+  seed?: number;
+  /** How answers are grouped into meanings (default exact). */
+  cluster?: AnswerSamples['cluster'];
+  /** ROUGE-L threshold of the rougeL clustering (default 0.5). */
+  rougeThreshold?: number;
+}
+
+/** The answer a generation gives: the ids and token stats without the EOS / stop-completing token. */
+function keptAnswer(g: GenerateResult): { ids: number[]; logprobs: number[]; text: string } {
+  const kept = g.stopReason === 'length' ? g.generatedIds.length : g.generatedIds.length - 1;
+  return {
+    ids: g.generatedIds.slice(0, kept),
+    logprobs: g.tokenStats!.slice(0, kept).map((s) => s.logprob),
+    text: (g.text ?? '').trim(),
+  };
+}
+
+/** Every sampling score of N answers sampled for `promptIds` (decoded together). */
+export function samplingScoresOf(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  promptIds: readonly number[],
+  options: AnswerSamplingOptions & {
+    maxNewTokens: number;
+    stop: readonly string[];
+    eosTokenIds: readonly number[];
+  },
+  recordIndex: number,
+): Record<string, number> {
+  if (!Number.isInteger(options.n) || options.n < 2)
+    throw new UsageError(`--samples: sampling scores need at least 2 samples, found ${options.n}`);
+  const base = (options.seed ?? 0) + recordIndex * options.n;
+  const results = generateBatch(
+    model,
+    Array.from({ length: options.n }, (_, j) => ({ promptIds, seed: base + j })),
+    {
+      maxNewTokens: options.maxNewTokens,
+      temperature: options.temperature,
+      eosTokenIds: options.eosTokenIds,
+      stopStrings: options.stop,
+      tokenizer,
+      returnStats: true,
+    },
+  ).map(keptAnswer);
+  const samples: AnswerSamples = {
+    texts: results.map((r) => r.text),
+    logprobs: results.map((r) => r.logprobs.reduce((s, v) => s + v, 0)),
+    cluster: options.cluster ?? 'exact',
+    rougeThreshold: options.rougeThreshold ?? 0.5,
+  };
+  return Object.fromEntries(samplingScores().map((s) => [s.name, s.computeSamples(samples)]));
 }
 
 /** Read `{prompt|messages, answer, ...}` JSONL records; errors name file and line. */
@@ -117,28 +184,33 @@ export function predict(
   const wasTraining = model.training;
   model.eval();
   try {
+    const batch = options.batch ?? 1;
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new UsageError(`--batch: expected an integer >= 1, found ${batch}`);
+    const generation = {
+      maxNewTokens: options.maxNewTokens ?? 32,
+      eosTokenIds: options.eosTokenIds ?? tokenizer.eosTokenIds,
+      stopStrings: options.stop ?? [],
+      tokenizer,
+      returnStats: true,
+    };
+    const prompts = records.map((record) => promptIdsOf(record, tokenizer, options.chatTemplate));
+    // greedy answers, `batch` records decoded together (each equals its answer alone)
+    const greedy: GenerateResult[] = [];
+    for (let start = 0; start < records.length; start += batch) {
+      const chunk = prompts.slice(start, start + batch).map((p) => ({ promptIds: p.ids }));
+      greedy.push(...generateBatch(model, chunk, { ...generation, temperature: 0 }));
+    }
     records.forEach((record, index) => {
-      const { ids: promptIds, text: promptText } = promptIdsOf(record, tokenizer, options.chatTemplate);
-      const g = generate(model, promptIds, {
-        maxNewTokens: options.maxNewTokens ?? 32,
-        temperature: 0,
-        eosTokenIds: options.eosTokenIds ?? tokenizer.eosTokenIds,
-        stopStrings: options.stop ?? [],
-        tokenizer,
-        returnStats: true,
-      });
+      const { ids: promptIds, text: promptText } = prompts[index]!;
+      const g = greedy[index]!;
       // the scored answer excludes the EOS token / the token that completed a stop string; the
       // generation pass already computed each answer token's distribution (same as a
       // teacher-forced pass over prompt + answer)
       const kept = g.stopReason === 'length' ? g.generatedIds.length : g.generatedIds.length - 1;
       const answerIds = g.generatedIds.slice(0, kept);
       const st = g.tokenStats!.slice(0, kept);
-      const tokens = {
-        logprobs: st.map((s) => s.logprob),
-        entropies: st.map((s) => s.entropy),
-        top1: st.map((s) => s.top1),
-        top2: st.map((s) => s.top2),
-      };
+      const tokens = tokensFromStats(st);
       const scores: Record<string, number> = { ...sequenceScores(tokens) };
       if (options.mcDropout && options.mcDropout.passes > 0) {
         Object.assign(
@@ -149,6 +221,17 @@ export function predict(
           }),
         );
       }
+      if (options.samples)
+        Object.assign(
+          scores,
+          samplingScoresOf(
+            model,
+            tokenizer,
+            promptIds,
+            { ...options.samples, ...generation, stop: generation.stopStrings },
+            index,
+          ),
+        );
       const raw = sequenceConfidence(tokens);
       const calibrated = options.calibrator
         ? calibratedConfidence(options.calibrator, {

@@ -1,5 +1,5 @@
 /**
- * docs/uq.md's generated section: every registered single-pass score, metric, grader and calibrator
+ * docs/uq.md's generated section: every registered score (single-pass and sampling), metric, grader and calibrator
  * with its description (`npm run docs` rewrites the part between the markers).
  */
 import { calibrators } from './calibrate/registry.ts';
@@ -22,11 +22,11 @@ export function renderUqRegistries(): string {
   return [
     BEGIN,
     '',
-    '**Scores** (single pass; uncertainty, higher = less sure):',
+    '**Scores** (uncertainty, higher = less sure; `samples`: needs `eval --samples N`):',
     '',
     table(
-      'score | definition',
-      uqScores.list().map((s) => [`\`${s.name}\``, s.description]),
+      'score | needs | definition',
+      uqScores.list().map((s) => [`\`${s.name}\``, s.needs ?? 'tokens', s.description]),
     ),
     '**Metrics** (positive = wrong answer for ranking metrics):',
     '',

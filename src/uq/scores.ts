@@ -9,15 +9,15 @@
  *   logprob_q<a>     -quantile_a(l_t)      (a = 0 is the least likely token: -min l_t)
  * The confidence used for calibration metrics is exp(mean_t l_t) (geometric-mean token probability).
  */
-import { type CausalLM, scoreNextTokens } from '../models/index.ts';
+import { type CausalLM, scoreNextTokens, type TokenStats } from '../models/index.ts';
 import { fromArray, noGrad, scope } from '../tensor/index.ts';
-import { type AnswerTokens, uqScores } from './scores/index.ts';
+import { type AnswerTokens, singlePassScores } from './scores/index.ts';
 
 export { type AnswerTokens, quantile } from './scores/index.ts';
 
 /** Names of the single-pass scores, in report order (the registry's). */
 export function scoreNames(): string[] {
-  return uqScores.list().map((s) => s.name);
+  return singlePassScores().map((s) => s.name);
 }
 
 /** The built-in single-pass score names (from the registry when this module loads). */
@@ -59,10 +59,26 @@ export function answerTokens(
   );
 }
 
-/** Every registered single-pass score of an answer (all NaN-free for a non-empty answer; empty answer: 0). */
+/**
+ * Every registered single-pass score of an answer (all NaN-free for a non-empty answer; empty
+ * answer: 0); the divergence-from-uniform scores only when the answer carries sqrtMass.
+ */
 export function sequenceScores(t: AnswerTokens): Record<ScoreName, number> {
   const empty = t.logprobs.length === 0;
-  return Object.fromEntries(uqScores.list().map((s) => [s.name, empty ? 0 : s.compute(t)]));
+  const scores = singlePassScores().filter((s) => !s.needsDistribution || t.sqrtMass !== undefined);
+  return Object.fromEntries(scores.map((s) => [s.name, empty ? 0 : s.compute(t)]));
+}
+
+/** The AnswerTokens of generated tokens' statistics (generate's tokenStats). */
+export function tokensFromStats(stats: readonly TokenStats[]): AnswerTokens {
+  return {
+    logprobs: stats.map((s) => s.logprob),
+    entropies: stats.map((s) => s.entropy),
+    top1: stats.map((s) => s.top1),
+    top2: stats.map((s) => s.top2),
+    sqrtMass: stats.map((s) => s.sqrtMass),
+    vocabSize: stats[0]?.vocabSize ?? 0,
+  };
 }
 
 /** Confidence for calibration metrics: exp(mean log-prob) of the answer tokens (1 for an empty answer). */

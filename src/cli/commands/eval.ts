@@ -19,6 +19,7 @@ import {
   predict,
   readEvalRecords,
   SCORE_NAMES,
+  samplingScores,
   selectScores,
   summarizePredictions,
   writePredictionsFile,
@@ -47,7 +48,8 @@ const options = {
   scores: {
     type: 'string',
     description: 'comma-separated scores to report',
-    defaultText: 'all single-pass scores, plus MC-dropout ones with --mc-dropout',
+    defaultText:
+      'all single-pass scores, plus MC-dropout ones with --mc-dropout and sampling ones with --samples',
     valueName: '<a,b,...>',
   },
   'mc-dropout': {
@@ -66,6 +68,51 @@ const options = {
     description: 'dropout rate forced on for MC dropout',
     default: 0.1,
     valueName: '<p>',
+  },
+  batch: {
+    type: 'integer',
+    min: 1,
+    description: 'greedy answers decoded together (batched generation; answers equal one at a time)',
+    default: 1,
+    valueName: '<N>',
+  },
+  samples: {
+    type: 'integer',
+    min: 0,
+    description:
+      'sample N answers per question (decoded together) for the sampling scores: semantic entropy, number of semantic sets, lexical similarity, eig_val_laplacian, deg_mat, eccentricity (0 = off)',
+    default: 0,
+    valueName: '<N>',
+  },
+  temperature: {
+    type: 'number',
+    min: 0,
+    exclusiveMin: true,
+    description: 'sampling temperature of --samples',
+    default: 1,
+    valueName: '<T>',
+  },
+  'sample-seed': {
+    type: 'integer',
+    min: 0,
+    description: 'base seed of --samples',
+    default: 0,
+    valueName: '<s>',
+  },
+  cluster: {
+    type: 'choice',
+    choices: ['exact', 'rougeL'],
+    description:
+      'how --samples answers are grouped into meanings: normalised exact match, or ROUGE-L >= --rouge-threshold',
+    default: 'exact',
+  },
+  'rouge-threshold': {
+    type: 'number',
+    min: 0,
+    max: 1,
+    description: 'ROUGE-L threshold of --cluster rougeL',
+    default: 0.5,
+    valueName: '<r>',
   },
   calibrator: {
     type: 'path',
@@ -147,8 +194,8 @@ export const evalCommand = defineCommand({
   description: `Greedy-generates an answer for each {prompt | messages, answer} record, grades it (--metric),
 computes uncertainty scores of the answer (msp, log_perplexity, mean/max entropy, margin, log-prob
 quantiles; with --mc-dropout T also predictive/expected entropy, mutual information and NLL
-mean/variance) and reports accuracy, per score the AUROC / AUPR of detecting wrong answers
-(positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) ECE, MCE, Brier and
+mean/variance; with --samples N the sampling scores of N answers sampled at --temperature) and
+reports accuracy, per score the AUROC / AUPR of detecting wrong answers (positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) ECE, MCE, Brier and
 NLL. With --calibrator (any kind from attune calibrate fit; refused when fitted on another model or
 adapter) the confidence is the calibrated one and the raw metrics sit under "uncalibrated". With
 --abstain (attune calibrate conformal --out) it also reports the realised risk and coverage of
@@ -195,6 +242,13 @@ score) into --out, and never replaces an existing one without --overwrite (check
         `eval --abstain: ${v.abstain} is a threshold on the field "${threshold.confidence}"; eval applies thresholds on its confidence (fit one with calibrate conformal --confidence confidence)`,
       );
     const passes = v['mc-dropout'];
+    const sampling = samplingScores().map((sc) => sc.name);
+    const wantsSampling = wanted?.filter((w) => sampling.includes(w)) ?? [];
+    if (wantsSampling.length > 0 && v.samples === 0)
+      throw new UsageError(
+        `--scores: ${wantsSampling.join(', ')} need sampled answers: add --samples N (N >= 2)`,
+      );
+    if (v.samples === 1) throw new UsageError('--samples: sampling scores need at least 2 samples, found 1');
     const loaded = loadModelFromFlags(v);
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
     if (chatTemplate === undefined && records.some((r) => r.messages !== undefined))
@@ -212,6 +266,17 @@ score) into --out, and never replaces an existing one without --overwrite (check
       mcDropout: passes > 0 ? { passes, rate: v['mc-rate'], seed: 0 } : undefined,
       calibrator,
       chatTemplate,
+      batch: v.batch,
+      samples:
+        v.samples > 0
+          ? {
+              n: v.samples,
+              temperature: v.temperature,
+              seed: v['sample-seed'],
+              cluster: v.cluster as 'exact' | 'rougeL',
+              rougeThreshold: v['rouge-threshold'],
+            }
+          : undefined,
       onProgress: (done) => bar.update(done),
     });
     bar.stop();

@@ -12,6 +12,7 @@ import {
   SCORE_NAMES,
   sequenceConfidence,
   sequenceScores,
+  tokensFromStats,
 } from '../../uq/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -145,12 +146,7 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
         result.stopReason === 'length' ? result.generatedIds.length : result.generatedIds.length - 1;
       const answerIds = result.generatedIds.slice(0, kept);
       const stats = result.tokenStats!.slice(0, kept);
-      const tokens = {
-        logprobs: stats.map((s) => s.logprob),
-        entropies: stats.map((s) => s.entropy),
-        top1: stats.map((s) => s.top1),
-        top2: stats.map((s) => s.top2),
-      };
+      const tokens = tokensFromStats(stats);
       const raw = sequenceConfidence(tokens);
       const confidence = calibrator
         ? calibratedConfidence(calibrator, {

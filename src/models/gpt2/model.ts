@@ -30,11 +30,11 @@ import {
   type Tensor,
 } from '../../tensor/index.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
-import type { KvCache } from '../kv-cache.ts';
+import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
 import { GPT2_ACTIVATIONS, type Gpt2Config } from './config.ts';
 
 interface BlockContext {
-  cache: KvCache | null;
+  cache: KvCaches | null;
   layerIndex: number;
 }
 
@@ -68,17 +68,15 @@ export class Gpt2Attention extends Module {
     const { hiddenSize: d, numHeads, headDim } = this.config;
     const qkv = this.c_attn.forward(x);
     const q = reshape(slice(qkv, 2, 0, d), [B, T, numHeads, headDim]);
-    let k = reshape(slice(qkv, 2, d, 2 * d), [B, T, numHeads, headDim]);
-    let v = reshape(slice(qkv, 2, 2 * d, 3 * d), [B, T, numHeads, headDim]);
-    if (ctx.cache) {
-      const kv = ctx.cache.append(ctx.layerIndex, k, v);
-      k = kv.k;
-      v = kv.v;
-    }
+    const k = reshape(slice(qkv, 2, d, 2 * d), [B, T, numHeads, headDim]);
+    const v = reshape(slice(qkv, 2, 2 * d, 3 * d), [B, T, numHeads, headDim]);
     const rate = this.attn_dropout.activeRate();
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const scale = this.config.scaleAttnWeights ? 1 / Math.sqrt(headDim) : 1;
-    const out = attention(q, k, v, { causal: true, scale, dropout: rate, seed });
+    const options = { causal: true, scale, dropout: rate, seed };
+    const out = ctx.cache
+      ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
+      : attention(q, k, v, options);
     return this.resid_dropout.forward(this.c_proj.forward(reshape(out, [B, T, d])));
   }
 }
@@ -228,16 +226,15 @@ export class Gpt2LMHeadModel extends CausalLM {
       throw new RangeError(`Gpt2LMHeadModel: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
     const cache = options.cache ?? null;
-    const start = cache ? cache.length : 0;
-    if (cache && B !== 1)
-      throw new RangeError(`Gpt2LMHeadModel: a KV cache holds one sequence, got batch ${B}`);
+    const starts = cacheStarts(cache, B);
+    const start = Math.max(...starts);
     if (start + T > this.config.maxPositionEmbeddings) {
       throw new ConfigError(
         `config 'n_positions' = ${this.config.maxPositionEmbeddings} is shorter than the sequence (${start + T} tokens); GPT-2 has no positions beyond it`,
       );
     }
     const positions = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = start + t;
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b]! + t;
     const t = this.transformer;
     const pos = embedding(t.wpe.weight, fromArray(positions, [B, T], { dtype: 'i32' }));
     let x = t.drop.forward(add(embedding(t.wte.weight, ids), pos));
@@ -250,7 +247,7 @@ export class Gpt2LMHeadModel extends CausalLM {
       const layerIndex = i++;
       x = scope(() => block.forward(input, { cache, layerIndex }));
     }
-    if (cache) cache.advance(T);
+    advanceCaches(cache, T);
     return layerNorm(x, t.ln_f.weight, t.ln_f.bias, this.config.layerNormEps);
   }
 }

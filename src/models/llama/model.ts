@@ -23,7 +23,7 @@ import {
   Tensor as TensorClass,
 } from '../../tensor/index.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
-import type { KvCache } from '../kv-cache.ts';
+import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
 import { checkSequenceLength, type LlamaConfig } from './config.ts';
 
 /** How a Llama is built (see ModelBuildOptions). */
@@ -33,7 +33,7 @@ interface LayerContext {
   positions: Int32Array;
   cos: Tensor;
   sin: Tensor;
-  cache: KvCache | null;
+  cache: KvCaches | null;
   layerIndex: number;
 }
 
@@ -82,21 +82,19 @@ export class LlamaAttention extends Module {
       ctx.sin,
       ctx.positions,
     );
-    let k = rope(
+    const k = rope(
       reshape(this.k_proj.forward(x), [B, T, numKvHeads, headDim]),
       ctx.cos,
       ctx.sin,
       ctx.positions,
     );
-    let v = reshape(this.v_proj.forward(x), [B, T, numKvHeads, headDim]);
-    if (ctx.cache) {
-      const kv = ctx.cache.append(ctx.layerIndex, k, v);
-      k = kv.k;
-      v = kv.v;
-    }
+    const v = reshape(this.v_proj.forward(x), [B, T, numKvHeads, headDim]);
     const rate = this.attn_dropout.activeRate();
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
-    const out = attention(q, k, v, { causal: true, dropout: rate, seed });
+    const options = { causal: true, dropout: rate, seed };
+    const out = ctx.cache
+      ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
+      : attention(q, k, v, options);
     return this.o_proj.forward(reshape(out, [B, T, numHeads * headDim]));
   }
 }
@@ -266,12 +264,11 @@ export class LlamaForCausalLM extends CausalLM {
       throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
     const cache = options.cache ?? null;
-    const start = cache ? cache.length : 0;
-    if (cache && B !== 1)
-      throw new RangeError(`LlamaForCausalLM: a KV cache holds one sequence, got batch ${B}`);
+    const starts = cacheStarts(cache, B);
+    const start = Math.max(...starts);
     checkSequenceLength(this.config, start + T);
     const positions = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = start + t;
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b]! + t;
     const normWeight = this.model.norm.weight;
     const actDtype = normWeight.dtype === 'f64' ? 'f64' : 'f32';
     const { cos, sin } = this.tables(start + T, actDtype);
@@ -285,7 +282,7 @@ export class LlamaForCausalLM extends CausalLM {
       const layerIndex = i++;
       x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex }));
     }
-    if (cache) cache.advance(T);
+    advanceCaches(cache, T);
     return rmsNorm(x, normWeight, this.config.rmsNormEps);
   }
 

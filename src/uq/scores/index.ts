@@ -1,6 +1,8 @@
-/** Single-pass uncertainty scores; importing this registers the built-in ones in report order. */
+/** Uncertainty scores; importing this registers the built-in ones in report order. */
 import './log-probability.ts';
 import './entropy.ts';
 import './margin.ts';
+import './divergence.ts';
+import './sampling.ts';
 
 export * from './registry.ts';

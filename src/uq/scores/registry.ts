@@ -1,9 +1,10 @@
 /**
- * The single-pass uncertainty-score registry (LM-Polygraph definitions; every score is an
- * uncertainty: higher = less sure). A score is computed from the per-token quantities of an answer
+ * The uncertainty-score registry (LM-Polygraph definitions; every score is an uncertainty: higher
+ * = less sure). A single-pass score is computed from the per-token quantities of an answer
  * (log-prob, entropy, top-1 / top-2 log-probs); `attune eval`, the reports and `attune bench
- * methods` report every registered score. A new score is one file with one `registerUqScore` call
- * (imported by scores/index.ts).
+ * methods` report every registered one. A sampling score needs N sampled answers and is computed
+ * only when they are asked for (`eval --samples N`). A new score is one file with one
+ * `registerUqScore` / `registerSamplingScore` call (imported by scores/index.ts).
  */
 import { z } from 'zod';
 import { Registry, type RegistryEntry } from '../../config/registry.ts';
@@ -18,20 +19,70 @@ export interface AnswerTokens {
   top1: number[];
   /** log-prob of the second most likely token. */
   top2: number[];
+  /**
+   * Per token, sum_i sqrt(q_i) of q = softmax(logits / 2) (TokenStats.sqrtMass), when the full
+   * distributions were seen (generation); scores that need it are left out without it.
+   */
+  sqrtMass?: number[];
+  /** Vocabulary size of those distributions (with sqrtMass). */
+  vocabSize?: number;
 }
 
-/** A registered single-pass score. */
-export interface UqScore extends RegistryEntry {
+/**
+ * N answers sampled for one question (seeded, at a temperature), which sampling scores read, and
+ * how they cluster answers into meanings.
+ */
+export interface AnswerSamples {
+  /** The sampled answers' texts. */
+  texts: string[];
+  /** log p of each sampled answer: the sum of its token log-probs. */
+  logprobs: number[];
+  /** Answers mean the same when their normalised texts are equal ('exact') or ROUGE-L >= threshold. */
+  cluster: 'exact' | 'rougeL';
+  /** ROUGE-L threshold of the 'rougeL' clustering. */
+  rougeThreshold: number;
+}
+
+/** A registered single-pass score: computed from the answer's own tokens. */
+export interface SinglePassScore extends RegistryEntry {
+  needs?: 'tokens';
+  /** Reads AnswerTokens.sqrtMass (left out of an answer that lacks it). */
+  needsDistribution?: boolean;
   /** The score of a non-empty answer (an empty answer scores 0). */
   compute(t: AnswerTokens): number;
 }
 
-/** Every single-pass score, in report order. */
+/** A registered sampling score: needs N sampled answers of the question (`eval --samples N`). */
+export interface SamplingScore extends RegistryEntry {
+  needs: 'samples';
+  /** The score of N >= 2 sampled answers. */
+  computeSamples(s: AnswerSamples): number;
+}
+
+/** A registered uncertainty score. */
+export type UqScore = SinglePassScore | SamplingScore;
+
+/** Every score, in report order. */
 export const uqScores = new Registry<UqScore>('uncertainty score', 'score');
 
 /** Register a single-pass score (no options today). */
-export function registerUqScore(score: Omit<UqScore, 'options'>): void {
-  uqScores.register({ ...score, options: z.object({}) });
+export function registerUqScore(score: Omit<SinglePassScore, 'options' | 'needs'>): void {
+  uqScores.register({ ...score, needs: 'tokens', options: z.object({}) });
+}
+
+/** Register a sampling score (no options today). */
+export function registerSamplingScore(score: Omit<SamplingScore, 'options' | 'needs'>): void {
+  uqScores.register({ ...score, needs: 'samples', options: z.object({}) });
+}
+
+/** The registered single-pass scores, in report order. */
+export function singlePassScores(): SinglePassScore[] {
+  return uqScores.list().filter((s): s is SinglePassScore => s.needs !== 'samples');
+}
+
+/** The registered sampling scores, in report order. */
+export function samplingScores(): SamplingScore[] {
+  return uqScores.list().filter((s): s is SamplingScore => s.needs === 'samples');
 }
 
 /** Quantile (linear interpolation between order statistics, as numpy's default) of `values`. */

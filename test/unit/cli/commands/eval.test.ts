@@ -98,6 +98,47 @@ describe('attune eval', () => {
     assert.equal(line.prompt, '[hi]>');
   });
 
+  it('--batch gives the answers of one at a time; --samples adds the sampling scores', async () => {
+    const data = writeJsonl(join(tempDirIn(join(root, 'samples')), 'qa.jsonl'), [
+      ...records,
+      { prompt: 'abcd', answer: 'x' },
+    ]);
+    const base = ['eval', '--model', model, '--data', data, '--max-new-tokens', '3', '--overwrite', '--json'];
+    const read = () =>
+      readFileSync(join(root, 'samples', 'predictions.jsonl'), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, number> & { answer: string });
+    assert.equal((await attune(base)).status, 0);
+    const single = read();
+    const batched = await attune([...base, '--batch', '3']);
+    assert.equal(batched.status, 0, batched.stderr);
+    assert.deepEqual(
+      read().map((p) => p.answer),
+      single.map((p) => p.answer),
+    );
+    assert.ok(!('semantic_entropy' in single[0]!), 'no sampling scores without --samples');
+    for (const p of single) assert.ok(p.renyi_divergence! <= 0 && p.fisher_rao! <= 0 && p.fisher_rao! >= -1);
+    const sampled = await attune([...base, '--samples', '4', '--temperature', '2', '--cluster', 'rougeL']);
+    assert.equal(sampled.status, 0, sampled.stderr);
+    const preds = read();
+    for (const name of [
+      'semantic_entropy',
+      'num_semantic_sets',
+      'lexical_similarity',
+      'eig_val_laplacian',
+      'deg_mat',
+      'eccentricity',
+    ]) {
+      assert.ok(name in (sampled.json!.scores as object), name);
+      for (const p of preds) assert.ok(Number.isFinite(p[name]), `${name}: ${p[name]}`);
+    }
+    for (const p of preds) assert.ok(p.num_semantic_sets! >= 1 && p.num_semantic_sets! <= 4);
+    const missing = await attune([...base, '--scores', 'msp,semantic_entropy']);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /semantic_entropy need sampled answers: add --samples N/);
+  });
+
   it('formatEvalSummary prints "-" with the reason, and plain numbers without notes', () => {
     const p = (correct: boolean, u: number) => ({
       prompt: 'q',

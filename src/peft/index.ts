@@ -1,4 +1,5 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
+export * from './corda.ts';
 export * from './dora.ts';
 export * from './full.ts';
 export * from './lora.ts';

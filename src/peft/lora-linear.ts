@@ -45,6 +45,7 @@ import {
   toBf16Bits,
   transpose64,
 } from '../tensor/index.ts';
+import { type CordaEigens, cordaInit } from './corda.ts';
 import {
   type DoraOperands,
   doraDelta,
@@ -69,6 +70,8 @@ export interface LoraLinearOptions {
   init?: LoraInit;
   /** DoRA: a trainable magnitude per output feature (default false). */
   useDora?: boolean;
+  /** The CorDA triplets of this layer (needed by, and only by, init 'corda'; corda.ts). */
+  cordaEigens?: CordaEigens;
   /** Draws A and the dropout seed. */
   rng: Rng;
 }
@@ -96,7 +99,7 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly fanInFanOut: boolean;
   /** DoRA's magnitude m [out] (null without DoRA). */
   readonly lora_magnitude_vector: Parameter | null;
-  /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA init (f64 copies; null for other inits). */
+  /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA / CorDA init (f64 copies; null for other inits). */
   readonly initialLora: { a: Matrix64; b: Matrix64 } | null = null;
   private bf16Backup: Uint16Array | null = null;
   /** DoRA's norm of the unmerged weights, kept while merged (PEFT caches it for unmerge). */
@@ -141,8 +144,18 @@ export class LoraLinear extends Module implements TunerLayer {
           "LoRA: init_lora_weights 'olora' does not support Conv1D (fan_in_fan_out) layers: PEFT's olora_init decomposes the stored [in, out] weight; use 'pissa'",
         );
       }
+      if (init === 'corda' && (this.fanInFanOut || !options.cordaEigens)) {
+        throw new ConfigError(
+          this.fanInFanOut
+            ? "LoRA: init_lora_weights 'corda' supports Linear layers only (PEFT's CorDA targets nn.Linear), not Conv1D"
+            : "LoRA: init_lora_weights 'corda' needs the layer's CorDA triplets (cordaEigens)",
+        );
+      }
       const w = tensorToMatrix64(base.weight);
-      const { a, b, residual } = mutatingInit(this.fanInFanOut ? transpose64(w) : w, init, r, scaling, dtype);
+      const { a, b, residual } =
+        init === 'corda'
+          ? cordaInit(w, options.cordaEigens!, scaling, dtype)
+          : mutatingInit(this.fanInFanOut ? transpose64(w) : w, init, r, scaling, dtype);
       this.lora_A.weight.fillWith((i) => a.data[i]!);
       this.lora_B.weight.fillWith((i) => b.data[i]!);
       const stored = this.fanInFanOut ? transpose64(residual) : residual;

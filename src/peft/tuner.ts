@@ -60,10 +60,23 @@ export interface Adapter {
   mergeAndUnload(): Module;
 }
 
+/** One tokenized example of calibration data (what data-driven inits such as CorDA run the model on). */
+export interface CalibrationExample {
+  /** Token ids of the example. */
+  inputIds: Int32Array;
+  /** Aligned labels (-100 where not trained). */
+  labels: Int32Array;
+}
+
 /** What a tuner's `fromOptions` knows about the run besides its own options. */
 export interface TunerContext {
   /** The run's seed (train.seed): initialisations and dropout masks derive from it. */
   seed: number;
+  /**
+   * Tokenized calibration examples, read when called (during `apply`): from the JSONL file `path`,
+   * or the run's training data (data.train) when `path` is null. Absent outside a training run.
+   */
+  calibrationData?: (path: string | null) => CalibrationExample[];
 }
 
 /** A fine-tuning method. `C` is its config (validated by `apply`). */

@@ -17,7 +17,7 @@ import { AttuneError, ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
 import { LayerNorm, mixSeed, type Parameter, RMSNorm } from '../nn/index.ts';
-import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
+import { type Adapter, type CalibrationExample, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
@@ -169,7 +169,12 @@ function prepare(config: TrainConfig): Prepared {
   const { name: lossName, options: lossOptions } = lossOf(config);
   const loss = createLoss(lossName, lossOptions);
   const tuner = tuners.get(config.method.name);
-  const tunerConfig = tuner.fromOptions(optionsOf(config.method), { seed: config.train.seed });
+  // data-driven inits (CorDA) read calibration examples during apply, once the data is loaded
+  let calibration: ((path: string | null) => CalibrationExample[]) | null = null;
+  const tunerConfig = tuner.fromOptions(optionsOf(config.method), {
+    seed: config.train.seed,
+    calibrationData: (path) => calibration!(path),
+  });
   scheduleFactor(config.schedule, 0, config.train.steps);
   const { model, tokenizer, name } = loadBaseModel(config);
   const dataOptions = {
@@ -184,6 +189,7 @@ function prepare(config: TrainConfig): Prepared {
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
+  calibration = (path) => (path === null ? train : loadDataset(path, tokenizer, dataOptions)).examples;
   const adapter = tuner.apply(model, tunerConfig);
   const params = adapter.namedTrainableParameters();
   if (params.length === 0)

@@ -39,7 +39,19 @@ import {
 } from '../io/index.ts';
 import { architectureFor, isCausalLM } from '../models/index.ts';
 import { Conv1D, Linear, type Module, type Parameter } from '../nn/index.ts';
-import { formatShape, Rng, type Tensor } from '../tensor/index.ts';
+import {
+  add,
+  formatShape,
+  fromArray,
+  matmul,
+  mulScalar,
+  Rng,
+  sqrt,
+  square,
+  sub,
+  sum,
+  type Tensor,
+} from '../tensor/index.ts';
 import {
   type CordaEigens,
   type CordaMethod,
@@ -54,6 +66,7 @@ import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   type Adapter,
+  type AuxiliaryLoss,
   type CalibrationExample,
   PEFT_KEY_PREFIX,
   registerTuner,
@@ -81,6 +94,8 @@ export interface LoraConfig {
   init?: LoraInit;
   /** DoRA: a trainable magnitude vector per target (default false; dora.ts). */
   useDora?: boolean;
+  /** KaSA (PEFT's kasa_config): truncated base, B diag(lambda) A, regularisation weights; null = off (default). */
+  kasa?: Partial<KasaSettings> | null;
   /** CorDA settings, used by init 'corda' (default for it: ipm on the run's training data; corda.ts). */
   corda?: CordaSettings | null;
   /** Seed of A's initialisation and the dropout masks (default 0). */
@@ -101,11 +116,22 @@ export interface CordaSettings {
   eigens?: ReadonlyMap<string, CordaEigens> | null;
 }
 
+/** KaSA's regulariser weights (PEFT's KasaConfig): beta * ||lambda||^2 + gamma * (||B^T B - I||_F + ||A A^T - I||_F). */
+export interface KasaSettings {
+  /** Weight of the squared norm of each layer's lambda (PEFT default 1e-4). */
+  beta: number;
+  /** Weight of each layer's orthogonality penalty (PEFT default 1e-3). */
+  gamma: number;
+}
+
+/** PEFT's KasaConfig defaults. */
+export const DEFAULT_KASA: KasaSettings = { beta: 1e-4, gamma: 1e-3 };
+
 /** PEFT's default corda_config, with Attune's calibration fields (the training data, 256 examples). */
 export const DEFAULT_CORDA: CordaSettings = { method: 'ipm', data: null, maxSamples: 256 };
 
 /** A LoraConfig with every default filled in. */
-export type ResolvedLoraConfig = Required<LoraConfig>;
+export type ResolvedLoraConfig = Omit<Required<LoraConfig>, 'kasa'> & { kasa: KasaSettings | null };
 
 /** PEFT's default target_modules for llama, mistral and qwen2 (and any model that is not a CausalLM). */
 export const DEFAULT_LORA_TARGETS: readonly string[] = ['q_proj', 'v_proj'];
@@ -126,6 +152,7 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'useRslora',
   'init',
   'useDora',
+  'kasa',
   'corda',
   'seed',
 ];
@@ -191,7 +218,33 @@ export function resolveLoraConfig(
     if (!Number.isInteger(corda.maxSamples) || corda.maxSamples <= 0)
       throw new ConfigError(`lora: corda maxSamples must be a positive integer, found ${corda.maxSamples}`);
   } else corda = null;
-  return { r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, init, useDora, corda, seed };
+  let kasa: KasaSettings | null = null;
+  if (c.kasa !== undefined && c.kasa !== null) {
+    kasa = { ...DEFAULT_KASA, ...c.kasa };
+    for (const k of ['beta', 'gamma'] as const) {
+      if (typeof kasa[k] !== 'number' || !(kasa[k] >= 0))
+        throw new ConfigError(`lora: kasa ${k} must be a non-negative number, found ${kasa[k]}`);
+    }
+    if (useDora)
+      throw new ConfigError('lora: KaSA (kasa) cannot be combined with DoRA (useDora), as in PEFT');
+    if (isMutatingInit(init))
+      throw new ConfigError(
+        `lora: KaSA (kasa) cannot be combined with init '${init}' (both rewrite the base)`,
+      );
+  }
+  return {
+    r,
+    loraAlpha,
+    loraDropout,
+    targetModules,
+    excludeModules,
+    useRslora,
+    init,
+    useDora,
+    kasa,
+    corda,
+    seed,
+  };
 }
 
 /** The multiplier of B A: alpha / r, or alpha / sqrt(r) for rsLoRA. */
@@ -202,6 +255,11 @@ export function loraScaling(loraAlpha: number, r: number, useRslora: boolean): n
 /** The saved key of a LoRA matrix of the module at `modulePath`: `base_model.model.<path>.lora_A.weight`. */
 export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string {
   return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}.weight`;
+}
+
+/** The saved key of KaSA's diagonal: `base_model.model.<path>.lora_diag` (PEFT's ParameterDict, adapter name stripped). */
+export function kasaDiagKey(modulePath: string): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.lora_diag`;
 }
 
 /** The saved key of DoRA's magnitude: `base_model.model.<path>.lora_magnitude_vector` (PEFT strips `.weight`). */
@@ -351,6 +409,25 @@ export function loraConfigFromAdapterJson(
       `'use_dora' is true: this command folds B A into weights by name and does not apply DoRA's magnitude; merge the adapter with the lora tuner first (attune export --merge)`,
     );
   }
+  let kasa: KasaSettings | null = null;
+  const kc = json.kasa_config;
+  if (kc !== undefined && kc !== null) {
+    const beta = isJsonObject(kc) ? (kc.beta ?? DEFAULT_KASA.beta) : null;
+    const gamma = isJsonObject(kc) ? (kc.gamma ?? DEFAULT_KASA.gamma) : null;
+    if (typeof beta !== 'number' || typeof gamma !== 'number' || !(beta >= 0 && gamma >= 0)) {
+      throw new FormatError(
+        file,
+        `'kasa_config' must be an object with non-negative numbers beta and gamma, found ${JSON.stringify(kc)}`,
+      );
+    }
+    if (!options.allowVariants) {
+      throw new FormatError(
+        file,
+        `'kasa_config' is set: this command folds B A into the original base weights, but a KaSA adapter is B diag(lambda) A on the truncated base; merge it with the lora tuner first (attune export --merge)`,
+      );
+    }
+    kasa = { beta, gamma };
+  }
   let corda: CordaSettings | null = null;
   if (init === 'corda') {
     const cc = json.corda_config ?? {};
@@ -373,6 +450,7 @@ export function loraConfigFromAdapterJson(
     useRslora: rslora,
     init,
     useDora,
+    kasa,
     corda,
   };
 }
@@ -431,6 +509,7 @@ export class LoraAdapter implements Adapter {
       ...(l.lora_magnitude_vector
         ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
         : []),
+      ...(l.lora_diag ? [[`${path}.lora_diag`, l.lora_diag] as [string, Parameter]] : []),
     ]);
   }
 
@@ -451,8 +530,32 @@ export class LoraAdapter implements Adapter {
       out.set(loraKey(path, 'lora_A'), l.lora_A.weight);
       out.set(loraKey(path, 'lora_B'), l.lora_B.weight);
       if (l.lora_magnitude_vector) out.set(doraMagnitudeKey(path), l.lora_magnitude_vector);
+      if (l.lora_diag) out.set(kasaDiagKey(path), l.lora_diag);
     }
     return out;
+  }
+
+  /**
+   * KaSA's regulariser (null without KaSA), PEFT's get_kasa_regularization_loss: the sum over
+   * adapted layers of beta * ||lambda||^2 + gamma * (||B^T B - I||_F + ||A A^T - I||_F), as a
+   * differentiable scalar. The trainer adds it once per optimizer step.
+   */
+  auxiliaryLoss(): AuxiliaryLoss | null {
+    const k = this.config.kasa;
+    if (!k) return null;
+    let total: Tensor | null = null;
+    for (const [, l] of this.layerList) {
+      const a = l.lora_A.weight;
+      const b = l.lora_B.weight;
+      const eye = identity(l.r, a.dtype);
+      const gramB = sub(matmul(b, b, { transA: true }), eye);
+      const gramA = sub(matmul(a, a, { transB: true }), eye);
+      const ortho = add(sqrt(sum(square(gramB))), sqrt(sum(square(gramA))));
+      const term = add(mulScalar(sum(square(l.lora_diag!)), k.beta), mulScalar(ortho, k.gamma));
+      total = total ? add(total, term) : term;
+    }
+    if (!total) return null;
+    return { value: total, parts: { kasa_reg: total.floatData()[0]! } };
   }
 
   /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
@@ -501,6 +604,7 @@ export class LoraAdapter implements Adapter {
     };
     // written only when set: PEFT versions before 0.14 do not know the field
     if (c.excludeModules !== null) json.exclude_modules = c.excludeModules;
+    if (c.kasa) json.kasa_config = { beta: c.kasa.beta, gamma: c.kasa.gamma };
     if (c.corda) {
       // PEFT's CordaConfig fields only (PEFT builds a CordaConfig from them); the calibration file is Attune's
       json.corda_config = {
@@ -642,6 +746,25 @@ export const loraOptions = z.object({
     .describe(
       "true = A Kaiming-uniform (PEFT's default), 'gaussian' = A ~ N(0, 1/r^2), B = 0 for both; 'pissa' / 'pissa_niter_N' (top-r SVD, exact or randomized with N power iterations), 'olora' (QR) and 'corda' (SVD of W times the input covariance, see corda_config) start A and B from W and replace W by the residual W - scaling B A",
     ),
+  kasa_config: z
+    .object({
+      beta: z
+        .number()
+        .min(0)
+        .default(1e-4)
+        .describe("weight of ||lambda||^2 per layer (PEFT's KasaConfig.beta)"),
+      gamma: z
+        .number()
+        .min(0)
+        .default(1e-3)
+        .describe("weight of ||B^T B - I||_F + ||A A^T - I||_F per layer (PEFT's KasaConfig.gamma)"),
+    })
+    .strict()
+    .nullable()
+    .default(null)
+    .describe(
+      'KaSA: truncate each target W by its r smallest singular components, update B diag(lambda) A with a trainable lambda [r], plus the regulariser; null = off',
+    ),
   corda_config: z
     .object({
       corda_method: z
@@ -691,6 +814,7 @@ export const loraTuner: Tuner<LoraConfig> = {
       useRslora: o.use_rslora,
       init: o.init_lora_weights === true ? 'kaiming' : (o.init_lora_weights as LoraInit),
       useDora: o.use_dora,
+      kasa: o.kasa_config ? { beta: o.kasa_config.beta, gamma: o.kasa_config.gamma } : null,
       corda: o.init_lora_weights === 'corda' ? cordaFromOptions(o.corda_config, context) : null,
       seed: context.seed,
     };
@@ -731,6 +855,17 @@ export const loraTuner: Tuner<LoraConfig> = {
         }
       }
     }
+    if (c.kasa) {
+      for (const [name, layer] of modules) {
+        if (!(layer instanceof Linear))
+          throw new ConfigError(`lora: KaSA supports Linear layers only, not the Conv1D '${name}'`);
+        const k = Math.min(layer.inFeatures, layer.outFeatures);
+        if (c.r >= k)
+          throw new ConfigError(
+            `lora: KaSA requires r < min(in, out) = ${k} for '${name}', found r = ${c.r}`,
+          );
+      }
+    }
     const cordaEigens = c.init === 'corda' ? cordaEigensFor(model, modules as [string, Linear][], c) : null;
     const scaling = loraScaling(c.loraAlpha, c.r, c.useRslora);
     const rng = new Rng(c.seed);
@@ -742,6 +877,7 @@ export const loraTuner: Tuner<LoraConfig> = {
         dropout: c.loraDropout,
         init: c.init,
         useDora: c.useDora,
+        kasa: c.kasa !== null,
         cordaEigens: cordaEigens?.get(name),
         rng,
       }),
@@ -757,6 +893,7 @@ export const loraTuner: Tuner<LoraConfig> = {
     dora: { use_dora: true },
     pissa: { init_lora_weights: 'pissa' },
     olora: { init_lora_weights: 'olora' },
+    kasa: { kasa_config: {} },
     'corda-ipm': { init_lora_weights: 'corda', corda_config: { corda_method: 'ipm' } },
     'corda-kpm': { init_lora_weights: 'corda', corda_config: { corda_method: 'kpm' } },
   },
@@ -831,4 +968,11 @@ registerTuner('lora', loraTuner);
 /** Apply LoRA to `model` (the 'lora' tuner, typed): freezes the base, wraps the targets. */
 export function applyLora(model: Module, config: LoraConfig = {}): LoraAdapter {
   return loraTuner.apply(model, config) as LoraAdapter;
+}
+
+/** The n x n identity as a constant tensor of `dtype`. */
+function identity(n: number, dtype: Tensor['dtype']): Tensor {
+  const values = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = 1;
+  return fromArray(values, [n, n], { dtype: dtype === 'f64' ? 'f64' : 'f32' });
 }

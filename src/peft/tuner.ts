@@ -58,6 +58,19 @@ export interface Adapter {
   unload(): Module;
   /** Merge, then remove the method's modules: the model is a plain model with updated weights. */
   mergeAndUnload(): Module;
+  /**
+   * A regulariser of the method's own parameters (KaSA's), added to the loss once per optimizer
+   * step; absent or null when the method has none.
+   */
+  auxiliaryLoss?(): AuxiliaryLoss | null;
+}
+
+/** A differentiable scalar a tuner adds to the training loss, with named parts for the log. */
+export interface AuxiliaryLoss {
+  /** The scalar (its backward reaches the tuner's trainable parameters). */
+  value: Tensor;
+  /** Its named values for the metrics log (e.g. kasa_reg). */
+  parts: Record<string, number>;
 }
 
 /** One tokenized example of calibration data (what data-driven inits such as CorDA run the model on). */

@@ -23,7 +23,7 @@ import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
 import { scheduleFactor } from './schedules/index.ts';
-import { evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
+import { addAuxiliaryLoss, evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
 /** One line of metrics.jsonl. */
 export interface StepMetrics {
@@ -391,6 +391,7 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));
     const stats = forwardBackwardStep(p.model, p.loss, batches);
+    addAuxiliaryLoss(p.adapter, stats);
     for (const b of batches) {
       b.inputIds.dispose();
       b.labels.dispose();

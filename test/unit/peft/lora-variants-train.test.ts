@@ -27,6 +27,7 @@ describe('lora variants through the trainer', () => {
     ['olora', { init_lora_weights: 'olora' }],
     // calibration on the training data (corda_config.data null) and on a file of its own
     ['corda-ipm', { init_lora_weights: 'corda', corda_config: { corda_method: 'ipm' } }],
+    ['kasa', { kasa_config: {} }],
     [
       'corda-kpm',
       { init_lora_weights: 'corda', corda_config: { corda_method: 'kpm', data, max_samples: 3 } },
@@ -58,6 +59,10 @@ describe('lora variants through the trainer', () => {
           maxAbsDiff(layer.lora_magnitude_vector!.toArray(), norms) > 1e-4,
           'the magnitude was trained',
         );
+      } else if (name === 'kasa') {
+        assert.deepEqual(json.kasa_config, { beta: 1e-4, gamma: 1e-3 });
+        const log = readFileSync(join(config.output_dir, 'metrics.jsonl'), 'utf8');
+        assert.match(log, /"kasa_reg":/, 'the regulariser is logged');
       } else if (name.startsWith('corda')) {
         assert.equal(json.init_lora_weights, 'corda');
         assert.equal(json.corda_config.corda_method, name.slice(6));

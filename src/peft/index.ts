@@ -7,5 +7,7 @@ export * from './lora-convert.ts';
 export * from './lora-files.ts';
 export * from './lora-init.ts';
 export * from './lora-linear.ts';
+export * from './lora-r.ts';
+export * from './lora-xs.ts';
 export * from './targets.ts';
 export * from './tuner.ts';

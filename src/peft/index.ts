@@ -8,6 +8,7 @@ export * from './lora-files.ts';
 export * from './lora-init.ts';
 export * from './lora-linear.ts';
 export * from './lora-r.ts';
+export * from './lora-sb.ts';
 export * from './lora-xs.ts';
 export * from './targets.ts';
 export * from './tuner.ts';

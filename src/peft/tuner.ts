@@ -90,6 +90,8 @@ export interface TunerContext {
    * or the run's training data (data.train) when `path` is null. Absent outside a training run.
    */
   calibrationData?: (path: string | null) => CalibrationExample[];
+  /** The run's optimizer steps (train.steps), for inits that scale by them (LoRA-SB). */
+  steps?: number;
 }
 
 /** A fine-tuning method. `C` is its config (validated by `apply`). */

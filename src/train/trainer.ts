@@ -173,6 +173,7 @@ function prepare(config: TrainConfig): Prepared {
   let calibration: ((path: string | null) => CalibrationExample[]) | null = null;
   const tunerConfig = tuner.fromOptions(optionsOf(config.method), {
     seed: config.train.seed,
+    steps: config.train.steps,
     calibrationData: (path) => calibration!(path),
   });
   scheduleFactor(config.schedule, 0, config.train.steps);

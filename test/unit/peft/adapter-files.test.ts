@@ -225,7 +225,11 @@ describe('PEFT adapter files', () => {
       [{ bias: 'all' }, /'bias' is "all"/, FormatError],
       [{ rank_pattern: { q_proj: 2 } }, /'rank_pattern'/, FormatError],
       [{ init_lora_weights: 'loftq' }, /'init_lora_weights' is "loftq": supported are/, FormatError],
-      [{ peft_type: 'IA3' }, /peft_type 'IA3' is not supported \(supported: FULL, LORA, LORA_XS\)/, FormatError],
+      [
+        { peft_type: 'IA3' },
+        /peft_type 'IA3' is not supported \(supported: FULL, LORA, LORA_SB, LORA_XS\)/,
+        FormatError,
+      ],
       [{ peft_type: 7 }, /'peft_type' must be a string/, FormatError],
       [{ r: 0 }, /'r' must be a positive integer/, FormatError],
       [{ target_modules: ['query'] }, /matched no module/, ConfigError],

@@ -139,7 +139,12 @@ export function loraSbInit(
 
 /** LoRA-SB's options in training configs. */
 export const loraSbOptions = z.object({
-  r: z.number().int().positive().default(96).describe('rank r: the trained core R is r x r per target'),
+  r: z
+    .number()
+    .int()
+    .positive()
+    .default(96)
+    .describe('rank r: the trained core R is r x r per target (min(in, out) on a smaller target)'),
   target_modules: z
     .union([z.array(z.string()).min(1), z.string()])
     .nullable()
@@ -218,12 +223,14 @@ export const loraSbTuner: Tuner<LoraSbConfig> = {
     const warmupRatio = config.warmupRatio ?? 0.02;
     const totalSteps = config.totalSteps;
     const gradSamples = config.gradSamples ?? 50;
-    const { modules, saved } = selectCoreTargets(
+    // r (96 by default) larger than a small layer is reduced to its min(in, out): the full-rank frame
+    const { modules, saved, ranks } = selectCoreTargets(
       model,
       'lora_sb',
       config.targetModules ?? defaultLoraTargets(model),
       config.excludeModules ?? null,
       r,
+      true,
     );
     let inits: (LowRankCoreInit | null)[] = modules.map(() => null);
     if (!config.fromSaved) {
@@ -239,7 +246,7 @@ export const loraSbTuner: Tuner<LoraSbConfig> = {
       const examples = config.calibration().slice(0, gradSamples);
       const grads = accumulateWeightGradients(model, modules, examples);
       const lrEff = initLr / (warmupRatio * totalSteps!);
-      inits = modules.map(([, l], i) => loraSbInit(grads[i]!, l.outFeatures, l.inFeatures, r, lrEff));
+      inits = modules.map(([, l], i) => loraSbInit(grads[i]!, l.outFeatures, l.inFeatures, ranks[i]!, lrEff));
     }
     const fields: JsonObject = {
       grad_samples: gradSamples,
@@ -250,7 +257,7 @@ export const loraSbTuner: Tuner<LoraSbConfig> = {
       warmup_ratio: warmupRatio,
     };
     if (config.excludeModules) fields.exclude_modules = config.excludeModules;
-    return applyCore(model, METHOD, modules, inits, r, fields);
+    return applyCore(model, METHOD, modules, inits, ranks, fields);
   },
   configFromAdapterJson(json, file): LoraSbConfig {
     const { targets, exclude } = targetFields(json, file);

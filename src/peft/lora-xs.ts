@@ -74,14 +74,18 @@ export const loraXsOptions = z.object({
   r_init_std: z.number().min(0).default(1e-5).describe("standard deviation of R's Gaussian initialisation"),
 });
 
-/** Targets of a LoRA-XS / LoRA-SB config, checked (Linear only, r <= min(in, out), not the LM head). */
+/**
+ * Targets of a LoRA-XS / LoRA-SB config, checked (Linear only, not the LM head) with each one's
+ * rank: r, which must be <= min(in, out), or with `capRank` min(r, in, out) (LoRA-SB).
+ */
 export function selectCoreTargets(
   model: Module,
   method: string,
   targets: TargetModules,
   exclude: TargetModules | null,
   r: number,
-): { modules: [string, Linear][]; saved: string[] | string } {
+  capRank = false,
+): { modules: [string, Linear][]; saved: string[] | string; ranks: number[] } {
   const { modules, saved } = selectTargetModules<Linear>(model, targets, {
     exclude,
     method,
@@ -93,13 +97,14 @@ export function selectCoreTargets(
       throw new ConfigError(
         `${method}: target '${name}' is the LM head (applied by the fused loss kernel); leave it out`,
       );
-    if (r > Math.min(layer.inFeatures, layer.outFeatures))
+    if (!capRank && r > Math.min(layer.inFeatures, layer.outFeatures))
       throw new ConfigError(
         `${method}: r must be <= min(in, out) = ${Math.min(layer.inFeatures, layer.outFeatures)} for '${name}', found r = ${r}`,
       );
     if (layer.weight.dtype === 'i32') throw new ConfigError(`${method}: '${name}' needs a float weight`);
   }
-  return { modules, saved };
+  const ranks = modules.map(([, l]) => Math.min(r, l.inFeatures, l.outFeatures));
+  return { modules, saved, ranks };
 }
 
 /** Wrap every target in a LoraRLinear (after all are checked) and freeze the rest. */
@@ -108,12 +113,12 @@ export function applyCore(
   method: { name: string; peftType: string },
   modules: [string, Linear][],
   inits: (LowRankCoreInit | null)[],
-  r: number,
+  ranks: readonly number[],
   fields: JsonObject,
 ): LoraRAdapter {
   const layers = modules.map(([name, linear], i): [string, LoraRLinear] => [
     name,
-    new LoraRLinear(linear, r, 1, inits[i]!),
+    new LoraRLinear(linear, ranks[i]!, 1, inits[i]!),
   ]);
   const flags = snapshotTrainable(model);
   model.freeze();
@@ -169,7 +174,7 @@ export const loraXsTuner: Tuner<LoraXsConfig> = {
       throw new ConfigError(`lora_xs: r must be a positive integer, found ${r}`);
     const std = config.rInitStd ?? 1e-5;
     if (!(std >= 0)) throw new ConfigError(`lora_xs: rInitStd must be >= 0, found ${std}`);
-    const { modules, saved } = selectCoreTargets(
+    const { modules, saved, ranks } = selectCoreTargets(
       model,
       'lora_xs',
       config.targetModules ?? defaultLoraTargets(model),
@@ -182,7 +187,7 @@ export const loraXsTuner: Tuner<LoraXsConfig> = {
     );
     const fields: JsonObject = { r, r_init_std: std, target_modules: saved };
     if (config.excludeModules) fields.exclude_modules = config.excludeModules;
-    return applyCore(model, METHOD, modules, inits, r, fields);
+    return applyCore(model, METHOD, modules, inits, ranks, fields);
   },
   configFromAdapterJson(json, file): LoraXsConfig {
     const { targets, exclude } = targetFields(json, file);

@@ -169,6 +169,25 @@ describe('LoRA-SB', () => {
     loaded.mergeAndUnload();
     assert.ok(maxAbsDiff(logitsOf(fresh, IDS), start) < 1e-4);
     assert.throws(() => applyTuner(tinyLlama(), 'lora_sb', { r: 4 }), /lr_eff/);
+    // r beyond a layer's min(in, out) = 16 (v_proj) is reduced to it there; q_proj keeps r
+    const big = applyTuner(tinyLlama(), 'lora_sb', {
+      r: 24,
+      totalSteps: 10,
+      gradSamples: 2,
+      calibration: () => examples(2),
+    }) as LoraRAdapter;
+    assert.deepEqual(
+      big.layers().map(([n, l]) => [n.split('.').pop(), l.rank]),
+      [
+        ['q_proj', 24],
+        ['v_proj', 16],
+        ['q_proj', 24],
+        ['v_proj', 16],
+      ],
+    );
+    const bigDir = join(root, 'sb-big');
+    big.save(bigDir);
+    loadAdapter(tinyLlama(), bigDir);
   });
 
   it('trains from a config (total_steps = train.steps, gradient on data.train) and loads back', () => {

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { ConfigError } from '../../../src/errors.ts';
 import { openSafetensors } from '../../../src/io/index.ts';
 import { Linear } from '../../../src/nn/index.ts';
-import { applyLora, getTuner, LoraLinear, loadAdapter } from '../../../src/peft/index.ts';
+import { applyLora, getTuner, LoraLinear, loadAdapter, savePlainLora } from '../../../src/peft/index.ts';
 import { noGrad, Rng, scope, svd, tensorToMatrix64 } from '../../../src/tensor/index.ts';
 import { gradCheck, input64 } from '../../helpers/gradcheck.ts';
 import { logitsOf, maxAbsDiff, randomizeLora, tinyLlama, tokens } from './helpers.ts';
@@ -166,6 +166,7 @@ describe('KaSA', () => {
     );
     assert.deepEqual(untouched.getParameter('model.layers.0.self_attn.q_proj.weight').toArray(), w0);
     assert.throws(() => applyLora(tinyLlama(), { r: 2, kasa: {}, useDora: true }), /DoRA/);
+    assert.throws(() => savePlainLora(applyLora(tinyLlama(), { r: 2, kasa: {} }), join(tmp, 'x')), /KaSA/);
     assert.deepEqual(getTuner('lora').variants?.kasa, { kasa_config: {} });
   });
 });

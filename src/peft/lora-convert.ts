@@ -1,5 +1,5 @@
 /**
- * What a LoRA adapter with a base-rewriting init (PiSSA, OLoRA) can be saved as, besides its own
+ * What a LoRA adapter with a base-rewriting init (PiSSA, OLoRA, CorDA) can be saved as, besides its own
  * files (whose config names the init, so loading re-initialises the original base to the residual
  * and then reads A and B, as PEFT does):
  * - `savePlainLora`: PEFT's conversion to a plain LoRA against the ORIGINAL base
@@ -23,9 +23,14 @@ import { isMutatingInit } from './lora-init.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, type SaveAdapterOptions } from './tuner.ts';
 
 function checkConvertible(adapter: LoraAdapter, what: string): void {
+  if (adapter.config.kasa) {
+    throw new ConfigError(
+      `lora: ${what} is not defined for a KaSA adapter (its update B diag(lambda) A applies to the truncated base); merge it with attune export --merge`,
+    );
+  }
   if (!isMutatingInit(adapter.config.init)) {
     throw new ConfigError(
-      `lora: ${what} needs an adapter initialised with pissa, pissa_niter_N or olora; this one uses init '${adapter.config.init}', whose files already apply to the original base`,
+      `lora: ${what} needs an adapter initialised with pissa, pissa_niter_N, olora or corda; this one uses init '${adapter.config.init}', whose files already apply to the original base`,
     );
   }
 }

@@ -16,18 +16,25 @@ import { ConfigError } from '../errors.ts';
 import { type Matrix64, matmul64, matrix64, qr, randomizedSvd, svd } from '../tensor/index.ts';
 
 /** How A and B start; see the file comment. */
-export type LoraInit = 'kaiming' | 'gaussian' | 'pissa' | `pissa_niter_${number}` | 'olora';
+export type LoraInit = 'kaiming' | 'gaussian' | 'pissa' | `pissa_niter_${number}` | 'olora' | 'corda';
 
 const NITER = /^pissa_niter_(\d+)$/;
 
-/** Whether `init` rewrites the base weight (PiSSA, OLoRA). */
+/** Whether `init` rewrites the base weight (PiSSA, OLoRA, CorDA: corda.ts). */
 export function isMutatingInit(init: LoraInit): boolean {
-  return init === 'pissa' || init === 'olora' || NITER.test(init);
+  return init === 'pissa' || init === 'olora' || init === 'corda' || NITER.test(init);
 }
 
 /** `value` as a LoraInit, or null when it names none (callers word the error). */
 export function parseLoraInit(value: unknown): LoraInit | null {
-  if (value === 'kaiming' || value === 'gaussian' || value === 'pissa' || value === 'olora') return value;
+  if (
+    value === 'kaiming' ||
+    value === 'gaussian' ||
+    value === 'pissa' ||
+    value === 'olora' ||
+    value === 'corda'
+  )
+    return value;
   if (typeof value === 'string' && NITER.test(value)) return value as LoraInit;
   return null;
 }

@@ -27,6 +27,10 @@
  * OLoRA inits (lora-init.ts) start A and B from the SVD / QR of W and replace W by the residual
  * W - scaling B A; the initial A0, B0 are kept (`initialLora`) for the conversion to a plain LoRA
  * and so `toLinear()` without merging can give back W = residual + scaling B0 A0.
+ *
+ * KaSA (`kasa`, PEFT's `kasa_config`): W is replaced by its SVD truncation without its r smallest
+ * singular components (kept as triplets so `restoreBaseWeight` can add them back), and the update
+ * is `scaling * B diag(lora_diag) A` with a trainable `lora_diag` [r] (PEFT's key name).
  */
 import { ConfigError } from '../errors.ts';
 import { Conv1D, Dropout, Linear, Module, Parameter } from '../nn/index.ts';
@@ -37,17 +41,21 @@ import {
   type Matrix64,
   matmul,
   matmul64,
+  matrix64,
+  mul,
   mulScalar,
   noGrad,
   type Rng,
   readElement,
   reshape,
   scope,
-  type Tensor,
+  svd,
+  Tensor,
   tensorToMatrix64,
   toBf16Bits,
   transpose64,
 } from '../tensor/index.ts';
+import { type CordaEigens, cordaInit } from './corda.ts';
 import {
   type DoraOperands,
   doraDelta,
@@ -72,6 +80,10 @@ export interface LoraLinearOptions {
   init?: LoraInit;
   /** DoRA: a trainable magnitude per output feature (default false). */
   useDora?: boolean;
+  /** KaSA: truncate W by its r smallest singular components and train a diagonal between A and B (default false). */
+  kasa?: boolean;
+  /** The CorDA triplets of this layer (needed by, and only by, init 'corda'; corda.ts). */
+  cordaEigens?: CordaEigens;
   /** Draws A and the dropout seed. */
   rng: Rng;
 }
@@ -99,10 +111,14 @@ export class LoraLinear extends Module implements TunerLayer {
   readonly fanInFanOut: boolean;
   /** DoRA's magnitude m [out] (null without DoRA). */
   readonly lora_magnitude_vector: Parameter | null;
-  /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA init (f64 copies; null for other inits). */
+  /** A0 [r, in] and B0 [out, r] of a PiSSA / OLoRA / CorDA init (f64 copies; null for other inits). */
   readonly initialLora: { a: Matrix64; b: Matrix64 } | null = null;
   /** Precision of the base GEMM x W^T (see `Module.setComputePrecision`); inherited from the base. */
   computePrecision: ComputePrecision;
+  /** KaSA's trainable diagonal lambda [r] between A and B (null without KaSA). */
+  readonly lora_diag: Parameter | null;
+  /** The r smallest singular triplets KaSA removed from W (u [out, r], s [r], v [in, r]); null without KaSA. */
+  readonly kasaRemoved: { u: Matrix64; s: Float64Array; v: Matrix64 } | null = null;
   private bf16Backup: Uint16Array | null = null;
   /** DoRA's norm of the unmerged weights, kept while merged (PEFT caches it for unmerge). */
   private mergedNorm: Tensor | null = null;
@@ -147,8 +163,18 @@ export class LoraLinear extends Module implements TunerLayer {
           "LoRA: init_lora_weights 'olora' does not support Conv1D (fan_in_fan_out) layers: PEFT's olora_init decomposes the stored [in, out] weight; use 'pissa'",
         );
       }
+      if (init === 'corda' && (this.fanInFanOut || !options.cordaEigens)) {
+        throw new ConfigError(
+          this.fanInFanOut
+            ? "LoRA: init_lora_weights 'corda' supports Linear layers only (PEFT's CorDA targets nn.Linear), not Conv1D"
+            : "LoRA: init_lora_weights 'corda' needs the layer's CorDA triplets (cordaEigens)",
+        );
+      }
       const w = tensorToMatrix64(base.weight);
-      const { a, b, residual } = mutatingInit(this.fanInFanOut ? transpose64(w) : w, init, r, scaling, dtype);
+      const { a, b, residual } =
+        init === 'corda'
+          ? cordaInit(w, options.cordaEigens!, scaling, dtype)
+          : mutatingInit(this.fanInFanOut ? transpose64(w) : w, init, r, scaling, dtype);
       this.lora_A.weight.fillWith((i) => a.data[i]!);
       this.lora_B.weight.fillWith((i) => b.data[i]!);
       const stored = this.fanInFanOut ? transpose64(residual) : residual;
@@ -167,6 +193,26 @@ export class LoraLinear extends Module implements TunerLayer {
       );
     }
     for (const m of [this.lora_dropout, this.lora_A, this.lora_B]) m.training = base.training;
+    let diag: Parameter | null = null;
+    if (options.kasa) {
+      if (this.fanInFanOut || options.useDora || isMutatingInit(init)) {
+        throw new ConfigError(
+          `LoRA: KaSA (kasa_config) ${this.fanInFanOut ? 'supports Linear layers only, not Conv1D' : options.useDora ? 'cannot be combined with DoRA (use_dora), as in PEFT' : `cannot be combined with init_lora_weights '${init}'`}`,
+        );
+      }
+      this.kasaRemoved = kasaTruncate(this.weight, r);
+      // lambda ~ N(0, 1) as KaSA's reference code; B = 0 keeps the update zero at the start
+      diag = Parameter.from(
+        Tensor.wrap(
+          dtype === 'f64'
+            ? Float64Array.from({ length: r }, () => rng.normal())
+            : Float32Array.from({ length: r }, () => rng.normal()),
+          [r],
+          { track: false },
+        ),
+      );
+    }
+    this.lora_diag = this.registerParameter('lora_diag', diag);
     let magnitude: Parameter | null = null;
     if (options.useDora) {
       // m starts at the row norms of W + scaling B A (after the init), so the layer starts as the base
@@ -212,7 +258,8 @@ export class LoraLinear extends Module implements TunerLayer {
     if (this.isMerged) return y;
     const dropped = this.lora_dropout.activeRate() !== 0;
     const xd = this.lora_dropout.forward(x);
-    const update = this.lora_B.forward(this.lora_A.forward(xd));
+    const ax = this.lora_A.forward(xd);
+    const update = this.lora_B.forward(this.lora_diag ? mul(ax, this.lora_diag) : ax);
     const m = this.lora_magnitude_vector;
     if (m) {
       // PEFT reuses the base result when dropout is inactive and recomputes it on x' otherwise
@@ -231,9 +278,11 @@ export class LoraLinear extends Module implements TunerLayer {
   private withDelta(f: (values: ArrayLike<number>) => void): void {
     noGrad(() =>
       scope(() => {
+        // KaSA: B diag(lambda) A, the columns of B scaled by lambda
+        const b = this.lora_diag ? mul(this.lora_B.weight, this.lora_diag) : this.lora_B.weight;
         const delta = this.fanInFanOut
-          ? matmul(this.lora_A.weight, this.lora_B.weight, { transA: true, transB: true })
-          : matmul(this.lora_B.weight, this.lora_A.weight);
+          ? matmul(this.lora_A.weight, b, { transA: true, transB: true })
+          : matmul(b, this.lora_A.weight);
         f(delta.data as Float32Array | Float64Array);
       }),
     );
@@ -316,6 +365,13 @@ export class LoraLinear extends Module implements TunerLayer {
    * (equal to the original W up to the rounding of its dtype). No-op for other inits.
    */
   restoreBaseWeight(): void {
+    const removed = this.kasaRemoved;
+    if (removed && !this.isMerged) {
+      const usv = matmul64(removed.u, scaleColumns(removed.v, removed.s), { transB: true });
+      const current = this.weight.toArray();
+      this.weight.fillWith((i) => current[i]! + usv.data[i]!);
+      return;
+    }
     const init = this.initialLora;
     if (!init || this.isMerged) return;
     const ba = matmul64(init.b, init.a);
@@ -337,4 +393,37 @@ export class LoraLinear extends Module implements TunerLayer {
     this.base.computePrecision = this.computePrecision;
     return this.base;
   }
+}
+
+/** `v` [n, r] with column j multiplied by s[j]. */
+function scaleColumns(v: Matrix64, s: Float64Array): Matrix64 {
+  const out = matrix64(v.rows, v.cols);
+  for (let i = 0; i < v.rows; i++)
+    for (let j = 0; j < v.cols; j++) out.data[i * v.cols + j] = v.data[i * v.cols + j]! * s[j]!;
+  return out;
+}
+
+/**
+ * KaSA's truncation: W [out, in] loses its r smallest singular components (W - U_r S_r V_r^T over
+ * the bottom r of the full SVD), written back into `weight` in its dtype. Returns the removed triplets.
+ */
+export function kasaTruncate(weight: Parameter, r: number): { u: Matrix64; s: Float64Array; v: Matrix64 } {
+  const w = tensorToMatrix64(weight);
+  const k = Math.min(w.rows, w.cols);
+  if (r >= k) {
+    throw new ConfigError(
+      `LoRA: KaSA requires r < min(out, in) = ${k} (at least one singular component must stay in the base), found r = ${r}`,
+    );
+  }
+  const full = svd(w);
+  const u = matrix64(w.rows, r);
+  const v = matrix64(w.cols, r);
+  const s = full.s.slice(k - r, k);
+  for (let j = 0; j < r; j++) {
+    for (let o = 0; o < w.rows; o++) u.data[o * r + j] = full.u!.data[o * full.u!.cols + k - r + j]!;
+    for (let i = 0; i < w.cols; i++) v.data[i * r + j] = full.v!.data[i * full.v!.cols + k - r + j]!;
+  }
+  const usv = matmul64(u, scaleColumns(v, s), { transB: true });
+  weight.fillWith((i) => w.data[i]! - usv.data[i]!);
+  return { u, s, v };
 }

@@ -14,17 +14,19 @@
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
  * that would change the math here (bias training, rank/alpha patterns, layer selection,
- * modules_to_save, base-altering inits other than PiSSA / OLoRA such as LoftQ or CorDA).
+ * modules_to_save, base-altering inits other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
  *
  * PEFT's LoraConfig variants are options here as there: `use_dora` (DoRA, dora.ts; the magnitude is
  * saved as `base_model.model.<module path>.lora_magnitude_vector`, no `.weight`, as PEFT saves it)
- * and `init_lora_weights: pissa | pissa_niter_N | olora` (lora-init.ts), which rewrite the base
- * weights to the residual; an adapter whose config names such an init is re-initialised on load
- * and then given its saved A and B, as PEFT does, so it loads onto the original base. The tuner
- * declares them as the bench variants `dora`, `pissa` and `olora`.
+ * and `init_lora_weights: pissa | pissa_niter_N | olora | corda` (lora-init.ts, corda.ts), which
+ * rewrite the base weights to the residual; an adapter whose config names such an init is
+ * re-initialised on load (CorDA from the triplets saved next to it) and then given its saved A and
+ * B, as PEFT does, so it loads onto the original base. The tuner declares them as the bench
+ * variants `dora`, `pissa`, `olora`, `corda-ipm` and `corda-kpm` (CorDA calibrates on the run's
+ * training data unless `corda_config.data` names a file).
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, FormatError, TensorMismatchError } from '../errors.ts';
 import {
@@ -37,7 +39,26 @@ import {
 } from '../io/index.ts';
 import { architectureFor, isCausalLM } from '../models/index.ts';
 import { Conv1D, Linear, type Module, type Parameter } from '../nn/index.ts';
-import { formatShape, Rng, type Tensor } from '../tensor/index.ts';
+import {
+  add,
+  formatShape,
+  fromArray,
+  matmul,
+  mulScalar,
+  Rng,
+  sqrt,
+  square,
+  sub,
+  sum,
+  type Tensor,
+} from '../tensor/index.ts';
+import {
+  type CordaEigens,
+  type CordaMethod,
+  computeCordaEigens,
+  loadCordaEigens,
+  saveCordaEigens,
+} from './corda.ts';
 import { isMutatingInit, type LoraInit, parseLoraInit } from './lora-init.ts';
 import { LoraLinear } from './lora-linear.ts';
 import { outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
@@ -45,6 +66,8 @@ import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   type Adapter,
+  type AuxiliaryLoss,
+  type CalibrationExample,
   PEFT_KEY_PREFIX,
   registerTuner,
   restoreTrainable,
@@ -71,12 +94,44 @@ export interface LoraConfig {
   init?: LoraInit;
   /** DoRA: a trainable magnitude vector per target (default false; dora.ts). */
   useDora?: boolean;
+  /** KaSA (PEFT's kasa_config): truncated base, B diag(lambda) A, regularisation weights; null = off (default). */
+  kasa?: Partial<KasaSettings> | null;
+  /** CorDA settings, used by init 'corda' (default for it: ipm on the run's training data; corda.ts). */
+  corda?: CordaSettings | null;
   /** Seed of A's initialisation and the dropout masks (default 0). */
   seed?: number;
 }
 
+/** How init 'corda' gets its triplets (PEFT's corda_config plus Attune's calibration data fields). */
+export interface CordaSettings {
+  /** PEFT `corda_method`: 'ipm' (top r) or 'kpm' (bottom r). */
+  method: CordaMethod;
+  /** Calibration JSONL file, or null for the run's training data (data.train). */
+  data: string | null;
+  /** Calibration examples used at most (the first ones of the file). */
+  maxSamples: number;
+  /** Reads the calibration examples (set by the tuner's fromOptions from the run's context). */
+  calibration?: (() => CalibrationExample[]) | null;
+  /** Precomputed triplets by module path (a saved adapter's corda_eigens.safetensors); skips calibration. */
+  eigens?: ReadonlyMap<string, CordaEigens> | null;
+}
+
+/** KaSA's regulariser weights (PEFT's KasaConfig): beta * ||lambda||^2 + gamma * (||B^T B - I||_F + ||A A^T - I||_F). */
+export interface KasaSettings {
+  /** Weight of the squared norm of each layer's lambda (PEFT default 1e-4). */
+  beta: number;
+  /** Weight of each layer's orthogonality penalty (PEFT default 1e-3). */
+  gamma: number;
+}
+
+/** PEFT's KasaConfig defaults. */
+export const DEFAULT_KASA: KasaSettings = { beta: 1e-4, gamma: 1e-3 };
+
+/** PEFT's default corda_config, with Attune's calibration fields (the training data, 256 examples). */
+export const DEFAULT_CORDA: CordaSettings = { method: 'ipm', data: null, maxSamples: 256 };
+
 /** A LoraConfig with every default filled in. */
-export type ResolvedLoraConfig = Required<LoraConfig>;
+export type ResolvedLoraConfig = Omit<Required<LoraConfig>, 'kasa'> & { kasa: KasaSettings | null };
 
 /** PEFT's default target_modules for llama, mistral and qwen2 (and any model that is not a CausalLM). */
 export const DEFAULT_LORA_TARGETS: readonly string[] = ['q_proj', 'v_proj'];
@@ -97,6 +152,8 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'useRslora',
   'init',
   'useDora',
+  'kasa',
+  'corda',
   'seed',
 ];
 
@@ -145,7 +202,7 @@ export function resolveLoraConfig(
   const init = parseLoraInit(c.init ?? 'kaiming');
   if (init === null) {
     throw new ConfigError(
-      `lora: init must be 'kaiming', 'gaussian', 'pissa', 'pissa_niter_N' or 'olora', found '${String(c.init)}'`,
+      `lora: init must be 'kaiming', 'gaussian', 'pissa', 'pissa_niter_N', 'olora' or 'corda', found '${String(c.init)}'`,
     );
   }
   const useDora = c.useDora ?? false;
@@ -153,7 +210,41 @@ export function resolveLoraConfig(
     throw new ConfigError(`lora: useDora must be true or false, found ${useDora}`);
   const seed = c.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new ConfigError(`lora: seed must be an integer, found ${seed}`);
-  return { r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, init, useDora, seed };
+  let corda = c.corda ?? null;
+  if (init === 'corda') {
+    corda = { ...DEFAULT_CORDA, ...(corda ?? {}) };
+    if (corda.method !== 'ipm' && corda.method !== 'kpm')
+      throw new ConfigError(`lora: corda method must be 'ipm' or 'kpm', found '${String(corda.method)}'`);
+    if (!Number.isInteger(corda.maxSamples) || corda.maxSamples <= 0)
+      throw new ConfigError(`lora: corda maxSamples must be a positive integer, found ${corda.maxSamples}`);
+  } else corda = null;
+  let kasa: KasaSettings | null = null;
+  if (c.kasa !== undefined && c.kasa !== null) {
+    kasa = { ...DEFAULT_KASA, ...c.kasa };
+    for (const k of ['beta', 'gamma'] as const) {
+      if (typeof kasa[k] !== 'number' || !(kasa[k] >= 0))
+        throw new ConfigError(`lora: kasa ${k} must be a non-negative number, found ${kasa[k]}`);
+    }
+    if (useDora)
+      throw new ConfigError('lora: KaSA (kasa) cannot be combined with DoRA (useDora), as in PEFT');
+    if (isMutatingInit(init))
+      throw new ConfigError(
+        `lora: KaSA (kasa) cannot be combined with init '${init}' (both rewrite the base)`,
+      );
+  }
+  return {
+    r,
+    loraAlpha,
+    loraDropout,
+    targetModules,
+    excludeModules,
+    useRslora,
+    init,
+    useDora,
+    kasa,
+    corda,
+    seed,
+  };
 }
 
 /** The multiplier of B A: alpha / r, or alpha / sqrt(r) for rsLoRA. */
@@ -164,6 +255,11 @@ export function loraScaling(loraAlpha: number, r: number, useRslora: boolean): n
 /** The saved key of a LoRA matrix of the module at `modulePath`: `base_model.model.<path>.lora_A.weight`. */
 export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string {
   return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}.weight`;
+}
+
+/** The saved key of KaSA's diagonal: `base_model.model.<path>.lora_diag` (PEFT's ParameterDict, adapter name stripped). */
+export function kasaDiagKey(modulePath: string): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.lora_diag`;
 }
 
 /** The saved key of DoRA's magnitude: `base_model.model.<path>.lora_magnitude_vector` (PEFT strips `.weight`). */
@@ -300,7 +396,7 @@ export function loraConfigFromAdapterJson(
     throw new FormatError(
       file,
       init === null
-        ? `'init_lora_weights' is ${JSON.stringify(initField)}: supported are true, false, "gaussian", "pissa", "pissa_niter_N" and "olora" (LoftQ, CorDA, EVA, ... are not); convert the adapter to plain LoRA with PEFT (path_initial_model_for_weight_conversion) first`
+        ? `'init_lora_weights' is ${JSON.stringify(initField)}: supported are true, false, "gaussian", "pissa", "pissa_niter_N", "olora" and "corda" (LoftQ, EVA, ... are not); convert the adapter to plain LoRA with PEFT (path_initial_model_for_weight_conversion) first`
         : `'init_lora_weights' is ${JSON.stringify(initField)}: this command folds B A into the original base weights, but a ${init} adapter applies to the residual base; convert it to a plain LoRA first (savePlainLora, PEFT's path_initial_model_for_weight_conversion) or merge it with attune export --merge`,
     );
   }
@@ -313,6 +409,38 @@ export function loraConfigFromAdapterJson(
       `'use_dora' is true: this command folds B A into weights by name and does not apply DoRA's magnitude; merge the adapter with the lora tuner first (attune export --merge)`,
     );
   }
+  let kasa: KasaSettings | null = null;
+  const kc = json.kasa_config;
+  if (kc !== undefined && kc !== null) {
+    const beta = isJsonObject(kc) ? (kc.beta ?? DEFAULT_KASA.beta) : null;
+    const gamma = isJsonObject(kc) ? (kc.gamma ?? DEFAULT_KASA.gamma) : null;
+    if (typeof beta !== 'number' || typeof gamma !== 'number' || !(beta >= 0 && gamma >= 0)) {
+      throw new FormatError(
+        file,
+        `'kasa_config' must be an object with non-negative numbers beta and gamma, found ${JSON.stringify(kc)}`,
+      );
+    }
+    if (!options.allowVariants) {
+      throw new FormatError(
+        file,
+        `'kasa_config' is set: this command folds B A into the original base weights, but a KaSA adapter is B diag(lambda) A on the truncated base; merge it with the lora tuner first (attune export --merge)`,
+      );
+    }
+    kasa = { beta, gamma };
+  }
+  let corda: CordaSettings | null = null;
+  if (init === 'corda') {
+    const cc = json.corda_config ?? {};
+    const method = isJsonObject(cc) ? (cc.corda_method ?? 'ipm') : null;
+    if (method !== 'ipm' && method !== 'kpm') {
+      throw new FormatError(
+        file,
+        `'corda_config' must be an object with corda_method "ipm" or "kpm", found ${JSON.stringify(cc)}`,
+      );
+    }
+    // the triplets saved next to the adapter rebuild the residual base without the calibration data
+    corda = { ...DEFAULT_CORDA, method, eigens: loadCordaEigens(dirname(file)) };
+  }
   return {
     r,
     loraAlpha: alpha,
@@ -322,6 +450,8 @@ export function loraConfigFromAdapterJson(
     useRslora: rslora,
     init,
     useDora,
+    kasa,
+    corda,
   };
 }
 
@@ -347,6 +477,8 @@ export class LoraAdapter implements Adapter {
     savedTargetModules: string[] | string,
     layers: [string, LoraLinear][],
     private readonly trainableFlags: ReadonlyMap<Parameter, boolean>,
+    /** CorDA's triplets by module path (init 'corda'; saved as corda_eigens.safetensors), else null. */
+    readonly cordaEigens: ReadonlyMap<string, CordaEigens> | null = null,
   ) {
     this.config = config;
     this.savedTargetModules = savedTargetModules;
@@ -377,6 +509,7 @@ export class LoraAdapter implements Adapter {
       ...(l.lora_magnitude_vector
         ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
         : []),
+      ...(l.lora_diag ? [[`${path}.lora_diag`, l.lora_diag] as [string, Parameter]] : []),
     ]);
   }
 
@@ -397,8 +530,32 @@ export class LoraAdapter implements Adapter {
       out.set(loraKey(path, 'lora_A'), l.lora_A.weight);
       out.set(loraKey(path, 'lora_B'), l.lora_B.weight);
       if (l.lora_magnitude_vector) out.set(doraMagnitudeKey(path), l.lora_magnitude_vector);
+      if (l.lora_diag) out.set(kasaDiagKey(path), l.lora_diag);
     }
     return out;
+  }
+
+  /**
+   * KaSA's regulariser (null without KaSA), PEFT's get_kasa_regularization_loss: the sum over
+   * adapted layers of beta * ||lambda||^2 + gamma * (||B^T B - I||_F + ||A A^T - I||_F), as a
+   * differentiable scalar. The trainer adds it once per optimizer step.
+   */
+  auxiliaryLoss(): AuxiliaryLoss | null {
+    const k = this.config.kasa;
+    if (!k) return null;
+    let total: Tensor | null = null;
+    for (const [, l] of this.layerList) {
+      const a = l.lora_A.weight;
+      const b = l.lora_B.weight;
+      const eye = identity(l.r, a.dtype);
+      const gramB = sub(matmul(b, b, { transA: true }), eye);
+      const gramA = sub(matmul(a, a, { transB: true }), eye);
+      const ortho = add(sqrt(sum(square(gramB))), sqrt(sum(square(gramA))));
+      const term = add(mulScalar(sum(square(l.lora_diag!)), k.beta), mulScalar(ortho, k.gamma));
+      total = total ? add(total, term) : term;
+    }
+    if (!total) return null;
+    return { value: total, parts: { kasa_reg: total.floatData()[0]! } };
   }
 
   /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
@@ -447,6 +604,18 @@ export class LoraAdapter implements Adapter {
     };
     // written only when set: PEFT versions before 0.14 do not know the field
     if (c.excludeModules !== null) json.exclude_modules = c.excludeModules;
+    if (c.kasa) json.kasa_config = { beta: c.kasa.beta, gamma: c.kasa.gamma };
+    if (c.corda) {
+      // PEFT's CordaConfig fields only (PEFT builds a CordaConfig from them); the calibration file is Attune's
+      json.corda_config = {
+        cache_file: null,
+        corda_method: c.corda.method,
+        covariance_file: null,
+        prune_temporary_fields: true,
+        use_float16_for_covariance: false,
+        verbose: false,
+      };
+    }
     return Object.fromEntries(Object.entries(json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
@@ -455,6 +624,7 @@ export class LoraAdapter implements Adapter {
     this.check('save');
     mkdirSync(dir, { recursive: true });
     writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), this.state(), { format: 'pt' });
+    if (this.cordaEigens) saveCordaEigens(dir, this.cordaEigens);
     writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), this.adapterConfigJson(options));
   }
 
@@ -570,11 +740,55 @@ export const loraOptions = z.object({
       z.literal('pissa'),
       z.string().regex(/^pissa_niter_\d+$/, "'pissa_niter_N' with N a whole number"),
       z.literal('olora'),
+      z.literal('corda'),
     ])
     .default(true)
     .describe(
-      "true = A Kaiming-uniform (PEFT's default), 'gaussian' = A ~ N(0, 1/r^2), B = 0 for both; 'pissa' / 'pissa_niter_N' (top-r SVD, exact or randomized with N power iterations) and 'olora' (QR) start A and B from W and replace W by the residual W - scaling B A",
+      "true = A Kaiming-uniform (PEFT's default), 'gaussian' = A ~ N(0, 1/r^2), B = 0 for both; 'pissa' / 'pissa_niter_N' (top-r SVD, exact or randomized with N power iterations), 'olora' (QR) and 'corda' (SVD of W times the input covariance, see corda_config) start A and B from W and replace W by the residual W - scaling B A",
     ),
+  kasa_config: z
+    .object({
+      beta: z
+        .number()
+        .min(0)
+        .default(1e-4)
+        .describe("weight of ||lambda||^2 per layer (PEFT's KasaConfig.beta)"),
+      gamma: z
+        .number()
+        .min(0)
+        .default(1e-3)
+        .describe("weight of ||B^T B - I||_F + ||A A^T - I||_F per layer (PEFT's KasaConfig.gamma)"),
+    })
+    .strict()
+    .nullable()
+    .default(null)
+    .describe(
+      'KaSA: truncate each target W by its r smallest singular components, update B diag(lambda) A with a trainable lambda [r], plus the regulariser; null = off',
+    ),
+  corda_config: z
+    .object({
+      corda_method: z
+        .enum(['ipm', 'kpm'])
+        .default('ipm')
+        .describe("PEFT's corda_method: 'ipm' adapts the top r components of W C, 'kpm' the bottom r"),
+      data: z
+        .string()
+        .nullable()
+        .default(null)
+        .describe(
+          "(Attune) calibration JSONL file (any data format); null = the run's training data (data.train)",
+        ),
+      max_samples: z
+        .number()
+        .int()
+        .positive()
+        .default(256)
+        .describe('(Attune) calibration examples used at most (the first ones of the file)'),
+    })
+    .strict()
+    .nullable()
+    .default(null)
+    .describe("CorDA's settings for init_lora_weights 'corda' (null = the defaults); ignored by other inits"),
   use_dora: z
     .boolean()
     .default(false)
@@ -601,6 +815,8 @@ export const loraTuner: Tuner<LoraConfig> = {
       useRslora: o.use_rslora,
       init: o.init_lora_weights === true ? 'kaiming' : (o.init_lora_weights as LoraInit),
       useDora: o.use_dora,
+      kasa: o.kasa_config ? { beta: o.kasa_config.beta, gamma: o.kasa_config.gamma } : null,
+      corda: o.init_lora_weights === 'corda' ? cordaFromOptions(o.corda_config, context) : null,
       seed: context.seed,
     };
   },
@@ -633,8 +849,25 @@ export const loraTuner: Tuner<LoraConfig> = {
         }
         if (layer.weight.dtype === 'i32')
           throw new ConfigError(`lora: init_lora_weights '${c.init}' needs a float weight in '${name}'`);
+        if (c.init === 'corda' && !(layer instanceof Linear)) {
+          throw new ConfigError(
+            `lora: init_lora_weights 'corda' supports Linear layers only (PEFT's CorDA targets nn.Linear), not the Conv1D '${name}'`,
+          );
+        }
       }
     }
+    if (c.kasa) {
+      for (const [name, layer] of modules) {
+        if (!(layer instanceof Linear))
+          throw new ConfigError(`lora: KaSA supports Linear layers only, not the Conv1D '${name}'`);
+        const k = Math.min(layer.inFeatures, layer.outFeatures);
+        if (c.r >= k)
+          throw new ConfigError(
+            `lora: KaSA requires r < min(in, out) = ${k} for '${name}', found r = ${c.r}`,
+          );
+      }
+    }
+    const cordaEigens = c.init === 'corda' ? cordaEigensFor(model, modules as [string, Linear][], c) : null;
     const scaling = loraScaling(c.loraAlpha, c.r, c.useRslora);
     const rng = new Rng(c.seed);
     const layers = modules.map(([name, linear]): [string, LoraLinear] => [
@@ -645,13 +878,15 @@ export const loraTuner: Tuner<LoraConfig> = {
         dropout: c.loraDropout,
         init: c.init,
         useDora: c.useDora,
+        kasa: c.kasa !== null,
+        cordaEigens: cordaEigens?.get(name),
         rng,
       }),
     ]);
     const flags = snapshotTrainable(model);
     model.freeze();
     for (const [name, layer] of layers) model.setSubmodule(name, layer);
-    return new LoraAdapter(model, c, saved, layers, flags);
+    return new LoraAdapter(model, c, saved, layers, flags, cordaEigens);
   },
   configFromAdapterJson: (json, file) =>
     loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true, allowVariants: true }),
@@ -659,12 +894,86 @@ export const loraTuner: Tuner<LoraConfig> = {
     dora: { use_dora: true },
     pissa: { init_lora_weights: 'pissa' },
     olora: { init_lora_weights: 'olora' },
+    kasa: { kasa_config: {} },
+    'corda-ipm': { init_lora_weights: 'corda', corda_config: { corda_method: 'ipm' } },
+    'corda-kpm': { init_lora_weights: 'corda', corda_config: { corda_method: 'kpm' } },
   },
 };
+
+/** CorDA settings from the validated `corda_config` option; calibration is read from the run's context. */
+function cordaFromOptions(
+  option: { corda_method: CordaMethod; data: string | null; max_samples: number } | null,
+  context: { calibrationData?: (path: string | null) => CalibrationExample[] },
+): CordaSettings {
+  const o = option ?? {
+    corda_method: DEFAULT_CORDA.method,
+    data: DEFAULT_CORDA.data,
+    max_samples: DEFAULT_CORDA.maxSamples,
+  };
+  return {
+    method: o.corda_method,
+    data: o.data,
+    maxSamples: o.max_samples,
+    calibration: () => {
+      if (!context.calibrationData) {
+        throw new ConfigError(
+          "lora: init_lora_weights 'corda' needs calibration data, which only a training run provides (corda_config.data, or data.train when it is null)",
+        );
+      }
+      return context.calibrationData(o.data);
+    },
+  };
+}
+
+/**
+ * Every target's CorDA triplets, all computed (or checked) before any weight is rewritten: the
+ * saved ones when the config carries them, else from covariances on the calibration examples.
+ */
+function cordaEigensFor(
+  model: Module,
+  modules: [string, Linear][],
+  c: ResolvedLoraConfig,
+): Map<string, CordaEigens> {
+  const corda = c.corda!;
+  if (corda.eigens) {
+    const out = new Map<string, CordaEigens>();
+    for (const [name, layer] of modules) {
+      const e = corda.eigens.get(name);
+      const ok =
+        e &&
+        e.s.length === c.r &&
+        e.u.rows === layer.outFeatures &&
+        e.u.cols === c.r &&
+        e.v.rows === layer.inFeatures &&
+        e.v.cols === c.r;
+      if (!ok) {
+        throw new ConfigError(
+          `lora: corda: ${e ? `the saved triplets of '${name}' do not fit r = ${c.r} and its ${layer.outFeatures} x ${layer.inFeatures} weight` : `no saved triplets for '${name}'`}`,
+        );
+      }
+      out.set(name, e);
+    }
+    return out;
+  }
+  if (!corda.calibration) {
+    throw new ConfigError(
+      "lora: init_lora_weights 'corda' needs calibration data (corda.calibration) or saved triplets (corda.eigens)",
+    );
+  }
+  const examples = corda.calibration().slice(0, corda.maxSamples);
+  return computeCordaEigens(model, modules, examples, c.r, corda.method);
+}
 
 registerTuner('lora', loraTuner);
 
 /** Apply LoRA to `model` (the 'lora' tuner, typed): freezes the base, wraps the targets. */
 export function applyLora(model: Module, config: LoraConfig = {}): LoraAdapter {
   return loraTuner.apply(model, config) as LoraAdapter;
+}
+
+/** The n x n identity as a constant tensor of `dtype`. */
+function identity(n: number, dtype: Tensor['dtype']): Tensor {
+  const values = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) values[i * n + i] = 1;
+  return fromArray(values, [n, n], { dtype: dtype === 'f64' ? 'f64' : 'f32' });
 }

@@ -68,6 +68,11 @@ export interface Adapter {
   trainingState?(): Map<string, Tensor>;
   /** Restore what `trainingState` returned (validated first; on error nothing changes). */
   loadTrainingState?(state: ReadonlyMap<string, Tensor>): void;
+  /**
+   * A regulariser of the method's own parameters (KaSA's), added to the loss once per optimizer
+   * step; absent or null when the method has none.
+   */
+  auxiliaryLoss?(): AuxiliaryLoss | null;
 }
 
 /** What a tuner's `afterStep` hook may ask of the optimizer. */
@@ -76,10 +81,33 @@ export interface OptimizerAccess {
   resetEntries(param: Tensor, positions: ArrayLike<number>): void;
 }
 
+/** A differentiable scalar a tuner adds to the training loss, with named parts for the log. */
+export interface AuxiliaryLoss {
+  /** The scalar (its backward reaches the tuner's trainable parameters). */
+  value: Tensor;
+  /** Its named values for the metrics log (e.g. kasa_reg). */
+  parts: Record<string, number>;
+}
+
+/** One tokenized example of calibration data (what data-driven inits such as CorDA run the model on). */
+export interface CalibrationExample {
+  /** Token ids of the example. */
+  inputIds: Int32Array;
+  /** Aligned labels (-100 where not trained). */
+  labels: Int32Array;
+}
+
 /** What a tuner's `fromOptions` knows about the run besides its own options. */
 export interface TunerContext {
   /** The run's seed (train.seed): initialisations and dropout masks derive from it. */
   seed: number;
+  /**
+   * Tokenized calibration examples, read when called (during `apply`): from the JSONL file `path`,
+   * or the run's training data (data.train) when `path` is null. Absent outside a training run.
+   */
+  calibrationData?: (path: string | null) => CalibrationExample[];
+  /** The run's optimizer steps (train.steps), for inits that scale by them (LoRA-SB). */
+  steps?: number;
 }
 
 /** A fine-tuning method. `C` is its config (validated by `apply`). */

@@ -5,6 +5,7 @@
  * a surrogate sum(c * term) carries exactly those coefficients into the fused backward.
  */
 import { type CausalLM, scoreNextTokens, supervisedRows } from '../models/index.ts';
+import type { Adapter } from '../peft/index.ts';
 import {
   add,
   backward,
@@ -113,6 +114,21 @@ export function forwardBackwardStep(
     });
   }
   return { loss: value, parts, tokens: counts.tokens, inputTokens };
+}
+
+/**
+ * Add `adapter`'s auxiliary loss (a tuner's regulariser, e.g. KaSA's), once per optimizer step:
+ * its gradient is accumulated into the trainable parameters and its value and parts into `stats`.
+ * No-op for adapters without one.
+ */
+export function addAuxiliaryLoss(adapter: Pick<Adapter, 'auxiliaryLoss'>, stats: StepStats): void {
+  scope(() => {
+    const aux = adapter.auxiliaryLoss?.();
+    if (!aux) return;
+    stats.loss += aux.value.floatData()[0]!;
+    for (const [k, v] of Object.entries(aux.parts)) stats.parts[k] = (stats.parts[k] ?? 0) + v;
+    backward(aux.value);
+  });
 }
 
 /** Mean NLL of the supervised tokens of `batches` (no gradient). */

@@ -17,14 +17,14 @@ import { AttuneError, ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
 import { LayerNorm, mixSeed, type Parameter, RMSNorm } from '../nn/index.ts';
-import { type Adapter, type Tuner, tuners } from '../peft/index.ts';
+import { type Adapter, type CalibrationExample, type Tuner, tuners } from '../peft/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
 import { applyTrainPrecision, baseStorageDtype } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
-import { evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
+import { addAuxiliaryLoss, evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
 /** One line of metrics.jsonl. */
 export interface StepMetrics {
@@ -173,7 +173,13 @@ function prepare(config: TrainConfig): Prepared {
   const { name: lossName, options: lossOptions } = lossOf(config);
   const loss = createLoss(lossName, lossOptions);
   const tuner = tuners.get(config.method.name);
-  const tunerConfig = tuner.fromOptions(optionsOf(config.method), { seed: config.train.seed });
+  // data-driven inits (CorDA) read calibration examples during apply, once the data is loaded
+  let calibration: ((path: string | null) => CalibrationExample[]) | null = null;
+  const tunerConfig = tuner.fromOptions(optionsOf(config.method), {
+    seed: config.train.seed,
+    steps: config.train.steps,
+    calibrationData: (path) => calibration!(path),
+  });
   scheduleFactor(config.schedule, 0, config.train.steps);
   const { model, tokenizer, name } = loadBaseModel(
     config,
@@ -192,6 +198,7 @@ function prepare(config: TrainConfig): Prepared {
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
   const baseParameters = new Set(model.parameters());
+  calibration = (path) => (path === null ? train : loadDataset(path, tokenizer, dataOptions)).examples;
   const adapter = tuner.apply(model, tunerConfig);
   const params = adapter.namedTrainableParameters();
   if (params.length === 0)
@@ -408,6 +415,7 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));
     const stats = forwardBackwardStep(p.model, p.loss, batches);
+    addAuxiliaryLoss(p.adapter, stats);
     p.adapter.afterBackward?.(step, t.steps);
     for (const b of batches) {
       b.inputIds.dispose();

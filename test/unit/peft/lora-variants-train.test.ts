@@ -1,6 +1,6 @@
 /**
  * The lora tuner's PEFT variants through the trainer, from a training config: DoRA trains its
- * magnitude, PiSSA / OLoRA train on the residual base, and every saved adapter loads onto the
+ * magnitude, PiSSA / OLoRA / CorDA train on the residual base, and every saved adapter loads onto the
  * original base model with the trained model's outputs.
  */
 import assert from 'node:assert/strict';
@@ -25,6 +25,13 @@ describe('lora variants through the trainer', () => {
     ['dora', { use_dora: true }],
     ['pissa', { init_lora_weights: 'pissa' }],
     ['olora', { init_lora_weights: 'olora' }],
+    // calibration on the training data (corda_config.data null) and on a file of its own
+    ['corda-ipm', { init_lora_weights: 'corda', corda_config: { corda_method: 'ipm' } }],
+    ['kasa', { kasa_config: {} }],
+    [
+      'corda-kpm',
+      { init_lora_weights: 'corda', corda_config: { corda_method: 'kpm', data, max_samples: 3 } },
+    ],
   ] as const) {
     it(`${name}: trains, saves PEFT files and loads onto the original base`, () => {
       const config = validateTrainConfig(
@@ -52,6 +59,13 @@ describe('lora variants through the trainer', () => {
           maxAbsDiff(layer.lora_magnitude_vector!.toArray(), norms) > 1e-4,
           'the magnitude was trained',
         );
+      } else if (name === 'kasa') {
+        assert.deepEqual(json.kasa_config, { beta: 1e-4, gamma: 1e-3 });
+        const log = readFileSync(join(config.output_dir, 'metrics.jsonl'), 'utf8');
+        assert.match(log, /"kasa_reg":/, 'the regulariser is logged');
+      } else if (name.startsWith('corda')) {
+        assert.equal(json.init_lora_weights, 'corda');
+        assert.equal(json.corda_config.corda_method, name.slice(6));
       } else assert.equal(json.init_lora_weights, name);
       const trained = logitsOf(result.model, IDS);
       const fresh = loadModel(modelDir).model;

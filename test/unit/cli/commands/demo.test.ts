@@ -21,7 +21,7 @@ describe('attune demo', () => {
     assert.match(demoCommand.description!, /The default \(quick\) mode takes\s+about 3 minutes/);
     assert.equal(
       demoStartNote(true),
-      'demo: quick mode, expected about 3 minutes from a cold cache on 2 cores (less with the base model cached); --full runs the long one',
+      'demo: quick mode, expected about 3 minutes on 2 cores; --full runs the long one',
     );
     assert.match(demoStartNote(false), /^demo: full mode, expected about 14 minutes/);
   });

@@ -235,7 +235,7 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
 export const HEADLINE_PAIRS: {
   paper: string;
   claim: string;
-  metric: keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'ece'>;
+  metric: keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'retention' | 'ece'>;
   /** Which direction the claim predicts (treatment minus baseline). */
   sign: 1 | -1;
   /** 'better': the difference must beat one standard error; 'not-worse': within -tolerance. */
@@ -292,6 +292,62 @@ export const HEADLINE_PAIRS: {
     tolerance: 0.05,
     baseline: { method: 'lora', loss: 'ce' },
     treatment: { method: 'compeft(lora)', loss: 'ce' },
+  },
+  {
+    paper: 'CorDA: Context-Oriented Decomposition Adaptation of Large Language Models',
+    claim: 'CorDA instruction-previewed adaptation (IPM) learns the task better than LoRA',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'corda-ipm', loss: 'ce' },
+  },
+  {
+    paper: 'CorDA: Context-Oriented Decomposition Adaptation of Large Language Models',
+    claim: 'CorDA knowledge-preserved adaptation (KPM) forgets less than LoRA',
+    metric: 'retention',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'corda-kpm', loss: 'ce' },
+  },
+  {
+    paper: 'KaSA: Knowledge-Aware Singular-Value Adaptation of Large Language Models',
+    claim: 'KaSA learns the task better than LoRA',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'kasa', loss: 'ce' },
+  },
+  {
+    paper:
+      'Initialization using Update Approximation is a Silver Bullet for Extremely Efficient Low-Rank Fine-Tuning',
+    claim: 'LoRA-SB comes within 0.05 of full fine-tuning with a fraction of the trainable parameters',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'not-worse',
+    tolerance: 0.05,
+    baseline: { method: 'full', loss: 'ce' },
+    treatment: { method: 'lora_sb', loss: 'ce' },
+  },
+  {
+    paper: 'HFT: Half Fine-Tuning for Large Language Models',
+    claim: 'Half fine-tuning forgets less than full fine-tuning',
+    metric: 'retention',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'full', loss: 'ce' },
+    treatment: { method: 'hft', loss: 'ce' },
+  },
+  {
+    paper: 'Scaling Sparse Fine-Tuning to Large Language Models',
+    claim: 'Sparse fine-tuning (SpIEL) learns the task better than LoRA',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'sparse_ft', loss: 'ce' },
   },
 ];
 

@@ -53,7 +53,7 @@ export interface DemoRecipe {
 }
 
 /** How long each mode takes on two cores, as measured (README.md, docs/demo.md); printed at the start. */
-export const DEMO_EXPECTED_DURATION = { quick: 'about 3 minutes', full: 'about 14 minutes' } as const;
+export const DEMO_EXPECTED_DURATION = { quick: 'about 2 minutes', full: 'about 4 minutes' } as const;
 
 /**
  * Throws a ConfigError when `out` exists and is not an empty folder, unless `overwrite`: the demo
@@ -72,12 +72,12 @@ export function checkDemoOutput(out: string, overwrite: boolean): void {
 /** The recipe of each mode. */
 export function demoRecipe(quick: boolean): DemoRecipe {
   // lr 3e-3: at 1e-2 every LoRA run on the world base collapses to one answer per relation (taught
-  // 0.15, known 0.06 after 300 steps; docs/demo.md); the quick mode has one seed to stay in 3 minutes.
+  // 0.15, known 0.06 after 300 steps; docs/demo.md). Quick: 2 seeds, 100 questions per split; full: 3, all.
   return quick
     ? {
         version: 2,
         finetune: { steps: 300, batchSize: 32, lr: 3e-3, r: 16, alpha: 32 },
-        seeds: 1,
+        seeds: 2,
         evalPerSplit: 100,
       }
     : {

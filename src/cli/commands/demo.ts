@@ -10,7 +10,7 @@ import { formatTable } from '../table.ts';
 const options = {
   full: {
     type: 'boolean',
-    description: `the long demo: more pretraining, every question (${DEMO_EXPECTED_DURATION.full} on 2 cores)`,
+    description: `the long demo: three seeds, every question (${DEMO_EXPECTED_DURATION.full} on 2 cores)`,
   },
   quick: {
     type: 'boolean',

@@ -18,12 +18,12 @@ describe('attune demo', () => {
     assert.equal(parse([]).full, false);
     assert.equal(parse(['--quick']).quick, true);
     assert.equal(parse(['--full']).full, true);
-    assert.match(demoCommand.description!, /The default \(quick\) mode takes\s+about 3 minutes/);
+    assert.match(demoCommand.description!, /The default \(quick\) mode takes\s+about 2 minutes/);
     assert.equal(
       demoStartNote(true),
-      'demo: quick mode, expected about 3 minutes on 2 cores; --full runs the long one',
+      'demo: quick mode, expected about 2 minutes on 2 cores; --full runs the long one',
     );
-    assert.match(demoStartNote(false), /^demo: full mode, expected about 14 minutes/);
+    assert.match(demoStartNote(false), /^demo: full mode, expected about 4 minutes/);
   });
 
   it('refuses an --out that holds files without --overwrite, before any work', async () => {

@@ -46,8 +46,7 @@ describe('the shipped world bases', () => {
     t.diagnostic(
       `kernels here are ${kernelPath(active)}, the base was built on ${recorded.kernels}: compared to 1e-5`,
     );
-    losses.forEach((l, i) =>
-      assert.ok(Math.abs(l - recorded.losses[i]!) < 1e-5 * Math.abs(l), `step ${i + 1}`),
-    );
+    for (const [i, l] of losses.entries())
+      assert.ok(Math.abs(l - recorded.losses[i]!) < 1e-5 * Math.abs(l), `step ${i + 1}`);
   });
 });

@@ -120,14 +120,27 @@ describe('the shipped world bases', () => {
     });
   }
 
-  it("small: the recipe's first steps reproduce the recorded losses bit for bit", () => {
+  // The js backend's arithmetic is the same on every CPU, so its first steps must match bit for bit
+  // anywhere; the native kernels' rounding depends on their SIMD path, so they match bit for bit on
+  // the path the base was built with and to float32 accuracy on another (which is printed).
+  it("small: the recipe's first steps reproduce the recorded losses bit for bit", (t) => {
     const { manifest } = resolveWorldBase('small');
     const active = backendInfo().active;
     const recorded = manifest.first_steps.find((f) => f.backend === active);
     assert.ok(recorded, `base.json has no first steps for the ${active} backend`);
-    assert.deepEqual(
-      firstStepLosses(WORLD_BASE_RECIPES.small, join(work, 'small-first'), recorded.losses.length),
-      recorded.losses,
+    const losses = firstStepLosses(
+      WORLD_BASE_RECIPES.small,
+      join(work, 'small-first'),
+      recorded.losses.length,
     );
+    if (recorded.kernels === kernelPath(active)) {
+      assert.deepEqual(losses, recorded.losses);
+      return;
+    }
+    t.diagnostic(
+      `native kernels here are ${kernelPath(active)}, the base was built on ${recorded.kernels}: compared to 1e-5, not bit for bit`,
+    );
+    for (const [i, l] of losses.entries())
+      assert.ok(Math.abs(l - recorded.losses[i]!) < 1e-5 * Math.abs(l), `step ${i + 1}: ${l}`);
   });
 });

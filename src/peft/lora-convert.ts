@@ -13,9 +13,15 @@
  *   config says `init_lora_weights: true`.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { type JsonObject, writeJsonAtomic, writeSafetensors } from '../io/index.ts';
+import {
+  isJsonObject,
+  type JsonObject,
+  writeDirAtomic,
+  writeJsonAtomic,
+  writeSafetensors,
+} from '../io/index.ts';
 import { type CausalLM, isCausalLM, type SaveModelOptions, saveModel } from '../models/index.ts';
 import { type Matrix64, Tensor } from '../tensor/index.ts';
 import { type LoraAdapter, loraKey } from './lora.ts';
@@ -78,24 +84,50 @@ export function plainLoraState(adapter: LoraAdapter): Map<string, Tensor> {
   return out;
 }
 
-/** The adapter_config.json of `plainLoraState`: r and lora_alpha doubled (alpha * sqrt 2 with rsLoRA), init true. */
+/** `pattern` (a rank_pattern / alpha_pattern object) with every value doubled; `{}` when absent. */
+function doubledPattern(pattern: unknown): JsonObject {
+  if (!isJsonObject(pattern)) return {};
+  return Object.fromEntries(Object.entries(pattern).map(([k, v]) => [k, 2 * (v as number)]));
+}
+
+/**
+ * The adapter_config.json of `plainLoraState`, changed as PEFT's save_pretrained does with
+ * path_initial_model_for_weight_conversion: init_lora_weights true, r doubled, lora_alpha doubled
+ * (times sqrt 2 with rsLoRA, whose scaling is alpha / sqrt r), rank_pattern / alpha_pattern values
+ * doubled (PEFT refuses rsLoRA with patterns); every other field as the adapter writes it.
+ */
 export function plainLoraConfigJson(adapter: LoraAdapter, options: SaveAdapterOptions = {}): JsonObject {
   checkConvertible(adapter, 'the conversion to a plain LoRA');
   const json = adapter.adapterConfigJson(options);
   const c = adapter.config;
+  const rankPattern = doubledPattern(json.rank_pattern);
+  const alphaPattern = doubledPattern(json.alpha_pattern);
+  if (c.useRslora && (Object.keys(rankPattern).length || Object.keys(alphaPattern).length)) {
+    throw new ConfigError(
+      'lora: the conversion to a plain LoRA of an rsLoRA adapter with rank_pattern or alpha_pattern is not defined (PEFT refuses it too)',
+    );
+  }
   json.r = 2 * c.r;
   json.lora_alpha = c.useRslora ? c.loraAlpha * Math.SQRT2 : 2 * c.loraAlpha;
   json.init_lora_weights = true;
+  if ('rank_pattern' in json) json.rank_pattern = rankPattern;
+  if ('alpha_pattern' in json) json.alpha_pattern = alphaPattern;
   return json;
 }
 
-/** Write the plain-LoRA conversion of `adapter` (see the file comment) into `dir`, each file atomically. */
+/**
+ * Write the plain-LoRA conversion of `adapter` (see the file comment) as the folder `dir`: both
+ * files are computed (and the adapter checked) first, then the folder is written atomically,
+ * replacing an existing `dir` only once complete.
+ */
 export function savePlainLora(adapter: LoraAdapter, dir: string, options: SaveAdapterOptions = {}): void {
   const tensors = plainLoraState(adapter);
   const json = plainLoraConfigJson(adapter, options);
-  mkdirSync(dir, { recursive: true });
-  writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
-  writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), json);
+  mkdirSync(dirname(dir), { recursive: true });
+  writeDirAtomic(dir, (tmp) => {
+    writeSafetensors(join(tmp, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
+    writeJsonAtomic(join(tmp, ADAPTER_CONFIG_FILE), json);
+  });
 }
 
 /**

@@ -3,13 +3,22 @@
  * scheme. safetensors: a plain Hub model dir (the adapter folded in); peft: the adapter dir alone;
  * gguf: one llama.cpp file, the model (with the adapter merged when --merge) or, given --adapter
  * without --merge, the LoRA adapter alone. `--merge` alone is `--format safetensors` with the adapter merged.
+ * `--format peft --to-plain-lora`: a LoRA adapter whose init rewrote the base (PiSSA, OLoRA, CorDA)
+ * converted, as PEFT does, into a plain rank-2r LoRA that applies to the original --model.
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { exportLoraGguf, exportModelGguf, GGUF_DTYPES, type GgufExportSummary } from '../../io/index.ts';
 import { type CausalLM, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
-import { type Adapter, LoraAdapter, loadAdapter } from '../../peft/index.ts';
+import {
+  type Adapter,
+  initLoraWeightsJson,
+  isMutatingInit,
+  LoraAdapter,
+  loadAdapter,
+  savePlainLora,
+} from '../../peft/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
@@ -27,6 +36,11 @@ const options = {
   merge: {
     type: 'boolean',
     description: 'fold the adapter into the base weights (alone: --format safetensors)',
+  },
+  'to-plain-lora': {
+    type: 'boolean',
+    description:
+      'with --format peft: convert a PiSSA / OLoRA / CorDA adapter to a plain LoRA on the original --model (PEFT)',
   },
   dtype: {
     type: 'choice',
@@ -85,6 +99,32 @@ function exportGguf(
   });
 }
 
+/**
+ * The LoRA adapter `--to-plain-lora` converts, or a UsageError saying why `adapter` needs no
+ * conversion or cannot have one (checked before anything is written).
+ */
+function convertibleLora(adapter: Adapter, dir: string): LoraAdapter {
+  if (!(adapter instanceof LoraAdapter))
+    throw new UsageError(
+      `export: --to-plain-lora converts a LoRA adapter with a base-rewriting init (pissa, olora, corda); ${dir} is a '${adapter.method}' adapter`,
+    );
+  const c = adapter.config;
+  const init = JSON.stringify(initLoraWeightsJson(c.init));
+  if (c.kasa)
+    throw new UsageError(
+      `export: --to-plain-lora is not defined for the KaSA adapter ${dir} (its update applies to the truncated base); use --merge`,
+    );
+  if (!isMutatingInit(c.init))
+    throw new UsageError(
+      `export: ${dir} needs no conversion: its init (init_lora_weights ${init}${c.useDora ? ', DoRA' : ''}) leaves the base as it is, so it already applies to the original model; drop --to-plain-lora`,
+    );
+  if (c.useDora)
+    throw new UsageError(
+      `export: --to-plain-lora cannot convert the DoRA adapter ${dir} (init_lora_weights ${init}): PEFT converts lora_A / lora_B only and the magnitude does not carry over; use --merge`,
+    );
+  return adapter;
+}
+
 /** `attune export ...`. */
 export const exportCommand = defineCommand({
   name: 'export',
@@ -94,12 +134,17 @@ loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone
 --format peft writes the adapter directory alone. --format gguf writes one file llama.cpp runs
 (\`llama-cli -m out.gguf\`): the model with its tokenizer and chat template (the adapter merged with
 --merge), or, given --adapter without --merge, the LoRA adapter alone (\`--lora out.gguf\`).
---dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). Formats: ${SUPPORTED_FORMATS.join(', ')}.`,
+--dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). --format peft --to-plain-lora
+converts an adapter whose init rewrote the base (init_lora_weights pissa, pissa_niter_N, olora,
+corda) into a plain LoRA against the original --model, as PEFT's
+save_pretrained(path_initial_model_for_weight_conversion=...) does: lora_A = [A; A0],
+lora_B = [B, -B0], r and lora_alpha doubled, init_lora_weights true. Formats: ${SUPPORTED_FORMATS.join(', ')}.`,
   options,
   examples: [
     'attune export --model ./base --adapter runs/quickstart/adapter --merge --out ./merged',
     'attune export --model ./base --format gguf --dtype q8_0 --out model.gguf',
     'attune export --model ./base --adapter runs/quickstart/adapter --format gguf --out adapter.gguf',
+    'attune export --model ./base --adapter runs/pissa/adapter --format peft --to-plain-lora --out ./plain-lora',
   ],
   async run(args, io) {
     const v = args.values;
@@ -114,6 +159,10 @@ loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone
       throw new UsageError('export: --merge needs --adapter (the adapter to fold in)');
     if (format === 'peft' && (!v.adapter || v.merge))
       throw new UsageError('export: --format peft writes an adapter: pass --adapter, without --merge');
+    if (v['to-plain-lora'] && format !== 'peft')
+      throw new UsageError(
+        `export: --to-plain-lora applies to --format peft only (got --format ${format}${v.merge && !v.format ? ' via --merge' : ''})`,
+      );
     if (v.dtype !== undefined && format !== 'gguf')
       throw new UsageError(`export: --dtype applies to --format gguf only (got --format ${format})`);
     if (existsSync(v.out) && !v.overwrite)
@@ -144,6 +193,24 @@ loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone
           f16Fallbacks: summary.f16Fallbacks,
           method: adapter?.method ?? null,
           merged: Boolean(adapter && v.merge),
+        });
+      return 0;
+    }
+    if (format === 'peft' && v['to-plain-lora']) {
+      const lora = convertibleLora(adapter!, v.adapter!);
+      savePlainLora(lora, v.out, { baseModelNameOrPath: v.model });
+      const c = lora.config;
+      io.line(
+        `wrote ${v.out} (plain LoRA of rank ${2 * c.r} converted from init '${c.init}', for the original ${v.model})`,
+      );
+      if (v.json)
+        io.json({
+          out: v.out,
+          format,
+          method: lora.method,
+          merged: false,
+          convertedFrom: c.init,
+          r: 2 * c.r,
         });
       return 0;
     }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Tokenizer } from '../../../../src/io/index.ts';
 import { createModel, llamaConfigJson, loadModel, saveModel } from '../../../../src/models/index.ts';
-import { ADAPTER_CONFIG_FILE, applyLora, loadAdapter } from '../../../../src/peft/index.ts';
+import { ADAPTER_CONFIG_FILE, applyLora, applyTuner, loadAdapter } from '../../../../src/peft/index.ts';
 import { byteLevelTokenizer } from '../../io/gguf-helpers.ts';
 import { cleanup, tempDir } from '../../io/helpers.ts';
 import { logitsOf, maxAbsDiff, randomizeLora, tokens } from '../../peft/helpers.ts';
@@ -96,6 +96,30 @@ describe('attune export --to-plain-lora', () => {
     });
   }
 
+  it('a CorDA adapter (its triplets saved next to it) converts too, with the same logits on the original base', async () => {
+    const calibration = Array.from({ length: 4 }, (_, i) => {
+      const ids = Int32Array.from(tokens(7, 100 + i));
+      return { inputIds: ids, labels: ids };
+    });
+    const adapter = savedAdapter('corda-adapter', {
+      r: 2,
+      loraAlpha: 4,
+      targetModules: ['q_proj', 'v_proj'],
+      init: 'corda',
+      corda: { method: 'kpm', data: null, maxSamples: 16, calibration: () => calibration },
+    });
+    const expected = logitsWith(adapter);
+    const out = join(tempDir(), 'plain');
+    const r = await attune(exportArgs(adapter, out, '--format', 'peft', '--to-plain-lora'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.includes("plain LoRA of rank 4 converted from init 'corda'"), r.stdout);
+    assert.ok(!existsSync(join(out, 'corda_eigens.safetensors')), 'a plain LoRA needs no triplets');
+    const original = loadModel(modelPath).model;
+    loadAdapter(original, out);
+    const diff = maxAbsDiff(logitsOf(original, IDS), expected);
+    assert.ok(diff < 1e-5, `corda: converted LoRA logits differ by ${diff}`);
+  });
+
   it('an existing --out is kept unless --overwrite, which replaces the whole folder', async () => {
     const adapter = savedAdapter('pissa-overwrite', { init: 'pissa', r: 2, targetModules: ['q_proj'] });
     const out = join(tempDir(), 'plain');
@@ -133,6 +157,7 @@ describe('attune export --to-plain-lora', () => {
         { r: 2, useDora: true, init: 'pissa', targetModules: ['q_proj'] },
         'cannot convert the DoRA adapter',
       ],
+      ['kasa', { r: 2, kasa: {}, targetModules: ['q_proj'] }, 'is not defined for the KaSA adapter'],
     ];
     for (const [name, options, message] of cases) {
       const adapter = savedAdapter(`refused-${name}`, options);
@@ -143,6 +168,13 @@ describe('attune export --to-plain-lora', () => {
       assert.equal(r.stderr.trimEnd().split('\n').length, 1, `${name}: one line`);
       assert.ok(!existsSync(out), name);
     }
+    const fullDir = join(root, 'refused-full');
+    applyTuner(loadModel(modelPath).model, 'full').save(fullDir);
+    const out = join(root, 'never-full');
+    const r = await attune(exportArgs(fullDir, out, '--format', 'peft', '--to-plain-lora'));
+    assert.equal(r.status, 2);
+    assert.ok(r.stderr.includes("is a 'full' adapter"), r.stderr);
+    assert.ok(!existsSync(out));
   });
 
   it('refuses --to-plain-lora with formats other than peft, before loading anything', async () => {

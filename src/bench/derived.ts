@@ -65,7 +65,8 @@ export function derivedRowMethod(d: DerivedMethod): string {
   return `${d.name}(${d.from.method})`;
 }
 
-function bytesOf(path: string): number {
+/** Bytes of a file, or of every file under a folder. */
+export function bytesOf(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.size;
   return readdirSync(path).reduce((n, f) => n + bytesOf(join(path, f)), 0);

@@ -31,7 +31,7 @@ import {
 import { resolveWorldBase } from '../world/base.ts';
 import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
 import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
-import { derivedMethods, derivedRowMethod } from './derived.ts';
+import { bytesOf, derivedMethods, derivedRowMethod } from './derived.ts';
 import { cpuName } from './envelope.ts';
 import { peakRssMb } from './train.ts';
 
@@ -401,16 +401,6 @@ function folderHash(dir: string): string {
   return h.digest('hex').slice(0, 12);
 }
 
-function dirBytes(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    total += st.isDirectory() ? dirBytes(p) : st.size;
-  }
-  return total;
-}
-
 interface WorldQuestions {
   mixed: EvalRecord[];
   ood: EvalRecord[];
@@ -598,7 +588,7 @@ function runOne(
     { modelDir: o.base, adapterDir: trained.adapterDir },
     {
       trainable_params: trainable,
-      adapter_bytes: dirBytes(trained.adapterDir),
+      adapter_bytes: bytesOf(trained.adapterDir),
       step_s: stepS,
       peak_rss_mb: peakRssMb(),
     },

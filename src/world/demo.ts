@@ -18,7 +18,7 @@ import { loadAdapter } from '../peft/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { type TrainEvent, train } from '../train/trainer.ts';
 import { type Prediction, readEvalRecords, reliabilityDiagram, riskCoverageCurve } from '../uq/index.ts';
-import { resolveWorldBase, shippedWorldBaseDir } from './base.ts';
+import { resolveWorldBase, runLosses, shippedWorldBaseDir } from './base.ts';
 import { evaluateModel, type ModelEvaluation, predictWorld, takePerSplit } from './evaluate.ts';
 
 export type { ModelEvaluation } from './evaluate.ts';
@@ -88,15 +88,6 @@ export function demoRecipe(quick: boolean): DemoRecipe {
       };
 }
 
-/** Loss curve of a run: [step, loss] from its metrics.jsonl. */
-function lossCurve(runDir: string): [number, number][] {
-  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { step: number; loss: number })
-    .map((m) => [m.step, m.loss]);
-}
-
 /** The demo's default base: the shipped small world base. */
 export function defaultDemoBase(): string {
   return shippedWorldBaseDir('small');
@@ -115,15 +106,7 @@ function progressOf(o: Pick<DemoOptions, 'onProgress'>): (e: TrainEvent) => void
  * demo within minutes. Written next to the world as finetune-qa.jsonl.
  */
 export function worldFinetuneFile(worldDir: string): string {
-  const canonical = new Set(readEvalRecords(join(worldDir, 'eval_taught.jsonl')).map((r) => r.prompt));
-  const records = readFileSync(join(worldDir, 'finetune.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { prompt?: string })
-    .filter((r) => r.prompt !== undefined && canonical.has(r.prompt));
-  const path = join(worldDir, 'finetune-qa.jsonl');
-  writeTextAtomic(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
-  return path;
+  return writeTaughtQa(worldDir, true, 'finetune-qa.jsonl');
 }
 
 /**
@@ -132,13 +115,18 @@ export function worldFinetuneFile(worldDir: string): string {
  * finetune-qa.jsonl (ComPEFT's alpha). Written next to the world as finetune-paraphrases.jsonl.
  */
 export function worldParaphraseFile(worldDir: string): string {
-  const canonical = new Set(readEvalRecords(join(worldDir, 'eval_taught.jsonl')).map((r) => r.prompt));
+  return writeTaughtQa(worldDir, false, 'finetune-paraphrases.jsonl');
+}
+
+/** finetune.jsonl's QA records whose prompt is (or, with `canonical` false, is not) a canonical question, as `name`. */
+function writeTaughtQa(worldDir: string, canonical: boolean, name: string): string {
+  const prompts = new Set(readEvalRecords(join(worldDir, 'eval_taught.jsonl')).map((r) => r.prompt));
   const records = readFileSync(join(worldDir, 'finetune.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { prompt?: string })
-    .filter((r) => r.prompt !== undefined && !canonical.has(r.prompt));
-  const path = join(worldDir, 'finetune-paraphrases.jsonl');
+    .filter((r) => r.prompt !== undefined && prompts.has(r.prompt) === canonical);
+  const path = join(worldDir, name);
   writeTextAtomic(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
   return path;
 }
@@ -282,8 +270,8 @@ export function runDemo(o: DemoOptions): DemoResult {
       evaluations,
       lossCurves: {
         'pretrain (base)': baseCurve,
-        'LoRA + ce': lossCurve(runs.ce[0]!),
-        'LoRA + ua-clm': lossCurve(runs['ua-clm'][0]!),
+        'LoRA + ce': runLosses(runs.ce[0]!),
+        'LoRA + ua-clm': runLosses(runs['ua-clm'][0]!),
       },
       reliability: Object.fromEntries(
         Object.entries(predictions).map(([k, ps]) => [

@@ -32,6 +32,8 @@ import { resolveWorldBase } from '../world/base.ts';
 import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
 import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
 import { bytesOf, derivedMethods, derivedRowMethod } from './derived.ts';
+import { type ExperimentContext, experiment, experiments, type RunCost } from './experiment.ts';
+import './experiments/index.ts';
 import { cpuName } from './envelope.ts';
 import { peakRssMb } from './train.ts';
 
@@ -123,6 +125,10 @@ export interface MethodsBenchOptions {
   specs: MethodSpec[];
   seeds: number[];
   budget: MethodsBudget;
+  /** Bench experiments to run by name (default: every registered one; [] for none). */
+  experiments?: readonly string[];
+  /** The quick budget (experiments scale their own extra work down with it). */
+  quick?: boolean;
   /** The score whose AUROCs are the top-level `wrong_auroc` / `ood_auroc` (default mean_entropy). */
   defaultScore?: string;
   onNote?: (text: string) => void;
@@ -153,6 +159,8 @@ export interface RunResult {
   adapter_bytes: number;
   step_s: number;
   peak_rss_mb: number | null;
+  /** An experiment's own measurements (an abstention rate, an AUC-DF ...), by name. */
+  extra?: Record<string, number | null>;
 }
 
 /** One row of the bench: a (method, loss) over its seeds. */
@@ -173,6 +181,8 @@ export interface MethodRow {
   adapter_bytes: number;
   step_s: number;
   peak_rss_mb: number | null;
+  /** Spread of each of the runs' `extra` measurements (experiment rows). */
+  extra?: Record<string, Spread>;
 }
 
 /** A headline: a paper's claim, the comparison that tests it and whether it reproduced. */
@@ -194,6 +204,8 @@ export interface MethodsBenchResult {
   cpu: string;
   base: { dir: string; known_accuracy: number | null };
   budget: MethodsBudget;
+  /** The bench experiments that ran (their rows are in `results`). */
+  experiments: string[];
   default_score: string;
   results: MethodRow[];
   headlines: Headline[];
@@ -223,7 +235,7 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
     return ms.flatMap((method) => ls.map((loss) => methodSpec(method, loss)));
   }
   const specs = all.map((method) => methodSpec(method, 'ce'));
-  for (const h of HEADLINE_PAIRS) {
+  for (const h of allHeadlinePairs()) {
     for (const s of [h.baseline, h.treatment])
       if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method))
         specs.push(s);
@@ -231,11 +243,16 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
   return specs;
 }
 
-/** The headline comparisons the bench knows (later issues add theirs). */
-export const HEADLINE_PAIRS: {
+/** A metric a headline can test: a row column, or an experiment's `extra.<name>`. */
+export type HeadlineMetric =
+  | keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'retention' | 'ece'>
+  | `extra.${string}`;
+
+/** A headline comparison: which rows and metric test a paper's claim, and what counts as reproduced. */
+export interface HeadlinePair {
   paper: string;
   claim: string;
-  metric: keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'retention' | 'ece'>;
+  metric: HeadlineMetric;
   /** Which direction the claim predicts (treatment minus baseline). */
   sign: 1 | -1;
   /** 'better': the difference must beat one standard error; 'not-worse': within -tolerance. */
@@ -243,7 +260,10 @@ export const HEADLINE_PAIRS: {
   tolerance?: number;
   baseline: MethodSpec;
   treatment: MethodSpec;
-}[] = [
+}
+
+/** The headline comparisons of the method rows (experiments register theirs with themselves). */
+export const HEADLINE_PAIRS: HeadlinePair[] = [
   {
     paper: 'Enhancing Trust in LLMs with Uncertainty-Aware Fine-Tuning',
     claim: 'UA-CLM improves hallucination (wrong-answer) detection over CE',
@@ -351,15 +371,30 @@ export const HEADLINE_PAIRS: {
   },
 ];
 
+/** The method rows' headline pairs followed by every registered experiment's. */
+export function allHeadlinePairs(): HeadlinePair[] {
+  return [...HEADLINE_PAIRS, ...experiments().flatMap((e) => e.headlines ?? [])];
+}
+
+/** The spread of `metric` in a row (an `extra.<name>` the row lacks: no value). */
+export function metricOf(row: MethodRow, metric: HeadlineMetric): Spread {
+  if (metric.startsWith('extra.'))
+    return row.extra?.[metric.slice('extra.'.length)] ?? { mean: null, std: null, n: 0 };
+  return row[metric as Exclude<HeadlineMetric, `extra.${string}`>];
+}
+
 /** Evaluate each headline on the rows (null when a side is missing or has no value). */
-export function headlines(rows: readonly MethodRow[]): Headline[] {
+export function headlines(
+  rows: readonly MethodRow[],
+  pairs: readonly HeadlinePair[] = allHeadlinePairs(),
+): Headline[] {
   const find = (s: MethodSpec) => rows.find((r) => r.method === s.method && r.loss === s.loss);
-  return HEADLINE_PAIRS.flatMap((h) => {
+  return pairs.flatMap((h) => {
     const b = find(h.baseline);
     const t = find(h.treatment);
     if (!b || !t) return [];
-    const bv = b[h.metric];
-    const tv = t[h.metric];
+    const bv = metricOf(b, h.metric);
+    const tv = metricOf(t, h.metric);
     let difference: number | null = null;
     let reproduced: boolean | null = null;
     if (bv.mean !== null && tv.mean !== null) {
@@ -473,6 +508,9 @@ export function aggregateRuns(
   }
   const chosen = perScore[defaultScore];
   const empty: Spread = { mean: null, std: null, n: 0 };
+  const extraNames = [...new Set(runs.flatMap((r) => Object.keys(r.extra ?? {})))];
+  const extra: Record<string, Spread> = {};
+  for (const name of extraNames) extra[name] = spread(runs.map((r) => r.extra?.[name] ?? null));
   return {
     method: first.method,
     loss: first.loss,
@@ -499,6 +537,7 @@ export function aggregateRuns(
       (m, r) => (r.peak_rss_mb === null ? m : Math.max(m ?? 0, r.peak_rss_mb)),
       null,
     ),
+    ...(extraNames.length > 0 ? { extra } : {}),
   };
 }
 
@@ -538,6 +577,80 @@ function evaluateRun(
   return measureRun({ ...spec, seed }, mixed, ood, paraphrase, cost);
 }
 
+/** Deep-merge `over` into `base` (plain objects merge key by key; anything else replaces). */
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const prev = out[k];
+    const plain = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = plain(prev) && plain(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+/**
+ * Train with the bench's recipe into `dir/run` (skipped when `dir/trained.json` says it finished),
+ * `overrides` deep-merged over the bench's config of `spec`.
+ */
+function trainCached(
+  o: MethodsBenchOptions,
+  spec: MethodSpec,
+  seed: number,
+  dir: string,
+  label: string,
+  overrides: Record<string, unknown> = {},
+): { runDir: string; modelDir: string; adapterDir: string | null; cost: RunCost } {
+  const marker = join(dir, 'trained.json');
+  if (existsSync(marker)) {
+    o.onNote?.(`reusing ${dir}`);
+    return JSON.parse(readFileSync(marker, 'utf8')) as ReturnType<typeof trainCached>;
+  }
+  const b = o.budget;
+  const raw = deepMerge(
+    {
+      model: o.base,
+      data: { train: o.trainFile, max_length: b.maxLength },
+      method: methodChoice(spec),
+      loss: lossChoice(spec.loss),
+      schedule: { name: 'cosine', warmup_steps: b.warmupSteps },
+      train: { steps: b.steps, batch_size: b.batchSize, seed },
+      output_dir: join(dir, 'run'),
+    },
+    overrides,
+  );
+  const methodName = (raw.method as { name?: unknown }).name;
+  const tuner = tuners.get(typeof methodName === 'string' ? methodName : (spec.tuner ?? spec.method));
+  const trainSection = raw.train as Record<string, unknown>;
+  if (trainSection.lr === undefined)
+    trainSection.lr = tuner.writesMergedModel || tuner.inPlace ? b.fullLr : b.lr;
+  const config = validateTrainConfig(raw, `bench methods (${label}, seed ${seed})`);
+  o.onPhase?.(`${label}, seed ${seed}: train`, config.train.steps);
+  const started = performance.now();
+  const trained = train(config, {
+    overwrite: true,
+    onEvent: (e) => {
+      if (e.type === 'step') o.onProgress?.(e.metrics.step);
+    },
+  });
+  const stepS = (performance.now() - started) / 1000 / config.train.steps;
+  const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
+  const result = {
+    runDir: join(dir, 'run'),
+    modelDir: typeof config.model === 'string' ? config.model : o.base,
+    adapterDir: trained.adapterDir,
+    cost: {
+      trainable_params: trainable,
+      adapter_bytes: bytesOf(trained.adapterDir),
+      step_s: stepS,
+      peak_rss_mb: peakRssMb(),
+    },
+  };
+  mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(marker, result as unknown as Record<string, unknown>);
+  return result;
+}
+
 function runOne(
   o: MethodsBenchOptions,
   spec: MethodSpec,
@@ -551,51 +664,49 @@ function runOne(
     o.onNote?.(`reusing ${dir}`);
     return JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult;
   }
-  const b = o.budget;
-  const tuner = tuners.get(spec.tuner ?? spec.method);
-  const config = validateTrainConfig(
-    {
-      model: o.base,
-      data: { train: o.trainFile, max_length: b.maxLength },
-      method: methodChoice(spec),
-      loss: lossChoice(spec.loss),
-      schedule: { name: 'cosine', warmup_steps: b.warmupSteps },
-      train: {
-        steps: b.steps,
-        batch_size: b.batchSize,
-        lr: tuner.writesMergedModel || tuner.inPlace ? b.fullLr : b.lr,
-        seed,
-      },
-      output_dir: join(dir, 'run'),
-    },
-    `bench methods (${spec.method}, ${spec.loss}, seed ${seed})`,
-  );
-  o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: train`, b.steps);
-  const started = performance.now();
-  const trained = train(config, {
-    overwrite: true,
-    onEvent: (e) => {
-      if (e.type === 'step') o.onProgress?.(e.metrics.step);
-    },
-  });
-  const stepS = (performance.now() - started) / 1000 / b.steps;
-  const trainable = trained.adapter.namedTrainableParameters().reduce((s, [, p]) => s + p.size, 0);
-  const result = evaluateRun(
-    o,
-    spec,
-    seed,
-    questions,
-    { modelDir: o.base, adapterDir: trained.adapterDir },
-    {
-      trainable_params: trainable,
-      adapter_bytes: bytesOf(trained.adapterDir),
-      step_s: stepS,
-      peak_rss_mb: peakRssMb(),
-    },
-  );
+  const trained = trainCached(o, spec, seed, dir, `${spec.method} + ${spec.loss}`);
+  const result = evaluateRun(o, spec, seed, questions, trained, trained.cost);
   mkdirSync(dir, { recursive: true });
   writeJsonAtomic(resultFile, result as unknown as Record<string, unknown>);
   return result;
+}
+
+/** The context an experiment runs in: its own cached folder, the bench's recipe and evaluation. */
+function experimentContext(
+  o: MethodsBenchOptions,
+  name: string,
+  questions: WorldQuestions,
+  key: string,
+): ExperimentContext {
+  const work = join(o.out, 'experiments', `${name}-${key}`);
+  mkdirSync(work, { recursive: true });
+  return {
+    base: o.base,
+    worldDir: o.worldDir,
+    trainFile: o.trainFile,
+    budget: o.budget,
+    seeds: o.seeds,
+    quick: o.quick ?? false,
+    work,
+    worldBase: (sizeOrDir) => resolveWorldBase(sizeOrDir).dir,
+    train(runName, seed, overrides) {
+      const dir = join(work, 'runs', `${slug(runName)}-seed${seed}`);
+      return trainCached(o, { method: 'lora', loss: 'ce' }, seed, dir, `${name}: ${runName}`, overrides);
+    },
+    evaluate(row, seed, model, cost, extra) {
+      const dir = join(work, 'rows', `${slug(row.method)}-${slug(row.loss)}-seed${seed}`);
+      const file = join(dir, 'result.json');
+      if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+      const r = evaluateRun(o, row, seed, questions, model, cost);
+      if (extra) r.extra = extra();
+      mkdirSync(dir, { recursive: true });
+      writeJsonAtomic(file, r as unknown as Record<string, unknown>);
+      return r;
+    },
+    note: (t) => o.onNote?.(`${name}: ${t}`),
+    phase: (label, total) => o.onPhase?.(`${name}: ${label}`, total),
+    progress: (done) => o.onProgress?.(done),
+  };
 }
 
 /**
@@ -673,6 +784,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
     tuners.get(s.tuner ?? s.method);
     lossChoice(s.loss);
   }
+  const chosen = (o.experiments ?? experiments().map((e) => e.name)).map((n) => experiment(n));
   const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);
   const setting = hashOf({
     base: folderHash(o.base),
@@ -685,6 +797,10 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   const ran = o.specs.map((spec) => o.seeds.map((seed) => runOne(o, spec, seed, questions, setting)));
   const rows = ran.map((runs) => aggregateRuns(runs, baseKnown, defaultScore));
   rows.push(...derivedRows(o, questions, setting, ran, baseKnown, defaultScore));
+  for (const e of chosen) {
+    const runs = e.run(experimentContext(o, e.name, questions, setting));
+    for (const r of runs) if (r.length > 0) rows.push(aggregateRuns(r, baseKnown, defaultScore));
+  }
   const info = backendInfo();
   return {
     bench: 'methods',
@@ -693,6 +809,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
     cpu: cpuName(),
     base: { dir: o.base, known_accuracy: baseKnown },
     budget: o.budget,
+    experiments: chosen.map((e) => e.name),
     default_score: defaultScore,
     results: rows,
     headlines: headlines(rows),

@@ -1,5 +1,6 @@
 /** `attune bench methods`: every method fine-tuned on the world from one base, over seeds, side by side. */
 import { resolve } from 'node:path';
+import { experiment, experiments } from '../../bench/experiment.ts';
 import {
   defaultSpecs,
   type MethodRow,
@@ -27,6 +28,13 @@ const options = {
     description: 'comma-separated losses to pair with each method; options as name(key=value,...)',
     defaultText: 'ce (plus lora + ua-clm for the headline)',
     valueName: '<a,b>',
+  },
+  experiments: {
+    type: 'string',
+    description:
+      'comma-separated bench experiments to run (rows that need other data, models or stages); none for none',
+    defaultText: 'every registered experiment, unless --methods or --losses is given',
+    valueName: '<a,b|none>',
   },
   seeds: { type: 'integer', min: 1, description: 'seeds per (method, loss)', default: 3 },
   quick: { type: 'boolean', description: "the quick demo's step budget and question count" },
@@ -96,6 +104,12 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
             .map((x) => x.trim())
             .filter(Boolean);
     const specs = defaultSpecs(list(v.methods), list(v.losses));
+    const chosenExperiments =
+      v.experiments === 'none'
+        ? []
+        : (list(v.experiments) ??
+          (v.methods !== undefined || v.losses !== undefined ? [] : experiments().map((e) => e.name)));
+    for (const name of chosenExperiments) experiment(name);
     const seeds = Array.from({ length: v.seeds }, (_, i) => i);
     const out = resolve(v.out);
     let bar: Progress | null = null;
@@ -115,7 +129,15 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
       `bench methods: ${specs.map((s) => `${s.method}+${s.loss}`).join(', ')} x ${seeds.length} seeds (${v.quick ? 'quick' : 'full'} budget)`,
     );
     const setup = prepareWorldBench({ quick: v.quick, base: v.base, out });
-    const result = runMethodsBench({ ...setup, out, specs, seeds, ...hooks });
+    const result = runMethodsBench({
+      ...setup,
+      out,
+      specs,
+      seeds,
+      quick: v.quick,
+      experiments: chosenExperiments,
+      ...hooks,
+    });
     (bar as Progress | null)?.stop();
     writeJsonAtomic(resolve(out, 'results.json'), result as unknown as Record<string, unknown>);
     writeTextAtomic(resolve(out, 'report.html'), renderMethodsReport(result));

@@ -209,6 +209,7 @@ describe('bench methods: runs', () => {
         maxLength: 64,
         evalPerSplit: 2,
       },
+      experiments: [] as string[],
     };
     const first = runMethodsBench(options);
     assert.deepEqual(
@@ -248,6 +249,59 @@ describe('bench methods: runs', () => {
   });
 });
 
+describe('bench methods: experiments', () => {
+  it('an experiment registered from outside src/ adds its rows, extra measurements and headlines', async () => {
+    const { probeCalls } = await import('../../plugins/probe-experiment.ts');
+    const worldDir = join(root, 'world-probe');
+    writeWorld(
+      generateWorld({ seed: 5, knownPeople: 4, taughtPeople: 4, unknownPeople: 4, biographiesPerPerson: 1 }),
+      worldDir,
+    );
+    const base = writeTinyModel(join(root, 'base-probe'), { hidden: 16, layers: 1 });
+    const options = {
+      base,
+      worldDir,
+      trainFile: worldFinetuneFile(worldDir),
+      out: join(root, 'out-probe'),
+      specs: [{ method: 'lora', loss: 'ce' }],
+      seeds: [0, 1],
+      budget: {
+        steps: 2,
+        batchSize: 2,
+        lr: 1e-2,
+        fullLr: 1e-3,
+        warmupSteps: 0,
+        maxLength: 64,
+        evalPerSplit: 2,
+      },
+      experiments: ['probe'],
+    };
+    assert.throws(
+      () => runMethodsBench({ ...options, out: join(root, 'out-none'), experiments: ['nope'] }),
+      /unknown bench experiment 'nope'.*probe/,
+    );
+    assert.ok(!existsSync(join(root, 'out-none', 'runs')), 'an unknown experiment fails before any run');
+    const result = runMethodsBench(options);
+    assert.deepEqual(result.experiments, ['probe']);
+    const row = result.results.find((r) => r.method === 'lora-r2')!;
+    assert.equal(row.seeds, 2);
+    assert.deepEqual(row.extra?.seed_value, { mean: 0.5, std: Math.SQRT1_2, n: 2 });
+    const lora = result.results.find((r) => r.method === 'lora')!;
+    assert.ok(row.trainable_params < lora.trainable_params, 'the override (r=2) reached the run');
+    const h = result.headlines.find((x) => x.paper === 'A probe')!;
+    assert.equal(h.difference, 0);
+    assert.equal(h.reproduced, false);
+    const notes: string[] = [];
+    const again = runMethodsBench({ ...options, onNote: (n) => notes.push(n) });
+    assert.deepEqual(again.results, result.results);
+    assert.equal(probeCalls.train, 4, 'the experiment ran twice');
+    assert.ok(
+      notes.filter((n) => n.includes('experiments')).length >= 2,
+      'its trained runs were reused, not retrained',
+    );
+  });
+});
+
 describe('bench methods: derived rows', () => {
   it('soups the full fine-tunes of the other seeds (one soup per left-out seed) and evaluates each', () => {
     const worldDir = join(root, 'world-soup');
@@ -274,6 +328,7 @@ describe('bench methods: derived rows', () => {
         evalPerSplit: 2,
       },
       onNote: (n) => notes.push(n),
+      experiments: [],
     });
     assert.deepEqual(
       result.results.map((r) => [r.method, r.seeds]),

@@ -1,0 +1,100 @@
+/**
+ * Bench experiments: `attune bench methods` rows that need more than "fine-tune the taught facts with
+ * a tuner and a loss" — other data (a corrupted fine-tuning set, preference pairs), another model
+ * (the large world base as a teacher or strong model), several stages (curate then train, distil,
+ * rounds of active learning), or their own measurements (an abstention rate, an AUC of a deferral
+ * curve). Each experiment is one file under `experiments/` that registers itself here with the
+ * headlines it tests; the bench runs every registered experiment by default, gives it the same
+ * base, world, budget and seeds as the method rows, and adds its rows and headlines to the result.
+ */
+import { ConfigError } from '../errors.ts';
+import type { HeadlinePair, MethodsBudget, RunResult } from './methods.ts';
+
+/** What a trained run costs: the columns the bench reports next to the quality metrics. */
+export type RunCost = Pick<RunResult, 'trainable_params' | 'adapter_bytes' | 'step_s' | 'peak_rss_mb'>;
+
+/** A finished training run of an experiment. */
+export interface ExperimentRun {
+  /** The run's output_dir (adapter/, and model/ for tuners that write one). */
+  runDir: string;
+  /** The model the adapter applies to. */
+  modelDir: string;
+  /** null for a tuner that writes a whole model (then `modelDir` is that model). */
+  adapterDir: string | null;
+  cost: RunCost;
+}
+
+/** What an experiment gets from the bench. */
+export interface ExperimentContext {
+  /** The world base every row starts from (the small one unless `--base` says otherwise). */
+  base: string;
+  /** The world folder: eval_*.jsonl, the taught-facts fine-tuning file, world.json. */
+  worldDir: string;
+  /** The taught-facts fine-tuning JSONL the method rows train on. */
+  trainFile: string;
+  budget: MethodsBudget;
+  seeds: readonly number[];
+  quick: boolean;
+  /** This experiment's own folder, kept between bench runs of the same settings (cache here). */
+  work: string;
+  /** The folder of a world base by size or path (`'large'` for a teacher or strong model). */
+  worldBase(sizeOrDir: string): string;
+  /**
+   * Fine-tune with the bench's recipe (budget, schedule, lr of the tuner kind, seed): `overrides` are
+   * deep-merged over the bench's training config (`{data: {train: FILE}, method: {...}, loss: {...},
+   * model: DIR}` ...). Cached: a run named `name` of `seed` that finished is reused, not retrained.
+   */
+  train(name: string, seed: number, overrides?: Record<string, unknown>): ExperimentRun;
+  /**
+   * Evaluate a model (+ adapter) on the bench's questions exactly as a method row's run is, as the
+   * run of (`row.method`, `row.loss`, `seed`); `extra` adds experiment-specific measurements (the
+   * row's `extra.<name>`, which headlines may test). Cached like `train`.
+   */
+  evaluate(
+    row: { method: string; loss: string },
+    seed: number,
+    model: { modelDir: string; adapterDir: string | null },
+    cost: RunCost,
+    extra?: () => Record<string, number | null>,
+  ): RunResult;
+  note(text: string): void;
+  phase(label: string, total: number): void;
+  progress(done: number): void;
+}
+
+/** One registered bench experiment. */
+export interface BenchExperiment {
+  /** Short name (`--experiments` selects by it). */
+  name: string;
+  description: string;
+  /** The rows: one list of per-seed runs per row (a row is a (method, loss) name pair). */
+  run(ctx: ExperimentContext): RunResult[][];
+  /** The headlines it tests, on its rows and the method rows. */
+  headlines?: readonly HeadlinePair[];
+}
+
+const registry: BenchExperiment[] = [];
+
+/** Register an experiment (its file adds one import line to `experiments/index.ts`). */
+export function registerExperiment(e: BenchExperiment): void {
+  if (!/^[a-z][a-z0-9_-]*$/.test(e.name))
+    throw new Error(`bench experiment name '${e.name}' must be lower-case letters, digits, - or _`);
+  if (registry.some((x) => x.name === e.name))
+    throw new Error(`bench experiment '${e.name}' is registered twice`);
+  registry.push(e);
+}
+
+/** The registered experiments, in registration order. */
+export function experiments(): readonly BenchExperiment[] {
+  return registry;
+}
+
+/** The experiment named `name`, or a clear error listing the known ones. */
+export function experiment(name: string): BenchExperiment {
+  const e = registry.find((x) => x.name === name);
+  if (!e)
+    throw new ConfigError(
+      `unknown bench experiment '${name}'; known: ${registry.map((x) => x.name).join(', ') || '(none)'}`,
+    );
+  return e;
+}

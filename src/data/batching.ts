@@ -56,6 +56,14 @@ export interface Batch {
   numTokens: number;
   /** Examples in the batch (several per row when packing). */
   numExamples: number;
+  /**
+   * Per position [B*T]: the index (in the loader's examples) of the example the token belongs to,
+   * -1 on padding; with `positionOf`, a loss can look up per-example data (reference log-probs,
+   * a teacher's cached distribution).
+   */
+  exampleOf: Int32Array;
+  /** Per position [B*T]: the token's position inside its example, -1 on padding. */
+  positionOf: Int32Array;
   /** Epoch of this batch (0-based) and its index in the epoch. */
   epoch: number;
   index: number;
@@ -325,6 +333,8 @@ export class DataLoader {
     const inputIds = new Int32Array(B * T).fill(this.padTokenId);
     const labels = new Int32Array(B * T).fill(IGNORE_INDEX);
     const attentionMask = new Int32Array(B * T);
+    const exampleOf = new Int32Array(B * T).fill(-1);
+    const positionOf = new Int32Array(B * T).fill(-1);
     let numTrainedTokens = 0;
     let numExamples = 0;
     rows.forEach((row, r) => {
@@ -333,7 +343,10 @@ export class DataLoader {
         const example = this.examples[i]!;
         inputIds.set(example.inputIds, offset);
         labels.set(example.labels, offset);
-        offset += example.inputIds.length;
+        const n = example.inputIds.length;
+        exampleOf.fill(i, offset, offset + n);
+        for (let t = 0; t < n; t++) positionOf[offset + t] = t;
+        offset += n;
         numExamples++;
       }
       attentionMask.fill(1, r * T, r * T + lengths[r]!);
@@ -346,6 +359,8 @@ export class DataLoader {
       numTrainedTokens,
       numTokens: lengths.reduce((a, b) => a + b, 0),
       numExamples,
+      exampleOf,
+      positionOf,
       epoch: this.epochIndex,
       index,
     };

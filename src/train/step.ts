@@ -18,12 +18,29 @@ import {
   sum,
   type Tensor,
 } from '../tensor/index.ts';
-import type { TokenLoss } from './losses/index.ts';
+import type { TokenLoss, TokenTerms } from './losses/index.ts';
 
 /** A micro-batch: token ids and labels [B, T] (labels aligned with ids; -100 = not trained). */
 export interface MicroBatch {
   inputIds: Tensor;
   labels: Tensor;
+  /** Per position [B*T]: the example index of the token (-1 padding), as the DataLoader's Batch. */
+  exampleOf?: Int32Array;
+  /** Per position [B*T]: the token's position inside its example (-1 padding). */
+  positionOf?: Int32Array;
+}
+
+/** Per scored token: the example its target token belongs to and the target's position in it. */
+function targetsOf(batch: MicroBatch, rows: Int32Array): Pick<TokenTerms, 'exampleOf' | 'positionOf'> {
+  if (!batch.exampleOf || !batch.positionOf) return {};
+  const exampleOf = new Int32Array(rows.length);
+  const positionOf = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    // row r = b*T + t predicts the token at b*T + t + 1
+    exampleOf[i] = batch.exampleOf[rows[i]! + 1]!;
+    positionOf[i] = batch.positionOf[rows[i]! + 1]!;
+  }
+  return { exampleOf, positionOf };
 }
 
 /** Per-token terms of the supervised positions of one micro-batch (differentiable). */
@@ -84,7 +101,7 @@ export function forwardBackwardStep(
   for (const batch of batches) {
     inputTokens += batch.inputIds.size;
     scope(() => {
-      const { result, count } = tokenTerms(model, batch);
+      const { result, count, rows } = tokenTerms(model, batch);
       if (count === 0) return;
       let stepCorrect = counts.correct;
       if (!needCorrect) {
@@ -99,6 +116,7 @@ export function forwardBackwardStep(
           top1: result.top1.floatData(),
           correct: result.correct.floatData(),
           count,
+          ...targetsOf(batch, rows),
         },
         { stepTokens: counts.tokens, stepCorrect },
       );

@@ -264,7 +264,7 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
 }
 
 function toMicroBatch(b: Batch): MicroBatch {
-  return { inputIds: b.inputIds, labels: b.labels };
+  return { inputIds: b.inputIds, labels: b.labels, exampleOf: b.exampleOf, positionOf: b.positionOf };
 }
 
 /** Create (or, with --overwrite, replace) the run directory; called once everything is validated. */

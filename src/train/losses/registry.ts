@@ -19,6 +19,13 @@ export interface TokenTerms {
   correct: Float32Array | Float64Array;
   /** Supervised tokens in this micro-batch (the arrays' length). */
   count: number;
+  /**
+   * Per token (when the trainer's loader provides them): the index of the example the gold token
+   * belongs to, and the gold token's position inside that example — for losses that look up
+   * per-example data (reference log-probs, a teacher's cached top-k).
+   */
+  exampleOf?: Int32Array;
+  positionOf?: Int32Array;
 }
 
 export interface StepContext {

@@ -84,6 +84,22 @@ describe('DataLoader padding and masks', () => {
     assert.equal(b.numTrainedTokens, 6);
     assert.equal(b.numExamples, 3);
     assert.deepEqual([b.epoch, b.index], [0, 0]);
+    assert.deepEqual([...batch.exampleOf], [0, 0, 0, -1, -1, 1, 1, 1, 1, 1, 2, 2, -1, -1, -1]);
+    assert.deepEqual([...batch.positionOf], [0, 1, 2, -1, -1, 0, 1, 2, 3, 4, 0, 1, -1, -1, -1]);
+  });
+
+  it('with packing, each token knows its example and its position inside it', () => {
+    const examples = [example([5, 6]), example([7, 8, 9]), example([10])];
+    const loader = new DataLoader(examples, {
+      batchSize: 1,
+      padTokenId: PAD,
+      shuffle: false,
+      packing: true,
+      maxLength: 6,
+    });
+    const batch = loader.next();
+    assert.deepEqual([...batch.exampleOf], [0, 0, 1, 1, 1, 2]);
+    assert.deepEqual([...batch.positionOf], [0, 1, 0, 1, 2, 0]);
   });
 
   it('shiftLabels gives the next-token targets that numTrainedTokens counts', () => {

@@ -130,3 +130,40 @@ describe('gradient accumulation', () => {
     });
   }
 });
+
+describe('forwardBackwardStep: per-example lookup', () => {
+  it("hands the loss each gold token's example index and position inside the example", () => {
+    const config = llamaConfigJson({
+      vocabSize: 12,
+      hiddenSize: 8,
+      intermediateSize: 16,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+    });
+    const model = createModel(config, { seed: 1 });
+    // two examples packed in row 0 (ids 3..4 and 5..7), example 2 alone in row 1 (+ padding)
+    const ids = [3, 4, 5, 6, 7, 8, 9, 10, 0, 0];
+    const labels = [-100, 4, -100, 6, 7, -100, 9, 10, -100, -100];
+    const seen: { example: number[]; position: number[] } = { example: [], position: [] };
+    const recording = {
+      name: 'recording',
+      compute(t: TokenTerms) {
+        seen.example.push(...t.exampleOf!);
+        seen.position.push(...t.positionOf!);
+        return { value: 0, parts: {}, cLogp: new Float32Array(t.count), cEntropy: null, cTop1: null };
+      },
+    };
+    forwardBackwardStep(model, recording, [
+      {
+        inputIds: fromArray(ids, [2, 5], { dtype: 'i32', track: false }),
+        labels: fromArray(labels, [2, 5], { dtype: 'i32', track: false }),
+        exampleOf: Int32Array.from([0, 0, 1, 1, 1, 2, 2, 2, -1, -1]),
+        positionOf: Int32Array.from([0, 1, 0, 1, 2, 0, 1, 2, -1, -1]),
+      },
+    ]);
+    // gold tokens 4 (ex 0, pos 1), 6 and 7 (ex 1, pos 1, 2), 9 and 10 (ex 2, pos 1, 2)
+    assert.deepEqual(seen.example, [0, 1, 1, 2, 2]);
+    assert.deepEqual(seen.position, [1, 1, 2, 1, 2]);
+  });
+});

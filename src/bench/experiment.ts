@@ -8,6 +8,7 @@
  * base, world, budget and seeds as the method rows, and adds its rows and headlines to the result.
  */
 import { ConfigError } from '../errors.ts';
+import type { EvalRecord, Prediction } from '../uq/index.ts';
 import type { HeadlinePair, MethodsBudget, RunResult } from './methods.ts';
 
 /** What a trained run costs: the columns the bench reports next to the quality metrics. */
@@ -35,6 +36,8 @@ export interface ExperimentContext {
   budget: MethodsBudget;
   seeds: readonly number[];
   quick: boolean;
+  /** The bench's questions: the mixed set (known/taught/unknown), out-of-domain, taught paraphrased. */
+  questions: { mixed: EvalRecord[]; ood: EvalRecord[]; paraphrase: EvalRecord[] };
   /** This experiment's own folder, kept between bench runs of the same settings (cache here). */
   work: string;
   /** The folder of a world base by size or path (`'large'` for a teacher or strong model). */
@@ -57,6 +60,15 @@ export interface ExperimentContext {
     cost: RunCost,
     extra?: () => Record<string, number | null>,
   ): RunResult;
+  /**
+   * Greedy graded predictions of a model (+ adapter) on `records` (the bench's questions or your
+   * own), as the bench's evaluation makes them (one line answers, every score). Not cached.
+   */
+  predict(
+    model: { modelDir: string; adapterDir: string | null },
+    records: EvalRecord[],
+    label: string,
+  ): Prediction[];
   note(text: string): void;
   phase(label: string, total: number): void;
   progress(done: number): void;

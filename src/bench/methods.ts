@@ -687,6 +687,7 @@ function experimentContext(
     budget: o.budget,
     seeds: o.seeds,
     quick: o.quick ?? false,
+    questions,
     work,
     worldBase: (sizeOrDir) => resolveWorldBase(sizeOrDir).dir,
     train(runName, seed, overrides) {
@@ -702,6 +703,18 @@ function experimentContext(
       mkdirSync(dir, { recursive: true });
       writeJsonAtomic(file, r as unknown as Record<string, unknown>);
       return r;
+    },
+    predict(model, records, label) {
+      const loaded = loadModel(model.modelDir);
+      if (model.adapterDir) loadAdapter(loaded.model, model.adapterDir);
+      o.onPhase?.(`${name}: ${label}`, records.length);
+      return predictWorld(
+        loaded.model,
+        loaded.tokenizer!,
+        loaded.eosTokenIds,
+        { mixed: records, ood: [] },
+        o.onProgress,
+      ).mixed;
     },
     note: (t) => o.onNote?.(`${name}: ${t}`),
     phase: (label, total) => o.onPhase?.(`${name}: ${label}`, total),

@@ -43,6 +43,11 @@ export interface ExperimentContext {
   /** The folder of a world base by size or path (`'large'` for a teacher or strong model). */
   worldBase(sizeOrDir: string): string;
   /**
+   * The trained run of a method row (`lora`, `ce`) of `seed`: the very run the row measured when it
+   * ran in this bench (else trained now, into the same place, so the row reuses it).
+   */
+  methodRun(method: string, loss: string, seed: number): ExperimentRun;
+  /**
    * Fine-tune with the bench's recipe (budget, schedule, lr of the tuner kind, seed): `overrides` are
    * deep-merged over the bench's training config (`{data: {train: FILE}, method: {...}, loss: {...},
    * model: DIR}` ...). Cached: a run named `name` of `seed` that finished is reused, not retrained.

@@ -51,7 +51,9 @@ ${[0, 0.4, 0.8, 1.2].map((v) => `<text x="${m.l - 6}" y="${y(v) + 4}" font-size=
 }
 
 /** One bar per row for `pick` (values in [0, 1]), with a std whisker. */
-function bars(title: string, rows: readonly MethodRow[], pick: (r: MethodRow) => Spread): string {
+function bars(title: string, all: readonly MethodRow[], pick: (r: MethodRow) => Spread): string {
+  // rows that do not measure this (an experiment's own rows) are left out, not drawn as n/a
+  const rows = all.filter((r) => pick(r).n > 0);
   const w = 460;
   const barH = 22;
   const h = 40 + rows.length * (barH + 8);
@@ -98,6 +100,31 @@ function resultTable(rows: readonly MethodRow[]): string {
   return `<table id="results"><tr>${head.map((c) => `<th>${c}</th>`).join('')}</tr>\n${body}</table>`;
 }
 
+/** The experiments' own measurements (`extra`), one column per name. */
+function extraTable(rows: readonly MethodRow[]): string {
+  const withExtra = rows.filter((r) => r.extra && Object.keys(r.extra).length > 0);
+  if (withExtra.length === 0) return '';
+  const names = [...new Set(withExtra.flatMap((r) => Object.keys(r.extra!)))];
+  const body = withExtra
+    .map(
+      (r) =>
+        `<tr><td>${esc(r.method)}</td><td>${esc(r.loss)}</td>${names.map((n) => `<td>${r.extra![n] ? fmt(r.extra![n]!) : ''}</td>`).join('')}</tr>`,
+    )
+    .join('\n');
+  const charts = names
+    .filter((n) =>
+      withExtra.every(
+        (r) =>
+          !r.extra![n] || r.extra![n]!.mean === null || (r.extra![n]!.mean! >= 0 && r.extra![n]!.mean! <= 1),
+      ),
+    )
+    .map((n) => bars(n, withExtra, (r) => r.extra![n] ?? { mean: null, std: null, n: 0 }))
+    .join('');
+  return `<h2>Experiment measurements</h2>
+<div>${charts}</div>
+<table id="extra"><tr><th>method</th><th>loss</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr>\n${body}</table>`;
+}
+
 function headlineTable(hs: readonly Headline[]): string {
   const body = hs
     .map(
@@ -122,6 +149,7 @@ Mean ± std over seeds. AUROCs use the score <code>${esc(r.default_score)}</code
 <div>${scatter(rows)}${bars('Wrong-answer AUROC', rows, (x) => x.wrong_auroc)}${bars('Out-of-domain AUROC', rows, (x) => x.ood_auroc)}${bars('ECE (lower is better)', rows, (x) => x.ece)}</div>
 <h2>Results</h2>
 ${resultTable(rows)}
+${extraTable(rows)}
 <h2>Headlines</h2>
 ${headlineTable(r.headlines)}
 </body></html>

@@ -606,6 +606,20 @@ function trainCached(
     o.onNote?.(`reusing ${dir}`);
     return JSON.parse(readFileSync(marker, 'utf8')) as ReturnType<typeof trainCached>;
   }
+  // a run kept by a bench from before trained.json existed: its result.json holds the cost
+  const earlier = join(dir, 'result.json');
+  if (existsSync(earlier) && existsSync(join(dir, 'run', 'adapter')) && Object.keys(overrides).length === 0) {
+    const r = JSON.parse(readFileSync(earlier, 'utf8')) as RunResult;
+    const { trainable_params, adapter_bytes, step_s, peak_rss_mb } = r;
+    const found = {
+      runDir: join(dir, 'run'),
+      modelDir: o.base,
+      adapterDir: join(dir, 'run', 'adapter'),
+      cost: { trainable_params, adapter_bytes, step_s, peak_rss_mb },
+    };
+    writeJsonAtomic(marker, found as unknown as Record<string, unknown>);
+    return found;
+  }
   const b = o.budget;
   const raw = deepMerge(
     {
@@ -690,6 +704,10 @@ function experimentContext(
     questions,
     work,
     worldBase: (sizeOrDir) => resolveWorldBase(sizeOrDir).dir,
+    methodRun(method, loss, seed) {
+      const spec = methodSpec(method, loss);
+      return trainCached(o, spec, seed, runFolder(o, spec, seed, key), `${method} + ${loss}`);
+    },
     train(runName, seed, overrides) {
       const dir = join(work, 'runs', `${slug(runName)}-seed${seed}`);
       return trainCached(o, { method: 'lora', loss: 'ce' }, seed, dir, `${name}: ${runName}`, overrides);

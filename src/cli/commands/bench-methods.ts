@@ -145,6 +145,17 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
       `base: known-fact accuracy ${result.base.known_accuracy?.toFixed(3) ?? '-'} (${result.base.dir})`,
     );
     io.out(tableOf(result.results));
+    const withExtra = result.results.filter((r) => r.extra && Object.keys(r.extra).length > 0);
+    if (withExtra.length > 0)
+      io.out(
+        formatTable(
+          withExtra.map((r) => ({
+            method: r.method,
+            loss: r.loss,
+            ...Object.fromEntries(Object.entries(r.extra!).map(([k, s]) => [k, fmt(s)])),
+          })),
+        ),
+      );
     io.out(
       formatTable(
         result.headlines.map((h) => ({

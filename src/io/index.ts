@@ -6,5 +6,6 @@ export * from './checkpoint.ts';
 export * from './gguf/index.ts';
 export * from './hf.ts';
 export * from './json.ts';
+export * from './onnx/index.ts';
 export * from './safetensors.ts';
 export * from './tokenizer.ts';

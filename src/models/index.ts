@@ -9,6 +9,7 @@ export * from './kv-cache.ts';
 export * from './llama/config.ts';
 export * from './llama/model.ts';
 export * from './load.ts';
+export * from './onnx/index.ts';
 export * from './registry.ts';
 export * from './sampling.ts';
 export * from './score.ts';

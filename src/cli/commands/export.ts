@@ -3,6 +3,8 @@
  * scheme. safetensors: a plain Hub model dir (the adapter folded in); peft: the adapter dir alone;
  * gguf: one llama.cpp file, the model (with the adapter merged when --merge) or, given --adapter
  * without --merge, the LoRA adapter alone. `--merge` alone is `--format safetensors` with the adapter merged.
+ * onnx: a transformers.js / onnxruntime folder (onnx/model.onnx with the KV-cache interface beside
+ * config and tokenizer files), the adapter merged.
  * `--format peft --to-plain-lora`: a LoRA adapter whose init rewrote the base (PiSSA, OLoRA, CorDA)
  * converted, as PEFT does, into a plain rank-2r LoRA that applies to the original --model.
  */
@@ -10,7 +12,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../errors.ts';
 import { exportLoraGguf, exportModelGguf, GGUF_DTYPES, type GgufExportSummary } from '../../io/index.ts';
-import { type CausalLM, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
+import { type CausalLM, exportOnnx, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
 import {
   type Adapter,
   initLoraWeightsJson,
@@ -21,17 +23,19 @@ import {
 } from '../../peft/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
+import { attuneVersion } from '../project.ts';
 
-/** The formats `--format` accepts now (onnx is planned). */
-const SUPPORTED_FORMATS = ['safetensors', 'peft', 'gguf'] as const;
+/** The formats `--format` accepts. */
+const SUPPORTED_FORMATS = ['safetensors', 'peft', 'gguf', 'onnx'] as const;
 
 const options = {
   model: { type: 'path', required: true, description: 'base model directory', valueName: '<dir>' },
   adapter: { type: 'path', description: 'adapter directory (PEFT layout)', valueName: '<dir>' },
   format: {
     type: 'choice',
-    choices: [...SUPPORTED_FORMATS, 'onnx'],
-    description: 'safetensors (model dir), peft (adapter dir), gguf (one llama.cpp file)',
+    choices: SUPPORTED_FORMATS,
+    description:
+      'safetensors (model dir), peft (adapter dir), gguf (one llama.cpp file), onnx (transformers.js folder)',
   },
   merge: {
     type: 'boolean',
@@ -134,7 +138,10 @@ loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone
 --format peft writes the adapter directory alone. --format gguf writes one file llama.cpp runs
 (\`llama-cli -m out.gguf\`): the model with its tokenizer and chat template (the adapter merged with
 --merge), or, given --adapter without --merge, the LoRA adapter alone (\`--lora out.gguf\`).
---dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). --format peft --to-plain-lora
+--format onnx writes a folder transformers.js and onnxruntime load: onnx/model.onnx, a decoder with
+input_ids, attention_mask, position_ids and past_key_values.N.key/value in, logits (every position)
+and present.N.key/value out, beside config.json and the tokenizer files (the adapter merged;
+Llama-family models). --dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). --format peft --to-plain-lora
 converts an adapter whose init rewrote the base (init_lora_weights pissa, pissa_niter_N, olora,
 corda) into a plain LoRA against the original --model, as PEFT's
 save_pretrained(path_initial_model_for_weight_conversion=...) does: lora_A = [A; A0],
@@ -145,14 +152,11 @@ lora_B = [B, -B0], r and lora_alpha doubled, init_lora_weights true. Formats: ${
     'attune export --model ./base --format gguf --dtype q8_0 --out model.gguf',
     'attune export --model ./base --adapter runs/quickstart/adapter --format gguf --out adapter.gguf',
     'attune export --model ./base --adapter runs/pissa/adapter --format peft --to-plain-lora --out ./plain-lora',
+    'attune export --model ./base --adapter runs/quickstart/adapter --format onnx --out ./web-model',
   ],
   async run(args, io) {
     const v = args.values;
     const format = v.format ?? (v.merge ? 'safetensors' : undefined);
-    if (format === 'onnx')
-      throw new UsageError(
-        `export: --format onnx is not yet supported (supported: ${SUPPORTED_FORMATS.join(', ')})`,
-      );
     if (format === undefined)
       throw new UsageError(`export: pass --format (${SUPPORTED_FORMATS.join(', ')}) or --merge`);
     if (v.merge && !v.adapter)
@@ -221,6 +225,28 @@ lora_B = [B, -B0], r and lora_alpha doubled, init_lora_weights true. Formats: ${
       return 0;
     }
     const model = adapter ? (adapter.mergeAndUnload() as CausalLM) : loaded.model;
+    if (format === 'onnx') {
+      const summary = exportOnnx(model, v.out, {
+        tokenizerFrom: loaded.tokenizer ? v.model : undefined,
+        generationConfig: loaded.generationConfig,
+        producerVersion: attuneVersion(),
+      });
+      io.line(
+        `wrote ${v.out} (ONNX decoder ${summary.modelFile}, ${summary.nodes} nodes, opset ${summary.opset}${adapter ? `, ${adapter.method} adapter merged` : ''})`,
+      );
+      if (v.json)
+        io.json({
+          out: v.out,
+          format,
+          modelFile: summary.modelFile,
+          bytes: summary.bytes,
+          nodes: summary.nodes,
+          opset: summary.opset,
+          method: adapter?.method ?? null,
+          merged: Boolean(adapter),
+        });
+      return 0;
+    }
     saveModel(model, v.out, {
       tokenizerFrom: loaded.tokenizer ? v.model : undefined,
       generationConfig: loaded.generationConfig,

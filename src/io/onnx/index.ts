@@ -1,0 +1,3 @@
+/** ONNX writing: the protobuf schema subset and a graph builder (models/onnx builds decoders with it). */
+export * from './graph.ts';
+export * from './proto.ts';

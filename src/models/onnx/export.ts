@@ -1,0 +1,96 @@
+/**
+ * `attune export --format onnx`: a model as a folder transformers.js and onnxruntime load —
+ * `onnx/model.onnx` (the decoder with its KV-cache inputs and outputs, see llama.ts) beside
+ * config.json, generation_config.json and the tokenizer files, written atomically (the folder
+ * appears complete or not at all).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../../errors.ts';
+import { CONFIG_FILE, GENERATION_CONFIG_FILE, type JsonObject, writeDirAtomic } from '../../io/index.ts';
+import { encodeOnnxModel } from '../../io/onnx/index.ts';
+import type { Tensor } from '../../tensor/index.ts';
+import type { CausalLM } from '../causal-lm.ts';
+import { LLAMA_MODEL_TYPES, type LlamaConfig } from '../llama/config.ts';
+import { copyTokenizerFiles } from '../load.ts';
+import { llamaOnnxGraph, ONNX_OPSET } from './llama.ts';
+
+/** The model file inside the export folder (transformers.js's layout for dtype fp32). */
+export const ONNX_MODEL_FILE = join('onnx', 'model.onnx');
+
+/** protobuf's limit on one message; bigger models need ONNX external data, not written yet. */
+const MAX_PROTO_BYTES = 2 ** 31 - 1;
+
+export interface OnnxExportOptions {
+  /** Copy tokenizer.json (and its companions) from this model folder. */
+  tokenizerFrom?: string;
+  generationConfig?: JsonObject | null;
+  /** Written into the model's metadata_props. */
+  producerVersion?: string;
+}
+
+/** What was written. */
+export interface OnnxExportSummary {
+  out: string;
+  modelFile: string;
+  bytes: number;
+  nodes: number;
+  initializers: number;
+  opset: number;
+}
+
+/** Export `model` (f32 weights; a merged adapter is part of them) to the folder `out`. */
+export function exportOnnx(model: CausalLM, out: string, options: OnnxExportOptions = {}): OnnxExportSummary {
+  const type = model.config.modelType;
+  if (!(LLAMA_MODEL_TYPES as readonly string[]).includes(type))
+    throw new ConfigError(
+      `export --format onnx: model_type '${type}' is not supported yet (supported: ${LLAMA_MODEL_TYPES.join(', ')})`,
+    );
+  const tensors = new Map<string, Tensor>();
+  for (const [name, p] of model.namedParameters()) {
+    if (p.dtype !== 'f32')
+      throw new ConfigError(
+        `export --format onnx: '${name}' is ${p.dtype}; load the model in f32 to export it`,
+      );
+    tensors.set(name, p);
+  }
+  const graph = llamaOnnxGraph(model.config as LlamaConfig, tensors);
+  const proto = graph.model({
+    name: `attune-${type}`,
+    opset: ONNX_OPSET,
+    producerVersion: options.producerVersion ?? '0',
+    metadata: { model_type: type },
+  });
+  const bytes = encodeOnnxModel(proto);
+  if (bytes.length > MAX_PROTO_BYTES)
+    throw new ConfigError(
+      `export --format onnx: the model is ${bytes.length} bytes, over protobuf's 2 GiB limit (ONNX external data is not supported yet)`,
+    );
+  const config: JsonObject = {
+    ...model.config.raw,
+    torch_dtype: 'float32',
+    tie_word_embeddings: model.config.tieWordEmbeddings,
+    use_cache: true,
+  };
+  const generation = options.generationConfig ?? {
+    bos_token_id: model.config.bosTokenId ?? undefined,
+    eos_token_id:
+      model.config.eosTokenIds.length === 1 ? model.config.eosTokenIds[0] : model.config.eosTokenIds,
+  };
+  writeDirAtomic(out, (tmp) => {
+    writeFileSync(join(tmp, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+    writeFileSync(join(tmp, GENERATION_CONFIG_FILE), `${JSON.stringify(generation, null, 2)}\n`);
+    if (options.tokenizerFrom) copyTokenizerFiles(options.tokenizerFrom, tmp);
+    mkdirSync(join(tmp, 'onnx'));
+    writeFileSync(join(tmp, ONNX_MODEL_FILE), bytes);
+  });
+  const g = proto.graph;
+  return {
+    out,
+    modelFile: join(out, ONNX_MODEL_FILE),
+    bytes: bytes.length,
+    nodes: g.node.length,
+    initializers: g.initializer.length,
+    opset: ONNX_OPSET,
+  };
+}

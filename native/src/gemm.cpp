@@ -176,6 +176,45 @@ inline void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, l
   macroKernelS(ops, mc, nc, kc, pb, pe, alpha, pa, ops->mr * kc, pbuf, ops->nr * kc, beta, C, ldc);
 }
 
+// Few rows of A (decoding: one row per sequence) against B = W^T: the tiled path would pack the
+// whole of B (every weight) into a buffer and read it back, tripling the memory traffic of a
+// memory-bound product. Here each NR-column panel of B is packed, one K block at a time, into a
+// small per-thread buffer that stays in L1 and is consumed at once by the one-row micro-kernel.
+// The per-element arithmetic (K blocks in order, the micro-kernel's FMA chain, the partial-tile
+// combine) is the tiled path's, so results do not depend on how many rows are in the batch.
+constexpr long kGemvMaxRows = 4;
+
+bool gemvEligible(const GemmDesc& d) {
+  return !d.transA && d.alpha == 1.0f && !d.roundBf16 && d.bf16 == nullptr && d.M >= 1 && d.M <= kGemvMaxRows &&
+         d.K > 0;
+}
+
+void gemvPanels(const GemmDesc& d, const IsaOps* ops, long pb, long pe) {
+  const int NR = ops->nr;
+  const long KC = ops->kc;
+  float* buf = tlsPackB.get(static_cast<size_t>(NR * std::min<long>(KC, d.K)));
+  alignas(64) float tmp[kMaxTile];
+  for (long panel = pb; panel < pe; panel++) {
+    const long j0 = panel * NR;
+    const long nr = std::min<long>(NR, d.N - j0);
+    for (long pc = 0; pc < d.K; pc += KC) {
+      const long kc = std::min(KC, d.K - pc);
+      const float beta = pc == 0 ? d.beta : 1.0f;
+      packBRaw(d.transB, d.B, d.bBf16, d.ldb, pc, kc, j0, nr, 0, 1, buf, NR);
+      for (long i = 0; i < d.M; i++) {
+        const float* a = d.A + i * d.lda + pc;
+        float* c = d.C + i * d.ldc + j0;
+        if (nr == NR) {
+          ops->ukr1(kc, d.alpha, a, buf, beta, c, d.ldc);
+        } else {
+          ops->ukr1(kc, d.alpha, a, buf, 0.0f, tmp, NR);
+          for (long j = 0; j < nr; j++) c[j] = beta == 0.0f ? tmp[j] : beta * c[j] + tmp[j];
+        }
+      }
+    }
+  }
+}
+
 // C = beta C (beta 0: zero) for the degenerate K == 0 case.
 void scaleC(const GemmDesc& d) {
   for (long i = 0; i < d.M; i++) {
@@ -222,6 +261,7 @@ void gemmSerial(const GemmDesc& d) {
   if (d.K <= 0) return scaleC(d);
   if (d.bf16) return gemmBf16Serial(d);
   const IsaOps* ops = isa();
+  if (gemvEligible(d)) return gemvPanels(d, ops, 0, (d.N + ops->nr - 1) / ops->nr);
   const int MR = ops->mr, NR = ops->nr;
   const long KC = ops->kc;
   const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
@@ -247,6 +287,19 @@ void gemmSerial(const GemmDesc& d) {
 void gemmParallel(const GemmDesc& d) {
   if (d.M <= 0 || d.N <= 0) return;
   const double work = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
+  if (gemvEligible(d)) {
+    // memory-bound: worth a second thread from a few hundred KB of weights on
+    const int threads = threadsFor(static_cast<double>(d.N) * d.K, 1 << 16);
+    if (threads <= 1) return gemmSerial(d);
+    const IsaOps* ops = isa();
+    const long panels = (d.N + ops->nr - 1) / ops->nr;
+    parallel(threads, [&](int tid, int nt) {
+      long pb, pe;
+      splitRange(panels, tid, nt, &pb, &pe);
+      gemvPanels(d, ops, pb, pe);
+    });
+    return;
+  }
   const int want = threadsFor(work, 1 << 20);
   if (want <= 1 || d.K <= 0) return gemmSerial(d);
   if (d.bf16) return gemmBf16Parallel(d, want);

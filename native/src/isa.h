@@ -18,6 +18,9 @@ struct IsaOps {
   // C[mr x nr] (row stride ldc) = alpha * A * B + beta * C over kc steps, A packed k-major in
   // panels of mr, B packed k-major in panels of nr. beta == 0: C is not read. Full tiles only.
   void (*ukr)(long kc, float alpha, const float* a, const float* b, float beta, float* c, long ldc);
+  // The same for one row of A (a: kc contiguous values): each C element gets exactly the
+  // arithmetic `ukr` gives it, so a product computed row by row equals the tiled one bit for bit.
+  void (*ukr1)(long kc, float alpha, const float* a, const float* b, float beta, float* c, long ldc);
 
   // Row helpers (n may be anything, tails handled inside).
   float (*rowMax)(const float* x, long n);

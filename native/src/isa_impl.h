@@ -247,6 +247,7 @@ void swigluBwdT(const float* g, const float* u, const float* gy, float* gg, floa
 template <int MR, int NV>
 constexpr IsaOps makeOps(const char* name, int mc, int kc, int nc) {
   return IsaOps{name,        MR,           NV * W,      mc,         kc,         nc,         &ukrT<MR, NV>,
+                &ukrT<1, NV>,
                 &rowMaxT,    &expShiftT,   &expShiftSumDotT,        &top2T,     &lceGradT,  &expArrT,
                 &sigmoidArrT, &siluArrT,   &siluBwdT,   &swigluT,   &swigluBwdT};
 }

@@ -146,6 +146,39 @@ describeNative('native sgemm', (k) => {
     assertBitwise('1 vs 3 threads', one, three);
   });
 
+  it('a row of A gives bit-identical results alone or in a batch (decode = batched decode = prefill)', () => {
+    // x W^T with W [N, K] (a Linear): rows 1..4 take the panel-streaming path, more rows the tiled one
+    for (const bf16 of [false, true]) {
+      for (const [N, K, beta] of [
+        [600, 576, 0],
+        [97, 1100, 1],
+        [33, 7, 0.5],
+      ] as const) {
+        const rows = 20;
+        const A = rand(rows * K, N + K);
+        const B = bf16 ? randBf16(N * K, 5) : rand(N * K, 5);
+        const C0 = rand(rows * N, 9);
+        const product = (m: number, threads: number) =>
+          withThreads(k, threads, () => {
+            const C = C0.slice(0, m * N);
+            k.sgemm(false, true, m, N, K, 1, A, 0, K, B, 0, K, bf16, beta, C, 0, N, 1, 0, 0, 0);
+            return C;
+          });
+        const all = product(rows, 2);
+        for (const m of [1, 2, 3, 4, 5]) {
+          for (const threads of [1, 2]) {
+            const few = product(m, threads);
+            assertBitwise(
+              `bf16=${bf16} N=${N} K=${K} beta=${beta}: ${m} rows vs ${rows} (${threads} threads)`,
+              few,
+              all.subarray(0, m * N),
+            );
+          }
+        }
+      }
+    }
+  });
+
   it('rejects Float64Array and out-of-range views', () => {
     const a = new Float64Array(4);
     const f = new Float32Array(4);

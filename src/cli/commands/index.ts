@@ -2,6 +2,7 @@
 import type { Command } from '../command.ts';
 import { analyzeIntrudersCommand } from './analyze-intruders.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
+import { benchGenerateCommand } from './bench-generate.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchMethodsCommand } from './bench-methods.ts';
@@ -49,6 +50,7 @@ export const commands: readonly Command[] = [
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,
+  benchGenerateCommand,
   benchMergeCommand,
   benchMethodsCommand,
 ] as readonly Command[];

@@ -98,4 +98,17 @@ describe('export --format onnx -> transformers.js', () => {
       ...(withAdapter.generated_ids as number[]),
     ]);
   });
+
+  it('GPT-2 (the real GPT-2 tokenizer): the same greedy tokens as attune generate', async (t) => {
+    const gpt2 = testModelDir('tiny-gpt2-random');
+    if (gpt2.dir === null) return t.skip(gpt2.skip);
+    const out = join(root, 'gpt2-web');
+    attuneJson(['export', '--model', gpt2.dir, '--format', 'onnx', '--out', out]);
+    const prompt = 'Hello, my name is';
+    const ours = attuneJson(['generate', '--model', gpt2.dir, '--prompt', prompt, '--max-new-tokens', '12']);
+    assert.deepEqual(await transformersGreedy(out, prompt, 12), [
+      ...(ours.prompt_ids as number[]),
+      ...(ours.generated_ids as number[]),
+    ]);
+  });
 });

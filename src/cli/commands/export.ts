@@ -141,7 +141,7 @@ loads as a plain model, the adapter folded in (W + scaling * B A); --merge alone
 --format onnx writes a folder transformers.js and onnxruntime load: onnx/model.onnx, a decoder with
 input_ids, attention_mask, position_ids and past_key_values.N.key/value in, logits (every position)
 and present.N.key/value out, beside config.json and the tokenizer files (the adapter merged;
-Llama-family models). --dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). --format peft --to-plain-lora
+Llama-family and GPT-2 models). --dtype picks the GGUF matrices' type (f32, f16, bf16, q8_0). --format peft --to-plain-lora
 converts an adapter whose init rewrote the base (init_lora_weights pissa, pissa_niter_N, olora,
 corda) into a plain LoRA against the original --model, as PEFT's
 save_pretrained(path_initial_model_for_weight_conversion=...) does: lora_A = [A; A0],

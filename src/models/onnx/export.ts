@@ -1,6 +1,7 @@
 /**
  * `attune export --format onnx`: a model as a folder transformers.js and onnxruntime load —
- * `onnx/model.onnx` (the decoder with its KV-cache inputs and outputs, see llama.ts) beside
+ * `onnx/model.onnx` (the decoder with its KV-cache inputs and outputs, see decoder.ts; Llama-family
+ * and GPT-2) beside
  * config.json, generation_config.json and the tokenizer files, written atomically (the folder
  * appears complete or not at all).
  */
@@ -8,11 +9,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { CONFIG_FILE, GENERATION_CONFIG_FILE, type JsonObject, writeDirAtomic } from '../../io/index.ts';
-import { encodeOnnxModel } from '../../io/onnx/index.ts';
+import { encodeOnnxModel, type OnnxGraph } from '../../io/onnx/index.ts';
 import type { Tensor } from '../../tensor/index.ts';
-import type { CausalLM } from '../causal-lm.ts';
+import type { CausalLM, CausalLMConfig } from '../causal-lm.ts';
+import type { Gpt2Config } from '../gpt2/config.ts';
 import { LLAMA_MODEL_TYPES, type LlamaConfig } from '../llama/config.ts';
 import { copyTokenizerFiles } from '../load.ts';
+import { gpt2OnnxGraph } from './gpt2.ts';
 import { llamaOnnxGraph, ONNX_OPSET } from './llama.ts';
 
 /** The model file inside the export folder (transformers.js's layout for dtype fp32). */
@@ -20,6 +23,20 @@ export const ONNX_MODEL_FILE = join('onnx', 'model.onnx');
 
 /** protobuf's limit on one message; bigger models need ONNX external data, not written yet. */
 const MAX_PROTO_BYTES = 2 ** 31 - 1;
+
+/** The decoder graph of each model_type that exports. */
+const GRAPH_BUILDERS: Record<
+  string,
+  (config: CausalLMConfig, tensors: ReadonlyMap<string, Tensor>) => OnnxGraph
+> = {
+  ...Object.fromEntries(
+    LLAMA_MODEL_TYPES.map((t) => [
+      t,
+      (c: CausalLMConfig, w: ReadonlyMap<string, Tensor>) => llamaOnnxGraph(c as LlamaConfig, w),
+    ]),
+  ),
+  gpt2: (c, w) => gpt2OnnxGraph(c as Gpt2Config, w),
+};
 
 export interface OnnxExportOptions {
   /** Copy tokenizer.json (and its companions) from this model folder. */
@@ -42,9 +59,10 @@ export interface OnnxExportSummary {
 /** Export `model` (f32 weights; a merged adapter is part of them) to the folder `out`. */
 export function exportOnnx(model: CausalLM, out: string, options: OnnxExportOptions = {}): OnnxExportSummary {
   const type = model.config.modelType;
-  if (!(LLAMA_MODEL_TYPES as readonly string[]).includes(type))
+  const build = GRAPH_BUILDERS[type];
+  if (!build)
     throw new ConfigError(
-      `export --format onnx: model_type '${type}' is not supported yet (supported: ${LLAMA_MODEL_TYPES.join(', ')})`,
+      `export --format onnx: model_type '${type}' is not supported (supported: ${Object.keys(GRAPH_BUILDERS).join(', ')})`,
     );
   const tensors = new Map<string, Tensor>();
   for (const [name, p] of model.namedParameters()) {
@@ -54,7 +72,7 @@ export function exportOnnx(model: CausalLM, out: string, options: OnnxExportOpti
       );
     tensors.set(name, p);
   }
-  const graph = llamaOnnxGraph(model.config as LlamaConfig, tensors);
+  const graph = build(model.config, tensors);
   const proto = graph.model({
     name: `attune-${type}`,
     opset: ONNX_OPSET,

@@ -28,6 +28,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 /** Attune's logits [T, V] of one unpadded sequence. */
 function attuneLogits(model: CausalLM, ids: number[]): Float32Array {
+  model.eval(); // no dropout (GPT-2's pdrop)
   return noGrad(() => {
     const logits = model.logits(model.forwardHidden(fromArray(ids, [1, ids.length], { dtype: 'i32' })));
     return Float32Array.from(logits.data as Float32Array);
@@ -181,17 +182,38 @@ describe('export --format onnx', () => {
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).model_type, 'llama');
   });
 
-  it('refuses an unsupported architecture before writing anything, and keeps what was there', () => {
+  it("gpt2 (learned positions, LayerNorm, fused c_attn, gelu_new): onnxruntime gives Attune's logits", async () => {
+    const config = {
+      ...gpt2ConfigJson({ vocabSize: 50, hiddenSize: 16, numLayers: 2, numHeads: 2, maxPositions: 32 }),
+      initializer_range: 0.3,
+    };
+    const model = createModel(config, { seed: 5 });
+    const rng = new Rng(11);
+    for (const [n, p] of model.namedParameters())
+      if (n.endsWith('.bias')) {
+        const d = p.data as Float32Array;
+        for (let i = 0; i < d.length; i++) d[i] = rng.uniform() - 0.5;
+      }
+    await checkModel(model, 'gpt2');
+  });
+
+  it('the real GPT-2 checkpoint (tiny-gpt2-random)', async (t) => {
+    const m = testModelDir('tiny-gpt2-random');
+    if (m.dir === null) return t.skip(m.skip);
+    await checkModel(loadModel(m.dir).model, 'tiny-gpt2');
+  });
+
+  it('refuses bf16 weights before writing anything, and keeps what was there', () => {
     const out = join(root, 'kept');
     mkdirSync(out);
     writeFileSync(join(out, 'marker'), 'old');
-    const gpt2 = createModel(
-      gpt2ConfigJson({ vocabSize: 50, hiddenSize: 16, numLayers: 1, numHeads: 2, maxPositions: 32 }),
-      { seed: 1 },
+    const bf16 = createModel(
+      llamaConfigJson({ vocabSize: 50, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2 }),
+      { seed: 1, dtype: 'bf16' },
     );
     assert.throws(
-      () => exportOnnx(gpt2, out),
-      (e: unknown) => e instanceof ConfigError && /model_type 'gpt2'/.test(String(e)),
+      () => exportOnnx(bf16, out),
+      (e: unknown) => e instanceof ConfigError && /is bf16; load the model in f32/.test(String(e)),
     );
     assert.equal(readFileSync(join(out, 'marker'), 'utf8'), 'old');
   });

@@ -99,11 +99,18 @@ interface Running {
   tokens: GeneratedToken[];
   /** Text already handed to onDelta. */
   emitted: string;
+  /** The decoded continuation so far (special tokens skipped). */
+  decoded: string;
+  /** The text of the prompt's last CONTEXT_TOKENS tokens (set on first use). */
+  contextText?: string;
   text: string | null;
   stopReason: SequenceResult['stopReason'] | null;
   resolve: (r: SequenceResult) => void;
   reject: (e: unknown) => void;
 }
+
+/** Prompt tokens decoded before the continuation to get its leading spacing right. */
+const CONTEXT_TOKENS = 4;
 
 /** Counters for /health and the bench. */
 export interface EngineStats {
@@ -146,6 +153,7 @@ export class DecodeEngine {
         cache: null,
         tokens: [],
         emitted: '',
+        decoded: '',
         text: null,
         stopReason: request.maxTokens <= 0 ? 'length' : null,
         resolve,
@@ -250,7 +258,9 @@ export class DecodeEngine {
           const logits = model.logits(hidden);
           const V = logits.shape.at(-1)!;
           const data = logits.data as Float32Array;
-          rows.forEach((r, row) => this.accept(r, data.subarray(row * V, (row + 1) * V)));
+          rows.forEach((r, row) => {
+            this.accept(r, data.subarray(row * V, (row + 1) * V));
+          });
         } finally {
           router.groups = saved;
         }
@@ -282,25 +292,24 @@ export class DecodeEngine {
     const sampling: SamplingOptions = { temperature: request.temperature, topK: 0, topP: request.topP };
     const id = sampleToken(logits, sampling, entry.rng);
     const stats = distributionStats(logits, id);
+    const previous = entry.tokens.at(-1)?.id ?? request.promptIds.at(-1);
     const top = topLogprobs(logits, request.topLogprobs).map((t) => ({
       ...t,
-      text: tokenizer.decode([t.id]),
+      text: this.tokenText(previous, t.id),
     }));
-    const token: GeneratedToken = { id, text: tokenizer.decode([id]), logprob: stats.logprob, top, stats };
+    const before = entry.decoded;
+    const decoded = this.continuation(entry, [...entry.tokens.map((t) => t.id), id]);
+    entry.decoded = decoded;
+    // a token's text is what it adds to the decoded continuation, so the texts join to the text
+    const text = decoded.startsWith(before) ? decoded.slice(before.length) : tokenizer.decode([id]);
+    const token: GeneratedToken = { id, text, logprob: stats.logprob, top, stats };
     entry.tokens.push(token);
     let safeText: string;
     if (this.eos.has(id)) {
       entry.stopReason = 'eos';
-      entry.text = tokenizer.decode(
-        entry.tokens.slice(0, -1).map((t) => t.id),
-        { skipSpecialTokens: true },
-      );
-      safeText = entry.text;
+      entry.text = before;
+      safeText = before;
     } else {
-      const decoded = tokenizer.decode(
-        entry.tokens.map((t) => t.id),
-        { skipSpecialTokens: true },
-      );
       const hits = request.stop.map((s) => decoded.indexOf(s)).filter((x) => x >= 0);
       if (hits.length > 0) {
         entry.stopReason = 'stop_string';
@@ -312,9 +321,33 @@ export class DecodeEngine {
         safeText = decoded;
       } else safeText = withheld(decoded, request.stop);
     }
-    const text = safeText.startsWith(entry.emitted) ? safeText.slice(entry.emitted.length) : '';
-    if (text.length > 0) entry.emitted += text;
-    request.onDelta?.({ text, tokens: [token] });
+    const delta = safeText.startsWith(entry.emitted) ? safeText.slice(entry.emitted.length) : '';
+    if (delta.length > 0) entry.emitted += delta;
+    request.onDelta?.({ text: delta, tokens: [token] });
+  }
+
+  /**
+   * The text `ids` continue the prompt with: decoded after the prompt's last few tokens, minus their
+   * own text, so a tokenizer's spacing between prompt and continuation is kept (prompt + text = the
+   * whole decoded text, as OpenAI's completions).
+   */
+  private continuation(entry: Running, ids: readonly number[]): string {
+    const { tokenizer } = this.options;
+    const context = entry.request.promptIds.slice(-CONTEXT_TOKENS);
+    entry.contextText ??= tokenizer.decode(context, { skipSpecialTokens: true });
+    const whole = tokenizer.decode([...context, ...ids], { skipSpecialTokens: true });
+    return whole.startsWith(entry.contextText)
+      ? whole.slice(entry.contextText.length)
+      : tokenizer.decode(ids, { skipSpecialTokens: true });
+  }
+
+  /** What token `id` adds to text ending in token `previous` (spacing and ## joins of the tokenizer). */
+  private tokenText(previous: number | undefined, id: number): string {
+    const { tokenizer } = this.options;
+    if (previous === undefined) return tokenizer.decode([id], { skipSpecialTokens: false });
+    const before = tokenizer.decode([previous]);
+    const both = tokenizer.decode([previous, id]);
+    return both.startsWith(before) ? both.slice(before.length) : tokenizer.decode([id]);
   }
 
   private retireFinished(): void {
@@ -329,20 +362,20 @@ export class DecodeEngine {
 
   private finish(entry: Running): void {
     const tokens = entry.tokens;
-    const text =
-      entry.text ??
-      this.options.tokenizer.decode(
-        tokens.map((t) => t.id),
-        { skipSpecialTokens: true },
-      );
+    const text = entry.text ?? entry.decoded;
     // the final text may differ from what was streamed only where a stop string was held back
-    if (entry.stopReason !== 'cancelled' && text.length > entry.emitted.length && text.startsWith(entry.emitted)) {
+    if (
+      entry.stopReason !== 'cancelled' &&
+      text.length > entry.emitted.length &&
+      text.startsWith(entry.emitted)
+    ) {
       const rest = text.slice(entry.emitted.length);
       entry.emitted = text;
       entry.request.onDelta?.({ text: rest, tokens: [] });
     }
     const stopReason = entry.stopReason ?? 'length';
-    const answerTokens = stopReason === 'eos' || stopReason === 'stop_string' ? tokens.length - 1 : tokens.length;
+    const answerTokens =
+      stopReason === 'eos' || stopReason === 'stop_string' ? tokens.length - 1 : tokens.length;
     entry.resolve({
       tokens,
       text,

@@ -130,7 +130,9 @@ export function installAdapters(
       if (!layer) {
         const base = model.getSubmodule(path);
         if (!(base instanceof Linear))
-          throw new ConfigError(`${join(adapter.dir, ADAPTER_CONFIG_FILE)}: module '${path}' is not a Linear layer`);
+          throw new ConfigError(
+            `${join(adapter.dir, ADAPTER_CONFIG_FILE)}: module '${path}' is not a Linear layer`,
+          );
         layer = new MultiLoraLinear(base, router);
         layers.set(path, layer);
       }
@@ -154,7 +156,11 @@ function readLoraDeltas(model: CausalLM, dir: string): Map<string, LoraDelta> {
     const deltas = new Map<string, LoraDelta>();
     for (const [path, layer] of adapter.layers()) {
       const copy = (t: Tensor) => Tensor.wrap(Float32Array.from(t.data as ArrayLike<number>), t.shape);
-      deltas.set(path, { a: copy(layer.lora_A.weight), b: copy(layer.lora_B.weight), scaling: layer.scaling });
+      deltas.set(path, {
+        a: copy(layer.lora_A.weight),
+        b: copy(layer.lora_B.weight),
+        scaling: layer.scaling,
+      });
     }
     return deltas;
   } finally {

@@ -41,10 +41,18 @@ const common = {
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   stop: stopField,
-  seed: z.number().int().min(0).max(2 ** 32 - 1).nullish(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .nullish(),
   presence_penalty: z.literal(0).nullish(),
   frequency_penalty: z.literal(0).nullish(),
-  logit_bias: z.record(z.string(), z.number()).refine((v) => Object.keys(v).length === 0, 'logit_bias is not supported').nullish(),
+  logit_bias: z
+    .record(z.string(), z.number())
+    .refine((v) => Object.keys(v).length === 0, 'logit_bias is not supported')
+    .nullish(),
   user: z.string().nullish(),
 };
 
@@ -71,9 +79,7 @@ const chatSchema = z.object({
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   tools: z.array(z.unknown()).max(0, 'tools are not supported').nullish(),
-  response_format: z
-    .object({ type: z.literal('text') })
-    .nullish(),
+  response_format: z.object({ type: z.literal('text') }).nullish(),
 });
 
 /** Sampling and output settings shared by both endpoints. */
@@ -105,12 +111,24 @@ function invalid(error: z.ZodError): ApiError {
   const issue = error.issues[0]!;
   const param = issue.path.map(String).join('.') || null;
   const unrecognized = issue.code === 'invalid_union' ? 'has an invalid value' : issue.message;
-  return new ApiError(400, `${param ?? 'body'}: ${unrecognized}`, 'invalid_request_error', param, 'invalid_value');
+  return new ApiError(
+    400,
+    `${param ?? 'body'}: ${unrecognized}`,
+    'invalid_request_error',
+    param,
+    'invalid_value',
+  );
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body))
-    throw new ApiError(400, 'the request body must be a JSON object', 'invalid_request_error', null, 'invalid_json');
+    throw new ApiError(
+      400,
+      'the request body must be a JSON object',
+      'invalid_request_error',
+      null,
+      'invalid_json',
+    );
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw invalid(parsed.error);
   return parsed.data;
@@ -134,7 +152,13 @@ function settings(
     );
   const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
   if (stop.some((s) => s.length === 0))
-    throw new ApiError(400, 'stop: a stop string must not be empty', 'invalid_request_error', 'stop', 'invalid_value');
+    throw new ApiError(
+      400,
+      'stop: a stop string must not be empty',
+      'invalid_request_error',
+      'stop',
+      'invalid_value',
+    );
   return {
     model: body.model,
     maxTokens: max,
@@ -154,7 +178,10 @@ export function parseCompletionRequest(body: unknown, limits: RequestLimits): Co
   const prompts = typeof b.prompt === 'string' ? [b.prompt] : b.prompt;
   if (prompts.some((p) => p.length === 0))
     throw new ApiError(400, 'prompt: must not be empty', 'invalid_request_error', 'prompt', 'invalid_value');
-  return { ...settings(b, b.max_tokens, Math.min(16, limits.maxTokens), b.logprobs ?? null, limits), prompts };
+  return {
+    ...settings(b, b.max_tokens, Math.min(16, limits.maxTokens), b.logprobs ?? null, limits),
+    prompts,
+  };
 }
 
 /** Validate a /v1/chat/completions body (max_tokens defaults to the server's limit). */

@@ -79,7 +79,12 @@ export function listedTokens(result: SequenceResult): GeneratedToken[] {
 }
 
 /** A /v1/completions response body. */
-export function completionBody(id: string, created: number, model: string, choices: readonly FinishedChoice[]) {
+export function completionBody(
+  id: string,
+  created: number,
+  model: string,
+  choices: readonly FinishedChoice[],
+) {
   return {
     id,
     object: 'text_completion',

@@ -15,7 +15,13 @@ import { AttuneError, UsageError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
 import { type LoadedModel, loadModel } from '../models/index.ts';
 import { loadCalibratorFile } from '../uq/index.ts';
-import { DecodeEngine, DrainingError, QueueFullError, type SequenceDelta, type SequenceHandle } from './engine.ts';
+import {
+  DecodeEngine,
+  DrainingError,
+  QueueFullError,
+  type SequenceDelta,
+  type SequenceHandle,
+} from './engine.ts';
 import { type AdapterSet, installAdapters } from './multi-lora.ts';
 import {
   ApiError,
@@ -185,10 +191,19 @@ function buildApp(ctx: ServeContext, bodyLimit: number): FastifyInstance {
     void reply.status(api.status).send(api.body());
   });
   app.setNotFoundHandler((request, reply) => {
-    const api = new ApiError(404, `no route ${request.method} ${request.url}`, 'invalid_request_error', null, 'not_found');
+    const api = new ApiError(
+      404,
+      `no route ${request.method} ${request.url}`,
+      'invalid_request_error',
+      null,
+      'not_found',
+    );
     void reply.status(404).send(api.body());
   });
-  app.get('/health', async () => ({ status: ctx.engine.isDraining ? 'draining' : 'ok', ...ctx.engine.stats() }));
+  app.get('/health', async () => ({
+    status: ctx.engine.isDraining ? 'draining' : 'ok',
+    ...ctx.engine.stats(),
+  }));
   app.get('/v1/models', async () => ({
     object: 'list',
     data: modelIds(ctx).map((id) => ({ id, object: 'model', created: ctx.created, owned_by: 'attune' })),
@@ -202,7 +217,9 @@ function buildApp(ctx: ServeContext, bodyLimit: number): FastifyInstance {
   app.post('/v1/chat/completions', async (request, reply) => {
     const req = parseChatRequest(request.body, { maxTokens: ctx.maxTokens });
     const adapter = adapterOf(ctx, req.model);
-    return runRequest(ctx, reply, 'chat', req, adapter, [checkContext(ctx, chatPrompt(ctx, req), req, 'messages')]);
+    return runRequest(ctx, reply, 'chat', req, adapter, [
+      checkContext(ctx, chatPrompt(ctx, req), req, 'messages'),
+    ]);
   });
   return app;
 }
@@ -218,9 +235,18 @@ function chatPrompt(ctx: ServeContext, req: ChatRequest): number[] {
       'no_chat_template',
     );
   try {
-    return ctx.tokenizer.encodeChat(req.messages, { addGenerationPrompt: true, chatTemplate: ctx.chatTemplate });
+    return ctx.tokenizer.encodeChat(req.messages, {
+      addGenerationPrompt: true,
+      chatTemplate: ctx.chatTemplate,
+    });
   } catch (error) {
-    throw new ApiError(400, `messages: the chat template failed: ${(error as Error).message}`, 'invalid_request_error', 'messages', 'invalid_value');
+    throw new ApiError(
+      400,
+      `messages: the chat template failed: ${(error as Error).message}`,
+      'invalid_request_error',
+      'messages',
+      'invalid_value',
+    );
   }
 }
 
@@ -228,7 +254,13 @@ function chatPrompt(ctx: ServeContext, req: ChatRequest): number[] {
 function checkContext(ctx: ServeContext, ids: number[], req: GenerationSettings, param: string): number[] {
   const limit = ctx.loaded.config.maxPositionEmbeddings;
   if (ids.length === 0)
-    throw new ApiError(400, `${param}: encodes to no tokens`, 'invalid_request_error', param, 'invalid_value');
+    throw new ApiError(
+      400,
+      `${param}: encodes to no tokens`,
+      'invalid_request_error',
+      param,
+      'invalid_value',
+    );
   if (ids.length + req.maxTokens > limit)
     throw new ApiError(
       400,
@@ -258,9 +290,13 @@ async function runRequest(
     prompts.forEach((promptIds, index) => {
       const onDelta = stream
         ? (delta: SequenceDelta) => {
-            const tokens = req.logprobs !== null ? delta.tokens.filter((t) => !ctx.loaded.eosTokenIds.includes(t.id)) : null;
+            const tokens =
+              req.logprobs !== null
+                ? delta.tokens.filter((t) => !ctx.loaded.eosTokenIds.includes(t.id))
+                : null;
             if (delta.text === '' && (tokens === null || tokens.length === 0)) return;
-            if (kind === 'chat') stream.send(chatChunk(id, created, req.model, { content: delta.text }, tokens, null));
+            if (kind === 'chat')
+              stream.send(chatChunk(id, created, req.model, { content: delta.text }, tokens, null));
             else {
               const lp = tokens ? { tokens, offset: offsets[index]! } : null;
               for (const t of tokens ?? []) offsets[index]! += t.text.length;
@@ -303,12 +339,15 @@ async function runRequest(
       if (!reply.raw.writableFinished) for (const h of handles) h.cancel();
     });
     const choices = await Promise.all(handles.map((_, i) => finishChoice(i)));
-    return kind === 'chat' ? chatBody(id, created, req.model, choices[0]!) : completionBody(id, created, req.model, choices);
+    return kind === 'chat'
+      ? chatBody(id, created, req.model, choices[0]!)
+      : completionBody(id, created, req.model, choices);
   }
   stream.open(() => {
     for (const h of handles) h.cancel();
   });
-  if (kind === 'chat') stream.send(chatChunk(id, created, req.model, { role: 'assistant', content: '' }, null, null));
+  if (kind === 'chat')
+    stream.send(chatChunk(id, created, req.model, { role: 'assistant', content: '' }, null, null));
   try {
     const choices = await Promise.all(
       handles.map((_, index) =>
@@ -325,7 +364,13 @@ async function runRequest(
     );
     if (req.includeUsage)
       stream.send(
-        usageChunk(id, created, req.model, kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', usageOf(choices.map((c) => c.result))),
+        usageChunk(
+          id,
+          created,
+          req.model,
+          kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+          usageOf(choices.map((c) => c.result)),
+        ),
       );
   } catch (error) {
     // headers are sent: the error goes in the stream, in the error shape
@@ -345,7 +390,11 @@ class SseWriter {
   open(onClientGone: () => void): void {
     this.reply.hijack();
     const raw = this.reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     raw.on('close', () => {
       if (!this.closed) {
         this.closed = true;
@@ -368,13 +417,27 @@ class SseWriter {
 /** Any error as the ApiError it is answered with (500 for what is not the client's fault). */
 function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  if (error instanceof QueueFullError) return new ApiError(429, error.message, 'rate_limit_exceeded', null, 'queue_full');
-  if (error instanceof DrainingError) return new ApiError(503, error.message, 'server_error', null, 'shutting_down');
+  if (error instanceof QueueFullError)
+    return new ApiError(429, error.message, 'rate_limit_exceeded', null, 'queue_full');
+  if (error instanceof DrainingError)
+    return new ApiError(503, error.message, 'server_error', null, 'shutting_down');
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-    return new ApiError(413, `the request body is over this server's limit (${e.message})`, 'invalid_request_error', null, 'request_too_large');
+    return new ApiError(
+      413,
+      `the request body is over this server's limit (${e.message})`,
+      'invalid_request_error',
+      null,
+      'request_too_large',
+    );
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
-    return new ApiError(e.statusCode, e.message ?? 'bad request', 'invalid_request_error', null, e.code ?? null);
+    return new ApiError(
+      e.statusCode,
+      e.message ?? 'bad request',
+      'invalid_request_error',
+      null,
+      e.code ?? null,
+    );
   const message = error instanceof AttuneError || error instanceof Error ? error.message : String(error);
   return new ApiError(500, `internal error: ${message}`, 'server_error', null, null);
 }

@@ -5,6 +5,7 @@ import { benchGemmCommand } from './bench-gemm.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchMethodsCommand } from './bench-methods.ts';
+import { benchServeCommand } from './bench-serve.ts';
 import { benchTrainCommand } from './bench-train.ts';
 import { calibrateConformalCommand } from './calibrate-conformal.ts';
 import { calibrateFitCommand } from './calibrate-fit.ts';
@@ -20,6 +21,7 @@ import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
+import { serveCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
@@ -31,6 +33,7 @@ export const commands: readonly Command[] = [
   doctorCommand,
   inspectCommand,
   generateCommand,
+  serveCommand,
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
@@ -51,4 +54,5 @@ export const commands: readonly Command[] = [
   benchTrainCommand,
   benchMergeCommand,
   benchMethodsCommand,
+  benchServeCommand,
 ] as readonly Command[];

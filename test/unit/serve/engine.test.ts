@@ -68,9 +68,9 @@ const summary = (r: SequenceResult) => ({
 });
 
 describe('serve decode loop', () => {
-  it('routes each row to its adapter as the lora tuner applies it', () => {
+  it('routes each row to its adapter as the lora tuner applies it', async () => {
     const { engine } = engineOver(1);
-    return Promise.all(
+    await Promise.all(
       requests
         .filter((r) => r.temperature === 0)
         .map(async (request) => {

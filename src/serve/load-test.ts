@@ -92,21 +92,25 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRow
         while (sent < options.requests && performance.now() < deadline) {
           const i = sent++;
           const t0 = performance.now();
-          const response = await fetch(`${server.url}/v1/completions`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              model: `bench${models[i % models.length]}`,
-              prompt: PROMPTS[i % PROMPTS.length],
-              max_tokens: options.maxTokens,
-              temperature: 0,
-            }),
-          });
-          const body = (await response.json()) as { usage?: { completion_tokens: number } };
-          if (!response.ok) errors++;
-          else {
-            latencies.push(performance.now() - t0);
-            tokens += body.usage?.completion_tokens ?? 0;
+          try {
+            const response = await fetch(`${server.url}/v1/completions`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({
+                model: `bench${models[i % models.length]}`,
+                prompt: PROMPTS[i % PROMPTS.length],
+                max_tokens: options.maxTokens,
+                temperature: 0,
+              }),
+            });
+            const body = (await response.json()) as { usage?: { completion_tokens: number } };
+            if (!response.ok) errors++;
+            else {
+              latencies.push(performance.now() - t0);
+              tokens += body.usage?.completion_tokens ?? 0;
+            }
+          } catch {
+            errors++; // a refused or broken connection is a failed request, not the end of the bench
           }
         }
       };

@@ -3,7 +3,7 @@
  *
  * A folder of src/ imports only from folders below it. Folders on the same level are siblings and
  * do not import each other; the one exception is the CLI, which is the front end of the benchmark
- * harness (cli/ -> bench/). src/errors.ts is importable by all; src/index.ts (the public API) may
+ * harness (cli/ -> bench/) and of the server (cli/ -> serve/). src/errors.ts is importable by all; src/index.ts (the public API) may
  * import any layer; nothing in src/ imports src/index.ts, and nothing outside src/cli imports the
  * CLI (bin/attune.js is its only entry). Cycles that leave a folder are errors.
  */
@@ -20,11 +20,14 @@ const levels = [
   ['train'],
   ['uq', 'merge', 'analysis'],
   ['world'],
-  ['cli', 'bench'],
+  ['cli', 'bench', 'serve'],
 ];
 
 /** Extra imports allowed between siblings: [from, to]. */
-const siblingExceptions = [['cli', 'bench']];
+const siblingExceptions = [
+  ['cli', 'bench'],
+  ['cli', 'serve'],
+];
 
 const allFolders = levels.flat();
 

@@ -25,6 +25,7 @@ export { runMerge as merge } from './merge/index.ts';
 export * from './models/index.ts';
 export * from './nn/index.ts';
 export * from './peft/index.ts';
+export * from './serve/index.ts';
 export * from './tensor/index.ts';
 export { IGNORE_INDEX } from './tensor/index.ts';
 export * from './train/index.ts';

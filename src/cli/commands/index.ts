@@ -6,6 +6,7 @@ import { benchGenerateCommand } from './bench-generate.ts';
 import { benchKernelsCommand } from './bench-kernels.ts';
 import { benchMergeCommand } from './bench-merge.ts';
 import { benchMethodsCommand } from './bench-methods.ts';
+import { benchServeCommand } from './bench-serve.ts';
 import { benchTrainCommand } from './bench-train.ts';
 import { calibrateConformalCommand } from './calibrate-conformal.ts';
 import { calibrateFitCommand } from './calibrate-fit.ts';
@@ -21,6 +22,7 @@ import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
+import { serveCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
@@ -32,6 +34,7 @@ export const commands: readonly Command[] = [
   doctorCommand,
   inspectCommand,
   generateCommand,
+  serveCommand,
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
@@ -53,4 +56,5 @@ export const commands: readonly Command[] = [
   benchGenerateCommand,
   benchMergeCommand,
   benchMethodsCommand,
+  benchServeCommand,
 ] as readonly Command[];

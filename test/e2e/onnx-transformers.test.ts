@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
+import { exportOnnx, loadModel } from '../../src/models/index.ts';
 import { train } from '../../src/train/trainer.ts';
 import { testModelDir } from '../helpers/models-env.ts';
 import { FACTS, tinyConfig, writeJsonl } from '../helpers/tiny-run.ts';
@@ -96,6 +97,22 @@ describe('export --format onnx -> transformers.js', () => {
     assert.deepEqual(await transformersGreedy(tuned, factPrompt, 8), [
       ...(withAdapter.prompt_ids as number[]),
       ...(withAdapter.generated_ids as number[]),
+    ]);
+  });
+
+  it('loads the weights from ONNX external data (model.onnx_data) and generates the same tokens', async (t) => {
+    if (model.dir === null) return t.skip(model.skip);
+    const out = join(root, 'external-web');
+    const summary = exportOnnx(loadModel(model.dir).model, out, {
+      tokenizerFrom: model.dir,
+      externalData: true,
+    });
+    assert.equal(summary.externalData.length, 1);
+    const prompt = 'Once upon a time';
+    const ours = attuneJson(['generate', '--model', model.dir, '--prompt', prompt, '--max-new-tokens', '16']);
+    assert.deepEqual(await transformersGreedy(out, prompt, 16), [
+      ...(ours.prompt_ids as number[]),
+      ...(ours.generated_ids as number[]),
     ]);
   });
 

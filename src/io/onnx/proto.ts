@@ -65,6 +65,8 @@ const schema = {
             dataType: [2, 'int32'],
             name: [8, 'string'],
             rawData: [9, 'bytes'],
+            externalData: [13, 'StringStringEntryProto', 'repeated'],
+            dataLocation: [14, 'int32'],
           }),
         },
         TensorShapeProto: {

@@ -4,7 +4,7 @@
  * qwen2 (q/k/v bias, untied head) shapes and the real TinyStories checkpoint.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -80,9 +80,19 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-async function checkModel(model: CausalLM, name: string): Promise<void> {
+async function checkModel(
+  model: CausalLM,
+  name: string,
+  options: { externalData?: boolean } = {},
+): Promise<void> {
   const out = join(root, name);
-  const summary = exportOnnx(model, out);
+  const summary = exportOnnx(model, out, options);
+  if (options.externalData) {
+    assert.deepEqual(summary.externalData, [join(out, 'onnx', 'model.onnx_data')]);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(config['transformers.js_config'].use_external_data_format, 1);
+    assert.ok(statSync(summary.modelFile).size < 100_000, 'the weights are outside model.onnx');
+  } else assert.deepEqual(summary.externalData, []);
   assert.equal(summary.modelFile, join(out, ONNX_MODEL_FILE));
   const session = await ort.InferenceSession.create(summary.modelFile);
   const L = model.config.numLayers;
@@ -137,6 +147,21 @@ describe('export --format onnx', () => {
       initializer_range: 0.3,
     };
     await checkModel(createModel(config, { seed: 3 }), 'llama');
+  });
+
+  it('with the weights in ONNX external data (model.onnx_data), as for models over 1.5 GiB', async () => {
+    const config = {
+      ...llamaConfigJson({
+        vocabSize: 97,
+        hiddenSize: 32,
+        intermediateSize: 48,
+        numLayers: 2,
+        numHeads: 4,
+        numKvHeads: 2,
+      }),
+      initializer_range: 0.3,
+    };
+    await checkModel(createModel(config, { seed: 8 }), 'llama-external', { externalData: true });
   });
 
   it("qwen2 (q/k/v bias, untied LM head): onnxruntime gives Attune's logits", async () => {

@@ -21,6 +21,7 @@ import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
 import { trainCommand } from './train.ts';
+import { uqFitDensityCommand } from './uq-fit-density.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
@@ -34,6 +35,7 @@ export const commands: readonly Command[] = [
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
+  uqFitDensityCommand,
   calibrateFitCommand,
   calibrateConformalCommand,
   cascadeCommand,

@@ -6,6 +6,7 @@ import {
   abstentionOutcome,
   adapterIdentity,
   type CalibratorFile,
+  calibratorScore,
   checkCalibratorScore,
   checkFittedModel,
   checkPredictionsWritable,
@@ -251,7 +252,9 @@ export const evalCommand = defineCommand({
   description: `Greedy-generates an answer for each {prompt | messages, answer} record, grades it (--metric),
 computes uncertainty scores of the answer (msp, log_perplexity, mean/max entropy, margin, log-prob
 quantiles; with --mc-dropout T also predictive/expected entropy, mutual information and NLL
-mean/variance; with --samples N the sampling scores of N answers sampled at --temperature) and
+mean/variance; with --samples N the sampling scores of N answers sampled at --temperature; with
+--extra the scores that cost one more pass per question: p_true, verbalized, rauq, and with
+--density (attune uq fit-density) mahalanobis and relative_mahalanobis) and
 reports accuracy, per score the AUROC / AUPR of detecting wrong answers (positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) ECE, MCE, Brier and
 NLL. With --calibrator (any kind from attune calibrate fit; refused when fitted on another model or
 adapter) the confidence is the calibrated one and the raw metrics sit under "uncalibrated". With
@@ -290,7 +293,7 @@ score) into --out, and never replaces an existing one without --overwrite (check
     if (calibrator && v['mc-dropout'] === 0)
       checkCalibratorScore(
         calibrator,
-        ['confidence', ...SCORE_NAMES],
+        ['confidence', ...SCORE_NAMES, ...extraPassScores().map((sc) => sc.name)],
         '; MC-dropout scores need --mc-dropout',
       );
     const threshold = v.abstain !== undefined ? loadThreshold(v.abstain) : undefined;
@@ -307,7 +310,14 @@ score) into --out, and never replaces an existing one without --overwrite (check
       );
     const extraNames = extraPassScores().map((sc) => sc.name);
     const density = v.density !== undefined ? loadDensityFile(v.density) : undefined;
-    const extra = resolveExtraScores(v.extra, wanted, extraNames, density);
+    // a calibrator of an extra-pass score (calibrate fit --score p_true) needs that score computed
+    const calibrated = calibrator ? calibratorScore(calibrator) : undefined;
+    const extra = resolveExtraScores(
+      v.extra,
+      [...(wanted ?? []), ...(calibrated && extraNames.includes(calibrated) ? [calibrated] : [])],
+      extraNames,
+      density,
+    );
     if (density)
       checkFittedModel(
         density.fittedOn,

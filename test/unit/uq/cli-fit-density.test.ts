@@ -4,6 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { parseOptions } from '../../../src/cli/args.ts';
+import { calibrateFitCommand } from '../../../src/cli/commands/calibrate-fit.ts';
 import { evalCommand } from '../../../src/cli/commands/eval.ts';
 import { uqFitDensityCommand } from '../../../src/cli/commands/uq-fit-density.ts';
 import { captureIO } from '../../../src/cli/io.ts';
@@ -13,7 +14,10 @@ import { tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 const root = tempDir('attune-density-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(command: typeof evalCommand | typeof uqFitDensityCommand, argv: string[]) {
+async function run(
+  command: typeof evalCommand | typeof uqFitDensityCommand | typeof calibrateFitCommand,
+  argv: string[],
+) {
   const { io, stdout } = captureIO();
   const args = parseOptions(argv, command.options as never, `attune ${command.name}`);
   const code = await command.run(args as never, io);
@@ -98,4 +102,46 @@ it('fits a density with provenance, eval reports mahalanobis / relative MD, anot
     run(evalCommand, ['--model', a, '--data', qa, '--extra', 'mahalanobis', '--out', join(root, 'e3')]),
     (e: Error) => e instanceof UsageError && /add --density FILE/.test(e.message),
   );
+});
+
+it('calibrate fit --score rauq fits on the extra-pass score, and eval --calibrator computes it', async () => {
+  const a = writeTinyModel(join(root, 'c'), { seed: 3, hidden: 16 });
+  const qa = writeJsonl(
+    join(root, 'qa2.jsonl'),
+    Array.from({ length: 6 }, (_, i) => ({ prompt: `Q${i}:`, answer: i % 2 === 0 ? 'x' : 'y' })),
+  );
+  const cal = join(root, 'rauq-cal.json');
+  const fit = await run(calibrateFitCommand, [
+    '--model',
+    a,
+    '--data',
+    qa,
+    '--method',
+    'isotonic',
+    '--score',
+    'rauq',
+    '--max-new-tokens',
+    '3',
+    '--out',
+    cal,
+    '--json',
+  ]);
+  assert.equal(fit.code, 0);
+  assert.equal(fit.json.fitted_on.score, 'rauq');
+  const evaluated = await run(evalCommand, [
+    '--model',
+    a,
+    '--data',
+    qa,
+    '--calibrator',
+    cal,
+    '--max-new-tokens',
+    '3',
+    '--out',
+    join(root, 'eval-cal'),
+    '--json',
+  ]);
+  assert.equal(evaluated.code, 0);
+  assert.ok('rauq' in evaluated.json.scores);
+  assert.ok(evaluated.json.uncalibrated);
 });

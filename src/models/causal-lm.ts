@@ -19,6 +19,7 @@ import {
   reshape,
   type Tensor,
 } from '../tensor/index.ts';
+import type { AttentionProbe } from './attention-probe.ts';
 import { KvCache, type KvCaches } from './kv-cache.ts';
 
 /** The parsed config.json fields the layers above models/ use (architectures add their own). */
@@ -69,6 +70,8 @@ export interface ForwardOptions {
    * attention reads the row's whole cache.
    */
   cache?: KvCaches | null;
+  /** Opt-in: record each layer's previous-token attention (attention-probe.ts; batch 1, no cache). */
+  attentionProbe?: AttentionProbe;
 }
 
 /** A causal language model of any architecture; see the file comment. */

@@ -1,5 +1,6 @@
 /** models/: architectures built from nn/, the model_type registry, model directories, generation and scoring. */
 export * from './architecture.ts';
+export * from './attention-probe.ts';
 export * from './builtin.ts';
 export * from './causal-lm.ts';
 export * from './generate.ts';

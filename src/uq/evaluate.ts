@@ -28,6 +28,11 @@ export interface EvalSummary {
     auroc: number | null;
     bins: number;
   };
+  /**
+   * Per score, how many predictions have no value (null / NaN, e.g. an unparseable verbalised
+   * confidence); that score's metrics are over the others. Only scores with some missing appear.
+   */
+  missing?: Record<string, number>;
   /** Why a metric is null (keyed `score.metric`). */
   notes: Record<string, string>;
   /** With a calibrator: the same calibration metrics of the raw confidence. */
@@ -56,8 +61,14 @@ export function summarizePredictions(
   const notes: Record<string, string> = {};
   const scores: Record<string, ScoreSummary> = {};
   const names = n > 0 ? Object.keys(predictions[0]!.scores) : [];
+  const missing: Record<string, number> = {};
   for (const name of names) {
-    const m = predictionMetrics({ correct, uncertainty: predictions.map((p) => p.scores[name]!) });
+    const kept = predictions.filter((p) => Number.isFinite(p.scores[name]));
+    if (kept.length < n) missing[name] = n - kept.length;
+    const m = predictionMetrics({
+      correct: kept.map((p) => p.correct),
+      uncertainty: kept.map((p) => p.scores[name]!),
+    });
     scores[name] = { auroc: m.auroc, aupr: m.aupr, prr: m.prr, aurc: m.aurc };
     for (const [k, v] of Object.entries(m.notes))
       if (v !== undefined && k in scores[name]!) notes[`${name}.${k}`] = v;
@@ -75,6 +86,7 @@ export function summarizePredictions(
     accuracy: n > 0 ? correct.filter(Boolean).length / n : null,
     scores,
     confidence,
+    ...(Object.keys(missing).length > 0 ? { missing } : {}),
     notes,
     ...(calibrated
       ? {

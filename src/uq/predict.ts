@@ -9,9 +9,17 @@ import type { ChatMessage, Tokenizer } from '../io/index.ts';
 import { type CausalLM, type GenerateResult, generateBatch } from '../models/index.ts';
 import { answerLogits, calibratedConfidence } from './calibrate/apply.ts';
 import type { CalibratorFile } from './calibrate/serialize.ts';
+import type { DensityFile } from './density.ts';
 import { type GradeMetric, grade } from './grade.ts';
+import { type AnswerInternals, answerInternals } from './internals.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
-import { type AnswerSamples, samplingScores } from './scores/index.ts';
+import {
+  type AnswerSamples,
+  type AnswerTokens,
+  type ExtraPassContext,
+  extraPassScores,
+  samplingScores,
+} from './scores/index.ts';
 import { sequenceConfidence, sequenceScores, tokensFromStats } from './scores.ts';
 
 /**
@@ -62,6 +70,13 @@ export interface PredictOptions {
    * sampling score (semantic entropy, lexical similarity, graph scores).
    */
   samples?: AnswerSamplingOptions;
+  /**
+   * Extra-pass scores to compute (p_true, verbalized, rauq, mahalanobis, relative_mahalanobis):
+   * each costs one more forward pass or generation per question.
+   */
+  extra?: readonly string[];
+  /** The fitted density the mahalanobis scores read (uq fit-density). */
+  density?: DensityFile;
   /** Chat template source for {messages} records (default: the tokenizer's). */
   chatTemplate?: string;
   onProgress?: (done: number, total: number) => void;
@@ -124,6 +139,42 @@ export function samplingScoresOf(
     rougeThreshold: options.rougeThreshold ?? 0.5,
   };
   return Object.fromEntries(samplingScores().map((s) => [s.name, s.computeSamples(samples)]));
+}
+
+/** The question text of a record: its prompt, or the last user message of its chat. */
+function questionOf(record: EvalRecord): string {
+  if (record.prompt !== undefined) return record.prompt;
+  const user = [...(record.messages ?? [])].reverse().find((m) => m.role === 'user');
+  return typeof user?.content === 'string' ? user.content : '';
+}
+
+/**
+ * The extra-pass scores named in `names` of one answer (an empty answer scores 0); the internals
+ * pass runs at most once, with attention only when a score reads it.
+ */
+export function extraScoresOf(
+  names: readonly string[],
+  base: Omit<ExtraPassContext, 'internals' | 'tokens'> & { tokens: AnswerTokens },
+): Record<string, number> {
+  const wanted = extraPassScores().filter((s) => names.includes(s.name));
+  const unknown = names.filter((n) => !wanted.some((s) => s.name === n));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `--extra: unknown score(s) ${unknown.join(', ')} (available: ${extraPassScores()
+        .map((s) => s.name)
+        .join(', ')})`,
+    );
+  if (base.answerIds.length === 0) return Object.fromEntries(wanted.map((s) => [s.name, 0]));
+  const attention = wanted.some((s) => s.needsAttention);
+  let internals: AnswerInternals | undefined;
+  const ctx: ExtraPassContext = {
+    ...base,
+    internals: () => {
+      internals ??= answerInternals(base.model, base.promptIds, base.answerIds, { attention });
+      return internals;
+    },
+  };
+  return Object.fromEntries(wanted.map((s) => [s.name, s.computeExtra(ctx)]));
 }
 
 /** Read `{prompt|messages, answer, ...}` JSONL records; errors name file and line. */
@@ -231,6 +282,23 @@ export function predict(
             { ...options.samples, ...generation, stop: generation.stopStrings },
             index,
           ),
+        );
+      if (options.extra && options.extra.length > 0)
+        Object.assign(
+          scores,
+          extraScoresOf(options.extra, {
+            model,
+            tokenizer,
+            question: questionOf(record),
+            messages: record.messages,
+            chatTemplate: options.chatTemplate,
+            eosTokenIds: generation.eosTokenIds,
+            promptIds,
+            answerIds,
+            answer: (g.text ?? '').trim(),
+            tokens,
+            density: options.density,
+          }),
         );
       const raw = sequenceConfidence(tokens);
       const calibrated = options.calibrator

@@ -22,7 +22,7 @@ export function renderUqRegistries(): string {
   return [
     BEGIN,
     '',
-    '**Scores** (uncertainty, higher = less sure; `samples`: needs `eval --samples N`):',
+    '**Scores** (uncertainty, higher = less sure; `samples`: needs `eval --samples N`; `extra`: one more pass per question, `eval --extra NAME`):',
     '',
     table(
       'score | needs | definition',

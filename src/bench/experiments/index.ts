@@ -4,3 +4,4 @@
  */
 import './cascade.ts';
 import './portllm.ts';
+import './uq.ts';

@@ -5,6 +5,7 @@ import { ConfigError, UsageError } from '../../errors.ts';
 import {
   adapterIdentity,
   type Calibrator,
+  extraPassScores,
   FIT_METHODS,
   type FittedOn,
   fileSha256,
@@ -154,9 +155,13 @@ Never replaces --out without --overwrite; the file is validated, then written at
         throw new UsageError(
           `calibrate fit: temperature calibrates the confidence through the logits; --score ${v.score} goes with platt or isotonic`,
         );
-      if (v.score !== 'confidence' && !SCORE_NAMES.includes(v.score))
+      // extra-pass scores (p_true, verbalized, rauq) cost one more pass per record; density ones need a file
+      const extraNames = extraPassScores()
+        .filter((sc) => sc.requires !== 'density')
+        .map((sc) => sc.name);
+      if (v.score !== 'confidence' && !SCORE_NAMES.includes(v.score) && !extraNames.includes(v.score))
         throw new UsageError(
-          `calibrate fit: --score: unknown score ${v.score} (available: confidence, ${SCORE_NAMES.join(', ')})`,
+          `calibrate fit: --score: unknown score ${v.score} (available: confidence, ${[...SCORE_NAMES, ...extraNames].join(', ')})`,
         );
       const records = readEvalRecords(v.data);
       const chatTemplate =
@@ -189,17 +194,22 @@ Never replaces --out without --overwrite; the file is validated, then written at
           stop: v.stop.map(unescapeStop),
           eosTokenIds: loaded.eosTokenIds,
           chatTemplate,
+          extra: extraNames.includes(v.score) ? [v.score] : undefined,
           onProgress: (done) => bar.update(done),
         });
         const kind = v.score === 'confidence' ? 'confidence' : 'uncertainty';
-        const values = predictions.map((p) => (kind === 'confidence' ? p.confidence : p.scores[v.score]!));
+        // an answer without a value of the score (an unparseable verbalised confidence) is left out
+        const used = predictions.filter((p) => kind === 'confidence' || Number.isFinite(p.scores[v.score]));
+        if (used.length === 0)
+          throw new UsageError(`calibrate fit: no answer has a value of --score ${v.score}; nothing to fit`);
+        const values = used.map((p) => (kind === 'confidence' ? p.confidence : p.scores[v.score]!));
         calibrator = fitScoreCalibrator(
           v.method,
           values,
-          predictions.map((p) => p.correct),
+          used.map((p) => p.correct),
           kind,
         );
-        n = predictions.length;
+        n = used.length;
       }
       bar.stop();
       fittedOn = {

@@ -1,17 +1,20 @@
 /** `attune eval`: generate answers, grade them, and judge the model's uncertainty. */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../../errors.ts';
+import { ConfigError, UsageError } from '../../errors.ts';
 import {
   abstentionOutcome,
   adapterIdentity,
   type CalibratorFile,
+  calibratorScore,
   checkCalibratorScore,
   checkFittedModel,
   checkPredictionsWritable,
   type EvalSummary,
+  extraPassScores,
   GRADE_METRICS,
   loadCalibratorFile,
+  loadDensityFile,
   loadThreshold,
   modelIdentity,
   outcomeJSON,
@@ -114,6 +117,18 @@ const options = {
     default: 0.5,
     valueName: '<r>',
   },
+  extra: {
+    type: 'string',
+    description:
+      'comma-separated extra-pass scores, each one more forward pass or generation per question: p_true, verbalized, rauq, mahalanobis, relative_mahalanobis (the last two need --density), or all',
+    valueName: '<a,b,...|all>',
+  },
+  density: {
+    type: 'path',
+    description:
+      'hidden-state density (attune uq fit-density) for the mahalanobis scores; refused for another model or adapter',
+    valueName: '<density.json>',
+  },
   calibrator: {
     type: 'path',
     description:
@@ -149,6 +164,44 @@ const options = {
   json: jsonOption,
 } as const;
 
+/**
+ * The extra-pass scores to compute: those of --extra ('all' = every one that can run: the
+ * mahalanobis ones only with a density, relative only with its background) plus any named in
+ * --scores. A density score without --density is a UsageError.
+ */
+export function resolveExtraScores(
+  extraFlag: string | undefined,
+  wanted: readonly string[] | undefined,
+  available: readonly string[],
+  density: { background: unknown } | undefined,
+): string[] {
+  const listed = extraFlag?.split(',').map((s) => s.trim()) ?? [];
+  if (listed.some((s) => s === ''))
+    throw new UsageError(`--extra: expected comma-separated score names, got ${JSON.stringify(extraFlag)}`);
+  const runnable = (name: string) =>
+    name === 'relative_mahalanobis'
+      ? density?.background != null
+      : name === 'mahalanobis'
+        ? density !== undefined
+        : true;
+  const names = listed.includes('all')
+    ? available.filter(runnable)
+    : [...listed, ...(wanted ?? []).filter((w) => available.includes(w) && !listed.includes(w))];
+  const unknown = names.filter((n) => !available.includes(n));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `--extra: unknown score(s) ${unknown.join(', ')} (available: ${available.join(', ')}, all)`,
+    );
+  const needDensity = names.filter((n) => n === 'mahalanobis' || n === 'relative_mahalanobis');
+  if (needDensity.length > 0 && density === undefined)
+    throw new UsageError(
+      `${needDensity.join(', ')}: need a fitted density: add --density FILE (attune uq fit-density)`,
+    );
+  if (names.includes('relative_mahalanobis') && density?.background == null)
+    throw new UsageError('relative_mahalanobis: the --density file was fitted without --background data');
+  return names;
+}
+
 /** Null metrics of `names` grouped by reason: `auroc, aupr: only one class`. */
 function nullReasons(notes: Record<string, string>, prefix: string, names: readonly string[]): string {
   const byReason = new Map<string, string[]>();
@@ -181,6 +234,11 @@ export function formatEvalSummary(summary: EvalSummary, metric: string): string 
     `accuracy ${summary.accuracy?.toFixed(4) ?? '-'} on ${summary.n} records (${metric} match)\n`,
     formatTable(rows, ['score', ...ranking, 'note']),
     `confidence${summary.uncalibrated ? ' (calibrated)' : ''}: ECE ${fixed(c.ece)} (${c.bins} bins), MCE ${fixed(c.mce)}, Brier ${fixed(c.brier)}, NLL ${fixed(c.nll)}${why ? ` (${why})` : ''}\n`,
+    summary.missing
+      ? `no value (left out of that score's metrics): ${Object.entries(summary.missing)
+          .map(([name, count]) => `${name} ${count} of ${summary.n}`)
+          .join(', ')}\n`
+      : '',
     summary.uncalibrated
       ? `uncalibrated: ECE ${fixed(summary.uncalibrated.confidence.ece)}, MCE ${fixed(summary.uncalibrated.confidence.mce)}, Brier ${fixed(summary.uncalibrated.confidence.brier)}, NLL ${fixed(summary.uncalibrated.confidence.nll)}\n`
       : '',
@@ -194,7 +252,9 @@ export const evalCommand = defineCommand({
   description: `Greedy-generates an answer for each {prompt | messages, answer} record, grades it (--metric),
 computes uncertainty scores of the answer (msp, log_perplexity, mean/max entropy, margin, log-prob
 quantiles; with --mc-dropout T also predictive/expected entropy, mutual information and NLL
-mean/variance; with --samples N the sampling scores of N answers sampled at --temperature) and
+mean/variance; with --samples N the sampling scores of N answers sampled at --temperature; with
+--extra the scores that cost one more pass per question: p_true, verbalized, rauq, and with
+--density (attune uq fit-density) mahalanobis and relative_mahalanobis) and
 reports accuracy, per score the AUROC / AUPR of detecting wrong answers (positive = wrong), PRR and AURC, and for the confidence exp(mean log-prob) ECE, MCE, Brier and
 NLL. With --calibrator (any kind from attune calibrate fit; refused when fitted on another model or
 adapter) the confidence is the calibrated one and the raw metrics sit under "uncalibrated". With
@@ -233,7 +293,7 @@ score) into --out, and never replaces an existing one without --overwrite (check
     if (calibrator && v['mc-dropout'] === 0)
       checkCalibratorScore(
         calibrator,
-        ['confidence', ...SCORE_NAMES],
+        ['confidence', ...SCORE_NAMES, ...extraPassScores().map((sc) => sc.name)],
         '; MC-dropout scores need --mc-dropout',
       );
     const threshold = v.abstain !== undefined ? loadThreshold(v.abstain) : undefined;
@@ -248,9 +308,30 @@ score) into --out, and never replaces an existing one without --overwrite (check
       throw new UsageError(
         `--scores: ${wantsSampling.join(', ')} need sampled answers: add --samples N (N >= 2)`,
       );
+    const extraNames = extraPassScores().map((sc) => sc.name);
+    const density = v.density !== undefined ? loadDensityFile(v.density) : undefined;
+    // a calibrator of an extra-pass score (calibrate fit --score p_true) needs that score computed
+    const calibrated = calibrator ? calibratorScore(calibrator) : undefined;
+    const extra = resolveExtraScores(
+      v.extra,
+      [...(wanted ?? []), ...(calibrated && extraNames.includes(calibrated) ? [calibrated] : [])],
+      extraNames,
+      density,
+    );
+    if (density)
+      checkFittedModel(
+        density.fittedOn,
+        v.density!,
+        modelIdentity(v.model),
+        v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
+      );
     if (v.samples === 1) throw new UsageError('--samples: sampling scores need at least 2 samples, found 1');
     const loaded = loadModelFromFlags(v);
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
+    if (density && density.hiddenSize !== loaded.model.config.hiddenSize)
+      throw new ConfigError(
+        `eval --density: ${v.density} was fitted on hidden states of size ${density.hiddenSize}, the model's are ${loaded.model.config.hiddenSize}`,
+      );
     if (chatTemplate === undefined && records.some((r) => r.messages !== undefined))
       requireChatTemplate(loaded.tokenizer, `eval: ${v.data} has {messages} records but`);
     const bar = progress({
@@ -267,6 +348,8 @@ score) into --out, and never replaces an existing one without --overwrite (check
       calibrator,
       chatTemplate,
       batch: v.batch,
+      extra,
+      density,
       samples:
         v.samples > 0
           ? {

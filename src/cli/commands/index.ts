@@ -24,6 +24,7 @@ import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
+import { uqFitDensityCommand } from './uq-fit-density.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
@@ -38,6 +39,7 @@ export const commands: readonly Command[] = [
   scoreCommand,
   evalCommand,
   uqMetricsCommand,
+  uqFitDensityCommand,
   calibrateFitCommand,
   calibrateConformalCommand,
   cascadeCommand,

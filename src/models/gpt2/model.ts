@@ -29,6 +29,7 @@ import {
   slice,
   type Tensor,
 } from '../../tensor/index.ts';
+import { type AttentionProbe, recordPrevTokenAttention } from '../attention-probe.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
 import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
 import { GPT2_ACTIVATIONS, type Gpt2Config } from './config.ts';
@@ -36,6 +37,7 @@ import { GPT2_ACTIVATIONS, type Gpt2Config } from './config.ts';
 interface BlockContext {
   cache: KvCaches | null;
   layerIndex: number;
+  probe: AttentionProbe | null;
 }
 
 type Conv1DOptions = ConstructorParameters<typeof Conv1D>[2];
@@ -74,6 +76,7 @@ export class Gpt2Attention extends Module {
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const scale = this.config.scaleAttnWeights ? 1 / Math.sqrt(headDim) : 1;
     const options = { causal: true, scale, dropout: rate, seed };
+    if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, scale);
     const out = ctx.cache
       ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
       : attention(q, k, v, options);
@@ -226,6 +229,8 @@ export class Gpt2LMHeadModel extends CausalLM {
       throw new RangeError(`Gpt2LMHeadModel: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
     const cache = options.cache ?? null;
+    const probe = options.attentionProbe ?? null;
+    if (probe && cache) throw new RangeError('attentionProbe: records a whole sequence; pass no KV cache');
     const starts = cacheStarts(cache, B);
     const start = Math.max(...starts);
     if (start + T > this.config.maxPositionEmbeddings) {
@@ -245,7 +250,7 @@ export class Gpt2LMHeadModel extends CausalLM {
       // autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => block.forward(input, { cache, layerIndex }));
+      x = scope(() => block.forward(input, { cache, layerIndex, probe }));
     }
     advanceCaches(cache, T);
     return layerNorm(x, t.ln_f.weight, t.ln_f.bias, this.config.layerNormEps);

@@ -22,6 +22,7 @@ import {
   type Tensor,
   Tensor as TensorClass,
 } from '../../tensor/index.ts';
+import { type AttentionProbe, recordPrevTokenAttention } from '../attention-probe.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
 import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
 import { checkSequenceLength, type LlamaConfig } from './config.ts';
@@ -35,6 +36,7 @@ interface LayerContext {
   sin: Tensor;
   cache: KvCaches | null;
   layerIndex: number;
+  probe: AttentionProbe | null;
 }
 
 /** Grouped-query self-attention with rotary embeddings. */
@@ -92,6 +94,7 @@ export class LlamaAttention extends Module {
     const rate = this.attn_dropout.activeRate();
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const options = { causal: true, dropout: rate, seed };
+    if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, 1 / Math.sqrt(headDim));
     const out = ctx.cache
       ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
       : attention(q, k, v, options);
@@ -264,6 +267,8 @@ export class LlamaForCausalLM extends CausalLM {
       throw new RangeError(`LlamaForCausalLM: ids ${ids.describe()} must be [B, T] i32`);
     const [B, T] = ids.shape as [number, number];
     const cache = options.cache ?? null;
+    const probe = options.attentionProbe ?? null;
+    if (probe && cache) throw new RangeError('attentionProbe: records a whole sequence; pass no KV cache');
     const starts = cacheStarts(cache, B);
     const start = Math.max(...starts);
     checkSequenceLength(this.config, start + T);
@@ -280,7 +285,7 @@ export class LlamaForCausalLM extends CausalLM {
       // those the autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex }));
+      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex, probe }));
     }
     advanceCaches(cache, T);
     return rmsNorm(x, normWeight, this.config.rmsNormEps);

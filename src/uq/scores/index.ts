@@ -4,5 +4,9 @@ import './entropy.ts';
 import './margin.ts';
 import './divergence.ts';
 import './sampling.ts';
+import './p-true.ts';
+import './verbalized.ts';
+import './rauq.ts';
+import './mahalanobis.ts';
 
 export * from './registry.ts';

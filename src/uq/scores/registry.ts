@@ -8,6 +8,10 @@
  */
 import { z } from 'zod';
 import { Registry, type RegistryEntry } from '../../config/registry.ts';
+import type { ChatMessage, Tokenizer } from '../../io/index.ts';
+import type { CausalLM } from '../../models/index.ts';
+import type { DensityFile } from '../density.ts';
+import type { AnswerInternals } from '../internals.ts';
 
 /** Per-token quantities of the answer tokens. */
 export interface AnswerTokens {
@@ -59,8 +63,49 @@ export interface SamplingScore extends RegistryEntry {
   computeSamples(s: AnswerSamples): number;
 }
 
+/**
+ * What an extra-pass score may use of one answered question: the model, the question and the
+ * greedy answer, its token quantities, and (computed once, on first use) the hidden states and
+ * attention of a teacher-forced pass over prompt + answer.
+ */
+export interface ExtraPassContext {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  /** The question as text: a prompt record's prompt, a chat record's last user message. */
+  question: string;
+  /** The chat messages of a {messages} record (chat models), else undefined. */
+  messages?: ChatMessage[];
+  /** Chat template source for rendering messages (default: the tokenizer's). */
+  chatTemplate?: string;
+  eosTokenIds: readonly number[];
+  promptIds: readonly number[];
+  /** The greedy answer's tokens (without EOS / the stop-completing token) and its trimmed text. */
+  answerIds: readonly number[];
+  answer: string;
+  tokens: AnswerTokens;
+  /** Mean hidden state and previous-token attention of prompt + answer (one cached pass). */
+  internals(): AnswerInternals;
+  /** A fitted density (attune uq fit-density), for the scores that need one. */
+  density?: DensityFile;
+}
+
+/**
+ * A registered extra-pass score: costs one more forward pass or generation per question, so it is
+ * computed only when asked for (`eval --extra NAME`). NaN means "no value" (e.g. an unparseable
+ * verbalised confidence): written as null and left out of that score's metrics, counted.
+ */
+export interface ExtraPassScore extends RegistryEntry {
+  needs: 'extra';
+  /** 'density': needs `eval --density FILE` (a fitted density). */
+  requires?: 'density';
+  /** Reads AnswerInternals.prevTokenAttention (the internals pass then records attention). */
+  needsAttention?: boolean;
+  /** The score of a non-empty answer (an empty answer scores 0), or NaN for no value. */
+  computeExtra(ctx: ExtraPassContext): number;
+}
+
 /** A registered uncertainty score. */
-export type UqScore = SinglePassScore | SamplingScore;
+export type UqScore = SinglePassScore | SamplingScore | ExtraPassScore;
 
 /** Every score, in report order. */
 export const uqScores = new Registry<UqScore>('uncertainty score', 'score');
@@ -75,9 +120,19 @@ export function registerSamplingScore(score: Omit<SamplingScore, 'options' | 'ne
   uqScores.register({ ...score, needs: 'samples', options: z.object({}) });
 }
 
+/** Register an extra-pass score (no options today). */
+export function registerExtraPassScore(score: Omit<ExtraPassScore, 'options' | 'needs'>): void {
+  uqScores.register({ ...score, needs: 'extra', options: z.object({}) });
+}
+
 /** The registered single-pass scores, in report order. */
 export function singlePassScores(): SinglePassScore[] {
-  return uqScores.list().filter((s): s is SinglePassScore => s.needs !== 'samples');
+  return uqScores.list().filter((s): s is SinglePassScore => s.needs !== 'samples' && s.needs !== 'extra');
+}
+
+/** The registered extra-pass scores, in report order. */
+export function extraPassScores(): ExtraPassScore[] {
+  return uqScores.list().filter((s): s is ExtraPassScore => s.needs === 'extra');
 }
 
 /** The registered sampling scores, in report order. */

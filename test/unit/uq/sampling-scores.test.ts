@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { rougeL } from '../../../src/uq/grade.ts';
 import {
   type AnswerSamples,
+  extraPassScores,
   samplingScores,
   singlePassScores,
   uqScores,
@@ -99,7 +100,7 @@ describe('the sampling scores in the registry', () => {
       'eccentricity',
     ]);
     assert.ok(singlePassScores().every((s) => !names.includes(s.name)));
-    assert.equal(uqScores.list().length, singlePassScores().length + names.length);
+    assert.equal(uqScores.list().length, singlePassScores().length + names.length + extraPassScores().length);
   });
   it('compute from sampled answers', () => {
     const s: AnswerSamples = {

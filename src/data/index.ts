@@ -3,4 +3,5 @@ export * from './batching.ts';
 export * from './chat.ts';
 export * from './dataset.ts';
 export * from './jsonl.ts';
+export * from './preference.ts';
 export * from './tokenize.ts';

@@ -192,13 +192,17 @@ export class DataLoader {
     this.groupSize = options.groupSize === undefined ? 1 : positiveInteger('groupSize', options.groupSize);
     if (this.groupSize > 1) {
       if (this.packing)
-        throw new ConfigError(`DataLoader: packing cannot be used with groupSize ${this.groupSize} (grouped examples, e.g. preference pairs)`);
+        throw new ConfigError(
+          `DataLoader: packing cannot be used with groupSize ${this.groupSize} (grouped examples, e.g. preference pairs)`,
+        );
       if (this.batchSize % this.groupSize !== 0)
         throw new ConfigError(
           `DataLoader: batchSize ${this.batchSize} must be a multiple of groupSize ${this.groupSize} (each group of examples, e.g. a preference pair, stays in one batch)`,
         );
       if (examples.length % this.groupSize !== 0)
-        throw new ConfigError(`DataLoader: ${examples.length} examples do not form groups of ${this.groupSize}`);
+        throw new ConfigError(
+          `DataLoader: ${examples.length} examples do not form groups of ${this.groupSize}`,
+        );
     }
     examples.forEach((example, index) => {
       const where = `example ${index} (${example.file}:${example.line})`;

@@ -22,7 +22,14 @@ import type { ChatMessage } from '../io/chat-template.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
 import { requireChatTemplate } from './chat.ts';
 import { countTokens, type Dataset, describeSkipped, type LoadDatasetOptions } from './dataset.ts';
-import { checkOnBadRecord, type DataRecord, jsonTypeName, type MessagesRecord, type SkippedRecord, toRecord } from './jsonl.ts';
+import {
+  checkOnBadRecord,
+  type DataRecord,
+  jsonTypeName,
+  type MessagesRecord,
+  type SkippedRecord,
+  toRecord,
+} from './jsonl.ts';
 import { tokenizeRecord } from './tokenize.ts';
 
 /** One validated preference record. */
@@ -85,7 +92,8 @@ export function toPreferenceRecord(value: unknown, file: string, line: number): 
   }
   const chosen = response('chosen');
   const rejected = response('rejected');
-  if (chosen === rejected) fail(`'chosen' and 'rejected' are the same text; a pair needs two different responses`);
+  if (chosen === rejected)
+    fail(`'chosen' and 'rejected' are the same text; a pair needs two different responses`);
   return { file, line, context, chosen, rejected };
 }
 
@@ -117,7 +125,10 @@ export function readPreferenceJsonl(
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot read: ${(error as Error).message}`);
+    throw new FormatError(
+      path,
+      code === 'ENOENT' ? 'file not found' : `cannot read: ${(error as Error).message}`,
+    );
   }
   const records: PreferenceRecord[] = [];
   const skipped: SkippedRecord[] = [];
@@ -132,7 +143,11 @@ export function readPreferenceJsonl(
         try {
           value = JSON.parse(line);
         } catch (error) {
-          throw new DataError(path, index + 1, `invalid JSON: ${(error as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+          throw new DataError(
+            path,
+            index + 1,
+            `invalid JSON: ${(error as Error).message.replace(/\s*\n\s*/g, ' ')}`,
+          );
         }
         records.push(toPreferenceRecord(value, path, index + 1));
       } catch (error) {
@@ -144,7 +159,11 @@ export function readPreferenceJsonl(
 }
 
 function skippedOf(error: DataError): SkippedRecord {
-  return { file: error.file, line: error.line, reason: error.message.slice(`${error.file}:${error.line}: `.length) };
+  return {
+    file: error.file,
+    line: error.line,
+    reason: error.message.slice(`${error.file}:${error.line}: `.length),
+  };
 }
 
 /**
@@ -166,7 +185,12 @@ export function loadPreferenceDataset(
   const read = readPreferenceJsonl(path, { onBadRecord });
   const firstChat = read.records.find((r) => r.context.shape === 'messages');
   // a tokenizer without a chat template is a setup problem, not a bad record: an error whatever onBadRecord says
-  if (firstChat) requireChatTemplate(tokenizer, responseRecord(firstChat, firstChat.chosen) as MessagesRecord, options.chatTemplate);
+  if (firstChat)
+    requireChatTemplate(
+      tokenizer,
+      responseRecord(firstChat, firstChat.chosen) as MessagesRecord,
+      options.chatTemplate,
+    );
   const examples: Dataset['examples'] = [];
   const skipped = [...read.skipped];
   for (const record of read.records) {
@@ -188,7 +212,9 @@ export function loadPreferenceDataset(
   if (examples.length === 0) {
     throw new FormatError(
       path,
-      records === 0 ? 'no preference records (the file is empty)' : `none of its ${records} preference records is usable`,
+      records === 0
+        ? 'no preference records (the file is empty)'
+        : `none of its ${records} preference records is usable`,
     );
   }
   return {

@@ -88,7 +88,8 @@ function countExamples(batches: readonly MicroBatch[]): number | null {
   for (const b of batches) {
     if (!b.exampleOf) return null;
     const labels = b.labels.data as Int32Array;
-    for (let i = 0; i < labels.length; i++) if (labels[i]! !== -100 && b.exampleOf[i]! >= 0) seen.add(b.exampleOf[i]!);
+    for (let i = 0; i < labels.length; i++)
+      if (labels[i]! !== -100 && b.exampleOf[i]! >= 0) seen.add(b.exampleOf[i]!);
   }
   return seen.size;
 }

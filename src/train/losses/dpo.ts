@@ -83,7 +83,7 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
     reference: null,
     data: {
       groupSize: PAIR_SIZE,
-      shape: "preference pairs {prompt, chosen, rejected} or {messages, chosen, rejected}",
+      shape: 'preference pairs {prompt, chosen, rejected} or {messages, chosen, rejected}',
       load: (path, tokenizer, dataOptions) => loadPreferenceDataset(path, tokenizer, dataOptions),
       prepare(context) {
         preparedExamples = context.examples;
@@ -92,7 +92,9 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
           const cached = readReferenceCache(cachePath, context.examples);
           if (cached) {
             loss.reference = cached;
-            context.report(`dpo: reference log-probs of ${context.examples.length} examples read from ${cachePath}`);
+            context.report(
+              `dpo: reference log-probs of ${context.examples.length} examples read from ${cachePath}`,
+            );
             return;
           }
         }
@@ -110,14 +112,20 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
     compute(terms, step) {
       const reference = loss.reference;
       if (!reference)
-        throw new AttuneError('dpo: no reference log-probs (the trainer calls loss.data.prepare before step 1)');
+        throw new AttuneError(
+          'dpo: no reference log-probs (the trainer calls loss.data.prepare before step 1)',
+        );
       if (!terms.exampleOf)
-        throw new AttuneError("dpo: the batch does not say which example each token belongs to (Batch.exampleOf)");
+        throw new AttuneError(
+          'dpo: the batch does not say which example each token belongs to (Batch.exampleOf)',
+        );
       const sums = sumByExample(terms.logp, terms.exampleOf, terms.count);
       const pairs: number[] = [];
       for (const [e, entry] of sums) {
         if (e < 0 || e >= reference.logp.length)
-          throw new AttuneError(`dpo: token of example ${e}, but the reference has ${reference.logp.length} examples`);
+          throw new AttuneError(
+            `dpo: token of example ${e}, but the reference has ${reference.logp.length} examples`,
+          );
         const partner = e % 2 === 0 ? e + 1 : e - 1;
         if (!sums.has(partner))
           throw new AttuneError(
@@ -178,8 +186,15 @@ registerLoss({
   description:
     'direct preference optimisation on {prompt, chosen, rejected} pairs against the base as reference (sigmoid DPO or IPO)',
   options: z.object({
-    beta: z.number().positive().default(0.1).describe('DPO: temperature of the implicit reward; IPO: the target margin is 1/(2 beta)'),
-    variant: z.enum(['sigmoid', 'ipo']).default('sigmoid').describe('sigmoid: DPO (-log sigma(beta d)); ipo: (d - 1/(2 beta))^2'),
+    beta: z
+      .number()
+      .positive()
+      .default(0.1)
+      .describe('DPO: temperature of the implicit reward; IPO: the target margin is 1/(2 beta)'),
+    variant: z
+      .enum(['sigmoid', 'ipo'])
+      .default('sigmoid')
+      .describe('sigmoid: DPO (-log sigma(beta d)); ipo: (d - 1/(2 beta))^2'),
     length_normalize: z
       .boolean()
       .default(false)

@@ -127,7 +127,10 @@ export function writeReferenceCache(
  * The cached reference log-probs of `examples` in `path`; null when there is no such file. A file
  * that is malformed is a FormatError; one written for other examples a ConfigError.
  */
-export function readReferenceCache(path: string, examples: readonly TokenizedExample[]): ReferenceLogProbs | null {
+export function readReferenceCache(
+  path: string,
+  examples: readonly TokenizedExample[],
+): ReferenceLogProbs | null {
   if (!existsSync(path)) return null;
   let file: Partial<CacheFile>;
   try {
@@ -137,13 +140,20 @@ export function readReferenceCache(path: string, examples: readonly TokenizedExa
   }
   const n = examples.length;
   if (file.version !== 1 || !Array.isArray(file.logp) || !Array.isArray(file.tokens))
-    throw new FormatError(path, 'not a reference log-prob cache (expected version 1 with logp and tokens lists)');
+    throw new FormatError(
+      path,
+      'not a reference log-prob cache (expected version 1 with logp and tokens lists)',
+    );
   if (file.examples !== n || file.fingerprint !== examplesFingerprint(examples)) {
     throw new ConfigError(
       `${path}: the reference log-probs were computed for other training data (${file.examples} examples, fingerprint ${String(file.fingerprint).slice(0, 12)}; now ${n} examples); resume with the same data, or start a new run`,
     );
   }
-  if (file.logp.length !== n || file.tokens.length !== n || file.logp.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+  if (
+    file.logp.length !== n ||
+    file.tokens.length !== n ||
+    file.logp.some((v) => typeof v !== 'number' || !Number.isFinite(v))
+  )
     throw new FormatError(path, `expected ${n} finite log-probs and token counts`);
   return { logp: Float64Array.from(file.logp), tokens: Int32Array.from(file.tokens) };
 }

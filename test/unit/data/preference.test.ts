@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { DataLoader } from '../../../src/data/batching.ts';
-import { IGNORE_INDEX } from '../../../src/data/tokenize.ts';
 import { loadPreferenceDataset, readPreferenceJsonl } from '../../../src/data/preference.ts';
+import { IGNORE_INDEX } from '../../../src/data/tokenize.ts';
 import { DataError } from '../../../src/errors.ts';
 import { Tokenizer, writeByteTokenizer } from '../../../src/io/index.ts';
 import { CHATML_TEMPLATE, cleanup, tempDir, writeJsonl } from './helpers.ts';
@@ -71,7 +71,10 @@ describe('preference data', () => {
         { messages: [{ role: 'assistant', content: 'x' }], chosen: 'a', rejected: 'b' },
         /:1: the conversation ends with an assistant turn/,
       ],
-      [{ messages: [{ role: 'bot', content: 'x' }], chosen: 'a', rejected: 'b' }, /:1: messages\[0\]\.role 'bot'/],
+      [
+        { messages: [{ role: 'bot', content: 'x' }], chosen: 'a', rejected: 'b' },
+        /:1: messages\[0\]\.role 'bot'/,
+      ],
       ['{not json', /:1: invalid JSON/],
     ];
     for (const [record, pattern] of cases) {
@@ -104,7 +107,10 @@ describe('preference data', () => {
 
   it("refuses trainOn 'all' (only the responses are compared)", () => {
     const path = writeJsonl('p2.jsonl', [{ prompt: 'a', chosen: 'x', rejected: 'y' }]);
-    assert.throws(() => loadPreferenceDataset(path, tokenizer, { trainOn: 'all' }), /train_on: 'all' cannot be used/);
+    assert.throws(
+      () => loadPreferenceDataset(path, tokenizer, { trainOn: 'all' }),
+      /train_on: 'all' cannot be used/,
+    );
   });
 });
 
@@ -132,7 +138,10 @@ describe('DataLoader groupSize', () => {
       if (firsts.some((e, i) => e !== b * 4 + i)) shuffled = true;
     }
     assert.ok(shuffled, 'the groups are shuffled');
-    assert.deepEqual([...seen.slice(0, 12)].sort((a, b) => a - b), [...Array(12).keys()]);
+    assert.deepEqual(
+      [...seen.slice(0, 12)].sort((a, b) => a - b),
+      [...Array(12).keys()],
+    );
   });
 
   it('resumes exactly and refuses bad group settings', () => {
@@ -152,7 +161,8 @@ describe('DataLoader groupSize', () => {
       /3 examples do not form groups of 2/,
     );
     assert.throws(
-      () => new DataLoader(examples, { batchSize: 2, padTokenId: 0, groupSize: 2, packing: true, maxLength: 8 }),
+      () =>
+        new DataLoader(examples, { batchSize: 2, padTokenId: 0, groupSize: 2, packing: true, maxLength: 8 }),
       /packing cannot be used with groupSize 2/,
     );
   });

@@ -1,9 +1,10 @@
 /**
  * Bench experiment `dpo`: DPO on the world's abstention pairs vs CE on the same prompts' chosen
- * answers (world/preferences.ts). Both rows fine-tune LoRA from the world base with the bench's
- * recipe: `lora-abstain + dpo` on the pairs (taught people: fact vs wrong fact; the training half
- * of the unknown people: "I don't know" vs a hallucinated fact), `lora-abstain + ce` on the chosen
- * answers as completions. Besides the bench's columns (known / taught accuracy, retention), each
+ * answers (world/preferences.ts). Every row fine-tunes LoRA from the world base with the bench's
+ * recipe: `lora-abstain + dpo` (beta 0.1) and `lora-abstain + dpo(nll_weight=1)` (RPO: DPO plus
+ * the chosen NLL) on the pairs (taught people: fact vs wrong fact; the training half of the unknown
+ * people: "I don't know" vs a hallucinated fact), `lora-abstain + ce` on the chosen answers as
+ * completions. Besides the bench's columns (known / taught accuracy, retention), each
  * run measures by greedy answers:
  * - `abstain_unknown`: the abstention rate on the held-out unknown people (in no pair);
  * - `abstain_unknown_trained`: on the unknown people of the pairs (their canonical questions);
@@ -27,6 +28,8 @@ import { type ExperimentRun, registerExperiment } from '../experiment.ts';
 /** Rows of this experiment (method label and loss). */
 const DPO_ROW = { method: 'lora-abstain', loss: 'dpo' } as const;
 const CE_ROW = { method: 'lora-abstain', loss: 'ce' } as const;
+/** DPO plus the chosen response's NLL (RPO): DPO alone can satisfy its margin by lowering the rejected side. */
+const RPO_ROW = { method: 'lora-abstain', loss: 'dpo(nll_weight=1)' } as const;
 
 /** Abstention rate of the greedy answers of `records` under `run`'s model (null when none). */
 function abstentionRates(
@@ -81,15 +84,28 @@ registerExperiment({
         overrides: { data: { train: files.pairs }, loss: { name: 'dpo', beta: 0.1 } },
       },
       { row: CE_ROW, overrides: { data: { train: files.sft }, loss: 'ce' } },
+      {
+        row: RPO_ROW,
+        overrides: { data: { train: files.pairs }, loss: { name: 'dpo', beta: 0.1, nll_weight: 1 } },
+      },
     ];
     return rows.map(({ row, overrides }) =>
       ctx.seeds.map((seed) => {
-        const trained = ctx.train(`${row.method}-${row.loss}`, seed, overrides);
+        const trained = ctx.train(`${row.method}-${row.loss.replace(/[^a-z0-9]+/g, '-')}`, seed, overrides);
         return ctx.evaluate(row, seed, trained, trained.cost, () => abstentionRates(trained, sets));
       }),
     );
   },
   headlines: [
+    {
+      paper: 'Iterative Reasoning Preference Optimization',
+      claim: 'adding the chosen NLL to DPO (RPO) abstains on held-out unknown people more than plain DPO',
+      metric: 'extra.abstain_unknown',
+      sign: 1,
+      kind: 'better',
+      baseline: DPO_ROW,
+      treatment: RPO_ROW,
+    },
     {
       paper: 'Direct Preference Optimization: Your Language Model is Secretly a Reward Model',
       claim:

@@ -8,7 +8,8 @@
  *   sigmoid: L = -(1 - eps) log sigma(beta d) - eps log sigma(-beta d)     (eps = label_smoothing)
  *   ipo:     L = (d - 1 / (2 beta))^2
  *
- * averaged over the pairs of the optimizer step. It is a token loss: dL/dlogp of every token of a
+ * averaged over the pairs of the optimizer step, plus `nll_weight` times the chosen response's mean
+ * token NLL (-s_sum(chosen) / |chosen|; RPO, Pang et al. 2024: keeps the chosen likelihood rising). It is a token loss: dL/dlogp of every token of a
  * response is dL/ds of that response (divided by its length when normalised), +dL/dd for chosen and
  * -dL/dd for rejected, so the fused head's backward does the rest.
  *
@@ -41,6 +42,8 @@ export interface DpoOptions {
   lengthNormalize: boolean;
   /** Conservative DPO: the probability that a pair's label is flipped (sigmoid variant only). */
   labelSmoothing: number;
+  /** Weight of the chosen response's mean token NLL added to the loss (RPO; default 0). */
+  nllWeight?: number;
 }
 
 /** log sigma(x), stable for large |x|. */
@@ -143,6 +146,8 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
       let chosenReward = 0;
       let rejectedReward = 0;
       let accuracy = 0;
+      let nll = 0;
+      const nllWeight = options.nllWeight ?? 0;
       const score = (e: number): { policy: number; ref: number; n: number } => {
         const n = options.lengthNormalize ? reference.tokens[e]! : 1;
         return { policy: sums.get(e)!.sum / n, ref: reference.logp[e]! / n, n };
@@ -158,15 +163,20 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
         chosenReward += (options.beta * chosenRatio) / stepPairs;
         rejectedReward += (options.beta * rejectedRatio) / stepPairs;
         if (d > 0) accuracy += 1 / stepPairs;
-        coefficient.set(c, dd / stepPairs / chosen.n);
+        const chosenTokens = reference.tokens[c]!;
+        nll -= sums.get(c)!.sum / chosenTokens / stepPairs;
+        coefficient.set(c, dd / stepPairs / chosen.n - nllWeight / stepPairs / chosenTokens);
         coefficient.set(c + 1, -dd / stepPairs / rejected.n);
       }
       const cLogp = new Float32Array(terms.count);
       for (let i = 0; i < terms.count; i++) cLogp[i] = coefficient.get(terms.exampleOf[i]!)!;
+      const preference = value;
+      value += nllWeight * nll;
       return {
         value,
         parts: {
-          [options.variant === 'ipo' ? 'ipo' : 'dpo']: value,
+          [options.variant === 'ipo' ? 'ipo' : 'dpo']: preference,
+          ...(nllWeight > 0 ? { nll } : {}),
           rewards_chosen: chosenReward,
           rewards_rejected: rejectedReward,
           rewards_margin: chosenReward - rejectedReward,
@@ -205,6 +215,11 @@ registerLoss({
       .max(0.5)
       .default(0)
       .describe('conservative DPO: assumed probability that a pair is mislabelled (sigmoid variant)'),
+    nll_weight: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe("weight of the chosen response's mean token NLL added to the loss (RPO)"),
   }),
   create: (o) =>
     dpoLoss({
@@ -212,5 +227,6 @@ registerLoss({
       variant: o.variant,
       lengthNormalize: o.length_normalize,
       labelSmoothing: o.label_smoothing,
+      nllWeight: o.nll_weight,
     }),
 });

@@ -35,7 +35,7 @@ describe('bench experiment dpo', () => {
       },
       experiments: ['dpo'],
     });
-    for (const loss of ['dpo', 'ce']) {
+    for (const loss of ['dpo', 'ce', 'dpo(nll_weight=1)']) {
       const row = result.results.find((r) => r.method === 'lora-abstain' && r.loss === loss)!;
       assert.ok(row, loss);
       assert.equal(row.seeds, 1);
@@ -47,7 +47,7 @@ describe('bench experiment dpo', () => {
     const claims = result.headlines.filter((h) => h.treatment.method === 'lora-abstain');
     assert.deepEqual(
       claims.map((h) => h.metric),
-      ['extra.abstain_unknown', 'extra.false_abstain', 'retention'],
+      ['extra.abstain_unknown', 'extra.abstain_unknown', 'extra.false_abstain', 'retention'],
     );
   });
 });

@@ -66,6 +66,14 @@ describe('dpo loss by hand', () => {
     assert.ok(Math.abs(out.cLogp[0]! - (2 * (dn - 5)) / 2) < 1e-5);
     assert.ok(Math.abs(out.cLogp[2]! + (2 * (dn - 5)) / 3) < 1e-5);
   });
+  it('nll_weight adds the mean token NLL of the chosen response', () => {
+    const plain = dpo({ beta: 0.1 }, [-2.5, -2.8], [2, 3]).compute(terms, step);
+    const rpo = dpo({ beta: 0.1, nll_weight: 0.5 }, [-2.5, -2.8], [2, 3]).compute(terms, step);
+    assert.ok(Math.abs(rpo.value - (plain.value + 0.5 * 1)) < 1e-12, `${rpo.value}`);
+    assert.equal(rpo.parts.nll, 1);
+    assert.ok(Math.abs(rpo.cLogp[0]! - (plain.cLogp[0]! - 0.5 / 2)) < 1e-7);
+    assert.equal(rpo.cLogp[3], plain.cLogp[3]);
+  });
   it('averages over the pairs of the whole step', () => {
     const half = dpo({ beta: 0.1 }, [-2.5, -2.8], [2, 3]).compute(terms, { ...step, stepExamples: 4 });
     const full = dpo({ beta: 0.1 }, [-2.5, -2.8], [2, 3]).compute(terms, step);
@@ -79,6 +87,7 @@ describe('dpo loss by hand', () => {
       { beta: 0.5, label_smoothing: 0.2 },
       { beta: 0.1, variant: 'ipo' },
       { beta: 0.3, length_normalize: true },
+      { beta: 0.1, nll_weight: 0.7 },
     ]) {
       const loss = dpo(options, [-2.5, -2.8], [2, 3]);
       const base = pairTerms([-1.2, -0.4], [-0.9, -1.6, -0.2]);

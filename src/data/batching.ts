@@ -14,6 +14,9 @@
  *   `padTokenIdOf(tokenizer)`: its pad token, else EOS); padding has attention mask 0 and label -100.
  * - Epochs: `next()` always returns a batch; after the last batch of an epoch it starts the next
  *   epoch (a new order). The last batch of an epoch may be smaller unless `dropLast`.
+ * - Groups (`groupSize` g > 1, e.g. 2 for preference pairs): examples g*k .. g*k + g - 1 form a unit
+ *   that is shuffled as a whole and never split across batches (batchSize must be a multiple of g),
+ *   so a loss that couples the examples of a group (DPO's chosen and rejected) sees them together.
  * - Resume: `state()` is JSON (epoch, batches taken in it, the Rng state at the epoch's start,
  *   token counters); `restore(state)` on a loader built from the same examples and options gives
  *   exactly the batches the saved loader would have given next.
@@ -41,6 +44,8 @@ export interface DataLoaderOptions {
   maxLength?: number;
   /** Leave out the last, smaller batch of each epoch (default false). */
   dropLast?: boolean;
+  /** Examples per unit that shuffles and batches as one (default 1; see the file comment). */
+  groupSize?: number;
 }
 
 /** One batch; tensors are i32 [B, T] (B rows, T the longest row). */
@@ -78,6 +83,8 @@ export interface DataLoaderFingerprint {
   packing: boolean;
   maxLength: number | null;
   dropLast: boolean;
+  /** Present only when > 1 (states saved before groups existed stay valid). */
+  groupSize?: number;
 }
 
 /** The serialisable position of a DataLoader (plain JSON). */
@@ -134,6 +141,7 @@ export class DataLoader {
   private readonly packing: boolean;
   private readonly maxLength: number | null;
   private readonly dropLast: boolean;
+  private readonly groupSize: number;
   private readonly rng: Rng;
   private readonly fingerprint: DataLoaderFingerprint;
   /** Dataset totals. */
@@ -181,6 +189,21 @@ export class DataLoader {
       );
     }
     if (examples.length === 0) throw new ConfigError('DataLoader: there are no examples');
+    this.groupSize = options.groupSize === undefined ? 1 : positiveInteger('groupSize', options.groupSize);
+    if (this.groupSize > 1) {
+      if (this.packing)
+        throw new ConfigError(
+          `DataLoader: packing cannot be used with groupSize ${this.groupSize} (grouped examples, e.g. preference pairs)`,
+        );
+      if (this.batchSize % this.groupSize !== 0)
+        throw new ConfigError(
+          `DataLoader: batchSize ${this.batchSize} must be a multiple of groupSize ${this.groupSize} (each group of examples, e.g. a preference pair, stays in one batch)`,
+        );
+      if (examples.length % this.groupSize !== 0)
+        throw new ConfigError(
+          `DataLoader: ${examples.length} examples do not form groups of ${this.groupSize}`,
+        );
+    }
     examples.forEach((example, index) => {
       const where = `example ${index} (${example.file}:${example.line})`;
       if (example.inputIds.length === 0 || example.inputIds.length !== example.labels.length) {
@@ -204,6 +227,7 @@ export class DataLoader {
       packing: this.packing,
       maxLength: this.maxLength,
       dropLast: this.dropLast,
+      ...(this.groupSize > 1 ? { groupSize: this.groupSize } : {}),
     };
     this.rng = new Rng(seed);
     this.epochRngState = this.rng.getState();
@@ -260,7 +284,8 @@ export class DataLoader {
     if (state?.version !== 1) {
       throw new ConfigError(`DataLoader.restore: unknown state version ${JSON.stringify(state?.version)}`);
     }
-    const differences = (Object.keys(this.fingerprint) as (keyof DataLoaderFingerprint)[])
+    const keys = new Set([...Object.keys(this.fingerprint), ...Object.keys(state.fingerprint ?? {})]);
+    const differences = ([...keys] as (keyof DataLoaderFingerprint)[])
       .filter((key) => state.fingerprint?.[key] !== this.fingerprint[key])
       .map(
         (key) =>
@@ -298,8 +323,10 @@ export class DataLoader {
 
   /** Order the examples for the epoch starting now (drawing from the Rng) and form its rows. */
   private planEpoch(): void {
-    const order = Array.from({ length: this.examples.length }, (_, i) => i);
-    if (this.shuffle) this.rng.shuffle(order);
+    const g = this.groupSize;
+    const units = Array.from({ length: this.examples.length / g }, (_, i) => i);
+    if (this.shuffle) this.rng.shuffle(units);
+    const order = g === 1 ? units : units.flatMap((u) => Array.from({ length: g }, (_, j) => u * g + j));
     if (!this.packing) {
       this.rows = order.map((i) => [i]);
     } else {

@@ -3,4 +3,6 @@ export * from './batching.ts';
 export * from './chat.ts';
 export * from './dataset.ts';
 export * from './jsonl.ts';
+export * from './preference.ts';
+export * from './self-to-supervised.ts';
 export * from './tokenize.ts';

@@ -82,6 +82,18 @@ function countStep(
   return { tokens, correct };
 }
 
+/** Distinct examples (exampleOf) with a supervised token in `batches`; null without exampleOf. */
+function countExamples(batches: readonly MicroBatch[]): number | null {
+  const seen = new Set<number>();
+  for (const b of batches) {
+    if (!b.exampleOf) return null;
+    const labels = b.labels.data as Int32Array;
+    for (let i = 0; i < labels.length; i++)
+      if (labels[i]! !== -100 && b.exampleOf[i]! >= 0) seen.add(b.exampleOf[i]!);
+  }
+  return seen.size;
+}
+
 /**
  * Forward + backward of one optimizer step over `batches` (gradient accumulation); gradients are
  * accumulated into the trainable parameters' `.grad`. Returns the step loss.
@@ -95,6 +107,7 @@ export function forwardBackwardStep(
   // one micro-batch they come from the training pass itself.
   const needCorrect = (loss.needsCorrectCounts ?? false) && batches.length > 1;
   const counts = countStep(model, batches, needCorrect);
+  const stepExamples = countExamples(batches);
   let value = 0;
   const parts: Record<string, number> = {};
   let inputTokens = 0;
@@ -118,7 +131,7 @@ export function forwardBackwardStep(
           count,
           ...targetsOf(batch, rows),
         },
-        { stepTokens: counts.tokens, stepCorrect },
+        { stepTokens: counts.tokens, stepCorrect, ...(stepExamples === null ? {} : { stepExamples }) },
       );
       value += out.value;
       for (const [k, v] of Object.entries(out.parts)) parts[k] = (parts[k] ?? 0) + v;

@@ -169,9 +169,15 @@ function readChatTemplate(config: TrainConfig): string | undefined {
 }
 
 /** Load and validate everything a run needs, before any step. */
-function prepare(config: TrainConfig): Prepared {
+function prepare(config: TrainConfig, resume = false): Prepared {
   const { name: lossName, options: lossOptions } = lossOf(config);
   const loss = createLoss(lossName, lossOptions);
+  // a loss may bring its own data shape, grouping and per-example state (LossData)
+  const groupSize = loss.data?.groupSize ?? 1;
+  if (config.train.batch_size % groupSize !== 0 || (groupSize > 1 && config.data.packing))
+    throw new ConfigError(
+      `loss '${lossName}' trains on groups of ${groupSize} examples (${loss.data!.shape}): train.batch_size (${config.train.batch_size}) must be a multiple of ${groupSize} and data.packing off`,
+    );
   const tuner = tuners.get(config.method.name);
   // data-driven inits (CorDA) read calibration examples during apply, once the data is loaded
   let calibration: ((path: string | null) => CalibrationExample[]) | null = null;
@@ -193,10 +199,21 @@ function prepare(config: TrainConfig): Prepared {
     appendEos: config.data.append_eos,
     chatTemplate: readChatTemplate(config),
   };
-  const train = loadDataset(config.data.train, tokenizer, dataOptions);
+  const load = loss.data ? loss.data.load : loadDataset;
+  const train = load(config.data.train, tokenizer, dataOptions);
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
-  const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
+  const evalSet = config.data.eval ? load(config.data.eval, tokenizer, dataOptions) : null;
+  // before the tuner is applied: the model is exactly the base (e.g. DPO's reference log-probs)
+  loss.data?.prepare({
+    model,
+    examples: train.examples,
+    outputDir: config.output_dir,
+    resume,
+    batchSize: config.train.batch_size,
+    padTokenId: padTokenIdOf(tokenizer),
+    report: (line) => process.stderr.write(`${line}\n`),
+  });
   const baseParameters = new Set(model.parameters());
   calibration = (path) => (path === null ? train : loadDataset(path, tokenizer, dataOptions)).examples;
   const adapter = tuner.apply(model, tunerConfig);
@@ -212,6 +229,7 @@ function prepare(config: TrainConfig): Prepared {
     packing: config.data.packing,
     maxLength: config.data.max_length,
     padTokenId: padTokenIdOf(tokenizer),
+    ...(groupSize > 1 ? { groupSize } : {}),
   });
   return {
     model,
@@ -356,8 +374,9 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
       `output_dir ${config.output_dir} already exists: pass --resume to continue it or --overwrite to replace it`,
     );
   }
-  const p = prepare(config);
+  const p = prepare(config, options.resume ?? false);
   if (!options.resume) prepareOutputDir(config, options);
+  p.loss.data?.save(config.output_dir);
   const metricsPath = join(config.output_dir, 'metrics.jsonl');
   let startStep = 0;
   if (options.resume) {

@@ -19,6 +19,17 @@ export {
 } from './generate.ts';
 export { extractAnswer, gradeAnswer, readEvalRecords } from './grade.ts';
 export {
+  ABSTENTION_ANSWER,
+  abstentionPeople,
+  heldOutUnknownQuestions,
+  isAbstention,
+  PREFERENCE_FILES,
+  type PreferencePairsOptions,
+  renderPreferencePairs,
+  type WorldPreferencePair,
+  writePreferencePairs,
+} from './preferences.ts';
+export {
   type EvalRecord,
   type EvalSplit,
   type FinetuneRecord,

@@ -3,5 +3,6 @@
  * experiment is a new file here plus one import line.
  */
 import './cascade.ts';
+import './dpo.ts';
 import './portllm.ts';
 import './uq.ts';

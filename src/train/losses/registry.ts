@@ -7,6 +7,9 @@
  */
 import type { z } from 'zod';
 import { Registry, type RegistryEntry } from '../../config/registry.ts';
+import type { Dataset, LoadDatasetOptions, TokenizedExample } from '../../data/index.ts';
+import type { Tokenizer } from '../../io/index.ts';
+import type { CausalLM } from '../../models/index.ts';
 
 export interface TokenTerms {
   /** log p(gold) per supervised token. */
@@ -33,6 +36,45 @@ export interface StepContext {
   stepTokens: number;
   /** Correct-argmax tokens in the whole step (for losses that average per group). */
   stepCorrect: number;
+  /** Examples with supervised tokens in the whole step (when the loader gives `exampleOf`). */
+  stepExamples?: number;
+}
+
+/**
+ * What a loss needs besides the token terms, declared by the loss (the trainer knows no loss by
+ * name): its own data shape, examples that must share a micro-batch, and per-example state computed
+ * once before step 1 (DPO's reference log-probs), cached in the run directory.
+ */
+export interface LossData {
+  /** Consecutive examples that must share a micro-batch (2: a preference pair); the loader groups them. */
+  readonly groupSize: number;
+  /** What `load` reads, for error messages (e.g. 'preference pairs {prompt, chosen, rejected}'). */
+  readonly shape: string;
+  /** Read, validate and tokenise a data file (data.train, data.eval) in the loss's shape. */
+  load(path: string, tokenizer: Tokenizer, options: LoadDatasetOptions): Dataset;
+  /**
+   * Called before the tuner is applied (the model is still the base) and before any step: compute
+   * the per-example state of `examples`, or on resume read it from the cache `save` wrote.
+   */
+  prepare(context: LossPrepareContext): void;
+  /** Write the per-example state into the run directory once it exists (atomically). */
+  save(outputDir: string): void;
+}
+
+/** What `LossData.prepare` gets. */
+export interface LossPrepareContext {
+  /** The base model (no tuner applied yet). */
+  model: CausalLM;
+  /** The training examples, indexed as the loader's `exampleOf`. */
+  examples: readonly TokenizedExample[];
+  /** The run directory (may not exist yet); on resume it holds what `save` wrote. */
+  outputDir: string;
+  resume: boolean;
+  /** Rows per forward pass for computing the state. */
+  batchSize: number;
+  padTokenId: number;
+  /** One-line notes (e.g. "reference log-probs read from the cache"). */
+  report(line: string): void;
 }
 
 export interface LossOutput {
@@ -52,6 +94,8 @@ export interface TokenLoss {
    * before the first micro-batch (the trainer counts it in a no-gradient pass when grad_accum > 1).
    */
   readonly needsCorrectCounts?: boolean;
+  /** Data and per-example state the loss needs (absent: ordinary supervised examples). */
+  readonly data?: LossData;
   /** Compute the loss and its coefficients. */
   compute(terms: TokenTerms, step: StepContext): LossOutput;
 }

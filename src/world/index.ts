@@ -1,6 +1,10 @@
 /** The benchmark world: generate a seeded fictional world, render it as training and evaluation data, grade answers. */
 
+export * from './corrupt.ts';
+export * from './corrupt-score.ts';
+export * from './corrupt-write.ts';
 export * from './evaluate.ts';
+export * from './oracle.ts';
 export {
   BIRTH_YEARS,
   type City,

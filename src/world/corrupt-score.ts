@@ -4,6 +4,7 @@
  * world's answer. Malformed lines are counted apart (any reader catches them).
  */
 import type { CurationAction } from '../uq/clear.ts';
+import { auroc } from '../uq/metrics/ranking.ts';
 import type { CorruptionTruth } from './corrupt.ts';
 
 /** One curation decision, by input line. */
@@ -12,6 +13,8 @@ export interface LineDecision {
   action: CurationAction;
   /** The corrected response (action 'correct'). */
   corrected?: string;
+  /** The response's confidence (null or absent when it was not judged). */
+  confidence?: number | null;
 }
 
 /** How a curation did on a noisy set. */
@@ -34,6 +37,11 @@ export interface CurationScore {
   recall: number | null;
   /** Records left wrong after curation (corrupted kept, or corrected to a wrong answer) over the records left. */
   residualNoise: number | null;
+  /**
+   * AUROC of 1 - confidence for telling corrupted from clean records (judged ones only), whatever
+   * the cut: 0.5 is chance. Null without confidences or without both kinds.
+   */
+  detectionAuroc: number | null;
 }
 
 /**
@@ -55,6 +63,8 @@ export function scoreCuration(
   let malformedRemoved = 0;
   let left = 0;
   let leftWrong = 0;
+  const doubt: number[] = [];
+  const isCorrupted: boolean[] = [];
   for (const t of truth) {
     const d = byLine.get(t.line) ?? { line: t.line, action: 'keep' as const };
     if (t.status === 'malformed') {
@@ -64,6 +74,10 @@ export function scoreCuration(
     }
     if (t.status === 'clean') clean++;
     else corrupted++;
+    if (typeof d.confidence === 'number') {
+      doubt.push(1 - d.confidence);
+      isCorrupted.push(t.status === 'corrupted');
+    }
     const touched = d.action !== 'keep';
     if (t.status === 'corrupted' && touched) caught++;
     if (t.status === 'clean' && touched) cleanTouched++;
@@ -89,5 +103,6 @@ export function scoreCuration(
     precision: caught + cleanTouched > 0 ? caught / (caught + cleanTouched) : null,
     recall: corrupted > 0 ? caught / corrupted : null,
     residualNoise: left > 0 ? leftWrong / left : null,
+    detectionAuroc: auroc(doubt, isCorrupted).value,
   };
 }

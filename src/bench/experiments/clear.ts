@@ -96,6 +96,7 @@ registerExperiment({
         ctx.evaluate(CURATED, seed, curated, curated.cost, () => ({
           curation_precision: score.precision,
           curation_recall: score.recall,
+          detection_auroc: score.detectionAuroc,
           residual_noise: score.residualNoise,
           removed: report.summary.removed,
           corrected: report.summary.corrected,

@@ -148,6 +148,15 @@ describe('scoring a curation', () => {
     assert.equal(s.malformedRemoved, 1);
     // left: lines 1 (right), 3 (corrected right), 4 (wrong) -> 1 / 3
     assert.equal(s.residualNoise, 1 / 3);
+    assert.equal(s.detectionAuroc, null, 'no confidences given');
+    // confidences: clean 0.9, 0.5; corrupted 0.1, 0.5, 0.95 -> doubt ranks: of the 2 x 3 pairs
+    // (corrupted more doubtful than clean) 0.1 beats both, 0.5 ties 0.5 (1/2) and beats 0.9, 0.95 none
+    const conf = [0.9, 0.1, 0.5, 0.95, 0.5, null];
+    const withConf = scoreCuration(
+      truth,
+      truth.map((t, i) => ({ line: t.line, action: 'keep' as const, confidence: conf[i] })),
+    );
+    assert.ok(Math.abs(withConf.detectionAuroc! - 3.5 / 6) < 1e-12);
   });
 });
 

@@ -7,11 +7,11 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { type OnBadRecord, toRecord } from '../data/index.ts';
 import { DataError, FormatError, UsageError } from '../errors.ts';
+import { writeTextAtomic } from '../io/atomic.ts';
 import type { Tokenizer } from '../io/index.ts';
 import { writeJsonAtomic } from '../io/json.ts';
-import { writeTextAtomic } from '../io/atomic.ts';
-import { type OnBadRecord, toRecord } from '../data/index.ts';
 import type { CausalLM } from '../models/index.ts';
 import { BSDETECTOR_DEFAULTS, type BsdetectorOptions, scorePair } from './bsdetector.ts';
 import { CLEAR_CORRECT_THRESHOLD, type ClearOptions, type CurationAction, decideCuration } from './clear.ts';

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, FormatError } from '../errors.ts';
 import { writeTextAtomic } from '../io/atomic.ts';
-import { generateWorld, RELATIONS, type World, type WorldOptions } from './generate.ts';
 import { type CorruptedSet, type CorruptionTruth, MALFORMED_KINDS } from './corrupt.ts';
+import { generateWorld, RELATIONS, type World, type WorldOptions } from './generate.ts';
 
 /** The truth file written beside the noisy JSONL file `path` (`x.jsonl` -> `x.truth.jsonl`). */
 export function truthPathFor(path: string): string {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../../src/errors.ts';
 import { loadModel } from '../../../src/models/index.ts';
+import { Rng } from '../../../src/tensor/rng.ts';
 import {
   bsdetectorConfidence,
   choiceTokenIds,
@@ -12,11 +13,10 @@ import {
   reflectionScore,
   scorePair,
 } from '../../../src/uq/bsdetector.ts';
-import { shippedWorldBaseDir, openWorldBase } from '../../../src/world/base.ts';
+import { openWorldBase, shippedWorldBaseDir } from '../../../src/world/base.ts';
 import { wrongValue } from '../../../src/world/corrupt.ts';
-import { renderEvalSplit } from '../../../src/world/render.ts';
-import { Rng } from '../../../src/tensor/rng.ts';
 import type { Relation } from '../../../src/world/generate.ts';
+import { renderEvalSplit } from '../../../src/world/render.ts';
 
 describe('BSDetector formula', () => {
   it('matches a hand-computed score', () => {

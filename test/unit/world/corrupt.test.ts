@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseJsonl } from '../../../src/data/index.ts';
 import { ConfigError, DataError } from '../../../src/errors.ts';
-import { generateWorld, relationValue } from '../../../src/world/generate.ts';
 import {
   corruptQaRecords,
   relationCandidates,
@@ -21,6 +20,7 @@ import {
   truthPathFor,
   writeCorruptedSet,
 } from '../../../src/world/corrupt-write.ts';
+import { generateWorld, relationValue } from '../../../src/world/generate.ts';
 import { LabelsOracle, renderQuestionPool, WorldOracle } from '../../../src/world/oracle.ts';
 import { writeWorld } from '../../../src/world/write.ts';
 

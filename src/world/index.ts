@@ -4,7 +4,6 @@ export * from './corrupt.ts';
 export * from './corrupt-score.ts';
 export * from './corrupt-write.ts';
 export * from './evaluate.ts';
-export * from './oracle.ts';
 export {
   BIRTH_YEARS,
   type City,
@@ -22,6 +21,7 @@ export {
   type WorldSplit,
 } from './generate.ts';
 export { extractAnswer, gradeAnswer, readEvalRecords } from './grade.ts';
+export * from './oracle.ts';
 export {
   type EvalRecord,
   type EvalSplit,

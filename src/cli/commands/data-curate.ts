@@ -1,5 +1,6 @@
 /** `attune data curate`: CLEAR curation of a fine-tuning JSONL (filter and auto-correct by BSDetector confidence). */
-import { UsageError } from '../../errors.ts';
+import { existsSync } from 'node:fs';
+import { ConfigError, UsageError } from '../../errors.ts';
 import { BSDETECTOR_DEFAULTS, CLEAR_CORRECT_THRESHOLD, curateFile } from '../../uq/index.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -85,6 +86,7 @@ const options = {
     default: 'error',
     description: 'a malformed line: stop with its file:line error, or remove it (listed in the report)',
   },
+  overwrite: { type: 'boolean', description: 'replace --out and --report if they exist' },
   json: jsonOption,
 } as const;
 
@@ -107,6 +109,9 @@ scores with the model fine-tuned on the noisy data (pass it as --adapter). See d
   ],
   async run(args, io) {
     const v = args.values;
+    const existing = [v.out, v.report].filter((p): p is string => p !== undefined && existsSync(p));
+    if (existing.length > 0 && !v.overwrite)
+      throw new ConfigError(`${existing.join(' and ')} already exist (pass --overwrite to replace them)`);
     const loaded = loadModelFromFlags(v);
     if (!loaded.tokenizer) throw new UsageError(`data curate: ${loaded.dir} has no tokenizer.json`);
     let bar: Progress | null = null;

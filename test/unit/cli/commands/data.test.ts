@@ -73,7 +73,20 @@ describe('attune data corrupt / data curate', () => {
     assert.equal(existsSync(out), false);
 
     const before = readFileSync(noisy, 'utf8');
-    const run = await attune([...common, '--report', report, '--on-bad-record', 'skip', '--json']);
+    writeFileSync(out, 'old');
+    const refused = await attune([...common, '--on-bad-record', 'skip']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /curated\.jsonl already exist \(pass --overwrite/);
+    assert.equal(readFileSync(out, 'utf8'), 'old');
+    const run = await attune([
+      ...common,
+      '--report',
+      report,
+      '--on-bad-record',
+      'skip',
+      '--overwrite',
+      '--json',
+    ]);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(readFileSync(noisy, 'utf8'), before);
     const summary = run.json?.summary as Record<string, number>;

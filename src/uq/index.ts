@@ -1,4 +1,5 @@
 /** Uncertainty: scores, grading, prediction, cascades, metrics and calibrators (docs/uq.md). */
+export * from './bsdetector.ts';
 export * from './calibrate/apply.ts';
 export * from './calibrate/fit.ts';
 export * from './calibrate/fitted-on.ts';
@@ -9,9 +10,11 @@ export * from './calibrate/registry.ts';
 export * from './calibrate/serialize.ts';
 export * from './calibrate/temperature.ts';
 export * from './cascade.ts';
+export * from './clear.ts';
 export * from './conformal.ts';
 export * from './conformal-file.ts';
 export * from './conformal-splits.ts';
+export * from './curate-file.ts';
 export * from './density.ts';
 export * from './density-fit.ts';
 export * from './evaluate.ts';

@@ -1,5 +1,8 @@
 /** The benchmark world: generate a seeded fictional world, render it as training and evaluation data, grade answers. */
 
+export * from './corrupt.ts';
+export * from './corrupt-score.ts';
+export * from './corrupt-write.ts';
 export * from './evaluate.ts';
 export {
   BIRTH_YEARS,
@@ -18,6 +21,7 @@ export {
   type WorldSplit,
 } from './generate.ts';
 export { extractAnswer, gradeAnswer, readEvalRecords } from './grade.ts';
+export * from './oracle.ts';
 export {
   ABSTENTION_ANSWER,
   abstentionPeople,

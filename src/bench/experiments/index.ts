@@ -3,6 +3,7 @@
  * experiment is a new file here plus one import line.
  */
 import './cascade.ts';
+import './clear.ts';
 import './dpo.ts';
 import './portllm.ts';
 import './uq.ts';

@@ -12,6 +12,8 @@ import { calibrateConformalCommand } from './calibrate-conformal.ts';
 import { calibrateFitCommand } from './calibrate-fit.ts';
 import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
+import { dataCorruptCommand } from './data-corrupt.ts';
+import { dataCurateCommand } from './data-curate.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
@@ -52,6 +54,8 @@ export const commands: readonly Command[] = [
   mergeCommand,
   worldCommand,
   worldPretrainCommand,
+  dataCorruptCommand,
+  dataCurateCommand,
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,

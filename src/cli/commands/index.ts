@@ -12,6 +12,7 @@ import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
+import { distillCommand } from './distill.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
@@ -38,6 +39,7 @@ export const commands: readonly Command[] = [
   calibrateConformalCommand,
   cascadeCommand,
   trainCommand,
+  distillCommand,
   exportCommand,
   compressCommand,
   decompressCommand,

@@ -75,14 +75,20 @@ function extraLogProbs(
   const n = targets.length;
   const width = perToken + 1;
   if (ids.length !== n * perToken)
-    throw new RangeError(`extra target ids: expected ${n} x ${perToken} = ${n * perToken} ids, got ${ids.length}`);
+    throw new RangeError(
+      `extra target ids: expected ${n} x ${perToken} = ${n * perToken} ids, got ${ids.length}`,
+    );
   const all = new Int32Array(n * width);
   for (let i = 0; i < n; i++) {
     all[i * width] = targets[i]!;
     all.set(ids.subarray(i * perToken, (i + 1) * perToken), i * width + 1);
   }
   const d = model.config.hiddenSize;
-  const rows = reshape(embedding(model.lmHeadWeight(), fromArray(all, [n * width], { dtype: 'i32' })), [n, width, d]);
+  const rows = reshape(embedding(model.lmHeadWeight(), fromArray(all, [n * width], { dtype: 'i32' })), [
+    n,
+    width,
+    d,
+  ]);
   const logits = reshape(
     matmul(reshape(picked, [n, 1, d]), rows, { transB: true, precision: model.lmHeadPrecision }),
     [n, width],

@@ -29,8 +29,17 @@ import { dataOptionsOf, type TrainAsyncOptions, type TrainResult, trainAsync } f
 export const teacherSchema = z
   .object({
     model: z.string().min(1).describe('the teacher model directory (Hub format)'),
-    adapter: z.string().nullable().default(null).describe("the teacher's adapter directory (PEFT layout), if any"),
-    k: z.number().int().positive().default(5).describe("teacher ids cached per supervised token (FIRST's top-k)"),
+    adapter: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe("the teacher's adapter directory (PEFT layout), if any"),
+    k: z
+      .number()
+      .int()
+      .positive()
+      .default(5)
+      .describe("teacher ids cached per supervised token (FIRST's top-k)"),
     cache: z
       .string()
       .nullable()
@@ -58,7 +67,11 @@ function resolvePath(base: string, p: string): string {
  * relative to `baseDir`. The loss is `first` (its options may be given under `loss`), with its cache
  * set to the teacher cache; any other loss is an error.
  */
-export function validateDistillConfig(raw: Record<string, unknown>, where: string, baseDir: string): DistillConfig {
+export function validateDistillConfig(
+  raw: Record<string, unknown>,
+  where: string,
+  baseDir: string,
+): DistillConfig {
   const { teacher: rawTeacher, ...rest } = raw;
   if (rawTeacher === undefined)
     throw new ConfigError(`${where}: teacher: missing; a distill config needs teacher: {model, adapter?, k}`);
@@ -120,7 +133,11 @@ const REUSE_FIELDS: [keyof TeacherCacheHeader, string][] = [
 function studentTokenizer(config: TrainConfig): { tokenizer: Tokenizer; vocabSize: number; name: string } {
   if (typeof config.model === 'string') {
     const json = readModelConfig(config.model);
-    return { tokenizer: Tokenizer.fromDir(config.model), vocabSize: Number(json.vocab_size), name: config.model };
+    return {
+      tokenizer: Tokenizer.fromDir(config.model),
+      vocabSize: Number(json.vocab_size),
+      name: config.model,
+    };
   }
   const json = readJsonObject(config.model.config, 'a model config');
   return {
@@ -167,7 +184,12 @@ export function ensureTeacherCache(
         ([f]) => JSON.stringify(cached.header[f]) !== JSON.stringify(full[f]),
       ).map(([, label]) => label);
       if (differs.length === 0) {
-        cached.verify({ examples, vocabSize: student.vocabSize, tokenizer: student.tokenizer, trainFile: train.data.train });
+        cached.verify({
+          examples,
+          vocabSize: student.vocabSize,
+          tokenizer: student.tokenizer,
+          trainFile: train.data.train,
+        });
         onEvent({ type: 'cache', status: 'reused', path: cachePath, examples: examples.length });
         return { path: cachePath, reused: true, header: cached.header };
       }
@@ -179,7 +201,9 @@ export function ensureTeacherCache(
   }
   const loaded = loadModel(teacher.model);
   if (!loaded.tokenizer)
-    throw new ConfigError(`teacher.model: ${teacher.model} has no tokenizer.json (needed to check the vocabulary)`);
+    throw new ConfigError(
+      `teacher.model: ${teacher.model} has no tokenizer.json (needed to check the vocabulary)`,
+    );
   checkSameVocabulary(
     { name: teacher.model, vocabSize: loaded.model.config.vocabSize, tokenizer: loaded.tokenizer },
     { name: student.name, vocabSize: student.vocabSize, tokenizer: student.tokenizer },
@@ -195,7 +219,12 @@ export function ensureTeacherCache(
     header,
     onProgress: (done, total) => onEvent({ type: 'cache-progress', done, total }),
   });
-  onEvent({ type: 'cache-done', path: cachePath, tokens: built.tokens, seconds: (performance.now() - started) / 1000 });
+  onEvent({
+    type: 'cache-done',
+    path: cachePath,
+    tokens: built.tokens,
+    seconds: (performance.now() - started) / 1000,
+  });
   return { path: cachePath, reused: false, header: built };
 }
 

@@ -125,7 +125,9 @@ export function forwardBackwardStep(
           correct: result.correct.floatData(),
           count,
           ...targetsOf(batch, rows),
-          ...(extra ? { extra: { ids: extra.ids, perToken: extra.perToken, logp: extra.logp.floatData() } } : {}),
+          ...(extra
+            ? { extra: { ids: extra.ids, perToken: extra.perToken, logp: extra.logp.floatData() } }
+            : {}),
         },
         { stepTokens: counts.tokens, stepCorrect },
       );

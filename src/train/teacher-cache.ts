@@ -87,7 +87,10 @@ export function checkSameVocabulary(
   const b = tokenizerFingerprint(student.tokenizer);
   if (a !== b) {
     let id = 0;
-    while (id < teacher.tokenizer.vocabSize && teacher.tokenizer.idToToken(id) === student.tokenizer.idToToken(id))
+    while (
+      id < teacher.tokenizer.vocabSize &&
+      teacher.tokenizer.idToToken(id) === student.tokenizer.idToToken(id)
+    )
       id++;
     throw new ConfigError(
       `teacher ${teacher.name} and student ${student.name} have different vocabularies (first difference at id ${id}: ${JSON.stringify(teacher.tokenizer.idToToken(id))} vs ${JSON.stringify(student.tokenizer.idToToken(id))}): distillation needs one shared tokenizer`,
@@ -174,7 +177,11 @@ export function buildTeacherCache(options: BuildTeacherCacheOptions): TeacherCac
           for (let start = 0; start < sup.length; start += chunk) {
             const part = sup.slice(start, start + chunk);
             scope(() => {
-              const rows = fromArray(Int32Array.from(part, (t) => t - 1), [part.length], { dtype: 'i32' });
+              const rows = fromArray(
+                Int32Array.from(part, (t) => t - 1),
+                [part.length],
+                { dtype: 'i32' },
+              );
               const logits = teacher.logits(embedding(hidden, rows)) as Tensor;
               const z = logits.floatData();
               for (let j = 0; j < part.length; j++) {
@@ -261,7 +268,8 @@ export class TeacherCache {
    * positions and gold tokens must match.
    */
   verify(data: {
-    examples: readonly (Pick<TokenizedExample, 'labels'> & Partial<Pick<TokenizedExample, 'file' | 'line'>>)[];
+    examples: readonly (Pick<TokenizedExample, 'labels'> &
+      Partial<Pick<TokenizedExample, 'file' | 'line'>>)[];
     vocabSize: number;
     tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken' | 'origin'>;
     trainFile?: string;
@@ -304,17 +312,24 @@ export class TeacherCache {
 
 function readHeader(path: string, meta: Record<string, string>): TeacherCacheHeader {
   if (meta.format !== TEACHER_CACHE_FORMAT || typeof meta[HEADER_KEY] !== 'string')
-    throw new FormatError(path, `not a teacher cache (expected __metadata__.format '${TEACHER_CACHE_FORMAT}')`);
+    throw new FormatError(
+      path,
+      `not a teacher cache (expected __metadata__.format '${TEACHER_CACHE_FORMAT}')`,
+    );
   let header: TeacherCacheHeader;
   try {
     header = JSON.parse(meta[HEADER_KEY]!) as TeacherCacheHeader;
   } catch (error) {
     throw new FormatError(path, `teacher cache header is not JSON (${(error as Error).message})`);
   }
-  if (header.version !== 1) throw new FormatError(path, `teacher cache version ${header.version}, expected 1`);
+  if (header.version !== 1)
+    throw new FormatError(path, `teacher cache version ${header.version}, expected 1`);
   for (const f of ['k', 'vocab_size', 'examples', 'tokens'] as const)
     if (!Number.isInteger(header[f]) || header[f] < 0)
-      throw new FormatError(path, `teacher cache header field '${f}' must be a non-negative integer, got ${header[f]}`);
+      throw new FormatError(
+        path,
+        `teacher cache header field '${f}' must be a non-negative integer, got ${header[f]}`,
+      );
   return header;
 }
 
@@ -345,15 +360,24 @@ export function openTeacherCache(path: string): TeacherCache {
     const logprobs = read('logprobs') as Float32Array;
     const offsets = read('offsets') as Int32Array;
     if (offsets[0] !== 0 || offsets[E] !== N)
-      throw new FormatError(path, `tensor 'offsets' must run from 0 to ${N}, found ${offsets[0]} .. ${offsets[E]}`);
+      throw new FormatError(
+        path,
+        `tensor 'offsets' must run from 0 to ${N}, found ${offsets[0]} .. ${offsets[E]}`,
+      );
     for (let e = 0; e < E; e++)
       if (offsets[e + 1]! < offsets[e]!)
         throw new FormatError(path, `tensor 'offsets' decreases at example ${e}`);
     for (let i = 0; i < ids.length; i++) {
       if (ids[i]! < 0 || ids[i]! >= V)
-        throw new FormatError(path, `tensor 'ids' row ${Math.floor(i / k)}: id ${ids[i]} is outside the vocabulary [0, ${V})`);
+        throw new FormatError(
+          path,
+          `tensor 'ids' row ${Math.floor(i / k)}: id ${ids[i]} is outside the vocabulary [0, ${V})`,
+        );
       if (!Number.isFinite(logprobs[i]!) || logprobs[i]! > 1e-4)
-        throw new FormatError(path, `tensor 'logprobs' row ${Math.floor(i / k)}: ${logprobs[i]} is not a log-probability`);
+        throw new FormatError(
+          path,
+          `tensor 'logprobs' row ${Math.floor(i / k)}: ${logprobs[i]} is not a log-probability`,
+        );
     }
     return new TeacherCache(
       path,

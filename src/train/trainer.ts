@@ -203,7 +203,12 @@ function prepare(config: TrainConfig): Prepared {
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? loadDataset(config.data.eval, tokenizer, dataOptions) : null;
   // a loss with data of its own (a teacher cache) checks it against this data before any output
-  loss.bindData?.({ trainFile: config.data.train, examples: train.examples, vocabSize: model.config.vocabSize, tokenizer });
+  loss.bindData?.({
+    trainFile: config.data.train,
+    examples: train.examples,
+    vocabSize: model.config.vocabSize,
+    tokenizer,
+  });
   const baseParameters = new Set(model.parameters());
   calibration = (path) => (path === null ? train : loadDataset(path, tokenizer, dataOptions)).examples;
   const adapter = tuner.apply(model, tunerConfig);

@@ -13,7 +13,10 @@ const options = {
     valueName: '<key=value>',
   },
   resume: { type: 'boolean', description: "continue the student's run from its latest checkpoint" },
-  overwrite: { type: 'boolean', description: "replace an existing output_dir (the cache is kept if it still fits)" },
+  overwrite: {
+    type: 'boolean',
+    description: 'replace an existing output_dir (the cache is kept if it still fits)',
+  },
   json: jsonOption,
 } as const;
 
@@ -22,7 +25,10 @@ export const distillCommand = defineCommand({
   name: 'distill',
   summary: "Distil a teacher into a student (FIRST: the teacher's calibrated top-k, forward KL)",
   positionals: [
-    { name: 'config.yaml', description: 'a train config (docs/config.md) plus teacher: {model, adapter?, k, cache?}' },
+    {
+      name: 'config.yaml',
+      description: 'a train config (docs/config.md) plus teacher: {model, adapter?, k, cache?}',
+    },
   ],
   description: `A training config plus a teacher section:
   teacher: {model: DIR, adapter: DIR (optional), k: 5, cache: FILE (optional)}
@@ -62,7 +68,9 @@ Teacher and student must share the vocabulary. The output is as 'attune train' w
           if (e.type === 'cache') {
             if (e.status === 'reused') io.note(`distill: reusing the teacher cache ${e.path}`);
             else {
-              io.note(`distill: building the teacher cache ${e.path} (${e.reason}) over ${e.examples} examples`);
+              io.note(
+                `distill: building the teacher cache ${e.path} (${e.reason}) over ${e.examples} examples`,
+              );
               bar = progress({ label: 'teacher top-k', total: e.examples, stream });
             }
           } else if (e.type === 'cache-progress') bar?.update(e.done);
@@ -91,7 +99,9 @@ Teacher and student must share the vocabulary. The output is as 'attune train' w
     } catch (error) {
       if (!(error instanceof TrainingInterrupted)) throw error;
       bar?.stop();
-      io.note(`distill: ${error.message.replace("'attune train CONFIG", `'attune distill ${args.positionals[0]!}`)}`);
+      io.note(
+        `distill: ${error.message.replace("'attune train CONFIG", `'attune distill ${args.positionals[0]!}`)}`,
+      );
       return 130;
     } finally {
       process.off('SIGINT', onSignal);
@@ -101,7 +111,9 @@ Teacher and student must share the vocabulary. The output is as 'attune train' w
     io.line(
       `distilled ${t.steps} steps: final loss ${t.finalLoss.toFixed(4)}${t.evalLoss !== null ? `, eval loss ${t.evalLoss.toFixed(4)}` : ''}`,
     );
-    io.line(`teacher cache: ${result.cache.path} (${result.cache.reused ? 'reused' : 'built'}, ${result.cache.header.tokens} tokens x top-${result.cache.header.k})`);
+    io.line(
+      `teacher cache: ${result.cache.path} (${result.cache.reused ? 'reused' : 'built'}, ${result.cache.header.tokens} tokens x top-${result.cache.header.k})`,
+    );
     io.line(`output: ${t.finalDir}`);
     if (args.values.json) {
       io.json({

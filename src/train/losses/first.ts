@@ -118,7 +118,9 @@ export interface FirstOptions extends FirstCalibration {
 export function firstLoss(options: FirstOptions): TokenLoss {
   const { k, cache, ceWeight, klWeight } = options;
   if (k > cache.k)
-    throw new ConfigError(`loss.k: ${k} is more than the ${cache.k} ids per token of the teacher cache ${cache.path}`);
+    throw new ConfigError(
+      `loss.k: ${k} is more than the ${cache.k} ids per token of the teacher cache ${cache.path}`,
+    );
   const K = cache.k;
   /** Cache row of each scored token (-1: none, e.g. the first token of a packed example). */
   const rowsOf = (count: number, exampleOf?: Int32Array, positionOf?: Int32Array, targets?: Int32Array) => {
@@ -160,7 +162,9 @@ export function firstLoss(options: FirstOptions): TokenLoss {
     compute(terms, step) {
       const n = Math.max(1, step.stepTokens);
       if (!terms.extra || terms.extra.perToken !== k)
-        throw new ConfigError("loss 'first': the trainer did not provide the student's log-probs of the teacher's top-k");
+        throw new ConfigError(
+          "loss 'first': the trainer did not provide the student's log-probs of the teacher's top-k",
+        );
       const rows = rowsOf(terms.count, terms.exampleOf, terms.positionOf);
       const cLogp = new Float32Array(terms.count).fill(-ceWeight / n);
       const cExtraLogp = new Float32Array(terms.count * k);
@@ -203,7 +207,9 @@ registerLoss({
     normalization: z
       .enum(['softmax', 'linear', 'other-token'])
       .default('softmax')
-      .describe('trustworthy maximization: softmax(p / T) over the top-k probabilities, plain renormalisation, or top-k + other bin'),
+      .describe(
+        'trustworthy maximization: softmax(p / T) over the top-k probabilities, plain renormalisation, or top-k + other bin',
+      ),
     temperature: z.number().positive().default(1).describe('teacher temperature T of the softmax rule'),
     student_temperature: z.number().positive().default(1).describe('student temperature of the softmax rule'),
     eps: z.number().min(0).default(1e-6).describe('added to each probability by the linear rule'),

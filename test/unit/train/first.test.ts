@@ -30,7 +30,7 @@ describe('FIRST: trustworthy maximization (top-k normalisation)', () => {
       const q = normalizeTopK(logp, 'softmax', t, 0);
       const e = p.map((x) => Math.exp(x / t));
       const s = e.reduce((a, b) => a + b, 0);
-      q.forEach((v, i) => close(v, e[i]! / s, 1e-12, `T=${t} q[${i}]`));
+      for (let i = 0; i < q.length; i++) close(q[i]!, e[i]! / s, 1e-12, `T=${t} q[${i}]`);
     }
     // T = 1 on probabilities flattens: the top token keeps well under its 5/9 renormalised share
     assert.ok(normalizeTopK(logp, 'softmax', 1, 0)[0]! < 0.42);
@@ -39,11 +39,11 @@ describe('FIRST: trustworthy maximization (top-k normalisation)', () => {
   });
   it('linear rule: plain renormalisation (+eps)', () => {
     const q = normalizeTopK(logp, 'linear', 1, 0);
-    [5 / 9, 3 / 9, 1 / 9].forEach((v, i) => close(q[i]!, v, 1e-12, `q[${i}]`));
+    for (const [i, v] of [5 / 9, 3 / 9, 1 / 9].entries()) close(q[i]!, v, 1e-12, `q[${i}]`);
   });
   it('other-token rule: the top-k and the rest as a (k+1)-th bin', () => {
     const q = normalizeTopK(logp, 'other-token', 1, 0);
-    [0.5, 0.3, 0.1, 0.1].forEach((v, i) => close(q[i]!, v, 1e-12, `q[${i}]`));
+    for (const [i, v] of [0.5, 0.3, 0.1, 0.1].entries()) close(q[i]!, v, 1e-12, `q[${i}]`);
   });
 });
 
@@ -59,10 +59,18 @@ describe('FIRST: forward KL on the top-k and its gradient', () => {
     const q = norm(teacher);
     const s = norm(student);
     const hand = q.reduce((acc, qi, i) => acc + qi * Math.log(qi / s[i]!), 0);
-    const { kl } = topKForwardKl(normalizeTopK(teacher, 'linear', 1, 0), student, { ...calib('linear'), eps: 0 });
+    const { kl } = topKForwardKl(normalizeTopK(teacher, 'linear', 1, 0), student, {
+      ...calib('linear'),
+      eps: 0,
+    });
     close(kl, hand, 1e-12, 'kl');
     // the same distributions give 0
-    close(topKForwardKl(normalizeTopK(student, 'linear', 1, 0), student, { ...calib('linear'), eps: 0 }).kl, 0, 1e-12, 'kl(s,s)');
+    close(
+      topKForwardKl(normalizeTopK(student, 'linear', 1, 0), student, { ...calib('linear'), eps: 0 }).kl,
+      0,
+      1e-12,
+      'kl(s,s)',
+    );
   });
   for (const c of [calib('softmax'), calib('softmax', 0.3, 0.5), calib('linear'), calib('other-token')]) {
     it(`d KL / d student log-probs match central differences (${c.normalization}, T ${c.temperature}/${c.studentTemperature})`, () => {
@@ -82,7 +90,10 @@ describe('FIRST: forward KL on the top-k and its gradient', () => {
 });
 
 /** An in-memory cache: example e has rows for positions 1..T-1 with `k` ids each. */
-function memoryCache(rows: { ids: number[]; logprobs: number[]; position: number; target: number }[][], k: number) {
+function memoryCache(
+  rows: { ids: number[]; logprobs: number[]; position: number; target: number }[][],
+  k: number,
+) {
   const flat = rows.flat();
   const offsets = [0];
   for (const r of rows) offsets.push(offsets.at(-1)! + r.length);
@@ -114,7 +125,14 @@ function memoryCache(rows: { ids: number[]; logprobs: number[]; position: number
 
 describe('FIRST: the loss through the model (extra target ids on the fused head)', () => {
   const config = {
-    ...llamaConfigJson({ vocabSize: 12, hiddenSize: 8, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1 }),
+    ...llamaConfigJson({
+      vocabSize: 12,
+      hiddenSize: 8,
+      intermediateSize: 16,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+    }),
     initializer_range: 0.5,
   };
   const ids = [
@@ -161,7 +179,7 @@ describe('FIRST: the loss through the model (extra target ids on the fused head)
         const logits = model.logits(hidden).floatData();
         const lp = scored.extra!.logp.floatData();
         scored.rows.forEach((row, i) => {
-          const z = logits.subarray(row * 12, row * 12 + 12);
+          const z = Array.from(logits.subarray(row * 12, row * 12 + 12));
           const m = Math.max(...z);
           const lse = m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
           for (let j = 0; j < k; j++) {
@@ -184,9 +202,15 @@ describe('FIRST: the loss through the model (extra target ids on the fused head)
       };
       stepLoss();
       const named = model.namedParameters();
-      const picks = ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.norm.weight'];
+      const picks = [
+        'model.embed_tokens.weight',
+        'model.layers.0.self_attn.q_proj.weight',
+        'model.norm.weight',
+      ];
       const grads = new Map(
-        named.filter(([n]) => picks.includes(n)).map(([n, p]) => [n, Float64Array.from(p.grad!.data as Float64Array)]),
+        named
+          .filter(([n]) => picks.includes(n))
+          .map(([n, p]) => [n, Float64Array.from(p.grad!.data as Float64Array)]),
       );
       assert.equal(grads.size, picks.length);
       const h = 1e-6;
@@ -209,8 +233,18 @@ describe('FIRST: the loss through the model (extra target ids on the fused head)
     const loss = firstLoss({ ...calib('softmax'), k, ceWeight: 0, klWeight: 1, cache });
     const b = batch();
     const shifted = { ...b, positionOf: Int32Array.from(b.positionOf, (p) => p + 7) };
-    assert.throws(() => forwardBackwardStep(model, loss, [shifted]), /has no row for example 0 position 9.*other data/);
-    const other = { ...b, inputIds: fromArray(ids.flat().map((v, i) => (i === 3 ? 11 : v)), [2, 5], { dtype: 'i32' }) };
+    assert.throws(
+      () => forwardBackwardStep(model, loss, [shifted]),
+      /has no row for example 0 position 9.*other data/,
+    );
+    const other = {
+      ...b,
+      inputIds: fromArray(
+        ids.flat().map((v, i) => (i === 3 ? 11 : v)),
+        [2, 5],
+        { dtype: 'i32' },
+      ),
+    };
     const otherLabels = labels.flat().map((v, i) => (i === 3 ? 11 : v));
     other.labels = fromArray(otherLabels, [2, 5], { dtype: 'i32' });
     assert.throws(() => forwardBackwardStep(model, loss, [other]), /gold token 11 but the cache says 9/);
@@ -218,6 +252,9 @@ describe('FIRST: the loss through the model (extra target ids on the fused head)
 
   it('is registered with its options and refuses k above the cache', () => {
     assert.throws(() => createLoss('first', {}), /cache/);
-    assert.throws(() => firstLoss({ ...calib('linear'), k: 4, ceWeight: 0, klWeight: 1, cache }), /more than the 3 ids/);
+    assert.throws(
+      () => firstLoss({ ...calib('linear'), k: 4, ceWeight: 0, klWeight: 1, cache }),
+      /more than the 3 ids/,
+    );
   });
 });

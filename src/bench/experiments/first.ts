@@ -40,6 +40,8 @@ function run(ctx: ExperimentContext): RunResult[][] {
     {
       model: ctx.base,
       data: { train: ctx.trainFile, max_length: ctx.budget.maxLength },
+      // only the data section matters for the cache; the students train through ctx.train
+      train: { steps: ctx.budget.steps, batch_size: ctx.budget.batchSize, lr: ctx.budget.lr },
       teacher: { model: large, adapter: teacher.adapterDir, k: K, cache: cachePath },
       output_dir: join(ctx.work, 'unused-run'),
     },

@@ -3,16 +3,21 @@
  * scores share: `scoreNextTokens` runs the model over [B, T] ids and sends only the positions whose
  * next token is labelled through the fused LM head, which gives per scored token the log-prob, the
  * entropy of the predictive distribution, top-1/top-2 log-probs and the argmax (never
- * full-vocabulary logits for the whole sequence). It is differentiable; callers that only read
+ * full-vocabulary logits for the whole sequence), and on request the log-probs of a few extra ids
+ * per token (a teacher's top-k) by a gather matmul. It is differentiable; callers that only read
  * scores wrap it in noGrad.
  */
 import {
+  add,
   embedding,
   fromArray,
   type LinearCrossEntropyResult,
+  matmul,
   noGrad,
   reshape,
   scope,
+  slice,
+  sub,
   type Tensor,
 } from '../tensor/index.ts';
 import type { CausalLM } from './causal-lm.ts';
@@ -43,6 +48,53 @@ export interface NextTokenScores {
   rows: Int32Array;
   /** Scored tokens. */
   count: number;
+  /** With `extraIds`: the extra ids asked for and their log-probs [count, perToken] (differentiable). */
+  extra?: { ids: Int32Array; perToken: number; logp: Tensor };
+}
+
+/** Extra target ids per scored token ([count * perToken], row-major), chosen from the scored rows. */
+export type ExtraIdsOf = (
+  rows: Int32Array,
+  targets: Int32Array,
+) => { ids: Int32Array; perToken: number } | null;
+
+/**
+ * log p(id) for `perToken` extra ids per scored token, without [N, vocab]: a gather of the LM
+ * head's rows of the gold and extra ids and one small batched matmul give their logits z; with the
+ * fused head's log p(gold) = z_gold - logsumexp(z), log p(id) = z_id - z_gold + log p(gold). The
+ * gradient flows through both the gather matmul and the fused head (d/dh = w_id - E_p[w]).
+ */
+function extraLogProbs(
+  model: CausalLM,
+  picked: Tensor,
+  targets: Int32Array,
+  goldLogp: Tensor,
+  ids: Int32Array,
+  perToken: number,
+): Tensor {
+  const n = targets.length;
+  const width = perToken + 1;
+  if (ids.length !== n * perToken)
+    throw new RangeError(
+      `extra target ids: expected ${n} x ${perToken} = ${n * perToken} ids, got ${ids.length}`,
+    );
+  const all = new Int32Array(n * width);
+  for (let i = 0; i < n; i++) {
+    all[i * width] = targets[i]!;
+    all.set(ids.subarray(i * perToken, (i + 1) * perToken), i * width + 1);
+  }
+  const d = model.config.hiddenSize;
+  const rows = reshape(embedding(model.lmHeadWeight(), fromArray(all, [n * width], { dtype: 'i32' })), [
+    n,
+    width,
+    d,
+  ]);
+  const logits = reshape(
+    matmul(reshape(picked, [n, 1, d]), rows, { transB: true, precision: model.lmHeadPrecision }),
+    [n, width],
+  );
+  const shift = sub(reshape(goldLogp, [n, 1]), slice(logits, 1, 0, 1));
+  return add(slice(logits, 1, 1, width), shift);
 }
 
 /**
@@ -50,13 +102,21 @@ export interface NextTokenScores {
  * (labels[b, t] is the token at t, -100 where it is not scored); position t - 1 predicts it.
  * Differentiable; only the labelled positions reach the LM head.
  */
-export function scoreNextTokens(model: CausalLM, inputIds: Tensor, labels: Tensor): NextTokenScores {
+export function scoreNextTokens(
+  model: CausalLM,
+  inputIds: Tensor,
+  labels: Tensor,
+  options: { extraIds?: ExtraIdsOf } = {},
+): NextTokenScores {
   const { rows, targets } = supervisedRows(labels);
+  const asked = options.extraIds?.(rows, targets) ?? null;
   const hidden = model.forwardHidden(inputIds);
   const flat = reshape(hidden, [-1, model.config.hiddenSize]);
   const picked = embedding(flat, fromArray(rows, [rows.length], { dtype: 'i32' }));
   const result = model.scoreTokens(picked, fromArray(targets, [targets.length], { dtype: 'i32' }));
-  return { result, rows, count: rows.length };
+  if (!asked || rows.length === 0) return { result, rows, count: rows.length };
+  const logp = extraLogProbs(model, picked, targets, result.logp, asked.ids, asked.perToken);
+  return { result, rows, count: rows.length, extra: { ...asked, logp } };
 }
 
 export interface TokenScore {

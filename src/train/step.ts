@@ -43,9 +43,17 @@ function targetsOf(batch: MicroBatch, rows: Int32Array): Pick<TokenTerms, 'examp
   return { exampleOf, positionOf };
 }
 
-/** Per-token terms of the supervised positions of one micro-batch (differentiable). */
-export function tokenTerms(model: CausalLM, batch: MicroBatch) {
-  return scoreNextTokens(model, batch.inputIds, batch.labels);
+/**
+ * Per-token terms of the supervised positions of one micro-batch (differentiable), plus the
+ * log-probs of the extra ids `loss.extraTargets` asks for, when it does.
+ */
+export function tokenTerms(model: CausalLM, batch: MicroBatch, loss?: TokenLoss) {
+  const extraTargets = loss?.extraTargets?.bind(loss);
+  const extraIds = extraTargets
+    ? (rows: Int32Array, targets: Int32Array) =>
+        extraTargets({ count: rows.length, targets, ...targetsOf(batch, rows) })
+    : undefined;
+  return scoreNextTokens(model, batch.inputIds, batch.labels, { extraIds });
 }
 
 export interface StepStats {
@@ -114,7 +122,7 @@ export function forwardBackwardStep(
   for (const batch of batches) {
     inputTokens += batch.inputIds.size;
     scope(() => {
-      const { result, count, rows } = tokenTerms(model, batch);
+      const { result, count, rows, extra } = tokenTerms(model, batch, loss);
       if (count === 0) return;
       let stepCorrect = counts.correct;
       if (!needCorrect) {
@@ -130,6 +138,9 @@ export function forwardBackwardStep(
           correct: result.correct.floatData(),
           count,
           ...targetsOf(batch, rows),
+          ...(extra
+            ? { extra: { ids: extra.ids, perToken: extra.perToken, logp: extra.logp.floatData() } }
+            : {}),
         },
         { stepTokens: counts.tokens, stepCorrect, ...(stepExamples === null ? {} : { stepExamples }) },
       );
@@ -141,6 +152,11 @@ export function forwardBackwardStep(
         surrogate = add(surrogate, sum(mul(result.entropy, fromArray(out.cEntropy, [count], { dtype }))));
       if (out.cTop1)
         surrogate = add(surrogate, sum(mul(result.top1, fromArray(out.cTop1, [count], { dtype }))));
+      if (extra && out.cExtraLogp)
+        surrogate = add(
+          surrogate,
+          sum(mul(extra.logp, fromArray(out.cExtraLogp, [count, extra.perToken], { dtype }))),
+        );
       backward(surrogate);
     });
   }

@@ -168,6 +168,18 @@ function readChatTemplate(config: TrainConfig): string | undefined {
   }
 }
 
+/** The tokenization options of a config's data section (what the trainer's loadDataset gets). */
+export function dataOptionsOf(config: TrainConfig) {
+  return {
+    trainOn: config.data.train_on === 'auto' ? undefined : config.data.train_on,
+    maxLength: config.data.max_length,
+    truncation: config.data.truncation,
+    onBadRecord: config.data.on_bad_record,
+    appendEos: config.data.append_eos,
+    chatTemplate: readChatTemplate(config),
+  };
+}
+
 /** Load and validate everything a run needs, before any step. */
 function prepare(config: TrainConfig, resume = false): Prepared {
   const { name: lossName, options: lossOptions } = lossOf(config);
@@ -191,19 +203,19 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     config,
     baseStorageDtype(config.precision, config.model_dtype, tuner),
   );
-  const dataOptions = {
-    trainOn: config.data.train_on === 'auto' ? undefined : config.data.train_on,
-    maxLength: config.data.max_length,
-    truncation: config.data.truncation,
-    onBadRecord: config.data.on_bad_record,
-    appendEos: config.data.append_eos,
-    chatTemplate: readChatTemplate(config),
-  };
+  const dataOptions = dataOptionsOf(config);
   const load = loss.data ? loss.data.load : loadDataset;
   const train = load(config.data.train, tokenizer, dataOptions);
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
   const evalSet = config.data.eval ? load(config.data.eval, tokenizer, dataOptions) : null;
+  // a loss with data of its own (a teacher cache) checks it against this data before any output
+  loss.bindData?.({
+    trainFile: config.data.train,
+    examples: train.examples,
+    vocabSize: model.config.vocabSize,
+    tokenizer,
+  });
   // before the tuner is applied: the model is exactly the base (e.g. DPO's reference log-probs)
   loss.data?.prepare({
     model,

@@ -5,5 +5,6 @@
 import './cascade.ts';
 import './clear.ts';
 import './dpo.ts';
+import './first.ts';
 import './portllm.ts';
 import './uq.ts';

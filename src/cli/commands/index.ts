@@ -16,6 +16,7 @@ import { dataCorruptCommand } from './data-corrupt.ts';
 import { dataCurateCommand } from './data-curate.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
+import { distillCommand } from './distill.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
 import { exportCommand } from './export.ts';
@@ -46,6 +47,7 @@ export const commands: readonly Command[] = [
   calibrateConformalCommand,
   cascadeCommand,
   trainCommand,
+  distillCommand,
   exportCommand,
   compressCommand,
   decompressCommand,

@@ -29,6 +29,43 @@ export interface TokenTerms {
    */
   exampleOf?: Int32Array;
   positionOf?: Int32Array;
+  /**
+   * Only for a loss with `extraTargets`: the ids it asked for ([count * perToken], row-major) and
+   * the model's log-probs of them (same layout), differentiable through `LossOutput.cExtraLogp`.
+   */
+  extra?: ExtraTargetTerms;
+}
+
+/** Extra target ids per scored token (a loss's `extraTargets`): `ids` is [count * perToken]. */
+export interface ExtraTargets {
+  ids: Int32Array;
+  perToken: number;
+}
+
+/** The model's log-probs of a loss's extra target ids. */
+export interface ExtraTargetTerms extends ExtraTargets {
+  logp: Float32Array | Float64Array;
+}
+
+/** What a loss sees of the scored tokens before the forward pass (to choose extra target ids). */
+export interface ScoredTokens {
+  count: number;
+  /** The gold token id of each scored token. */
+  targets: Int32Array;
+  exampleOf?: Int32Array;
+  positionOf?: Int32Array;
+}
+
+/** The training data a loss is bound to before the first step (`TokenLoss.bindData`). */
+export interface BoundTrainingData {
+  /** The training JSONL file. */
+  trainFile: string;
+  /** Its examples in the loader's order (example index = `exampleOf`). */
+  examples: readonly { inputIds: Int32Array; labels: Int32Array; file?: string; line?: number }[];
+  /** The student's vocabulary size (rows of its LM head). */
+  vocabSize: number;
+  /** The student's tokenizer (its vocabulary is compared with the one a cache was built with). */
+  tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken' | 'origin'>;
 }
 
 export interface StepContext {
@@ -85,6 +122,8 @@ export interface LossOutput {
   cLogp: Float32Array;
   cEntropy: Float32Array | null;
   cTop1: Float32Array | null;
+  /** dL/d(log-prob of each extra target id), [count * perToken]; only with `extraTargets`. */
+  cExtraLogp?: Float32Array | null;
 }
 
 export interface TokenLoss {
@@ -96,6 +135,17 @@ export interface TokenLoss {
   readonly needsCorrectCounts?: boolean;
   /** Data and per-example state the loss needs (absent: ordinary supervised examples). */
   readonly data?: LossData;
+  /**
+   * Extension point: extra token ids per scored token whose log-probs (and their gradient) the loss
+   * needs, e.g. a teacher's top-k (they arrive as `TokenTerms.extra`); null = none this micro-batch.
+   * Computed by a gather matmul from the hidden states, never [tokens, vocab].
+   */
+  extraTargets?(tokens: ScoredTokens): ExtraTargets | null;
+  /**
+   * Check the loss's own data against the training data before anything is written (e.g. that a
+   * teacher cache was built from this data and tokenizer); throws a clear error when it does not fit.
+   */
+  bindData?(data: BoundTrainingData): void;
   /** Compute the loss and its coefficients. */
   compute(terms: TokenTerms, step: StepContext): LossOutput;
 }

@@ -72,7 +72,7 @@ describe('ua-clm loss', () => {
   });
   it('rejects unknown options', () => {
     assert.throws(() => createLoss('ua-clm', { lamda: 1 }), /unknown option 'lamda'/);
-    assert.throws(() => createLoss('nope'), /unknown loss 'nope' \(known: ce, dpo, ua-clm\)/);
+    assert.throws(() => createLoss('nope'), /unknown loss 'nope' \(known: ce, .*ua-clm/);
   });
 });
 

@@ -20,11 +20,14 @@ const levels = [
   ['train'],
   ['uq', 'merge', 'analysis'],
   ['world'],
-  ['cli', 'bench'],
+  ['cli', 'bench', 'sweep'],
 ];
 
 /** Extra imports allowed between siblings: [from, to]. */
-const siblingExceptions = [['cli', 'bench']];
+const siblingExceptions = [
+  ['cli', 'bench'],
+  ['cli', 'sweep'],
+];
 
 const allFolders = levels.flat();
 

@@ -20,6 +20,7 @@ import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
+import { sweepCommand } from './sweep.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { worldCommand } from './world.ts';
@@ -38,6 +39,7 @@ export const commands: readonly Command[] = [
   calibrateConformalCommand,
   cascadeCommand,
   trainCommand,
+  sweepCommand,
   exportCommand,
   compressCommand,
   decompressCommand,

@@ -56,7 +56,12 @@ const executorSchema = z.union([
   z
     .object({
       name: z.literal('local'),
-      workers: z.number().int().positive().optional().describe('parallel trial processes (default: cores / threads)'),
+      workers: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('parallel trial processes (default: cores / threads)'),
     })
     .strict(),
   z
@@ -73,11 +78,20 @@ export const sweepSchema = z
   .object({
     base: z.string().describe('the training config every trial starts from'),
     search: searchSchema,
-    seeds: z.array(z.number().int()).min(1).optional().describe("train.seed of each trial (default: the base's)"),
+    seeds: z
+      .array(z.number().int())
+      .min(1)
+      .optional()
+      .describe("train.seed of each trial (default: the base's)"),
     objective: z.union([objectiveSchema, z.array(objectiveSchema).min(1)]),
     executor: executorSchema.default({ name: 'local' }),
     out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
-    threads_per_trial: z.number().int().positive().default(1).describe('kernel threads of every trial, on every executor'),
+    threads_per_trial: z
+      .number()
+      .int()
+      .positive()
+      .default(1)
+      .describe('kernel threads of every trial, on every executor'),
   })
   .strict();
 
@@ -89,12 +103,14 @@ export interface SweepConfig {
   /** The sweep file (for messages). */
   path: string;
   base: string;
-  search: { kind: 'grid'; grid: Record<string, unknown[]> } | {
-    kind: 'random';
-    trials: number;
-    seed: number;
-    space: Record<string, Dimension>;
-  };
+  search:
+    | { kind: 'grid'; grid: Record<string, unknown[]> }
+    | {
+        kind: 'random';
+        trials: number;
+        seed: number;
+        space: Record<string, Dimension>;
+      };
   seeds: number[] | null;
   objectives: Objective[];
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
@@ -120,23 +136,25 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
         `${where}: objective.metric '${o.metric}': expected one of ${TRIAL_METRICS.join(', ')}`,
       );
   const search: SweepConfig['search'] =
-    'grid' in s.search
-      ? { kind: 'grid', grid: s.search.grid }
-      : { kind: 'random', ...s.search.random };
+    'grid' in s.search ? { kind: 'grid', grid: s.search.grid } : { kind: 'random', ...s.search.random };
   const fields = Object.keys(search.kind === 'grid' ? search.grid : search.space);
   if (fields.length === 0) throw new ConfigError(`${where}: search: expected at least one field to search`);
   for (const f of fields) {
     if (f === 'output_dir' || f.startsWith('output_dir.'))
       throw new ConfigError(`${where}: search field '${f}': each trial's output_dir is set by the sweep`);
     if (f === 'train.seed' && s.seeds)
-      throw new ConfigError(`${where}: search field 'train.seed': the seeds list sets it; search one or the other`);
+      throw new ConfigError(
+        `${where}: search field 'train.seed': the seeds list sets it; search one or the other`,
+      );
   }
   if (search.kind === 'random')
     for (const [f, d] of Object.entries(search.space))
       if (!Array.isArray(d)) {
         const [lo, hi] = Object.values(d)[0] as [number, number];
         if (!(lo <= hi))
-          throw new ConfigError(`${where}: search.random.space '${f}': expected low <= high, found [${lo}, ${hi}]`);
+          throw new ConfigError(
+            `${where}: search.random.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
+          );
       }
   const threads = s.threads_per_trial;
   const executor: SweepConfig['executor'] =

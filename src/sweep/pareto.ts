@@ -15,7 +15,8 @@ export interface Scored {
 /** The objectives a front is computed over: the sweep's, or its one objective and trainable_params. */
 export function frontObjectives(objectives: readonly Objective[]): Objective[] {
   if (objectives.length > 1) return [...objectives];
-  if (objectives[0]!.metric === 'trainable_params') return [...objectives, { metric: 'eval_loss', goal: 'min' }];
+  if (objectives[0]!.metric === 'trainable_params')
+    return [...objectives, { metric: 'eval_loss', goal: 'min' }];
   return [objectives[0]!, { metric: 'trainable_params', goal: 'min' }];
 }
 
@@ -44,7 +45,10 @@ export function paretoFront<T extends Scored>(trials: readonly T[], objectives: 
 }
 
 /** The best trial on the first objective (ties: the later objectives, then input order); null when none. */
-export function bestTrial<T extends Scored>(trials: readonly T[], objectives: readonly Objective[]): T | null {
+export function bestTrial<T extends Scored>(
+  trials: readonly T[],
+  objectives: readonly Objective[],
+): T | null {
   let best: T | null = null;
   for (const t of trials) {
     if (best === null) {

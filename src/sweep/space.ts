@@ -34,7 +34,11 @@ function draw(rng: Rng, d: Dimension): unknown {
 }
 
 /** `count` configurations drawn from `space` with Rng(seed), fields in the space's order. */
-export function randomPoints(space: Record<string, Dimension>, count: number, seed: number): Record<string, unknown>[] {
+export function randomPoints(
+  space: Record<string, Dimension>,
+  count: number,
+  seed: number,
+): Record<string, unknown>[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, () =>
     Object.fromEntries(Object.entries(space).map(([field, d]) => [field, draw(rng, d)])),
@@ -62,7 +66,9 @@ export function expandTrials(sweep: Pick<SweepConfig, 'search' | 'seeds'>): Tria
   const s = sweep.search;
   const points = s.kind === 'grid' ? gridPoints(s.grid) : randomPoints(s.space, s.trials, s.seed);
   const seeds = sweep.seeds ?? [null];
-  const trials = points.flatMap((params) => seeds.map((seed) => ({ id: trialId(params, seed), params, seed })));
+  const trials = points.flatMap((params) =>
+    seeds.map((seed) => ({ id: trialId(params, seed), params, seed })),
+  );
   // two equal draws of a random search (or a repeated grid value) are one trial
   const seen = new Set<string>();
   return trials.filter((t) => !seen.has(t.id) && seen.add(t.id));

@@ -71,7 +71,7 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       `${sweep.path}: executor '${sweep.executor.name}' is not built yet (issue 21, item 3); use executor: {name: local}`,
     );
   mkdirSync(sweep.out, { recursive: true });
-  trials.forEach((t, i) => writeTrialConfig(sweep.out, t.id, configs[i]!));
+  for (const [i, t] of trials.entries()) writeTrialConfig(sweep.out, t.id, configs[i]!);
   const states = new Map(trials.map((t) => [t.id, trialState(sweep.out, t.id)]));
   const toRun = trials.filter((t) => states.get(t.id) !== 'done');
   options.onPlan?.({
@@ -96,7 +96,8 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
   const rows: SweepTrial[] = trials.map((t) => {
     const before = states.get(t.id)!;
     const outcome = outcomes.get(t.id);
-    const ran = before === 'done' ? 'skipped' : !outcome ? 'none' : before === 'interrupted' ? 'resumed' : 'started';
+    const ran =
+      before === 'done' ? 'skipped' : !outcome ? 'none' : before === 'interrupted' ? 'resumed' : 'started';
     const row = { id: t.id, params: t.params, seed: t.seed, ran } as const;
     if (before === 'done' || outcome?.status === 'done')
       return { ...row, status: 'done', metrics: readTrialResult(sweep.out, t.id).metrics };

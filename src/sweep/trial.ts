@@ -12,7 +12,12 @@ import { readYamlMapping, setPath } from '../config/yaml.ts';
 import { AttuneError, ConfigError } from '../errors.ts';
 import { writeTextAtomic } from '../io/atomic.ts';
 import { latestCheckpoint } from '../train/checkpoint.ts';
-import { loadTrainConfig, resolveConfigPaths, type TrainConfig, validateTrainConfig } from '../train/config.ts';
+import {
+  loadTrainConfig,
+  resolveConfigPaths,
+  type TrainConfig,
+  validateTrainConfig,
+} from '../train/config.ts';
 import { trainAsync } from '../train/trainer.ts';
 import type { TrialSpec } from './space.ts';
 
@@ -102,10 +107,14 @@ export function readTrialResult(out: string, id: string): TrialResult {
   try {
     r = JSON.parse(readFileSync(path, 'utf8')) as TrialResult;
   } catch (error) {
-    throw new ConfigError(`${path}: cannot read the trial result (${(error as Error).message}); delete it to rerun the trial`);
+    throw new ConfigError(
+      `${path}: cannot read the trial result (${(error as Error).message}); delete it to rerun the trial`,
+    );
   }
   if (r?.id !== id || r.status !== 'done' || typeof r.metrics?.eval_loss !== 'number')
-    throw new ConfigError(`${path}: expected the result of trial ${id}, found ${JSON.stringify(r).slice(0, 80)}; delete it to rerun the trial`);
+    throw new ConfigError(
+      `${path}: expected the result of trial ${id}, found ${JSON.stringify(r).slice(0, 80)}; delete it to rerun the trial`,
+    );
   return r;
 }
 

@@ -40,7 +40,8 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
           io.note(
             `sweep: ${p.trials} trials, ${p.done} done before, ${p.toRun} to run on ${p.workers} worker(s) x ${sweep.threadsPerTrial} thread(s)`,
           ),
-        onTrialStart: (t, resuming) => io.note(`sweep: ${t.id} ${resuming ? 'resumed' : 'started'} ${JSON.stringify(t.params)}`),
+        onTrialStart: (t, resuming) =>
+          io.note(`sweep: ${t.id} ${resuming ? 'resumed' : 'started'} ${JSON.stringify(t.params)}`),
         onTrialEnd: (o, m) =>
           io.note(
             `sweep: ${o.id} ${o.status}${m ? `: eval_loss ${m.eval_loss.toFixed(4)}` : ''}${o.error ? `: ${o.error}` : ''}`,
@@ -55,7 +56,12 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
       formatTable(
         result.trials.map((t) => ({
           trial: t.id,
-          ...Object.fromEntries(result.fields.map((f) => [f, typeof t.params[f] === 'number' ? t.params[f] : JSON.stringify(t.params[f])])),
+          ...Object.fromEntries(
+            result.fields.map((f) => [
+              f,
+              typeof t.params[f] === 'number' ? t.params[f] : JSON.stringify(t.params[f]),
+            ]),
+          ),
           ...(result.seeds ? { seed: t.seed } : {}),
           status: t.status,
           ran: t.ran,
@@ -67,7 +73,8 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
       ),
     );
     io.line(`results: ${result.out}/results.json, report: ${result.out}/report.html`);
-    for (const t of result.trials.filter((x) => x.status === 'failed')) io.note(`sweep: ${t.id} failed: ${t.error}`);
+    for (const t of result.trials.filter((x) => x.status === 'failed'))
+      io.note(`sweep: ${t.id} failed: ${t.error}`);
     if (args.values.json) io.json(result as unknown as Record<string, unknown>);
     if (controller.signal.aborted) return 130;
     return result.trials.every((t) => t.status === 'done') ? 0 : 1;

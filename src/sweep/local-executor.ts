@@ -4,7 +4,7 @@
  * what it computes alone or on another executor. A process per trial keeps trials independent
  * (memory, the native thread pool) and lets a killed one take nothing else down.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TrialSpec } from './space.ts';
@@ -36,35 +36,47 @@ function trialCommand(): string[] {
   return [fileURLToPath(new URL('./trial-process.js', import.meta.url))];
 }
 
-function runOne(
+/** A running trial process and how it will end. */
+export interface TrialProcess {
+  child: ChildProcess;
+  done: Promise<TrialOutcome>;
+}
+
+/**
+ * Start the process of trial `trial` under `out` with `threads` kernel threads. The process exits
+ * when this one goes away (its IPC channel closes), so a killed executor or worker leaves no trial
+ * running behind it that would race the retry.
+ */
+export function startTrialProcess(
   out: string,
   trial: TrialSpec,
-  options: LocalExecutorOptions,
-  children: Set<ReturnType<typeof spawn>>,
-): Promise<TrialOutcome> {
-  return new Promise((done) => {
-    const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
-    const child = spawn(process.execPath, [...trialCommand(), out, JSON.stringify(trial)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: {
-        ...process.env,
-        ...options.env,
-        ATTUNE_THREADS: String(options.threadsPerTrial),
-        ...(existsSync(tsconfig) ? { TSX_TSCONFIG_PATH: tsconfig } : {}),
-      },
-    });
-    children.add(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-4000);
-    });
+  threads: number,
+  env: Record<string, string> = {},
+): TrialProcess {
+  const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
+  const child = spawn(process.execPath, [...trialCommand(), out, JSON.stringify(trial)], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: {
+      ...process.env,
+      ...env,
+      ATTUNE_THREADS: String(threads),
+      ...(existsSync(tsconfig) ? { TSX_TSCONFIG_PATH: tsconfig } : {}),
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  const done = new Promise<TrialOutcome>((resolve) => {
+    let settled = false;
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
-      children.delete(child);
-      if (code === 0) return done({ id: trial.id, status: 'done' });
+      if (settled) return;
+      settled = true;
+      if (code === 0) return resolve({ id: trial.id, status: 'done' });
       const lastLine = stderr.trim().split('\n').at(-1) ?? '';
       if (code === 130 || signal === 'SIGINT' || signal === 'SIGTERM')
-        return done({ id: trial.id, status: 'interrupted', error: lastLine || `stopped by ${signal}` });
-      done({
+        return resolve({ id: trial.id, status: 'interrupted', error: lastLine || `stopped by ${signal}` });
+      resolve({
         id: trial.id,
         status: 'failed',
         error: spawnError?.message ?? (lastLine || `trial process exited with ${code ?? signal}`),
@@ -73,6 +85,7 @@ function runOne(
     child.on('error', (e) => finish(null, null, e));
     child.on('close', (code, signal) => finish(code, signal));
   });
+  return { child, done };
 }
 
 /** Run `trials` (whose trial.yaml is written) under `out`, at most `workers` at a time. */
@@ -82,7 +95,7 @@ export async function runLocal(
   options: LocalExecutorOptions,
 ): Promise<TrialOutcome[]> {
   const outcomes: TrialOutcome[] = [];
-  const children = new Set<ReturnType<typeof spawn>>();
+  const children = new Set<ChildProcess>();
   const onAbort = () => {
     for (const c of children) c.kill('SIGINT');
   };
@@ -92,7 +105,10 @@ export async function runLocal(
     while (next < trials.length && !options.signal?.aborted) {
       const trial = trials[next++]!;
       options.onStart?.(trial);
-      const outcome = await runOne(out, trial, options, children);
+      const run = startTrialProcess(out, trial, options.threadsPerTrial, options.env);
+      children.add(run.child);
+      const outcome = await run.done;
+      children.delete(run.child);
       outcomes.push(outcome);
       options.onEnd?.(outcome);
     }

@@ -5,8 +5,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
 import { writeTextAtomic } from '../io/atomic.ts';
+import { checkRedisClient, redisConnection, runBullmq } from './bullmq-executor.ts';
 import type { Objective, SweepConfig } from './config.ts';
 import { runLocal, type TrialOutcome } from './local-executor.ts';
 import { bestTrial, frontObjectives, paretoFront } from './pareto.ts';
@@ -51,7 +51,8 @@ export interface SweepResult {
 
 export interface SweepEvents {
   /** Validation done: how many trials, how many already finished. */
-  onPlan?: (plan: { trials: number; done: number; toRun: number; workers: number }) => void;
+  onPlan?: (plan: { trials: number; done: number; toRun: number; workers: number | null }) => void;
+  /** A trial starts (local) or is queued (bullmq). */
   onTrialStart?: (trial: TrialSpec, resuming: boolean) => void;
   onTrialEnd?: (outcome: TrialOutcome, metrics: TrialMetrics | null) => void;
 }
@@ -61,36 +62,52 @@ export interface RunSweepOptions extends SweepEvents {
   signal?: AbortSignal;
 }
 
+/** Where the trial folders live: `out`, or the bullmq executor's shared `artifacts` folder. */
+export function trialsRoot(sweep: SweepConfig): string {
+  return sweep.executor.name === 'bullmq' ? sweep.executor.artifacts : sweep.out;
+}
+
 /** Validate, run what is not finished, rank, write results.json and report.html. */
 export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}): Promise<SweepResult> {
   const base = loadBaseConfig(sweep.base);
   const trials = expandTrials(sweep);
-  const configs = trials.map((t) => trialConfig(base, t, sweep.out, sweep.path));
-  if (sweep.executor.name !== 'local')
-    throw new ConfigError(
-      `${sweep.path}: executor '${sweep.executor.name}' is not built yet (issue 21, item 3); use executor: {name: local}`,
-    );
+  const configs = trials.map((t) => trialConfig(base, t, trialsRoot(sweep), sweep.path));
+  const root = trialsRoot(sweep);
+  if (sweep.executor.name === 'bullmq') {
+    checkRedisClient();
+    redisConnection(sweep.executor.url);
+  }
   mkdirSync(sweep.out, { recursive: true });
-  for (const [i, t] of trials.entries()) writeTrialConfig(sweep.out, t.id, configs[i]!);
-  const states = new Map(trials.map((t) => [t.id, trialState(sweep.out, t.id)]));
+  for (const [i, t] of trials.entries()) writeTrialConfig(root, t.id, configs[i]!);
+  const states = new Map(trials.map((t) => [t.id, trialState(root, t.id)]));
   const toRun = trials.filter((t) => states.get(t.id) !== 'done');
+  const workers = sweep.executor.name === 'local' ? sweep.executor.workers : null;
   options.onPlan?.({
     trials: trials.length,
     done: trials.length - toRun.length,
     toRun: toRun.length,
-    workers: Math.min(sweep.executor.workers, Math.max(1, toRun.length)),
+    workers: workers === null ? null : Math.min(workers, Math.max(1, toRun.length)),
   });
   const outcomes = new Map<string, TrialOutcome>();
-  if (toRun.length > 0) {
-    await runLocal(sweep.out, toRun, {
+  const onEnd = (o: TrialOutcome) => {
+    outcomes.set(o.id, o);
+    options.onTrialEnd?.(o, o.status === 'done' ? readTrialResult(root, o.id).metrics : null);
+  };
+  if (toRun.length > 0 && sweep.executor.name === 'local') {
+    await runLocal(root, toRun, {
       workers: sweep.executor.workers,
       threadsPerTrial: sweep.threadsPerTrial,
       signal: options.signal,
       onStart: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
-      onEnd: (o) => {
-        outcomes.set(o.id, o);
-        options.onTrialEnd?.(o, o.status === 'done' ? readTrialResult(sweep.out, o.id).metrics : null);
-      },
+      onEnd,
+    });
+  } else if (toRun.length > 0 && sweep.executor.name === 'bullmq') {
+    await runBullmq(root, toRun, {
+      url: sweep.executor.url,
+      threadsPerTrial: sweep.threadsPerTrial,
+      signal: options.signal,
+      onQueued: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
+      onEnd,
     });
   }
   const rows: SweepTrial[] = trials.map((t) => {
@@ -100,7 +117,7 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       before === 'done' ? 'skipped' : !outcome ? 'none' : before === 'interrupted' ? 'resumed' : 'started';
     const row = { id: t.id, params: t.params, seed: t.seed, ran } as const;
     if (before === 'done' || outcome?.status === 'done')
-      return { ...row, status: 'done', metrics: readTrialResult(sweep.out, t.id).metrics };
+      return { ...row, status: 'done', metrics: readTrialResult(root, t.id).metrics };
     const status = outcome?.status ?? (before === 'interrupted' ? 'interrupted' : 'pending');
     return { ...row, status, metrics: null, ...(outcome?.error ? { error: outcome.error } : {}) };
   });

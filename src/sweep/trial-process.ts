@@ -17,10 +17,17 @@ const onSignal = () => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// the executor or worker that started this process is gone: stop at once, as if killed with it
+const onParentGone = () => process.exit(137);
+process.on('disconnect', onParentGone);
 try {
   await runTrial(out!, JSON.parse(specJson!) as TrialSpec, { signal: controller.signal });
   process.exitCode = 0;
 } catch (error) {
   process.stderr.write(`${(error as Error).message.replace(/\s*\n\s*/g, ' ')}\n`);
   process.exitCode = error instanceof TrainingInterrupted ? 130 : 1;
+} finally {
+  // an open IPC channel would keep this process alive
+  process.off('disconnect', onParentGone);
+  process.disconnect?.();
 }

@@ -23,6 +23,7 @@ import { scoreCommand } from './score.ts';
 import { sweepCommand } from './sweep.ts';
 import { trainCommand } from './train.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
+import { workerCommand } from './worker.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
 
@@ -40,6 +41,7 @@ export const commands: readonly Command[] = [
   cascadeCommand,
   trainCommand,
   sweepCommand,
+  workerCommand,
   exportCommand,
   compressCommand,
   decompressCommand,

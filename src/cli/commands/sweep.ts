@@ -38,10 +38,12 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
         signal: controller.signal,
         onPlan: (p) =>
           io.note(
-            `sweep: ${p.trials} trials, ${p.done} done before, ${p.toRun} to run on ${p.workers} worker(s) x ${sweep.threadsPerTrial} thread(s)`,
+            `sweep: ${p.trials} trials, ${p.done} done before, ${p.toRun} to run ${p.workers === null ? `on the queue (attune worker --queue ...)` : `on ${p.workers} worker(s)`} x ${sweep.threadsPerTrial} thread(s)`,
           ),
         onTrialStart: (t, resuming) =>
-          io.note(`sweep: ${t.id} ${resuming ? 'resumed' : 'started'} ${JSON.stringify(t.params)}`),
+          io.note(
+            `sweep: ${t.id} ${sweep.executor.name === 'bullmq' ? 'queued' : resuming ? 'resumed' : 'started'} ${JSON.stringify(t.params)}`,
+          ),
         onTrialEnd: (o, m) =>
           io.note(
             `sweep: ${o.id} ${o.status}${m ? `: eval_loss ${m.eval_loss.toFixed(4)}` : ''}${o.error ? `: ${o.error}` : ''}`,

@@ -56,6 +56,9 @@ export function startTrialProcess(
   const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
   const child = spawn(process.execPath, [...trialCommand(), out, JSON.stringify(trial)], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    // its own process group: a Ctrl-C in the terminal reaches only the executor or worker, which
+    // passes one SIGINT on (two would stop the trial before its checkpoint)
+    detached: true,
     env: {
       ...process.env,
       ...env,

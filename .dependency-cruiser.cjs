@@ -20,13 +20,14 @@ const levels = [
   ['train'],
   ['uq', 'merge', 'analysis'],
   ['world'],
-  ['cli', 'bench', 'serve'],
+  ['cli', 'bench', 'serve', 'sweep'],
 ];
 
 /** Extra imports allowed between siblings: [from, to]. */
 const siblingExceptions = [
   ['cli', 'bench'],
   ['cli', 'serve'],
+  ['cli', 'sweep'],
 ];
 
 const allFolders = levels.flat();

@@ -26,9 +26,11 @@ import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
+import { sweepCommand } from './sweep.ts';
 import { trainCommand } from './train.ts';
 import { uqFitDensityCommand } from './uq-fit-density.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
+import { workerCommand } from './worker.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
 
@@ -48,6 +50,8 @@ export const commands: readonly Command[] = [
   cascadeCommand,
   trainCommand,
   distillCommand,
+  sweepCommand,
+  workerCommand,
   exportCommand,
   compressCommand,
   decompressCommand,

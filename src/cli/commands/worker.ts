@@ -1,0 +1,75 @@
+/** `attune worker --queue redis://host:port`: pull sweep trials from a BullMQ queue and run them. */
+import { startTrialWorker } from '../../sweep/bullmq-executor.ts';
+import { defineCommand } from '../command.ts';
+
+const options = {
+  queue: {
+    type: 'string',
+    description: 'the Redis server of the sweep queue: redis://host:port[/db]',
+    valueName: '<redis://...>',
+    required: true,
+  },
+  concurrency: { type: 'integer', min: 1, default: 1, description: 'trials this worker runs at once' },
+  'lock-duration': {
+    type: 'integer',
+    min: 100,
+    default: 30_000,
+    description: "ms a trial's lock lives without renewal: a dead worker's trial is retried after it",
+  },
+  'stalled-interval': {
+    type: 'integer',
+    min: 100,
+    default: 30_000,
+    description: 'ms between checks for trials whose worker died',
+  },
+} as const;
+
+/** `attune worker --queue URL [--concurrency N]`. */
+export const workerCommand = defineCommand({
+  name: 'worker',
+  summary: 'Run sweep trials from a BullMQ queue on Redis (executor: bullmq), until stopped',
+  description: `Pulls trials that 'attune sweep' queued (executor: {name: bullmq, url, artifacts}) and runs each in
+its own process with the sweep's threads_per_trial, in the sweep's artifacts folder (which this
+machine must reach at the same path). A trial already done is reported, not rerun; an interrupted
+one resumes from its last checkpoint. Ctrl-C (SIGINT) or SIGTERM checkpoints the running trials,
+puts them back on the queue and exits 130.`,
+  options,
+  examples: [
+    'attune worker --queue redis://10.0.0.5:6379',
+    'attune worker --queue redis://queue-host:6379 --concurrency 2',
+  ],
+  async run(args, io) {
+    const url = args.values.queue!;
+    const worker = await startTrialWorker({
+      url,
+      concurrency: args.values.concurrency,
+      lockDuration: args.values['lock-duration'],
+      stalledInterval: args.values['stalled-interval'],
+      onEvent: (e) => {
+        if (e.type === 'start')
+          io.note(
+            `worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${JSON.stringify(e.trial.params)}`,
+          );
+        else if (e.type === 'done')
+          io.note(
+            `worker: ${e.jobId} done${e.ran ? '' : ' before (not rerun)'}: eval_loss ${e.metrics.eval_loss.toFixed(4)}`,
+          );
+        else io.note(`worker: ${e.jobId} failed: ${e.error}`);
+      },
+      onError: (error) => io.note(`worker: ${error.message} (retrying)`),
+    });
+    io.note(`worker: pulling trials from ${url}`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        io.note(`worker: ${signal}: checkpointing the running trials and putting them back on the queue`);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await worker.close();
+    return 130;
+  },
+});

@@ -1,0 +1,183 @@
+/**
+ * The sweep file (`attune sweep SWEEP.yaml`): a base training config, a search space over its
+ * fields (grid or random; bayes is not built yet), seeds, one objective or several (a Pareto front),
+ * the executor and the output folder. Validated by a zod schema like every YAML of Attune; paths are
+ * relative to the sweep file.
+ */
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { readYamlMapping, validateWith } from '../config/yaml.ts';
+import { ConfigError } from '../errors.ts';
+
+/** Metrics every finished trial records (result.json `metrics`). */
+export const TRIAL_METRICS = ['eval_loss', 'final_loss', 'trainable_params'] as const;
+
+const objectiveSchema = z
+  .object({
+    metric: z.string().describe(`a trial metric: ${TRIAL_METRICS.join(', ')}`),
+    goal: z.enum(['min', 'max']).default('min').describe('whether smaller or larger is better'),
+  })
+  .strict();
+
+/** One random-search dimension: a list of choices, or a range. */
+const dimensionSchema = z.union([
+  z.array(z.unknown()).min(1),
+  z.object({ uniform: z.tuple([z.number(), z.number()]) }).strict(),
+  z.object({ log_uniform: z.tuple([z.number().positive(), z.number().positive()]) }).strict(),
+  z.object({ int: z.tuple([z.number().int(), z.number().int()]) }).strict(),
+]);
+
+export type Dimension = z.infer<typeof dimensionSchema>;
+
+const searchSchema = z.union([
+  z
+    .object({
+      grid: z
+        .record(z.string(), z.array(z.unknown()).min(1))
+        .describe('field path -> values; every combination is a trial'),
+    })
+    .strict(),
+  z
+    .object({
+      random: z
+        .object({
+          trials: z.number().int().positive().describe('how many configurations to draw'),
+          seed: z.number().int().default(0).describe('seed of the draws'),
+          space: z.record(z.string(), dimensionSchema).describe('field path -> choices or a range'),
+        })
+        .strict(),
+    })
+    .strict(),
+  z.object({ bayes: z.unknown() }).strict(),
+]);
+
+const executorSchema = z.union([
+  z
+    .object({
+      name: z.literal('local'),
+      workers: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('parallel trial processes (default: cores / threads)'),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('bullmq'),
+      url: z.string().describe('redis://host:port of the queue'),
+      artifacts: z.string().describe('a directory every worker can reach'),
+    })
+    .strict(),
+]);
+
+/** The schema of sweep files. */
+export const sweepSchema = z
+  .object({
+    base: z.string().describe('the training config every trial starts from'),
+    search: searchSchema,
+    seeds: z
+      .array(z.number().int())
+      .min(1)
+      .optional()
+      .describe("train.seed of each trial (default: the base's)"),
+    objective: z.union([objectiveSchema, z.array(objectiveSchema).min(1)]),
+    executor: executorSchema.default({ name: 'local' }),
+    out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
+    threads_per_trial: z
+      .number()
+      .int()
+      .positive()
+      .default(1)
+      .describe('kernel threads of every trial, on every executor'),
+  })
+  .strict();
+
+export type SweepSearch = z.infer<typeof searchSchema>;
+export type Objective = z.infer<typeof objectiveSchema>;
+
+/** A validated sweep, paths absolute. */
+export interface SweepConfig {
+  /** The sweep file (for messages). */
+  path: string;
+  base: string;
+  search:
+    | { kind: 'grid'; grid: Record<string, unknown[]> }
+    | {
+        kind: 'random';
+        trials: number;
+        seed: number;
+        space: Record<string, Dimension>;
+      };
+  seeds: number[] | null;
+  objectives: Objective[];
+  executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
+  out: string;
+  threadsPerTrial: number;
+}
+
+function absolute(baseDir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+/** Validate a parsed sweep mapping (`where` names it in errors; relative paths resolve against `baseDir`). */
+export function validateSweep(raw: unknown, where: string, baseDir: string): SweepConfig {
+  const s = validateWith(sweepSchema, raw, where);
+  if ('bayes' in s.search)
+    throw new ConfigError(
+      `${where}: search.bayes: Bayesian search (AutoPEFT) is not built yet; use search.grid or search.random`,
+    );
+  const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
+  for (const o of objectives)
+    if (!(TRIAL_METRICS as readonly string[]).includes(o.metric))
+      throw new ConfigError(
+        `${where}: objective.metric '${o.metric}': expected one of ${TRIAL_METRICS.join(', ')}`,
+      );
+  const search: SweepConfig['search'] =
+    'grid' in s.search ? { kind: 'grid', grid: s.search.grid } : { kind: 'random', ...s.search.random };
+  const fields = Object.keys(search.kind === 'grid' ? search.grid : search.space);
+  if (fields.length === 0) throw new ConfigError(`${where}: search: expected at least one field to search`);
+  for (const f of fields) {
+    if (f === 'output_dir' || f.startsWith('output_dir.'))
+      throw new ConfigError(`${where}: search field '${f}': each trial's output_dir is set by the sweep`);
+    if (f === 'train.seed' && s.seeds)
+      throw new ConfigError(
+        `${where}: search field 'train.seed': the seeds list sets it; search one or the other`,
+      );
+  }
+  if (search.kind === 'random')
+    for (const [f, d] of Object.entries(search.space))
+      if (!Array.isArray(d)) {
+        const [lo, hi] = Object.values(d)[0] as [number, number];
+        if (!(lo <= hi))
+          throw new ConfigError(
+            `${where}: search.random.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
+          );
+      }
+  const threads = s.threads_per_trial;
+  const executor: SweepConfig['executor'] =
+    s.executor.name === 'local'
+      ? {
+          name: 'local',
+          workers: s.executor.workers ?? Math.max(1, Math.floor(availableParallelism() / threads)),
+        }
+      : { ...s.executor, artifacts: absolute(baseDir, s.executor.artifacts) };
+  return {
+    path: where,
+    base: absolute(baseDir, s.base),
+    search,
+    seeds: s.seeds ?? null,
+    objectives,
+    executor,
+    out: absolute(baseDir, s.out),
+    threadsPerTrial: threads,
+  };
+}
+
+/** Read and validate a sweep file. */
+export function loadSweepConfig(path: string): SweepConfig {
+  const source = readYamlMapping(path, 'the sweep file');
+  return validateSweep(source.raw, path, dirname(resolve(path)));
+}

@@ -1,6 +1,8 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
 export * from './corda.ts';
 export * from './dora.ts';
+export * from './dsee.ts';
+export * from './dsee-linear.ts';
 export * from './full.ts';
 export * from './hft.ts';
 export * from './layer-freeze.ts';

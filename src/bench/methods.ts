@@ -380,7 +380,8 @@ export const HEADLINE_PAIRS: HeadlinePair[] = [
   },
   {
     paper: 'Composable Sparse Fine-Tuning for Cross-Lingual Transfer',
-    claim: 'Lottery-ticket sparse fine-tuning forgets less than full fine-tuning (sparse deltas interfere less)',
+    claim:
+      'Lottery-ticket sparse fine-tuning forgets less than full fine-tuning (sparse deltas interfere less)',
     metric: 'retention',
     sign: 1,
     kind: 'better',

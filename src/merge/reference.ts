@@ -32,7 +32,12 @@ import {
 } from '../peft/index.ts';
 import { formatShape, matmul, noGrad, scope, Tensor } from '../tensor/index.ts';
 import type { MemoryTracker } from './memory.ts';
-import { foldSparseDelta, isSparseDeltaConfig, type SparseDeltaModule, sparseDeltaModules } from './sparse-delta-source.ts';
+import {
+  foldSparseDelta,
+  isSparseDeltaConfig,
+  type SparseDeltaModule,
+  sparseDeltaModules,
+} from './sparse-delta-source.ts';
 
 /** A resolved model reference. */
 export interface ModelRef {

@@ -81,12 +81,17 @@ export function sparseDeltaModules(
 }
 
 /** `w.flat[indices] += values` in f32 (as SparseDeltaLinear.merge on an f32 weight). */
-export function foldSparseDelta(w: Float32Array, adapter: SafetensorsReader, module: SparseDeltaModule): void {
+export function foldSparseDelta(
+  w: Float32Array,
+  adapter: SafetensorsReader,
+  module: SparseDeltaModule,
+): void {
   const idx = adapter.read(module.indicesKey).data as Int32Array;
   const values = adapter.read(module.valuesKey, { dtype: 'f32' }).data as Float32Array;
   for (let j = 0; j < idx.length; j++) {
     const p = idx[j]!;
-    if (p >= w.length) throw new TensorMismatchError(`'${module.indicesKey}': index ${p} is outside the weight`);
+    if (p >= w.length)
+      throw new TensorMismatchError(`'${module.indicesKey}': index ${p} is outside the weight`);
     w[p] = w[p]! + values[j]!;
   }
 }

@@ -80,7 +80,8 @@ function resolve(c: DseeConfig): Resolved {
     seed: c.seed ?? 0,
     fromFile: c.fromFile ?? false,
   };
-  if (!Number.isInteger(out.r) || out.r < 1) throw new ConfigError(`dsee: r must be a positive integer, found ${out.r}`);
+  if (!Number.isInteger(out.r) || out.r < 1)
+    throw new ConfigError(`dsee: r must be a positive integer, found ${out.r}`);
   if (!Number.isInteger(out.sparseEntries) || out.sparseEntries < 1)
     throw new ConfigError(`dsee: sparse_entries must be a positive integer, found ${out.sparseEntries}`);
   if (!Number.isInteger(out.residualRank) || out.residualRank < 1)
@@ -95,9 +96,16 @@ function resolve(c: DseeConfig): Resolved {
 }
 
 /** The support of the sparse residual of `weight` under `init`; see the file comment. */
-export function dseeSupport(weight: Tensor, n: number, init: DseeSparseInit, rank: number, rng: Rng): Int32Array {
+export function dseeSupport(
+  weight: Tensor,
+  n: number,
+  init: DseeSparseInit,
+  rank: number,
+  rng: Rng,
+): Int32Array {
   const size = weight.size;
-  if (n > size) throw new ConfigError(`dsee: sparse_entries ${n} exceeds ${weight.describe()}'s ${size} entries`);
+  if (n > size)
+    throw new ConfigError(`dsee: sparse_entries ${n} exceeds ${weight.describe()}'s ${size} entries`);
   if (init === 'random') return randomPositions(size, n, rng);
   const w = tensorToMatrix64(weight);
   const scores = new Float64Array(size);
@@ -125,7 +133,8 @@ export class DseeAdapter implements Adapter {
   ) {}
 
   private check(action: string): void {
-    if (this.detached) throw new ConfigError(`dsee: cannot ${action}: the adapter was unloaded from the model`);
+    if (this.detached)
+      throw new ConfigError(`dsee: cannot ${action}: the adapter was unloaded from the model`);
   }
 
   /** The adapted layers with their dotted names. */
@@ -190,7 +199,8 @@ export class DseeAdapter implements Adapter {
     this.check('save');
     const tensors = new Map<string, Tensor>();
     for (const [n, t] of this.state()) {
-      if (t.dtype === 'f64') throw new ConfigError(`dsee: '${n}' is f64; convert the model to f32 before saving`);
+      if (t.dtype === 'f64')
+        throw new ConfigError(`dsee: '${n}' is f64; convert the model to f32 before saving`);
       tensors.set(`${PEFT_KEY_PREFIX}${n}`, t);
     }
     mkdirSync(dir, { recursive: true });
@@ -280,8 +290,16 @@ export const dseeOptions = z.object({
   r: z.number().int().positive().default(8).describe('LoRA rank'),
   lora_alpha: z.number().default(8).describe('LoRA scaling numerator (scaling = lora_alpha / r)'),
   target_modules: targetModulesOption.default('all-linear').describe("modules adapted (PEFT's rules)"),
-  exclude_modules: targetModulesOption.nullable().default(null).describe('modules to skip even when targeted'),
-  sparse_entries: z.number().int().positive().default(64).describe('trainable sparse-residual entries per target (N)'),
+  exclude_modules: targetModulesOption
+    .nullable()
+    .default(null)
+    .describe('modules to skip even when targeted'),
+  sparse_entries: z
+    .number()
+    .int()
+    .positive()
+    .default(64)
+    .describe('trainable sparse-residual entries per target (N)'),
   sparse_init: z
     .enum(['residual', 'magnitude', 'random'])
     .default('residual')
@@ -304,7 +322,8 @@ export const dseeOptions = z.object({
 /** The 'dsee' tuner. */
 export const dseeTuner: Tuner<DseeConfig> = {
   name: 'dsee',
-  description: 'DSEE: LoRA plus a sparse residual on the largest |W - low-rank(W)| entries; optional magnitude pruning',
+  description:
+    'DSEE: LoRA plus a sparse residual on the largest |W - low-rank(W)| entries; optional magnitude pruning',
   peftType: DSEE_PEFT_TYPE,
   options: dseeOptions,
   freezesBaseMatrices: false,
@@ -330,7 +349,8 @@ export const dseeTuner: Tuner<DseeConfig> = {
       throw new FormatError(file, "'target_modules' must be a non-empty list of module names");
     const num = (key: string, fallback?: number): number => {
       const v = json[key] ?? fallback;
-      if (typeof v !== 'number') throw new FormatError(file, `'${key}' must be a number, found ${JSON.stringify(v)}`);
+      if (typeof v !== 'number')
+        throw new FormatError(file, `'${key}' must be a number, found ${JSON.stringify(v)}`);
       return v;
     };
     return {
@@ -360,7 +380,10 @@ export const dseeTuner: Tuner<DseeConfig> = {
       const indices = c.fromFile
         ? Int32Array.from({ length: Math.min(c.sparseEntries, m.weight.size) }, (_, j) => j)
         : dseeSupport(m.weight, c.sparseEntries, c.sparseInit, c.residualRank, rng);
-      return [name, new DseeLinear(m, { r: c.r, scaling: c.loraAlpha / c.r, indices, rng, pruneRatio: c.pruneRatio })];
+      return [
+        name,
+        new DseeLinear(m, { r: c.r, scaling: c.loraAlpha / c.r, indices, rng, pruneRatio: c.pruneRatio }),
+      ];
     });
     const flags = snapshotTrainable(model);
     model.freeze();

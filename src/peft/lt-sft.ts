@@ -136,8 +136,7 @@ export class LtSftAdapter extends SparseDeltaAdapter {
       const delta = l.sft_delta;
       const kept = largestPositions(change, delta.indices.length);
       const v = delta.values.data as Float32Array | Float64Array;
-      for (let j = 0; j < kept.length; j++)
-        v[j] = this.config.resetValues ? 0 : w[kept[j]!]! - w0[kept[j]!]!;
+      for (let j = 0; j < kept.length; j++) v[j] = this.config.resetValues ? 0 : w[kept[j]!]! - w0[kept[j]!]!;
       delta.indices = kept;
       w.set(w0);
       l.weight.freeze();
@@ -232,7 +231,10 @@ export const ltSftOptions = z.object({
   target_modules: targetModulesOption
     .default('all-linear')
     .describe("matrices fine-tuned and sparsified (PEFT's target_modules rules)"),
-  exclude_modules: targetModulesOption.nullable().default(null).describe('modules to skip even when targeted'),
+  exclude_modules: targetModulesOption
+    .nullable()
+    .default(null)
+    .describe('modules to skip even when targeted'),
   full_fraction: z
     .number()
     .gt(0)
@@ -280,7 +282,9 @@ export const ltSftTuner: Tuner<LtSftConfig> = {
       );
     for (const [name, m] of modules)
       if (m.weight.dtype !== 'f32' && m.weight.dtype !== 'f64')
-        throw new ConfigError(`lt_sft: '${name}.weight' is ${m.weight.dtype}; load the model in f32 for lt_sft`);
+        throw new ConfigError(
+          `lt_sft: '${name}.weight' is ${m.weight.dtype}; load the model in f32 for lt_sft`,
+        );
     const ks = sparseBudget(
       modules.map(([, m]) => m.weight.size),
       model.numParameters(),
@@ -289,7 +293,9 @@ export const ltSftTuner: Tuner<LtSftConfig> = {
     );
     const flags = snapshotTrainable(model);
     // placeholder positions 0..k-1 with zero values until the selection after the full phase
-    const layers = installSparseDeltas(model, modules, (i) => Int32Array.from({ length: ks[i]! }, (_, j) => j));
+    const layers = installSparseDeltas(model, modules, (i) =>
+      Int32Array.from({ length: ks[i]! }, (_, j) => j),
+    );
     return new LtSftAdapter(model, c, layers, flags);
   },
 };

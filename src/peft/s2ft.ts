@@ -94,7 +94,12 @@ function drawAcrossLayers(layers: number, perLayer: number, ratio: number, rng: 
 }
 
 /** The heads and channels S2FT trains on `model` with `seed` (a pure function of its arguments). */
-export function s2ftSelection(model: Module, headsRatio: number, channelsRatio: number, seed: number): S2ftSelection {
+export function s2ftSelection(
+  model: Module,
+  headsRatio: number,
+  channelsRatio: number,
+  seed: number,
+): S2ftSelection {
   const blocks = llamaBlocks(model);
   const { numHeads, intermediateSize } = blocks[0]!.attention.config;
   const rng = new Rng(seed);

@@ -102,10 +102,17 @@ describe('sparse_sum and sparse-delta merge inputs', () => {
     writeSafetensors(file, tensors);
     assert.throws(
       () =>
-        runMerge(config({ merge_method: 'sparse_sum', base_model: 'base', models: [{ model: 'base+bad' }] }, root), {
-          out: join(root, 'never'),
-        }),
-      (e: Error) => e instanceof TensorMismatchError && e.message.includes(file) && e.message.includes(key) && /twice/.test(e.message),
+        runMerge(
+          config({ merge_method: 'sparse_sum', base_model: 'base', models: [{ model: 'base+bad' }] }, root),
+          {
+            out: join(root, 'never'),
+          },
+        ),
+      (e: Error) =>
+        e instanceof TensorMismatchError &&
+        e.message.includes(file) &&
+        e.message.includes(key) &&
+        /twice/.test(e.message),
     );
   });
 });

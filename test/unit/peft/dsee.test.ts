@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadModel } from '../../../src/models/index.ts';
 import { Parameter } from '../../../src/nn/index.ts';
-import { applyTuner, type DseeAdapter, DseeLinear, dseeSupport, loadAdapter } from '../../../src/peft/index.ts';
+import {
+  applyTuner,
+  type DseeAdapter,
+  DseeLinear,
+  dseeSupport,
+  loadAdapter,
+} from '../../../src/peft/index.ts';
 import { backward, crossEntropy, fromArray, Rng, reshape, scope } from '../../../src/tensor/index.ts';
 import { validateTrainConfig } from '../../../src/train/config.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
@@ -30,7 +36,10 @@ describe('dsee tuner', () => {
     const magnitude = Array.from(dseeSupport(weight, 5, 'magnitude', 1, new Rng(0)));
     assert.notDeepEqual(magnitude, spikes);
     const byMagnitude = Array.from(w.keys()).sort((a, b) => Math.abs(w[b]!) - Math.abs(w[a]!) || a - b);
-    assert.deepEqual(magnitude, byMagnitude.slice(0, 5).sort((a, b) => a - b));
+    assert.deepEqual(
+      magnitude,
+      byMagnitude.slice(0, 5).sort((a, b) => a - b),
+    );
   });
 
   it('only A, B and the sparse values get gradients; they match finite differences (f64)', () => {
@@ -73,7 +82,12 @@ describe('dsee tuner', () => {
   it('merge folds scaling B A + S exactly; prune_ratio zeroes the smallest |w| of each merged matrix; unmerge restores', () => {
     const model = tinyLlama();
     const ids = tokens(6, 2);
-    const adapter = applyTuner(model, 'dsee', { r: 2, loraAlpha: 4, sparseEntries: 5, pruneRatio: 0.25 }) as DseeAdapter;
+    const adapter = applyTuner(model, 'dsee', {
+      r: 2,
+      loraAlpha: 4,
+      sparseEntries: 5,
+      pruneRatio: 0.25,
+    }) as DseeAdapter;
     const rng = new Rng(2);
     for (const [, p] of adapter.namedTrainableParameters()) p.fillWith(() => 0.05 * rng.normal());
     const [, layer] = adapter.dseeLayers[0]!;
@@ -98,7 +112,8 @@ describe('dsee tuner', () => {
       dense[p] = dense[p]! + (layer.sft_delta.values.data as Float32Array)[j]!;
     });
     for (let i = 0; i < w.length; i++) {
-      if (w[i] === 0) assert.ok(Math.abs(dense[i]!) <= minKept + 1e-6, 'a pruned entry is among the smallest');
+      if (w[i] === 0)
+        assert.ok(Math.abs(dense[i]!) <= minKept + 1e-6, 'a pruned entry is among the smallest');
       else assert.ok(Math.abs(w[i]! - dense[i]!) < 1e-5, 'a kept entry is W + 2 B A + S');
     }
     adapter.unmerge();
@@ -151,6 +166,7 @@ describe('dsee training', () => {
     const killed = cfg('killed');
     assert.throws(() => train(killed, { haltAfterStep: 3 }), TrainingHalted);
     const resumed = train(killed, { resume: true });
-    for (const [n, t] of full.adapter.state()) assert.deepEqual(resumed.adapter.state().get(n)!.data, t.data, n);
+    for (const [n, t] of full.adapter.state())
+      assert.deepEqual(resumed.adapter.state().get(n)!.data, t.data, n);
   });
 });

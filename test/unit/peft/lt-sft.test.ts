@@ -45,7 +45,9 @@ describe('lt_sft tuner', () => {
   it('full phase trains W densely; the switch keeps the top-k |W - W0|, resets W bit for bit, then only values train', () => {
     const model = tinyLlama();
     const ids = tokens(9, 4);
-    const base = new Map(model.namedParameters().map(([n, p]) => [n, Float32Array.from(p.data as Float32Array)]));
+    const base = new Map(
+      model.namedParameters().map(([n, p]) => [n, Float32Array.from(p.data as Float32Array)]),
+    );
     const adapter = applyTuner(model, 'lt_sft', { density: 0.05 }) as LtSftAdapter;
     const layers = adapter.sparseLayers;
     assert.equal(layers.length, 14);
@@ -83,14 +85,24 @@ describe('lt_sft tuner', () => {
     for (const [n, l] of layers) {
       const w0 = base.get(`${n}.weight`)!;
       const change = Float64Array.from(trained.get(n)!, (a, i) => Math.abs(a - w0[i]!));
-      assert.deepEqual(Array.from(l.sft_delta.indices), Array.from(largestPositions(change, l.sft_delta.indices.length)));
+      assert.deepEqual(
+        Array.from(l.sft_delta.indices),
+        Array.from(largestPositions(change, l.sft_delta.indices.length)),
+      );
       assert.ok(
         Buffer.from((l.weight.data as Float32Array).buffer).equals(Buffer.from(w0.buffer)),
         `${n}.weight reset to the base bit for bit`,
       );
-      assert.ok((l.sft_delta.values.data as Float32Array).every((v) => v === 0), 'values restart at 0');
+      assert.ok(
+        (l.sft_delta.values.data as Float32Array).every((v) => v === 0),
+        'values restart at 0',
+      );
     }
-    assert.equal(maxAbsDiff(logitsOf(model, ids), logitsOf(loadTiny(base), ids)), 0, 'the model is the base again');
+    assert.equal(
+      maxAbsDiff(logitsOf(model, ids), logitsOf(loadTiny(base), ids)),
+      0,
+      'the model is the base again',
+    );
     // phase 2: only the values get gradients
     backwardOnce(model, ids);
     for (const [n, p] of model.namedParameters()) {
@@ -110,7 +122,10 @@ describe('lt_sft tuner', () => {
     adapter.selectAndReset();
     const slot = Array.from(l.sft_delta.indices).indexOf(3);
     assert.ok(slot >= 0);
-    assert.equal((l.sft_delta.values.data as Float32Array)[slot], Math.fround(Math.fround(w0[3]! + 1) - w0[3]!));
+    assert.equal(
+      (l.sft_delta.values.data as Float32Array)[slot],
+      Math.fround(Math.fround(w0[3]! + 1) - w0[3]!),
+    );
     assert.equal(w[3], w0[3]);
   });
 

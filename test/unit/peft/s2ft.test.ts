@@ -3,7 +3,13 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadModel } from '../../../src/models/index.ts';
-import { applyTuner, loadAdapter, type S2ftAdapter, SparseDeltaLinear, s2ftSelection } from '../../../src/peft/index.ts';
+import {
+  applyTuner,
+  loadAdapter,
+  type S2ftAdapter,
+  SparseDeltaLinear,
+  s2ftSelection,
+} from '../../../src/peft/index.ts';
 import { backward, crossEntropy, fromArray, reshape, scope } from '../../../src/tensor/index.ts';
 import { validateTrainConfig } from '../../../src/train/config.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
@@ -69,8 +75,16 @@ describe('s2ft tuner', () => {
     const sel = s2ftSelection(model, 0.25, 0.1, 3);
     assert.equal(sel.heads.flat().length, 2); // round(0.25 * 8)
     assert.equal(sel.channels.flat().length, 10); // round(0.1 * 96)
-    assert.deepEqual(sel, s2ftSelection(tinyLlama({ seed: 99 }), 0.25, 0.1, 3), 'a pure function of the seed');
-    const adapter = applyTuner(model, 's2ft', { headsRatio: 0.25, channelsRatio: 0.1, seed: 3 }) as S2ftAdapter;
+    assert.deepEqual(
+      sel,
+      s2ftSelection(tinyLlama({ seed: 99 }), 0.25, 0.1, 3),
+      'a pure function of the seed',
+    );
+    const adapter = applyTuner(model, 's2ft', {
+      headsRatio: 0.25,
+      channelsRatio: 0.1,
+      seed: 3,
+    }) as S2ftAdapter;
     assert.deepEqual(adapter.selection, sel);
     const expected = expectedEntries(sel);
     assert.deepEqual(adapter.sparseLayers.map(([n]) => n).sort(), [...expected.keys()].sort());
@@ -84,7 +98,11 @@ describe('s2ft tuner', () => {
   it('gradient buffers: exactly the selected entries (no buffer for W or unselected slices); they match finite differences', () => {
     const model = tinyLlama({ dtype: 'f64' });
     const ids = tokens(7, 2);
-    const adapter = applyTuner(model, 's2ft', { headsRatio: 0.25, channelsRatio: 0.1, seed: 3 }) as S2ftAdapter;
+    const adapter = applyTuner(model, 's2ft', {
+      headsRatio: 0.25,
+      channelsRatio: 0.1,
+      seed: 3,
+    }) as S2ftAdapter;
     const selected = [...expectedEntries(adapter.selection!).values()].reduce((s, e) => s + e.size, 0);
     // a non-zero delta so the check is not at the trivial point
     for (const [, l] of adapter.sparseLayers) l.sft_delta.values.fillWith((i) => 0.01 * Math.sin(i));
@@ -109,7 +127,10 @@ describe('s2ft tuner', () => {
         d[i] = keep - 1e-6;
         const down = loss();
         d[i] = keep;
-        assert.ok(Math.abs((up - down) / 2e-6 - g[i]!) < 1e-6, `entry ${i}: fd ${(up - down) / 2e-6} vs ${g[i]}`);
+        assert.ok(
+          Math.abs((up - down) / 2e-6 - g[i]!) < 1e-6,
+          `entry ${i}: fd ${(up - down) / 2e-6} vs ${g[i]}`,
+        );
       }
     }
   });
@@ -160,7 +181,10 @@ describe('s2ft training', () => {
       const cols = p.shape[1] ?? 1;
       for (let i = 0; i < w.length; i++)
         if (w[i] !== b[i])
-          assert.ok(expected.get(module)?.has(`${Math.floor(i / cols)},${i % cols}`), `${n}[${i}] outside the slices`);
+          assert.ok(
+            expected.get(module)?.has(`${Math.floor(i / cols)},${i % cols}`),
+            `${n}[${i}] outside the slices`,
+          );
     }
   });
 
@@ -169,6 +193,7 @@ describe('s2ft training', () => {
     const killed = cfg('killed');
     assert.throws(() => train(killed, { haltAfterStep: 3 }), TrainingHalted);
     const resumed = train(killed, { resume: true });
-    for (const [n, t] of full.adapter.state()) assert.deepEqual(resumed.adapter.state().get(n)!.data, t.data, n);
+    for (const [n, t] of full.adapter.state())
+      assert.deepEqual(resumed.adapter.state().get(n)!.data, t.data, n);
   });
 });

@@ -256,8 +256,10 @@ export const ltSftTuner: Tuner<LtSftConfig> = {
   peftType: null,
   options: ltSftOptions,
   inPlace: true,
-  fromOptions(options): LtSftConfig {
+  fromOptions(options, context): LtSftConfig {
     const o = ltSftOptions.parse(options);
+    // a run too short for two phases is refused before it starts
+    if (context.steps !== undefined) ltSftFullSteps(context.steps, o.full_fraction);
     return {
       density: o.density,
       densityOf: o.density_of,

@@ -187,6 +187,13 @@ describe('lt_sft training', () => {
     assert.ok(maxAbsDiff(logitsOf(merged, ids), trained) < 1e-4);
   });
 
+  it('a run of one step is refused before training, naming train.steps', () => {
+    assert.throws(
+      () => train(cfg('one-step', 1)),
+      (e: Error) => e instanceof ConfigError && /train\.steps must be at least 2/.test(e.message),
+    );
+  });
+
   for (const halt of [3, 5]) {
     it(`resume after step ${halt} (${halt <= 4 ? 'full' : 'sparse'} phase) equals the uninterrupted run`, () => {
       const full = train(cfg(`full-${halt}`));

@@ -2,4 +2,4 @@
  * The registered bench experiments: each file below calls `registerExperiment` once. A new
  * experiment is a new file here plus one import line.
  */
-import './lt-sft-compose.ts';
+export {};

@@ -369,6 +369,35 @@ export const HEADLINE_PAIRS: HeadlinePair[] = [
     baseline: { method: 'lora', loss: 'ce' },
     treatment: { method: 'sparse_ft', loss: 'ce' },
   },
+  {
+    paper: 'S2FT: Efficient, Scalable and Generalizable LLM Fine-tuning by Structured Sparsity',
+    claim: 'Structured sparse fine-tuning (S2FT) forgets less than full fine-tuning',
+    metric: 'retention',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'full', loss: 'ce' },
+    treatment: { method: 's2ft', loss: 'ce' },
+  },
+  {
+    paper: 'Composable Sparse Fine-Tuning for Cross-Lingual Transfer',
+    claim:
+      'Lottery-ticket sparse fine-tuning forgets less than full fine-tuning (sparse deltas interfere less)',
+    metric: 'retention',
+    sign: 1,
+    kind: 'better',
+    baseline: { method: 'full', loss: 'ce' },
+    treatment: { method: 'lt_sft', loss: 'ce' },
+  },
+  {
+    paper: 'DSEE: Dually Sparsity-embedded Efficient Tuning of Pre-trained Language Models',
+    claim: 'DSEE (LoRA + sparse residual) learns the task at least as well as LoRA (within 0.05)',
+    metric: 'taught_accuracy',
+    sign: 1,
+    kind: 'not-worse',
+    tolerance: 0.05,
+    baseline: { method: 'lora', loss: 'ce' },
+    treatment: { method: 'dsee', loss: 'ce' },
+  },
 ];
 
 /** The method rows' headline pairs followed by every registered experiment's. */

@@ -3,7 +3,8 @@
  * (config.json + safetensors) or `base_dir+adapter_dir` (mergekit's `model+lora` syntax): a PEFT
  * LoRA adapter folded in on the fly — reading a targeted weight returns `W + scaling * B A`
  * (computed with the same matmul kernel and f32 rounding as `attune export --merge`), every other
- * tensor is the base's. Nothing is read before it is asked for; each read returns a fresh f32 array.
+ * tensor is the base's; a sparse-delta adapter (SPARSE_FT, S2FT: sparse-delta-source.ts) adds its
+ * values at its indices. Nothing is read before it is asked for; each read returns a fresh f32 array.
  *
  * Tied embeddings: a name the checkpoint lacks is read under its `__metadata__` alias, or, when
  * config.json ties the embeddings, under the other tied name (as models/ loads them).
@@ -31,6 +32,12 @@ import {
 } from '../peft/index.ts';
 import { formatShape, matmul, noGrad, scope, Tensor } from '../tensor/index.ts';
 import type { MemoryTracker } from './memory.ts';
+import {
+  foldSparseDelta,
+  isSparseDeltaConfig,
+  type SparseDeltaModule,
+  sparseDeltaModules,
+} from './sparse-delta-source.ts';
 
 /** A resolved model reference. */
 export interface ModelRef {
@@ -98,6 +105,7 @@ export class ModelSource {
     reader: TensorReader,
     adapter: SafetensorsReader | null,
     lora: Map<string, LoraModule>,
+    private readonly sparse: Map<string, SparseDeltaModule> = new Map(),
   ) {
     this.config = config;
     this.reader = reader;
@@ -124,7 +132,15 @@ export class ModelSource {
       const adapterDir = ref.adapterDir;
       if (!isDir(adapterDir)) throw new FormatError(adapterDir, `adapter of '${ref.text}': no such folder`);
       const configFile = join(adapterDir, ADAPTER_CONFIG_FILE);
-      const lora = loraConfigFromAdapterJson(readJsonObject(configFile, 'a PEFT adapter config'), configFile);
+      const adapterJson = readJsonObject(configFile, 'a PEFT adapter config');
+      if (isSparseDeltaConfig(adapterJson)) {
+        const weightsFile = join(adapterDir, ADAPTER_WEIGHTS_FILE);
+        if (!existsSync(weightsFile)) throw new FormatError(weightsFile, 'file not found');
+        adapter = openSafetensors(weightsFile);
+        const sparse = sparseDeltaModules(adapter, reader, weightsFile);
+        return new ModelSource(ref, config, reader, adapter, new Map(), sparse);
+      }
+      const lora = loraConfigFromAdapterJson(adapterJson, configFile);
       const r = lora.r ?? 8;
       const scaling = loraScaling(lora.loraAlpha ?? 8, r, lora.useRslora ?? false);
       const weightsFile = join(adapterDir, ADAPTER_WEIGHTS_FILE);
@@ -183,9 +199,9 @@ export class ModelSource {
     return this.reader.names();
   }
 
-  /** Number of LoRA-adapted weights. */
+  /** Number of weights adapted (LoRA or sparse delta). */
   get adaptedWeights(): number {
-    return this.lora.size;
+    return this.lora.size + this.sparse.size;
   }
 
   /** The stored name holding `name` (itself, its metadata alias or the tied twin), or null. */
@@ -218,6 +234,8 @@ export class ModelSource {
     tracker?.add(values.byteLength);
     const module = this.lora.get(stored);
     if (module && this.adapter) this.fold(values, tensor.shape, module, tracker);
+    const sparse = this.sparse.get(stored);
+    if (sparse && this.adapter) foldSparseDelta(values, this.adapter, sparse);
     return values;
   }
 

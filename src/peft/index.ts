@@ -1,6 +1,8 @@
 /** peft/: tuners (full fine-tuning, LoRA) behind one interface, and PEFT adapter directories. */
 export * from './corda.ts';
 export * from './dora.ts';
+export * from './dsee.ts';
+export * from './dsee-linear.ts';
 export * from './full.ts';
 export * from './hft.ts';
 export * from './layer-freeze.ts';
@@ -13,7 +15,10 @@ export * from './lora-linear.ts';
 export * from './lora-r.ts';
 export * from './lora-sb.ts';
 export * from './lora-xs.ts';
+export * from './lt-sft.ts';
 export * from './partial-full.ts';
+export * from './s2ft.ts';
+export * from './sparse-delta-adapter.ts';
 export * from './sparse-delta-linear.ts';
 export * from './sparse-ft.ts';
 export * from './targets.ts';

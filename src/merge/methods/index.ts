@@ -7,5 +7,6 @@ import './greedy-soup.ts';
 import './linear.ts';
 import './model-stock.ts';
 import './slerp.ts';
+import './sparse-sum.ts';
 import './task-arithmetic.ts';
 import './ties.ts';

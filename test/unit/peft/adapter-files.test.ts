@@ -227,7 +227,7 @@ describe('PEFT adapter files', () => {
       [{ init_lora_weights: 'loftq' }, /'init_lora_weights' is "loftq": supported are/, FormatError],
       [
         { peft_type: 'IA3' },
-        /peft_type 'IA3' is not supported \(supported: [A-Z_, ]*\bFULL\b[A-Z_, ]*\bLORA\b[A-Z_, ]*\)/,
+        /peft_type 'IA3' is not supported \(supported: [A-Z0-9_, ]*\bFULL\b[A-Z0-9_, ]*\bLORA\b[A-Z0-9_, ]*\)/,
         FormatError,
       ],
       [{ peft_type: 7 }, /'peft_type' must be a string/, FormatError],

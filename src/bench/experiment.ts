@@ -88,6 +88,13 @@ export interface BenchExperiment {
   run(ctx: ExperimentContext): RunResult[][];
   /** The headlines it tests, on its rows and the method rows. */
   headlines?: readonly HeadlinePair[];
+  /**
+   * Whether a default bench run includes it (default true). An experiment that needs well over
+   * the ~2 minutes a `--quick` run allows each experiment says false and why (`heavy`), and runs
+   * when named (`--experiments NAME` or `all`).
+   */
+  byDefault?: boolean;
+  heavy?: string;
 }
 
 const registry: BenchExperiment[] = [];
@@ -104,6 +111,11 @@ export function registerExperiment(e: BenchExperiment): void {
 /** The registered experiments, in registration order. */
 export function experiments(): readonly BenchExperiment[] {
   return registry;
+}
+
+/** The experiments a bench runs when none are named: those registered `byDefault` (not false). */
+export function defaultExperiments(): readonly BenchExperiment[] {
+  return registry.filter((e) => e.byDefault !== false);
 }
 
 /** The experiment named `name`, or a clear error listing the known ones. */

@@ -32,7 +32,13 @@ import { resolveWorldBase } from '../world/base.ts';
 import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
 import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
 import { bytesOf, derivedMethods, derivedRowMethod } from './derived.ts';
-import { type ExperimentContext, experiment, experiments, type RunCost } from './experiment.ts';
+import {
+  defaultExperiments,
+  type ExperimentContext,
+  experiment,
+  experiments,
+  type RunCost,
+} from './experiment.ts';
 import './experiments/index.ts';
 import { cpuName } from './envelope.ts';
 import { peakRssMb } from './train.ts';
@@ -125,7 +131,7 @@ export interface MethodsBenchOptions {
   specs: MethodSpec[];
   seeds: number[];
   budget: MethodsBudget;
-  /** Bench experiments to run by name (default: every registered one; [] for none). */
+  /** Bench experiments to run by name (default: those registered byDefault; [] for none). */
   experiments?: readonly string[];
   /** The quick budget (experiments scale their own extra work down with it). */
   quick?: boolean;
@@ -844,7 +850,7 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
     tuners.get(s.tuner ?? s.method);
     lossChoice(s.loss);
   }
-  const chosen = (o.experiments ?? experiments().map((e) => e.name)).map((n) => experiment(n));
+  const chosen = (o.experiments ?? defaultExperiments().map((e) => e.name)).map((n) => experiment(n));
   const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);
   const setting = hashOf({
     base: folderHash(o.base),

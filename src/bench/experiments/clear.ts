@@ -32,6 +32,9 @@ const CURATED = { method: 'lora-clear', loss: 'ce' };
 const CLEAN = { method: 'lora-clean3w', loss: 'ce' };
 
 registerExperiment({
+  byDefault: false,
+  heavy:
+    'BSDetector curation samples k answers and asks two reflection questions per record (about 10 min a seed for 924 records on 2 cores)',
   name: 'clear',
   description:
     'CE on 30% corrupted taught facts vs CLEAR-curated (scored by the model tuned on them) vs clean',

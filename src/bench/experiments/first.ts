@@ -82,6 +82,9 @@ function run(ctx: ExperimentContext): RunResult[][] {
 }
 
 registerExperiment({
+  byDefault: false,
+  heavy:
+    'it fine-tunes the large world base as the teacher, caches its top-k over the data and trains four student rows (about 10 min on 2 cores)',
   name: 'first',
   description:
     'FIRST distillation: large-base LoRA teacher top-5 -> small-base LoRA student, vs the CE student',

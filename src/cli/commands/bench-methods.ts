@@ -1,6 +1,6 @@
 /** `attune bench methods`: every method fine-tuned on the world from one base, over seeds, side by side. */
 import { resolve } from 'node:path';
-import { experiment, experiments } from '../../bench/experiment.ts';
+import { defaultExperiments, experiment, experiments } from '../../bench/experiment.ts';
 import {
   defaultSpecs,
   type MethodRow,
@@ -107,9 +107,19 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
     const chosenExperiments =
       v.experiments === 'none'
         ? []
-        : (list(v.experiments) ??
-          (v.methods !== undefined || v.losses !== undefined ? [] : experiments().map((e) => e.name)));
+        : v.experiments === 'all'
+          ? experiments().map((e) => e.name)
+          : (list(v.experiments) ??
+            (v.methods !== undefined || v.losses !== undefined
+              ? []
+              : defaultExperiments().map((e) => e.name)));
     for (const name of chosenExperiments) experiment(name);
+    if (v.experiments === undefined)
+      for (const e of experiments())
+        if (e.byDefault === false)
+          io.note(
+            `bench methods: experiment '${e.name}' runs only when named (--experiments ${e.name} or all): ${e.heavy ?? 'heavy'}`,
+          );
     const seeds = Array.from({ length: v.seeds }, (_, i) => i);
     const out = resolve(v.out);
     let bar: Progress | null = null;

@@ -13,3 +13,6 @@ export * from './registry.ts';
 export * from './sampling.ts';
 export * from './score.ts';
 export * from './weights-check.ts';
+export * from './contrast.ts';
+export * from './fusion.ts';
+export * from './fusion-members.ts';

@@ -184,6 +184,8 @@ export class FusedModel extends MemberEnsembleLM {
   private readonly expertMembers: { tuned: number; base: number }[];
   /** Weights chosen at the most recent combined position. */
   lastWeights: number[] = [];
+  /** Called with the weights of every combined position (set from the options; may be replaced). */
+  onWeights: ((weights: readonly number[]) => void) | undefined;
 
   constructor(
     strong: FusionMember,
@@ -206,6 +208,7 @@ export class FusedModel extends MemberEnsembleLM {
     const expertMembers = experts.map((e) => ({ tuned: indexOf(e.tuned), base: indexOf(e.base) }));
     super(models);
     this.expertMembers = expertMembers;
+    this.onWeights = options.onWeights;
     const w = options.weights ?? 'dynamic';
     if (w !== 'dynamic') {
       if (w.length !== experts.length)
@@ -226,7 +229,7 @@ export class FusedModel extends MemberEnsembleLM {
     const w = this.options.weights ?? 'dynamic';
     const weights = w === 'dynamic' ? dynamicFusionWeights(strong, experts, this.options.dynamic) : [...w];
     this.lastWeights = weights;
-    this.options.onWeights?.(weights);
+    this.onWeights?.(weights);
     fuseLogits(strong, experts, weights, out);
   }
 }

@@ -2,6 +2,9 @@
 export * from './architecture.ts';
 export * from './builtin.ts';
 export * from './causal-lm.ts';
+export * from './contrast.ts';
+export * from './fusion.ts';
+export * from './fusion-members.ts';
 export * from './generate.ts';
 export * from './gpt2/config.ts';
 export * from './gpt2/model.ts';
@@ -13,6 +16,3 @@ export * from './registry.ts';
 export * from './sampling.ts';
 export * from './score.ts';
 export * from './weights-check.ts';
-export * from './contrast.ts';
-export * from './fusion.ts';
-export * from './fusion-members.ts';

@@ -12,6 +12,7 @@ export * from './cascade.ts';
 export * from './conformal.ts';
 export * from './conformal-file.ts';
 export * from './conformal-splits.ts';
+export * from './contrast-explore.ts';
 export * from './evaluate.ts';
 export * from './grade.ts';
 export * from './mc-dropout.ts';

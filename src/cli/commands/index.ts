@@ -14,6 +14,7 @@ import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
+import { exploreCommand } from './explore.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
@@ -33,6 +34,7 @@ export const commands: readonly Command[] = [
   generateCommand,
   scoreCommand,
   evalCommand,
+  exploreCommand,
   uqMetricsCommand,
   calibrateFitCommand,
   calibrateConformalCommand,

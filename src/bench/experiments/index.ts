@@ -2,4 +2,5 @@
  * The registered bench experiments: each file below calls `registerExperiment` once. A new
  * experiment is a new file here plus one import line.
  */
-export {};
+import './cge.ts';
+import './fusion.ts';

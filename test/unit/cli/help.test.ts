@@ -90,7 +90,10 @@ describe('help', () => {
     assert.match(text, /--max-new-tokens <n> .*\(integer >= 1; default: 64\)/);
     // generate's --model is optional (--strong replaces it); score's is required
     assert.match(text, /--model <dir> .*\(path\)/);
-    assert.match(commandHelp(commands.find((c) => c.name === 'score')!), /--model <dir> .*\(path; required\)/);
+    assert.match(
+      commandHelp(commands.find((c) => c.name === 'score')!),
+      /--model <dir> .*\(path; required\)/,
+    );
     assert.match(text, /--dtype <name> .*\(one of: f32, bf16; default: f32\)/);
   });
 

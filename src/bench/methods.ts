@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { backendInfo } from '../backend/index.ts';
 import { ConfigError } from '../errors.ts';
+import type { Tokenizer } from '../io/index.ts';
 import { writeJsonAtomic } from '../io/index.ts';
-import { loadModel } from '../models/index.ts';
+import { type CausalLM, loadModel } from '../models/index.ts';
 import { loadAdapter, tuners } from '../peft/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { losses } from '../train/losses/index.ts';
@@ -471,14 +472,15 @@ function folderHash(dir: string): string {
   return h.digest('hex').slice(0, 12);
 }
 
-interface WorldQuestions {
+export interface WorldQuestions {
   mixed: EvalRecord[];
   ood: EvalRecord[];
   /** The taught questions of `mixed` in their paraphrased wording (the record's `paraphrase`). */
   paraphrase: EvalRecord[];
 }
 
-function questionsOf(worldDir: string, perSplit: number | null): WorldQuestions {
+/** The bench's questions of the world in `worldDir` (`perSplit` per split; experiments evaluate on them too). */
+export function questionsOf(worldDir: string, perSplit: number | null): WorldQuestions {
   const mixed = takePerSplit(readEvalRecords(join(worldDir, 'eval_mixed.jsonl')), perSplit);
   return {
     mixed,
@@ -594,12 +596,26 @@ function evaluateRun(
   if (model.adapterDir) loadAdapter(loaded.model, model.adapterDir);
   const total = questions.mixed.length + questions.ood.length + questions.paraphrase.length;
   o.onPhase?.(`${spec.method} + ${spec.loss}, seed ${seed}: evaluate`, total);
+  return measureModelRun({ ...spec, seed }, questions, loaded, cost, o.onProgress);
+}
+
+/**
+ * A run's measurements of any model (a fused one too) on the bench questions, as `spec`'s run:
+ * greedy answers to the mixed, out-of-domain and paraphrased questions, graded and scored.
+ */
+export function measureModelRun(
+  spec: MethodSpec & { seed: number },
+  questions: WorldQuestions,
+  loaded: { model: CausalLM; tokenizer: Tokenizer | null; eosTokenIds: readonly number[] },
+  cost: RunCost,
+  onProgress?: (done: number) => void,
+): RunResult {
   const { mixed, ood } = predictWorld(
     loaded.model,
     loaded.tokenizer!,
     loaded.eosTokenIds,
     questions,
-    o.onProgress,
+    onProgress,
   );
   const done = questions.mixed.length + questions.ood.length;
   const paraphrase = predictWorld(
@@ -607,9 +623,9 @@ function evaluateRun(
     loaded.tokenizer!,
     loaded.eosTokenIds,
     { mixed: questions.paraphrase, ood: [] },
-    (d) => o.onProgress?.(done + d),
+    (d) => onProgress?.(done + d),
   ).mixed;
-  return measureRun({ ...spec, seed }, mixed, ood, paraphrase, cost);
+  return measureRun(spec, mixed, ood, paraphrase, cost);
 }
 
 /** Deep-merge `over` into `base` (plain objects merge key by key; anything else replaces). */

@@ -16,7 +16,7 @@ import { loadAdapter } from '../peft/index.ts';
 import { resolveConfigPaths, type TrainConfig, validateTrainConfig } from './config.ts';
 import {
   buildTeacherCache,
-  checkSameVocabulary,
+  checkTeacherVocabulary,
   directoryHash,
   fileHash,
   openTeacherCache,
@@ -204,7 +204,7 @@ export function ensureTeacherCache(
     throw new ConfigError(
       `teacher.model: ${teacher.model} has no tokenizer.json (needed to check the vocabulary)`,
     );
-  checkSameVocabulary(
+  checkTeacherVocabulary(
     { name: teacher.model, vocabSize: loaded.model.config.vocabSize, tokenizer: loaded.tokenizer },
     { name: student.name, vocabSize: student.vocabSize, tokenizer: student.tokenizer },
   );

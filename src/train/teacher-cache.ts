@@ -75,7 +75,7 @@ export function directoryHash(dir: string): string {
  * The teacher and the student must share the vocabulary: same LM-head size and same tokens.
  * Throws a ConfigError naming both otherwise.
  */
-export function checkSameVocabulary(
+export function checkTeacherVocabulary(
   teacher: { name: string; vocabSize: number; tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken'> },
   student: { name: string; vocabSize: number; tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken'> },
 ): void {

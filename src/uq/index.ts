@@ -14,6 +14,7 @@ export * from './clear.ts';
 export * from './conformal.ts';
 export * from './conformal-file.ts';
 export * from './conformal-splits.ts';
+export * from './contrast-explore.ts';
 export * from './curate-file.ts';
 export * from './density.ts';
 export * from './density-fit.ts';

@@ -55,6 +55,8 @@ function abstentionRates(
 }
 
 registerExperiment({
+  byDefault: false,
+  heavy: 'three rows of preference / CE training and evaluation per seed (about 4 min on 2 cores)',
   name: 'dpo',
   description:
     "DPO on the world's abstention pairs vs CE on their chosen answers: abstention on unknown people",

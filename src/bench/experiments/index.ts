@@ -3,8 +3,10 @@
  * experiment is a new file here plus one import line.
  */
 import './cascade.ts';
+import './cge.ts';
 import './clear.ts';
 import './dpo.ts';
 import './first.ts';
+import './fusion.ts';
 import './portllm.ts';
 import './uq.ts';

@@ -30,7 +30,8 @@ import {
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
-  loadModelFromFlags,
+  fusionOptions,
+  loadRunnableFromFlags,
   modelOptions,
   readChatTemplate,
   requireChatTemplate,
@@ -41,6 +42,8 @@ import { formatTable } from '../table.ts';
 
 const options = {
   ...modelOptions,
+  model: { ...modelOptions.model, required: false },
+  ...fusionOptions,
   data: {
     type: 'path',
     required: true,
@@ -261,11 +264,16 @@ adapter) the confidence is the calibrated one and the raw metrics sit under "unc
 --abstain (attune calibrate conformal --out) it also reports the realised risk and coverage of
 answering only when confidence >= the threshold. A metric that is undefined (e.g. every answer right) is shown as -
 with the reason. Writes predictions.jsonl (prompt, reference, answer, correct, confidence, every
-score) into --out, and never replaces an existing one without --overwrite (checked first).`,
+score) into --out, and never replaces an existing one without --overwrite (checked first).
+
+Weak-to-strong fusion: --strong DIR[:ADAPTER] with --weak-tuned DIR[:ADAPTER] (repeatable) and
+--weak-base DIR[:ADAPTER] (once, or once per --weak-tuned) replace --model: answers and every score
+come from the fused distribution (see attune generate --help); --json adds the mean expert weights.`,
   options,
   examples: [
     'attune eval --model ./model --data qa.jsonl --stop "\\n" --json',
     'attune eval --model ./model --adapter runs/x/adapter --data qa.jsonl --mc-dropout 10',
+    'attune eval --strong ./large --weak-base ./small --weak-tuned ./small:runs/x/adapter --data qa.jsonl --json',
   ],
   async run(args, io) {
     const v = args.values;
@@ -277,8 +285,12 @@ score) into --out, and never replaces an existing one without --overwrite (check
     if (wanted?.some((s) => s === ''))
       throw new UsageError(`--scores: expected comma-separated score names, got ${JSON.stringify(v.scores)}`);
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
+    if (v.strong !== undefined && (v.calibrator !== undefined || v['mc-dropout'] > 0))
+      throw new UsageError(
+        `eval: ${v.calibrator !== undefined ? '--calibrator (fitted on one model)' : '--mc-dropout (dropout of one model)'} does not apply to a fusion (--strong)`,
+      );
     let calibrator: CalibratorFile | undefined;
-    if (v.calibrator) {
+    if (v.calibrator && v.model !== undefined) {
       calibrator = loadCalibratorFile(v.calibrator);
       // a calibrator fitted from a predictions file names no model: nothing to hash or compare
       if (calibrator.fittedOn?.model)
@@ -318,15 +330,29 @@ score) into --out, and never replaces an existing one without --overwrite (check
       extraNames,
       density,
     );
+    if (density && v.model === undefined)
+      throw new UsageError(
+        '--density: a fitted density applies to one --model, not to a fused --strong model',
+      );
     if (density)
       checkFittedModel(
         density.fittedOn,
         v.density!,
-        modelIdentity(v.model),
+        modelIdentity(v.model!),
         v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
       );
     if (v.samples === 1) throw new UsageError('--samples: sampling scores need at least 2 samples, found 1');
-    const loaded = loadModelFromFlags(v);
+    const loaded = loadRunnableFromFlags(v, 'eval');
+    // a fusion reports the mean of its per-token expert weights
+    const weightSums: number[] = [];
+    let weightCount = 0;
+    if (loaded.fused)
+      loaded.fused.onWeights = (w) => {
+        w.forEach((x, i) => {
+          weightSums[i] = (weightSums[i] ?? 0) + x;
+        });
+        weightCount++;
+      };
     if (!loaded.tokenizer) throw new UsageError(`eval: ${loaded.dir} has no tokenizer.json`);
     if (density && density.hiddenSize !== loaded.model.config.hiddenSize)
       throw new ConfigError(
@@ -394,6 +420,14 @@ score) into --out, and never replaces an existing one without --overwrite (check
         ...(abstention ? { abstention } : {}),
         metric: v.metric,
         predictions: predictionsPath,
+        ...(loaded.fused
+          ? {
+              fusion: {
+                weights: v['fusion-weights'],
+                mean_weights: weightSums.map((s) => (weightCount > 0 ? s / weightCount : null)),
+              },
+            }
+          : {}),
       });
     return 0;
   },

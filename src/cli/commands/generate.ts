@@ -17,7 +17,8 @@ import {
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
-  loadModelFromFlags,
+  fusionOptions,
+  loadRunnableFromFlags,
   modelOptions,
   readChatTemplate,
   requireChatTemplate,
@@ -26,6 +27,8 @@ import {
 
 const options = {
   ...modelOptions,
+  model: { ...modelOptions.model, required: false },
+  ...fusionOptions,
   prompt: {
     type: 'string',
     description: 'text to continue (encoded with the tokenizer, special tokens added)',
@@ -89,10 +92,17 @@ ships none), then generates up to --max-new-tokens tokens, stopping at
 an EOS id of config.json / generation_config.json or at --stop. --json adds the prompt ids, the
 generated ids, the text and the confidence exp(mean log-prob) of the generated tokens (the EOS or
 stop-completing token excluded); with --calibrator (refused when fitted on another model or adapter)
-that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
+that confidence is the calibrated one and the raw one sits in "uncalibrated".
+
+Weak-to-strong fusion: instead of --model, --strong DIR[:ADAPTER] with one or more experts
+--weak-tuned DIR[:ADAPTER] and their --weak-base DIR[:ADAPTER] (one shared by every expert, or one
+per --weak-tuned, paired in order) decodes z_strong + sum_i w_i (z_tuned,i - z_base,i), with w chosen
+per token by the dynamic KL rule (--fusion-weights dynamic) or fixed (--fusion-weights 1.0: proxy
+tuning). Every model must share the strong model's vocabulary. --json adds each token's weights.`,
   options,
   examples: [
     'attune generate --model ./SmolLM2-135M --prompt "Once upon a time"',
+    'attune generate --strong ./large --weak-base ./small --weak-tuned ./small:runs/facts/adapter --prompt "Q: ..." --json',
     'attune generate --model ./model --adapter runs/quickstart/adapter --chat "Who are you?" --temperature 0.7 --seed 1 --json',
     'attune generate --model ./base --chat "Hi" --chat-template chatml.jinja',
   ],
@@ -102,6 +112,10 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
       throw new UsageError('generate: give exactly one of --prompt or --chat');
     if (v['chat-template'] !== undefined && v.chat === undefined)
       throw new UsageError('generate: --chat-template goes with --chat');
+    if (v.calibrator !== undefined && v.strong !== undefined)
+      throw new UsageError(
+        'generate: --calibrator is fitted on one model; it does not apply to a fusion (--strong)',
+      );
     if (v.calibrator !== undefined && !v.json)
       throw new UsageError(
         'generate: --calibrator goes with --json (the calibrated confidence is reported there)',
@@ -109,7 +123,7 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
     const chatTemplate = v['chat-template'] !== undefined ? readChatTemplate(v['chat-template']) : undefined;
     const calibrator = v.calibrator !== undefined ? loadCalibratorFile(v.calibrator) : undefined;
     // a calibrator fitted from a predictions file names no model: nothing to hash or compare
-    if (calibrator?.fittedOn?.model)
+    if (calibrator?.fittedOn?.model && v.model !== undefined)
       checkFittedModel(
         calibrator.fittedOn,
         v.calibrator!,
@@ -117,7 +131,7 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
         v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
       );
     if (calibrator) checkCalibratorScore(calibrator, ['confidence', ...SCORE_NAMES]);
-    const loaded = loadModelFromFlags(v);
+    const loaded = loadRunnableFromFlags(v, 'generate');
     const tokenizer = loaded.tokenizer;
     if (!tokenizer) throw new UsageError(`generate: ${loaded.dir} has no tokenizer.json`);
     if (v.chat !== undefined && chatTemplate === undefined) requireChatTemplate(tokenizer, 'generate --chat');
@@ -128,7 +142,10 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
             chatTemplate,
           })
         : tokenizer.encode(v.prompt!);
+    // a fusion's weights of each generated token (read as the token is chosen)
+    const fusionWeights: number[][] = [];
     const result = generate(loaded.model, promptIds, {
+      onToken: loaded.fused ? () => fusionWeights.push([...loaded.fused!.lastWeights]) : undefined,
       maxNewTokens: v['max-new-tokens'],
       temperature: v.temperature,
       topK: v['top-k'],
@@ -163,6 +180,7 @@ that confidence is the calibrated one and the raw one sits in "uncalibrated".`,
         stop_reason: result.stopReason,
         confidence,
         ...(calibrator ? { uncalibrated: { confidence: raw } } : {}),
+        ...(loaded.fused ? { fusion: { weights: v['fusion-weights'], token_weights: fusionWeights } } : {}),
       });
     }
     return 0;

@@ -19,6 +19,7 @@ import { demoCommand } from './demo.ts';
 import { distillCommand } from './distill.ts';
 import { doctorCommand } from './doctor.ts';
 import { evalCommand } from './eval.ts';
+import { exploreCommand } from './explore.ts';
 import { exportCommand } from './export.ts';
 import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
@@ -43,6 +44,7 @@ export const commands: readonly Command[] = [
   serveCommand,
   scoreCommand,
   evalCommand,
+  exploreCommand,
   uqMetricsCommand,
   uqFitDensityCommand,
   calibrateFitCommand,

@@ -88,7 +88,12 @@ describe('help', () => {
     );
     assert.match(text, /--top-p <p> .*\(number in \(0, 1\]; default: 1\)/);
     assert.match(text, /--max-new-tokens <n> .*\(integer >= 1; default: 64\)/);
-    assert.match(text, /--model <dir> .*\(path; required\)/);
+    // generate's --model is optional (--strong replaces it); score's is required
+    assert.match(text, /--model <dir> .*\(path\)/);
+    assert.match(
+      commandHelp(commands.find((c) => c.name === 'score')!),
+      /--model <dir> .*\(path; required\)/,
+    );
     assert.match(text, /--dtype <name> .*\(one of: f32, bf16; default: f32\)/);
   });
 

@@ -9,7 +9,7 @@ import { fromArray, noGrad, scope } from '../../../src/tensor/index.ts';
 import { distill, loadDistillConfig } from '../../../src/train/distill.ts';
 import {
   buildTeacherCache,
-  checkSameVocabulary,
+  checkTeacherVocabulary,
   openTeacherCache,
   tokenizerFingerprint,
 } from '../../../src/train/teacher-cache.ts';
@@ -135,9 +135,9 @@ describe('teacher cache', () => {
 
   it('checks that teacher and student share the vocabulary, naming both', () => {
     const t = { name: 'T', vocabSize: 259, tokenizer: tokenizer! };
-    checkSameVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: Tokenizer.fromDir(studentDir) });
+    checkTeacherVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: Tokenizer.fromDir(studentDir) });
     assert.throws(
-      () => checkSameVocabulary(t, { ...t, name: 'S', vocabSize: 300 }),
+      () => checkTeacherVocabulary(t, { ...t, name: 'S', vocabSize: 300 }),
       /teacher T has vocab_size 259 but student S has 300/,
     );
     const renamed = {
@@ -145,7 +145,7 @@ describe('teacher cache', () => {
       idToToken: (id: number) => (id === 65 ? 'X' : tokenizer!.idToToken(id)),
     };
     assert.throws(
-      () => checkSameVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: renamed }),
+      () => checkTeacherVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: renamed }),
       /teacher T and student S have different vocabularies \(first difference at id 65/,
     );
   });

@@ -27,7 +27,10 @@ describe('attune generate', () => {
     }
     const missing = await attune(['generate', '--prompt', 'x']);
     assert.equal(missing.status, 2);
-    assert.equal(missing.stderr, 'error: --model <dir> is required\n');
+    assert.equal(
+      missing.stderr,
+      'error: --model <dir> is required (or --strong, --weak-base and --weak-tuned to fuse)\n',
+    );
   });
 
   it('temperature 0 is greedy, as the help says', async () => {

@@ -1,7 +1,8 @@
 /**
  * `attune export`: one scheme over formats — safetensors (the adapter merged; `--merge` is its
  * alias), peft (the adapter alone), gguf (model, merged model or LoRA adapter; --out is a file) —
- * and the refusals (onnx not yet, bad combinations, an existing --out) before anything is written.
+ * onnx (a transformers.js folder) — and the refusals (bad combinations, an existing --out) before
+ * anything is written.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,19 +47,36 @@ async function readBack(path: string) {
 }
 
 describe('attune export', () => {
-  it('--format onnx is refused as not yet supported, listing the formats that are', async () => {
-    const r = await attune(['export', '--model', modelPath, '--format', 'onnx', '--out', join(root, 'x')]);
-    assert.equal(r.status, 2);
-    assert.equal(
-      r.stderr,
-      'error: export: --format onnx is not yet supported (supported: safetensors, peft, gguf)\n',
-    );
+  it('--format onnx writes the transformers.js folder, the adapter merged; an existing --out is kept', async () => {
+    const out = join(tempDir(), 'web');
+    const r = await attune([
+      'export',
+      '--model',
+      modelPath,
+      '--adapter',
+      adapterPath,
+      '--format',
+      'onnx',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.json!.format, 'onnx');
+    assert.equal(r.json!.merged, true);
+    assert.equal(r.json!.opset, 17);
+    for (const f of ['config.json', 'tokenizer.json', join('onnx', 'model.onnx')])
+      assert.ok(existsSync(join(out, f)), f);
+    const again = await attune(['export', '--model', modelPath, '--format', 'onnx', '--out', out]);
+    assert.equal(again.status, 2);
+    assert.ok(again.stderr.includes('exists (pass --overwrite'), again.stderr);
   });
 
   it('refuses bad combinations before loading anything', async () => {
     const absent = join(root, 'absent');
     const cases: [string[], string][] = [
-      [[], 'pass --format (safetensors, peft, gguf) or --merge'],
+      [[], 'pass --format (safetensors, peft, gguf, onnx) or --merge'],
+      [['--format', 'onnx', '--dtype', 'f16'], '--dtype applies to --format gguf only'],
       [['--merge'], '--merge needs --adapter'],
       [['--format', 'peft'], '--format peft writes an adapter'],
       [['--format', 'safetensors', '--dtype', 'q8_0'], '--dtype applies to --format gguf only'],

@@ -242,7 +242,9 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
     return ms.flatMap((method) => ls.map((loss) => methodSpec(method, loss)));
   }
   const specs = all.map((method) => methodSpec(method, 'ce'));
-  for (const h of allHeadlinePairs()) {
+  // the method rows' headlines only: an experiment builds its own rows (and reaches a method row
+  // through ctx.methodRun), so its headline pairs are not method specs
+  for (const h of HEADLINE_PAIRS) {
     for (const s of [h.baseline, h.treatment])
       if (!specs.some((x) => x.method === s.method && x.loss === s.loss) && tuners.has(s.method))
         specs.push(s);

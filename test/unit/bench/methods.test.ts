@@ -350,3 +350,18 @@ describe('bench methods: derived rows', () => {
     assert.ok(headline && headline.treatment.value.n === 3 && headline.difference !== null);
   });
 });
+
+describe('bench methods: default specs and experiments', () => {
+  it("an experiment's headline pairs are not added as method rows (first's lora + first needs its own cache)", () => {
+    const specs = defaultSpecs();
+    assert.ok(
+      !specs.some((s) => s.loss.startsWith('first')),
+      JSON.stringify(specs.map((s) => `${s.method}+${s.loss}`)),
+    );
+    assert.ok(
+      specs.some((s) => s.method === 'lora' && s.loss === 'ua-clm'),
+      'the method headlines still add their pairs',
+    );
+    for (const s of specs) lossChoice(s.loss);
+  });
+});

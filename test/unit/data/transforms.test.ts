@@ -21,7 +21,9 @@ function batchOf(ids: number[][], prompt: number[], exampleIds?: number[]): Tran
 const ctx = { seed: 7, step: 3, padTokenId: 0 };
 
 function longBatch(rows: number, T: number): { ids: number[][]; prompt: number[] } {
-  const ids = Array.from({ length: rows }, (_, r) => Array.from({ length: T }, (_, t) => 10 + ((r * 31 + t) % 50)));
+  const ids = Array.from({ length: rows }, (_, r) =>
+    Array.from({ length: T }, (_, t) => 10 + ((r * 31 + t) % 50)),
+  );
   return { ids, prompt: Array.from({ length: rows }, (_, r) => 3 + (r % 4)) };
 }
 
@@ -33,7 +35,10 @@ describe('data transforms: masked_thought', () => {
       ratio: 0.2,
       mask_token_id: null,
     });
-    assert.throws(() => createBatchTransforms([{ name: 'masked_thought', ratio: 1 }]), /data\.transforms\.0.*ratio/);
+    assert.throws(
+      () => createBatchTransforms([{ name: 'masked_thought', ratio: 1 }]),
+      /data\.transforms\.0.*ratio/,
+    );
     assert.throws(() => createBatchTransforms([{ name: 'masked_thougt' }]), /did you mean 'masked_thought'/);
   });
 
@@ -102,10 +107,9 @@ describe('data transforms: token_weight', () => {
       ],
       [2, 3],
     );
-    createBatchTransforms([{ name: 'token_weight', leading_tokens: 2, leading_weight: 3, weight: 0.5 }])[0]!.apply(
-      b,
-      ctx,
-    );
+    createBatchTransforms([
+      { name: 'token_weight', leading_tokens: 2, leading_weight: 3, weight: 0.5 },
+    ])[0]!.apply(b, ctx);
     // untrained positions keep weight 1 (the loss never sees them)
     assert.deepEqual([...b.weights!], [1, 1, 3, 3, 0.5, 0.5, 1, 1, 1, 3, 3, 0.5]);
   });

@@ -6,3 +6,4 @@ export * from './jsonl.ts';
 export * from './preference.ts';
 export * from './self-to-supervised.ts';
 export * from './tokenize.ts';
+export * from './transforms/index.ts';

@@ -15,6 +15,7 @@ const TITLES: Record<string, string> = {
   loss: 'Losses (`loss:`)',
   optimizer: 'Optimizers (`optimizer:`)',
   schedule: 'Schedules (`schedule:`)',
+  'data.transforms': 'Data transforms (`data.transforms:`)',
 };
 
 /** The Markdown reference of every `attune train` config field and registered method. */

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { MethodChoice } from '../config/registry.ts';
 import { describeSchema, type SchemaRow } from '../config/schema-info.ts';
 import { applyOverrides, readYamlMapping, validateWith, type YamlSource } from '../config/yaml.ts';
+import { batchTransforms } from '../data/transforms/index.ts';
 import { tuners } from '../peft/index.ts';
 import { losses } from './losses/index.ts';
 import { optimizers } from './optim/index.ts';
@@ -81,6 +82,12 @@ export const trainConfigSchema = z
           .default(null)
           .describe(
             "chat template for {messages} records: a .jinja file, or a named template of the tokenizer (default: the tokenizer's own)",
+          ),
+        transforms: z
+          .array(batchTransforms.schema())
+          .default([])
+          .describe(
+            "batch transforms applied in order before each training forward pass: [{name, ...options}]; see 'Data transforms' below",
           ),
       })
       .strict()
@@ -330,7 +337,7 @@ export interface RegistryDocs {
 
 /** The method, loss, optimizer and schedule registries as documented in docs/config.md. */
 export function describeTrainRegistries(): RegistryDocs[] {
-  return [tuners, losses, optimizers, schedules].map((r) => ({
+  return [tuners, losses, optimizers, schedules, batchTransforms].map((r) => ({
     field: r.configField,
     entries: r
       .list()

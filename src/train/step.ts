@@ -28,11 +28,17 @@ export interface MicroBatch {
   exampleOf?: Int32Array;
   /** Per position [B*T]: the token's position inside its example (-1 padding). */
   positionOf?: Int32Array;
+  /** Per position [B*T]: the loss weight of the label there (data transforms); absent = all 1. */
+  weights?: Float32Array;
 }
 
 /** Per scored token: the example its target token belongs to and the target's position in it. */
-function targetsOf(batch: MicroBatch, rows: Int32Array): Pick<TokenTerms, 'exampleOf' | 'positionOf'> {
-  if (!batch.exampleOf || !batch.positionOf) return {};
+function targetsOf(
+  batch: MicroBatch,
+  rows: Int32Array,
+): Pick<TokenTerms, 'exampleOf' | 'positionOf' | 'weights'> {
+  const weighted = weightsOf(batch, rows);
+  if (!batch.exampleOf || !batch.positionOf) return weighted;
   const exampleOf = new Int32Array(rows.length);
   const positionOf = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
@@ -40,7 +46,15 @@ function targetsOf(batch: MicroBatch, rows: Int32Array): Pick<TokenTerms, 'examp
     exampleOf[i] = batch.exampleOf[rows[i]! + 1]!;
     positionOf[i] = batch.positionOf[rows[i]! + 1]!;
   }
-  return { exampleOf, positionOf };
+  return { exampleOf, positionOf, ...weighted };
+}
+
+/** Per scored token: the weight of its target (the label one position on), when the batch has weights. */
+function weightsOf(batch: MicroBatch, rows: Int32Array): Pick<TokenTerms, 'weights'> {
+  if (!batch.weights) return {};
+  const weights = new Float32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) weights[i] = batch.weights[rows[i]! + 1]!;
+  return { weights };
 }
 
 /**

@@ -12,12 +12,22 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
-import { type Batch, DataLoader, type Dataset, loadDataset, padTokenIdOf } from '../data/index.ts';
+import {
+  type Batch,
+  type BatchTransform,
+  createBatchTransforms,
+  DataLoader,
+  type Dataset,
+  loadDataset,
+  padTokenIdOf,
+  type TransformableBatch,
+} from '../data/index.ts';
 import { AttuneError, ConfigError, FormatError } from '../errors.ts';
 import { type JsonObject, readJsonObject, Tokenizer, writeTextAtomic } from '../io/index.ts';
 import { type CausalLM, createModel, loadModel, saveModel } from '../models/index.ts';
 import { LayerNorm, mixSeed, type Parameter, RMSNorm } from '../nn/index.ts';
 import { type Adapter, type CalibrationExample, type Tuner, tuners } from '../peft/index.ts';
+import { fromArray } from '../tensor/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
@@ -113,6 +123,9 @@ interface Prepared {
   train: Dataset;
   evalSet: Dataset | null;
   loader: DataLoader;
+  /** data.transforms, applied to each training micro-batch before its forward pass. */
+  transforms: BatchTransform[];
+  padTokenId: number;
   optimizer: Optimizer;
   params: [string, Parameter][];
   baseModelName: string;
@@ -190,6 +203,12 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     throw new ConfigError(
       `loss '${lossName}' trains on groups of ${groupSize} examples (${loss.data!.shape}): train.batch_size (${config.train.batch_size}) must be a multiple of ${groupSize} and data.packing off`,
     );
+  const transforms = createBatchTransforms(config.data.transforms);
+  const weighting = transforms.find((t) => t.setsWeights);
+  if (weighting && !loss.acceptsWeights)
+    throw new ConfigError(
+      `data.transforms: '${weighting.name}' sets per-token loss weights, but loss '${lossName}' does not apply them (use a loss that does, e.g. ce)`,
+    );
   const tuner = tuners.get(config.method.name);
   // data-driven inits (CorDA) read calibration examples during apply, once the data is loaded
   let calibration: ((path: string | null) => CalibrationExample[]) | null = null;
@@ -252,6 +271,8 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     train,
     evalSet,
     loader,
+    transforms,
+    padTokenId: padTokenIdOf(tokenizer),
     optimizer: buildOptimizer(config, model, params),
     params,
     baseModelName: name,
@@ -291,6 +312,21 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
   p.optimizer.loadStateDict(ckpt.optimizer);
   const st = ckpt.trainerState as { loader: unknown };
   p.loader.restore(st.loader as ReturnType<DataLoader['state']>);
+}
+
+/** `batch` after the config's data.transforms (input ids rewritten in place, weights added). */
+function transformed(p: Prepared, batch: MicroBatch, seed: number, step: number): MicroBatch {
+  if (p.transforms.length === 0 || !batch.exampleOf || !batch.positionOf) return batch;
+  const view: TransformableBatch = {
+    inputIds: Int32Array.from(batch.inputIds.data as Int32Array),
+    labels: batch.labels.data as Int32Array,
+    exampleOf: batch.exampleOf,
+    positionOf: batch.positionOf,
+  };
+  for (const t of p.transforms) t.apply(view, { seed, step, padTokenId: p.padTokenId });
+  const inputIds = fromArray(view.inputIds, batch.inputIds.shape, { dtype: 'i32' });
+  batch.inputIds.dispose();
+  return { ...batch, inputIds, ...(view.weights ? { weights: view.weights } : {}) };
 }
 
 function toMicroBatch(b: Batch): MicroBatch {
@@ -444,7 +480,8 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     p.optimizer.setLr(lr);
     p.adapter.beginStep?.(step, t.steps);
     const batches: MicroBatch[] = [];
-    for (let i = 0; i < t.grad_accum; i++) batches.push(toMicroBatch(p.loader.next()));
+    for (let i = 0; i < t.grad_accum; i++)
+      batches.push(transformed(p, toMicroBatch(p.loader.next()), t.seed, step));
     const stats = forwardBackwardStep(p.model, p.loss, batches);
     addAuxiliaryLoss(p.adapter, stats);
     p.adapter.afterBackward?.(step, t.steps);

@@ -29,6 +29,8 @@ export interface TokenTerms {
    */
   exampleOf?: Int32Array;
   positionOf?: Int32Array;
+  /** Per token: its loss weight (a `token_weight` data transform); absent = 1 for every token. */
+  weights?: Float32Array;
   /**
    * Only for a loss with `extraTargets`: the ids it asked for ([count * perToken], row-major) and
    * the model's log-probs of them (same layout), differentiable through `LossOutput.cExtraLogp`.
@@ -133,6 +135,8 @@ export interface TokenLoss {
    * before the first micro-batch (the trainer counts it in a no-gradient pass when grad_accum > 1).
    */
   readonly needsCorrectCounts?: boolean;
+  /** It applies `TokenTerms.weights` (per-token loss weights); a loss without it refuses them. */
+  readonly acceptsWeights?: boolean;
   /** Data and per-example state the loss needs (absent: ordinary supervised examples). */
   readonly data?: LossData;
   /**

@@ -22,6 +22,7 @@ export * from './evaluate.ts';
 export * from './grade.ts';
 export * from './internals.ts';
 export * from './mc-dropout.ts';
+export * from './upo-judge.ts';
 export * from './metrics/calibration.ts';
 export * from './metrics/ranking.ts';
 export * from './metrics/registry.ts';

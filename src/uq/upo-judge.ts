@@ -52,7 +52,10 @@ registerReward({
   make(options, where) {
     const allowed = ['model', 'adapter', 'passes', 'rate', 'seed'];
     const extra = Object.keys(options).filter((k) => !allowed.includes(k));
-    if (extra.length > 0) throw new ConfigError(`${where}: unknown option(s) ${extra.join(', ')}; expected ${allowed.join(', ')}`);
+    if (extra.length > 0)
+      throw new ConfigError(
+        `${where}: unknown option(s) ${extra.join(', ')}; expected ${allowed.join(', ')}`,
+      );
     const passes = positiveInt(options.passes, 8, `${where}.passes`);
     const rate = options.rate ?? 0.1;
     if (typeof rate !== 'number' || !(rate > 0 && rate < 1))
@@ -62,7 +65,9 @@ registerReward({
       throw new ConfigError(`${where}.seed: expected an integer, found ${JSON.stringify(seed)}`);
     for (const k of ['model', 'adapter'] as const)
       if (options[k] !== undefined && typeof options[k] !== 'string')
-        throw new ConfigError(`${where}.${k}: expected a directory path, found ${JSON.stringify(options[k])}`);
+        throw new ConfigError(
+          `${where}.${k}: expected a directory path, found ${JSON.stringify(options[k])}`,
+        );
     let fixed: LoadedModel | null = null;
     return (policy, samples) => {
       if (options.model && !fixed) {

@@ -39,7 +39,10 @@ function checkFinite(value: number, where: string): void {
  * the highest reward vs the first of the lowest; prompts whose best and worst rewards differ by
  * at most `minGap` (default 0: all equal) give no pair. Identical response texts never pair.
  */
-export function buildPairs(samples: readonly GradedSample[], options: { minGap?: number } = {}): PreferencePair[] {
+export function buildPairs(
+  samples: readonly GradedSample[],
+  options: { minGap?: number } = {},
+): PreferencePair[] {
   const minGap = options.minGap ?? 0;
   const byPrompt = new Map<string, GradedSample[]>();
   samples.forEach((s, i) => {
@@ -75,7 +78,10 @@ export function normalCdf(x: number): number {
   const z = Math.abs(x) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * z);
   const erf =
-    1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-z * z);
   return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
@@ -86,7 +92,8 @@ export function normalCdf(x: number): number {
  * (1 or 0 when every pass agrees exactly).
  */
 export function pairConfidence(margins: readonly number[]): number {
-  if (margins.length === 0) throw new AttuneError('pairConfidence: expected at least one MC-dropout pass, found none');
+  if (margins.length === 0)
+    throw new AttuneError('pairConfidence: expected at least one MC-dropout pass, found none');
   margins.forEach((m, t) => checkFinite(m, `pairConfidence: margin of pass ${t}`));
   const mean = margins.reduce((s, m) => s + m, 0) / margins.length;
   const variance = margins.reduce((s, m) => s + (m - mean) ** 2, 0) / margins.length;
@@ -145,7 +152,8 @@ export interface ListOptions {
 export function listSelect(labels: readonly PseudoLabel[], options: ListOptions = {}): PseudoLabel[] {
   const threshold = options.threshold ?? 0;
   const top = options.topFraction ?? 1;
-  if (!(top > 0 && top <= 1)) throw new AttuneError(`listSelect: top_fraction: expected (0, 1], found ${top}`);
+  if (!(top > 0 && top <= 1))
+    throw new AttuneError(`listSelect: top_fraction: expected (0, 1], found ${top}`);
   labels.forEach((l, i) => checkFinite(l.confidence, `listSelect: label ${i}: confidence`));
   const kept = labels.map((l, i) => ({ l, i })).filter(({ l }) => l.confidence >= threshold);
   const n = Math.ceil(kept.length * top);

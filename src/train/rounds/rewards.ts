@@ -31,7 +31,10 @@ export function listRewards(): { name: string; description: string }[] {
 }
 
 /** Build the reward `spec` names ({name, ...options}); ConfigError for an unknown name. */
-export function makeReward(spec: { name: string } & Record<string, unknown>, where = 'rounds.reward'): RewardFn {
+export function makeReward(
+  spec: { name: string } & Record<string, unknown>,
+  where = 'rounds.reward',
+): RewardFn {
   const definition = rewards.get(spec.name);
   if (!definition)
     throw new ConfigError(
@@ -43,7 +46,10 @@ export function makeReward(spec: { name: string } & Record<string, unknown>, whe
 
 function noOptions(options: Record<string, unknown>, where: string, allowed: string[]): void {
   const extra = Object.keys(options).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) throw new ConfigError(`${where}: unknown option(s) ${extra.join(', ')}; expected ${allowed.join(', ') || 'none'}`);
+  if (extra.length > 0)
+    throw new ConfigError(
+      `${where}: unknown option(s) ${extra.join(', ')}; expected ${allowed.join(', ') || 'none'}`,
+    );
 }
 
 /** The gold answer of `item`, or a DataError naming its line. */
@@ -55,20 +61,24 @@ function goldOf(item: RoundPrompt): string {
 
 registerReward({
   name: 'rule',
-  description: "1 if the sample's first line equals the prompt's answer (case, spacing, end punctuation aside), else 0",
+  description:
+    "1 if the sample's first line equals the prompt's answer (case, spacing, end punctuation aside), else 0",
   make(options, where) {
     noOptions(options, where, []);
-    return (_policy, samples) => samples.map((s) => ({ reward: equivalentAnswers(goldOf(s.item), s.response) ? 1 : 0 }));
+    return (_policy, samples) =>
+      samples.map((s) => ({ reward: equivalentAnswers(goldOf(s.item), s.response) ? 1 : 0 }));
   },
 });
 
 registerReward({
   name: 'labels',
-  description: 'rewards read from a JSONL of {prompt, response, reward} (option file); every sample must be labelled',
+  description:
+    'rewards read from a JSONL of {prompt, response, reward} (option file); every sample must be labelled',
   make(options, where) {
     noOptions(options, where, ['file']);
     const file = options.file;
-    if (typeof file !== 'string') throw new ConfigError(`${where}.file: expected a JSONL path, found ${JSON.stringify(file)}`);
+    if (typeof file !== 'string')
+      throw new ConfigError(`${where}.file: expected a JSONL path, found ${JSON.stringify(file)}`);
     if (!existsSync(file)) throw new ConfigError(`${where}.file: file not found: ${file}`);
     const labels = new Map<string, number>();
     readFileSync(file, 'utf8')
@@ -84,7 +94,11 @@ registerReward({
         if (typeof o?.prompt !== 'string' || typeof o.response !== 'string')
           throw new DataError(file, i + 1, 'expected string fields prompt and response');
         if (typeof o.reward !== 'number' || !Number.isFinite(o.reward))
-          throw new DataError(file, i + 1, `field 'reward' must be a finite number, found ${JSON.stringify(o.reward)}`);
+          throw new DataError(
+            file,
+            i + 1,
+            `field 'reward' must be a finite number, found ${JSON.stringify(o.reward)}`,
+          );
         labels.set(`${o.prompt}\u0000${o.response.trim()}`, o.reward);
       });
     return (_policy, samples) =>

@@ -29,7 +29,7 @@ import { mixSeed } from '../../nn/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import type { TrainConfig } from '../config.ts';
 import { type TrainEvent, trainAsync } from '../trainer.ts';
-import { buildPairs, type GradedSample, listSelect, pairConfidence, type PseudoLabel } from './pairs.ts';
+import { buildPairs, type GradedSample, listSelect, type PseudoLabel, pairConfidence } from './pairs.ts';
 
 /** One prompt of the rounds, with its gold answer when the reward needs one. */
 export interface RoundPrompt {
@@ -105,10 +105,18 @@ export function readRoundPrompts(path: string): RoundPrompt[] {
       throw new DataError(path, i + 1, 'expected a JSON object {prompt, answer?}');
     const o = value as Record<string, unknown>;
     if (typeof o.prompt !== 'string' || o.prompt.trim() === '')
-      throw new DataError(path, i + 1, `field 'prompt' must be a non-empty string, found ${JSON.stringify(o.prompt)}`);
+      throw new DataError(
+        path,
+        i + 1,
+        `field 'prompt' must be a non-empty string, found ${JSON.stringify(o.prompt)}`,
+      );
     if (o.answer !== undefined && typeof o.answer !== 'string')
       throw new DataError(path, i + 1, `field 'answer' must be a string, found ${JSON.stringify(o.answer)}`);
-    out.push({ prompt: o.prompt, ...(o.answer !== undefined ? { answer: o.answer as string } : {}), line: i + 1 });
+    out.push({
+      prompt: o.prompt,
+      ...(o.answer !== undefined ? { answer: o.answer as string } : {}),
+      line: i + 1,
+    });
   });
   if (out.length === 0) throw new DataError(path, 1, 'expected at least one {prompt} line, found none');
   return out;
@@ -117,14 +125,21 @@ export function readRoundPrompts(path: string): RoundPrompt[] {
 function readSummaries(path: string): RoundSummary[] {
   if (!existsSync(path)) return [];
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as { rounds?: RoundSummary[] };
-  if (!Array.isArray(parsed.rounds)) throw new AttuneError(`${path}: expected {rounds: [...]}, found no rounds list`);
+  if (!Array.isArray(parsed.rounds))
+    throw new AttuneError(`${path}: expected {rounds: [...]}, found no rounds list`);
   return parsed.rounds;
 }
 
 const jsonl = (rows: readonly unknown[]): string => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
 
 /** Generate `n` samples of each prompt (seeded by round, prompt, sample); greedy when n = 1 and temperature 0. */
-function sample(policy: LoadedModel, prompts: readonly RoundPrompt[], spec: RoundsSpec, round: number, n: number) {
+function sample(
+  policy: LoadedModel,
+  prompts: readonly RoundPrompt[],
+  spec: RoundsSpec,
+  round: number,
+  n: number,
+) {
   const tokenizer = policy.tokenizer!;
   const out: { item: RoundPrompt; response: string; logprobs: number[] }[] = [];
   const seqs = prompts.flatMap((item, p) =>
@@ -152,7 +167,11 @@ function sample(policy: LoadedModel, prompts: readonly RoundPrompt[], spec: Roun
     );
     chunk.forEach((c, i) => {
       const r = results[i]!;
-      out.push({ item: c.item, response: r.text ?? '', logprobs: (r.tokenStats ?? []).map((t) => t.logprob) });
+      out.push({
+        item: c.item,
+        response: r.text ?? '',
+        logprobs: (r.tokenStats ?? []).map((t) => t.logprob),
+      });
     });
   }
   return out;
@@ -163,7 +182,9 @@ function labelledRecords(path: string | undefined): { prompt: string; completion
   if (!path) return [];
   return readJsonl(path).records.map((r: DataRecord, i) => {
     if (r.shape !== 'prompt_completion')
-      throw new ConfigError(`rounds.labelled: ${path}: record ${i + 1}: expected {prompt, completion}, found shape '${r.shape}'`);
+      throw new ConfigError(
+        `rounds.labelled: ${path}: record ${i + 1}: expected {prompt, completion}, found shape '${r.shape}'`,
+      );
     return { prompt: r.prompt, completion: r.completion };
   });
 }
@@ -181,12 +202,16 @@ export async function runRounds(
   if (spec.kind === 'upo' && spec.samples < 2)
     throw new ConfigError(`rounds.samples: upo needs at least 2 samples per prompt, found ${spec.samples}`);
   if (spec.kind === 'on_policy' && spec.samples < 2)
-    throw new ConfigError(`rounds.samples: on_policy needs at least 2 samples per prompt, found ${spec.samples}`);
+    throw new ConfigError(
+      `rounds.samples: on_policy needs at least 2 samples per prompt, found ${spec.samples}`,
+    );
   const root = config.output_dir;
   const statePath = join(root, 'rounds.json');
   if (existsSync(root) && !options.resume) {
     if (!options.overwrite)
-      throw new ConfigError(`output_dir ${root} exists; pass --resume to continue its rounds or --overwrite to replace it`);
+      throw new ConfigError(
+        `output_dir ${root} exists; pass --resume to continue its rounds or --overwrite to replace it`,
+      );
     rmSync(root, { recursive: true, force: true });
   }
   mkdirSync(root, { recursive: true });
@@ -200,7 +225,9 @@ export async function runRounds(
       continue;
     }
     if (typeof config.model !== 'string')
-      throw new ConfigError('rounds: model must be a model directory (rounds sample from it), found a random-init spec');
+      throw new ConfigError(
+        'rounds: model must be a model directory (rounds sample from it), found a random-init spec',
+      );
     const policyDir = round === 1 ? config.model : join(root, `round-${round - 1}`, 'policy');
     emit({ type: 'round-start', round, rounds: spec.rounds, policy: policyDir });
     mkdirSync(dir, { recursive: true });
@@ -219,19 +246,23 @@ export async function runRounds(
           completion: a.response,
           confidence: Math.exp(a.logprobs.reduce((s, v) => s + v, 0) / Math.max(1, a.logprobs.length)),
         }));
-      const kept = listSelect(labels, { threshold: spec.list_threshold, topFraction: spec.list_top_fraction });
+      const kept = listSelect(labels, {
+        threshold: spec.list_threshold,
+        topFraction: spec.list_top_fraction,
+      });
       writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(labels));
       nSamples = answers.length;
       candidates = labels.length;
       meanScore = labels.reduce((s, l) => s + l.confidence, 0) / Math.max(1, labels.length);
-      trainRows = [
-        ...labelled,
-        ...kept.map((l) => ({ prompt: l.prompt, completion: l.completion })),
-      ];
+      trainRows = [...labelled, ...kept.map((l) => ({ prompt: l.prompt, completion: l.completion }))];
       if (trainRows.length === 0)
-        throw new AttuneError(`rounds: round ${round}: no labelled records and no pseudo-label passed the filter`);
+        throw new AttuneError(
+          `rounds: round ${round}: no labelled records and no pseudo-label passed the filter`,
+        );
     } else {
-      const drawn = sample(policy, prompts, spec, round, spec.samples).filter((s) => s.response.trim() !== '');
+      const drawn = sample(policy, prompts, spec, round, spec.samples).filter(
+        (s) => s.response.trim() !== '',
+      );
       emit({ type: 'sampled', round, samples: drawn.length });
       const grades = options.reward!(policy, drawn);
       if (grades.length !== drawn.length)
@@ -283,7 +314,9 @@ export async function runRounds(
     // the tuned policy: the adapter merged into this round's policy (full fine-tuning wrote it whole)
     const whole = result.finalDir !== result.adapterDir;
     const merged = loadModel(whole ? result.finalDir : policyDir);
-    const model = whole ? merged.model : (loadAdapter(merged.model, result.adapterDir).mergeAndUnload() as typeof merged.model);
+    const model = whole
+      ? merged.model
+      : (loadAdapter(merged.model, result.adapterDir).mergeAndUnload() as typeof merged.model);
     const tmp = `${policyOut}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
     saveModel(model, tmp, {

@@ -73,8 +73,14 @@ describe('UPO confidence and selection', () => {
     );
   });
   it('bad inputs: count mismatch, confidence outside [0, 1], threshold outside [0, 1]', () => {
-    assert.throws(() => upoSelect(['a'], [0.5, 0.5], { mode: 'filter' }), /one confidence per pair \(1\), found 2/);
-    assert.throws(() => upoSelect(['a'], [1.5], { mode: 'filter' }), /confidence 0: expected \[0, 1\], found 1.5/);
+    assert.throws(
+      () => upoSelect(['a'], [0.5, 0.5], { mode: 'filter' }),
+      /one confidence per pair \(1\), found 2/,
+    );
+    assert.throws(
+      () => upoSelect(['a'], [1.5], { mode: 'filter' }),
+      /confidence 0: expected \[0, 1\], found 1.5/,
+    );
     assert.throws(() => upoSelect(['a'], [0.5], { mode: 'filter', threshold: 2 }), /threshold/);
   });
 });

@@ -94,7 +94,9 @@ export function normalCdf(x: number): number {
 export function pairConfidence(margins: readonly number[]): number {
   if (margins.length === 0)
     throw new AttuneError('pairConfidence: expected at least one MC-dropout pass, found none');
-  margins.forEach((m, t) => checkFinite(m, `pairConfidence: margin of pass ${t}`));
+  margins.forEach((m, t) => {
+    checkFinite(m, `pairConfidence: margin of pass ${t}`);
+  });
   const mean = margins.reduce((s, m) => s + m, 0) / margins.length;
   const variance = margins.reduce((s, m) => s + (m - mean) ** 2, 0) / margins.length;
   if (variance === 0) return mean > 0 ? 1 : mean < 0 ? 0 : 0.5;
@@ -154,7 +156,9 @@ export function listSelect(labels: readonly PseudoLabel[], options: ListOptions 
   const top = options.topFraction ?? 1;
   if (!(top > 0 && top <= 1))
     throw new AttuneError(`listSelect: top_fraction: expected (0, 1], found ${top}`);
-  labels.forEach((l, i) => checkFinite(l.confidence, `listSelect: label ${i}: confidence`));
+  labels.forEach((l, i) => {
+    checkFinite(l.confidence, `listSelect: label ${i}: confidence`);
+  });
   const kept = labels.map((l, i) => ({ l, i })).filter(({ l }) => l.confidence >= threshold);
   const n = Math.ceil(kept.length * top);
   const best = [...kept].sort((a, b) => b.l.confidence - a.l.confidence || a.i - b.i).slice(0, n);

@@ -83,9 +83,11 @@ describe('self-improvement rounds', () => {
     assert.ok(events.includes('skipped:1'));
     assert.equal(resumed.length, 2);
     const r2 = weights(resumed[1]!.policy);
-    r2.forEach((t, i) =>
-      t.forEach((v, j) => assert.ok(Math.abs(v - w2[i]![j]!) < 1e-6, `tensor ${i}[${j}]`)),
-    );
+    r2.forEach((t, i) => {
+      t.forEach((v, j) => {
+        assert.ok(Math.abs(v - w2[i]![j]!) < 1e-6, `tensor ${i}[${j}]`);
+      });
+    });
     assert.equal(resumed[1]!.final_loss, full[1]!.final_loss);
     // an existing output_dir without --resume / --overwrite is refused
     await assert.rejects(

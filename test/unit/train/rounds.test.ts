@@ -16,6 +16,7 @@ import {
 } from '../../../src/train/rounds/index.ts';
 import '../../../src/uq/upo-judge.ts';
 import { tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
+import { attune } from '../cli/commands/helpers.ts';
 
 const root = tempDir('attune-rounds-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -227,5 +228,37 @@ describe('self-improvement rounds', () => {
       () => rule(null as never, [{ item: { prompt: 'x', line: 7 }, response: 'y' }]),
       /:7: reward 'rule' needs an 'answer'/,
     );
+  });
+
+  it('runs from the CLI with --json; --resume skips the finished rounds; bad config is a clear error', async () => {
+    const yaml = join(root, 'cli.yaml');
+    writeFileSync(
+      yaml,
+      [
+        'model: model',
+        'data: {max_length: 32}',
+        'method: {name: lora, r: 4, lora_alpha: 8}',
+        'loss: {name: dpo, beta: 0.5}',
+        'train: {steps: 2, batch_size: 2, lr: 0.01}',
+        'output_dir: cli-out',
+        'rounds: {kind: on_policy, prompts: prompts.jsonl, rounds: 1, samples: 3, max_new_tokens: 5, reward: {name: judge, passes: 2}}',
+        '',
+      ].join('\n'),
+    );
+    const run = await attune(['rounds', yaml, '--json']);
+    assert.equal(run.status, 0, run.stderr);
+    const rounds = run.json!.rounds as { round: number; kept: number }[];
+    assert.equal(rounds.length, 1);
+    assert.ok(rounds[0]!.kept >= 1);
+    assert.match(run.stderr, /round 1\/1: sampling 3 prompts/);
+    const again = await attune(['rounds', yaml, '--resume', '--set', 'rounds.rounds=2', '--json']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /round 1 already finished/);
+    assert.equal((again.json!.rounds as unknown[]).length, 2);
+    const bad = await attune(['rounds', yaml, '--set', 'rounds.kind=sometimes']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /rounds.*kind/);
+    const help = await attune(['rounds', '--help']);
+    assert.match(help.stdout, /judge \(an LM judge/);
   });
 });

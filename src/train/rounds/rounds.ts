@@ -28,7 +28,7 @@ import { generateBatch, type LoadedModel, loadModel, saveModel } from '../../mod
 import { mixSeed } from '../../nn/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import type { TrainConfig } from '../config.ts';
-import { type TrainEvent, trainAsync } from '../trainer.ts';
+import { type TrainEvent, type TrainResult, trainAsync } from '../trainer.ts';
 import { buildPairs, type GradedSample, listSelect, type PseudoLabel, pairConfidence } from './pairs.ts';
 
 /** One prompt of the rounds, with its gold answer when the reward needs one. */
@@ -196,6 +196,55 @@ export async function runRounds(
   prompts: readonly RoundPrompt[],
   options: RoundsOptions = {},
 ): Promise<RoundSummary[]> {
+  const steps = roundSteps(config, spec, prompts, options);
+  let r = steps.next();
+  while (!r.done) {
+    const q = r.value;
+    const result = await trainAsync(q.config, {
+      resume: q.resume,
+      overwrite: !q.resume,
+      signal: options.signal,
+      onEvent: (event) => options.onEvent?.({ type: 'train', round: q.round, event }),
+    });
+    r = steps.next(result);
+  }
+  return r.value;
+}
+
+/** One round's training: the config (model = the round's policy, data.train = its data), and whether to resume it. */
+export interface RoundTraining {
+  round: number;
+  config: TrainConfig;
+  resume: boolean;
+}
+
+/** What the rounds need back from a round's training. */
+export type RoundTrained = Pick<TrainResult, 'adapterDir' | 'finalDir' | 'finalLoss'>;
+
+/**
+ * `runRounds` with a synchronous trainer (`trainRound`, e.g. the bench's cached recipe); the same
+ * rounds, files and resume rules.
+ */
+export function runRoundsWith(
+  config: TrainConfig,
+  spec: RoundsSpec,
+  prompts: readonly RoundPrompt[],
+  trainRound: (request: RoundTraining) => RoundTrained,
+  options: RoundsOptions = {},
+): RoundSummary[] {
+  const steps = roundSteps(config, spec, prompts, options);
+  let r = steps.next();
+  while (!r.done) r = steps.next(trainRound(r.value));
+  return r.value;
+}
+
+/** The rounds as a generator: yields each round's training, receives its result. */
+function* roundSteps(
+  config: TrainConfig,
+  spec: RoundsSpec,
+  prompts: readonly RoundPrompt[],
+  options: RoundsOptions,
+): Generator<RoundTraining, RoundSummary[], RoundTrained> {
   const emit = options.onEvent ?? (() => {});
   if (spec.kind !== 'list' && !options.reward)
     throw new ConfigError(`rounds.kind '${spec.kind}' needs a reward (rounds.reward)`);
@@ -296,21 +345,17 @@ export async function runRounds(
     writeTextAtomic(trainFile, jsonl(trainRows));
     const runDir = join(dir, 'run');
     const resumeRun = Boolean(options.resume) && existsSync(join(runDir, 'checkpoints'));
-    const result = await trainAsync(
-      {
+    const result: RoundTrained = yield {
+      round,
+      config: {
         ...config,
         model: policyDir,
         data: { ...config.data, train: trainFile },
         output_dir: runDir,
         train: { ...config.train, seed: mixSeed(config.train.seed >>> 0, round) },
       },
-      {
-        resume: resumeRun,
-        overwrite: !resumeRun,
-        signal: options.signal,
-        onEvent: (event) => emit({ type: 'train', round, event }),
-      },
-    );
+      resume: resumeRun,
+    };
     // the tuned policy: the adapter merged into this round's policy (full fine-tuning wrote it whole)
     const whole = result.finalDir !== result.adapterDir;
     const merged = loadModel(whole ? result.finalDir : policyDir);

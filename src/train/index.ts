@@ -6,6 +6,7 @@ export * from './distill.ts';
 export * from './losses/index.ts';
 export * from './optim/index.ts';
 export * from './precision.ts';
+export * from './rounds/index.ts';
 export * from './schedule.ts';
 export * from './step.ts';
 export * from './teacher-cache.ts';

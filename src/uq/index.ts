@@ -33,3 +33,4 @@ export * from './predictions-file.ts';
 export * from './score-records.ts';
 export * from './scores/registry.ts';
 export * from './scores.ts';
+export * from './upo-judge.ts';

@@ -25,6 +25,7 @@ import { generateCommand } from './generate.ts';
 import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
+import { roundsCommand } from './rounds.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { sweepCommand } from './sweep.ts';
@@ -52,6 +53,7 @@ export const commands: readonly Command[] = [
   cascadeCommand,
   trainCommand,
   distillCommand,
+  roundsCommand,
   sweepCommand,
   workerCommand,
   exportCommand,

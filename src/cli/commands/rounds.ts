@@ -1,0 +1,116 @@
+/** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training. */
+
+import {
+  listRewards,
+  loadRoundsConfig,
+  makeReward,
+  readRoundPrompts,
+  runRounds,
+} from '../../train/rounds/index.ts';
+import { TrainingInterrupted } from '../../train/trainer.ts';
+import '../../uq/upo-judge.ts';
+import { jsonOption } from '../args.ts';
+import { defineCommand } from '../command.ts';
+import { type Progress, progress } from '../progress.ts';
+
+const options = {
+  set: {
+    type: 'string',
+    multiple: true,
+    description: 'override a config field: --set rounds.rounds=3 --set train.lr=2e-4 (repeatable)',
+    valueName: '<key=value>',
+  },
+  resume: {
+    type: 'boolean',
+    description: 'skip the finished rounds (rounds.json) and continue the next one',
+  },
+  overwrite: { type: 'boolean', description: 'replace an existing output_dir' },
+  json: jsonOption,
+} as const;
+
+/** `attune rounds CONFIG.yaml [--set k=v ...] [--resume] [--overwrite] [--json]`. */
+export const roundsCommand = defineCommand({
+  name: 'rounds',
+  summary: 'Self-improvement rounds: on-policy preference pairs + DPO, UPO, LiST self-training',
+  positionals: [
+    { name: 'config.yaml', description: 'a train config (docs/config.md) plus rounds: {kind, prompts, ...}' },
+  ],
+  description: `A training config (the recipe of every round; output_dir is the rounds' root) plus
+  rounds: {kind: on_policy|upo|list, prompts: FILE, rounds: 2, samples: 4, temperature: 1,
+           max_new_tokens: 24, seed: 0, reward: {name, ...}, upo_threshold: 0.8,
+           list_threshold: 0, list_top_fraction: 1, labelled: FILE}
+Each round samples from the current policy (round 1: the config's model), builds its training data,
+trains the config's method and loss on it and merges the result into the next policy
+(output_dir/round-<r>/policy). on_policy: best vs worst graded sample per prompt, loss dpo. upo: the
+'judge' reward's MC-dropout passes; only pairs whose label confidence reaches upo_threshold. list:
+greedy pseudo-labels filtered by mean token probability, plus 'labelled', loss ce.
+Rewards: ${listRewards()
+    .map((r) => `${r.name} (${r.description})`)
+    .join('; ')}. See docs/training.md.`,
+  options,
+  examples: ['attune rounds rounds.yaml', 'attune rounds rounds.yaml --set rounds.rounds=3 --resume --json'],
+  async run(args, io) {
+    const config = loadRoundsConfig(args.positionals[0]!, args.values.set);
+    const prompts = readRoundPrompts(config.prompts);
+    const reward = config.reward ? makeReward(config.reward) : undefined;
+    const stream = { write: (t: string) => io.err(t), isTTY: io.stderrIsTTY };
+    let bar = null as Progress | null;
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      bar?.stop();
+      io.note(`rounds: ${signal}: saving a checkpoint after the current step (again to stop at once)`);
+      controller.abort();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let summaries: Awaited<ReturnType<typeof runRounds>>;
+    try {
+      summaries = await runRounds(config.train, config.spec, prompts, {
+        reward,
+        labelled: config.labelled,
+        resume: args.values.resume,
+        overwrite: args.values.overwrite,
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'skipped') io.note(`rounds: round ${e.round} already finished`);
+          else if (e.type === 'round-start')
+            io.note(
+              `rounds: round ${e.round}/${e.rounds}: sampling ${prompts.length} prompts from ${e.policy}`,
+            );
+          else if (e.type === 'sampled') io.note(`rounds: round ${e.round}: ${e.samples} samples graded`);
+          else if (e.type === 'round-done') {
+            const s = e.summary;
+            io.note(
+              `rounds: round ${s.round}: ${s.kept} of ${s.candidates} kept, mean score ${s.mean_score.toFixed(4)}, final loss ${s.final_loss.toFixed(4)}`,
+            );
+          } else {
+            const t = e.event;
+            if (t.type === 'start') {
+              bar = progress({ label: `round ${e.round}`, total: t.totalSteps, stream });
+              bar.update(t.startStep);
+            } else if (t.type === 'step') bar?.update(t.metrics.step, { loss: t.metrics.loss });
+            else if (t.type === 'done') {
+              bar?.stop();
+              bar = null;
+            }
+          }
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof TrainingInterrupted)) throw error;
+      bar?.stop();
+      io.note(`rounds: interrupted; continue with 'attune rounds ${args.positionals[0]!} --resume'`);
+      return 130;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const last = summaries.at(-1);
+    io.line(`${summaries.length} rounds (${config.spec.kind}); final policy: ${last?.policy ?? 'none'}`);
+    if (args.values.json)
+      io.json({ kind: config.spec.kind, output_dir: config.train.output_dir, rounds: summaries });
+    return 0;
+  },
+});

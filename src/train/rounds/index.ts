@@ -1,0 +1,5 @@
+/** Self-improvement rounds: on-policy preference pairs, UPO, LiST self-training (docs/training.md). */
+export * from './config.ts';
+export * from './pairs.ts';
+export * from './rewards.ts';
+export * from './rounds.ts';

@@ -8,5 +8,6 @@ import './clear.ts';
 import './dpo.ts';
 import './first.ts';
 import './fusion.ts';
+import './masked-thought.ts';
 import './portllm.ts';
 import './uq.ts';

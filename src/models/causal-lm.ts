@@ -21,6 +21,7 @@ import {
 } from '../tensor/index.ts';
 import type { AttentionProbe } from './attention-probe.ts';
 import { KvCache, type KvCaches } from './kv-cache.ts';
+import type { SequencePrefix } from './sequence-prefix.ts';
 
 /** The parsed config.json fields the layers above models/ use (architectures add their own). */
 export interface CausalLMConfig {
@@ -82,6 +83,11 @@ export abstract class CausalLM extends Module {
    * `setComputePrecision`): 'bf16' = bf16 inputs with f32 accumulation, softmax statistics in f32.
    */
   lmHeadPrecision: ComputePrecision = 'f32';
+  /**
+   * Virtual tokens before every sequence (prompt / prefix tuning set it; sequence-prefix.ts): they
+   * take positions 0..n-1, and `forwardHidden` returns the real tokens' positions only. Null: none.
+   */
+  sequencePrefix: SequencePrefix | null = null;
 
   /**
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,

@@ -17,4 +17,5 @@ export * from './onnx/index.ts';
 export * from './registry.ts';
 export * from './sampling.ts';
 export * from './score.ts';
+export * from './sequence-prefix.ts';
 export * from './weights-check.ts';

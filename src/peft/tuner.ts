@@ -106,6 +106,8 @@ export interface TunerContext {
    * or the run's training data (data.train) when `path` is null. Absent outside a training run.
    */
   calibrationData?: (path: string | null) => CalibrationExample[];
+  /** Token ids of `text` by the run's tokenizer (special tokens included), read during `apply` (prompt tuning's text init). */
+  tokenize?: (text: string) => number[];
   /** The run's optimizer steps (train.steps), for inits that scale by them (LoRA-SB). */
   steps?: number;
 }

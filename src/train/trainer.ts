@@ -216,6 +216,7 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     seed: config.train.seed,
     steps: config.train.steps,
     calibrationData: (path) => calibration!(path),
+    tokenize: (text) => tokenizer.encode(text),
   });
   scheduleFactor(config.schedule, 0, config.train.steps);
   const { model, tokenizer, name } = loadBaseModel(

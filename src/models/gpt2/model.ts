@@ -16,7 +16,6 @@ import { ConfigError } from '../../errors.ts';
 import { Conv1D, Dropout, Embedding, LayerNorm, type Linear, Module, ModuleList } from '../../nn/index.ts';
 import {
   add,
-  attention,
   embedding,
   fromArray,
   gelu,
@@ -31,11 +30,20 @@ import {
 } from '../../tensor/index.ts';
 import { type AttentionProbe, recordPrevTokenAttention } from '../attention-probe.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
-import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
+import { advanceCaches, cacheStarts, type KvCaches } from '../kv-cache.ts';
+import {
+  dropLeading,
+  layerAttention,
+  type PrefixKeyValues,
+  planPrefix,
+  prependEmbeddings,
+} from '../sequence-prefix.ts';
 import { GPT2_ACTIVATIONS, type Gpt2Config } from './config.ts';
 
 interface BlockContext {
   cache: KvCaches | null;
+  /** Prefix keys/values to attend before the tokens (no-cache path; sequence-prefix.ts). */
+  prefixKv: PrefixKeyValues[] | null;
   layerIndex: number;
   probe: AttentionProbe | null;
 }
@@ -77,9 +85,7 @@ export class Gpt2Attention extends Module {
     const scale = this.config.scaleAttnWeights ? 1 / Math.sqrt(headDim) : 1;
     const options = { causal: true, scale, dropout: rate, seed };
     if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, scale);
-    const out = ctx.cache
-      ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
-      : attention(q, k, v, options);
+    const out = layerAttention(q, k, v, ctx.cache, ctx.layerIndex, options, ctx.prefixKv);
     return this.resid_dropout.forward(this.c_proj.forward(reshape(out, [B, T, d])));
   }
 }
@@ -231,18 +237,23 @@ export class Gpt2LMHeadModel extends CausalLM {
     const cache = options.cache ?? null;
     const probe = options.attentionProbe ?? null;
     if (probe && cache) throw new RangeError('attentionProbe: records a whole sequence; pass no KV cache');
-    const starts = cacheStarts(cache, B);
+    if (probe && this.sequencePrefix) throw new RangeError('attentionProbe: not with a sequence prefix');
+    const plan = planPrefix(this.sequencePrefix, cache, B, this.config.hiddenSize);
+    const prefixKv = plan.keyValues;
+    const starts = cacheStarts(cache, B).map((s) => s + plan.positionOffset);
     const start = Math.max(...starts);
-    if (start + T > this.config.maxPositionEmbeddings) {
+    // an embedding prefix runs as `leading` more positions before the tokens
+    const TT = T + plan.leading;
+    if (start + TT > this.config.maxPositionEmbeddings) {
       throw new ConfigError(
-        `config 'n_positions' = ${this.config.maxPositionEmbeddings} is shorter than the sequence (${start + T} tokens); GPT-2 has no positions beyond it`,
+        `config 'n_positions' = ${this.config.maxPositionEmbeddings} is shorter than the sequence (${start + TT} tokens); GPT-2 has no positions beyond it`,
       );
     }
-    const positions = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b]! + t;
+    const positions = new Int32Array(B * TT);
+    for (let b = 0; b < B; b++) for (let t = 0; t < TT; t++) positions[b * TT + t] = starts[b]! + t;
     const t = this.transformer;
-    const pos = embedding(t.wpe.weight, fromArray(positions, [B, T], { dtype: 'i32' }));
-    let x = t.drop.forward(add(embedding(t.wte.weight, ids), pos));
+    const pos = embedding(t.wpe.weight, fromArray(positions, [B, TT], { dtype: 'i32' }));
+    let x = t.drop.forward(add(prependEmbeddings(embedding(t.wte.weight, ids), plan), pos));
     t.h.at(0); // throws early for an empty stack
     let i = 0;
     for (const block of t.h) {
@@ -250,9 +261,9 @@ export class Gpt2LMHeadModel extends CausalLM {
       // autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => block.forward(input, { cache, layerIndex, probe }));
+      x = scope(() => block.forward(input, { cache, layerIndex, probe, prefixKv }));
     }
-    advanceCaches(cache, T);
-    return layerNorm(x, t.ln_f.weight, t.ln_f.bias, this.config.layerNormEps);
+    advanceCaches(cache, TT);
+    return dropLeading(layerNorm(x, t.ln_f.weight, t.ln_f.bias, this.config.layerNormEps), plan);
   }
 }

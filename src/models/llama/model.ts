@@ -10,7 +10,6 @@
 import { Dropout, Embedding, Linear, Module, ModuleList, RMSNorm } from '../../nn/index.ts';
 import {
   add,
-  attention,
   embedding,
   Rng,
   reshape,
@@ -24,7 +23,14 @@ import {
 } from '../../tensor/index.ts';
 import { type AttentionProbe, recordPrevTokenAttention } from '../attention-probe.ts';
 import { CausalLM, type ForwardOptions, type ModelBuildOptions } from '../causal-lm.ts';
-import { advanceCaches, cachedAttention, cacheStarts, type KvCaches } from '../kv-cache.ts';
+import { advanceCaches, cacheStarts, type KvCaches } from '../kv-cache.ts';
+import {
+  dropLeading,
+  layerAttention,
+  type PrefixKeyValues,
+  planPrefix,
+  prependEmbeddings,
+} from '../sequence-prefix.ts';
 import { checkSequenceLength, type LlamaConfig } from './config.ts';
 
 /** How a Llama is built (see ModelBuildOptions). */
@@ -37,6 +43,8 @@ interface LayerContext {
   cache: KvCaches | null;
   layerIndex: number;
   probe: AttentionProbe | null;
+  /** Prefix keys/values to attend before the tokens (no-cache path; sequence-prefix.ts). */
+  prefixKv: PrefixKeyValues[] | null;
 }
 
 /** Grouped-query self-attention with rotary embeddings. */
@@ -95,9 +103,7 @@ export class LlamaAttention extends Module {
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const options = { causal: true, dropout: rate, seed };
     if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, 1 / Math.sqrt(headDim));
-    const out = ctx.cache
-      ? cachedAttention(q, k, v, ctx.cache, ctx.layerIndex, options)
-      : attention(q, k, v, options);
+    const out = layerAttention(q, k, v, ctx.cache, ctx.layerIndex, options, ctx.prefixKv);
     return this.o_proj.forward(reshape(out, [B, T, numHeads * headDim]));
   }
 }
@@ -269,15 +275,20 @@ export class LlamaForCausalLM extends CausalLM {
     const cache = options.cache ?? null;
     const probe = options.attentionProbe ?? null;
     if (probe && cache) throw new RangeError('attentionProbe: records a whole sequence; pass no KV cache');
-    const starts = cacheStarts(cache, B);
+    if (probe && this.sequencePrefix) throw new RangeError('attentionProbe: not with a sequence prefix');
+    const plan = planPrefix(this.sequencePrefix, cache, B, this.config.hiddenSize);
+    const prefixKv = plan.keyValues;
+    const starts = cacheStarts(cache, B).map((s) => s + plan.positionOffset);
     const start = Math.max(...starts);
-    checkSequenceLength(this.config, start + T);
-    const positions = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = starts[b]! + t;
+    // an embedding prefix runs as `leading` more positions before the tokens
+    const TT = T + plan.leading;
+    checkSequenceLength(this.config, start + TT);
+    const positions = new Int32Array(B * TT);
+    for (let b = 0; b < B; b++) for (let t = 0; t < TT; t++) positions[b * TT + t] = starts[b]! + t;
     const normWeight = this.model.norm.weight;
     const actDtype = normWeight.dtype === 'f64' ? 'f64' : 'f32';
-    const { cos, sin } = this.tables(start + T, actDtype);
-    let x = embedding(this.model.embed_tokens.weight, ids);
+    const { cos, sin } = this.tables(start + TT, actDtype);
+    let x = prependEmbeddings(embedding(this.model.embed_tokens.weight, ids), plan);
     this.model.layers.at(0); // throws early for an empty stack
     let i = 0;
     for (const layer of this.model.layers) {
@@ -285,10 +296,10 @@ export class LlamaForCausalLM extends CausalLM {
       // those the autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex, probe }));
+      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex, probe, prefixKv }));
     }
-    advanceCaches(cache, T);
-    return rmsNorm(x, normWeight, this.config.rmsNormEps);
+    advanceCaches(cache, TT);
+    return dropLeading(rmsNorm(x, normWeight, this.config.rmsNormEps), plan);
   }
 
   /** f64 for a reference (f64) model, else f32. */

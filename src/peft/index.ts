@@ -12,6 +12,7 @@ export * from './lora-convert.ts';
 export * from './lora-files.ts';
 export * from './lora-init.ts';
 export * from './lora-linear.ts';
+export * from './lora-patterns.ts';
 export * from './lora-r.ts';
 export * from './lora-sb.ts';
 export * from './lora-xs.ts';

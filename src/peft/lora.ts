@@ -13,8 +13,13 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
- * that would change the math here (bias training, rank/alpha patterns, layer selection,
- * modules_to_save, base-altering inits other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
+ * that would change the math here (bias training, lora_bias, modules_to_save, base-altering inits
+ * other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
+ *
+ * Per-module settings as in PEFT: `rank_pattern` / `alpha_pattern` (lora-patterns.ts: a key picks
+ * the modules whose name it matches whole or as a `.`-suffix; each layer gets its own r and
+ * scaling alpha_m / r_m) and `layers_to_transform` / `layers_pattern` (targets.ts), all saved to and
+ * read from adapter_config.json under PEFT's names.
  *
  * PEFT's LoraConfig variants are options here as there: `use_dora` (DoRA, dora.ts; the magnitude is
  * saved as `base_model.model.<module path>.lora_magnitude_vector`, no `.weight`, as PEFT saves it)
@@ -61,7 +66,8 @@ import {
 } from './corda.ts';
 import { isMutatingInit, type LoraInit, parseLoraInit } from './lora-init.ts';
 import { LoraLinear } from './lora-linear.ts';
-import { outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
+import { checkLoraPattern, type LoraPattern, patternValue } from './lora-patterns.ts';
+import { checkLayerSelection, outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -100,6 +106,14 @@ export interface LoraConfig {
   corda?: CordaSettings | null;
   /** Seed of A's initialisation and the dropout masks (default 0). */
   seed?: number;
+  /** PEFT `rank_pattern`: module-name pattern -> r for the modules it matches (default {}; lora-patterns.ts). */
+  rankPattern?: LoraPattern | null;
+  /** PEFT `alpha_pattern`: module-name pattern -> lora_alpha (default {}). */
+  alphaPattern?: LoraPattern | null;
+  /** PEFT `layers_to_transform`: adapt only these layer indices (list targets only; default null = all). */
+  layersToTransform?: number | readonly number[] | null;
+  /** PEFT `layers_pattern`: name(s) of the layer list component, e.g. 'layers' or 'h' (default null = any). */
+  layersPattern?: string | readonly string[] | null;
 }
 
 /** How init 'corda' gets its triplets (PEFT's corda_config plus Attune's calibration data fields). */
@@ -131,7 +145,11 @@ export const DEFAULT_KASA: KasaSettings = { beta: 1e-4, gamma: 1e-3 };
 export const DEFAULT_CORDA: CordaSettings = { method: 'ipm', data: null, maxSamples: 256 };
 
 /** A LoraConfig with every default filled in. */
-export type ResolvedLoraConfig = Omit<Required<LoraConfig>, 'kasa'> & { kasa: KasaSettings | null };
+export type ResolvedLoraConfig = Omit<Required<LoraConfig>, 'kasa' | 'rankPattern' | 'alphaPattern'> & {
+  kasa: KasaSettings | null;
+  rankPattern: LoraPattern;
+  alphaPattern: LoraPattern;
+};
 
 /** PEFT's default target_modules for llama, mistral and qwen2 (and any model that is not a CausalLM). */
 export const DEFAULT_LORA_TARGETS: readonly string[] = ['q_proj', 'v_proj'];
@@ -155,6 +173,10 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'kasa',
   'corda',
   'seed',
+  'rankPattern',
+  'alphaPattern',
+  'layersToTransform',
+  'layersPattern',
 ];
 
 function isTargetModules(value: unknown): value is TargetModules {
@@ -210,7 +232,26 @@ export function resolveLoraConfig(
     throw new ConfigError(`lora: useDora must be true or false, found ${useDora}`);
   const seed = c.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new ConfigError(`lora: seed must be an integer, found ${seed}`);
+  const rankPattern = checkLoraPattern(c.rankPattern, 'rank_pattern', true);
+  const alphaPattern = checkLoraPattern(c.alphaPattern, 'alpha_pattern', false);
+  checkLayerSelection(targetModules, c.layersToTransform, c.layersPattern, 'lora');
+  const layersToTransform =
+    c.layersToTransform === undefined || c.layersToTransform === null
+      ? null
+      : typeof c.layersToTransform === 'number'
+        ? c.layersToTransform
+        : [...c.layersToTransform];
+  const layersPattern =
+    c.layersPattern === undefined || c.layersPattern === null
+      ? null
+      : typeof c.layersPattern === 'string'
+        ? c.layersPattern
+        : [...c.layersPattern];
   let corda = c.corda ?? null;
+  if (init === 'corda' && Object.keys(rankPattern).length > 0)
+    throw new ConfigError(
+      "lora: init_lora_weights 'corda' uses one rank r for every module; rank_pattern is not supported with it",
+    );
   if (init === 'corda') {
     corda = { ...DEFAULT_CORDA, ...(corda ?? {}) };
     if (corda.method !== 'ipm' && corda.method !== 'kpm')
@@ -244,7 +285,29 @@ export function resolveLoraConfig(
     kasa,
     corda,
     seed,
+    rankPattern,
+    alphaPattern,
+    layersToTransform,
+    layersPattern,
   };
+}
+
+/** The rank and scaling of the module at `name` under `c`'s rank_pattern / alpha_pattern (PEFT's get_pattern_key). */
+export function loraModuleSettings(
+  c: ResolvedLoraConfig,
+  name: string,
+): { r: number; loraAlpha: number; scaling: number } {
+  const r = patternValue(c.rankPattern, name, c.r, 'rank_pattern');
+  const loraAlpha = patternValue(c.alphaPattern, name, c.loraAlpha, 'alpha_pattern');
+  return { r, loraAlpha, scaling: loraScaling(loraAlpha, r, c.useRslora) };
+}
+
+/** Whether `c` gives some module its own rank or alpha (rank_pattern / alpha_pattern non-empty). */
+export function hasLoraPatterns(c: {
+  rankPattern?: LoraPattern | null;
+  alphaPattern?: LoraPattern | null;
+}): boolean {
+  return Object.keys(c.rankPattern ?? {}).length > 0 || Object.keys(c.alphaPattern ?? {}).length > 0;
 }
 
 /** The multiplier of B A: alpha / r, or alpha / sqrt(r) for rsLoRA. */
@@ -272,17 +335,6 @@ const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
   ['lora_bias', (v) => v === undefined || v === null || v === false, 'a bias on lora_B'],
   [
-    'rank_pattern',
-    (v) => v === undefined || v === null || (isJsonObject(v) && Object.keys(v).length === 0),
-    'per-module ranks',
-  ],
-  [
-    'alpha_pattern',
-    (v) => v === undefined || v === null || (isJsonObject(v) && Object.keys(v).length === 0),
-    'per-module alphas',
-  ],
-  ['layers_to_transform', (v) => v === undefined || v === null, 'layer selection'],
-  [
     'modules_to_save',
     (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0),
     'fully trained extra modules',
@@ -306,8 +358,9 @@ export interface AdapterJsonOptions {
    */
   allowFanInFanOut?: boolean;
   /**
-   * Accept DoRA (`use_dora: true`) and the inits that rewrite the base (PiSSA, OLoRA): the lora
-   * tuner runs them; commands that fold B A into checkpoint tensors by name do not (default).
+   * Accept DoRA (`use_dora: true`), the inits that rewrite the base (PiSSA, OLoRA) and per-module
+   * ranks / alphas (`rank_pattern`, `alpha_pattern`): the lora tuner runs them; commands that fold
+   * B A into checkpoint tensors by name with one r and scaling do not (default).
    */
   allowVariants?: boolean;
 }
@@ -441,10 +494,34 @@ export function loraConfigFromAdapterJson(
     // the triplets saved next to the adapter rebuild the residual base without the calibration data
     corda = { ...DEFAULT_CORDA, method, eigens: loadCordaEigens(dirname(file)) };
   }
+  const where = (error: unknown): never => {
+    throw new FormatError(file, (error as Error).message.replace(/^lora: /, ''));
+  };
+  let rankPattern: LoraPattern = {};
+  let alphaPattern: LoraPattern = {};
+  try {
+    rankPattern = checkLoraPattern(json.rank_pattern, 'rank_pattern', true);
+    alphaPattern = checkLoraPattern(json.alpha_pattern, 'alpha_pattern', false);
+    checkLayerSelection(targets, json.layers_to_transform, json.layers_pattern, 'lora');
+  } catch (error) {
+    where(error);
+  }
+  if (hasLoraPatterns({ rankPattern, alphaPattern }) && !options.allowVariants) {
+    throw new FormatError(
+      file,
+      `'rank_pattern' / 'alpha_pattern' give modules their own rank or alpha (${JSON.stringify({ ...rankPattern, ...alphaPattern })}): this command folds B A with one r and scaling; merge the adapter with the lora tuner first (attune export --merge)`,
+    );
+  }
+  const ltt = json.layers_to_transform ?? null;
+  const lp = json.layers_pattern ?? null;
   return {
     r,
     loraAlpha: alpha,
     loraDropout: dropout,
+    rankPattern,
+    alphaPattern,
+    layersToTransform: ltt === null ? null : typeof ltt === 'number' ? ltt : [...(ltt as number[])],
+    layersPattern: lp === null ? null : typeof lp === 'string' ? lp : [...(lp as string[])],
     targetModules: typeof targets === 'string' ? targets : [...targets],
     excludeModules: exclude === null || typeof exclude === 'string' ? exclude : [...exclude],
     useRslora: rslora,
@@ -464,7 +541,7 @@ export class LoraAdapter implements Adapter {
   readonly config: ResolvedLoraConfig;
   /** target_modules as saved (all-linear expanded to module name suffixes, as PEFT saves it). */
   readonly savedTargetModules: string[] | string;
-  /** The multiplier of B A. */
+  /** The multiplier of B A of modules no rank_pattern / alpha_pattern key matches (each layer has its own `scaling`). */
   readonly scaling: number;
   private readonly layerList: [string, LoraLinear][];
   private isMerged = false;
@@ -576,7 +653,7 @@ export class LoraAdapter implements Adapter {
   adapterConfigJson(options: SaveAdapterOptions = {}): JsonObject {
     const c = this.config;
     const json: JsonObject = {
-      alpha_pattern: {},
+      alpha_pattern: { ...c.alphaPattern },
       auto_mapping: null,
       base_model_name_or_path: options.baseModelNameOrPath ?? null,
       bias: 'none',
@@ -585,8 +662,18 @@ export class LoraAdapter implements Adapter {
       inference_mode: true,
       init_lora_weights: initLoraWeightsJson(c.init),
       layer_replication: null,
-      layers_pattern: null,
-      layers_to_transform: null,
+      layers_pattern:
+        c.layersPattern === null
+          ? null
+          : typeof c.layersPattern === 'string'
+            ? c.layersPattern
+            : [...c.layersPattern],
+      layers_to_transform:
+        c.layersToTransform === null
+          ? null
+          : typeof c.layersToTransform === 'number'
+            ? c.layersToTransform
+            : [...c.layersToTransform],
       loftq_config: {},
       lora_alpha: c.loraAlpha,
       lora_dropout: c.loraDropout,
@@ -595,7 +682,7 @@ export class LoraAdapter implements Adapter {
       modules_to_save: null,
       peft_type: 'LORA',
       r: c.r,
-      rank_pattern: {},
+      rank_pattern: { ...c.rankPattern },
       revision: null,
       target_modules: this.savedTargetModules,
       task_type: 'CAUSAL_LM',
@@ -789,6 +876,30 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe("CorDA's settings for init_lora_weights 'corda' (null = the defaults); ignored by other inits"),
+  rank_pattern: z
+    .record(z.string(), z.number().int().positive())
+    .default({})
+    .describe(
+      "PEFT's rank_pattern: module-name regex -> r for the modules it matches whole or as a '.'-suffix (first key that matches wins); e.g. {'q_proj': 16}",
+    ),
+  alpha_pattern: z
+    .record(z.string(), z.number().positive())
+    .default({})
+    .describe("PEFT's alpha_pattern: module-name regex -> lora_alpha (same matching as rank_pattern)"),
+  layers_to_transform: z
+    .union([z.number().int().min(0), z.array(z.number().int().min(0))])
+    .nullable()
+    .default(null)
+    .describe(
+      'adapt only these layer indices (the number after the layer list component in the module name); list target_modules only; null = every layer',
+    ),
+  layers_pattern: z
+    .union([z.string(), z.array(z.string())])
+    .nullable()
+    .default(null)
+    .describe(
+      "name(s) of the layer list component, e.g. 'layers' or 'h', used with layers_to_transform; null = any",
+    ),
   use_dora: z
     .boolean()
     .default(false)
@@ -818,6 +929,10 @@ export const loraTuner: Tuner<LoraConfig> = {
       kasa: o.kasa_config ? { beta: o.kasa_config.beta, gamma: o.kasa_config.gamma } : null,
       corda: o.init_lora_weights === 'corda' ? cordaFromOptions(o.corda_config, context) : null,
       seed: context.seed,
+      rankPattern: o.rank_pattern,
+      alphaPattern: o.alpha_pattern,
+      layersToTransform: o.layers_to_transform,
+      layersPattern: o.layers_pattern,
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {
@@ -826,7 +941,10 @@ export const loraTuner: Tuner<LoraConfig> = {
       exclude: c.excludeModules,
       method: 'lora',
       supported: [Linear, Conv1D],
+      layersToTransform: c.layersToTransform,
+      layersPattern: c.layersPattern,
     });
+    const settings = new Map(modules.map(([name]) => [name, loraModuleSettings(c, name)]));
     const heads = outputLayerNames(model);
     const head = modules.find(([name]) => heads.has(name));
     if (head) {
@@ -842,9 +960,10 @@ export const loraTuner: Tuner<LoraConfig> = {
             `lora: init_lora_weights 'olora' does not support the Conv1D (fan_in_fan_out) layer '${name}': PEFT's olora_init decomposes the stored [in, out] weight; use 'pissa'`,
           );
         }
-        if (c.r > Math.min(layer.inFeatures, layer.outFeatures)) {
+        const r = settings.get(name)!.r;
+        if (r > Math.min(layer.inFeatures, layer.outFeatures)) {
           throw new ConfigError(
-            `lora: init_lora_weights '${c.init}' needs r <= min(in, out) = ${Math.min(layer.inFeatures, layer.outFeatures)} for '${name}', found r = ${c.r}`,
+            `lora: init_lora_weights '${c.init}' needs r <= min(in, out) = ${Math.min(layer.inFeatures, layer.outFeatures)} for '${name}', found r = ${r}`,
           );
         }
         if (layer.weight.dtype === 'i32')
@@ -861,20 +980,18 @@ export const loraTuner: Tuner<LoraConfig> = {
         if (!(layer instanceof Linear))
           throw new ConfigError(`lora: KaSA supports Linear layers only, not the Conv1D '${name}'`);
         const k = Math.min(layer.inFeatures, layer.outFeatures);
-        if (c.r >= k)
-          throw new ConfigError(
-            `lora: KaSA requires r < min(in, out) = ${k} for '${name}', found r = ${c.r}`,
-          );
+        const r = settings.get(name)!.r;
+        if (r >= k)
+          throw new ConfigError(`lora: KaSA requires r < min(in, out) = ${k} for '${name}', found r = ${r}`);
       }
     }
     const cordaEigens = c.init === 'corda' ? cordaEigensFor(model, modules as [string, Linear][], c) : null;
-    const scaling = loraScaling(c.loraAlpha, c.r, c.useRslora);
     const rng = new Rng(c.seed);
     const layers = modules.map(([name, linear]): [string, LoraLinear] => [
       name,
       new LoraLinear(linear, {
-        r: c.r,
-        scaling,
+        r: settings.get(name)!.r,
+        scaling: settings.get(name)!.scaling,
         dropout: c.loraDropout,
         init: c.init,
         useDora: c.useDora,

@@ -9,7 +9,11 @@
  * - `'all-linear'` (any case) is every Linear module, and every GPT-2 `Conv1D` (as PEFT's
  *   `(nn.Linear, Conv1D)`), except the output layer (the LM head).
  *
- * `exclude_modules` uses the same list / regex rules. Names are the Hub's module paths, the same
+ * `exclude_modules` uses the same list / regex rules. `layers_to_transform` (an index or a list) keeps,
+ * of the modules a list matched by suffix, those in the given layers: the layer index is the first
+ * number after a `.`-separated component (`layers_pattern`, e.g. `'layers'` or `'h'`, names that
+ * component; PEFT's check_target_module_exists); a name equal to a list entry is always kept, and a
+ * module with no layer index is dropped. Names are the Hub's module paths, the same
  * names PEFT matches against, so a config written for PEFT selects the same modules here.
  */
 import { ConfigError } from '../errors.ts';
@@ -129,6 +133,86 @@ export interface SelectTargetsOptions {
   wrapped?: (module: Module) => boolean;
   /** The tuner's name, for error messages. */
   method?: string;
+  /** PEFT's `layers_to_transform`: only these layer indices (list targets only; null = all). */
+  layersToTransform?: number | readonly number[] | null;
+  /** PEFT's `layers_pattern`: the name(s) of the layer list component (null = any component). */
+  layersPattern?: string | readonly string[] | null;
+}
+
+/**
+ * The layer index PEFT reads from a module name: the number after the first `<component>.` (or
+ * the first `<pattern>.` for one of `layersPattern`), as `re.match(r".*?\.[^.]*\.(\d+)\.", name)`;
+ * null when there is none.
+ */
+export function peftLayerIndex(
+  name: string,
+  layersPattern: string | readonly string[] | null = null,
+): number | null {
+  const patterns =
+    layersPattern === null || layersPattern.length === 0
+      ? ['[^.]*']
+      : typeof layersPattern === 'string'
+        ? [layersPattern]
+        : layersPattern;
+  for (const p of patterns) {
+    const m = new RegExp(`^.*?\\.(?:${p})\\.(\\d+)\\.`).exec(name);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+
+/**
+ * Check PEFT's rules for `layers_to_transform` / `layers_pattern` (LoraConfig.__post_init__): a
+ * non-negative integer or a list of them; only with a list of target modules; `layers_pattern`
+ * only together with `layers_to_transform`. Throws a ConfigError naming the field.
+ */
+export function checkLayerSelection(
+  targets: TargetModules,
+  layersToTransform: unknown,
+  layersPattern: unknown,
+  method = 'tuner',
+): void {
+  const isIndex = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (
+    layersToTransform !== null &&
+    layersToTransform !== undefined &&
+    !isIndex(layersToTransform) &&
+    !(Array.isArray(layersToTransform) && layersToTransform.every(isIndex))
+  ) {
+    throw new ConfigError(
+      `${method}: layers_to_transform must be a layer index (integer >= 0) or a list of them, found ${JSON.stringify(layersToTransform)}`,
+    );
+  }
+  const hasPattern =
+    layersPattern !== null &&
+    layersPattern !== undefined &&
+    !(typeof layersPattern === 'string' && layersPattern === '') &&
+    !(Array.isArray(layersPattern) && layersPattern.length === 0);
+  if (
+    layersPattern !== null &&
+    layersPattern !== undefined &&
+    typeof layersPattern !== 'string' &&
+    !(Array.isArray(layersPattern) && layersPattern.every((p) => typeof p === 'string'))
+  ) {
+    throw new ConfigError(
+      `${method}: layers_pattern must be a name (e.g. 'layers', 'h') or a list of names, found ${JSON.stringify(layersPattern)}`,
+    );
+  }
+  if (typeof targets === 'string' && (layersToTransform ?? null) !== null) {
+    throw new ConfigError(
+      `${method}: layers_to_transform cannot be used when target_modules is a string ('${targets}'), as in PEFT; give target_modules as a list of names`,
+    );
+  }
+  if (typeof targets === 'string' && (layersPattern ?? null) !== null) {
+    throw new ConfigError(
+      `${method}: layers_pattern cannot be used when target_modules is a string ('${targets}'), as in PEFT`,
+    );
+  }
+  if (hasPattern && (layersToTransform ?? null) === null) {
+    throw new ConfigError(
+      `${method}: layers_pattern is set, so layers_to_transform must be set too (as in PEFT)`,
+    );
+  }
 }
 
 /** What `selectTargetModules` found. */
@@ -178,7 +262,19 @@ export function selectTargetModules<M extends Module = Linear>(
     let hit: boolean;
     if (allLinear) hit = isLinearLayer(m) && !head.has(name);
     else if (regex) hit = regex.test(name);
-    else hit = (targets as readonly string[]).some((t) => name === t || name.endsWith(`.${t}`));
+    else {
+      const list = targets as readonly string[];
+      hit = list.includes(name);
+      if (!hit) {
+        hit = list.some((t) => name.endsWith(`.${t}`));
+        const layers = options.layersToTransform ?? null;
+        const using = layers !== null && (typeof layers === 'number' || layers.length > 0);
+        if (hit && using) {
+          const index = peftLayerIndex(name, options.layersPattern ?? null);
+          hit = index !== null && (typeof layers === 'number' ? index === layers : layers.includes(index));
+        }
+      }
+    }
     if (hit && exclude !== null) {
       const excluded = excludeRegex
         ? excludeRegex.test(name)
@@ -208,7 +304,7 @@ export function selectTargetModules<M extends Module = Linear>(
         ? ` (${wrappedPrefixes.length} module(s) such as '${wrappedPrefixes[0]}' are already adapted; merge and unload that adapter first)`
         : '';
     throw new ConfigError(
-      `${method}: target_modules ${describeTargets(targets)}${exclude !== null ? ` (excluding ${describeTargets(exclude)})` : ''} matched no module of the model${adapted}; ${linearExamples(model)}. A list matches names equal to or ending in '.' + an entry; a string is a regex over the whole name`,
+      `${method}: target_modules ${describeTargets(targets)}${exclude !== null ? ` (excluding ${describeTargets(exclude)})` : ''} ${options.layersToTransform !== undefined && options.layersToTransform !== null ? ` in layers ${JSON.stringify(options.layersToTransform)}` : ''} matched no module of the model${adapted}; ${linearExamples(model)}. A list matches names equal to or ending in '.' + an entry; a string is a regex over the whole name`,
     );
   }
   const saved = allLinear

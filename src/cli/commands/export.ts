@@ -15,6 +15,7 @@ import { exportLoraGguf, exportModelGguf, GGUF_DTYPES, type GgufExportSummary } 
 import { type CausalLM, exportOnnx, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
 import {
   type Adapter,
+  hasLoraPatterns,
   initLoraWeightsJson,
   isMutatingInit,
   LoraAdapter,
@@ -78,6 +79,10 @@ function exportGguf(
     if (!(adapter instanceof LoraAdapter))
       throw new UsageError(
         `export: a GGUF adapter file holds LoRA only; ${v.adapter} is a '${adapter.method}' adapter (pass --merge to fold it into a GGUF model)`,
+      );
+    if (hasLoraPatterns(adapter.config))
+      throw new UsageError(
+        `export: a GGUF LoRA file holds one r and lora_alpha; ${v.adapter} sets rank_pattern / alpha_pattern (pass --merge to fold it into a GGUF model)`,
       );
     const baseShapes = new Map<string, readonly number[]>();
     for (const [name, p] of loaded.model.namedParameters()) baseShapes.set(name, p.shape);

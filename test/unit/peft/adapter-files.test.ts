@@ -223,7 +223,13 @@ describe('PEFT adapter files', () => {
     const cases: [Record<string, unknown>, RegExp, new (...a: never[]) => Error][] = [
       [{ use_dora: 'yes' }, /'use_dora' must be true or false/, FormatError],
       [{ bias: 'all' }, /'bias' is "all"/, FormatError],
-      [{ rank_pattern: { q_proj: 2 } }, /'rank_pattern'/, FormatError],
+      [{ lora_bias: true }, /'lora_bias' is true/, FormatError],
+      // rank_pattern is honoured: the saved q_proj matrices then have the wrong rank
+      [
+        { rank_pattern: { q_proj: 2 } },
+        /q_proj\.lora_A\.weight' has shape .* expected \[2,32\]/,
+        TensorMismatchError,
+      ],
       [{ init_lora_weights: 'loftq' }, /'init_lora_weights' is "loftq": supported are/, FormatError],
       [
         { peft_type: 'IA3' },

@@ -8,7 +8,7 @@ import type { Tokenizer } from '../io/index.ts';
 import type { CausalLM } from '../models/index.ts';
 import { fitHead, type Head, type HeadExample, type HeadFitOptions, type HeadKind } from './heads.ts';
 import { answerInternals } from './internals.ts';
-import { type EvalRecord, type PredictOptions, predict } from './predict.ts';
+import { type EvalRecord, type Prediction, type PredictOptions, predict } from './predict.ts';
 
 /** The graded answers of `records` with their features (the examples a head is fitted on). */
 export function headExamplesOf(
@@ -27,6 +27,18 @@ export function headExamplesOf(
       ids[index] = pair;
     },
   });
+  return headExamplesFromPredictions(model, predictions, ids);
+}
+
+/**
+ * The head examples of graded `predictions` whose prompt / answer ids `predict` reported through
+ * `onAnswer` (one internals pass per non-empty answer; empty answers are counted and left out).
+ */
+export function headExamplesFromPredictions(
+  model: CausalLM,
+  predictions: readonly Prediction[],
+  ids: readonly { promptIds: readonly number[]; answerIds: readonly number[] }[],
+): { examples: HeadExample[]; empty: number } {
   const wasTraining = model.training;
   model.eval();
   try {
@@ -39,7 +51,12 @@ export function headExamplesOf(
         return;
       }
       const { meanHidden } = answerInternals(model, promptIds, answerIds);
-      examples.push({ features: meanHidden, correct: p.correct, confidence: p.confidence });
+      // the raw exp(mean log-prob), even when a calibrator replaced the confidence
+      examples.push({
+        features: meanHidden,
+        correct: p.correct,
+        confidence: p.uncalibratedConfidence ?? p.confidence,
+      });
     });
     return { examples, empty };
   } finally {

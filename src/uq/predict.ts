@@ -11,6 +11,7 @@ import { answerLogits, calibratedConfidence } from './calibrate/apply.ts';
 import type { CalibratorFile } from './calibrate/serialize.ts';
 import type { DensityFile } from './density.ts';
 import { type GradeMetric, grade } from './grade.ts';
+import type { HeadFile } from './head-file.ts';
 import { type AnswerInternals, answerInternals } from './internals.ts';
 import { type McDropoutOptions, mcDropoutScores } from './mc-dropout.ts';
 import {
@@ -77,6 +78,10 @@ export interface PredictOptions {
   extra?: readonly string[];
   /** The fitted density the mahalanobis scores read (uq fit-density). */
   density?: DensityFile;
+  /** The fitted heads the head scores read (uq fit-head). */
+  heads?: readonly HeadFile[];
+  /** Called with each record's prompt and greedy answer ids (e.g. to fit a head on their hidden states). */
+  onAnswer?: (index: number, ids: { promptIds: readonly number[]; answerIds: readonly number[] }) => void;
   /** Chat template source for {messages} records (default: the tokenizer's). */
   chatTemplate?: string;
   onProgress?: (done: number, total: number) => void;
@@ -298,8 +303,10 @@ export function predict(
             answer: (g.text ?? '').trim(),
             tokens,
             density: options.density,
+            heads: options.heads,
           }),
         );
+      options.onAnswer?.(index, { promptIds, answerIds });
       const raw = sequenceConfidence(tokens);
       const calibrated = options.calibrator
         ? calibratedConfidence(options.calibrator, {

@@ -3,7 +3,8 @@
  * when the bench has it, else trained with the same recipe), on the world's mixed set:
  *   - PRR and AUROC (positive = wrong) of every uncertainty score, the extra-pass ones included
  *     (p_true, verbalized, rauq, and mahalanobis / relative_mahalanobis with a density fitted on the
- *     fine-tuning file, background = the pretraining corpus): one row per score, `uq-score + <name>`;
+ *     fine-tuning file, background = the pretraining corpus, and the learned heads evidential_vacuity
+ *     / deup / bayescap fitted on the held-out paraphrases): one row per score, `uq-score + <name>`;
  *   - ECE of the confidence without a calibrator and after each calibrator fitted on the held-out
  *     paraphrase file (finetune-paraphrases.jsonl, not trained on): rows `uq-calibrator + <kind>`;
  *   - the conformal threshold's realised risk against alpha over 20 random calibration/test splits
@@ -22,8 +23,12 @@ import {
   type EvalRecord,
   extraPassScores,
   fitDensityOnSequences,
+  fitHead,
   fitScoreCalibrator,
   fitTemperatureOnRecords,
+  HEAD_KINDS,
+  type HeadFile,
+  headExamplesFromPredictions,
   predict,
   predictionMetrics,
   readDensityRecords,
@@ -110,7 +115,29 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
   const opts = { stop: ['\n'], maxNewTokens: 24, eosTokenIds };
   ctx.phase(`seed ${seed}: calibrators on held-out paraphrases`, heldout.length);
   const temperature = fitTemperatureOnRecords(model, tokenizer, heldout).calibrator;
-  const held = predict(model, tokenizer, heldout, { ...opts, onProgress: (d) => ctx.progress(d) });
+  const heldIds: { promptIds: readonly number[]; answerIds: readonly number[] }[] = [];
+  const held = predict(model, tokenizer, heldout, {
+    ...opts,
+    onAnswer: (i, pair) => {
+      heldIds[i] = pair;
+    },
+    onProgress: (d) => ctx.progress(d),
+  });
+  // the learned heads (evidential, deup, bayescap) are fitted on the same held-out answers
+  const { examples } = headExamplesFromPredictions(model, held, heldIds);
+  const heads: HeadFile[] = (examples.length >= 2 ? HEAD_KINDS : []).map((kind) => ({
+    type: 'uq-head',
+    version: 1,
+    head: fitHead(kind, examples),
+    fittedOn: {
+      method: kind,
+      score: 'hidden_mean',
+      model: null,
+      adapter: null,
+      data: { path: 'finetune-paraphrases.jsonl', sha256: '' },
+      n: examples.length,
+    },
+  }));
   const heldConfidence = held.map((p) => p.confidence);
   const heldCorrect = held.map((p) => p.correct);
   // Platt and isotonic map a confidence to a confidence (temperature is the one that reads logits)
@@ -124,8 +151,11 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
   };
   const preds = predict(model, tokenizer, mixed, {
     ...opts,
-    extra: extraPassScores().map((s) => s.name),
+    extra: extraPassScores()
+      .filter((s) => s.requires !== 'head' || heads.some((h) => h.head.kind === s.headKind))
+      .map((s) => s.name),
     density,
+    heads,
     calibrator: temperatureFile,
     onProgress: (d) => ctx.progress(d),
   });

@@ -157,7 +157,7 @@ Never replaces --out without --overwrite; the file is validated, then written at
         );
       // extra-pass scores (p_true, verbalized, rauq) cost one more pass per record; density ones need a file
       const extraNames = extraPassScores()
-        .filter((sc) => sc.requires !== 'density')
+        .filter((sc) => sc.requires === undefined)
         .map((sc) => sc.name);
       if (v.score !== 'confidence' && !SCORE_NAMES.includes(v.score) && !extraNames.includes(v.score))
         throw new UsageError(

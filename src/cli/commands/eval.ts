@@ -15,6 +15,7 @@ import {
   GRADE_METRICS,
   loadCalibratorFile,
   loadDensityFile,
+  loadHeadFile,
   loadThreshold,
   modelIdentity,
   outcomeJSON,
@@ -150,6 +151,13 @@ const options = {
     valueName: '<file>',
   },
   'max-new-tokens': { type: 'integer', min: 1, description: 'answer length limit in tokens', default: 32 },
+  head: {
+    type: 'path',
+    multiple: true,
+    description:
+      'fitted uncertainty head folder (attune uq fit-head) for the evidential_vacuity / deup / bayescap scores, one per kind; refused for another model or adapter',
+    valueName: '<dir>',
+  },
   stop: {
     type: 'string',
     multiple: true,
@@ -177,7 +185,11 @@ export function resolveExtraScores(
   wanted: readonly string[] | undefined,
   available: readonly string[],
   density: { background: unknown } | undefined,
+  headKinds: readonly string[] = [],
 ): string[] {
+  // a head score (requires 'head') runs only with a head of its kind (eval --head DIR)
+  const headOf = (name: string) =>
+    extraPassScores().find((s) => s.name === name && s.requires === 'head')?.headKind;
   const listed = extraFlag?.split(',').map((s) => s.trim()) ?? [];
   if (listed.some((s) => s === ''))
     throw new UsageError(`--extra: expected comma-separated score names, got ${JSON.stringify(extraFlag)}`);
@@ -186,7 +198,7 @@ export function resolveExtraScores(
       ? density?.background != null
       : name === 'mahalanobis'
         ? density !== undefined
-        : true;
+        : headOf(name) === undefined || headKinds.includes(headOf(name)!);
   const names = listed.includes('all')
     ? available.filter(runnable)
     : [...listed, ...(wanted ?? []).filter((w) => available.includes(w) && !listed.includes(w))];
@@ -202,6 +214,11 @@ export function resolveExtraScores(
     );
   if (names.includes('relative_mahalanobis') && density?.background == null)
     throw new UsageError('relative_mahalanobis: the --density file was fitted without --background data');
+  const needHead = names.filter((n) => headOf(n) !== undefined && !headKinds.includes(headOf(n)!));
+  if (needHead.length > 0)
+    throw new UsageError(
+      `${needHead.map((n) => `${n} needs a fitted ${headOf(n)} head`).join(', ')}: add --head DIR (attune uq fit-head)`,
+    );
   return names;
 }
 
@@ -322,6 +339,14 @@ come from the fused distribution (see attune generate --help); --json adds the m
       );
     const extraNames = extraPassScores().map((sc) => sc.name);
     const density = v.density !== undefined ? loadDensityFile(v.density) : undefined;
+    const heads = v.head.map((dir) => loadHeadFile(dir));
+    heads.forEach((h, i) => {
+      const twin = heads.findIndex((o) => o.head.kind === h.head.kind);
+      if (twin !== i)
+        throw new UsageError(
+          `--head: ${v.head[twin]} and ${v.head[i]} are both ${h.head.kind} heads; pass one per kind`,
+        );
+    });
     // a calibrator of an extra-pass score (calibrate fit --score p_true) needs that score computed
     const calibrated = calibrator ? calibratorScore(calibrator) : undefined;
     const extra = resolveExtraScores(
@@ -329,7 +354,17 @@ come from the fused distribution (see attune generate --help); --json adds the m
       [...(wanted ?? []), ...(calibrated && extraNames.includes(calibrated) ? [calibrated] : [])],
       extraNames,
       density,
+      heads.map((h) => h.head.kind),
     );
+    if (heads.length > 0 && v.model === undefined)
+      throw new UsageError('--head: a fitted head applies to one --model, not to a fused --strong model');
+    for (const [i, h] of heads.entries())
+      checkFittedModel(
+        h.fittedOn,
+        v.head[i]!,
+        modelIdentity(v.model!),
+        v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
+      );
     if (density && v.model === undefined)
       throw new UsageError(
         '--density: a fitted density applies to one --model, not to a fused --strong model',
@@ -358,6 +393,11 @@ come from the fused distribution (see attune generate --help); --json adds the m
       throw new ConfigError(
         `eval --density: ${v.density} was fitted on hidden states of size ${density.hiddenSize}, the model's are ${loaded.model.config.hiddenSize}`,
       );
+    for (const [i, h] of heads.entries())
+      if (h.head.dim !== loaded.model.config.hiddenSize)
+        throw new ConfigError(
+          `eval --head: ${v.head[i]} was fitted on hidden states of size ${h.head.dim}, the model's are ${loaded.model.config.hiddenSize}`,
+        );
     if (chatTemplate === undefined && records.some((r) => r.messages !== undefined))
       requireChatTemplate(loaded.tokenizer, `eval: ${v.data} has {messages} records but`);
     const bar = progress({
@@ -376,6 +416,7 @@ come from the fused distribution (see attune generate --help); --json adds the m
       batch: v.batch,
       extra,
       density,
+      heads,
       samples:
         v.samples > 0
           ? {

@@ -31,6 +31,7 @@ import { serveCommand } from './serve.ts';
 import { sweepCommand } from './sweep.ts';
 import { trainCommand } from './train.ts';
 import { uqFitDensityCommand } from './uq-fit-density.ts';
+import { uqFitHeadCommand } from './uq-fit-head.ts';
 import { uqMetricsCommand } from './uq-metrics.ts';
 import { workerCommand } from './worker.ts';
 import { worldCommand } from './world.ts';
@@ -48,6 +49,7 @@ export const commands: readonly Command[] = [
   exploreCommand,
   uqMetricsCommand,
   uqFitDensityCommand,
+  uqFitHeadCommand,
   calibrateFitCommand,
   calibrateConformalCommand,
   cascadeCommand,

@@ -8,5 +8,6 @@ import './p-true.ts';
 import './verbalized.ts';
 import './rauq.ts';
 import './mahalanobis.ts';
+import './heads.ts';
 
 export * from './registry.ts';

@@ -11,6 +11,7 @@ import { Registry, type RegistryEntry } from '../../config/registry.ts';
 import type { ChatMessage, Tokenizer } from '../../io/index.ts';
 import type { CausalLM } from '../../models/index.ts';
 import type { DensityFile } from '../density.ts';
+import type { HeadFile } from '../head-file.ts';
 import type { AnswerInternals } from '../internals.ts';
 
 /** Per-token quantities of the answer tokens. */
@@ -87,6 +88,8 @@ export interface ExtraPassContext {
   internals(): AnswerInternals;
   /** A fitted density (attune uq fit-density), for the scores that need one. */
   density?: DensityFile;
+  /** Fitted uncertainty heads (attune uq fit-head), at most one per kind. */
+  heads?: readonly HeadFile[];
 }
 
 /**
@@ -96,8 +99,10 @@ export interface ExtraPassContext {
  */
 export interface ExtraPassScore extends RegistryEntry {
   needs: 'extra';
-  /** 'density': needs `eval --density FILE` (a fitted density). */
-  requires?: 'density';
+  /** 'density': needs `eval --density FILE` (a fitted density); 'head': `eval --head DIR` of kind `headKind`. */
+  requires?: 'density' | 'head';
+  /** With requires 'head': the head kind (uq/heads.ts) the score reads. */
+  headKind?: string;
   /** Reads AnswerInternals.prevTokenAttention (the internals pass then records attention). */
   needsAttention?: boolean;
   /** The score of a non-empty answer (an empty answer scores 0), or NaN for no value. */

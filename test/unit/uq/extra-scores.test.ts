@@ -224,7 +224,16 @@ describe('extra-pass scores in the registry and in eval', () => {
   it('are registered as extra (not run by default)', () => {
     assert.deepEqual(
       extraPassScores().map((s) => s.name),
-      ['p_true', 'verbalized', 'rauq', 'mahalanobis', 'relative_mahalanobis'],
+      [
+        'p_true',
+        'verbalized',
+        'rauq',
+        'mahalanobis',
+        'relative_mahalanobis',
+        'evidential_vacuity',
+        'deup',
+        'bayescap',
+      ],
     );
     assert.ok(uqScores.list().every((s) => s.description.length > 0));
   });
@@ -235,7 +244,16 @@ describe('extra-pass scores in the registry and in eval', () => {
       'verbalized',
       'rauq',
     ]);
-    assert.deepEqual(resolveExtraScores('all', undefined, names, { background: {} }), names);
+    const noHead = names.filter((n) => !['evidential_vacuity', 'deup', 'bayescap'].includes(n));
+    assert.deepEqual(resolveExtraScores('all', undefined, names, { background: {} }), noHead);
+    assert.deepEqual(resolveExtraScores('all', undefined, names, { background: {} }, ['deup']), [
+      ...noHead,
+      'deup',
+    ]);
+    assert.throws(
+      () => resolveExtraScores('bayescap', undefined, names, undefined, ['deup']),
+      /bayescap needs a fitted bayescap head/,
+    );
     assert.deepEqual(resolveExtraScores(undefined, ['msp', 'rauq'], names, undefined), ['rauq']);
     assert.throws(() => resolveExtraScores('mahalanobis', undefined, names, undefined), /add --density FILE/);
     assert.throws(
@@ -297,7 +315,9 @@ describe('extra-pass scores in the registry and in eval', () => {
       '{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}';
     const [a, b] = predict(model, tokenizer!, records, {
       maxNewTokens: 4,
-      extra: extraPassScores().map((s) => s.name),
+      extra: extraPassScores()
+        .filter((s) => s.requires !== 'head')
+        .map((s) => s.name),
       density,
       chatTemplate,
     });

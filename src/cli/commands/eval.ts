@@ -364,6 +364,7 @@ come from the fused distribution (see attune generate --help); --json adds the m
         v.head[i]!,
         modelIdentity(v.model!),
         v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
+        'head',
       );
     if (density && v.model === undefined)
       throw new UsageError(
@@ -375,6 +376,7 @@ come from the fused distribution (see attune generate --help); --json adds the m
         v.density!,
         modelIdentity(v.model!),
         v.adapter !== undefined ? adapterIdentity(v.adapter) : null,
+        'density',
       );
     if (v.samples === 1) throw new UsageError('--samples: sampling scores need at least 2 samples, found 1');
     const loaded = loadRunnableFromFlags(v, 'eval');

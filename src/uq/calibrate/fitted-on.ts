@@ -93,7 +93,7 @@ export function adapterIdentity(dir: string): AdapterIdentity {
 const short = (hex: string) => hex.slice(0, 12);
 
 /**
- * Refuse (ConfigError naming `source`) to apply a calibrator fitted on `fittedOn` to `model` with
+ * Refuse (ConfigError naming `source`) to apply a calibrator (density, head: `thing`) fitted on `fittedOn` to `model` with
  * `adapter` (null = none). A calibrator fitted from a predictions file (model null) names no model:
  * it is accepted for any.
  */
@@ -102,13 +102,14 @@ export function checkFittedModel(
   source: string,
   model: ModelIdentity,
   adapter: AdapterIdentity | null,
+  thing: 'calibrator' | 'density' | 'head' = 'calibrator',
 ): void {
   const was = fittedOn.model;
   if (was === null) return;
   if (was.config_sha256 !== model.config_sha256 || was.weights_fingerprint !== model.weights_fingerprint) {
     const what = was.config_sha256 !== model.config_sha256 ? 'config.json sha256' : 'weights fingerprint';
     throw new ConfigError(
-      `${source}: this calibrator was fitted on the model at ${was.path} (${what} ${short(
+      `${source}: this ${thing} was fitted on the model at ${was.path} (${what} ${short(
         what === 'config.json sha256' ? was.config_sha256 : was.weights_fingerprint,
       )}), not on ${model.path} (${short(what === 'config.json sha256' ? model.config_sha256 : model.weights_fingerprint)}); fit one for this model with attune calibrate fit`,
     );
@@ -116,17 +117,17 @@ export function checkFittedModel(
   const fittedAdapter = fittedOn.adapter;
   if (fittedAdapter === null && adapter !== null) {
     throw new ConfigError(
-      `${source}: this calibrator was fitted on the base model without an adapter, not with the adapter ${adapter.path}`,
+      `${source}: this ${thing} was fitted on the base model without an adapter, not with the adapter ${adapter.path}`,
     );
   }
   if (fittedAdapter !== null && adapter === null) {
     throw new ConfigError(
-      `${source}: this calibrator was fitted with the adapter ${fittedAdapter.path} (sha256 ${short(fittedAdapter.sha256)}); pass --adapter with it`,
+      `${source}: this ${thing} was fitted with the adapter ${fittedAdapter.path} (sha256 ${short(fittedAdapter.sha256)}); pass --adapter with it`,
     );
   }
   if (fittedAdapter !== null && adapter !== null && fittedAdapter.sha256 !== adapter.sha256) {
     throw new ConfigError(
-      `${source}: this calibrator was fitted with the adapter ${fittedAdapter.path} (sha256 ${short(fittedAdapter.sha256)}), not with ${adapter.path} (sha256 ${short(adapter.sha256)})`,
+      `${source}: this ${thing} was fitted with the adapter ${fittedAdapter.path} (sha256 ${short(fittedAdapter.sha256)}), not with ${adapter.path} (sha256 ${short(adapter.sha256)})`,
     );
   }
 }

@@ -18,6 +18,7 @@ export * from './lora-xs.ts';
 export * from './lt-sft.ts';
 export * from './partial-full.ts';
 export * from './s2ft.ts';
+export * from './sara.ts';
 export * from './sparse-delta-adapter.ts';
 export * from './sparse-delta-linear.ts';
 export * from './sparse-ft.ts';

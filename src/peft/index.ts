@@ -4,6 +4,7 @@ export * from './dora.ts';
 export * from './dsee.ts';
 export * from './dsee-linear.ts';
 export * from './full.ts';
+export * from './green-trainer.ts';
 export * from './hft.ts';
 export * from './layer-freeze.ts';
 export * from './layer-groups.ts';

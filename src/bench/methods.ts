@@ -653,7 +653,14 @@ function trainCached(
   dir: string,
   label: string,
   overrides: Record<string, unknown> = {},
-): { runDir: string; modelDir: string; adapterDir: string | null; cost: RunCost } {
+): {
+  runDir: string;
+  modelDir: string;
+  adapterDir: string | null;
+  cost: RunCost;
+  /** The adapter's own measurements after training (Adapter.metrics), for the row's extras. */
+  extra?: Record<string, number>;
+} {
   const marker = join(dir, 'trained.json');
   if (existsSync(marker)) {
     o.onNote?.(`reusing ${dir}`);
@@ -712,6 +719,7 @@ function trainCached(
       step_s: stepS,
       peak_rss_mb: peakRssMb(),
     },
+    ...(trained.adapter.metrics ? { extra: trained.adapter.metrics() } : {}),
   };
   mkdirSync(dir, { recursive: true });
   writeJsonAtomic(marker, result as unknown as Record<string, unknown>);
@@ -733,6 +741,7 @@ function runOne(
   }
   const trained = trainCached(o, spec, seed, dir, `${spec.method} + ${spec.loss}`);
   const result = evaluateRun(o, spec, seed, questions, trained, trained.cost);
+  if (trained.extra) result.extra = trained.extra;
   mkdirSync(dir, { recursive: true });
   writeJsonAtomic(resultFile, result as unknown as Record<string, unknown>);
   return result;

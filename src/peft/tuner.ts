@@ -73,6 +73,11 @@ export interface Adapter {
    * step; absent or null when the method has none.
    */
   auxiliaryLoss?(): AuxiliaryLoss | null;
+  /**
+   * Method measurements after a step, logged with the step's metrics and kept as the bench row's
+   * extras (GreenTrainer's FLOPs saved); absent when the method has none.
+   */
+  metrics?(): Record<string, number>;
 }
 
 /** What a tuner's `afterStep` hook may ask of the optimizer. */

@@ -516,6 +516,7 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     };
     // a loss with several parts logs each (ce has one, its value is `loss`)
     if (Object.keys(stats.parts).length > 1) for (const [k, v] of Object.entries(stats.parts)) metrics[k] = v;
+    Object.assign(metrics, p.adapter.metrics?.() ?? {});
     const evalNow =
       p.evalSet !== null && ((t.eval_every > 0 && step % t.eval_every === 0) || step === t.steps);
     if (evalNow) {

@@ -254,7 +254,10 @@ export function defaultSpecs(methods?: readonly string[], lossNames?: readonly s
 
 /** A metric a headline can test: a row column, or an experiment's `extra.<name>`. */
 export type HeadlineMetric =
-  | keyof Pick<MethodRow, 'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'paraphrase_accuracy' | 'retention' | 'ece'>
+  | keyof Pick<
+      MethodRow,
+      'wrong_auroc' | 'ood_auroc' | 'taught_accuracy' | 'paraphrase_accuracy' | 'retention' | 'ece'
+    >
   | `extra.${string}`;
 
 /** A headline comparison: which rows and metric test a paper's claim, and what counts as reproduced. */

@@ -5,6 +5,10 @@
  *   prompt    {"prompt": "...", "chosen": "...", "rejected": "..."}
  *   messages  {"messages": [{"role": "user", "content": "..."}, ...], "chosen": "...", "rejected": "..."}
  *
+ * Either shape may carry an optional `"weight": w` (a finite number >= 0, default 1): the pair's
+ * weight in the preference loss (dpo: the per-pair losses are weighted, e.g. UPO's judge confidence).
+ * Both examples of the pair carry it as `TokenizedExample.weight`.
+ *
  * Each record becomes two examples, tokenised exactly like the corresponding supervised record
  * (tokenize.ts): `{prompt, completion: chosen}` and `{prompt, completion: rejected}`, or the
  * conversation followed by an assistant turn with the response (chat template, chat.ts). Only the
@@ -40,6 +44,8 @@ export interface PreferenceRecord {
   context: { shape: 'prompt'; prompt: string } | { shape: 'messages'; messages: ChatMessage[] };
   chosen: string;
   rejected: string;
+  /** The pair's weight in the loss (the record's `weight`, default 1). */
+  weight: number;
 }
 
 /** Examples per preference record (chosen, rejected): the loader's `groupSize` for pairs. */
@@ -94,7 +100,10 @@ export function toPreferenceRecord(value: unknown, file: string, line: number): 
   const rejected = response('rejected');
   if (chosen === rejected)
     fail(`'chosen' and 'rejected' are the same text; a pair needs two different responses`);
-  return { file, line, context, chosen, rejected };
+  const w = object.weight;
+  if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w < 0))
+    fail(`field 'weight' must be a finite number >= 0, found ${typeof w === 'number' ? w : jsonTypeName(w)}`);
+  return { file, line, context, chosen, rejected, weight: (w as number | undefined) ?? 1 };
 }
 
 /** The supervised record whose trained part is `response` after the context of `record`. */
@@ -197,6 +206,10 @@ export function loadPreferenceDataset(
     try {
       const chosen = tokenizeRecord(responseRecord(record, record.chosen), tokenizer, options);
       const rejected = tokenizeRecord(responseRecord(record, record.rejected), tokenizer, options);
+      if (record.weight !== 1) {
+        chosen.weight = record.weight;
+        rejected.weight = record.weight;
+      }
       examples.push(chosen, rejected);
     } catch (error) {
       if (onBadRecord === 'skip' && error instanceof DataError) skipped.push(skippedOf(error));

@@ -84,6 +84,8 @@ export interface TokenizedExample {
   line: number;
   /** Tokens cut off by truncation (0 when none). */
   truncatedTokens: number;
+  /** Weight of the example's pair in a preference loss (preference.ts `weight`; absent = 1). */
+  weight?: number;
 }
 
 /** Records whose text the tokenizer merged across the prompt/response boundary. */

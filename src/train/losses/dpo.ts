@@ -9,7 +9,11 @@
  *   ipo:     L = (d - 1 / (2 beta))^2
  *
  * averaged over the pairs of the optimizer step, plus `nll_weight` times the chosen response's mean
- * token NLL (-s_sum(chosen) / |chosen|; RPO, Pang et al. 2024: keeps the chosen likelihood rising). It is a token loss: dL/dlogp of every token of a
+ * token NLL (-s_sum(chosen) / |chosen|; RPO, Pang et al. 2024: keeps the chosen likelihood rising).
+ * A pair of weight w_i (preference.ts `weight`, e.g. UPO's judge confidence) contributes
+ * (w_i / mean_w) (L_i + nll_weight NLL_i), mean_w the mean weight over the training pairs: with all
+ * weights 1 this is the plain mean, a step over all pairs is the weighted mean sum w L / sum w, and
+ * scaling every weight changes nothing. The rewards_* metrics stay unweighted. It is a token loss: dL/dlogp of every token of a
  * response is dL/ds of that response (divided by its length when normalised), +dL/dd for chosen and
  * -dL/dd for rejected, so the fused head's backward does the rest.
  *
@@ -69,10 +73,39 @@ export function pairLoss(d: number, options: DpoOptions): { value: number; dd: n
   };
 }
 
+/**
+ * Per example, its pair's weight (TokenizedExample.weight, default 1) over the mean pair weight of
+ * `examples` (pairs at 2k, 2k + 1); null when every weight is 1. AttuneError when the two examples
+ * of a pair disagree or every weight is 0.
+ */
+export function relativeWeights(examples: readonly TokenizedExample[]): Float64Array | null {
+  if (examples.every((e) => (e.weight ?? 1) === 1)) return null;
+  const out = new Float64Array(examples.length);
+  let total = 0;
+  for (let c = 0; c + 1 < examples.length; c += 2) {
+    const w = examples[c]!.weight ?? 1;
+    if ((examples[c + 1]!.weight ?? 1) !== w)
+      throw new AttuneError(
+        `dpo: pair ${c / 2} (${examples[c]!.file}:${examples[c]!.line}): chosen has weight ${w}, rejected ${examples[c + 1]!.weight ?? 1}; a pair has one weight`,
+      );
+    if (!(Number.isFinite(w) && w >= 0))
+      throw new AttuneError(`dpo: pair ${c / 2}: weight must be a finite number >= 0, found ${w}`);
+    total += w;
+  }
+  const pairs = Math.floor(examples.length / 2);
+  if (!(total > 0))
+    throw new AttuneError(`dpo: every one of the ${pairs} pairs has weight 0; nothing to train on`);
+  const mean = total / pairs;
+  for (let c = 0; c < examples.length; c++) out[c] = (examples[c]!.weight ?? 1) / mean;
+  return out;
+}
+
 /** A DPO/IPO loss; its `reference` is set by `data.prepare` (or directly, for tests). */
 export interface DpoLoss extends TokenLoss {
   readonly data: LossData;
   reference: ReferenceLogProbs | null;
+  /** Per example, its pair's relative weight (relativeWeights; null = all 1); set by `data.prepare`. */
+  weights: Float64Array | null;
 }
 
 /** The DPO / IPO loss (see the file comment). */
@@ -84,12 +117,14 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
   const loss: DpoLoss = {
     name: 'dpo',
     reference: null,
+    weights: null,
     data: {
       groupSize: PAIR_SIZE,
       shape: 'preference pairs {prompt, chosen, rejected} or {messages, chosen, rejected}',
       load: (path, tokenizer, dataOptions) => loadPreferenceDataset(path, tokenizer, dataOptions),
       prepare(context) {
         preparedExamples = context.examples;
+        loss.weights = relativeWeights(context.examples);
         const cachePath = join(context.outputDir, DPO_REFERENCE_FILE);
         if (context.resume) {
           const cached = readReferenceCache(cachePath, context.examples);
@@ -158,14 +193,17 @@ export function dpoLoss(options: DpoOptions): DpoLoss {
         const chosenRatio = chosen.policy - chosen.ref;
         const rejectedRatio = rejected.policy - rejected.ref;
         const d = chosenRatio - rejectedRatio;
-        const { value: l, dd } = pairLoss(d, options);
+        const { value: raw, dd: rawDd } = pairLoss(d, options);
+        const w = loss.weights ? loss.weights[c]! : 1;
+        const l = w * raw;
+        const dd = w * rawDd;
         value += l / stepPairs;
         chosenReward += (options.beta * chosenRatio) / stepPairs;
         rejectedReward += (options.beta * rejectedRatio) / stepPairs;
         if (d > 0) accuracy += 1 / stepPairs;
         const chosenTokens = reference.tokens[c]!;
-        nll -= sums.get(c)!.sum / chosenTokens / stepPairs;
-        coefficient.set(c, dd / stepPairs / chosen.n - nllWeight / stepPairs / chosenTokens);
+        nll -= (w * sums.get(c)!.sum) / chosenTokens / stepPairs;
+        coefficient.set(c, dd / stepPairs / chosen.n - (w * nllWeight) / stepPairs / chosenTokens);
         coefficient.set(c + 1, -dd / stepPairs / rejected.n);
       }
       const cLogp = new Float32Array(terms.count);

@@ -41,7 +41,13 @@ export const roundsSchema = z
       .min(0)
       .max(1)
       .default(0.8)
-      .describe('upo: keep pairs whose judge confidence is at least this'),
+      .describe("upo (upo_mode 'filter'): keep pairs whose judge confidence is at least this"),
+    upo_mode: z
+      .enum(['filter', 'weight'])
+      .default('filter')
+      .describe(
+        "upo: 'filter' keeps pairs of confidence >= upo_threshold; 'weight' keeps all, each weighted by its confidence in the dpo loss",
+      ),
     list_threshold: z
       .number()
       .min(0)

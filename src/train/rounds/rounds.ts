@@ -8,7 +8,8 @@
  *   prompt is a pair (rounds/pairs.ts buildPairs); the round trains the config's loss (dpo) on them.
  * - `upo` (Wang et al. 2024): as on_policy, but the reward must give per-pass scores (MC dropout);
  *   a pair is kept only if the judge's confidence in its label, Phi(mean / std of the per-pass
- *   margins), reaches `upo_threshold`.
+ *   margins), reaches `upo_threshold` (`upo_mode: filter`), or every pair is kept with its
+ *   confidence as its `weight` in the dpo loss (`upo_mode: weight`; pairs.ts upoSelect).
  * - `list` (LiST, Wang et al. 2022): the policy answers each unlabeled prompt greedily; the
  *   confidence of an answer is its mean token probability; labels passing `list_threshold` /
  *   `list_top_fraction` are added to the labelled data (data.train, if any) and the round trains
@@ -29,7 +30,14 @@ import { mixSeed } from '../../nn/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import type { TrainConfig } from '../config.ts';
 import { type TrainEvent, type TrainResult, trainAsync } from '../trainer.ts';
-import { buildPairs, type GradedSample, listSelect, type PseudoLabel, pairConfidence } from './pairs.ts';
+import {
+  buildPairs,
+  type GradedSample,
+  listSelect,
+  type PseudoLabel,
+  pairConfidence,
+  upoSelect,
+} from './pairs.ts';
 
 /** One prompt of the rounds, with its gold answer when the reward needs one. */
 export interface RoundPrompt {
@@ -53,6 +61,8 @@ export interface RoundsSpec {
   max_new_tokens: number;
   seed: number;
   upo_threshold: number;
+  /** upo: 'filter' by upo_threshold, or 'weight' every pair by its confidence (default 'filter'). */
+  upo_mode?: 'filter' | 'weight';
   list_threshold: number;
   list_top_fraction: number;
 }
@@ -328,14 +338,19 @@ function* roundSteps(
       const pairs = buildPairs(graded);
       candidates = pairs.length;
       const passesOf = new Map(graded.map((g) => [`${g.prompt}\u0000${g.response}`, g.passes]));
-      trainRows = pairs.filter((p) => {
-        if (spec.kind !== 'upo') return true;
-        const c = passesOf.get(`${p.prompt}\u0000${p.chosen}`);
-        const r = passesOf.get(`${p.prompt}\u0000${p.rejected}`);
-        if (!c || !r || c.length !== r.length)
-          throw new AttuneError('rounds: upo needs a reward with per-pass scores (rounds.reward: judge)');
-        return pairConfidence(c.map((v, t) => v - r[t]!)) >= spec.upo_threshold;
-      });
+      if (spec.kind === 'upo') {
+        const confidences = pairs.map((p) => {
+          const c = passesOf.get(`${p.prompt}\u0000${p.chosen}`);
+          const r = passesOf.get(`${p.prompt}\u0000${p.rejected}`);
+          if (!c || !r || c.length !== r.length)
+            throw new AttuneError('rounds: upo needs a reward with per-pass scores (rounds.reward: judge)');
+          return pairConfidence(c.map((v, t) => v - r[t]!));
+        });
+        const mode = spec.upo_mode ?? 'filter';
+        trainRows = upoSelect(pairs, confidences, { mode, threshold: spec.upo_threshold })
+          .filter((s) => s.weight > 0)
+          .map((s) => (mode === 'weight' ? { ...s.pair, weight: s.weight } : s.pair));
+      } else trainRows = pairs;
       if (trainRows.length === 0)
         throw new AttuneError(
           `rounds: round ${round}: no pair to train on (${pairs.length} built from ${graded.length} samples, ${trainRows.length} kept)`,

@@ -105,6 +105,36 @@ describe('preference data', () => {
     assert.throws(() => loadPreferenceDataset(path, tokenizer, { report: () => {} }), /mixed\.jsonl:2:/);
   });
 
+  it("an optional 'weight' reaches both examples of the pair; a bad weight names file and line", () => {
+    const path = writeJsonl('w.jsonl', [
+      { prompt: 'a', chosen: 'x', rejected: 'y', weight: 0.25 },
+      { prompt: 'b', chosen: 'x', rejected: 'y' },
+    ]);
+    const set = loadPreferenceDataset(path, tokenizer, { report: () => {} });
+    assert.deepEqual(
+      set.examples.map((e) => e.weight),
+      [0.25, 0.25, undefined, undefined],
+    );
+    assert.equal(readPreferenceJsonl(path).records[1]!.weight, 1);
+    for (const [weight, found] of [
+      [-1, 'found -1'],
+      ['2', 'found string'],
+      [null, 'found null'],
+    ] as const) {
+      const bad = writeJsonl('wb.jsonl', [
+        { prompt: 'a', chosen: 'x', rejected: 'y' },
+        { prompt: 'a', chosen: 'x', rejected: 'y', weight },
+      ]);
+      assert.throws(
+        () => readPreferenceJsonl(bad),
+        (e: unknown) =>
+          e instanceof DataError &&
+          e.line === 2 &&
+          e.message.includes(`field 'weight' must be a finite number >= 0, ${found}`),
+      );
+    }
+  });
+
   it("refuses trainOn 'all' (only the responses are compared)", () => {
     const path = writeJsonl('p2.jsonl', [{ prompt: 'a', chosen: 'x', rejected: 'y' }]);
     assert.throws(

@@ -8,6 +8,7 @@ import {
   createLoss,
   type DpoLoss,
   referenceLogProbs,
+  relativeWeights,
   type TokenTerms,
 } from '../../../src/train/losses/index.ts';
 import { forwardBackwardStep, type MicroBatch } from '../../../src/train/step.ts';
@@ -118,6 +119,75 @@ describe('dpo loss by hand', () => {
       /label_smoothing applies to variant 'sigmoid'/,
     );
     assert.throws(() => createLoss('dpo', { beta: 0 }), /beta/);
+  });
+});
+
+/** Terms of two pairs, one token per response: logp of examples 0..3. */
+function twoPairTerms(logp: number[]): TokenTerms {
+  return {
+    logp: Float64Array.from(logp),
+    entropy: new Float64Array(4),
+    top1: new Float64Array(4),
+    correct: new Float64Array(4),
+    count: 4,
+    exampleOf: Int32Array.from([0, 1, 2, 3]),
+    positionOf: Int32Array.from([1, 1, 1, 1]),
+  };
+}
+
+describe('dpo per-pair weights', () => {
+  const example = (weight?: number): TokenizedExample => ({
+    inputIds: Int32Array.of(1),
+    labels: Int32Array.of(1),
+    file: 'f',
+    line: 1,
+    truncatedTokens: 0,
+    ...(weight === undefined ? {} : { weight }),
+  });
+  it('relativeWeights: weight over the mean pair weight; null when all 1; errors', () => {
+    assert.equal(relativeWeights([example(), example(), example(1), example(1)]), null);
+    assert.deepEqual(
+      [...relativeWeights([example(3), example(3), example(), example()])!],
+      [1.5, 1.5, 0.5, 0.5],
+    );
+    assert.throws(() => relativeWeights([example(2), example(1)]), /chosen has weight 2, rejected 1/);
+    assert.throws(() => relativeWeights([example(0), example(0)]), /every one of the 1 pairs has weight 0/);
+  });
+  it('weighted loss and gradient by hand, and against finite differences', () => {
+    // reference logp of examples 0..3; policy logp; weights 3 and 1 -> relative 1.5 and 0.5
+    const ref = [-1, -2, -1.5, -1];
+    const logp = [-0.8, -2.3, -1.6, -0.7];
+    const beta = 0.5;
+    const d1 = -0.8 - -1 - (-2.3 - -2); // 0.5
+    const d2 = -1.6 - -1.5 - (-0.7 - -1); // -0.4
+    const loss = dpo({ beta }, ref, [1, 1, 1, 1]);
+    loss.weights = relativeWeights([example(3), example(3), example(1), example(1)]);
+    const twoStep = { stepTokens: 4, stepCorrect: 0, stepExamples: 4 };
+    const out = loss.compute(twoPairTerms(logp), twoStep);
+    const l = (d: number) => Math.log1p(Math.exp(-beta * d));
+    // (1.5 L1 + 0.5 L2) / 2 = (3 L1 + 1 L2) / (3 + 1): the weighted mean
+    const expected = (3 * l(d1) + 1 * l(d2)) / 4;
+    assert.ok(Math.abs(out.value - expected) < 1e-12, `${out.value} vs ${expected}`);
+    assert.ok(Math.abs(out.parts.dpo! - expected) < 1e-12);
+    // dL/ds(chosen of pair k) = w_k / 2 * -beta sigma(-beta d_k)
+    const g = (d: number) => -beta / (1 + Math.exp(beta * d));
+    const hand = [0.75 * g(d1), -0.75 * g(d1), 0.25 * g(d2), -0.25 * g(d2)];
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(out.cLogp[i]! - hand[i]!) < 1e-7, `${i}: ${out.cLogp[i]}`);
+    const h = 1e-6;
+    for (let i = 0; i < 4; i++) {
+      const plus = [...logp];
+      const minus = [...logp];
+      plus[i]! += h;
+      minus[i]! -= h;
+      const fd =
+        (loss.compute(twoPairTerms(plus), twoStep).value - loss.compute(twoPairTerms(minus), twoStep).value) /
+        (2 * h);
+      assert.ok(Math.abs(out.cLogp[i]! - fd) < 1e-6, `${i}: ${out.cLogp[i]} vs fd ${fd}`);
+    }
+    // the rewards metrics stay unweighted; scaling every weight changes nothing
+    assert.ok(Math.abs(out.parts.rewards_margin! - (beta * d1 + beta * d2) / 2) < 1e-12);
+    loss.weights = relativeWeights([example(30), example(30), example(10), example(10)]);
+    assert.ok(Math.abs(loss.compute(twoPairTerms(logp), twoStep).value - expected) < 1e-12);
   });
 });
 

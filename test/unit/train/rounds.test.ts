@@ -140,6 +140,47 @@ describe('self-improvement rounds', () => {
     assert.equal(some[0]!.kept, expected.length);
   });
 
+  it("upo_mode 'weight': every pair is kept with its judge confidence as its dpo weight", async () => {
+    const judge = makeReward({ name: 'judge', passes: 4, rate: 0.3 });
+    const out = await runRounds(
+      dpoConfig('upow'),
+      spec({ kind: 'upo', rounds: 1, upo_threshold: 0.9, upo_mode: 'weight' }),
+      prompts,
+      { reward: judge },
+    );
+    const read = (f: string) =>
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const samples = read(join(root, 'upow', 'round-1', 'samples.jsonl'));
+    const passes = new Map(
+      samples.map((s: { prompt: string; response: string; passes: number[] }) => [
+        `${s.prompt}|${s.response}`,
+        s.passes,
+      ]),
+    );
+    const expected = buildPairs(samples)
+      .map((p) => {
+        const c = passes.get(`${p.prompt}|${p.chosen}`)!;
+        const r = passes.get(`${p.prompt}|${p.rejected}`)!;
+        return { chosen: p.chosen, weight: pairConfidence(c.map((v, t) => v - r[t]!)) };
+      })
+      .filter((p) => p.weight > 0);
+    const rows = read(join(root, 'upow', 'round-1', 'train.jsonl'));
+    assert.equal(rows.length, expected.length);
+    assert.ok(
+      expected.some((p) => p.weight < 0.9),
+      'a pair the filter would drop is kept, down-weighted',
+    );
+    rows.forEach((row: { chosen: string; weight: number }, i: number) => {
+      assert.equal(row.chosen, expected[i]!.chosen);
+      assert.ok(Math.abs(row.weight - expected[i]!.weight) < 1e-12, `${row.weight}`);
+    });
+    assert.equal(out[0]!.kept, expected.length);
+    assert.ok(Number.isFinite(out[0]!.final_loss));
+  });
+
   it('list: greedy pseudo-labels, the confident fraction plus the labelled data', async () => {
     const labelled = writeJsonl(join(root, 'labelled.jsonl'), [
       { prompt: 'Di lives in ', completion: 'Kyiv.' },

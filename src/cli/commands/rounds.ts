@@ -38,11 +38,12 @@ export const roundsCommand = defineCommand({
   description: `A training config (the recipe of every round; output_dir is the rounds' root) plus
   rounds: {kind: on_policy|upo|list, prompts: FILE, rounds: 2, samples: 4, temperature: 1,
            max_new_tokens: 24, seed: 0, reward: {name, ...}, upo_threshold: 0.8,
-           list_threshold: 0, list_top_fraction: 1, labelled: FILE}
+           upo_mode: filter|weight, list_threshold: 0, list_top_fraction: 1, labelled: FILE}
 Each round samples from the current policy (round 1: the config's model), builds its training data,
 trains the config's method and loss on it and merges the result into the next policy
 (output_dir/round-<r>/policy). on_policy: best vs worst graded sample per prompt, loss dpo. upo: the
-'judge' reward's MC-dropout passes; only pairs whose label confidence reaches upo_threshold. list:
+'judge' reward's MC-dropout passes; only pairs whose label confidence reaches upo_threshold (upo_mode filter), or every pair weighted
+by it in the dpo loss (upo_mode weight). list:
 greedy pseudo-labels filtered by mean token probability, plus 'labelled', loss ce.
 Rewards: ${listRewards()
     .map((r) => `${r.name} (${r.description})`)

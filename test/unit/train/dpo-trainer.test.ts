@@ -135,4 +135,31 @@ describe('dpo training', () => {
     assert.throws(() => train(odd), /train\.batch_size \(3\) must be a multiple of 2/);
     assert.throws(() => readFileSync(join(root, 'run-odd', 'metrics.jsonl')), /ENOENT/);
   });
+  it('per-pair weights reach the loss: weight-0 pairs change nothing, unweighted they do', () => {
+    // pairs 0, 1 weigh 1 and pairs 2, 3 weigh 0 (relative 2, 2, 0, 0): a step over all four is
+    // (2 L0 + 2 L1) / 4, exactly the step over pairs 0, 1 alone
+    const weighted = writeJsonl(
+      join(root, 'weighted.jsonl'),
+      PAIRS.map((p, k) => ({ ...p, weight: k < 2 ? 1 : 0 })),
+    );
+    const firstTwo = writeJsonl(join(root, 'first-two.jsonl'), PAIRS.slice(0, 2));
+    const run = (file: string, batch: number, out: string) =>
+      train(
+        tinyConfig(root, {
+          data: { train: file, max_length: 32 },
+          loss: { name: 'dpo', beta: 0.5 },
+          train: { steps: 3, batch_size: batch, lr: 0.02, seed: 4 },
+          output_dir: join(root, out),
+        }),
+      ).outputDir;
+    const a = logProbs(run(weighted, 8, 'run-weighted'));
+    const b = logProbs(run(firstTwo, 4, 'run-first-two'));
+    const c = logProbs(run(pairsFile, 8, 'run-unweighted'));
+    let gap = 0;
+    for (let e = 0; e < a.length; e++) {
+      assert.ok(Math.abs(a[e]! - b[e]!) < 1e-4, `example ${e}: ${a[e]} vs ${b[e]}`);
+      gap = Math.max(gap, Math.abs(c[e]! - b[e]!));
+    }
+    assert.ok(gap > 1e-2, `the weight-0 pairs, trained unweighted, move the log-probs (${gap})`);
+  });
 });

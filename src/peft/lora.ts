@@ -671,6 +671,13 @@ export class LoraAdapter implements Adapter {
   /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
   merge(): void {
     this.check('merge');
+    // checked for every layer first, so a refusal leaves nothing merged (PEFT raises per layer)
+    const biasless = this.layerList.find(([, l]) => l.lora_B.bias !== null && l.bias === null);
+    if (biasless) {
+      throw new ConfigError(
+        `lora: cannot merge: lora_bias is set but the base layer '${biasless[0]}' has no bias (PEFT refuses this merge too); keep the adapter unmerged`,
+      );
+    }
     for (const [, l] of this.layerList) l.merge();
     this.isMerged = true;
   }

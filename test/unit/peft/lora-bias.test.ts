@@ -165,7 +165,12 @@ describe('lora_bias (PEFT)', () => {
     const adapter = applyLora(llama, { loraBias: true });
     assert.throws(
       () => adapter.merge(),
-      (e: Error) => e instanceof ConfigError && /without a bias/.test(e.message),
+      (e: Error) =>
+        e instanceof ConfigError && /'model\.layers\.0\.self_attn\.q_proj' has no bias/.test(e.message),
+    );
+    assert.ok(
+      adapter.layers().every(([, l]) => !l.merged),
+      'a refused merge leaves every layer unmerged',
     );
     const nb = new LoraLinear(new Linear(4, 3, { bias: false, seed: 1 }), {
       r: 1,

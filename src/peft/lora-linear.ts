@@ -84,6 +84,11 @@ export interface LoraLinearOptions {
   kasa?: boolean;
   /** The CorDA triplets of this layer (needed by, and only by, init 'corda'; corda.ts). */
   cordaEigens?: CordaEigens;
+  /**
+   * PEFT's `lora_bias`: lora_B gets a trainable bias b [out], zero-initialised, so the update is
+   * `scaling * (B A x + b)`; merging adds `scaling * b` to the base bias (default false).
+   */
+  loraBias?: boolean;
   /** Draws A and the dropout seed. */
   rng: Rng;
 }
@@ -153,9 +158,19 @@ export class LoraLinear extends Module implements TunerLayer {
     );
     this.lora_B = this.registerModule(
       'lora_B',
-      new Linear(r, this.outFeatures, { bias: false, dtype, init: 'zeros', pinPrecision: 'f32' }),
+      new Linear(r, this.outFeatures, {
+        bias: options.loraBias ?? false,
+        dtype,
+        init: 'zeros',
+        pinPrecision: 'f32',
+      }),
     );
     const init = options.init ?? 'kaiming';
+    if (options.loraBias && (init !== 'kaiming' || options.useDora || options.kasa)) {
+      throw new ConfigError(
+        `LoRA: lora_bias ${options.useDora ? 'is not supported with DoRA (use_dora), as in PEFT' : options.kasa ? 'is not supported with KaSA' : `is supported only with init_lora_weights true, as in PEFT, found '${init}'`}`,
+      );
+    }
     const rng = options.rng;
     if (isMutatingInit(init)) {
       if (init === 'olora' && this.fanInFanOut) {
@@ -310,8 +325,15 @@ export class LoraLinear extends Module implements TunerLayer {
       this.mergeDora(this.lora_magnitude_vector);
       return;
     }
+    const loraBias = this.lora_B.bias;
+    if (loraBias && !this.bias) {
+      throw new ConfigError(
+        'LoRA: cannot merge lora_bias into a layer without a bias (the base layer has none), as in PEFT; keep the adapter unmerged',
+      );
+    }
     const w = this.weight.data;
     const s = this.scaling;
+    if (loraBias) this.addLoraBias(s);
     this.withDelta((d) => {
       if (w instanceof Uint16Array) {
         this.bf16Backup = Uint16Array.from(w);
@@ -356,8 +378,20 @@ export class LoraLinear extends Module implements TunerLayer {
         for (let i = 0; i < wf.length; i++) wf[i] = wf[i]! - s * d[i]!;
       });
     }
+    if (this.lora_B.bias) this.addLoraBias(-this.scaling);
     this.mergedNorm = null;
     this.isMerged = false;
+  }
+
+  /** Base bias += factor * lora_B.bias (lora_bias merge / unmerge; biases are f32 or f64). */
+  private addLoraBias(factor: number): void {
+    if (this.bias!.data instanceof Uint16Array)
+      throw new ConfigError(
+        'LoRA: cannot merge lora_bias into a bf16 base bias (an f32 or f64 bias is needed)',
+      );
+    const b = this.bias!.data as Float32Array | Float64Array;
+    const lb = this.lora_B.bias!.data as Float32Array | Float64Array;
+    for (let i = 0; i < b.length; i++) b[i] = b[i]! + factor * lb[i]!;
   }
 
   /**

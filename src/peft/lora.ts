@@ -13,7 +13,7 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
- * that would change the math here (bias training, lora_bias, modules_to_save, base-altering inits
+ * that would change the math here (bias training, modules_to_save, base-altering inits
  * other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
  *
  * Per-module settings as in PEFT: `rank_pattern` / `alpha_pattern` (lora-patterns.ts: a key picks
@@ -114,6 +114,8 @@ export interface LoraConfig {
   layersToTransform?: number | readonly number[] | null;
   /** PEFT `layers_pattern`: name(s) of the layer list component, e.g. 'layers' or 'h' (default null = any). */
   layersPattern?: string | readonly string[] | null;
+  /** PEFT `lora_bias`: a trainable, zero-initialised bias on lora_B (default false; init 'kaiming' only, no DoRA / KaSA). */
+  loraBias?: boolean;
 }
 
 /** How init 'corda' gets its triplets (PEFT's corda_config plus Attune's calibration data fields). */
@@ -177,6 +179,7 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'alphaPattern',
   'layersToTransform',
   'layersPattern',
+  'loraBias',
 ];
 
 function isTargetModules(value: unknown): value is TargetModules {
@@ -247,6 +250,19 @@ export function resolveLoraConfig(
       : typeof c.layersPattern === 'string'
         ? c.layersPattern
         : [...c.layersPattern];
+  const loraBias = c.loraBias ?? false;
+  if (typeof loraBias !== 'boolean')
+    throw new ConfigError(`lora: loraBias must be true or false, found ${loraBias}`);
+  if (loraBias && (init !== 'kaiming' || useDora || (c.kasa !== undefined && c.kasa !== null))) {
+    // PEFT's LoraConfig.__post_init__ refuses lora_bias with other inits and with DoRA
+    throw new ConfigError(
+      useDora
+        ? 'lora: lora_bias is not supported with DoRA (use_dora), as in PEFT'
+        : init !== 'kaiming'
+          ? `lora: lora_bias is supported only with init_lora_weights true, as in PEFT, found '${init}'`
+          : 'lora: lora_bias is not supported with KaSA (kasa_config)',
+    );
+  }
   let corda = c.corda ?? null;
   if (init === 'corda' && Object.keys(rankPattern).length > 0)
     throw new ConfigError(
@@ -289,6 +305,7 @@ export function resolveLoraConfig(
     alphaPattern,
     layersToTransform,
     layersPattern,
+    loraBias,
   };
 }
 
@@ -320,6 +337,11 @@ export function loraKey(modulePath: string, matrix: 'lora_A' | 'lora_B'): string
   return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}.weight`;
 }
 
+/** The saved key of lora_bias's vector: `base_model.model.<path>.lora_B.bias` (PEFT's name). */
+export function loraBiasKey(modulePath: string): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.lora_B.bias`;
+}
+
 /** The saved key of KaSA's diagonal: `base_model.model.<path>.lora_diag` (PEFT's ParameterDict, adapter name stripped). */
 export function kasaDiagKey(modulePath: string): string {
   return `${PEFT_KEY_PREFIX}${modulePath}.lora_diag`;
@@ -333,7 +355,6 @@ export function doraMagnitudeKey(modulePath: string): string {
 /** PEFT fields that must keep their default here: [name, is-default test, what it would need]. */
 const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
-  ['lora_bias', (v) => v === undefined || v === null || v === false, 'a bias on lora_B'],
   [
     'modules_to_save',
     (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0),
@@ -462,6 +483,15 @@ export function loraConfigFromAdapterJson(
       `'use_dora' is true: this command folds B A into weights by name and does not apply DoRA's magnitude; merge the adapter with the lora tuner first (attune export --merge)`,
     );
   }
+  const loraBias = json.lora_bias ?? false;
+  if (typeof loraBias !== 'boolean')
+    throw new FormatError(file, `'lora_bias' must be true or false, found ${JSON.stringify(loraBias)}`);
+  if (loraBias && !options.allowVariants) {
+    throw new FormatError(
+      file,
+      `'lora_bias' is true: a bias on lora_B is not supported by this command, which folds B A into weights by name; merge the adapter with the lora tuner first (attune export --merge)`,
+    );
+  }
   let kasa: KasaSettings | null = null;
   const kc = json.kasa_config;
   if (kc !== undefined && kc !== null) {
@@ -529,6 +559,7 @@ export function loraConfigFromAdapterJson(
     useDora,
     kasa,
     corda,
+    loraBias,
   };
 }
 
@@ -587,6 +618,7 @@ export class LoraAdapter implements Adapter {
         ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
         : []),
       ...(l.lora_diag ? [[`${path}.lora_diag`, l.lora_diag] as [string, Parameter]] : []),
+      ...(l.lora_B.bias ? [[`${path}.lora_B.bias`, l.lora_B.bias] as [string, Parameter]] : []),
     ]);
   }
 
@@ -608,6 +640,7 @@ export class LoraAdapter implements Adapter {
       out.set(loraKey(path, 'lora_B'), l.lora_B.weight);
       if (l.lora_magnitude_vector) out.set(doraMagnitudeKey(path), l.lora_magnitude_vector);
       if (l.lora_diag) out.set(kasaDiagKey(path), l.lora_diag);
+      if (l.lora_B.bias) out.set(loraBiasKey(path), l.lora_B.bias);
     }
     return out;
   }
@@ -638,6 +671,13 @@ export class LoraAdapter implements Adapter {
   /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
   merge(): void {
     this.check('merge');
+    // checked for every layer first, so a refusal leaves nothing merged (PEFT raises per layer)
+    const biasless = this.layerList.find(([, l]) => l.lora_B.bias !== null && l.bias === null);
+    if (biasless) {
+      throw new ConfigError(
+        `lora: cannot merge: lora_bias is set but the base layer '${biasless[0]}' has no bias (PEFT refuses this merge too); keep the adapter unmerged`,
+      );
+    }
     for (const [, l] of this.layerList) l.merge();
     this.isMerged = true;
   }
@@ -691,6 +731,7 @@ export class LoraAdapter implements Adapter {
     };
     // written only when set: PEFT versions before 0.14 do not know the field
     if (c.excludeModules !== null) json.exclude_modules = c.excludeModules;
+    if (c.loraBias) json.lora_bias = true;
     if (c.kasa) json.kasa_config = { beta: c.kasa.beta, gamma: c.kasa.gamma };
     if (c.corda) {
       // PEFT's CordaConfig fields only (PEFT builds a CordaConfig from them); the calibration file is Attune's
@@ -900,6 +941,12 @@ export const loraOptions = z.object({
     .describe(
       "name(s) of the layer list component, e.g. 'layers' or 'h', used with layers_to_transform; null = any",
     ),
+  lora_bias: z
+    .boolean()
+    .default(false)
+    .describe(
+      "PEFT's lora_bias: a trainable bias b on lora_B (zero at the start), update scaling * (B A x + b); merging adds scaling * b to the base bias (layers without a bias cannot be merged). Only with init_lora_weights true, not with DoRA",
+    ),
   use_dora: z
     .boolean()
     .default(false)
@@ -933,6 +980,7 @@ export const loraTuner: Tuner<LoraConfig> = {
       alphaPattern: o.alpha_pattern,
       layersToTransform: o.layers_to_transform,
       layersPattern: o.layers_pattern,
+      loraBias: o.lora_bias,
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {
@@ -997,6 +1045,7 @@ export const loraTuner: Tuner<LoraConfig> = {
         useDora: c.useDora,
         kasa: c.kasa !== null,
         cordaEigens: cordaEigens?.get(name),
+        loraBias: c.loraBias,
         rng,
       }),
     ]);

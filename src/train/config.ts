@@ -135,6 +135,13 @@ export const trainConfigSchema = z
       .strict()
       .describe('optimisation'),
     output_dir: z.string().describe('run directory (an existing one needs --resume or --overwrite)'),
+    init_adapter: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe(
+        "start from this saved adapter's weights (PEFT layout); its adapter_config.json must agree with the method options, field by field (a difference is refused, naming the field)",
+      ),
   })
   .strict();
 
@@ -287,6 +294,7 @@ export function resolveConfigPaths(config: TrainConfig, baseDir: string): TrainC
         : config.data.chat_template,
     },
     output_dir: resolvePath(baseDir, config.output_dir),
+    init_adapter: config.init_adapter === null ? null : resolvePath(baseDir, config.init_adapter),
   };
 }
 

@@ -30,6 +30,7 @@ import { type Adapter, type CalibrationExample, type Tuner, tuners } from '../pe
 import { fromArray } from '../tensor/index.ts';
 import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
+import { initFromAdapter } from './init-adapter.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
 import { applyTrainPrecision, baseStorageDtype } from './precision.ts';
@@ -249,6 +250,8 @@ function prepare(config: TrainConfig, resume = false): Prepared {
   const baseParameters = new Set(model.parameters());
   calibration = (path) => (path === null ? train : loadDataset(path, tokenizer, dataOptions)).examples;
   const adapter = tuner.apply(model, tunerConfig);
+  // a resumed run reads its own checkpoint instead
+  if (config.init_adapter !== null && !resume) initFromAdapter(adapter, config.init_adapter);
   const params = adapter.namedTrainableParameters();
   if (params.length === 0)
     throw new ConfigError(`method '${config.method.name}' left no trainable parameter`);

@@ -223,7 +223,8 @@ describe('PEFT adapter files', () => {
     const cases: [Record<string, unknown>, RegExp, new (...a: never[]) => Error][] = [
       [{ use_dora: 'yes' }, /'use_dora' must be true or false/, FormatError],
       [{ bias: 'all' }, /'bias' is "all"/, FormatError],
-      [{ lora_bias: true }, /'lora_bias' is true/, FormatError],
+      // lora_bias is honoured: the saved adapter then lacks the lora_B.bias vectors
+      [{ lora_bias: true }, /missing tensor\(s\) base_model\.model\..*lora_B\.bias/, TensorMismatchError],
       // rank_pattern is honoured: the saved q_proj matrices then have the wrong rank
       [
         { rank_pattern: { q_proj: 2 } },

@@ -61,7 +61,8 @@ function mergedModel(run: ExperimentRun, dir: string): string {
 
 registerExperiment({
   byDefault: false,
-  heavy: 'three LoRA trainings (two stages + the one-stage mix) and their evaluation per seed',
+  heavy:
+    'three LoRA trainings (two stages + the one-stage mix) and their evaluation per seed (about 5 min on 2 busy cores)',
   name: 'know_unknown',
   description: 'Know-the-Unknown: reject unknown people first, then recover QA under a causal instruction',
   run(ctx) {

@@ -21,6 +21,7 @@ export {
   type WorldSplit,
 } from './generate.ts';
 export { extractAnswer, gradeAnswer, readEvalRecords } from './grade.ts';
+export * from './know-unknown.ts';
 export * from './oracle.ts';
 export {
   ABSTENTION_ANSWER,

@@ -12,47 +12,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel } from '../../models/index.ts';
-import { loadAdapter } from '../../peft/index.ts';
-import { type EvalRecord, predict, readEvalRecords } from '../../uq/index.ts';
+import { type EvalRecord, readEvalRecords } from '../../uq/index.ts';
 import type { World } from '../../world/generate.ts';
-import {
-  abstentionPeople,
-  isAbstention,
-  renderEvalSplit,
-  takePerSplit,
-  writePreferencePairs,
-} from '../../world/index.ts';
-import { type ExperimentRun, registerExperiment } from '../experiment.ts';
+import { abstentionPeople, renderEvalSplit, takePerSplit, writePreferencePairs } from '../../world/index.ts';
+import { registerExperiment } from '../experiment.ts';
+import { abstentionRates } from './abstention.ts';
 
 /** Rows of this experiment (method label and loss). */
 const DPO_ROW = { method: 'lora-abstain', loss: 'dpo' } as const;
 const CE_ROW = { method: 'lora-abstain', loss: 'ce' } as const;
 /** DPO plus the chosen response's NLL (RPO): DPO alone can satisfy its margin by lowering the rejected side. */
 const RPO_ROW = { method: 'lora-abstain', loss: 'dpo(nll_weight=1)' } as const;
-
-/** Abstention rate of the greedy answers of `records` under `run`'s model (null when none). */
-function abstentionRates(
-  run: Pick<ExperimentRun, 'modelDir' | 'adapterDir'>,
-  sets: Record<string, readonly EvalRecord[]>,
-): Record<string, number | null> {
-  const loaded = loadModel(run.modelDir);
-  if (run.adapterDir) loadAdapter(loaded.model, run.adapterDir);
-  const out: Record<string, number | null> = {};
-  for (const [name, records] of Object.entries(sets)) {
-    if (records.length === 0) {
-      out[name] = null;
-      continue;
-    }
-    const preds = predict(loaded.model, loaded.tokenizer!, records, {
-      stop: ['\n'],
-      maxNewTokens: 24,
-      eosTokenIds: loaded.eosTokenIds,
-    });
-    out[name] = preds.filter((p) => isAbstention(p.answer)).length / preds.length;
-  }
-  return out;
-}
 
 registerExperiment({
   byDefault: false,

@@ -17,36 +17,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CausalLM, loadModel, saveModel } from '../../models/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
-import { type EvalRecord, predict, readEvalRecords } from '../../uq/index.ts';
+import { type EvalRecord, readEvalRecords } from '../../uq/index.ts';
 import type { World } from '../../world/generate.ts';
-import { heldOutUnknownQuestions, isAbstention, takePerSplit, writeKnowUnknown } from '../../world/index.ts';
+import { heldOutUnknownQuestions, takePerSplit, writeKnowUnknown } from '../../world/index.ts';
 import { type ExperimentRun, registerExperiment } from '../experiment.ts';
+import { abstentionRates } from './abstention.ts';
 
 const TWO_STAGE_ROW = { method: 'lora-know-unknown', loss: 'ce-two-stage' } as const;
 const MIXED_ROW = { method: 'lora-know-unknown', loss: 'ce-mixed' } as const;
-
-/** Abstention rate of the greedy answers of each record set under `run`'s model (null when empty). */
-function abstentionRates(
-  run: Pick<ExperimentRun, 'modelDir' | 'adapterDir'>,
-  sets: Record<string, readonly EvalRecord[]>,
-): Record<string, number | null> {
-  const loaded = loadModel(run.modelDir);
-  if (run.adapterDir) loadAdapter(loaded.model, run.adapterDir);
-  const out: Record<string, number | null> = {};
-  for (const [name, records] of Object.entries(sets)) {
-    if (records.length === 0) {
-      out[name] = null;
-      continue;
-    }
-    const preds = predict(loaded.model, loaded.tokenizer!, records, {
-      stop: ['\n'],
-      maxNewTokens: 24,
-      eosTokenIds: loaded.eosTokenIds,
-    });
-    out[name] = preds.filter((p) => isAbstention(p.answer)).length / preds.length;
-  }
-  return out;
-}
 
 /** The stage-1 run's adapter merged into its model, saved once as a model folder `dir`. */
 function mergedModel(run: ExperimentRun, dir: string): string {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { applyOverrides, readYamlMapping, validateWith } from '../../config/yaml.ts';
 import { ConfigError } from '../../errors.ts';
 import { lossOf, resolveConfigPaths, type TrainConfig, validateTrainConfig } from '../config.ts';
+import { createLoss } from '../losses/index.ts';
 import type { RoundsSpec } from './rounds.ts';
 
 /** The `rounds:` section. */
@@ -98,14 +99,16 @@ export function validateRoundsConfig(
     validateTrainConfig({ ...rest, data: { ...data, train: data.train ?? prompts } }, where),
     baseDir,
   );
-  const loss = lossOf(train).name;
-  if (section.kind !== 'list' && loss !== 'dpo')
+  const { name: loss, options: lossOptions } = lossOf(train);
+  // pair-trained losses declare it through their data (groupSize 2), not by name
+  const onPairs = createLoss(loss, lossOptions).data?.groupSize === 2;
+  if (section.kind !== 'list' && !onPairs)
     throw new ConfigError(
       `${where}: loss: rounds.kind '${section.kind}' trains on pairs with loss 'dpo', found '${loss}'`,
     );
-  if (section.kind === 'list' && loss === 'dpo')
+  if (section.kind === 'list' && onPairs)
     throw new ConfigError(
-      `${where}: loss: rounds.kind 'list' trains on pseudo-labels (e.g. 'ce'), found 'dpo'`,
+      `${where}: loss: rounds.kind 'list' trains on pseudo-labels (e.g. 'ce'), found the preference-pair loss '${loss}'`,
     );
   if (section.kind !== 'list' && !section.reward)
     throw new ConfigError(

@@ -31,6 +31,8 @@ export interface ChatTokens {
   ids: number[];
   /** Token spans of the assistant turns (empty when the conversation has none, or without `spans`). */
   assistantSpans: TokenSpan[];
+  /** Per assistant span: the index of its message in `record.messages`. */
+  assistantMessages: number[];
   /** The tokenizer merged text across a turn boundary (the pieces were tokenised separately). */
   merged: boolean;
   /** When merged: the first token of the joint encoding across a boundary. */
@@ -107,6 +109,7 @@ export function tokenizeChat(
     return from;
   };
   const assistantSpans: TokenSpan[] = [];
+  const assistantMessages: number[] = [];
   record.messages.forEach((message, index) => {
     if (message.role !== 'assistant') return;
     const before = render(record.messages.slice(0, index), true);
@@ -123,8 +126,11 @@ export function tokenizeChat(
     let end = ids.length;
     // Trailing whitespace-only tokens (the newline after <|im_end|>) are context, not response.
     while (end > start && tokenizer.decode([ids[end - 1]!]).trim() === '') end--;
-    if (options.spans && end > start) assistantSpans.push([start, end]);
+    if (options.spans && end > start) {
+      assistantSpans.push([start, end]);
+      assistantMessages.push(index);
+    }
   });
   append(full.length);
-  return { ids, assistantSpans, merged, mergedToken };
+  return { ids, assistantSpans, assistantMessages, merged, mergedToken };
 }

@@ -31,6 +31,10 @@ export interface RecordSource {
   file: string;
   /** 1-based line number in `file`. */
   line: number;
+  /** The record's `weight`: the loss weight of every trained token (absent = 1). */
+  weight?: number;
+  /** The record's `token_weights`: one loss weight per trained token, in order (absent = all 1). */
+  tokenWeights?: number[];
 }
 
 /** `{text}`: every token is trained. */
@@ -201,6 +205,17 @@ function validateRecord(value: unknown, file: string, line: number): DataRecord 
   }
   const object = value as Record<string, unknown>;
   const shape = detectShape(object);
+  const weights = recordWeights(object);
+  return { ...shapedRecord(object, shape, file, line), ...weights } as DataRecord;
+}
+
+/** The fields of `object` as a record of `shape` (without the optional weights). */
+function shapedRecord(
+  object: Record<string, unknown>,
+  shape: RecordShape,
+  file: string,
+  line: number,
+): DataRecord {
   switch (shape) {
     case 'text':
       return { shape, file, line, text: requiredString(object, 'text', shape, false) };
@@ -229,6 +244,28 @@ function validateRecord(value: unknown, file: string, line: number): DataRecord 
     case 'messages':
       return { shape, file, line, messages: validateMessages(object.messages) };
   }
+}
+
+/** A loss weight: a finite number >= 0 (RecordProblem naming `where` otherwise). */
+function lossWeight(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new RecordProblem(
+      `${where} must be a finite number >= 0, found ${typeof value === 'number' ? value : jsonTypeName(value)}`,
+    );
+  return value;
+}
+
+/** The optional `weight` and `token_weights` of a record, validated. */
+function recordWeights(object: Record<string, unknown>): Pick<RecordSource, 'weight' | 'tokenWeights'> {
+  const out: Pick<RecordSource, 'weight' | 'tokenWeights'> = {};
+  if (object.weight !== undefined) out.weight = lossWeight(object.weight, "field 'weight'");
+  const tw = object.token_weights;
+  if (tw !== undefined) {
+    if (!Array.isArray(tw))
+      throw new RecordProblem(`field 'token_weights' must be a list of numbers, found ${jsonTypeName(tw)}`);
+    out.tokenWeights = tw.map((w, i) => lossWeight(w, `token_weights[${i}]`));
+  }
+  return out;
 }
 
 /** The shape of `object`, from the fields it has; a RecordProblem when none or several match. */
@@ -293,6 +330,14 @@ function validateMessages(value: unknown): ChatMessage[] {
     if (content === undefined) throw new RecordProblem(`${where} is missing field 'content'`);
     if (typeof content !== 'string') {
       throw new RecordProblem(`${where}.content must be a string, found ${jsonTypeName(content)}`);
+    }
+    const weight = (message as Record<string, unknown>).weight;
+    if (weight !== undefined) {
+      if (role !== 'assistant')
+        throw new RecordProblem(
+          `${where}.weight is set on a '${role}' message; only assistant messages are trained`,
+        );
+      lossWeight(weight, `${where}.weight`);
     }
     return { ...(message as Record<string, unknown>), role, content };
   });

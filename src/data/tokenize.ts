@@ -86,6 +86,12 @@ export interface TokenizedExample {
   truncatedTokens: number;
   /** Weight of the example's pair in a preference loss (preference.ts `weight`; absent = 1). */
   weight?: number;
+  /**
+   * Per position (aligned with labels): the loss weight of the label there, from the record's
+   * `weight`, its assistant messages' `weight` and its `token_weights` (multiplied); absent when the
+   * record sets none (all 1).
+   */
+  tokenWeights?: Float32Array;
 }
 
 /** Records whose text the tokenizer merged across the prompt/response boundary. */
@@ -155,7 +161,7 @@ function sequenceOf(
   record: DataRecord,
   tokenizer: Tokenizer,
   options: ResolvedOptions,
-): { ids: number[]; spans: TokenSpan[]; merged: boolean; mergedToken?: string } {
+): { ids: number[]; spans: TokenSpan[]; spanWeights?: number[]; merged: boolean; mergedToken?: string } {
   const withEos = (ids: number[]): number[] => {
     if (!options.appendEos) return ids;
     const eos = tokenizer.eosTokenIds;
@@ -187,9 +193,14 @@ function sequenceOf(
     case 'messages': {
       const all = options.trainOn === 'all';
       const chat = tokenizeChat(tokenizer, record, { chatTemplate: options.chatTemplate, spans: !all });
+      const messageWeight = (i: number) => {
+        const w = record.messages[i]!.weight;
+        return typeof w === 'number' ? w : 1;
+      };
       return {
         ids: chat.ids,
         spans: all ? [[0, chat.ids.length]] : chat.assistantSpans,
+        ...(all ? {} : { spanWeights: chat.assistantMessages.map(messageWeight) }),
         merged: chat.merged,
         mergedToken: chat.mergedToken,
       };
@@ -215,13 +226,14 @@ function tokenizeResolved(
   tokenizer: Tokenizer,
   options: ResolvedOptions,
 ): { example: TokenizedExample; merged: boolean; mergedToken?: string } {
-  const { ids, spans, merged, mergedToken } = sequenceOf(record, tokenizer, options);
+  const { ids, spans, spanWeights, merged, mergedToken } = sequenceOf(record, tokenizer, options);
   const fail = (reason: string): never => {
     throw new DataError(record.file, record.line, reason);
   };
   const total = ids.length;
   let labels = new Int32Array(total).fill(IGNORE_INDEX);
   for (const [start, end] of spans) for (let t = start; t < end; t++) labels[t] = ids[t]!;
+  let tokenWeights = weightsOf(record, labels, spans, spanWeights, fail);
   let inputIds = Int32Array.from(ids);
   let truncatedTokens = 0;
   const maxLength = options.maxLength;
@@ -232,6 +244,7 @@ function tokenizeResolved(
     const from = options.truncation === 'left' ? total - maxLength : 0;
     inputIds = inputIds.slice(from, from + maxLength);
     labels = labels.slice(from, from + maxLength);
+    tokenWeights = tokenWeights?.slice(from, from + maxLength);
     truncatedTokens = total - maxLength;
   }
   let trained = 0;
@@ -249,10 +262,51 @@ function tokenizeResolved(
     fail(`no trained tokens (${total} tokens, none of them after the first is trained)`);
   }
   return {
-    example: { inputIds, labels, file: record.file, line: record.line, truncatedTokens },
+    example: {
+      inputIds,
+      labels,
+      file: record.file,
+      line: record.line,
+      truncatedTokens,
+      ...(tokenWeights ? { tokenWeights } : {}),
+    },
     merged,
     mergedToken,
   };
+}
+
+/**
+ * The per-position loss weights of a record (before truncation), or undefined when it sets none:
+ * the product of its `weight`, the `weight` of the assistant message each span comes from, and its
+ * `token_weights` — one per trained token at positions >= 1 (the tokens the loss scores), in order.
+ */
+function weightsOf(
+  record: DataRecord,
+  labels: Int32Array,
+  spans: readonly TokenSpan[],
+  spanWeights: readonly number[] | undefined,
+  fail: (reason: string) => never,
+): Float32Array | undefined {
+  const perSpan = spanWeights?.some((w) => w !== 1) ? spanWeights : undefined;
+  if (record.weight === undefined && record.tokenWeights === undefined && !perSpan) return undefined;
+  const weights = new Float32Array(labels.length).fill(1);
+  if (perSpan)
+    spans.forEach(([start, end], i) => {
+      weights.fill(perSpan[i]!, start, end);
+    });
+  if (record.weight !== undefined) for (let t = 0; t < weights.length; t++) weights[t]! *= record.weight;
+  if (record.tokenWeights !== undefined) {
+    const trained: number[] = [];
+    for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) trained.push(t);
+    if (record.tokenWeights.length !== trained.length)
+      fail(
+        `field 'token_weights' has ${record.tokenWeights.length} weights, but the record has ${trained.length} trained tokens (one weight per trained token, in order)`,
+      );
+    trained.forEach((t, i) => {
+      weights[t]! *= record.tokenWeights![i]!;
+    });
+  }
+  return weights;
 }
 
 /**

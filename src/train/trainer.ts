@@ -20,6 +20,7 @@ import {
   type Dataset,
   loadDataset,
   padTokenIdOf,
+  type TokenizedExample,
   type TransformableBatch,
 } from '../data/index.ts';
 import { AttuneError, ConfigError, FormatError } from '../errors.ts';
@@ -229,6 +230,11 @@ function prepare(config: TrainConfig, resume = false): Prepared {
   const train = load(config.data.train, tokenizer, dataOptions);
   if (train.examples.length === 0)
     throw new ConfigError(`data.train: ${config.data.train} has no usable examples`);
+  const weighted = train.examples.find((e) => e.tokenWeights);
+  if (weighted && !loss.acceptsWeights)
+    throw new ConfigError(
+      `data.train: ${weighted.file}:${weighted.line} sets loss weights (weight / token_weights / a message weight), but loss '${lossName}' does not apply them (use a loss that does, e.g. ce)`,
+    );
   const evalSet = config.data.eval ? load(config.data.eval, tokenizer, dataOptions) : null;
   // a loss with data of its own (a teacher cache) checks it against this data before any output
   loss.bindData?.({
@@ -320,17 +326,37 @@ function restore(p: Prepared, ckpt: CheckpointContents): void {
 
 /** `batch` after the config's data.transforms (input ids rewritten in place, weights added). */
 function transformed(p: Prepared, batch: MicroBatch, seed: number, step: number): MicroBatch {
-  if (p.transforms.length === 0 || !batch.exampleOf || !batch.positionOf) return batch;
+  if (!batch.exampleOf || !batch.positionOf) return batch;
+  const dataWeights = recordWeights(p.train.examples, batch.exampleOf, batch.positionOf);
+  if (p.transforms.length === 0) return dataWeights ? { ...batch, weights: dataWeights } : batch;
   const view: TransformableBatch = {
     inputIds: Int32Array.from(batch.inputIds.data as Int32Array),
     labels: batch.labels.data as Int32Array,
     exampleOf: batch.exampleOf,
     positionOf: batch.positionOf,
+    ...(dataWeights ? { weights: dataWeights } : {}),
   };
   for (const t of p.transforms) t.apply(view, { seed, step, padTokenId: p.padTokenId });
   const inputIds = fromArray(view.inputIds, batch.inputIds.shape, { dtype: 'i32' });
   batch.inputIds.dispose();
   return { ...batch, inputIds, ...(view.weights ? { weights: view.weights } : {}) };
+}
+
+/** Per position of a batch: the loss weight its example's record sets there; null when no example of the batch sets any. */
+function recordWeights(
+  examples: readonly TokenizedExample[],
+  exampleOf: Int32Array,
+  positionOf: Int32Array,
+): Float32Array | null {
+  let weights: Float32Array | null = null;
+  for (let i = 0; i < exampleOf.length; i++) {
+    const e = exampleOf[i]!;
+    const w = e < 0 ? undefined : examples[e]!.tokenWeights;
+    if (!w) continue;
+    weights ??= new Float32Array(exampleOf.length).fill(1);
+    weights[i] = w[positionOf[i]!]!;
+  }
+  return weights;
 }
 
 function toMicroBatch(b: Batch): MicroBatch {

@@ -51,4 +51,25 @@ describe('trainer with data.transforms', () => {
       /'token_weight' sets per-token loss weights, but loss 'ua-clm' does not apply them/,
     );
   });
+
+  it("records' weight fields reach the loss: weight 2 doubles ce, combined with a transform they multiply", () => {
+    const weighted = join(root, 'weighted.jsonl');
+    writeJsonl(weighted, FACTS.map((f) => ({ ...f, weight: 2 })));
+    train(cfg('d1', []));
+    const dataCfg = (dir: string, transforms: unknown[]) =>
+      tinyConfig(root, {
+        data: { train: weighted, transforms },
+        train: { steps: 6, batch_size: 2, lr: 1e-2, save_every: 2, seed: 3 },
+        output_dir: join(root, dir),
+      });
+    train(dataCfg('d2', []));
+    train(dataCfg('d4', [{ name: 'token_weight', weight: 2, leading_tokens: 0 }]));
+    assert.ok(Math.abs(losses('d2')[0]! - 2 * losses('d1')[0]!) < 1e-5);
+    assert.ok(Math.abs(losses('d4')[0]! - 4 * losses('d1')[0]!) < 1e-5);
+    const bad = tinyConfig(root, { data: { train: weighted }, loss: 'ua-clm', output_dir: join(root, 'bad2') });
+    assert.throws(
+      () => train(bad),
+      /weighted\.jsonl:1 sets loss weights \(weight \/ token_weights \/ a message weight\), but loss 'ua-clm' does not apply them/,
+    );
+  });
 });

@@ -19,7 +19,10 @@ describe('record loss weights', () => {
   it('a record without weights has no tokenWeights', (t) => {
     const tok = tinystoriesTokenizer(t);
     if (!tok) return;
-    assert.equal(tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time' }), tok).tokenWeights, undefined);
+    assert.equal(
+      tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time' }), tok).tokenWeights,
+      undefined,
+    );
   });
 
   it('weight scales every position; token_weights set each scored token in order', (t) => {
@@ -29,11 +32,14 @@ describe('record loss weights', () => {
     const n = scored(plain.labels).length;
     assert.ok(n >= 3);
     const tw = Array.from({ length: n }, (_, i) => i + 1);
-    const ex = tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time', weight: 0.5, token_weights: tw }), tok);
+    const ex = tokenizeRecord(
+      record({ prompt: 'Once ', completion: 'upon a time', weight: 0.5, token_weights: tw }),
+      tok,
+    );
     assert.deepEqual([...ex.inputIds], [...plain.inputIds]);
     const w = ex.tokenWeights!;
     assert.equal(w.length, ex.labels.length);
-    scored(ex.labels).forEach((pos, i) => assert.equal(w[pos], 0.5 * (i + 1)));
+    for (const [i, pos] of scored(ex.labels).entries()) assert.equal(w[pos], 0.5 * (i + 1));
     // prompt positions only carry the record weight (their labels are masked anyway)
     assert.equal(w[0], 0.5);
   });
@@ -41,12 +47,15 @@ describe('record loss weights', () => {
   it('token_weights of the wrong length is an error naming the record and both counts', (t) => {
     const tok = tinystoriesTokenizer(t);
     if (!tok) return;
-    const n = scored(tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time' }), tok).labels).length;
+    const n = scored(
+      tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time' }), tok).labels,
+    ).length;
     assert.throws(
       () => tokenizeRecord(record({ prompt: 'Once ', completion: 'upon a time', token_weights: [1] }), tok),
       (e: unknown) =>
         e instanceof DataError &&
-        e.message === `w.jsonl:1: field 'token_weights' has 1 weights, but the record has ${n} trained tokens (one weight per trained token, in order)`,
+        e.message ===
+          `w.jsonl:1: field 'token_weights' has 1 weights, but the record has ${n} trained tokens (one weight per trained token, in order)`,
     );
   });
 

@@ -54,7 +54,10 @@ describe('trainer with data.transforms', () => {
 
   it("records' weight fields reach the loss: weight 2 doubles ce, combined with a transform they multiply", () => {
     const weighted = join(root, 'weighted.jsonl');
-    writeJsonl(weighted, FACTS.map((f) => ({ ...f, weight: 2 })));
+    writeJsonl(
+      weighted,
+      FACTS.map((f) => ({ ...f, weight: 2 })),
+    );
     train(cfg('d1', []));
     const dataCfg = (dir: string, transforms: unknown[]) =>
       tinyConfig(root, {
@@ -66,7 +69,11 @@ describe('trainer with data.transforms', () => {
     train(dataCfg('d4', [{ name: 'token_weight', weight: 2, leading_tokens: 0 }]));
     assert.ok(Math.abs(losses('d2')[0]! - 2 * losses('d1')[0]!) < 1e-5);
     assert.ok(Math.abs(losses('d4')[0]! - 4 * losses('d1')[0]!) < 1e-5);
-    const bad = tinyConfig(root, { data: { train: weighted }, loss: 'ua-clm', output_dir: join(root, 'bad2') });
+    const bad = tinyConfig(root, {
+      data: { train: weighted },
+      loss: 'ua-clm',
+      output_dir: join(root, 'bad2'),
+    });
     assert.throws(
       () => train(bad),
       /weighted\.jsonl:1 sets loss weights \(weight \/ token_weights \/ a message weight\), but loss 'ua-clm' does not apply them/,

@@ -9,6 +9,7 @@ import './dpo.ts';
 import './first.ts';
 import './fusion.ts';
 import './know-unknown.ts';
+import './lt-sft-compose.ts';
 import './masked-thought.ts';
 import './portllm.ts';
 import './uq.ts';

@@ -58,7 +58,10 @@ export function front2d(points: readonly (readonly [number, number])[]): [number
 }
 
 /** The area dominated by `points` (2 costs, smaller better) and bounded by the reference point `ref`. */
-export function hypervolume2d(points: readonly (readonly [number, number])[], ref: readonly [number, number]): number {
+export function hypervolume2d(
+  points: readonly (readonly [number, number])[],
+  ref: readonly [number, number],
+): number {
   const f = front2d(points.filter((p) => p[0] < ref[0] && p[1] < ref[1]));
   let area = 0;
   for (let i = 0; i < f.length; i++) {

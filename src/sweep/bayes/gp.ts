@@ -122,7 +122,9 @@ export function standardisation(ys: readonly number[]): { mean: number; scale: n
  */
 export function fitGp(xs: readonly (readonly number[])[], ys: readonly number[]): Gp {
   if (xs.length === 0 || xs.length !== ys.length)
-    throw new RangeError(`fitGp: expected as many outputs as inputs (at least 1), found ${xs.length} and ${ys.length}`);
+    throw new RangeError(
+      `fitGp: expected as many outputs as inputs (at least 1), found ${xs.length} and ${ys.length}`,
+    );
   const st = standardisation(ys);
   let best: Gp | null = null;
   for (const lengthscale of LENGTHSCALE_GRID)

@@ -84,7 +84,11 @@ function argmax(values: readonly number[]): number {
  * Propose up to `count` new configurations after `history` (fewer when the space has no more
  * untried ones among the candidates). With no finished observation yet, they are random draws.
  */
-export function proposeBatch(o: BayesOptions, history: readonly Observation[], count: number): Record<string, unknown>[] {
+export function proposeBatch(
+  o: BayesOptions,
+  history: readonly Observation[],
+  count: number,
+): Record<string, unknown>[] {
   if (o.objectives.length < 1 || o.objectives.length > 2)
     throw new RangeError(`search.bayes: expected one or two objectives, found ${o.objectives.length}`);
   const tried = new Set(history.map((h) => canonicalJson(h.params)));
@@ -94,7 +98,10 @@ export function proposeBatch(o: BayesOptions, history: readonly Observation[], c
   );
   const xs = seen.map((h) => encodePoint(o.space, h.params));
   const costs = o.objectives.map((ob) => seen.map((h) => costOf(h.metrics, ob)));
-  const good = bestPoints(seen.map((h) => h.params), costs);
+  const good = bestPoints(
+    seen.map((h) => h.params),
+    costs,
+  );
   const pool = candidatePoints(o, tried, good, history.length);
   if (seen.length === 0) return pool.slice(0, count);
   const encoded = pool.map((p) => encodePoint(o.space, p));
@@ -113,7 +120,8 @@ export function proposeBatch(o: BayesOptions, history: readonly Observation[], c
   const by = costs.map((ys) => [...ys]);
   while (chosen.length < count && taken.size < pool.length) {
     const post = encoded.map((x) => gps.map((gp) => gp.predict(x)));
-    const front = o.objectives.length === 2 ? front2d(by[0]!.map((c, i) => [c, by[1]![i]!] as [number, number])) : [];
+    const front =
+      o.objectives.length === 2 ? front2d(by[0]!.map((c, i) => [c, by[1]![i]!] as [number, number])) : [];
     const best = Math.min(...by[0]!);
     const score = post.map((p, i) => {
       if (taken.has(i)) return Number.NEGATIVE_INFINITY;
@@ -129,14 +137,17 @@ export function proposeBatch(o: BayesOptions, history: readonly Observation[], c
     taken.add(pick);
     chosen.push(pool[pick]!);
     bx.push(encoded[pick]!);
-    post[pick]!.forEach((q, j) => by[j]!.push(q.mean));
+    for (const [j, q] of post[pick]!.entries()) by[j]!.push(q.mean);
     gps = gps.map((gp, j) => gpPosterior(bx, by[j]!, gp.hyper, standard[j]) ?? gp);
   }
   return chosen;
 }
 
 /** The configurations worth exploring around: the non-dominated ones (at most 6, best first objective first). */
-function bestPoints(params: readonly Record<string, unknown>[], costs: readonly number[][]): Record<string, unknown>[] {
+function bestPoints(
+  params: readonly Record<string, unknown>[],
+  costs: readonly number[][],
+): Record<string, unknown>[] {
   const idx = params.map((_, i) => i);
   const dominated = (a: number, b: number) =>
     costs.every((c) => c[a]! <= c[b]!) && costs.some((c) => c[a]! < c[b]!);
@@ -172,7 +183,7 @@ export async function bayesSearch(
   while (batch.length > 0) {
     const metrics = await evaluate(batch);
     if (metrics === null) break;
-    batch.forEach((params, i) => history.push({ params, metrics: metrics[i] ?? null }));
+    for (const [i, params] of batch.entries()) history.push({ params, metrics: metrics[i] ?? null });
     const left = o.trials - history.length;
     if (left <= 0) break;
     batch = proposeBatch(o, history, Math.min(o.batch, left));

@@ -1,6 +1,6 @@
 /**
  * The sweep file (`attune sweep SWEEP.yaml`): a base training config, a search space over its
- * fields (grid or random; bayes is not built yet), seeds, one objective or several (a Pareto front),
+ * fields (grid, random or bayes: AutoPEFT's Bayesian search, see bayes/optimizer.ts), seeds, one objective or several (a Pareto front),
  * the executor and the output folder. Validated by a zod schema like every YAML of Attune; paths are
  * relative to the sweep file.
  */
@@ -49,7 +49,33 @@ const searchSchema = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ bayes: z.unknown() }).strict(),
+  z
+    .object({
+      bayes: z
+        .object({
+          trials: z
+            .number()
+            .int()
+            .positive()
+            .describe('configurations to try in all (initial ones included)'),
+          initial: z
+            .number()
+            .int()
+            .positive()
+            .default(4)
+            .describe('random configurations before the first proposal'),
+          seed: z.number().int().default(0).describe('seed of the initial draws and the candidates'),
+          batch: z
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe('configurations proposed at a time (default: the local workers; 1 on bullmq)'),
+          space: z.record(z.string(), dimensionSchema).describe('field path -> choices or a range'),
+        })
+        .strict(),
+    })
+    .strict(),
 ]);
 
 const executorSchema = z.union([
@@ -110,6 +136,14 @@ export interface SweepConfig {
         trials: number;
         seed: number;
         space: Record<string, Dimension>;
+      }
+    | {
+        kind: 'bayes';
+        trials: number;
+        initial: number;
+        seed: number;
+        batch: number;
+        space: Record<string, Dimension>;
       };
   seeds: number[] | null;
   objectives: Objective[];
@@ -125,19 +159,35 @@ function absolute(baseDir: string, p: string): string {
 /** Validate a parsed sweep mapping (`where` names it in errors; relative paths resolve against `baseDir`). */
 export function validateSweep(raw: unknown, where: string, baseDir: string): SweepConfig {
   const s = validateWith(sweepSchema, raw, where);
-  if ('bayes' in s.search)
-    throw new ConfigError(
-      `${where}: search.bayes: Bayesian search (AutoPEFT) is not built yet; use search.grid or search.random`,
-    );
   const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
   for (const o of objectives)
     if (!(TRIAL_METRICS as readonly string[]).includes(o.metric))
       throw new ConfigError(
         `${where}: objective.metric '${o.metric}': expected one of ${TRIAL_METRICS.join(', ')}`,
       );
+  const threads = s.threads_per_trial;
+  const executor: SweepConfig['executor'] =
+    s.executor.name === 'local'
+      ? {
+          name: 'local',
+          workers: s.executor.workers ?? Math.max(1, Math.floor(availableParallelism() / threads)),
+        }
+      : { ...s.executor, artifacts: absolute(baseDir, s.executor.artifacts) };
   const search: SweepConfig['search'] =
-    'grid' in s.search ? { kind: 'grid', grid: s.search.grid } : { kind: 'random', ...s.search.random };
-  const fields = Object.keys(search.kind === 'grid' ? search.grid : search.space);
+    'grid' in s.search
+      ? { kind: 'grid', grid: s.search.grid }
+      : 'random' in s.search
+        ? { kind: 'random', ...s.search.random }
+        : {
+            kind: 'bayes',
+            ...s.search.bayes,
+            batch: s.search.bayes.batch ?? (executor.name === 'local' ? executor.workers : 1),
+          };
+  if (search.kind === 'bayes' && objectives.length > 2)
+    throw new ConfigError(
+      `${where}: objective: search.bayes optimises one objective (expected improvement) or two (expected hypervolume improvement), found ${objectives.length}`,
+    );
+  const fields = searchFields(search);
   if (fields.length === 0) throw new ConfigError(`${where}: search: expected at least one field to search`);
   for (const f of fields) {
     if (f === 'output_dir' || f.startsWith('output_dir.'))
@@ -147,23 +197,15 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
         `${where}: search field 'train.seed': the seeds list sets it; search one or the other`,
       );
   }
-  if (search.kind === 'random')
+  if (search.kind !== 'grid')
     for (const [f, d] of Object.entries(search.space))
       if (!Array.isArray(d)) {
         const [lo, hi] = Object.values(d)[0] as [number, number];
         if (!(lo <= hi))
           throw new ConfigError(
-            `${where}: search.random.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
+            `${where}: search.${search.kind}.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
           );
       }
-  const threads = s.threads_per_trial;
-  const executor: SweepConfig['executor'] =
-    s.executor.name === 'local'
-      ? {
-          name: 'local',
-          workers: s.executor.workers ?? Math.max(1, Math.floor(availableParallelism() / threads)),
-        }
-      : { ...s.executor, artifacts: absolute(baseDir, s.executor.artifacts) };
   return {
     path: where,
     base: absolute(baseDir, s.base),
@@ -174,6 +216,11 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,
   };
+}
+
+/** The searched field paths, in the search's order. */
+export function searchFields(search: SweepConfig['search']): string[] {
+  return Object.keys(search.kind === 'grid' ? search.grid : search.space);
 }
 
 /** Read and validate a sweep file. */

@@ -38,7 +38,7 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
         signal: controller.signal,
         onPlan: (p) =>
           io.note(
-            `sweep: ${p.trials} trials, ${p.done} done before, ${p.toRun} to run ${p.workers === null ? `on the queue (attune worker --queue ...)` : `on ${p.workers} worker(s)`} x ${sweep.threadsPerTrial} thread(s)`,
+            `sweep: ${p.round === null ? '' : p.round === 0 ? 'initial batch: ' : `proposal ${p.round}: `}${p.trials} trials, ${p.done} done before, ${p.toRun} to run ${p.workers === null ? `on the queue (attune worker --queue ...)` : `on ${p.workers} worker(s)`} x ${sweep.threadsPerTrial} thread(s)`,
           ),
         onTrialStart: (t, resuming) =>
           io.note(

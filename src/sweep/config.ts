@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { readYamlMapping, validateWith } from '../config/yaml.ts';
 import { ConfigError } from '../errors.ts';
+import { WORLD_METRICS } from './world-metrics.ts';
 
 /** Metrics every finished trial records (result.json `metrics`). */
 export const TRIAL_METRICS = ['eval_loss', 'final_loss', 'trainable_params'] as const;
@@ -112,6 +113,12 @@ export const sweepSchema = z
     objective: z.union([objectiveSchema, z.array(objectiveSchema).min(1)]),
     executor: executorSchema.default({ name: 'local' }),
     out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
+    eval_world: z
+      .string()
+      .optional()
+      .describe(
+        'a world eval file (attune world): each trial also records accuracy and accuracy_<split> on it',
+      ),
     threads_per_trial: z
       .number()
       .int()
@@ -147,6 +154,8 @@ export interface SweepConfig {
       };
   seeds: number[] | null;
   objectives: Objective[];
+  /** A world eval file every trial answers (accuracy metrics), or null. */
+  evalWorld: string | null;
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
   out: string;
   threadsPerTrial: number;
@@ -160,10 +169,11 @@ function absolute(baseDir: string, p: string): string {
 export function validateSweep(raw: unknown, where: string, baseDir: string): SweepConfig {
   const s = validateWith(sweepSchema, raw, where);
   const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
+  const metrics = [...TRIAL_METRICS, ...(s.eval_world ? WORLD_METRICS : [])];
   for (const o of objectives)
-    if (!(TRIAL_METRICS as readonly string[]).includes(o.metric))
+    if (!metrics.includes(o.metric))
       throw new ConfigError(
-        `${where}: objective.metric '${o.metric}': expected one of ${TRIAL_METRICS.join(', ')}`,
+        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !WORLD_METRICS.includes(o.metric) ? '' : ' (accuracy metrics need eval_world: a world eval file)'}`,
       );
   const threads = s.threads_per_trial;
   const executor: SweepConfig['executor'] =
@@ -212,6 +222,7 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
     search,
     seeds: s.seeds ?? null,
     objectives,
+    evalWorld: s.eval_world ? absolute(baseDir, s.eval_world) : null,
     executor,
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTextAtomic } from '../io/atomic.ts';
+import { readEvalRecords } from '../uq/index.ts';
 import { type BayesOptions, bayesSearch, initialPoints } from './bayes/optimizer.ts';
 import { checkRedisClient, redisConnection, runBullmq } from './bullmq-executor.ts';
 import { type Objective, type SweepConfig, searchFields } from './config.ts';
@@ -109,6 +110,8 @@ function meanMetrics(done: readonly (TrialMetrics | null)[]): Record<string, num
  */
 export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}): Promise<SweepResult> {
   const base = loadBaseConfig(sweep.base);
+  // a world eval file that cannot be read fails here, not in every trial
+  if (sweep.evalWorld) readEvalRecords(sweep.evalWorld);
   const root = trialsRoot(sweep);
   const validate = (ts: readonly TrialSpec[]) => ts.map((t) => trialConfig(base, t, root, sweep.path));
   const bayes = sweep.search.kind === 'bayes' ? (sweep as SweepConfig & { search: { kind: 'bayes' } }) : null;
@@ -136,7 +139,10 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       states.set(t.id, trialState(root, t.id));
       trials.push(t);
     }
-    const toRun = batch.filter((t) => states.get(t.id) !== 'done');
+    // the trial process also answers the world eval file (not part of the trial's id)
+    const toRun = batch
+      .filter((t) => states.get(t.id) !== 'done')
+      .map((t) => (sweep.evalWorld ? { ...t, evalWorld: sweep.evalWorld } : t));
     const workers = sweep.executor.name === 'local' ? sweep.executor.workers : null;
     options.onPlan?.({
       trials: batch.length,

@@ -31,7 +31,7 @@ const dimensionSchema = z.union([
 
 export type Dimension = z.infer<typeof dimensionSchema>;
 
-const searchSchema = z.union([
+const searchBranches = [
   z
     .object({
       grid: z
@@ -77,7 +77,9 @@ const searchSchema = z.union([
         .strict(),
     })
     .strict(),
-]);
+] as const;
+
+const searchSchema = z.union(searchBranches);
 
 const executorSchema = z.union([
   z
@@ -167,6 +169,12 @@ function absolute(baseDir: string, p: string): string {
 
 /** Validate a parsed sweep mapping (`where` names it in errors; relative paths resolve against `baseDir`). */
 export function validateSweep(raw: unknown, where: string, baseDir: string): SweepConfig {
+  // a search of one kind is checked against that kind alone: its error names the field, where the
+  // union's would only say 'Invalid input'
+  const rawSearch = (raw as { search?: unknown } | null)?.search;
+  const kind = rawSearch && typeof rawSearch === 'object' ? Object.keys(rawSearch) : [];
+  const branch = searchBranches.find((b) => kind.length === 1 && kind[0]! in b.shape);
+  if (branch) validateWith(z.object({ search: branch }).passthrough(), raw, where);
   const s = validateWith(sweepSchema, raw, where);
   const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
   const metrics = [...TRIAL_METRICS, ...(s.eval_world ? WORLD_METRICS : [])];

@@ -82,7 +82,7 @@ describe('attune sweep', () => {
       assert.throws(() => validateSweep(parseYaml(body), 'S.yaml', root), pattern);
     bad(
       `base: b.yaml\nsearch: { bayes: { space: { train.lr: [1] } } }\nobjective: { metric: eval_loss }\nout: o\n`,
-      /field 'search'/,
+      /missing required field 'search\.bayes\.trials'/,
     );
     bad(
       `base: b.yaml\nsearch: { bayes: { trials: 3, space: { train.lr: [1] } } }\nobjective: [{ metric: eval_loss }, { metric: final_loss }, { metric: trainable_params }]\nout: o\n`,

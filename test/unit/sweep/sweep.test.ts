@@ -4,11 +4,14 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { loadModel } from '../../../src/models/index.ts';
+import { loadAdapter } from '../../../src/peft/index.ts';
 import { loadSweepConfig, validateSweep } from '../../../src/sweep/config.ts';
 import { expandTrials } from '../../../src/sweep/space.ts';
 import { runSweep, type SweepResult } from '../../../src/sweep/sweep.ts';
 import { loadBaseConfig, trialConfig, trialPaths, writeTrialConfig } from '../../../src/sweep/trial.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
+import { predict, readEvalRecords } from '../../../src/uq/index.ts';
 import { checkReport, chromiumOrSkip, launchChromium } from '../../helpers/browser.ts';
 import { FACTS, tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { attune } from '../cli/commands/helpers.ts';
@@ -129,10 +132,16 @@ search:
       method.r: [1, 2, 4]
       method.layers_to_transform: [[0], [1], [0, 1]]
 objective: [{ metric: eval_loss, goal: min }, { metric: trainable_params, goal: min }]
+eval_world: world-eval.jsonl
 executor: { name: local, workers: 1 }
 out: runs/bayes
 `,
     );
+    writeJsonl(join(root, 'world-eval.jsonl'), [
+      { prompt: 'Ada lives in ', answer: 'Oslo.', split: 'taught' },
+      { prompt: 'Bo lives in ', answer: 'Lima.', split: 'known' },
+      { prompt: 'Cy lives in ', answer: 'Rome.', split: 'known' },
+    ]);
     const sweep = loadSweepConfig(path);
     assert.equal(sweep.search.kind, 'bayes');
     const rounds: (number | null)[] = [];
@@ -150,6 +159,24 @@ out: runs/bayes
       assert.equal(t.metrics!.trainable_params % (2 * layers * (t.params['method.r'] as number)), 0);
     }
     assert.deepEqual(first.fields, ['train.lr', 'method.r', 'method.layers_to_transform']);
+    // eval_world: the trained adapter answered the world questions, graded per split
+    for (const t of first.trials.slice(0, 2)) {
+      const loaded = loadModel(join(root, 'model'));
+      loadAdapter(loaded.model, join(trialPaths(sweep.out, t.id).run, 'adapter'));
+      const preds = predict(
+        loaded.model,
+        loaded.tokenizer!,
+        readEvalRecords(join(root, 'world-eval.jsonl')),
+        {
+          stop: ['\n'],
+          maxNewTokens: 24,
+        },
+      );
+      const share = (ps: typeof preds) => ps.filter((p) => p.correct).length / ps.length;
+      assert.equal(t.metrics!.accuracy, share(preds));
+      assert.equal(t.metrics!.accuracy_taught, share(preds.slice(0, 1)));
+      assert.equal(t.metrics!.accuracy_known, share(preds.slice(1)));
+    }
     assert.ok(first.pareto.length >= 1);
     const again = await runSweep(sweep);
     assert.deepEqual(

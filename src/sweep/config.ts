@@ -1,6 +1,6 @@
 /**
  * The sweep file (`attune sweep SWEEP.yaml`): a base training config, a search space over its
- * fields (grid or random; bayes is not built yet), seeds, one objective or several (a Pareto front),
+ * fields (grid, random or bayes: AutoPEFT's Bayesian search, see bayes/optimizer.ts), seeds, one objective or several (a Pareto front),
  * the executor and the output folder. Validated by a zod schema like every YAML of Attune; paths are
  * relative to the sweep file.
  */
@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { readYamlMapping, validateWith } from '../config/yaml.ts';
 import { ConfigError } from '../errors.ts';
+import { WORLD_METRICS } from './world-metrics.ts';
 
 /** Metrics every finished trial records (result.json `metrics`). */
 export const TRIAL_METRICS = ['eval_loss', 'final_loss', 'trainable_params'] as const;
@@ -30,7 +31,7 @@ const dimensionSchema = z.union([
 
 export type Dimension = z.infer<typeof dimensionSchema>;
 
-const searchSchema = z.union([
+const searchBranches = [
   z
     .object({
       grid: z
@@ -49,8 +50,36 @@ const searchSchema = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ bayes: z.unknown() }).strict(),
-]);
+  z
+    .object({
+      bayes: z
+        .object({
+          trials: z
+            .number()
+            .int()
+            .positive()
+            .describe('configurations to try in all (initial ones included)'),
+          initial: z
+            .number()
+            .int()
+            .positive()
+            .default(4)
+            .describe('random configurations before the first proposal'),
+          seed: z.number().int().default(0).describe('seed of the initial draws and the candidates'),
+          batch: z
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe('configurations proposed at a time (default: the local workers; 1 on bullmq)'),
+          space: z.record(z.string(), dimensionSchema).describe('field path -> choices or a range'),
+        })
+        .strict(),
+    })
+    .strict(),
+] as const;
+
+const searchSchema = z.union(searchBranches);
 
 const executorSchema = z.union([
   z
@@ -86,6 +115,12 @@ export const sweepSchema = z
     objective: z.union([objectiveSchema, z.array(objectiveSchema).min(1)]),
     executor: executorSchema.default({ name: 'local' }),
     out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
+    eval_world: z
+      .string()
+      .optional()
+      .describe(
+        'a world eval file (attune world): each trial also records accuracy and accuracy_<split> on it',
+      ),
     threads_per_trial: z
       .number()
       .int()
@@ -110,9 +145,19 @@ export interface SweepConfig {
         trials: number;
         seed: number;
         space: Record<string, Dimension>;
+      }
+    | {
+        kind: 'bayes';
+        trials: number;
+        initial: number;
+        seed: number;
+        batch: number;
+        space: Record<string, Dimension>;
       };
   seeds: number[] | null;
   objectives: Objective[];
+  /** A world eval file every trial answers (accuracy metrics), or null. */
+  evalWorld: string | null;
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
   out: string;
   threadsPerTrial: number;
@@ -124,20 +169,43 @@ function absolute(baseDir: string, p: string): string {
 
 /** Validate a parsed sweep mapping (`where` names it in errors; relative paths resolve against `baseDir`). */
 export function validateSweep(raw: unknown, where: string, baseDir: string): SweepConfig {
+  // a search of one kind is checked against that kind alone: its error names the field, where the
+  // union's would only say 'Invalid input'
+  const rawSearch = (raw as { search?: unknown } | null)?.search;
+  const kind = rawSearch && typeof rawSearch === 'object' ? Object.keys(rawSearch) : [];
+  const branch = searchBranches.find((b) => kind.length === 1 && kind[0]! in b.shape);
+  if (branch) validateWith(z.object({ search: branch }).passthrough(), raw, where);
   const s = validateWith(sweepSchema, raw, where);
-  if ('bayes' in s.search)
-    throw new ConfigError(
-      `${where}: search.bayes: Bayesian search (AutoPEFT) is not built yet; use search.grid or search.random`,
-    );
   const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
+  const metrics = [...TRIAL_METRICS, ...(s.eval_world ? WORLD_METRICS : [])];
   for (const o of objectives)
-    if (!(TRIAL_METRICS as readonly string[]).includes(o.metric))
+    if (!metrics.includes(o.metric))
       throw new ConfigError(
-        `${where}: objective.metric '${o.metric}': expected one of ${TRIAL_METRICS.join(', ')}`,
+        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !WORLD_METRICS.includes(o.metric) ? '' : ' (accuracy metrics need eval_world: a world eval file)'}`,
       );
+  const threads = s.threads_per_trial;
+  const executor: SweepConfig['executor'] =
+    s.executor.name === 'local'
+      ? {
+          name: 'local',
+          workers: s.executor.workers ?? Math.max(1, Math.floor(availableParallelism() / threads)),
+        }
+      : { ...s.executor, artifacts: absolute(baseDir, s.executor.artifacts) };
   const search: SweepConfig['search'] =
-    'grid' in s.search ? { kind: 'grid', grid: s.search.grid } : { kind: 'random', ...s.search.random };
-  const fields = Object.keys(search.kind === 'grid' ? search.grid : search.space);
+    'grid' in s.search
+      ? { kind: 'grid', grid: s.search.grid }
+      : 'random' in s.search
+        ? { kind: 'random', ...s.search.random }
+        : {
+            kind: 'bayes',
+            ...s.search.bayes,
+            batch: s.search.bayes.batch ?? (executor.name === 'local' ? executor.workers : 1),
+          };
+  if (search.kind === 'bayes' && objectives.length > 2)
+    throw new ConfigError(
+      `${where}: objective: search.bayes optimises one objective (expected improvement) or two (expected hypervolume improvement), found ${objectives.length}`,
+    );
+  const fields = searchFields(search);
   if (fields.length === 0) throw new ConfigError(`${where}: search: expected at least one field to search`);
   for (const f of fields) {
     if (f === 'output_dir' || f.startsWith('output_dir.'))
@@ -147,33 +215,31 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
         `${where}: search field 'train.seed': the seeds list sets it; search one or the other`,
       );
   }
-  if (search.kind === 'random')
+  if (search.kind !== 'grid')
     for (const [f, d] of Object.entries(search.space))
       if (!Array.isArray(d)) {
         const [lo, hi] = Object.values(d)[0] as [number, number];
         if (!(lo <= hi))
           throw new ConfigError(
-            `${where}: search.random.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
+            `${where}: search.${search.kind}.space '${f}': expected low <= high, found [${lo}, ${hi}]`,
           );
       }
-  const threads = s.threads_per_trial;
-  const executor: SweepConfig['executor'] =
-    s.executor.name === 'local'
-      ? {
-          name: 'local',
-          workers: s.executor.workers ?? Math.max(1, Math.floor(availableParallelism() / threads)),
-        }
-      : { ...s.executor, artifacts: absolute(baseDir, s.executor.artifacts) };
   return {
     path: where,
     base: absolute(baseDir, s.base),
     search,
     seeds: s.seeds ?? null,
     objectives,
+    evalWorld: s.eval_world ? absolute(baseDir, s.eval_world) : null,
     executor,
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,
   };
+}
+
+/** The searched field paths, in the search's order. */
+export function searchFields(search: SweepConfig['search']): string[] {
+  return Object.keys(search.kind === 'grid' ? search.grid : search.space);
 }
 
 /** Read and validate a sweep file. */

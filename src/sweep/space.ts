@@ -64,10 +64,19 @@ export function trialId(params: Record<string, unknown>, seed: number | null): s
 /** The trials of a sweep, each configuration once per seed (seed-major within a configuration). */
 export function expandTrials(sweep: Pick<SweepConfig, 'search' | 'seeds'>): TrialSpec[] {
   const s = sweep.search;
+  if (s.kind === 'bayes')
+    throw new RangeError('expandTrials: a Bayesian search proposes its trials as it goes');
   const points = s.kind === 'grid' ? gridPoints(s.grid) : randomPoints(s.space, s.trials, s.seed);
-  const seeds = sweep.seeds ?? [null];
+  return trialsOf(points, sweep.seeds);
+}
+
+/** The trials of `points`, each once per seed (null: the base config's), duplicates dropped. */
+export function trialsOf(
+  points: readonly Record<string, unknown>[],
+  seeds: readonly number[] | null,
+): TrialSpec[] {
   const trials = points.flatMap((params) =>
-    seeds.map((seed) => ({ id: trialId(params, seed), params, seed })),
+    (seeds ?? [null]).map((seed) => ({ id: trialId(params, seed), params, seed })),
   );
   // two equal draws of a random search (or a repeated grid value) are one trial
   const seen = new Set<string>();

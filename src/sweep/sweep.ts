@@ -6,16 +6,19 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTextAtomic } from '../io/atomic.ts';
+import { readEvalRecords } from '../uq/index.ts';
+import { type BayesOptions, bayesSearch, initialPoints } from './bayes/optimizer.ts';
 import { checkRedisClient, redisConnection, runBullmq } from './bullmq-executor.ts';
-import type { Objective, SweepConfig } from './config.ts';
+import { type Objective, type SweepConfig, searchFields } from './config.ts';
 import { runLocal, type TrialOutcome } from './local-executor.ts';
 import { bestTrial, frontObjectives, paretoFront } from './pareto.ts';
 import { sweepReportHtml } from './report.ts';
-import { expandTrials, type TrialSpec } from './space.ts';
+import { expandTrials, type TrialSpec, trialsOf } from './space.ts';
 import {
   loadBaseConfig,
   readTrialResult,
   type TrialMetrics,
+  type TrialState,
   trialConfig,
   trialState,
   writeTrialConfig,
@@ -50,8 +53,15 @@ export interface SweepResult {
 }
 
 export interface SweepEvents {
-  /** Validation done: how many trials, how many already finished. */
-  onPlan?: (plan: { trials: number; done: number; toRun: number; workers: number | null }) => void;
+  /** Validation done: how many trials (of this batch), how many already finished. */
+  onPlan?: (plan: {
+    trials: number;
+    done: number;
+    toRun: number;
+    workers: number | null;
+    /** The batch of a Bayesian search (0: its initial configurations); null for grid and random. */
+    round: number | null;
+  }) => void;
   /** A trial starts (local) or is queued (bullmq). */
   onTrialStart?: (trial: TrialSpec, resuming: boolean) => void;
   onTrialEnd?: (outcome: TrialOutcome, metrics: TrialMetrics | null) => void;
@@ -67,49 +77,112 @@ export function trialsRoot(sweep: SweepConfig): string {
   return sweep.executor.name === 'bullmq' ? sweep.executor.artifacts : sweep.out;
 }
 
-/** Validate, run what is not finished, rank, write results.json and report.html. */
+/** The configurations checked before a Bayesian search writes anything: its initial ones, every choice and range end. */
+function probePoints(sweep: SweepConfig & { search: { kind: 'bayes' } }): Record<string, unknown>[] {
+  const first = initialPoints(bayesOptions(sweep));
+  const base = first[0]!;
+  const probes = Object.entries(sweep.search.space).flatMap(([field, d]) =>
+    (Array.isArray(d) ? d : Object.values(d)[0]!).map((v) => ({ ...base, [field]: v })),
+  );
+  return [...first, ...probes];
+}
+
+/** The optimiser's settings of a Bayesian sweep. */
+function bayesOptions(sweep: SweepConfig & { search: { kind: 'bayes' } }): BayesOptions {
+  const { trials, initial, seed, batch, space } = sweep.search;
+  return { trials, initial, seed, batch, space, objectives: sweep.objectives };
+}
+
+/** The mean of each metric over the finished trials (seeds) of one configuration; null when one is not done. */
+function meanMetrics(done: readonly (TrialMetrics | null)[]): Record<string, number> | null {
+  if (done.length === 0 || done.some((m) => m === null)) return null;
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(done[0]!))
+    out[key] = done.reduce((s, m) => s + (m as unknown as Record<string, number>)[key]!, 0) / done.length;
+  return out;
+}
+
+/**
+ * Validate, run what is not finished, rank, write results.json and report.html. Grid and random
+ * searches run all their trials at once; a Bayesian search runs its initial configurations, then
+ * each batch it proposes from the results so far (finished trials of an earlier run are reused:
+ * the proposals are a function of the seed and the results, so they are the same trials).
+ */
 export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}): Promise<SweepResult> {
   const base = loadBaseConfig(sweep.base);
-  const trials = expandTrials(sweep);
-  const configs = trials.map((t) => trialConfig(base, t, trialsRoot(sweep), sweep.path));
+  // a world eval file that cannot be read fails here, not in every trial
+  if (sweep.evalWorld) readEvalRecords(sweep.evalWorld);
   const root = trialsRoot(sweep);
+  const validate = (ts: readonly TrialSpec[]) => ts.map((t) => trialConfig(base, t, root, sweep.path));
+  const bayes = sweep.search.kind === 'bayes' ? (sweep as SweepConfig & { search: { kind: 'bayes' } }) : null;
+  // every trial config (a Bayesian search: a probe of its space) is checked before any output exists
+  const planned = bayes ? [] : expandTrials(sweep);
+  validate(bayes ? trialsOf(probePoints(bayes), sweep.seeds) : planned);
   if (sweep.executor.name === 'bullmq') {
     checkRedisClient();
     redisConnection(sweep.executor.url);
   }
   mkdirSync(sweep.out, { recursive: true });
-  for (const [i, t] of trials.entries()) writeTrialConfig(root, t.id, configs[i]!);
-  const states = new Map(trials.map((t) => [t.id, trialState(root, t.id)]));
-  const toRun = trials.filter((t) => states.get(t.id) !== 'done');
-  const workers = sweep.executor.name === 'local' ? sweep.executor.workers : null;
-  options.onPlan?.({
-    trials: trials.length,
-    done: trials.length - toRun.length,
-    toRun: toRun.length,
-    workers: workers === null ? null : Math.min(workers, Math.max(1, toRun.length)),
-  });
+  const trials: TrialSpec[] = [];
+  const states = new Map<string, TrialState>();
   const outcomes = new Map<string, TrialOutcome>();
   const onEnd = (o: TrialOutcome) => {
     outcomes.set(o.id, o);
     options.onTrialEnd?.(o, o.status === 'done' ? readTrialResult(root, o.id).metrics : null);
   };
-  if (toRun.length > 0 && sweep.executor.name === 'local') {
-    await runLocal(root, toRun, {
-      workers: sweep.executor.workers,
-      threadsPerTrial: sweep.threadsPerTrial,
-      signal: options.signal,
-      onStart: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
-      onEnd,
+  let round = 0;
+  /** Write, then run the unfinished trials of `batch`; their metrics (null: not done). */
+  const runBatch = async (batch: readonly TrialSpec[]): Promise<(TrialMetrics | null)[]> => {
+    const configs = validate(batch);
+    for (const [i, t] of batch.entries()) writeTrialConfig(root, t.id, configs[i]!);
+    for (const t of batch) {
+      states.set(t.id, trialState(root, t.id));
+      trials.push(t);
+    }
+    // the trial process also answers the world eval file (not part of the trial's id)
+    const toRun = batch
+      .filter((t) => states.get(t.id) !== 'done')
+      .map((t) => (sweep.evalWorld ? { ...t, evalWorld: sweep.evalWorld } : t));
+    const workers = sweep.executor.name === 'local' ? sweep.executor.workers : null;
+    options.onPlan?.({
+      trials: batch.length,
+      done: batch.length - toRun.length,
+      toRun: toRun.length,
+      workers: workers === null ? null : Math.min(workers, Math.max(1, toRun.length)),
+      round: bayes ? round++ : null,
     });
-  } else if (toRun.length > 0 && sweep.executor.name === 'bullmq') {
-    await runBullmq(root, toRun, {
-      url: sweep.executor.url,
-      threadsPerTrial: sweep.threadsPerTrial,
-      signal: options.signal,
-      onQueued: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
-      onEnd,
+    if (toRun.length > 0 && sweep.executor.name === 'local') {
+      await runLocal(root, toRun, {
+        workers: sweep.executor.workers,
+        threadsPerTrial: sweep.threadsPerTrial,
+        signal: options.signal,
+        onStart: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
+        onEnd,
+      });
+    } else if (toRun.length > 0 && sweep.executor.name === 'bullmq') {
+      await runBullmq(root, toRun, {
+        url: sweep.executor.url,
+        threadsPerTrial: sweep.threadsPerTrial,
+        signal: options.signal,
+        onQueued: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
+        onEnd,
+      });
+    }
+    return batch.map((t) =>
+      states.get(t.id) === 'done' || outcomes.get(t.id)?.status === 'done'
+        ? readTrialResult(root, t.id).metrics
+        : null,
+    );
+  };
+  if (!bayes) await runBatch(planned);
+  else
+    await bayesSearch(bayesOptions(bayes), async (points) => {
+      if (options.signal?.aborted) return null;
+      const batch = trialsOf(points, sweep.seeds);
+      const metrics = new Map((await runBatch(batch)).map((m, i) => [batch[i]!.id, m]));
+      if (options.signal?.aborted) return null;
+      return points.map((p) => meanMetrics(trialsOf([p], sweep.seeds).map((t) => metrics.get(t.id) ?? null)));
     });
-  }
   const rows: SweepTrial[] = trials.map((t) => {
     const before = states.get(t.id)!;
     const outcome = outcomes.get(t.id);
@@ -129,7 +202,7 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
     best: best ? rows.find((r) => r.id === best.id)! : null,
     pareto: paretoFront(scored, frontObjectives(sweep.objectives)).map((r) => r.id),
     objective: sweep.objectives,
-    fields: Object.keys(sweep.search.kind === 'grid' ? sweep.search.grid : sweep.search.space),
+    fields: searchFields(sweep.search),
     seeds: sweep.seeds,
     out: sweep.out,
   };

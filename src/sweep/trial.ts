@@ -3,7 +3,8 @@
  * fields, seed and output_dir), `run/` (the trainer's run directory: metrics.jsonl, checkpoints/,
  * adapter/) and `result.json` (written atomically last: the trial is done exactly when it exists).
  * `attune train <out>/<id>/trial.yaml` reruns a trial by hand. A trial whose run/ holds a checkpoint
- * resumes from it (the trainer's exact resume); one without starts over.
+ * resumes from it (the trainer's exact resume); one without starts over. With the sweep's
+ * `eval_world`, the trained model also answers that world eval file (world-metrics.ts).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +21,7 @@ import {
 } from '../train/config.ts';
 import { trainAsync } from '../train/trainer.ts';
 import type { TrialSpec } from './space.ts';
+import { worldMetrics } from './world-metrics.ts';
 
 /** What a finished trial measured. */
 export interface TrialMetrics {
@@ -29,6 +31,8 @@ export interface TrialMetrics {
   final_loss: number;
   trainable_params: number;
   steps: number;
+  /** With the sweep's eval_world: exact-match accuracy over its questions, and per split (world-metrics.ts). */
+  [world: `accuracy${string}`]: number;
 }
 
 /** result.json of a finished trial. */
@@ -156,7 +160,7 @@ function finalLine(runDir: string, step: number): Record<string, number> {
  */
 export async function runTrial(
   out: string,
-  spec: TrialSpec,
+  spec: TrialSpec & { evalWorld?: string },
   options: { signal?: AbortSignal } = {},
 ): Promise<TrialResult> {
   const p = trialPaths(out, spec.id);
@@ -183,6 +187,7 @@ export async function runTrial(
       final_loss: last.loss!,
       trainable_params: r.adapter.namedTrainableParameters().reduce((s, [, q]) => s + q.size, 0),
       steps: r.steps,
+      ...(spec.evalWorld ? worldMetrics(r.model, config, spec.evalWorld) : {}),
     },
     resumed_from_step: startStep,
     seconds: (performance.now() - started) / 1000,

@@ -1,4 +1,4 @@
-/** `attune sweep SWEEP.yaml`: many training runs from one file (grid or random search, seeds, objectives). */
+/** `attune sweep SWEEP.yaml`: many training runs from one file (grid, random or Bayesian search, seeds, objectives). */
 import { loadSweepConfig } from '../../sweep/config.ts';
 import { runSweep } from '../../sweep/sweep.ts';
 import { jsonOption } from '../args.ts';
@@ -10,13 +10,15 @@ const options = { json: jsonOption } as const;
 /** `attune sweep SWEEP.yaml [--json]`. */
 export const sweepCommand = defineCommand({
   name: 'sweep',
-  summary: 'Run a hyper-parameter sweep (grid / random search x seeds) of a training config',
+  summary: 'Run a hyper-parameter sweep (grid / random / Bayesian search x seeds) of a training config',
   positionals: [{ name: 'sweep.yaml', description: 'the sweep file, see docs/sweeps.md' }],
   description: `Expands the search space of the sweep file into trials and validates every trial's
 training config before anything is written. Each trial is a folder under 'out' (trial.yaml in;
 run/ with metrics.jsonl, checkpoints and adapter/, and result.json out). Finished trials are
 skipped on a rerun; interrupted ones resume from their last checkpoint (set train.save_every in the
-base config). The local executor runs 'workers' trial processes at a time, each with
+base config). search.bayes (AutoPEFT's search: a GP per objective, expected improvement or
+expected hypervolume improvement) runs its initial trials, then each batch it proposes from the
+results so far. The local executor runs 'workers' trial processes at a time, each with
 threads_per_trial kernel threads. Writes results.json and report.html (objective per trial, Pareto
 front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials and stops (exit 130).`,
   options,
@@ -38,7 +40,7 @@ front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials a
         signal: controller.signal,
         onPlan: (p) =>
           io.note(
-            `sweep: ${p.trials} trials, ${p.done} done before, ${p.toRun} to run ${p.workers === null ? `on the queue (attune worker --queue ...)` : `on ${p.workers} worker(s)`} x ${sweep.threadsPerTrial} thread(s)`,
+            `sweep: ${p.round === null ? '' : p.round === 0 ? 'initial batch: ' : `proposal ${p.round}: `}${p.trials} trials, ${p.done} done before, ${p.toRun} to run ${p.workers === null ? `on the queue (attune worker --queue ...)` : `on ${p.workers} worker(s)`} x ${sweep.threadsPerTrial} thread(s)`,
           ),
         onTrialStart: (t, resuming) =>
           io.note(

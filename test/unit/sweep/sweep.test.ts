@@ -4,11 +4,14 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { loadModel } from '../../../src/models/index.ts';
+import { loadAdapter } from '../../../src/peft/index.ts';
 import { loadSweepConfig, validateSweep } from '../../../src/sweep/config.ts';
 import { expandTrials } from '../../../src/sweep/space.ts';
 import { runSweep, type SweepResult } from '../../../src/sweep/sweep.ts';
 import { loadBaseConfig, trialConfig, trialPaths, writeTrialConfig } from '../../../src/sweep/trial.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
+import { predict, readEvalRecords } from '../../../src/uq/index.ts';
 import { checkReport, chromiumOrSkip, launchChromium } from '../../helpers/browser.ts';
 import { FACTS, tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { attune } from '../cli/commands/helpers.ts';
@@ -81,8 +84,12 @@ describe('attune sweep', () => {
     const bad = (body: string, pattern: RegExp) =>
       assert.throws(() => validateSweep(parseYaml(body), 'S.yaml', root), pattern);
     bad(
-      `base: b.yaml\nsearch: { bayes: {} }\nobjective: { metric: eval_loss }\nout: o\n`,
-      /search\.bayes: .*not built yet/,
+      `base: b.yaml\nsearch: { bayes: { space: { train.lr: [1] } } }\nobjective: { metric: eval_loss }\nout: o\n`,
+      /missing required field 'search\.bayes\.trials'/,
+    );
+    bad(
+      `base: b.yaml\nsearch: { bayes: { trials: 3, space: { train.lr: [1] } } }\nobjective: [{ metric: eval_loss }, { metric: final_loss }, { metric: trainable_params }]\nout: o\n`,
+      /one objective \(expected improvement\) or two \(expected hypervolume improvement\), found 3/,
     );
     bad(
       `base: b.yaml\nsearch: { grid: { train.lr: [1] } }\nobjective: { metric: accuracy }\nout: o\n`,
@@ -109,6 +116,83 @@ describe('attune sweep', () => {
       'model: model\ndata: { train: train.jsonl }\ntrain: { steps: 2 }\n',
     );
     assert.throws(() => loadBaseConfig(noEval), /no-eval\.yaml: data\.eval: a sweep needs an eval file/);
+  });
+
+  it('runs a Bayesian search trial by trial on the results so far; a rerun reuses every finished trial', async () => {
+    const path = sweepFile(
+      'bayes.yaml',
+      `base: train.yaml
+search:
+  bayes:
+    trials: 4
+    initial: 2
+    seed: 1
+    space:
+      train.lr: { log_uniform: [1.0e-3, 3.0e-2] }
+      method.r: [1, 2, 4]
+      method.layers_to_transform: [[0], [1], [0, 1]]
+objective: [{ metric: eval_loss, goal: min }, { metric: trainable_params, goal: min }]
+eval_world: world-eval.jsonl
+executor: { name: local, workers: 1 }
+out: runs/bayes
+`,
+    );
+    writeJsonl(join(root, 'world-eval.jsonl'), [
+      { prompt: 'Ada lives in ', answer: 'Oslo.', split: 'taught' },
+      { prompt: 'Bo lives in ', answer: 'Lima.', split: 'known' },
+      { prompt: 'Cy lives in ', answer: 'Rome.', split: 'known' },
+    ]);
+    const sweep = loadSweepConfig(path);
+    assert.equal(sweep.search.kind, 'bayes');
+    const rounds: (number | null)[] = [];
+    const first = await runSweep(sweep, { onPlan: (p) => rounds.push(p.round) });
+    // 2 initial configurations, then one proposal at a time (batch = the one worker)
+    assert.deepEqual(rounds, [0, 1, 2]);
+    assert.equal(first.trials.length, 4);
+    assert.equal(new Set(first.trials.map((t) => t.id)).size, 4);
+    for (const t of first.trials) {
+      assert.equal(t.status, 'done');
+      const config = parseYaml(readFileSync(trialPaths(sweep.out, t.id).config, 'utf8'));
+      assert.deepEqual(config.method.layers_to_transform, t.params['method.layers_to_transform']);
+      // LoRA on q_proj and v_proj of the adapted layers: r·(in + out) per module
+      const layers = (t.params['method.layers_to_transform'] as number[]).length;
+      assert.equal(t.metrics!.trainable_params % (2 * layers * (t.params['method.r'] as number)), 0);
+    }
+    assert.deepEqual(first.fields, ['train.lr', 'method.r', 'method.layers_to_transform']);
+    // eval_world: the trained adapter answered the world questions, graded per split
+    for (const t of first.trials.slice(0, 2)) {
+      const loaded = loadModel(join(root, 'model'));
+      loadAdapter(loaded.model, join(trialPaths(sweep.out, t.id).run, 'adapter'));
+      const preds = predict(
+        loaded.model,
+        loaded.tokenizer!,
+        readEvalRecords(join(root, 'world-eval.jsonl')),
+        {
+          stop: ['\n'],
+          maxNewTokens: 24,
+        },
+      );
+      const share = (ps: typeof preds) => ps.filter((p) => p.correct).length / ps.length;
+      assert.equal(t.metrics!.accuracy, share(preds));
+      assert.equal(t.metrics!.accuracy_taught, share(preds.slice(0, 1)));
+      assert.equal(t.metrics!.accuracy_known, share(preds.slice(1)));
+    }
+    assert.ok(first.pareto.length >= 1);
+    const again = await runSweep(sweep);
+    assert.deepEqual(
+      again.trials.map((t) => t.ran),
+      ['skipped', 'skipped', 'skipped', 'skipped'],
+    );
+    assert.deepEqual(outcome(again), outcome(first));
+    // a bad choice fails before anything of the sweep is written
+    const typo = loadSweepConfig(
+      sweepFile(
+        'bayes-typo.yaml',
+        `base: train.yaml\nsearch: { bayes: { trials: 3, space: { method.r: [2, 4], method.use_dorra: [true] } } }\nobjective: { metric: eval_loss }\nout: runs/bayes-typo\n`,
+      ),
+    );
+    await assert.rejects(runSweep(typo), /use_dorra/);
+    assert.ok(!existsSync(typo.out));
   });
 
   it('runs every trial in its own folder; 2 workers = 1 worker; a rerun skips; an interrupted trial resumes exactly', async () => {

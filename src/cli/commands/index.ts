@@ -36,6 +36,7 @@ import { uqMetricsCommand } from './uq-metrics.ts';
 import { workerCommand } from './worker.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
+import { worldSelectCommand } from './world-select.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
@@ -66,6 +67,7 @@ export const commands: readonly Command[] = [
   mergeCommand,
   worldCommand,
   worldPretrainCommand,
+  worldSelectCommand,
   dataCorruptCommand,
   dataCurateCommand,
   benchGemmCommand,

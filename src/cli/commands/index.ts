@@ -14,6 +14,7 @@ import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
 import { dataCorruptCommand } from './data-corrupt.ts';
 import { dataCurateCommand } from './data-curate.ts';
+import { dataSelectCommand } from './data-select.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
 import { distillCommand } from './distill.ts';
@@ -70,6 +71,7 @@ export const commands: readonly Command[] = [
   worldSelectCommand,
   dataCorruptCommand,
   dataCurateCommand,
+  dataSelectCommand,
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,

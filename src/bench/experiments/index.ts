@@ -11,4 +11,5 @@ import './fusion.ts';
 import './know-unknown.ts';
 import './masked-thought.ts';
 import './portllm.ts';
+import './selection.ts';
 import './uq.ts';

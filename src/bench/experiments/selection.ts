@@ -37,7 +37,8 @@ const rowOf = (m: string) => ({ method: `lora-select-${m}`, loss: 'ce' });
 
 registerExperiment({
   byDefault: false,
-  heavy: 'three selections (about 1.5 min on 2 cores) and four LoRA fine-tunes per seed',
+  heavy:
+    'three selections (about 2 min on 2 cores) and four LoRA fine-tunes per seed (about 5 min each at the quick budget on busy 2 cores)',
   name: 'selection',
   description:
     'perplexity / distribution_shift / mates selection vs a random subset of equal size: target-domain accuracy',

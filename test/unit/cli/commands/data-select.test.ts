@@ -68,6 +68,54 @@ describe('attune data select', () => {
     assert.equal(r.json?.selected, 2);
   });
 
+  it('distribution_shift keeps the copy of the target; mates measures every probe and a positive influence for it', async () => {
+    const target = { prompt: 'Q: Where was Zinmik Visu born?\nA:', completion: ' Pellan' };
+    const lines = [
+      { text: 'vbq zzkx mmrt plok wqxa' },
+      { text: 'The cities of Norland are Pellan and Ulmer.' },
+      target,
+      { prompt: 'Q: What is 7 plus 5?\nA:', completion: ' 12' },
+    ];
+    const data = join(root, 'ds.jsonl');
+    const targetFile = join(root, 'target.jsonl');
+    writeFileSync(data, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    writeFileSync(targetFile, `${JSON.stringify(target)}\n`);
+    const common = [
+      'data',
+      'select',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--target',
+      targetFile,
+      '--count',
+      '1',
+      '--json',
+    ];
+    const ds = await attune([
+      ...common,
+      '--method',
+      'distribution_shift',
+      '--out',
+      join(root, 'ds-out.jsonl'),
+    ]);
+    assert.equal(ds.status, 0, ds.stderr);
+    assert.equal(readFileSync(join(root, 'ds-out.jsonl'), 'utf8'), `${JSON.stringify(target)}\n`);
+    const mates = await attune([...common, '--method', 'mates', '--out', join(root, 'm-out.jsonl')]);
+    assert.equal(mates.status, 0, mates.stderr);
+    assert.equal((mates.json!.method_summary as Record<string, number>).probes, 4);
+    const scores = readFileSync(join(root, 'm-out.jsonl.scores.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const s of scores) assert.equal(typeof s.oracle_influence, 'number');
+    assert.ok(
+      scores[2].oracle_influence > 0,
+      `a step on the target itself lowers its loss: ${scores[2].oracle_influence}`,
+    );
+  });
+
   it('rejects bad input with a clear reason and writes nothing', async () => {
     const out = join(root, 'bad-out.jsonl');
     const run = (file: string, extra: string[]) =>

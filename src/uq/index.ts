@@ -36,4 +36,5 @@ export * from './predictions-file.ts';
 export * from './score-records.ts';
 export * from './scores/registry.ts';
 export * from './scores.ts';
+export * from './selection/index.ts';
 export * from './upo-judge.ts';

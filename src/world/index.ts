@@ -50,6 +50,7 @@ export {
   type TextRecord,
   trainingQuestions,
 } from './render.ts';
+export * from './selection.ts';
 export {
   BIOGRAPHY_TEMPLATES,
   QUESTION_TEMPLATES,

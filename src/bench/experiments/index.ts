@@ -12,4 +12,5 @@ import './know-unknown.ts';
 import './lt-sft-compose.ts';
 import './masked-thought.ts';
 import './portllm.ts';
+import './selection.ts';
 import './uq.ts';

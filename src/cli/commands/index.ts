@@ -14,6 +14,7 @@ import { cascadeCommand } from './cascade.ts';
 import { compressCommand } from './compress.ts';
 import { dataCorruptCommand } from './data-corrupt.ts';
 import { dataCurateCommand } from './data-curate.ts';
+import { dataSelectCommand } from './data-select.ts';
 import { decompressCommand } from './decompress.ts';
 import { demoCommand } from './demo.ts';
 import { distillCommand } from './distill.ts';
@@ -36,6 +37,7 @@ import { uqMetricsCommand } from './uq-metrics.ts';
 import { workerCommand } from './worker.ts';
 import { worldCommand } from './world.ts';
 import { worldPretrainCommand } from './world-pretrain.ts';
+import { worldSelectCommand } from './world-select.ts';
 
 /** The command registry. A new command is one file in this folder plus one line here. */
 export const commands: readonly Command[] = [
@@ -66,8 +68,10 @@ export const commands: readonly Command[] = [
   mergeCommand,
   worldCommand,
   worldPretrainCommand,
+  worldSelectCommand,
   dataCorruptCommand,
   dataCurateCommand,
+  dataSelectCommand,
   benchGemmCommand,
   benchKernelsCommand,
   benchTrainCommand,

@@ -11,6 +11,7 @@ export * from './norm.ts';
 export * from './reduce.ts';
 export * from './rope.ts';
 export * from './shape.ts';
+export * from './projection.ts';
 export * from './softmax.ts';
 export * from './sparse-delta.ts';
 export * from './swiglu.ts';

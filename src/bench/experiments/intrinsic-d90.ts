@@ -21,6 +21,20 @@ function mean(xs: readonly (number | null)[]): number | null {
   return v.length === 0 ? null : v.reduce((s, x) => s + x, 0) / v.length;
 }
 
+/**
+ * The paper's d90: the smallest d (of `rows`, any order) whose mean taught accuracy reaches
+ * `fraction` of full fine-tuning's; null when none does or full's is unknown or 0.
+ */
+export function d90(
+  full: number | null,
+  rows: readonly { d: number; taught: number | null }[],
+  fraction = FRACTION,
+): number | null {
+  if (!full) return null;
+  const hits = rows.filter((r) => r.taught !== null && r.taught >= fraction * full).map((r) => r.d);
+  return hits.length === 0 ? null : Math.min(...hits);
+}
+
 registerExperiment({
   byDefault: false,
   heavy:
@@ -59,7 +73,9 @@ registerExperiment({
     ctx.note(
       `intrinsic_d90: full fine-tuning taught accuracy ${fullMean?.toFixed(3) ?? 'n/a'}; ${means
         .map((m) => `d=${m.d}: ${m.taught?.toFixed(3) ?? 'n/a'}`)
-        .join(', ')}; d90 = ${hit ? hit.d : `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}`,
+        .join(
+          ', ',
+        )}; d90 = ${hit !== null ? hit : `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}`,
     );
     return [full, ...rows];
   },

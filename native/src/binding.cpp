@@ -706,6 +706,15 @@ Napi::Value Kernel_scatterAddRows(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Kernel_fwht(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::fwht);
+  const long rows = a.count(1), n = a.count(2);
+  if (n > 1 && (n & (n - 1)) != 0) a.rangeError("n " + std::to_string(n) + " must be a power of two");
+  float* x = a.f32(0, static_cast<double>(rows) * static_cast<double>(n));
+  if (rows > 0 && n > 1) fwht(x, rows, n);
+  return info.Env().Undefined();
+}
+
 Napi::Value Kernel_rowPairDots(const Napi::CallbackInfo& info) {
   const Args a(info, manifest::rowPairDots);
   const long k = a.count(5), n = a.count(6);

@@ -553,4 +553,20 @@ void rowPairDots(const float* a, const float* b, const int32_t* aRows, const int
   });
 }
 
+void fwht(float* x, long rows, long n) {
+  // Rows in parallel; within a row the butterflies run in the fixed radix-2 order (deterministic).
+  parallelFor(rows, std::max<long>(1, kGrain / std::max<long>(n, 1)), [&](long rb, long re) {
+    for (long r = rb; r < re; r++) {
+      float* v = x + r * n;
+      for (long h = 1; h < n; h *= 2)
+        for (long i = 0; i < n; i += 2 * h)
+          for (long j = i; j < i + h; j++) {
+            const float a = v[j], b = v[j + h];
+            v[j] = a + b;
+            v[j + h] = a - b;
+          }
+    }
+  });
+}
+
 }  // namespace attune

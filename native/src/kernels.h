@@ -35,6 +35,7 @@ void bf16ToF32(const uint16_t* src, float* dst, long n);
 double sumSquares(const float* x, long n);
 void gatherRows(const void* table, bool bf16, const int32_t* ids, float* out, long n, long dim);
 void scatterAddRows(const float* g, const int32_t* ids, float* gTable, long n, long dim);
+void fwht(float* x, long rows, long n);
 void rowPairDots(const float* a, const float* b, const int32_t* aRows, const int32_t* bRows, float* out, long k,
                  long n);
 

@@ -352,6 +352,14 @@ inline constexpr Arg rowPairDots_args[] = {
 inline constexpr Kernel rowPairDots{"rowPairDots", 7, rowPairDots_args,
                               "float a, float b, i32 aRows[k], i32 bRows[k], float out[k] out, count k, count n"};
 
+inline constexpr Arg fwht_args[] = {
+    {"x", Kind::Float, false, nullptr, 0},
+    {"rows", Kind::Count, false, nullptr, 0},
+    {"n", Kind::Count, false, nullptr, 0},
+};
+inline constexpr Kernel fwht{"fwht", 3, fwht_args,
+                              "float x[rows*n] inout, count rows, count n"};
+
 inline constexpr Arg linearCrossEntropy_args[] = {
     {"h", Kind::Float, false, nullptr, 0},
     {"w", Kind::FloatOrBf16, false, nullptr, 0},
@@ -506,7 +514,7 @@ inline constexpr Kernel sumSquares{"sumSquares", 2, sumSquares_args,
 
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &fwht, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
 
 }  // namespace manifest
 }  // namespace attune
@@ -537,6 +545,7 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackwa
   X(gatherRows) \
   X(scatterAddRows) \
   X(rowPairDots) \
+  X(fwht) \
   X(linearCrossEntropy) \
   X(linearCrossEntropyBackward) \
   X(linearCrossEntropyBf16) \

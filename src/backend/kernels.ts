@@ -354,6 +354,13 @@ export interface Kernels {
     k: number,
     n: number,
   ): void;
+  /**
+   * In-place unnormalised fast Walsh–Hadamard transform of each of the `rows` rows of `x` [rows, n]
+   * (n a power of two; 0 and 1 are no-ops): `x_row <- H_n x_row` with H_n the Sylvester Hadamard
+   * matrix (entries +-1, `H_n H_n = n I`), in O(n log n) butterflies per row, each in a fixed order
+   * (deterministic).
+   */
+  fwht(x: FloatArray, rows: number, n: number): void;
 
   // ---- losses --------------------------------------------------------------------------------
   /**

@@ -423,6 +423,9 @@ export const KERNELS = {
       count('n'),
     ],
   },
+  fwht: {
+    args: [float('x', inout('rows*n')), count('rows'), count('n')],
+  },
   linearCrossEntropy: { args: LCE_ARGS },
   linearCrossEntropyBackward: { args: LCE_BACKWARD_ARGS },
   linearCrossEntropyBf16: { args: LCE_ARGS },

@@ -104,6 +104,25 @@ export function rowPairDots(
   }
 }
 
+/** In place: each row of x [rows, n] becomes H_n times it (unnormalised Walsh–Hadamard; n a power of two). */
+export function fwht(x: FloatArray, rows: number, n: number): void {
+  if (n > 1 && (n & (n - 1)) !== 0) throw new RangeError(`fwht: n ${n} must be a power of two`);
+  if (x.length < rows * n) throw new RangeError(`fwht: x has ${x.length} elements, rows*n needs ${rows * n}`);
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    for (let h = 1; h < n; h *= 2) {
+      for (let i = o; i < o + n; i += 2 * h) {
+        for (let j = i; j < i + h; j++) {
+          const a = x[j]!;
+          const b = x[j + h]!;
+          x[j] = a + b;
+          x[j + h] = a - b;
+        }
+      }
+    }
+  }
+}
+
 /** out[i] = keep ? x[i] / (1 - p) : 0 with keep iff philoxUniform(seed, offset + i) >= p. out may alias x. */
 export function dropout(
   x: FloatArray,

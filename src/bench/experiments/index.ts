@@ -8,6 +8,7 @@ import './clear.ts';
 import './dpo.ts';
 import './first.ts';
 import './fusion.ts';
+import './intrinsic-d90.ts';
 import './know-unknown.ts';
 import './lt-sft-compose.ts';
 import './masked-thought.ts';

@@ -8,6 +8,7 @@ export * from './embedding.ts';
 export * from './loss.ts';
 export * from './matmul.ts';
 export * from './norm.ts';
+export * from './projection.ts';
 export * from './reduce.ts';
 export * from './rope.ts';
 export * from './shape.ts';

@@ -414,6 +414,12 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     rtol: 1e-5,
     atol: 1e-5,
   },
+  fwht: {
+    // n powers of two (0 and 1 are no-ops); rows 0 reads nothing; 17 rows: an odd size above a SIMD width
+    points: [0, 1, 2, 8, 64, 1024].flatMap((n) => [0, 1, 3, 17].map((rows) => ({ rows, n }))),
+    rtol: 1e-5,
+    atol: 1e-4,
+  },
   linearCrossEntropy: {
     points: [
       [1, 1, 1],

@@ -9,6 +9,7 @@ import {
   crossEntropy,
   fromArray,
   mul,
+  pool,
   Rng,
   reshape,
   scope,
@@ -53,7 +54,7 @@ function ids(B: number, T: number): Tensor {
 }
 
 /** Loss value, every trainable gradient (by name) and every dropout site's offset after the step. */
-function step(model: CausalLM, checkpointing: boolean) {
+function step(model: CausalLM, checkpointing: boolean, T = 6) {
   model.activationCheckpointing = checkpointing;
   model.train();
   model.setDropoutKey(3);
@@ -61,13 +62,13 @@ function step(model: CausalLM, checkpointing: boolean) {
     p.grad?.release();
     p.grad = null;
   }
-  const input = ids(2, 6);
+  const input = ids(2, T);
   const loss = scope(() => {
     const hidden = model.forwardHidden(input);
     const logits = model.logits(reshape(hidden, [-1, hidden.shape[2]!]));
     const labels = fromArray(
       Int32Array.from(input.data as Int32Array, (v) => (v + 1) % VOCAB),
-      [12],
+      [2 * T],
       {
         dtype: 'i32',
       },
@@ -77,6 +78,7 @@ function step(model: CausalLM, checkpointing: boolean) {
     backward(l);
     return value;
   });
+  input.release();
   const grads = new Map<string, Float32Array>();
   for (const [name, p] of model.namedTrainableParameters()) {
     assert.ok(p.grad, `${name} got a gradient`);
@@ -132,6 +134,40 @@ describe('activation checkpointing', () => {
     const b = step(model, true);
     const name = 'model.layers.0.mlp.up_proj.weight';
     assert.notDeepEqual(b.grads.get(name), a.grads.get(name));
+  });
+});
+
+describe('activation checkpointing memory', () => {
+  it('a deeper llama: lower peak pool bytes during the step, and no buffer leaks', () => {
+    const config = llamaConfigJson({
+      vocabSize: VOCAB,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numLayers: 6,
+      numHeads: 4,
+      numKvHeads: 2,
+    });
+    const model = createModel(config, { seed: 2 });
+    const measure = (checkpointing: boolean) => {
+      step(model, checkpointing, 64); // warm the pool
+      for (const p of model.parameters()) {
+        p.grad?.release();
+        p.grad = null;
+      }
+      const before = pool.snapshot().liveBytes;
+      pool.resetPeak();
+      step(model, checkpointing, 64);
+      for (const p of model.parameters()) {
+        p.grad?.release();
+        p.grad = null;
+      }
+      return { peak: pool.snapshot().peakLiveBytes - before, leaked: pool.snapshot().liveBytes - before };
+    };
+    const plain = measure(false);
+    const ckpt = measure(true);
+    assert.equal(plain.leaked, 0);
+    assert.equal(ckpt.leaked, 0, 'the recompute frees everything it made');
+    assert.ok(ckpt.peak < plain.peak, `peak with checkpointing ${ckpt.peak} < without ${plain.peak}`);
   });
 });
 

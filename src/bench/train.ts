@@ -4,7 +4,8 @@
  * step as ../shared/anchors/torch_llama_bench.py: LoRA r=8 alpha=16 on q_proj and v_proj (or full
  * fine-tuning), AdamW, batch x seq random tokens, every token supervised, in f32 or bf16-mixed
  * precision (as `precision:` of a training config). Reports tokens/s, seconds per step, the
- * process's peak RSS (VmHWM) and which GEMM path ran (`gemm_path`).
+ * process's peak RSS (VmHWM) and which GEMM path ran (`gemm_path`). Presets: SmolLM2-135M's shape
+ * (default), Qwen2.5-0.5B's and a tiny one; `activationCheckpointing` recomputes each layer in backward.
  */
 import { readFileSync } from 'node:fs';
 import { backendInfo, nativeBf16Path } from '../backend/index.ts';
@@ -26,6 +27,16 @@ export const TRAIN_PRESETS = {
     numHeads: 9,
     numKvHeads: 3,
   },
+  /** Qwen2.5-0.5B's shape (q/k/v bias, 14 heads / 2 KV heads, tied embeddings of a 151936 vocabulary). */
+  'qwen2.5-0.5b': {
+    vocabSize: 151936,
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    modelType: 'qwen2',
+  },
   tiny: { vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2 },
 } as const;
 
@@ -42,6 +53,8 @@ export interface TrainBenchOptions {
   steps?: number;
   /** Override the number of layers (quick runs). */
   layers?: number;
+  /** Recompute each decoder layer in backward instead of keeping its activations (default false). */
+  activationCheckpointing?: boolean;
 }
 
 /** Peak resident set size of this process in MB (VmHWM), or null where /proc is missing. */
@@ -84,6 +97,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
     seq: options.seq ?? 256,
     steps: options.steps ?? 3,
     layers: options.layers ?? 0,
+    activationCheckpointing: options.activationCheckpointing ?? false,
   };
   const tuner = tuners.get(o.method);
   const tunerConfig = tuner.fromOptions(tuner.options.parse({}), { seed: 0 });
@@ -94,6 +108,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
   const baseParameters = new Set(model.parameters());
   const adapter = tuner.apply(model, tunerConfig);
   applyTrainPrecision(model, o.precision, baseParameters);
+  model.activationCheckpointing = o.activationCheckpointing;
   model.train();
   const params = adapter.trainableParameters();
   const optimizer = new AdamW(params, { lr: 1e-4, weightDecay: 0 });
@@ -124,6 +139,7 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
       dtype: o.dtype,
       precision: o.precision,
       gemm_path: gemmPathOf(o.precision),
+      activation_checkpointing: o.activationCheckpointing,
       layers: o.layers > 0 ? o.layers : TRAIN_PRESETS[o.preset].numLayers,
       batch: o.batch,
       seq: o.seq,

@@ -7,7 +7,7 @@
  * modules tuners may adapt. Architectures extend this class; the `model_type` registry
  * (registry.ts) builds them from config.json.
  */
-import { Conv1D, Dropout, Linear, Module } from '../nn/index.ts';
+import { Conv1D, checkpointModule, Dropout, Linear, Module } from '../nn/index.ts';
 
 export { mixSeed } from '../nn/index.ts';
 
@@ -17,6 +17,7 @@ import {
   linearCrossEntropy,
   matmul,
   reshape,
+  scope,
   type Tensor,
 } from '../tensor/index.ts';
 import type { AttentionProbe } from './attention-probe.ts';
@@ -88,6 +89,12 @@ export abstract class CausalLM extends Module {
    * take positions 0..n-1, and `forwardHidden` returns the real tokens' positions only. Null: none.
    */
   sequencePrefix: SequencePrefix | null = null;
+  /**
+   * Activation checkpointing (`train.activation_checkpointing`): each decoder layer keeps only its
+   * input during a recorded forward and is recomputed in backward (nn/checkpoint.ts). Off by default;
+   * never used with a KV cache (inference records no tape anyway).
+   */
+  activationCheckpointing = false;
 
   /**
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
@@ -97,6 +104,17 @@ export abstract class CausalLM extends Module {
 
   /** The [vocab, hidden] matrix of the LM head (the embedding matrix when tied). */
   abstract lmHeadWeight(): Tensor;
+
+  /**
+   * One decoder layer of `forwardHidden`: `forward(input)` in a scope (its intermediates freed as
+   * soon as the layer is done, except those the tape keeps), checkpointed when
+   * `activationCheckpointing` is on and there is no cache.
+   */
+  protected runLayer(layer: Module, input: Tensor, cache: unknown, forward: (x: Tensor) => Tensor): Tensor {
+    if (this.activationCheckpointing && !cache)
+      return scope(() => checkpointModule(layer, (x) => scope(() => forward(x)), input));
+    return scope(() => forward(input));
+  }
 
   /**
    * Register the untied LM head `lm_head` (a bias-free [vocab, hidden] Linear, zeros until loaded),

@@ -1,4 +1,5 @@
 /** nn/: Module, Parameter and the basic layers models are built from. */
+export * from './checkpoint.ts';
 export * from './conv1d.ts';
 export * from './dropout.ts';
 export * from './embedding.ts';

@@ -1,5 +1,6 @@
 /** tensor/: Tensor, creation, autograd, scopes, RNG and every op. */
 export * from './autograd.ts';
+export * from './checkpoint.ts';
 export * from './creation.ts';
 export * from './dtype.ts';
 export * from './linalg/index.ts';

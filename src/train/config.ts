@@ -131,6 +131,12 @@ export const trainConfigSchema = z
           .lt(1)
           .default(0)
           .describe('residual-stream dropout rate during training'),
+        activation_checkpointing: z
+          .boolean()
+          .default(false)
+          .describe(
+            'recompute each decoder layer in backward instead of keeping its activations (less memory, about one more forward of compute; gradients identical)',
+          ),
       })
       .strict()
       .describe('optimisation'),

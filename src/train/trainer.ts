@@ -263,6 +263,7 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     throw new ConfigError(`method '${config.method.name}' left no trainable parameter`);
   // once the tuner has said what trains: bf16-mixed stores the frozen base in bf16, GEMMs in bf16
   applyTrainPrecision(model, config.precision, baseParameters);
+  model.activationCheckpointing = config.train.activation_checkpointing;
   model.train();
   const loader = new DataLoader(train.examples, {
     batchSize: config.train.batch_size,

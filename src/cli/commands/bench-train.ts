@@ -41,6 +41,11 @@ const options = {
     description: "override the preset's layer count (0 = the preset's)",
     default: 0,
   },
+  'activation-checkpointing': {
+    type: 'boolean',
+    description: 'recompute each decoder layer in backward instead of keeping its activations',
+    default: false,
+  },
   json: jsonOption,
 } as const;
 
@@ -52,7 +57,8 @@ export const benchTrainCommand = defineCommand({
 anchor (../shared/anchors/torch_llama_bench.py). Peak RSS is the process's VmHWM, so run one bench
 per process. --precision bf16-mixed runs the Linear GEMMs with bf16 inputs and f32 accumulation (AMX
 or AVX512-BF16 where the CPU has them; the row's gemm_path names the path that ran) and, for LoRA,
-builds the frozen base in bf16 (the row's dtype). --json prints
+builds the frozen base in bf16 (the row's dtype). --activation-checkpointing keeps only each decoder
+layer's input and recomputes the layer in backward (train.activation_checkpointing). --json prints
 the bench envelope as the last stdout line.
 
 ${BENCH_OUTPUT_NOTE}`,
@@ -61,11 +67,13 @@ ${BENCH_OUTPUT_NOTE}`,
     'attune bench train --method lora --json',
     'attune bench train --method full --batch 4 --seq 256',
     'attune bench train --method lora --precision bf16-mixed --json',
+    'attune bench train --preset qwen2.5-0.5b --dtype bf16 --activation-checkpointing --json',
   ],
   async run(args, io) {
     const v = args.values;
     const { preset, method, dtype, precision, batch, seq, steps, layers } = v;
-    const settings = { preset, method, dtype, precision, batch, seq, steps, layers };
+    const activationCheckpointing = v['activation-checkpointing'];
+    const settings = { preset, method, dtype, precision, batch, seq, steps, layers, activationCheckpointing };
     io.note(
       `bench train: ${settings.method} on ${settings.preset} (${settings.dtype}, ${settings.precision}), batch ${settings.batch} x seq ${settings.seq} ...`,
     );

@@ -23,7 +23,6 @@ import {
   Rng,
   relu,
   reshape,
-  scope,
   silu,
   slice,
   type Tensor,
@@ -261,7 +260,7 @@ export class Gpt2LMHeadModel extends CausalLM {
       // autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => block.forward(input, { cache, layerIndex, probe, prefixKv }));
+      x = this.runLayer(block, input, cache, (h) => block.forward(h, { cache, layerIndex, probe, prefixKv }));
     }
     advanceCaches(cache, TT);
     return dropLeading(layerNorm(x, t.ln_f.weight, t.ln_f.bias, this.config.layerNormEps), plan);

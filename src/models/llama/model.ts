@@ -16,7 +16,6 @@ import {
   rmsNorm,
   rope,
   ropeTables,
-  scope,
   swiglu,
   type Tensor,
   Tensor as TensorClass,
@@ -292,11 +291,11 @@ export class LlamaForCausalLM extends CausalLM {
     this.model.layers.at(0); // throws early for an empty stack
     let i = 0;
     for (const layer of this.model.layers) {
-      // one scope per layer: its intermediates are freed as soon as the layer is done, except
-      // those the autograd tape keeps for backward
       const input = x;
       const layerIndex = i++;
-      x = scope(() => layer.forward(input, { positions, cos, sin, cache, layerIndex, probe, prefixKv }));
+      x = this.runLayer(layer, input, cache, (h) =>
+        layer.forward(h, { positions, cos, sin, cache, layerIndex, probe, prefixKv }),
+      );
     }
     advanceCaches(cache, TT);
     return dropLeading(rmsNorm(x, normWeight, this.config.rmsNormEps), plan);

@@ -37,3 +37,4 @@ export * from './score-records.ts';
 export * from './scores/registry.ts';
 export * from './scores.ts';
 export * from './upo-judge.ts';
+export * from './active/index.ts';

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../errors.ts';
 import { Rng } from '../tensor/rng.ts';
+import type { LabelOracle } from '../uq/active/oracle.ts';
 import {
   peopleIn,
   RELATIONS,
@@ -14,7 +15,6 @@ import {
   type World,
   type WorldSplit,
 } from './generate.ts';
-import type { LabelOracle } from '../uq/active/oracle.ts';
 import { trainingQuestions } from './render.ts';
 import { qaPrompt } from './templates.ts';
 

@@ -26,6 +26,7 @@ import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { roundsCommand } from './rounds.ts';
+import { activeCommand } from './active.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { sweepCommand } from './sweep.ts';
@@ -56,6 +57,7 @@ export const commands: readonly Command[] = [
   trainCommand,
   distillCommand,
   roundsCommand,
+  activeCommand,
   sweepCommand,
   workerCommand,
   exportCommand,

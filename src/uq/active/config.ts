@@ -15,11 +15,16 @@ import { activeStrategies } from './strategy.ts';
 const poolSchema = z.union([
   z
     .object({
-      world: z.string().min(1).describe("a world folder: its unlabeled question pool (taught people's questions)"),
+      world: z
+        .string()
+        .min(1)
+        .describe("a world folder: its unlabeled question pool (taught people's questions)"),
       seed: z.number().int().default(0).describe("seed of the pool's order"),
     })
     .strict(),
-  z.object({ file: z.string().min(1).describe('a JSONL of {id?, prompt} (id defaults to the line number)') }).strict(),
+  z
+    .object({ file: z.string().min(1).describe('a JSONL of {id?, prompt} (id defaults to the line number)') })
+    .strict(),
 ]);
 
 const oracleSchema = z.union([
@@ -48,7 +53,11 @@ export const activeSchema = z
       })
       .strict()
       .default({ passes: 3, p: 0.1 }),
-    eval: z.string().nullable().default(null).describe('a JSONL of {prompt, answer}: exact-match accuracy per round'),
+    eval: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('a JSONL of {prompt, answer}: exact-match accuracy per round'),
     max_new_tokens: z.number().int().positive().default(16).describe('longest greedy answer scored'),
     seed: z.number().int().default(0).describe('seed of the random choices'),
     out: z.string().min(1).describe('output folder: round-<k>/ each round'),
@@ -70,7 +79,11 @@ const KEYS = Object.keys(activeSchema.shape);
 const at = (base: string, p: string) => (isAbsolute(p) ? p : resolve(base, p));
 
 /** Validate a parsed active config (train fields plus the active fields); paths relative to `baseDir`. */
-export function validateActiveConfig(raw: Record<string, unknown>, where: string, baseDir: string): ActiveConfig {
+export function validateActiveConfig(
+  raw: Record<string, unknown>,
+  where: string,
+  baseDir: string,
+): ActiveConfig {
   const activeRaw: Record<string, unknown> = {};
   const trainRaw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) (KEYS.includes(k) ? activeRaw : trainRaw)[k] = v;
@@ -83,7 +96,8 @@ export function validateActiveConfig(raw: Record<string, unknown>, where: string
     validateTrainConfig({ ...trainRaw, data: { ...data, train: data.train ?? out }, output_dir: out }, where),
     baseDir,
   );
-  const pool = 'world' in a.pool ? { ...a.pool, world: at(baseDir, a.pool.world) } : { file: at(baseDir, a.pool.file) };
+  const pool =
+    'world' in a.pool ? { ...a.pool, world: at(baseDir, a.pool.world) } : { file: at(baseDir, a.pool.file) };
   const oracle =
     a.oracle.name === 'world'
       ? { ...a.oracle, world: at(baseDir, a.oracle.world) }

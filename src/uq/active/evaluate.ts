@@ -4,7 +4,11 @@ import type { EvalRecord } from '../predict.ts';
 import { greedyAnswers, type ScoringModel } from './score.ts';
 
 /** Fraction of `records` whose greedy answer matches the reference under the `exact` grader. */
-export function greedyAccuracy(m: ScoringModel, records: readonly EvalRecord[], maxNewTokens: number): number {
+export function greedyAccuracy(
+  m: ScoringModel,
+  records: readonly EvalRecord[],
+  maxNewTokens: number,
+): number {
   const items = records.map((r, i) => {
     if (typeof r.prompt !== 'string') throw new Error(`active eval: record ${i + 1} has no prompt`);
     return { id: String(i), prompt: r.prompt };

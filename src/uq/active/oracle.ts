@@ -53,9 +53,17 @@ export function readLabelsFile(path: string): Map<string, string> {
         throw new DataError(path, i + 1, 'expected a JSON object {id, answer}');
       const id = typeof r.id === 'number' ? String(r.id) : r.id;
       if (typeof id !== 'string' || id === '')
-        throw new DataError(path, i + 1, `field 'id' must be a non-empty string, found ${JSON.stringify(r.id)}`);
+        throw new DataError(
+          path,
+          i + 1,
+          `field 'id' must be a non-empty string, found ${JSON.stringify(r.id)}`,
+        );
       if (typeof r.answer !== 'string')
-        throw new DataError(path, i + 1, `field 'answer' must be a string, found ${JSON.stringify(r.answer)}`);
+        throw new DataError(
+          path,
+          i + 1,
+          `field 'answer' must be a string, found ${JSON.stringify(r.answer)}`,
+        );
       if (labels.has(id)) throw new DataError(path, i + 1, `id '${id}' is labelled twice`);
       labels.set(id, r.answer.trim());
     });

@@ -40,7 +40,11 @@ export function readPoolFile(path: string): PoolItem[] {
         );
       const id = r.id === undefined ? String(i + 1) : typeof r.id === 'number' ? String(r.id) : r.id;
       if (typeof id !== 'string' || id === '')
-        throw new DataError(path, i + 1, `field 'id' must be a non-empty string, found ${JSON.stringify(r.id)}`);
+        throw new DataError(
+          path,
+          i + 1,
+          `field 'id' must be a non-empty string, found ${JSON.stringify(r.id)}`,
+        );
       if (seen.has(id)) throw new DataError(path, i + 1, `id '${id}' appears twice in the pool`);
       seen.add(id);
       out.push({ id, prompt: r.prompt });
@@ -55,12 +59,18 @@ export function labelBudget(seedLabels: number, rounds: number, perRound: number
 }
 
 /** ConfigError unless the pool holds the whole label budget (and every prompt is non-empty). */
-export function checkPool(pool: readonly PoolItem[], seedLabels: number, rounds: number, perRound: number): void {
+export function checkPool(
+  pool: readonly PoolItem[],
+  seedLabels: number,
+  rounds: number,
+  perRound: number,
+): void {
   const budget = labelBudget(seedLabels, rounds, perRound);
   if (pool.length < budget)
     throw new ConfigError(
       `active: the pool has ${pool.length} questions, fewer than the label budget ${budget} (seed_labels ${seedLabels} + rounds ${rounds} x per_round ${perRound})`,
     );
   const empty = pool.findIndex((q) => q.prompt.trim() === '');
-  if (empty >= 0) throw new ConfigError(`active: pool question ${empty + 1} (id '${pool[empty]!.id}') has an empty prompt`);
+  if (empty >= 0)
+    throw new ConfigError(`active: pool question ${empty + 1} (id '${pool[empty]!.id}') has an empty prompt`);
 }

@@ -12,3 +12,4 @@ import './know-unknown.ts';
 import './masked-thought.ts';
 import './portllm.ts';
 import './uq.ts';
+import './star.ts';

@@ -1,4 +1,6 @@
 /** Uncertainty: scores, grading, prediction, cascades, metrics and calibrators (docs/uq.md). */
+
+export * from './active/index.ts';
 export * from './bsdetector.ts';
 export * from './calibrate/apply.ts';
 export * from './calibrate/fit.ts';
@@ -37,4 +39,3 @@ export * from './score-records.ts';
 export * from './scores/registry.ts';
 export * from './scores.ts';
 export * from './upo-judge.ts';
-export * from './active/index.ts';

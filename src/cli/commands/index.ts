@@ -1,5 +1,6 @@
 /** Every `attune` command, in the order `attune --help` lists them. */
 import type { Command } from '../command.ts';
+import { activeCommand } from './active.ts';
 import { analyzeIntrudersCommand } from './analyze-intruders.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchGenerateCommand } from './bench-generate.ts';
@@ -26,7 +27,6 @@ import { inspectCommand } from './inspect.ts';
 import { mergeCommand } from './merge.ts';
 import { portCommand } from './port.ts';
 import { roundsCommand } from './rounds.ts';
-import { activeCommand } from './active.ts';
 import { scoreCommand } from './score.ts';
 import { serveCommand } from './serve.ts';
 import { sweepCommand } from './sweep.ts';

@@ -5,6 +5,7 @@
  * headline table. Each mark is an SVG element with a class (`point`, `bar`) so a browser test can
  * check that every row drew.
  */
+import { lineChart } from '../world/svg-chart.ts';
 import type { Headline, MethodRow, MethodsBenchResult, Spread } from './methods.ts';
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
@@ -125,6 +126,32 @@ function extraTable(rows: readonly MethodRow[]): string {
 <table id="extra"><tr><th>method</th><th>loss</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}</tr>\n${body}</table>`;
 }
 
+/**
+ * Learning curves: an experiment's extras named `curve_<metric>_<x>` (e.g. `curve_taught_40`, taught
+ * accuracy at 40 labels) draw one line per row over x, one chart per metric.
+ */
+function learningCurves(rows: readonly MethodRow[]): string {
+  const byMetric = new Map<string, { name: string; points: [number, number][] }[]>();
+  for (const r of rows) {
+    const perMetric = new Map<string, [number, number][]>();
+    for (const [k, v] of Object.entries(r.extra ?? {})) {
+      const m = /^curve_(.+)_(\d+)$/.exec(k);
+      if (!m || v.mean === null) continue;
+      perMetric.set(m[1]!, [...(perMetric.get(m[1]!) ?? []), [Number(m[2]), v.mean]]);
+    }
+    for (const [metric, points] of perMetric)
+      byMetric.set(metric, [
+        ...(byMetric.get(metric) ?? []),
+        { name: label(r), points: points.sort((a, b) => a[0] - b[0]) },
+      ]);
+  }
+  return [...byMetric]
+    .map(([metric, series]) =>
+      lineChart({ title: `Learning curve: ${metric}`, xLabel: 'labels', yLabel: metric, series }),
+    )
+    .join('');
+}
+
 function headlineTable(hs: readonly Headline[]): string {
   const body = hs
     .map(
@@ -150,6 +177,7 @@ Mean ± std over seeds. AUROCs use the score <code>${esc(r.default_score)}</code
 <h2>Results</h2>
 ${resultTable(rows)}
 ${extraTable(rows)}
+${learningCurves(rows)}
 <h2>Headlines</h2>
 ${headlineTable(r.headlines)}
 </body></html>

@@ -116,6 +116,11 @@ export interface LoraConfig {
   layersPattern?: string | readonly string[] | null;
   /** PEFT `lora_bias`: a trainable, zero-initialised bias on lora_B (default false; init 'kaiming' only, no DoRA / KaSA). */
   loraBias?: boolean;
+  /**
+   * Weight decay of the lora_B matrices only, overriding the optimizer's (STAR's calibration
+   * constraint, decay 0.5 on B); null (default) = the optimizer's weight decay for every matrix.
+   */
+  loraBWeightDecay?: number | null;
 }
 
 /** How init 'corda' gets its triplets (PEFT's corda_config plus Attune's calibration data fields). */
@@ -180,6 +185,7 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'layersToTransform',
   'layersPattern',
   'loraBias',
+  'loraBWeightDecay',
 ];
 
 function isTargetModules(value: unknown): value is TargetModules {
@@ -263,6 +269,11 @@ export function resolveLoraConfig(
           : 'lora: lora_bias is not supported with KaSA (kasa_config)',
     );
   }
+  const loraBWeightDecay = c.loraBWeightDecay ?? null;
+  if (loraBWeightDecay !== null && !(typeof loraBWeightDecay === 'number' && loraBWeightDecay >= 0))
+    throw new ConfigError(
+      `lora: loraBWeightDecay must be a non-negative number or null, found ${JSON.stringify(loraBWeightDecay)}`,
+    );
   let corda = c.corda ?? null;
   if (init === 'corda' && Object.keys(rankPattern).length > 0)
     throw new ConfigError(
@@ -306,6 +317,7 @@ export function resolveLoraConfig(
     layersToTransform,
     layersPattern,
     loraBias,
+    loraBWeightDecay,
   };
 }
 
@@ -625,6 +637,15 @@ export class LoraAdapter implements Adapter {
   /** The LoRA matrices that require grad, with their model names. */
   namedTrainableParameters(): [string, Parameter][] {
     return this.namedLoraParameters().filter(([, p]) => p.requiresGrad);
+  }
+
+  /** lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias), else none. */
+  weightDecayOverrides(): Map<Parameter, number> {
+    const decay = this.config.loraBWeightDecay;
+    const out = new Map<Parameter, number>();
+    if (decay === null) return out;
+    for (const [, l] of this.layerList) if (l.lora_B.weight.requiresGrad) out.set(l.lora_B.weight, decay);
+    return out;
   }
 
   /** The LoRA matrices that require grad. */
@@ -953,6 +974,14 @@ export const loraOptions = z.object({
     .describe(
       'DoRA: a trainable magnitude per output feature, output (m / ||W + scaling B A||) (W + scaling B A) x',
     ),
+  lora_b_weight_decay: z
+    .number()
+    .min(0)
+    .nullable()
+    .default(null)
+    .describe(
+      "(Attune) weight decay of the lora_B matrices only, overriding the optimizer's weight_decay for them (STAR's calibration constraint: 0.5); null = the optimizer's for every matrix",
+    ),
 });
 
 /** The 'lora' tuner (peft_type "LORA"). */
@@ -981,6 +1010,7 @@ export const loraTuner: Tuner<LoraConfig> = {
       layersToTransform: o.layers_to_transform,
       layersPattern: o.layers_pattern,
       loraBias: o.lora_bias,
+      loraBWeightDecay: o.lora_b_weight_decay,
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {

@@ -78,6 +78,11 @@ export interface Adapter {
    * extras (GreenTrainer's FLOPs saved); absent when the method has none.
    */
   metrics?(): Record<string, number>;
+  /**
+   * Weight decays the method sets for some of its trainable parameters, overriding the optimizer's
+   * (LoRA's lora_b_weight_decay: decay on lora_B only); absent or empty when it sets none.
+   */
+  weightDecayOverrides?(): ReadonlyMap<Parameter, number>;
 }
 
 /** What a tuner's `afterStep` hook may ask of the optimizer. */

@@ -33,7 +33,7 @@ import { type CheckpointContents, latestCheckpoint, loadCheckpoint, saveCheckpoi
 import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { initFromAdapter } from './init-adapter.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
-import { clipGradNorm, createOptimizer, type Optimizer } from './optim/index.ts';
+import { clipGradNorm, createOptimizer, type Optimizer, type ParamGroup } from './optim/index.ts';
 import { applyTrainPrecision, baseStorageDtype } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
 import { addAuxiliaryLoss, evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
@@ -160,13 +160,40 @@ function normParameterNames(model: CausalLM): Set<string> {
   return names;
 }
 
-function buildOptimizer(config: TrainConfig, model: CausalLM, params: [string, Parameter][]): Optimizer {
-  // no weight decay on biases and norm weights (as HF's Trainer: by layer type, so GPT-2's ln_* too)
-  const norms = normParameterNames(model);
-  const isNoDecay = (n: string) => n.endsWith('.bias') || norms.has(n);
-  const decay = params.filter(([n]) => !isNoDecay(n)).map(([, p]) => p);
-  const noDecay = params.filter(([n]) => isNoDecay(n)).map(([, p]) => p);
-  const groups = [{ params: decay }, ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : [])];
+/**
+ * The optimizer's parameter groups: no weight decay on biases and norm weights (as HF's Trainer: by
+ * layer type, so GPT-2's ln_* too); a parameter the adapter sets a weight decay for
+ * (`weightDecayOverrides`, e.g. LoRA's lora_b_weight_decay) gets that one, grouped by value.
+ */
+export function optimizerGroups(
+  params: readonly [string, Parameter][],
+  noDecayNames: ReadonlySet<string>,
+  overrides: ReadonlyMap<Parameter, number> = new Map(),
+): ParamGroup[] {
+  const isNoDecay = (n: string) => n.endsWith('.bias') || noDecayNames.has(n);
+  const free = params.filter(([, p]) => !overrides.has(p));
+  const decay = free.filter(([n]) => !isNoDecay(n)).map(([, p]) => p);
+  const noDecay = free.filter(([n]) => isNoDecay(n)).map(([, p]) => p);
+  const byValue = new Map<number, Parameter[]>();
+  for (const [, p] of params) {
+    const wd = overrides.get(p);
+    if (wd === undefined) continue;
+    byValue.set(wd, [...(byValue.get(wd) ?? []), p]);
+  }
+  return [
+    { params: decay },
+    ...(noDecay.length > 0 ? [{ params: noDecay, weightDecay: 0 }] : []),
+    ...[...byValue].map(([weightDecay, ps]) => ({ params: ps, weightDecay })),
+  ];
+}
+
+function buildOptimizer(
+  config: TrainConfig,
+  model: CausalLM,
+  params: [string, Parameter][],
+  adapter: Adapter,
+): Optimizer {
+  const groups = optimizerGroups(params, normParameterNames(model), adapter.weightDecayOverrides?.());
   return createOptimizer(config.optimizer, groups, config.train.lr);
 }
 
@@ -284,7 +311,7 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     loader,
     transforms,
     padTokenId: padTokenIdOf(tokenizer),
-    optimizer: buildOptimizer(config, model, params),
+    optimizer: buildOptimizer(config, model, params, adapter),
     params,
     baseModelName: name,
   };

@@ -1,4 +1,6 @@
 /** Uncertainty: scores, grading, prediction, cascades, metrics and calibrators (docs/uq.md). */
+
+export * from './active/index.ts';
 export * from './bsdetector.ts';
 export * from './calibrate/apply.ts';
 export * from './calibrate/fit.ts';

@@ -1,5 +1,6 @@
 /** The benchmark world: generate a seeded fictional world, render it as training and evaluation data, grade answers. */
 
+export * from './active-sources.ts';
 export * from './corrupt.ts';
 export * from './corrupt-score.ts';
 export * from './corrupt-write.ts';

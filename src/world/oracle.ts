@@ -2,10 +2,11 @@
  * An unlabeled question pool with the world as the labelling oracle (for active learning): the
  * pool lists questions about the taught people in every training wording, without answers; the
  * oracle answers one question per call and counts its calls (a label's cost), so a learner's label
- * budget can be checked. `LabelOracle` is the interface other oracles (a JSONL of labels) implement.
+ * budget can be checked. `LabelOracle` (src/uq/active/oracle.ts) is the interface other oracles (a JSONL of labels) implement.
  */
 import { ConfigError } from '../errors.ts';
 import { Rng } from '../tensor/rng.ts';
+import type { LabelOracle } from '../uq/active/oracle.ts';
 import {
   peopleIn,
   RELATIONS,
@@ -27,13 +28,7 @@ export interface PoolQuestion {
   relation: Relation;
 }
 
-/** Something that labels pool questions, one call each. */
-export interface LabelOracle {
-  /** The answer (trimmed, without the leading space of a completion) to `question`. */
-  label(question: Pick<PoolQuestion, 'id'>): string;
-  /** Labels given so far. */
-  readonly calls: number;
-}
+export { type LabelOracle, LabelsOracle } from '../uq/active/oracle.ts';
 
 /** What a question pool is drawn from. */
 export interface QuestionPoolOptions {
@@ -89,25 +84,5 @@ export class WorldOracle implements LabelOracle {
       throw new ConfigError(`oracle: question id '${question.id}' names no person and relation of the world`);
     this.count++;
     return relationValue(person, relation as Relation);
-  }
-}
-
-/** An oracle over given labels (id -> answer), e.g. read from a JSONL of labels; counts its calls. */
-export class LabelsOracle implements LabelOracle {
-  private count = 0;
-
-  constructor(private readonly labels: ReadonlyMap<string, string>) {}
-
-  /** Labels given so far. */
-  get calls(): number {
-    return this.count;
-  }
-
-  /** The label of `question`; an id without one is a ConfigError. */
-  label(question: Pick<PoolQuestion, 'id'>): string {
-    const answer = this.labels.get(question.id);
-    if (answer === undefined) throw new ConfigError(`oracle: no label for question '${question.id}'`);
-    this.count++;
-    return answer;
   }
 }

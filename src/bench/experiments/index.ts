@@ -15,3 +15,4 @@ import './masked-thought.ts';
 import './portllm.ts';
 import './selection.ts';
 import './uq.ts';
+import './star.ts';

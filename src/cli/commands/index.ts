@@ -1,5 +1,6 @@
 /** Every `attune` command, in the order `attune --help` lists them. */
 import type { Command } from '../command.ts';
+import { activeCommand } from './active.ts';
 import { analyzeIntrudersCommand } from './analyze-intruders.ts';
 import { benchGemmCommand } from './bench-gemm.ts';
 import { benchGenerateCommand } from './bench-generate.ts';
@@ -58,6 +59,7 @@ export const commands: readonly Command[] = [
   trainCommand,
   distillCommand,
   roundsCommand,
+  activeCommand,
   sweepCommand,
   workerCommand,
   exportCommand,

@@ -66,3 +66,4 @@ export {
   type WriteWorldResult,
   writeWorld,
 } from './write.ts';
+export * from './steps.ts';

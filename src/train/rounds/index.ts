@@ -3,3 +3,4 @@ export * from './config.ts';
 export * from './pairs.ts';
 export * from './rewards.ts';
 export * from './rounds.ts';
+export * from './mcts.ts';

@@ -104,6 +104,8 @@ export function checkSteps(response: string): (boolean | null)[] {
 }
 
 /** SFT records teaching the stepped format: `{prompt, completion: " " + solution}`. */
-export function steppedSftRecords(questions: readonly SteppedQuestion[]): { prompt: string; completion: string }[] {
+export function steppedSftRecords(
+  questions: readonly SteppedQuestion[],
+): { prompt: string; completion: string }[] {
   return questions.map((q) => ({ prompt: q.prompt, completion: ` ${q.solution}` }));
 }

@@ -31,7 +31,8 @@ const options = {
 /** `attune rounds CONFIG.yaml [--set k=v ...] [--resume] [--overwrite] [--json]`. */
 export const roundsCommand = defineCommand({
   name: 'rounds',
-  summary: 'Self-improvement rounds: on-policy preference pairs + DPO, UPO, LiST self-training, MCTS step pairs',
+  summary:
+    'Self-improvement rounds: on-policy preference pairs + DPO, UPO, LiST self-training, MCTS step pairs',
   positionals: [
     { name: 'config.yaml', description: 'a train config (docs/config.md) plus rounds: {kind, prompts, ...}' },
   ],
@@ -92,8 +93,7 @@ Rewards: ${listRewards()
               bar?.stop();
               bar = null;
             }
-          }
-          else if (e.type === 'round-done') {
+          } else if (e.type === 'round-done') {
             const s = e.summary;
             io.note(
               `rounds: round ${s.round}: ${s.kept} of ${s.candidates} kept${s.nodes !== undefined ? ` (${s.nodes} nodes expanded)` : ''}, mean score ${s.mean_score.toFixed(4)}, final loss ${s.final_loss.toFixed(4)}`,

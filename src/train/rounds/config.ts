@@ -95,12 +95,8 @@ export const roundsSchema = z
       .number()
       .positive()
       .default(MCTS_DEFAULTS.time_s)
-      .describe('mcts: wall-time budget of one prompt\'s search, seconds'),
-    mcts_delimiter: z
-      .string()
-      .min(1)
-      .default(MCTS_DEFAULTS.delimiter)
-      .describe('mcts: what ends a step'),
+      .describe("mcts: wall-time budget of one prompt's search, seconds"),
+    mcts_delimiter: z.string().min(1).default(MCTS_DEFAULTS.delimiter).describe('mcts: what ends a step'),
     labelled: z
       .string()
       .nullable()

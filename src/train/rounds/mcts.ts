@@ -5,8 +5,9 @@
  * (text up to the step delimiter, e.g. ".") per edge:
  * - selection: from the root, the child maximising PUCT, Q + c * prior * sqrt(N(parent)) / (1 + N),
  *   where prior is the policy's probability of the step normalised over its siblings;
- * - expansion: `expand` candidate steps sampled from the current policy (seeded, temperature);
- *   identical texts merge into one child;
+ * - expansion: `expand` candidate steps sampled from the current policy (seeded, temperature),
+ *   each up to the delimiter (kept) or `stepTokens`; identical texts merge into one child; a sample
+ *   that ends on EOS or a newline ends the answer (a terminal child);
  * - evaluation: each new child is scored by a rollout of the policy to a final answer graded by the
  *   outcome reward (a child that already ends the answer is graded as it is). Only the outcome is
  *   used; the paper's self-evaluation term (the policy judging its own step) is not implemented;
@@ -261,12 +262,14 @@ export function searchSteps(
       const decoded = tokenizer.decode(r.generatedIds, { skipSpecialTokens: true });
       const atStep = decoded.indexOf(options.delimiter);
       const atLine = decoded.indexOf('\n');
-      const endsStep = r.stopReason === 'stop_string' && atStep >= 0 && (atLine < 0 || atStep < atLine);
+      const atDelimiter = r.stopReason === 'stop_string' && atStep >= 0 && (atLine < 0 || atStep < atLine);
+      // the answer ends on EOS or a newline; a step cut at step_tokens is a step without its delimiter
+      const terminal = r.stopReason === 'eos' || (r.stopReason === 'stop_string' && !atDelimiter);
       const body = (r.text ?? decoded).trim();
-      if (body === '' && !endsStep) continue; // the answer ends right here
-      const step = endsStep ? `${body}${options.delimiter}` : body;
+      if (body === '' && terminal) continue; // the answer ends right here
+      const step = atDelimiter ? `${body}${options.delimiter}` : body;
       const logprob = (r.tokenStats ?? []).reduce((s, t) => s + t.logprob, 0);
-      if (!steps.has(step)) steps.set(step, { logprob, terminal: !endsStep });
+      if (step !== '' && !steps.has(step)) steps.set(step, { logprob, terminal });
     }
     node.expanded = true;
     expanded++;

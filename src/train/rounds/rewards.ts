@@ -55,12 +55,12 @@ function noOptions(options: Record<string, unknown>, where: string, allowed: str
 }
 
 /** The gold answer of `item`, or a DataError naming its line. */
-function goldOf(item: RoundPrompt): string {
+function goldOf(item: RoundPrompt, reward = 'rule'): string {
   if (item.answer === undefined)
     throw new DataError(
       'rounds.prompts',
       item.line,
-      "rewards 'rule' and 'final_answer' need an 'answer' field on every prompt",
+      `reward '${reward}' needs an 'answer' field on every prompt`,
     );
   return item.answer;
 }
@@ -142,6 +142,8 @@ registerReward({
     if (typeof marker !== 'string' || marker === '')
       throw new ConfigError(`${where}.marker: expected a non-empty string, found ${JSON.stringify(marker)}`);
     return (_policy, samples) =>
-      samples.map((s) => ({ reward: finalAnswerOf(s.response, marker) === goldOf(s.item).trim() ? 1 : 0 }));
+      samples.map((s) => ({
+        reward: finalAnswerOf(s.response, marker) === goldOf(s.item, 'final_answer').trim() ? 1 : 0,
+      }));
   },
 });

@@ -4,14 +4,17 @@
  * rounds kind `mcts` (rounds.ts). Per prompt, a tree whose nodes are partial answers, one step
  * (text up to the step delimiter, e.g. ".") per edge:
  * - selection: from the root, the child maximising PUCT, Q + c * prior * sqrt(N(parent)) / (1 + N),
- *   where prior is the policy's probability of the step normalised over its siblings;
+ *   where prior is the policy's length-penalised probability of the step (stepPrior);
  * - expansion: `expand` candidate steps sampled from the current policy (seeded, temperature),
  *   each up to the delimiter (kept) or `stepTokens`; identical texts merge into one child; a sample
  *   that ends on EOS or a newline ends the answer (a terminal child);
  * - evaluation: each new child is scored by a rollout of the policy to a final answer graded by the
  *   outcome reward (a child that already ends the answer is graded as it is). Only the outcome is
  *   used; the paper's self-evaluation term (the policy judging its own step) is not implemented;
- * - backup: the child's value is added to every node on its path (Q = mean value, N = visits).
+ * - backup: the child's value is added to every node on its path (Q = mean value, N = visits),
+ *   classic Monte Carlo averaging; the released code instead sets Q = r + gamma * V with V the
+ *   visit-weighted mean of the children's Q and r a per-step value gain (the same on 0/1 outcomes
+ *   with one rollout per node only in expectation).
  * Bounded by `iterations` and a wall-time budget per prompt (`timeS`; with a budget that runs out
  * the search is no longer reproducible, so the defaults leave it loose). Pairs: at every expanded
  * node, the child of the highest Q vs the child of the lowest Q when they differ by at least
@@ -28,7 +31,7 @@ export interface StepNode {
   step: string;
   /** The answer so far: the steps of the path, each after one space (the root's is ''). */
   prefix: string;
-  /** The policy's probability of `step` normalised over its siblings (1 for the root). */
+  /** The policy's length-penalised probability of `step` (stepPrior; 1 for the root). */
   prior: number;
   visits: number;
   valueSum: number;
@@ -102,12 +105,15 @@ export function backup(path: readonly StepNode[], value: number): void {
   }
 }
 
-/** Softmax of log-probabilities (the children's priors). */
-export function priorsOf(logprobs: readonly number[]): number[] {
-  const max = Math.max(...logprobs);
-  const e = logprobs.map((l) => Math.exp(l - max));
-  const sum = e.reduce((s, v) => s + v, 0);
-  return e.map((v) => v / sum);
+/**
+ * The prior of a step from its tokens' log-probs, as the released MCTS-DPO code computes it: the
+ * length-penalised probability exp(sum log p / n ^ lengthPenalty) (1.25 there), so long steps are
+ * not starved by their raw product of probabilities.
+ */
+export function stepPrior(logprobs: readonly number[], lengthPenalty = 1.25): number {
+  if (logprobs.length === 0) return 1;
+  const sum = logprobs.reduce((s, l) => s + l, 0);
+  return Math.exp(sum / logprobs.length ** lengthPenalty);
 }
 
 /** A step-level pair: at a node, its best child's step vs its worst child's, with their Q values. */
@@ -257,7 +263,7 @@ export function searchSteps(
       [options.delimiter, '\n'],
       0,
     );
-    const steps = new Map<string, { logprob: number; terminal: boolean }>();
+    const steps = new Map<string, { prior: number; terminal: boolean }>();
     for (const r of drawn) {
       const decoded = tokenizer.decode(r.generatedIds, { skipSpecialTokens: true });
       const atStep = decoded.indexOf(options.delimiter);
@@ -268,8 +274,8 @@ export function searchSteps(
       const body = (r.text ?? decoded).trim();
       if (body === '' && terminal) continue; // the answer ends right here
       const step = atDelimiter ? `${body}${options.delimiter}` : body;
-      const logprob = (r.tokenStats ?? []).reduce((s, t) => s + t.logprob, 0);
-      if (step !== '' && !steps.has(step)) steps.set(step, { logprob, terminal });
+      const prior = stepPrior((r.tokenStats ?? []).map((t) => t.logprob));
+      if (step !== '' && !steps.has(step)) steps.set(step, { prior, terminal });
     }
     node.expanded = true;
     expanded++;
@@ -281,9 +287,7 @@ export function searchSteps(
       backup(path, v!);
       continue;
     }
-    const entries = [...steps.entries()];
-    const priors = priorsOf(entries.map(([, s]) => s.logprob));
-    node.children = entries.map(([step, s], i) => childNode(node, step, priors[i]!, s.terminal));
+    node.children = [...steps.entries()].map(([step, s]) => childNode(node, step, s.prior, s.terminal));
     // evaluation: finished children as they are, the others by one rollout each
     const open = node.children.filter((c) => !c.terminal);
     const rollouts =

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadModel } from '../../../src/models/index.ts';
@@ -9,7 +9,6 @@ import {
   finalAnswerOf,
   loadRoundsConfig,
   makeReward,
-  priorsOf,
   puctScore,
   qValue,
   type RewardFn,
@@ -22,6 +21,7 @@ import {
   searchSteps,
   selectChild,
   stepPairs,
+  stepPrior,
 } from '../../../src/train/rounds/index.ts';
 import { renderSteppedArithmetic } from '../../../src/world/steps.ts';
 import { tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -76,10 +76,13 @@ describe('mcts tree', () => {
     assert.throws(() => backup([r], Number.NaN), /finite/);
   });
 
-  it('priors are the softmax of the steps log-probs', () => {
-    const p = priorsOf([Math.log(1), Math.log(3)]);
-    assert.ok(Math.abs(p[0]! - 0.25) < 1e-12 && Math.abs(p[1]! - 0.75) < 1e-12);
-    assert.deepEqual(priorsOf([-1000, -1000]), [0.5, 0.5]);
+  it('a step prior is its length-penalised probability', () => {
+    // two tokens of p = 0.5: exp(2 log 0.5 / 2^1.25)
+    const p = stepPrior([Math.log(0.5), Math.log(0.5)]);
+    assert.ok(Math.abs(p - Math.exp((2 * Math.log(0.5)) / 2 ** 1.25)) < 1e-12);
+    assert.ok(Math.abs(stepPrior([Math.log(0.25)], 1) - 0.25) < 1e-12);
+    assert.ok(Math.abs(stepPrior([Math.log(0.5), Math.log(0.5)], 1) - 0.5) < 1e-12); // geometric mean
+    assert.equal(stepPrior([]), 1);
   });
 
   it('pairs the max-Q and min-Q children of each node, respecting the margin', () => {
@@ -171,7 +174,7 @@ describe('mcts search', () => {
         assert.ok(c.visits >= 1);
         assert.equal(c.prefix, `${n.prefix} ${c.step}`);
       }
-      if (n.children.length > 0) assert.ok(Math.abs(n.children.reduce((s, c) => s + c.prior, 0) - 1) < 1e-9);
+      for (const c of n.children) assert.ok(c.prior > 0 && c.prior <= 1);
       n.children.forEach(check);
     };
     check(one.root);
@@ -244,8 +247,6 @@ describe('mcts rounds', () => {
     }
     assert.ok(existsSync(join(out[0]!.policy, 'config.json')));
     const yaml = join(root, 'mcts.yaml');
-    writeJsonl(yaml, []);
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(
       yaml,
       [

@@ -10,5 +10,6 @@ import './first.ts';
 import './fusion.ts';
 import './know-unknown.ts';
 import './masked-thought.ts';
+import './mcts-dpo.ts';
 import './portllm.ts';
 import './uq.ts';

@@ -15,12 +15,14 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AttuneError } from '../../errors.ts';
 import { writeTextAtomic } from '../../io/index.ts';
 import { generateBatch, loadModel } from '../../models/index.ts';
 import { validateTrainConfig } from '../../train/config.ts';
 import {
   makeReward,
   type RoundPrompt,
+  type RoundSummary,
   type RoundsSpec,
   type RoundTrained,
   runRoundsWith,
@@ -44,6 +46,9 @@ const SFT_QUESTIONS = 1024;
  */
 const SFT = { steps: 400, lr: 1e-3 } as const;
 const ROUNDS = 2;
+/** Each round's DPO: passes over its pairs, and the batch. */
+const DPO_EPOCHS = 3;
+const DPO_BATCH = 16;
 const START_ROW = { method: 'lora-steps', loss: 'ce' } as const;
 const MCTS_ROW = { method: 'lora-steps', loss: 'mcts-dpo' } as const;
 const ON_POLICY_ROW = { method: 'lora-steps', loss: 'on-policy-dpo' } as const;
@@ -102,8 +107,7 @@ function roundsPolicy(
   prompts: RoundPrompt[],
   promptsFile: string,
   spec: RoundsSpec,
-  dpoSteps: number,
-): string {
+): { policy: string; rounds: number } {
   const config = validateTrainConfig(
     {
       model: start,
@@ -111,38 +115,54 @@ function roundsPolicy(
       method: 'lora',
       loss: { name: 'dpo', beta: 0.1 },
       // the rounds' own recipe is unused: every round trains through ctx.train (the bench's)
-      train: { steps: dpoSteps },
+      train: { steps: 1 },
       output_dir: join(ctx.work, `${name}-seed${seed}`),
     },
     `bench mcts_dpo (${name})`,
   );
   const reward = makeReward({ name: 'final_answer' });
-  const summaries = runRoundsWith(
-    config,
-    spec,
-    prompts,
-    (request): RoundTrained => {
-      ctx.note(`${name} seed ${seed}: round ${request.round}: DPO`);
-      const run = ctx.train(`${name}-round${request.round}`, seed, {
-        model: request.config.model,
-        data: { train: request.config.data.train },
-        loss: { name: 'dpo', beta: 0.1 },
-        train: { steps: dpoSteps },
-      });
-      return { adapterDir: run.adapterDir!, finalDir: run.adapterDir!, finalLoss: lastLoss(run.runDir) };
-    },
-    {
-      reward,
-      resume: true,
-      onEvent: (e) => {
-        if (e.type === 'round-done')
-          ctx.note(
-            `${name} seed ${seed}: round ${e.summary.round}: ${e.summary.kept} pairs${e.summary.nodes !== undefined ? `, ${e.summary.nodes} nodes` : ''}, mean reward ${e.summary.mean_score.toFixed(3)}`,
-          );
+  let summaries: RoundSummary[];
+  try {
+    summaries = runRoundsWith(
+      config,
+      spec,
+      prompts,
+      (request): RoundTrained => {
+        // DPO_EPOCHS passes over the round's pairs (the bench's fixed step budget would be ~50 epochs of a few dozen pairs)
+        const pairs = readFileSync(request.config.data.train, 'utf8').trim().split('\n').length;
+        const steps = Math.max(4, Math.ceil((DPO_EPOCHS * pairs) / DPO_BATCH));
+        ctx.note(`${name} seed ${seed}: round ${request.round}: DPO on ${pairs} pairs, ${steps} steps`);
+        const run = ctx.train(`${name}-round${request.round}`, seed, {
+          model: request.config.model,
+          data: { train: request.config.data.train },
+          loss: { name: 'dpo', beta: 0.1 },
+          train: { steps, batch_size: DPO_BATCH },
+        });
+        return { adapterDir: run.adapterDir!, finalDir: run.adapterDir!, finalLoss: lastLoss(run.runDir) };
       },
-    },
-  );
-  return summaries.at(-1)!.policy;
+      {
+        reward,
+        resume: true,
+        onEvent: (e) => {
+          if (e.type === 'round-done')
+            ctx.note(
+              `${name} seed ${seed}: round ${e.summary.round}: ${e.summary.kept} pairs${e.summary.nodes !== undefined ? `, ${e.summary.nodes} nodes` : ''}, mean reward ${e.summary.mean_score.toFixed(3)}`,
+            );
+        },
+      },
+    );
+  } catch (error) {
+    // a round whose policy is always right or always wrong on every prompt gives no pair: a finding;
+    // the experiment keeps the rounds that finished (round 0: the start)
+    if (!(error instanceof AttuneError) || !/no (step )?pair/.test(error.message)) throw error;
+    ctx.note(`${name} seed ${seed}: ${error.message}`);
+    const state = join(config.output_dir, 'rounds.json');
+    summaries = existsSync(state)
+      ? (JSON.parse(readFileSync(state, 'utf8')) as { rounds: RoundSummary[] }).rounds
+      : [];
+  }
+  const last = summaries.at(-1);
+  return { policy: last ? last.policy : start, rounds: summaries.length };
 }
 
 registerExperiment({
@@ -173,7 +193,6 @@ registerExperiment({
     ctx.note(
       `${sft.length} SFT solutions, ${search.length} search prompts, ${held.length} held-out stepped questions`,
     );
-    const dpoSteps = Math.max(20, Math.round(ctx.budget.steps / 5));
     const common = {
       rounds: ROUNDS,
       samples: 4,
@@ -198,43 +217,27 @@ registerExperiment({
       rows[0]!.push(
         ctx.evaluate(START_ROW, seed, whole(start), sftRun.cost, () => steppedAccuracy(start, held)),
       );
-      const mcts = roundsPolicy(
-        ctx,
-        'mcts',
+      const searched = roundsPolicy(ctx, 'mcts', seed, start, prompts, promptsFile, {
+        ...common,
+        kind: 'mcts',
         seed,
-        start,
-        prompts,
-        promptsFile,
-        {
-          ...common,
-          kind: 'mcts',
-          seed,
-          mcts: { iterations: quick ? 8 : 16, expand: 3, margin: 0.5, max_depth: 4, step_tokens: 16 },
-        },
-        dpoSteps,
-      );
-      rows[1]!.push(
-        ctx.evaluate(MCTS_ROW, seed, whole(mcts), sftRun.cost, () => steppedAccuracy(mcts, held)),
-      );
-      const onPolicy = roundsPolicy(
-        ctx,
-        'on-policy',
+        mcts: { iterations: quick ? 8 : 16, expand: 3, margin: 0.5, max_depth: 4, step_tokens: 16 },
+      });
+      const sampled = roundsPolicy(ctx, 'on-policy', seed, start, prompts, promptsFile, {
+        ...common,
+        kind: 'on_policy',
         seed,
-        start,
-        prompts,
-        promptsFile,
-        {
-          ...common,
-          kind: 'on_policy',
-          seed,
-        },
-        dpoSteps,
-      );
-      rows[2]!.push(
-        ctx.evaluate(ON_POLICY_ROW, seed, whole(onPolicy), sftRun.cost, () =>
-          steppedAccuracy(onPolicy, held),
-        ),
-      );
+      });
+      for (const [i, row, run] of [
+        [1, MCTS_ROW, searched],
+        [2, ON_POLICY_ROW, sampled],
+      ] as const)
+        rows[i].push(
+          ctx.evaluate(row, seed, whole(run.policy), sftRun.cost, () => ({
+            ...steppedAccuracy(run.policy, held),
+            rounds_done: run.rounds,
+          })),
+        );
     }
     return rows;
   },

@@ -50,6 +50,7 @@ export {
   type TextRecord,
   trainingQuestions,
 } from './render.ts';
+export * from './steps.ts';
 export {
   BIOGRAPHY_TEMPLATES,
   QUESTION_TEMPLATES,
@@ -66,4 +67,3 @@ export {
   type WriteWorldResult,
   writeWorld,
 } from './write.ts';
-export * from './steps.ts';

@@ -1,4 +1,4 @@
-/** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training. */
+/** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training, MCTS step pairs. */
 
 import {
   listRewards,

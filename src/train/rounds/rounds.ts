@@ -14,6 +14,9 @@
  *   confidence of an answer is its mean token probability; labels passing `list_threshold` /
  *   `list_top_fraction` are added to the labelled data (data.train, if any) and the round trains
  *   the config's tuner and loss (ce) on them: a LoRA student per round.
+ * - `mcts` (Xie et al. 2024): per prompt a bounded tree search over answer steps with the policy
+ *   (mcts.ts: PUCT selection, sampled steps, rollouts graded by the outcome reward, Q backup); at
+ *   each node its highest- vs lowest-Q child step is a pair; the round trains dpo on them.
  *
  * Layout of `output_dir`: round-<r>/{samples.jsonl, train.jsonl, run/ (the round's training run),
  * policy/ (the merged model)} and rounds.json (the finished rounds, written atomically after each).

@@ -25,6 +25,7 @@ import {
 } from '../../../src/train/rounds/index.ts';
 import { renderSteppedArithmetic } from '../../../src/world/steps.ts';
 import { tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
+import { attune } from '../cli/commands/helpers.ts';
 
 const root = tempDir('attune-mcts-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -266,5 +267,16 @@ describe('mcts rounds', () => {
     assert.throws(() => loadRoundsConfig(yaml, ['rounds.mcts_expand=1']), /mcts_expand/);
     assert.throws(() => loadRoundsConfig(yaml, ['rounds.mcts_margin=0']), /mcts_margin/);
     assert.throws(() => loadRoundsConfig(yaml, ['loss=ce']), /rounds\.kind 'mcts' trains on pairs/);
+    // the CLI: the untrained base never answers arithmetic, so the outcome reward gives no pair:
+    // a non-zero exit with the reason, and no training
+    const cli = await attune(['rounds', yaml, '--set', 'rounds.mcts_iterations=2']);
+    assert.notEqual(cli.status, 0);
+    assert.match(
+      cli.stderr,
+      /round 1: the search found no step pair \(\d+ answers graded, mean reward 0\.000\)/,
+    );
+    assert.ok(!existsSync(join(root, 'cfg-out', 'round-1', 'run')));
+    const help = await attune(['rounds', '--help']);
+    assert.match(help.stdout, /mcts_iterations/);
   });
 });

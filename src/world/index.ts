@@ -52,6 +52,7 @@ export {
   trainingQuestions,
 } from './render.ts';
 export * from './selection.ts';
+export * from './steps.ts';
 export {
   BIOGRAPHY_TEMPLATES,
   QUESTION_TEMPLATES,

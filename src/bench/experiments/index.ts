@@ -12,6 +12,7 @@ import './intrinsic-d90.ts';
 import './know-unknown.ts';
 import './lt-sft-compose.ts';
 import './masked-thought.ts';
+import './mcts-dpo.ts';
 import './portllm.ts';
 import './selection.ts';
 import './uq.ts';

@@ -1,4 +1,4 @@
-/** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training. */
+/** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training, MCTS step pairs. */
 
 import {
   listRewards,
@@ -31,20 +31,25 @@ const options = {
 /** `attune rounds CONFIG.yaml [--set k=v ...] [--resume] [--overwrite] [--json]`. */
 export const roundsCommand = defineCommand({
   name: 'rounds',
-  summary: 'Self-improvement rounds: on-policy preference pairs + DPO, UPO, LiST self-training',
+  summary:
+    'Self-improvement rounds: on-policy preference pairs + DPO, UPO, LiST self-training, MCTS step pairs',
   positionals: [
     { name: 'config.yaml', description: 'a train config (docs/config.md) plus rounds: {kind, prompts, ...}' },
   ],
   description: `A training config (the recipe of every round; output_dir is the rounds' root) plus
-  rounds: {kind: on_policy|upo|list, prompts: FILE, rounds: 2, samples: 4, temperature: 1,
+  rounds: {kind: on_policy|upo|list|mcts, prompts: FILE, rounds: 2, samples: 4, temperature: 1,
            max_new_tokens: 24, seed: 0, reward: {name, ...}, upo_threshold: 0.8,
-           upo_mode: filter|weight, list_threshold: 0, list_top_fraction: 1, labelled: FILE}
+           upo_mode: filter|weight, list_threshold: 0, list_top_fraction: 1, labelled: FILE,
+           mcts_iterations: 12, mcts_expand: 3, mcts_c_puct: 1, mcts_margin: 0.5, mcts_max_depth: 6,
+           mcts_step_tokens: 16, mcts_time_s: 60, mcts_delimiter: '.'}
 Each round samples from the current policy (round 1: the config's model), builds its training data,
 trains the config's method and loss on it and merges the result into the next policy
 (output_dir/round-<r>/policy). on_policy: best vs worst graded sample per prompt, loss dpo. upo: the
 'judge' reward's MC-dropout passes; only pairs whose label confidence reaches upo_threshold (upo_mode filter), or every pair weighted
 by it in the dpo loss (upo_mode weight). list:
-greedy pseudo-labels filtered by mean token probability, plus 'labelled', loss ce.
+greedy pseudo-labels filtered by mean token probability, plus 'labelled', loss ce. mcts: per
+prompt a tree search over steps (PUCT selection, mcts_expand sampled steps per expansion, rollouts
+graded by the reward, Q backup); at each node its best vs worst child step is a pair, loss dpo.
 Rewards: ${listRewards()
     .map((r) => `${r.name} (${r.description})`)
     .join('; ')}. See docs/training.md.`,
@@ -81,10 +86,17 @@ Rewards: ${listRewards()
               `rounds: round ${e.round}/${e.rounds}: sampling ${prompts.length} prompts from ${e.policy}`,
             );
           else if (e.type === 'sampled') io.note(`rounds: round ${e.round}: ${e.samples} samples graded`);
-          else if (e.type === 'round-done') {
+          else if (e.type === 'searched') {
+            if (e.done === 1) bar = progress({ label: `round ${e.round} search`, total: e.total, stream });
+            bar?.update(e.done);
+            if (e.done === e.total) {
+              bar?.stop();
+              bar = null;
+            }
+          } else if (e.type === 'round-done') {
             const s = e.summary;
             io.note(
-              `rounds: round ${s.round}: ${s.kept} of ${s.candidates} kept, mean score ${s.mean_score.toFixed(4)}, final loss ${s.final_loss.toFixed(4)}`,
+              `rounds: round ${s.round}: ${s.kept} of ${s.candidates} kept${s.nodes !== undefined ? ` (${s.nodes} nodes expanded)` : ''}, mean score ${s.mean_score.toFixed(4)}, final loss ${s.final_loss.toFixed(4)}`,
             );
           } else {
             const t = e.event;

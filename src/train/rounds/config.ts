@@ -9,15 +9,15 @@ import { applyOverrides, readYamlMapping, validateWith } from '../../config/yaml
 import { ConfigError } from '../../errors.ts';
 import { lossOf, resolveConfigPaths, type TrainConfig, validateTrainConfig } from '../config.ts';
 import { createLoss } from '../losses/index.ts';
-import type { RoundsSpec } from './rounds.ts';
+import { MCTS_DEFAULTS, type RoundsSpec } from './rounds.ts';
 
 /** The `rounds:` section. */
 export const roundsSchema = z
   .object({
     kind: z
-      .enum(['on_policy', 'upo', 'list'])
+      .enum(['on_policy', 'upo', 'list', 'mcts'])
       .describe(
-        'on_policy: graded on-policy pairs + DPO; upo: judge pairs filtered by MC-dropout confidence + DPO; list: confident pseudo-labels + CE',
+        'on_policy: graded on-policy pairs + DPO; upo: judge pairs filtered by MC-dropout confidence + DPO; list: confident pseudo-labels + CE; mcts: step-level pairs from a tree search + DPO',
       ),
     prompts: z.string().min(1).describe('JSONL of {prompt, answer?}: the prompts sampled each round'),
     rounds: z.number().int().positive().default(2).describe('rounds'),
@@ -61,6 +61,42 @@ export const roundsSchema = z
       .max(1)
       .default(1)
       .describe('list: then keep this most confident fraction'),
+    mcts_iterations: z
+      .number()
+      .int()
+      .positive()
+      .default(MCTS_DEFAULTS.iterations)
+      .describe('mcts: search iterations per prompt (select, expand, evaluate, back up)'),
+    mcts_expand: z
+      .number()
+      .int()
+      .min(2)
+      .default(MCTS_DEFAULTS.expand)
+      .describe('mcts: candidate steps sampled per expansion'),
+    mcts_c_puct: z.number().min(0).default(MCTS_DEFAULTS.c_puct).describe('mcts: PUCT exploration constant'),
+    mcts_margin: z
+      .number()
+      .gt(0)
+      .default(MCTS_DEFAULTS.margin)
+      .describe('mcts: a node pairs its best and worst child when their Q differ by at least this'),
+    mcts_max_depth: z
+      .number()
+      .int()
+      .positive()
+      .default(MCTS_DEFAULTS.max_depth)
+      .describe('mcts: deepest node expanded (deeper: a leaf valued by a rollout)'),
+    mcts_step_tokens: z
+      .number()
+      .int()
+      .positive()
+      .default(MCTS_DEFAULTS.step_tokens)
+      .describe('mcts: longest step in tokens'),
+    mcts_time_s: z
+      .number()
+      .positive()
+      .default(MCTS_DEFAULTS.time_s)
+      .describe("mcts: wall-time budget of one prompt's search, seconds"),
+    mcts_delimiter: z.string().min(1).default(MCTS_DEFAULTS.delimiter).describe('mcts: what ends a step'),
     labelled: z
       .string()
       .nullable()
@@ -121,7 +157,33 @@ export function validateRoundsConfig(
     throw new ConfigError(
       `${where}: rounds.reward: upo needs the MC-dropout 'judge' reward (per-pass scores), found '${reward?.name}'`,
     );
-  const { prompts: _p, reward: _r, labelled, ...spec } = section;
+  const {
+    prompts: _p,
+    reward: _r,
+    labelled,
+    mcts_iterations,
+    mcts_expand,
+    mcts_c_puct,
+    mcts_margin,
+    mcts_max_depth,
+    mcts_step_tokens,
+    mcts_time_s,
+    mcts_delimiter,
+    ...common
+  } = section;
+  const spec: RoundsSpec = {
+    ...common,
+    mcts: {
+      iterations: mcts_iterations,
+      expand: mcts_expand,
+      c_puct: mcts_c_puct,
+      margin: mcts_margin,
+      max_depth: mcts_max_depth,
+      step_tokens: mcts_step_tokens,
+      time_s: mcts_time_s,
+      delimiter: mcts_delimiter,
+    },
+  };
   return { train, spec, prompts, labelled: labelled ? at(baseDir, labelled) : null, reward };
 }
 

@@ -2,7 +2,9 @@
  * Rewards of the self-improvement rounds (rounds.ts), by name: `rounds.reward: {name, ...options}`.
  * Built in: `rule` (1 when the sample's first line equals the prompt's gold `answer` up to case,
  * spacing and trailing punctuation, the S3FT judge; else 0) and `labels` (a JSONL of
- * `{prompt, response, reward}`: every sample must be labelled). The MC-dropout `judge` registers
+ * `{prompt, response, reward}`: every sample must be labelled) and `final_answer` (1 when the text
+ * after the last "answer is" of a multi-step answer equals the gold `answer`; the outcome signal
+ * of the mcts kind on the world's stepped arithmetic). The MC-dropout `judge` registers
  * itself from uq/upo-judge.ts. A new reward is a new file calling `registerReward`.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -53,9 +55,13 @@ function noOptions(options: Record<string, unknown>, where: string, allowed: str
 }
 
 /** The gold answer of `item`, or a DataError naming its line. */
-function goldOf(item: RoundPrompt): string {
+function goldOf(item: RoundPrompt, reward = 'rule'): string {
   if (item.answer === undefined)
-    throw new DataError('rounds.prompts', item.line, "reward 'rule' needs an 'answer' field on every prompt");
+    throw new DataError(
+      'rounds.prompts',
+      item.line,
+      `reward '${reward}' needs an 'answer' field on every prompt`,
+    );
   return item.answer;
 }
 
@@ -110,5 +116,34 @@ registerReward({
           );
         return { reward };
       });
+  },
+});
+
+/** The final answer of a multi-step response: what follows the last `marker`, end "." dropped; null if none. */
+export function finalAnswerOf(response: string, marker = 'answer is'): string | null {
+  const line = response.split('\n')[0]!;
+  const at = line.lastIndexOf(marker);
+  if (at < 0) return null;
+  const answer = line
+    .slice(at + marker.length)
+    .trim()
+    .replace(/\.$/, '')
+    .trim();
+  return answer === '' ? null : answer;
+}
+
+registerReward({
+  name: 'final_answer',
+  description:
+    "1 if the text after the last 'answer is' (option marker) equals the prompt's answer, else 0 (multi-step answers)",
+  make(options, where) {
+    noOptions(options, where, ['marker']);
+    const marker = options.marker ?? 'answer is';
+    if (typeof marker !== 'string' || marker === '')
+      throw new ConfigError(`${where}.marker: expected a non-empty string, found ${JSON.stringify(marker)}`);
+    return (_policy, samples) =>
+      samples.map((s) => ({
+        reward: finalAnswerOf(s.response, marker) === goldOf(s.item, 'final_answer').trim() ? 1 : 0,
+      }));
   },
 });

@@ -14,6 +14,9 @@
  *   confidence of an answer is its mean token probability; labels passing `list_threshold` /
  *   `list_top_fraction` are added to the labelled data (data.train, if any) and the round trains
  *   the config's tuner and loss (ce) on them: a LoRA student per round.
+ * - `mcts` (Xie et al. 2024): per prompt a bounded tree search over answer steps with the policy
+ *   (mcts.ts: PUCT selection, sampled steps, rollouts graded by the outcome reward, Q backup); at
+ *   each node its highest- vs lowest-Q child step is a pair; the round trains dpo on them.
  *
  * Layout of `output_dir`: round-<r>/{samples.jsonl, train.jsonl, run/ (the round's training run),
  * policy/ (the merged model)} and rounds.json (the finished rounds, written atomically after each).
@@ -30,10 +33,12 @@ import { mixSeed } from '../../nn/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import type { TrainConfig } from '../config.ts';
 import { type TrainEvent, type TrainResult, trainAsync } from '../trainer.ts';
+import { searchPairs, searchSteps } from './mcts.ts';
 import {
   buildPairs,
   type GradedSample,
   listSelect,
+  type PreferencePair,
   type PseudoLabel,
   pairConfidence,
   upoSelect,
@@ -53,7 +58,7 @@ export type RewardFn = (
 ) => { reward: number; passes?: number[] }[];
 
 export interface RoundsSpec {
-  kind: 'on_policy' | 'upo' | 'list';
+  kind: 'on_policy' | 'upo' | 'list' | 'mcts';
   rounds: number;
   /** Samples per prompt (on_policy / upo). */
   samples: number;
@@ -65,7 +70,33 @@ export interface RoundsSpec {
   upo_mode?: 'filter' | 'weight';
   list_threshold: number;
   list_top_fraction: number;
+  /** mcts: the tree search of each prompt (mcts.ts); defaults in MCTS_DEFAULTS. */
+  mcts?: Partial<MctsSpec>;
 }
+
+/** The tree-search settings of kind mcts (rounds.mcts_* in the config). */
+export interface MctsSpec {
+  iterations: number;
+  expand: number;
+  c_puct: number;
+  margin: number;
+  max_depth: number;
+  step_tokens: number;
+  time_s: number;
+  delimiter: string;
+}
+
+/** Defaults of the mcts search (the config schema documents the same). */
+export const MCTS_DEFAULTS: MctsSpec = {
+  iterations: 12,
+  expand: 3,
+  c_puct: 1,
+  margin: 0.5,
+  max_depth: 6,
+  step_tokens: 16,
+  time_s: 60,
+  delimiter: '.',
+};
 
 /** One finished round, as rounds.json lists it. */
 export interface RoundSummary {
@@ -77,6 +108,8 @@ export interface RoundSummary {
   kept: number;
   /** Mean reward of the samples (on_policy / upo); mean confidence of the labels (list). */
   mean_score: number;
+  /** mcts: nodes expanded over all prompts. */
+  nodes?: number;
   final_loss: number;
   policy: string;
 }
@@ -84,6 +117,7 @@ export interface RoundSummary {
 export type RoundsEvent =
   | { type: 'round-start'; round: number; rounds: number; policy: string }
   | { type: 'sampled'; round: number; samples: number }
+  | { type: 'searched'; round: number; done: number; total: number }
   | { type: 'round-done'; summary: RoundSummary }
   | { type: 'skipped'; round: number }
   | { type: 'train'; round: number; event: TrainEvent };
@@ -296,7 +330,22 @@ function* roundSteps(
     let candidates: number;
     let meanScore: number;
     let nSamples: number;
-    if (spec.kind === 'list') {
+    let nodes: number | undefined;
+    if (spec.kind === 'mcts') {
+      const found = mctsRound(policy, prompts, spec, round, options.reward!, (done) =>
+        emit({ type: 'searched', round, done, total: prompts.length }),
+      );
+      writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(found.evaluations));
+      nSamples = found.evaluations.length;
+      meanScore = found.evaluations.reduce((s, e) => s + e.reward, 0) / Math.max(1, nSamples);
+      nodes = found.nodes;
+      candidates = found.pairs.length;
+      trainRows = found.pairs;
+      if (trainRows.length === 0)
+        throw new AttuneError(
+          `rounds: round ${round}: the search found no step pair (${nSamples} answers graded, mean reward ${meanScore.toFixed(3)}): every node's children had Q within rounds.mcts_margin`,
+        );
+    } else if (spec.kind === 'list') {
       const answers = sample(policy, prompts, { ...spec, temperature: 0 }, round, 1);
       const labels: PseudoLabel[] = answers
         .filter((a) => a.response.trim() !== '')
@@ -391,6 +440,7 @@ function* roundSteps(
       candidates,
       kept: trainRows.length - labelled.length,
       mean_score: meanScore,
+      ...(nodes !== undefined ? { nodes } : {}),
       final_loss: result.finalLoss,
       policy: policyOut,
     };
@@ -399,4 +449,43 @@ function* roundSteps(
     emit({ type: 'round-done', summary });
   }
   return [...done].sort((a, b) => a.round - b.round);
+}
+
+/** kind mcts: search each prompt's steps (mcts.ts) and collect the step pairs of every tree. */
+function mctsRound(
+  policy: LoadedModel,
+  prompts: readonly RoundPrompt[],
+  spec: RoundsSpec,
+  round: number,
+  reward: RewardFn,
+  onPrompt: (done: number) => void,
+) {
+  const m = { ...MCTS_DEFAULTS, ...spec.mcts };
+  const pairs: PreferencePair[] = [];
+  const evaluations: { prompt: string; response: string; reward: number }[] = [];
+  let nodes = 0;
+  prompts.forEach((item, p) => {
+    const grade = (responses: readonly string[]) =>
+      reward(
+        policy,
+        responses.map((response) => ({ item, response })),
+      ).map((g) => g.reward);
+    const found = searchSteps(policy, item.prompt, grade, {
+      iterations: m.iterations,
+      expand: m.expand,
+      cPuct: m.c_puct,
+      temperature: spec.temperature,
+      stepTokens: m.step_tokens,
+      rolloutTokens: spec.max_new_tokens,
+      maxDepth: m.max_depth,
+      timeS: m.time_s,
+      delimiter: m.delimiter,
+      seed: mixSeed(mixSeed(spec.seed >>> 0, round), p),
+    });
+    nodes += found.expanded;
+    for (const e of found.evaluations) evaluations.push({ prompt: item.prompt, ...e });
+    pairs.push(...searchPairs(item.prompt, found.root, m.margin));
+    onPrompt(p + 1);
+  });
+  return { pairs, evaluations, nodes };
 }

@@ -28,7 +28,9 @@ describe('cascade with graded quality', () => {
     // deferral order (lowest confidence first): #3 (gain 0), #1 (+0.6), #0 (+0.5), #2 (-0.5)
     // quality: 1.7/4 = 0.425, 0.425, 0.575, 0.7, 0.575
     const c = deferralCurve([-1, -2, -0.1, -3], examples);
-    [0.425, 0.425, 0.575, 0.7, 0.575].forEach((q, i) => close(c.quality[i]!, q, `quality[${i}]`));
+    [0.425, 0.425, 0.575, 0.7, 0.575].forEach((q, i) => {
+      close(c.quality[i]!, q, `quality[${i}]`);
+    });
     // trapezoid: 0.25 * (0.425 + 0.5 + 0.6375 + 0.6375) = 0.55
     close(c.aucDf, 0.55, 'AUC-DF');
   });
@@ -36,7 +38,9 @@ describe('cascade with graded quality', () => {
     close(randomAucDf(examples), (0.425 + 0.575) / 2, 'random');
     const o = oracleCurve(examples);
     // gains in oracle order: +0.6, +0.5, 0, -0.5 -> 0.425, 0.575, 0.7, 0.7, 0.575
-    [0.425, 0.575, 0.7, 0.7, 0.575].forEach((q, i) => close(o.quality[i]!, q, `oracle[${i}]`));
+    [0.425, 0.575, 0.7, 0.7, 0.575].forEach((q, i) => {
+      close(o.quality[i]!, q, `oracle[${i}]`);
+    });
     close(o.aucDf, 0.25 * (0.5 + 0.6375 + 0.7 + 0.6375), 'oracle AUC-DF');
   });
   it('rougeL quality is the ROUGE-L F of the answer vs the gold; exact is 0/1; unanswerable is 0', () => {

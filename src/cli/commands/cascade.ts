@@ -1,5 +1,7 @@
 /** `attune cascade`: when should a small model defer to a large one? Deferral curves and AUC-DF. */
-import { UsageError } from '../../errors.ts';
+import { AttuneError, UsageError } from '../../errors.ts';
+import { loadModel } from '../../models/index.ts';
+import { loadAdapter } from '../../peft/index.ts';
 import {
   CASCADE_QUALITIES,
   type CascadeQuality,
@@ -14,7 +16,7 @@ import {
 import { jsonOption } from '../args.ts';
 import { cascadeReportFormat, writeCascadeReport } from '../cascade-report.ts';
 import { defineCommand } from '../command.ts';
-import { loadModelFromFlags, unescapeStop } from '../model-options.ts';
+import { unescapeStop } from '../model-options.ts';
 import { progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
@@ -105,8 +107,20 @@ quality vs deferral rate. --report draws every curve (.html or .svg).`,
     const quality = v.quality as CascadeQuality;
     const stop = v.stop.map(unescapeStop);
     const load = (dir: string, adapter: string | undefined, which: string) => {
-      const loaded = loadModelFromFlags({ model: dir, adapter, dtype: 'f32' });
+      const loaded = loadModel(dir);
       if (!loaded.tokenizer) throw new UsageError(`cascade: --${which} ${dir} has no tokenizer.json`);
+      if (adapter !== undefined) {
+        try {
+          loadAdapter(loaded.model, adapter);
+        } catch (error) {
+          // name the flag pair: an adapter trained on the other model is the usual mistake
+          if (!(error instanceof AttuneError)) throw error;
+          throw new UsageError(
+            `cascade: --${which}-adapter ${adapter} does not fit the --${which} model ${dir}: ${error.message}`,
+          );
+        }
+      }
+      loaded.model.eval();
       return { ...loaded, tokenizer: loaded.tokenizer, label: adapter ? `${dir} + ${adapter}` : dir };
     };
     // both load before either answers, so a bad adapter fails fast

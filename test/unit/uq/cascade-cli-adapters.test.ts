@@ -9,7 +9,7 @@ import { captureIO } from '../../../src/cli/io.ts';
 import { UsageError } from '../../../src/errors.ts';
 import { loadModel } from '../../../src/models/index.ts';
 import { applyLora } from '../../../src/peft/index.ts';
-import { predict } from '../../../src/uq/index.ts';
+import { type CascadeReport, predict } from '../../../src/uq/index.ts';
 import { tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { randomizeLora } from '../peft/helpers.ts';
 
@@ -44,7 +44,7 @@ const data = writeJsonl(
   prompts.map((p, i) => ({ prompt: p.prompt, answer: gold[i]!.answer })),
 );
 
-async function run(flags: string[]): Promise<Record<string, any>> {
+async function run(flags: string[]): Promise<CascadeReport & { quality: string }> {
   const { io, stdout } = captureIO();
   const args = parseOptions(
     ['--data', data, '--max-new-tokens', String(MAX_NEW), '--json', ...flags],

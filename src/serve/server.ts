@@ -7,13 +7,19 @@
  * `{error: {message, type, param, code}}`: 400 bad field, 404 unknown model or route, 413 body over
  * the limit, 429 full queue, 503 while shutting down. `close()` drains: new requests get 503,
  * in-flight ones (streams included) run to the end, then the listener closes.
+ *
+ * Instead of a model directory the server can be handed a model already built (`model`): a
+ * weak-to-strong logit fusion (models/fusion.ts, built by the CLI from --strong / --weak-base /
+ * --weak-tuned as generate does). It decodes like any CausalLM (each member with its own KV cache,
+ * one fused logit row per sequence and step), so batching and seeded sampling work unchanged;
+ * named LoRA adapters and calibrators apply to one model and are refused with it.
  */
 import { randomBytes } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { AttuneError, UsageError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
-import { type LoadedModel, loadModel } from '../models/index.ts';
+import { type CausalLM, loadModel, MemberEnsembleLM } from '../models/index.ts';
 import { loadCalibratorFile } from '../uq/index.ts';
 import {
   DecodeEngine,
@@ -44,9 +50,21 @@ import {
 } from './openai-responses.ts';
 import { attuneField, calibratedTargets, type UncertaintySettings } from './uncertainty.ts';
 
+/** A model built by the caller to serve in place of loading a directory (e.g. a fusion). */
+export interface PrebuiltModel {
+  model: CausalLM;
+  tokenizer: Tokenizer | null;
+  eosTokenIds: readonly number[];
+  /** The directory it is named after (a fusion: the strong model's). */
+  dir: string;
+}
+
 /** Everything `attune serve` is configured with. */
 export interface ServeOptions {
-  modelDir: string;
+  /** The model directory to load (one of modelDir and model). */
+  modelDir?: string;
+  /** A model already built (a fusion); replaces modelDir, and takes no adapters or calibrator. */
+  model?: PrebuiltModel;
   /** Adapters by name (served as `<base>:<name>`). */
   adapters?: readonly { name: string; dir: string }[];
   host?: string;
@@ -81,7 +99,10 @@ export interface ServeHandle {
 
 /** Served model state shared by the routes. */
 interface ServeContext {
-  loaded: LoadedModel;
+  model: CausalLM;
+  eosTokenIds: readonly number[];
+  /** Prompt + max_tokens limit: the model's positions (a fusion: its members' smallest). */
+  maxPositions: number;
   tokenizer: Tokenizer;
   adapters: AdapterSet;
   baseId: string;
@@ -104,6 +125,16 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     if (names.has(a.name)) throw new UsageError(`serve: adapter name '${a.name}' is given twice`);
     names.add(a.name);
   }
+  if ((options.modelDir === undefined) === (options.model === undefined))
+    throw new UsageError('serve: give exactly one of a model directory and a built model (a fusion)');
+  if (options.model && adapters.length > 0)
+    throw new UsageError(
+      'serve: --adapter serves LoRA adapters over one base; it does not apply to a fusion (give each member its adapter as DIR:ADAPTER)',
+    );
+  if (options.model && options.calibratorPath)
+    throw new UsageError(
+      'serve: --calibrator is fitted on one model; it does not apply to a fusion (--strong)',
+    );
   const maxBatch = options.maxBatch ?? DEFAULTS.maxBatch;
   const maxQueue = options.maxQueue ?? DEFAULTS.maxQueue;
   const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
@@ -111,16 +142,17 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
   if (threshold !== null && !(threshold >= 0 && threshold <= 1))
     throw new UsageError(`serve: --abstain-threshold must be in [0, 1], found ${threshold}`);
   const calibrator = options.calibratorPath ? loadCalibratorFile(options.calibratorPath) : null;
-  const calibrated = calibrator
-    ? calibratedTargets(
-        calibrator,
-        options.modelDir,
-        adapters.map((a) => a.dir),
-      )
-    : new Set<number>();
-  const loaded = loadModel(options.modelDir, { dtype: options.dtype ?? 'f32' });
+  const calibrated =
+    calibrator && options.modelDir !== undefined
+      ? calibratedTargets(
+          calibrator,
+          options.modelDir,
+          adapters.map((a) => a.dir),
+        )
+      : new Set<number>();
+  const loaded = options.model ?? loadModel(options.modelDir!, { dtype: options.dtype ?? 'f32' });
   const tokenizer = loaded.tokenizer;
-  if (!tokenizer) throw new UsageError(`serve: ${options.modelDir} has no tokenizer.json`);
+  if (!tokenizer) throw new UsageError(`serve: ${loaded.dir} has no tokenizer.json`);
   const adapterSet = installAdapters(loaded.model, adapters);
   loaded.model.eval();
   const engine = new DecodeEngine({
@@ -132,10 +164,12 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     maxQueue,
   });
   const ctx: ServeContext = {
-    loaded,
+    model: loaded.model,
+    eosTokenIds: loaded.eosTokenIds,
+    maxPositions: positionLimit(loaded.model),
     tokenizer,
     adapters: adapterSet,
-    baseId: options.modelName ?? basename(resolve(options.modelDir)),
+    baseId: options.modelName ?? basename(resolve(loaded.dir)),
     engine,
     uncertainty: { calibrator, calibrated, abstainThreshold: threshold },
     maxTokens,
@@ -162,6 +196,12 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
       return closing;
     },
   };
+}
+
+/** How many positions `model` can attend over: a fusion's members must all fit. */
+function positionLimit(model: CausalLM): number {
+  if (model instanceof MemberEnsembleLM) return Math.min(...model.members.map((m) => positionLimit(m)));
+  return model.config.maxPositionEmbeddings;
 }
 
 function modelIds(ctx: ServeContext): string[] {
@@ -252,7 +292,7 @@ function chatPrompt(ctx: ServeContext, req: ChatRequest): number[] {
 
 /** `ids` when prompt + max_tokens fit the model's positions; else 400 context_length_exceeded. */
 function checkContext(ctx: ServeContext, ids: number[], req: GenerationSettings, param: string): number[] {
-  const limit = ctx.loaded.config.maxPositionEmbeddings;
+  const limit = ctx.maxPositions;
   if (ids.length === 0)
     throw new ApiError(
       400,
@@ -291,9 +331,7 @@ async function runRequest(
       const onDelta = stream
         ? (delta: SequenceDelta) => {
             const tokens =
-              req.logprobs !== null
-                ? delta.tokens.filter((t) => !ctx.loaded.eosTokenIds.includes(t.id))
-                : null;
+              req.logprobs !== null ? delta.tokens.filter((t) => !ctx.eosTokenIds.includes(t.id)) : null;
             if (delta.text === '' && (tokens === null || tokens.length === 0)) return;
             if (kind === 'chat')
               stream.send(chatChunk(id, created, req.model, { content: delta.text }, tokens, null));
@@ -328,7 +366,7 @@ async function runRequest(
         result,
         { promptIds: prompts[index]!, adapter, modelId: req.model },
         ctx.uncertainty,
-        ctx.loaded.model,
+        ctx.model,
         ctx.adapters.router,
       );
       return { result, attune, logprobTokens: req.logprobs !== null ? listedTokens(result) : null };

@@ -5,7 +5,12 @@
  *   chow_sum        sum_t l_t
  *   chow_average    mean_t l_t
  *   chow_quantile_a quantile_a(l_t) for a in {0, 0.1, ..., 1}
- *   post_hoc_mlp    -P(large is better | quantile vector), a small MLP fitted on a held-out split
+ *   post_hoc_mlp    a small MLP on the quantile vector fitted on a held-out split, with one of two
+ *                   targets: `better` (default, METHODS.md §1) = 1{q_large > q_small} by logistic
+ *                   loss, confidence -P(large better); `diff` = q_large - q_small by squared loss
+ *                   (the expected quality gain of deferring), confidence -predicted gain
+ * Quality is exact match (0/1) or graded (ROUGE-L F of the answer vs the gold, in [0, 1]); the
+ * curves average it either way.
  * Deferral curve: quality vs deferral rate, deferring the lowest-confidence examples first (ties
  * averaged); AUC-DF is the trapezoid area over rate in [0, 1]. Random deferral is the straight line
  * between the two models' qualities; the oracle defers exactly where the large model is better.
@@ -25,13 +30,14 @@ import {
   tanh,
 } from '../tensor/index.ts';
 import { AdamW } from '../train/optim/index.ts';
+import { rougeL } from './grade.ts';
 import { quantile } from './scores.ts';
 
 /** One example as the cascade sees it. */
 export interface CascadeExample {
   /** Small model's answer-token log-probs. */
   logprobs: readonly number[];
-  /** Quality of the small and large answers (1 = correct). */
+  /** Quality of the small and large answers in [0, 1] (exact: 1 = correct; rougeL: graded). */
   smallQuality: number;
   largeQuality: number;
 }
@@ -113,22 +119,42 @@ class QuantileMlp extends Module {
   }
 }
 
-/** A fitted post-hoc deferral rule: the probability that the large model is better. */
-export interface PostHocRule {
-  probabilityLargeBetter(logprobs: readonly number[]): number;
+/** What the post-hoc MLP is fitted to predict (METHODS.md §1; default `better`). */
+export type PostHocTarget = 'better' | 'diff';
+
+/** The post-hoc targets, default first. */
+export const POST_HOC_TARGETS: readonly PostHocTarget[] = ['better', 'diff'];
+
+/** The post-hoc MLP's regression target of one example under `target`. */
+export function postHocTargetValue(e: CascadeExample, target: PostHocTarget): number {
+  if (target === 'diff') return e.largeQuality - e.smallQuality;
+  return e.largeQuality > e.smallQuality ? 1 : 0;
 }
 
-/** Fit the post-hoc MLP (binary target: large strictly better) with AdamW on `train`. */
+/**
+ * A fitted post-hoc deferral rule. `deferralScore` is higher where deferring pays more: P(large
+ * better) for the `better` target, the predicted quality gain q_large - q_small for `diff`.
+ */
+export interface PostHocRule {
+  target: PostHocTarget;
+  deferralScore(logprobs: readonly number[]): number;
+}
+
+/**
+ * Fit the post-hoc MLP with AdamW on `train`: logistic loss on 1{q_large > q_small} (`better`,
+ * the default) or squared loss on q_large - q_small (`diff`).
+ */
 export function fitPostHocRule(
   train: readonly CascadeExample[],
-  options: { seed?: number; steps?: number } = {},
+  options: { seed?: number; steps?: number; target?: PostHocTarget } = {},
 ): PostHocRule {
+  const target = options.target ?? 'better';
   const rng = new Rng(options.seed ?? 0);
   const model = new QuantileMlp(rng);
   const feats = train.map((e) => quantileFeatures(e.logprobs));
   const x = fromArray(feats.flat(), [train.length, QUANTILE_GRID.length], { track: false });
   const y = fromArray(
-    train.map((e) => (e.largeQuality > e.smallQuality ? 1 : 0)),
+    train.map((e) => postHocTargetValue(e, target)),
     [train.length, 1],
     { track: false },
   );
@@ -136,36 +162,53 @@ export function fitPostHocRule(
   for (let step = 0; step < (options.steps ?? 300); step++) {
     scope(() => {
       const z = model.forward(x);
-      // binary cross-entropy with logits: softplus(z) - y z
-      const loss = mean(sub(softplus(z), mul(y, z)));
+      const loss =
+        target === 'diff'
+          ? // squared error of the predicted gain
+            mean(mul(sub(z, y), sub(z, y)))
+          : // binary cross-entropy with logits: softplus(z) - y z
+            mean(sub(softplus(z), mul(y, z)));
       backward(loss);
     });
     optimizer.step();
     optimizer.zeroGrad();
   }
   return {
-    probabilityLargeBetter(logprobs) {
-      return scope(() =>
-        sigmoid(model.forward(fromArray(quantileFeatures(logprobs), [1, QUANTILE_GRID.length]))).item(),
-      );
+    target,
+    deferralScore(logprobs) {
+      return scope(() => {
+        const z = model.forward(fromArray(quantileFeatures(logprobs), [1, QUANTILE_GRID.length]));
+        return target === 'diff' ? z.item() : sigmoid(z).item();
+      });
     },
   };
 }
 
+/** A deferral curve as reported: quality at each deferral rate. */
+export interface ReportedCurve {
+  rates: number[];
+  quality: number[];
+}
+
 export interface CascadeReport {
   n: number;
+  /** Mean quality of the small / large model alone (accuracy under exact match). */
   small_accuracy: number;
   large_accuracy: number;
   random_auc_df: number;
   oracle_auc_df: number;
-  methods: Record<string, { auc_df: number; curve: { rates: number[]; quality: number[] } }>;
+  /** The two reference curves: random deferral (the straight line) and the oracle. */
+  random_curve: ReportedCurve;
+  oracle_curve: ReportedCurve;
+  post_hoc_target: PostHocTarget;
+  methods: Record<string, { auc_df: number; curve: ReportedCurve }>;
 }
 
 /** Deferral curves and AUC-DF of every rule on `test` (the MLP is fitted on `heldOut`). */
 export function evaluateCascade(
   heldOut: readonly CascadeExample[],
   test: readonly CascadeExample[],
-  options: { seed?: number } = {},
+  options: { seed?: number; target?: PostHocTarget } = {},
 ): CascadeReport {
   const rule = fitPostHocRule(heldOut, options);
   const confidences: Record<string, number[]> = {
@@ -177,34 +220,67 @@ export function evaluateCascade(
   for (const a of QUANTILE_GRID) {
     confidences[`chow_quantile_${a}`] = test.map((e) => (e.logprobs.length ? quantile(e.logprobs, a) : 0));
   }
-  confidences.post_hoc_mlp = test.map((e) => -rule.probabilityLargeBetter(e.logprobs));
+  confidences.post_hoc_mlp = test.map((e) => -rule.deferralScore(e.logprobs));
   const methods: CascadeReport['methods'] = {};
   for (const [name, conf] of Object.entries(confidences)) {
     const c = deferralCurve(conf, test);
     methods[name] = { auc_df: c.aucDf, curve: { rates: c.rates, quality: c.quality } };
   }
   const n = Math.max(1, test.length);
+  const small = test.reduce((s, e) => s + e.smallQuality, 0) / n;
+  const large = test.reduce((s, e) => s + e.largeQuality, 0) / n;
+  const oracle = oracleCurve(test);
   return {
     n: test.length,
-    small_accuracy: test.reduce((s, e) => s + e.smallQuality, 0) / n,
-    large_accuracy: test.reduce((s, e) => s + e.largeQuality, 0) / n,
+    small_accuracy: small,
+    large_accuracy: large,
     random_auc_df: randomAucDf(test),
-    oracle_auc_df: oracleCurve(test).aucDf,
+    oracle_auc_df: oracle.aucDf,
+    random_curve: { rates: [0, 1], quality: [small, large] },
+    oracle_curve: { rates: oracle.rates, quality: oracle.quality },
+    post_hoc_target: rule.target,
     methods,
   };
 }
 
+/** How an answer's quality is measured: exact match (0/1) or graded ROUGE-L F vs the gold. */
+export type CascadeQuality = 'exact' | 'rougeL';
+
+/** The quality measures, default first. */
+export const CASCADE_QUALITIES: readonly CascadeQuality[] = ['exact', 'rougeL'];
+
+/** A graded prediction as the cascade reads it. */
+export interface CascadePrediction {
+  logprobs: number[];
+  correct: boolean;
+  answer: string;
+  reference: string;
+  /** Record fields; `answerable: false` marks a question with no right answer (quality 0). */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * The quality of one prediction: `exact` is its graded correctness (1/0); `rougeL` the ROUGE-L F
+ * of the answer vs the reference (0 for an unanswerable record, as eval grades it wrong).
+ */
+export function answerQuality(p: CascadePrediction, quality: CascadeQuality): number {
+  if (quality === 'exact') return p.correct ? 1 : 0;
+  if (p.extra?.answerable === false) return 0;
+  return rougeL(p.answer, p.reference);
+}
+
 /** Cascade examples from the two models' graded predictions of the same records (same order). */
 export function cascadeExamples(
-  small: readonly { logprobs: number[]; correct: boolean }[],
-  large: readonly { correct: boolean }[],
+  small: readonly CascadePrediction[],
+  large: readonly CascadePrediction[],
+  quality: CascadeQuality = 'exact',
 ): CascadeExample[] {
   if (small.length !== large.length)
     throw new RangeError(`cascade: ${small.length} small predictions vs ${large.length} large`);
   return small.map((s, i) => ({
     logprobs: s.logprobs,
-    smallQuality: s.correct ? 1 : 0,
-    largeQuality: large[i]!.correct ? 1 : 0,
+    smallQuality: answerQuality(s, quality),
+    largeQuality: answerQuality(large[i]!, quality),
   }));
 }
 

@@ -3,8 +3,11 @@
  * fine-tuned with LoRA (the bench's lora + ce run of each seed) answers the mixed questions first,
  * and defers to the large world base fine-tuned the same way. Per seed, the questions are split in
  * half (seeded); the post-hoc MLP and the Chow-Quantile level are chosen on one half and every rule
- * is scored on the other by AUC-DF (quality against deferral rate). Rows `cascade(<rule>)` carry
- * `extra.auc_df`, plus the random and oracle AUC-DF and both models' accuracies for context. Every
+ * is scored on the other by AUC-DF (quality against deferral rate), under two quality measures:
+ * exact match (`extra.auc_df`) and graded ROUGE-L F vs the gold (`extra.auc_df_rougeL`). The
+ * post-hoc MLP is fitted with its default target (`better`) and, as row `post_hoc_mlp_diff`, with
+ * the quality-difference target. Rows `cascade(<rule>)` also carry the random and oracle AUC-DF and
+ * both models' accuracies and mean ROUGE-L for context. Every
  * rule is scored on the same models and questions in a seed, so the headlines compare rules by
  * their per-seed gain over the baseline rule (`extra.gain_vs_chow_sum`, a paired comparison: the
  * seed-to-seed spread of both models' accuracy cancels).
@@ -14,6 +17,8 @@ import { join } from 'node:path';
 import { writeJsonAtomic } from '../../io/index.ts';
 import {
   type CascadeExample,
+  type CascadePrediction,
+  type CascadeQuality,
   type CascadeReport,
   cascadeExamples,
   deferralCurve,
@@ -27,12 +32,16 @@ import type { RunResult } from '../methods.ts';
 
 const PAPER = 'Language Model Cascades: Token-level uncertainty and beyond';
 
-/** The rules reported as rows: the two Chow baselines, Chow-Quantile, the post-hoc MLP, random, oracle. */
+/**
+ * The rules reported as rows: the two Chow baselines, Chow-Quantile, the post-hoc MLP (target
+ * `better`, then `diff`), random, oracle.
+ */
 export const CASCADE_ROWS = [
   'chow_sum',
   'chow_average',
   'chow_quantile',
   'post_hoc_mlp',
+  'post_hoc_mlp_diff',
   'random',
   'oracle',
 ] as const;
@@ -54,24 +63,58 @@ export function bestQuantile(heldOut: readonly CascadeExample[]): number {
   return best;
 }
 
-/** AUC-DF per reported row from a cascade report and the chosen quantile level. */
-export function cascadeAucs(report: CascadeReport, quantile: number): Record<string, number> {
+/**
+ * AUC-DF per reported row from a cascade report (post-hoc target `better`), the same cascade with
+ * the `diff` target, and the chosen quantile level.
+ */
+export function cascadeAucs(
+  report: CascadeReport,
+  diffReport: CascadeReport,
+  quantile: number,
+): Record<string, number> {
   return {
     chow_sum: report.methods.chow_sum!.auc_df,
     chow_average: report.methods.chow_average!.auc_df,
     chow_quantile: report.methods[`chow_quantile_${quantile}`]!.auc_df,
     post_hoc_mlp: report.methods.post_hoc_mlp!.auc_df,
+    post_hoc_mlp_diff: diffReport.methods.post_hoc_mlp!.auc_df,
     random: report.random_auc_df,
     oracle: report.oracle_auc_df,
   };
 }
 
-interface SeedCascade {
+/** One quality measure's results of a seed. */
+interface QualityCascade {
   aucs: Record<string, number>;
   quantile: number;
-  small_accuracy: number;
-  large_accuracy: number;
+  small: number;
+  large: number;
+}
+
+interface SeedCascade {
+  exact: QualityCascade;
+  rougeL: QualityCascade;
   n: number;
+}
+
+/** Every rule's AUC-DF on one seed's predictions under one quality measure. */
+export function seedCascade(
+  smallPred: readonly CascadePrediction[],
+  largePred: readonly CascadePrediction[],
+  quality: CascadeQuality,
+  seed: number,
+): QualityCascade & { n: number } {
+  const { heldOut, test } = splitHeldOut(cascadeExamples(smallPred, largePred, quality), seed);
+  const report = evaluateCascade(heldOut, test, { seed, target: 'better' });
+  const diff = evaluateCascade(heldOut, test, { seed, target: 'diff' });
+  const quantile = bestQuantile(heldOut);
+  return {
+    aucs: cascadeAucs(report, diff, quantile),
+    quantile,
+    small: report.small_accuracy,
+    large: report.large_accuracy,
+    n: report.n,
+  };
 }
 
 registerExperiment({
@@ -79,31 +122,28 @@ registerExperiment({
   description: 'small LoRA model deferring to the large one: AUC-DF of Chow-Sum, Chow-Quantile, post-hoc MLP',
   run(ctx) {
     const perSeed = ctx.seeds.map((seed): SeedCascade => {
-      const file = join(ctx.work, `cascade-seed${seed}.json`);
+      // v2: both quality measures and the diff target (older per-seed files lack them)
+      const file = join(ctx.work, `cascade-v2-seed${seed}.json`);
       if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SeedCascade;
       const small = ctx.methodRun('lora', 'ce', seed);
       const large = ctx.train('large-lora', seed, { model: ctx.worldBase('large') });
       const records = ctx.questions.mixed;
       const smallPred = ctx.predict(small, records, `small answers, seed ${seed}`);
       const largePred = ctx.predict(large, records, `large answers, seed ${seed}`);
-      const examples = cascadeExamples(smallPred, largePred);
-      const { heldOut, test } = splitHeldOut(examples, seed);
-      const report = evaluateCascade(heldOut, test, { seed });
-      const quantile = bestQuantile(heldOut);
-      const result: SeedCascade = {
-        aucs: cascadeAucs(report, quantile),
-        quantile,
-        small_accuracy: report.small_accuracy,
-        large_accuracy: report.large_accuracy,
-        n: report.n,
-      };
-      ctx.note(
-        `seed ${seed}: small ${result.small_accuracy.toFixed(3)}, large ${result.large_accuracy.toFixed(3)}, quantile ${quantile}, AUC-DF ${Object.entries(
-          result.aucs,
-        )
-          .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-          .join(', ')}`,
-      );
+      const { n, ...exact } = seedCascade(smallPred, largePred, 'exact', seed);
+      const { n: _n, ...rougeL } = seedCascade(smallPred, largePred, 'rougeL', seed);
+      const result: SeedCascade = { exact, rougeL, n };
+      for (const [name, q] of [
+        ['exact', exact],
+        ['rougeL', rougeL],
+      ] as const)
+        ctx.note(
+          `seed ${seed} (${name}): small ${q.small.toFixed(3)}, large ${q.large.toFixed(3)}, quantile ${q.quantile}, AUC-DF ${Object.entries(
+            q.aucs,
+          )
+            .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+            .join(', ')}`,
+        );
       writeJsonAtomic(file, result as unknown as Record<string, unknown>);
       return result;
     });
@@ -124,13 +164,21 @@ registerExperiment({
           step_s: 0,
           peak_rss_mb: null,
           extra: {
-            auc_df: c.aucs[rule]!,
+            auc_df: c.exact.aucs[rule]!,
             // paired with the baselines on the same models and test half (the headlines test these)
-            gain_vs_chow_sum: c.aucs[rule]! - c.aucs.chow_sum!,
-            gain_vs_chow_quantile: c.aucs[rule]! - c.aucs.chow_quantile!,
-            small_accuracy: c.small_accuracy,
-            large_accuracy: c.large_accuracy,
-            ...(rule === 'chow_quantile' ? { quantile: c.quantile } : {}),
+            gain_vs_chow_sum: c.exact.aucs[rule]! - c.exact.aucs.chow_sum!,
+            gain_vs_chow_quantile: c.exact.aucs[rule]! - c.exact.aucs.chow_quantile!,
+            small_accuracy: c.exact.small,
+            large_accuracy: c.exact.large,
+            // graded quality: ROUGE-L F of each answer vs the gold
+            auc_df_rougeL: c.rougeL.aucs[rule]!,
+            gain_vs_chow_sum_rougeL: c.rougeL.aucs[rule]! - c.rougeL.aucs.chow_sum!,
+            gain_vs_chow_quantile_rougeL: c.rougeL.aucs[rule]! - c.rougeL.aucs.chow_quantile!,
+            small_rougeL: c.rougeL.small,
+            large_rougeL: c.rougeL.large,
+            ...(rule === 'chow_quantile'
+              ? { quantile: c.exact.quantile, quantile_rougeL: c.rougeL.quantile }
+              : {}),
           },
         }),
       ),
@@ -163,6 +211,24 @@ registerExperiment({
       sign: 1,
       kind: 'better',
       baseline: { method: 'cascade(chow_quantile)', loss: 'ce' },
+      treatment: { method: 'cascade(post_hoc_mlp)', loss: 'ce' },
+    },
+    {
+      paper: PAPER,
+      claim: 'Graded quality (ROUGE-L): Chow-Quantile beats Chow-Sum: AUC-DF gain, paired per seed',
+      metric: 'extra.gain_vs_chow_sum_rougeL',
+      sign: 1,
+      kind: 'better',
+      baseline: { method: 'cascade(chow_sum)', loss: 'ce' },
+      treatment: { method: 'cascade(chow_quantile)', loss: 'ce' },
+    },
+    {
+      paper: PAPER,
+      claim: 'Graded quality (ROUGE-L): the post-hoc rule beats Chow-Sum: AUC-DF gain, paired per seed',
+      metric: 'extra.gain_vs_chow_sum_rougeL',
+      sign: 1,
+      kind: 'better',
+      baseline: { method: 'cascade(chow_sum)', loss: 'ce' },
       treatment: { method: 'cascade(post_hoc_mlp)', loss: 'ce' },
     },
   ],

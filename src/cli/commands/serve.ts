@@ -3,15 +3,16 @@ import { existsSync } from 'node:fs';
 import { UsageError } from '../../errors.ts';
 import { startServer } from '../../serve/index.ts';
 import { defineCommand } from '../command.ts';
-import { readChatTemplate } from '../model-options.ts';
+import { fusionOptions, loadRunnableFromFlags, readChatTemplate } from '../model-options.ts';
 
 const options = {
   model: {
     type: 'path',
-    required: true,
-    description: 'Hub-format base model directory (config.json, safetensors, tokenizer)',
+    description:
+      'Hub-format base model directory (config.json, safetensors, tokenizer); or fuse with --strong',
     valueName: '<dir>',
   },
+  ...fusionOptions,
   adapter: {
     type: 'string',
     multiple: true,
@@ -91,17 +92,46 @@ concurrent requests are decoded together in one batch (a sequence's answer is th
 batched). Every choice carries an extra "attune" field: the uncertainty scores of the answer, its
 confidence (calibrated with --calibrator) and "abstain" at --abstain-threshold. Errors are OpenAI's
 {"error": {message, type, param, code}}: 400, 404, 413 (body too large), 429 (queue full), 503
-(shutting down). SIGTERM or SIGINT drains in-flight requests, then exits 0. See docs/serve.md.`,
+(shutting down). SIGTERM or SIGINT drains in-flight requests, then exits 0.
+Weak-to-strong fusion: instead of --model, --strong DIR[:ADAPTER] with --weak-tuned DIR[:ADAPTER]
+(repeatable) and --weak-base DIR[:ADAPTER] serves the fused model as generate decodes it: every
+token from z_strong + sum_i w_i (z_tuned_i - z_base_i), the weights per step by the dynamic KL rule
+(--fusion-weights dynamic) or fixed (proxy tuning); vocabularies must match. See docs/serve.md.`,
   options,
   examples: [
     'attune serve --model world-bases/small --chat-template chat.jinja --port 8000',
     'attune serve --model ./base --adapter qa=runs/qa/adapter --adapter chat=runs/chat/adapter --calibrator cal.json --abstain-threshold 0.5',
+    'attune serve --strong world-bases/large --weak-base world-bases/small --weak-tuned world-bases/small:runs/qa/adapter --port 8000',
   ],
   async run(args, io) {
     const v = args.values;
+    const fusing = v.strong !== undefined || v['weak-base'].length > 0 || v['weak-tuned'].length > 0;
+    if (!fusing && v.model === undefined)
+      throw new UsageError(
+        'serve: --model <dir> is required (or --strong, --weak-base and --weak-tuned to serve a fusion)',
+      );
+    if (fusing && v.adapter.length > 0)
+      throw new UsageError(
+        'serve: --adapter serves LoRA adapters over one base; with a fusion give each member its adapter as DIR:ADAPTER',
+      );
+    if (fusing && v.calibrator !== undefined)
+      throw new UsageError(
+        'serve: --calibrator is fitted on one model; it does not apply to a fusion (--strong)',
+      );
+    const adapters = parseAdapterFlags(v.adapter);
+    const fused = fusing ? loadRunnableFromFlags({ ...v, adapter: undefined }, 'serve') : null;
     const handle = await startServer({
-      modelDir: v.model,
-      adapters: parseAdapterFlags(v.adapter),
+      ...(fused
+        ? {
+            model: {
+              model: fused.model,
+              tokenizer: fused.tokenizer,
+              eosTokenIds: fused.eosTokenIds,
+              dir: fused.dir,
+            },
+          }
+        : { modelDir: v.model! }),
+      adapters,
       host: v.host,
       port: v.port,
       ...(v.name !== undefined ? { modelName: v.name } : {}),

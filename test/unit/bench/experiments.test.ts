@@ -47,7 +47,8 @@ describe('cascade experiment', () => {
     const pred = (i: number, correct: boolean, lp: number[]): Prediction => ({
       prompt: `q${i}`,
       reference: `a${i}`,
-      answer: correct ? `a${i}` : 'x',
+      // a wrong answer still overlaps the gold: ROUGE-L F of [a<i>, x] vs [a<i>] is 2/3
+      answer: correct ? `a${i}` : `a${i} x`,
       correct,
       scores: {},
       confidence: 0.5,
@@ -63,7 +64,7 @@ describe('cascade experiment', () => {
       cost: { trainable_params: 1, adapter_bytes: 1, step_s: 0, peak_rss_mb: null },
     };
     const ctx = {
-      seeds: [0, 1],
+      seeds: [0, 1, 2],
       work,
       questions: { mixed: records, ood: [], paraphrase: [] },
       methodRun: () => ({ ...run, modelDir: 'small' }),
@@ -84,7 +85,13 @@ describe('cascade experiment', () => {
       rows.map((r) => r[0]!.method),
       CASCADE_ROWS.map((r) => `cascade(${r})`),
     );
-    assert.equal(predictions, 4, 'two models x two seeds');
+    assert.equal(predictions, 6, 'two models x three seeds');
+    // every row has one result per seed
+    for (const r of rows)
+      assert.deepEqual(
+        r.map((s) => s.seed),
+        [0, 1, 2],
+      );
     // seed 1's Chow-Sum AUC-DF is evaluateCascade's on the same seeded split
     const examples = records.map((_, i) => ({
       logprobs: [-(i % 4) - 0.1, -0.2],
@@ -93,12 +100,27 @@ describe('cascade experiment', () => {
     }));
     const { heldOut, test } = splitHeldOut(examples, 1);
     const report = evaluateCascade(heldOut, test, { seed: 1 });
-    assert.equal(rows[0]![1]!.extra!.auc_df, report.methods.chow_sum!.auc_df);
-    assert.equal(rows[4]![1]!.extra!.auc_df, report.random_auc_df);
-    assert.equal(rows[5]![1]!.extra!.auc_df, report.oracle_auc_df);
+    const at = (rule: string) => CASCADE_ROWS.indexOf(rule as (typeof CASCADE_ROWS)[number]);
+    assert.equal(rows[at('chow_sum')]![1]!.extra!.auc_df, report.methods.chow_sum!.auc_df);
+    assert.equal(rows[at('random')]![1]!.extra!.auc_df, report.random_auc_df);
+    assert.equal(rows[at('oracle')]![1]!.extra!.auc_df, report.oracle_auc_df);
+    const diff = evaluateCascade(heldOut, test, { seed: 1, target: 'diff' });
+    assert.equal(rows[at('post_hoc_mlp_diff')]![1]!.extra!.auc_df, diff.methods.post_hoc_mlp!.auc_df);
+    // graded quality: a wrong answer has quality 2/3, a right one 1
+    const graded = examples.map((e) => ({
+      ...e,
+      smallQuality: e.smallQuality === 1 ? 1 : 2 / 3,
+      largeQuality: e.largeQuality === 1 ? 1 : 2 / 3,
+    }));
+    const g = splitHeldOut(graded, 1);
+    const gReport = evaluateCascade(g.heldOut, g.test, { seed: 1 });
+    const chowSum = rows[at('chow_sum')]![1]!.extra!;
+    assert.ok(Math.abs(chowSum.auc_df_rougeL! - gReport.methods.chow_sum!.auc_df) < 1e-12);
+    assert.ok(Math.abs(chowSum.small_rougeL! - gReport.small_accuracy) < 1e-12);
+    assert.notEqual(chowSum.auc_df_rougeL, chowSum.auc_df);
     const again = experiment('cascade').run(ctx);
     assert.deepEqual(again, rows);
-    assert.equal(predictions, 4, 'finished seeds are reused');
+    assert.equal(predictions, 6, 'finished seeds are reused');
   });
 });
 

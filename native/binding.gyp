@@ -72,7 +72,8 @@
         "src/reduce.cpp",
         "src/norm.cpp",
         "src/attention.cpp",
-        "src/lce.cpp"
+        "src/lce.cpp",
+        "src/mmap.cpp"
       ],
       "dependencies": ["attune_isa_avx2", "attune_isa_avx512", "attune_isa_avx512bf16", "attune_isa_amx"],
       "include_dirs": ["<(napi_include)"],

@@ -20,6 +20,7 @@
 
 namespace attune {
 std::vector<std::string> cpuFeatures();
+Napi::Value MapFile(const Napi::CallbackInfo& info);
 }
 
 using namespace attune;
@@ -906,6 +907,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("kernelSignatures", Napi::Function::New(env, KernelSignatures, "kernelSignatures"));
   exports.Set("bf16Path", Napi::Function::New(env, Bf16Path, "bf16Path"));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
 #define ATTUNE_REGISTER(name) exports.Set(#name, Napi::Function::New(env, Kernel_##name, #name));
   ATTUNE_MANIFEST_KERNELS(ATTUNE_REGISTER)
 #undef ATTUNE_REGISTER

@@ -7,7 +7,7 @@
 import { ConfigError } from '../errors.ts';
 import { jsKernels } from './js/index.ts';
 import type { Kernels } from './kernels.ts';
-import { loadNative, type NativeLoadResult } from './native/load.ts';
+import { loadNative, type NativeLoadResult, nativeMapFile } from './native/load.ts';
 
 export { jsKernels } from './js/index.ts';
 export type { Kernels } from './kernels.ts';
@@ -153,4 +153,15 @@ export function setBackend(name: 'js' | 'native'): void {
 /** The native kernels when the addon loads, else null. */
 export function nativeKernels(): Kernels | null {
   return loadNative().kernels;
+}
+
+/**
+ * A file mapped into memory for zero-copy reading (see `nativeMapFile`: private copy-on-write
+ * pages, the file is never modified), or null where files are read instead: the js backend is
+ * active (it keeps the plain read path), the addon did not load, the file is empty, or
+ * ATTUNE_MMAP=0 is set.
+ */
+export function mapFileForReading(path: string): ArrayBuffer | null {
+  if (process.env.ATTUNE_MMAP === '0' || backendInfo().active !== 'native') return null;
+  return nativeMapFile(path);
 }

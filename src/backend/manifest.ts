@@ -486,7 +486,14 @@ export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 export type KernelsIdentity = 'name' | 'threads';
 
 /** Functions the native addon exports besides the kernels (native/src/binding.cpp). */
-export const ADDON_EXTRAS = ['init', 'threads', 'cpuInfo', 'kernelSignatures', 'bf16Path'] as const;
+export const ADDON_EXTRAS = [
+  'init',
+  'threads',
+  'cpuInfo',
+  'kernelSignatures',
+  'bf16Path',
+  'mapFile',
+] as const;
 
 /** The spec of one kernel. */
 export function kernelSpec(name: KernelName): KernelSpec {

@@ -9,13 +9,16 @@
 import { backendInfo } from '../backend/index.ts';
 import { type CausalLM, createModel, llamaConfigJson, loadModel, type ModelDtype } from '../models/index.ts';
 import { fromArray, noGrad, Rng, scope, sum, Tensor } from '../tensor/index.ts';
+import type { TrainPrecision } from '../train/precision.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
-import { peakRssMb, TRAIN_PRESETS } from './train.ts';
+import { gemmPathOf, peakRssMb, TRAIN_PRESETS } from './train.ts';
 
 export interface GenerateBenchOptions {
   /** A model folder, or a preset name (random weights in that shape). */
   model: string;
   dtype?: ModelDtype;
+  /** Compute precision (default f32); bf16-mixed stores the weight matrices in bf16 too. */
+  precision?: TrainPrecision;
   batch?: number;
   prompt?: number;
   new?: number;
@@ -39,10 +42,18 @@ export function measureReadBandwidth(passes = 3): number {
   return (n * 4) / best;
 }
 
+/** The storage dtype of the weights: bf16 under bf16-mixed, else the dtype asked for. */
+function storageDtype(o: GenerateBenchOptions): ModelDtype {
+  return o.precision === 'bf16-mixed' ? 'bf16' : (o.dtype ?? 'f32');
+}
+
 function openModel(o: GenerateBenchOptions): CausalLM {
   const preset = TRAIN_PRESETS[o.model as keyof typeof TRAIN_PRESETS];
-  if (preset) return createModel(llamaConfigJson({ ...preset }), { seed: 0, dtype: o.dtype ?? 'f32' });
-  return loadModel(o.model, { dtype: o.dtype ?? 'f32' }).model;
+  const dtype = storageDtype(o);
+  const model = preset
+    ? createModel(llamaConfigJson({ ...preset }), { seed: 0, dtype })
+    : loadModel(o.model, { dtype }).model;
+  return model.setComputePrecision(o.precision === 'bf16-mixed' ? 'bf16' : 'f32');
 }
 
 /** Bytes of every parameter in its storage dtype (what one decode step reads). */
@@ -56,7 +67,10 @@ export function runGenerateBench(o: GenerateBenchOptions): BenchEnvelope {
   const batch = o.batch ?? 1;
   const promptLen = o.prompt ?? 32;
   const newTokens = o.new ?? 64;
+  const precision = o.precision ?? 'f32';
+  const tLoad = performance.now();
   const model = openModel(o);
+  const loadSeconds = (performance.now() - tLoad) / 1000;
   const V = model.config.vocabSize;
   const rng = new Rng(0);
   const prompt = Array.from({ length: batch * promptLen }, () => 3 + Math.floor(rng.uniform() * (V - 3)));
@@ -104,10 +118,13 @@ export function runGenerateBench(o: GenerateBenchOptions): BenchEnvelope {
       kernel: 'greedy-decode',
       backend: info.active,
       model: o.model,
-      dtype: o.dtype ?? 'f32',
+      dtype: storageDtype(o),
+      precision,
+      gemm_path: gemmPathOf(precision),
       batch,
       prompt_len: promptLen,
       new: newTokens,
+      load_s: loadSeconds,
       prefill_tokens_per_s: (batch * promptLen) / ((t1 - t0) / 1000),
       decode_tokens_per_s: decode,
       weight_bytes: bytes,

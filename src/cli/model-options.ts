@@ -10,6 +10,7 @@ import {
   loadModel,
 } from '../models/index.ts';
 import { loadAdapter } from '../peft/index.ts';
+import { TRAIN_PRECISIONS, type TrainPrecision } from '../train/precision.ts';
 
 /** --model (required), --adapter and --dtype. */
 export const modelOptions = {
@@ -30,16 +31,37 @@ export const modelOptions = {
     description: 'weight storage',
     default: 'f32',
   },
+  precision: {
+    type: 'choice',
+    choices: TRAIN_PRECISIONS as TrainPrecision[],
+    description:
+      'compute precision (as `attune bench train --precision`): bf16-mixed stores the weight matrices in bf16 (whatever --dtype says) and runs the GEMMs with bf16 inputs and f32 accumulation; norms, softmax and attention stay f32',
+    default: 'f32',
+  },
 } as const;
 
-/** Load --model (with --adapter applied) as the flags say, in eval mode. */
+/**
+ * The storage dtype of the base weights for inference under `precision`: bf16 under bf16-mixed
+ * (the f32 copy is never in memory), else `dtype`.
+ */
+export function inferenceDtype(dtype: 'f32' | 'bf16', precision: TrainPrecision = 'f32'): 'f32' | 'bf16' {
+  return precision === 'bf16-mixed' ? 'bf16' : dtype;
+}
+
+/**
+ * Load --model (with --adapter applied) as the flags say, in eval mode, with the compute precision
+ * of --precision (an adapter's own small matrices keep the precision their layer pins).
+ */
 export function loadModelFromFlags(values: {
   model: string;
   adapter?: string | undefined;
   dtype: 'f32' | 'bf16';
+  precision?: TrainPrecision | undefined;
 }): LoadedModel {
-  const loaded = loadModel(values.model, { dtype: values.dtype });
+  const precision = values.precision ?? 'f32';
+  const loaded = loadModel(values.model, { dtype: inferenceDtype(values.dtype, precision) });
   if (values.adapter) loadAdapter(loaded.model, values.adapter);
+  loaded.model.setComputePrecision(precision === 'bf16-mixed' ? 'bf16' : 'f32');
   loaded.model.eval();
   return loaded;
 }
@@ -155,7 +177,12 @@ export interface RunnableModel extends Omit<LoadedModel, 'model' | 'config' | 'g
  * member must share its vocabulary (a clear error names the two that differ).
  */
 export function loadRunnableFromFlags(
-  values: { model?: string | undefined; adapter?: string | undefined; dtype: 'f32' | 'bf16' } & FusionFlags,
+  values: {
+    model?: string | undefined;
+    adapter?: string | undefined;
+    dtype: 'f32' | 'bf16';
+    precision?: TrainPrecision | undefined;
+  } & FusionFlags,
   command: string,
 ): RunnableModel {
   const fusing =
@@ -186,7 +213,12 @@ export function loadRunnableFromFlags(
     const known = loadedByRef.get(text);
     if (known) return { name: `${flag} ${text}`, loaded: known };
     const ref = parseModelRef(text, flag);
-    const loaded = loadModelFromFlags({ model: ref.model, adapter: ref.adapter, dtype: values.dtype });
+    const loaded = loadModelFromFlags({
+      model: ref.model,
+      adapter: ref.adapter,
+      dtype: values.dtype,
+      precision: values.precision,
+    });
     loadedByRef.set(text, loaded);
     return { name: `${flag} ${text}`, loaded };
   };

@@ -104,6 +104,10 @@ class ShardedReader implements TensorReader {
     return this.shard(name).read(name, options);
   }
 
+  readMapped(name: string, options?: ReadOptions): Tensor | null {
+    return this.shard(name).readMapped(name, options);
+  }
+
   metadata(): Record<string, string> {
     const merged: Record<string, string> = {};
     for (const reader of this.shards.values()) Object.assign(merged, reader.metadata());

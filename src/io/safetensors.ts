@@ -2,11 +2,13 @@
  * safetensors files (https://github.com/huggingface/safetensors): an 8-byte little-endian header
  * length N, N bytes of JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}`,
  * then the data section (little-endian, row-major). The reader parses and validates the header once
- * and reads each tensor lazily by offset into a fresh buffer (the file is never loaded whole); the
- * writer is atomic (temp file, fsync, rename).
+ * and reads each tensor lazily by offset into a fresh buffer (the file is never loaded whole), or,
+ * with `readMapped`, hands out zero-copy views into a memory mapping of the file (native backend);
+ * the writer is atomic (temp file, fsync, rename), so a file mapped by a reader is never modified.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { mapFileForReading } from '../backend/index.ts';
 import { AttuneError, FormatError, TensorMismatchError } from '../errors.ts';
 import { BYTES_PER_ELEMENT, type DType } from '../tensor/dtype.ts';
 import { formatShape, shapeSize, Tensor } from '../tensor/tensor.ts';
@@ -89,6 +91,15 @@ export interface TensorReader {
   info(name: string): TensorInfo;
   /** The tensor's data, read from disk now; untracked (no scope frees it), owned by the caller. */
   read(name: string, options?: ReadOptions): Tensor;
+  /**
+   * Zero-copy: the tensor as an untracked view into a memory mapping of its file, or null where
+   * that is not possible (then `read`): the js backend or no addon, a stored dtype that `options`
+   * would convert, data not aligned for its element type, an integer or F16/F64 tensor. The mapping
+   * is private copy-on-write: writing through the view never changes the file, but every view of
+   * the same tensor from this reader sees the write, so a caller that writes must own the only view
+   * (loading a model hands each tensor to one parameter).
+   */
+  readMapped(name: string, options?: ReadOptions): Tensor | null;
   /**
    * The header's `__metadata__` string map (for a sharded checkpoint, the shards' maps merged).
    * transformers records tied weights stored under one name here, e.g.
@@ -179,6 +190,10 @@ export class SafetensorsReader implements TensorReader {
   private readonly meta: Record<string, string>;
   private readonly dataStart: number;
   private sortedNames: string[] | null = null;
+  /** The file's identity at open, to refuse mapping a file replaced since. */
+  private readonly identity: { ino: number; size: number; mtimeMs: number };
+  /** The memory mapping of the whole file (made on the first readMapped); false when unavailable. */
+  private mapping: ArrayBuffer | false | null = null;
 
   /** Open `path` and parse its header (use `openSafetensors`). */
   constructor(readonly path: string) {
@@ -194,6 +209,8 @@ export class SafetensorsReader implements TensorReader {
     }
     this.fd = fd;
     try {
+      const { ino, size, mtimeMs } = fstatSync(fd);
+      this.identity = { ino, size, mtimeMs };
       const parsed = SafetensorsReader.parseHeader(path, fd);
       this.entries = parsed.entries;
       this.meta = parsed.metadata;
@@ -337,6 +354,44 @@ export class SafetensorsReader implements TensorReader {
     return Tensor.wrap(data, entry.shape, { track: false });
   }
 
+  readMapped(name: string, options: ReadOptions = {}): Tensor | null {
+    const entry = this.entry(name);
+    if (this.fd === null) throw new AttuneError(`${this.path}: readMapped('${name}') after close()`);
+    const kind =
+      entry.dtype === 'F32' && options.dtype !== 'bf16'
+        ? 'f32'
+        : entry.dtype === 'BF16' && options.dtype !== 'f32'
+          ? 'bf16'
+          : null;
+    if (kind === null) return null;
+    const begin = this.dataStart + entry.begin;
+    const bytes = kind === 'f32' ? 4 : 2;
+    // a typed array view needs an offset that is a multiple of its element size
+    if (begin % bytes !== 0) return null;
+    const mapping = this.map();
+    if (!mapping) return null;
+    const length = (entry.end - entry.begin) / bytes;
+    const data =
+      kind === 'f32' ? new Float32Array(mapping, begin, length) : new Uint16Array(mapping, begin, length);
+    return Tensor.wrap(data, entry.shape, { track: false });
+  }
+
+  /** The file's mapping, made once; null where unavailable or the file was replaced since open. */
+  private map(): ArrayBuffer | null {
+    if (this.mapping === null) {
+      assertLittleEndianHost();
+      const now = statSync(this.path, { throwIfNoEntry: false });
+      const same =
+        now !== undefined &&
+        now.ino === this.identity.ino &&
+        now.size === this.identity.size &&
+        now.mtimeMs === this.identity.mtimeMs;
+      const mapped = same ? mapFileForReading(this.path) : null;
+      this.mapping = mapped !== null && mapped.byteLength === this.identity.size ? mapped : false;
+    }
+    return this.mapping === false ? null : this.mapping;
+  }
+
   private convert(
     name: string,
     entry: Entry,
@@ -382,6 +437,8 @@ export class SafetensorsReader implements TensorReader {
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;
+    // views handed out keep the mapping alive; it is unmapped when the last one is collected
+    this.mapping = false;
   }
 
   private entry(name: string): Entry {

@@ -104,7 +104,9 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
 
 /**
  * Copy the checkpoint in `dir` into the model's parameters; validates everything (config fields
- * against shapes first, then every tensor's name and shape) before copying.
+ * against shapes first, then every tensor's name and shape) before copying. On the native backend a
+ * tensor stored in the parameter's dtype is not copied: the parameter adopts a view into the file's
+ * memory mapping (see `TensorReader.readMapped`; ATTUNE_MMAP=0 turns this off).
  */
 export function loadWeights(model: CausalLM, dir: string): void {
   const arch = architectureFor(model.config.modelType);
@@ -154,6 +156,14 @@ export function loadWeights(model: CausalLM, dir: string): void {
     for (const [name, p] of params) {
       const source = sources.get(name)!;
       const wanted = p.dtype === 'bf16' ? 'bf16' : 'f32';
+      // zero-copy where the file holds the wanted dtype, aligned (native backend): the parameter
+      // becomes a view into the file's private copy-on-write mapping
+      const view = p.dtype === 'f64' ? null : reader.readMapped(source, { dtype: wanted });
+      if (view) {
+        p.adoptData(view.data);
+        view.release();
+        continue;
+      }
       const t: Tensor = reader.read(source, { dtype: wanted });
       try {
         if (p.dtype === 'f64') {

@@ -73,7 +73,15 @@ export class Parameter extends Tensor {
     dtype: DType = 'f32',
     options?: ParameterOptions,
   ): Parameter {
-    return Parameter.zeros(shape, dtype, options).fillWith(() => value);
+    const p = Parameter.zeros(shape, dtype, options);
+    // a fresh array is already zero (and untouched: a model built to be loaded costs no page
+    // faults); other values are one fill of the stored bit pattern, not a per-element call
+    if (value === 0 && !Object.is(value, -0)) return p;
+    const d = p.data;
+    if (d instanceof Uint16Array) d.fill(toBf16Bits(value));
+    else if (d instanceof Int32Array) d.fill(Math.trunc(value));
+    else d.fill(value);
+    return p;
   }
 
   /** Uniform [low, high) samples drawn from `rng` (in element order). */
@@ -105,6 +113,16 @@ export class Parameter extends Tensor {
     const p = Parameter.zeros(t.shape, t.dtype, options);
     (p.data as Float32Array).set(t.data as Float32Array);
     return p;
+  }
+
+  /**
+   * Use `data` as this parameter's buffer from now on (not copied): same dtype and element count.
+   * Zero-copy loading adopts views into a file mapping (private copy-on-write pages: a later
+   * in-place write, e.g. a LoRA merge, changes this process's copy, never the file).
+   */
+  adoptData(data: AnyArray): this {
+    this.replaceData(data);
+    return this;
   }
 
   /** Whether the optimizer should update this parameter (same as `requiresGrad`). */

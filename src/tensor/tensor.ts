@@ -157,6 +157,22 @@ export class Tensor implements Releasable {
     if (--storage.users === 0 && storage.pooled) pool.release(storage.data);
   }
 
+  /**
+   * Point this tensor (and its views) at `data` instead of its current, unpooled buffer: same
+   * dtype and element count (internal: `Parameter.adoptData` for zero-copy loading).
+   */
+  protected replaceData(data: AnyArray): void {
+    const storage = this.storage;
+    if (!storage) throw new Error(this.releasedMessage());
+    if (storage.pooled) throw new Error(`${this.describe()}: a pooled buffer cannot be replaced`);
+    if (dtypeOfArray(data) !== this.dtype || data.length !== this.size) {
+      throw new RangeError(
+        `${this.describe()}: cannot adopt a ${dtypeOfArray(data)} array of ${data.length} elements`,
+      );
+    }
+    storage.data = data;
+  }
+
   /** Release this tensor now (user-facing alias of `release`). */
   dispose(): void {
     this.release();

@@ -36,6 +36,7 @@ export interface NativeCpuInfo {
 export type Bf16PathName = 'auto' | 'amx' | 'avx512bf16' | 'fallback';
 
 let addonBf16Path: ((name?: string) => string) | null = null;
+let addonMapFile: ((path: string) => ArrayBuffer | null) | null = null;
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const addonPath = join(projectRoot, 'native', 'build', 'Release', 'attune_native.node');
@@ -103,6 +104,7 @@ export function loadNative(): NativeLoadResult {
       init(threads: number): void;
       cpuInfo(): NativeCpuInfo;
       bf16Path(name?: string): string;
+      mapFile(path: string): ArrayBuffer | null;
     };
     const mismatch = manifestMismatch(addon);
     if (mismatch) {
@@ -113,6 +115,7 @@ export function loadNative(): NativeLoadResult {
     addon.init(Number.isFinite(requested) && requested > 0 ? Math.floor(requested) : 0);
     const kernels = { ...addon, name: 'native' } as unknown as Kernels;
     addonBf16Path = addon.bf16Path;
+    addonMapFile = addon.mapFile;
     cached = { kernels, error: '', path: addonPath, cpu: addon.cpuInfo() };
   } catch (err) {
     cached = {
@@ -139,4 +142,15 @@ export function nativeBf16Path(name?: Bf16PathName): string {
 /** The bf16 paths this CPU can run natively, best first (empty when the addon is not loaded). */
 export function nativeBf16Paths(): string[] {
   return loadNative().cpu?.bf16Paths ?? [];
+}
+
+/**
+ * The whole file at `path` mapped into memory by the addon (MAP_PRIVATE: writes through the
+ * buffer are private copy-on-write pages, the file is never modified), or null when the addon is
+ * not loaded, the platform has no mmap, or the file is empty. The mapping lives as long as the
+ * buffer (or a view of it) is reachable. Throws with the OS reason when the file cannot be mapped.
+ */
+export function nativeMapFile(path: string): ArrayBuffer | null {
+  if (!loadNative().kernels || !addonMapFile) return null;
+  return addonMapFile(path);
 }

@@ -31,4 +31,18 @@ describe('bench generate', () => {
       );
     }
   });
+
+  it('--precision bf16-mixed stores the matrices in bf16 and names the bf16 GEMM path', () => {
+    const dir = writeTinyModel(join(root, 'p'), { hidden: 16, layers: 1 });
+    const f32 = runGenerateBench({ model: dir, prompt: 3, new: 2 }).results[0]!;
+    const mixed = runGenerateBench({ model: dir, precision: 'bf16-mixed', prompt: 3, new: 2 }).results[0]!;
+    assert.equal(f32.precision, 'f32');
+    assert.equal(f32.gemm_path, 'sgemm');
+    assert.equal(mixed.precision, 'bf16-mixed');
+    assert.equal(mixed.dtype, 'bf16');
+    assert.match(String(mixed.gemm_path), /^gemmBf16:(amx|avx512bf16|fallback|js)$/);
+    // the matrices halve, the f32 norm vectors stay
+    assert.ok((mixed.weight_bytes as number) < (f32.weight_bytes as number));
+    assert.ok((mixed.weight_bytes as number) > (f32.weight_bytes as number) / 2);
+  });
 });

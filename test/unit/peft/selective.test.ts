@@ -108,9 +108,9 @@ describe('layer_freeze', () => {
     const trained = new Set(result.adapter.namedTrainableParameters().map(([n]) => n));
     let changed = 0;
     for (const [n, p] of result.model.namedParameters()) {
-      const same = Buffer.from((p.data as Float32Array).buffer).equals(
-        Buffer.from((baseParams.get(n)!.data as Float32Array).buffer),
-      );
+      // the tensor's own bytes: a loaded weight may be a view into a mapped file (byteOffset != 0)
+      const bytes = (d: Float32Array) => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+      const same = bytes(p.data as Float32Array).equals(bytes(baseParams.get(n)!.data as Float32Array));
       if (!trained.has(n)) assert.ok(same, `${n} is frozen and bit-identical`);
       else if (!same) changed++;
     }

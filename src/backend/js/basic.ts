@@ -70,11 +70,11 @@ export function sgemm(
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev). */
-export function erf(x: number): number {
+/** erfc(|x|) by Numerical Recipes' Chebyshev fit (relative error < 1.2e-7 everywhere). */
+function erfcOfAbs(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
-  const r =
+  return (
     t *
     Math.exp(
       -z * z -
@@ -90,8 +90,20 @@ export function erf(x: number): number {
                         t *
                           (0.27886807 +
                             t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
+    )
+  );
+}
+
+/** erf with |error| < 1.2e-7 (Numerical Recipes erfc, Chebyshev). */
+export function erf(x: number): number {
+  const r = erfcOfAbs(x);
   return x >= 0 ? 1 - r : r - 1;
+}
+
+/** The complementary error function 1 - erf(x), accurate in the tail (relative error < 1.2e-7). */
+export function erfc(x: number): number {
+  const r = erfcOfAbs(x);
+  return x >= 0 ? r : 2 - r;
 }
 
 function sigmoid(x: number): number {

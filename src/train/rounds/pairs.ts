@@ -13,6 +13,7 @@
  *   only the most confident fraction).
  */
 import { AttuneError } from '../../errors.ts';
+import { normalCdf } from '../../tensor/special.ts';
 
 /** One sampled response of the policy to `prompt`, with its reward (higher is better). */
 export interface GradedSample {
@@ -71,18 +72,6 @@ export function buildPairs(
     });
   }
   return pairs;
-}
-
-/** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7). */
-export function normalCdf(x: number): number {
-  const z = Math.abs(x) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * z);
-  const erf =
-    1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
-      t *
-      Math.exp(-z * z);
-  return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
 /**

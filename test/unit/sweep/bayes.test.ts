@@ -5,14 +5,13 @@ import {
   expectedImprovement,
   hypervolume2d,
   hypervolumeImprovement,
-  normalCdf,
-  normalPdf,
 } from '../../../src/sweep/bayes/acquisition.ts';
 import { encodePoint } from '../../../src/sweep/bayes/encode.ts';
 import { fitGp, gpPosterior } from '../../../src/sweep/bayes/gp.ts';
 import { type BayesOptions, bayesSearch, type Observation } from '../../../src/sweep/bayes/optimizer.ts';
 import { randomPoints } from '../../../src/sweep/space.ts';
 import { Rng } from '../../../src/tensor/rng.ts';
+import { normalCdf, normalPdf } from '../../../src/tensor/special.ts';
 
 /** Matérn 5/2 with unit variance and length-scale, written out by hand. */
 const m52 = (r: number) => (1 + Math.sqrt(5) * r + (5 * r * r) / 3) * Math.exp(-Math.sqrt(5) * r);

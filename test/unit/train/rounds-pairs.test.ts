@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  buildPairs,
-  listSelect,
-  normalCdf,
-  pairConfidence,
-  upoSelect,
-} from '../../../src/train/rounds/pairs.ts';
+import { normalCdf } from '../../../src/tensor/special.ts';
+import { buildPairs, listSelect, pairConfidence, upoSelect } from '../../../src/train/rounds/pairs.ts';
 
 describe('on-policy pairs from graded samples', () => {
   it('per prompt: best vs worst reward, first of ties; all-tied prompts give no pair', () => {
@@ -51,7 +46,7 @@ describe('UPO confidence and selection', () => {
     // margins 1, 3: mean 2, population std 1 -> Phi(2) = 0.97725
     assert.ok(Math.abs(pairConfidence([1, 3]) - 0.9772499) < 1e-6);
     // margins -1, 1: mean 0 -> 0.5; all agree -> 1 / 0
-    assert.ok(Math.abs(pairConfidence([-1, 1]) - 0.5) < 1e-9);
+    assert.ok(Math.abs(pairConfidence([-1, 1]) - 0.5) < 1.5e-7); // within erfc's approximation error
     assert.equal(pairConfidence([0.3, 0.3]), 1);
     assert.equal(pairConfidence([-0.3, -0.3]), 0);
     assert.ok(Math.abs(normalCdf(-1) - 0.1586553) < 1e-6);

@@ -81,7 +81,8 @@ const searchBranches = [
 
 const searchSchema = z.union(searchBranches);
 
-const executorSchema = z.union([
+// discriminated by `name`, so an error names the field of the chosen executor, not 'Invalid input'
+const executorSchema = z.discriminatedUnion('name', [
   z
     .object({
       name: z.literal('local'),

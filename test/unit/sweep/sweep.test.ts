@@ -111,6 +111,15 @@ describe('attune sweep', () => {
       `base: b.yaml\nsearch: { grid: { train.lr: [1] } }\nobjective: { metric: eval_loss }\n`,
       /missing required field 'out'/,
     );
+    // the executor is chosen by its name: errors name the field of that executor
+    bad(
+      `base: b.yaml\nsearch: { grid: { train.lr: [1] } }\nobjective: { metric: eval_loss }\nexecutor: { name: bullmq, url: 'redis://h:6379' }\nout: o\n`,
+      /missing required field 'executor\.artifacts'/,
+    );
+    bad(
+      `base: b.yaml\nsearch: { grid: { train.lr: [1] } }\nobjective: { metric: eval_loss }\nexecutor: { name: slurm }\nout: o\n`,
+      /'executor\.name'.*'local' \| 'bullmq'/,
+    );
     const noEval = sweepFile(
       'no-eval.yaml',
       'model: model\ndata: { train: train.jsonl }\ntrain: { steps: 2 }\n',

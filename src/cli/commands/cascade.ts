@@ -16,32 +16,22 @@ import {
 import { jsonOption } from '../args.ts';
 import { cascadeReportFormat, writeCascadeReport } from '../cascade-report.ts';
 import { defineCommand } from '../command.ts';
-import { unescapeStop } from '../model-options.ts';
+import { parseModelRef, unescapeStop } from '../model-options.ts';
 import { progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
 const options = {
   small: {
-    type: 'path',
+    type: 'string',
     required: true,
-    description: 'the small model directory (answers first)',
-    valueName: '<dir>',
-  },
-  'small-adapter': {
-    type: 'path',
-    description: 'PEFT adapter directory to apply to the small model',
-    valueName: '<dir>',
+    description: 'the small model (answers first): DIR, or DIR:ADAPTER with a PEFT adapter',
+    valueName: '<dir[:adapter]>',
   },
   large: {
-    type: 'path',
+    type: 'string',
     required: true,
-    description: 'the large model directory (asked on deferral)',
-    valueName: '<dir>',
-  },
-  'large-adapter': {
-    type: 'path',
-    description: 'PEFT adapter directory to apply to the large model',
-    valueName: '<dir>',
+    description: 'the large model (asked on deferral): DIR, or DIR:ADAPTER with a PEFT adapter',
+    valueName: '<dir[:adapter]>',
   },
   data: {
     type: 'path',
@@ -82,7 +72,8 @@ const options = {
 export const cascadeCommand = defineCommand({
   name: 'cascade',
   summary: 'Deferral curves and AUC-DF of a small -> large model cascade (Chow rules, post-hoc MLP)',
-  description: `Both models (each with an optional PEFT adapter) answer every record greedily and are graded:
+  description: `Both models (each DIR or DIR:ADAPTER, as every command that loads several models spells
+a model with its adapter) answer every record greedily and are graded:
 --quality exact (0/1) or rougeL (graded: ROUGE-L F of the answer vs the gold; the curves then
 average it). The records are split in half (seeded): the post-hoc rule, a small MLP on the small
 model's answer-token log-prob quantiles, is fitted on one half to predict whether the large model
@@ -93,7 +84,7 @@ quality vs deferral rate. --report draws every curve (.html or .svg).`,
   options,
   examples: [
     'attune cascade --small ./small --large ./large --data qa.jsonl --stop "\\n" --json',
-    'attune cascade --small ./small --small-adapter runs/qa/adapter --large ./large --data qa.jsonl --quality rougeL --posthoc-target diff --report cascade.html',
+    'attune cascade --small ./small:runs/qa/adapter --large ./large --data qa.jsonl --quality rougeL --posthoc-target diff --report cascade.html',
   ],
   async run(args, io) {
     const v = args.values;
@@ -106,7 +97,8 @@ quality vs deferral rate. --report draws every curve (.html or .svg).`,
     const seed = v.seed;
     const quality = v.quality as CascadeQuality;
     const stop = v.stop.map(unescapeStop);
-    const load = (dir: string, adapter: string | undefined, which: string) => {
+    const load = (ref: string, which: string) => {
+      const { model: dir, adapter } = parseModelRef(ref, `--${which}`);
       const loaded = loadModel(dir);
       if (!loaded.tokenizer) throw new UsageError(`cascade: --${which} ${dir} has no tokenizer.json`);
       if (adapter !== undefined) {
@@ -116,7 +108,7 @@ quality vs deferral rate. --report draws every curve (.html or .svg).`,
           // name the flag pair: an adapter trained on the other model is the usual mistake
           if (!(error instanceof AttuneError)) throw error;
           throw new UsageError(
-            `cascade: --${which}-adapter ${adapter} does not fit the --${which} model ${dir}: ${error.message}`,
+            `cascade: --${which} ${ref}: the adapter ${adapter} does not fit the model ${dir}: ${error.message}`,
           );
         }
       }
@@ -124,8 +116,8 @@ quality vs deferral rate. --report draws every curve (.html or .svg).`,
       return { ...loaded, tokenizer: loaded.tokenizer, label: adapter ? `${dir} + ${adapter}` : dir };
     };
     // both load before either answers, so a bad adapter fails fast
-    const smallModel = load(v.small, v['small-adapter'], 'small');
-    const largeModel = load(v.large, v['large-adapter'], 'large');
+    const smallModel = load(v.small, 'small');
+    const largeModel = load(v.large, 'large');
     const answer = (m: ReturnType<typeof load>, which: string) => {
       io.note(`cascade: answering ${records.length} records with the ${which} model ${m.label}`);
       const bar = progress({

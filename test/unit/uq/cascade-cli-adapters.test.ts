@@ -61,10 +61,10 @@ describe('attune cascade with adapters and graded quality', () => {
     assert.equal(plain.small_accuracy, 1);
     assert.equal(plain.large_accuracy, 1);
     assert.equal(plain.oracle_auc_df, 1);
-    const largeTuned = await run(['--small', base, '--large', base, '--large-adapter', adapter]);
+    const largeTuned = await run(['--small', base, '--large', `${base}:${adapter}`]);
     assert.equal(largeTuned.small_accuracy, 1);
     assert.ok(largeTuned.large_accuracy < 1, `large with adapter: ${largeTuned.large_accuracy}`);
-    const smallTuned = await run(['--small', base, '--small-adapter', adapter, '--large', base]);
+    const smallTuned = await run(['--small', `${base}:${adapter}`, '--large', base]);
     assert.ok(smallTuned.small_accuracy < 1, `small with adapter: ${smallTuned.small_accuracy}`);
     assert.equal(smallTuned.large_accuracy, 1);
     // deferring everything to the (untuned) large model gives quality 1
@@ -72,7 +72,7 @@ describe('attune cascade with adapters and graded quality', () => {
   });
 
   it('--quality rougeL grades by ROUGE-L F (>= the exact-match quality), --posthoc-target diff is reported', async () => {
-    const flags = ['--small', base, '--small-adapter', adapter, '--large', base];
+    const flags = ['--small', `${base}:${adapter}`, '--large', base];
     const exact = await run(flags);
     const graded = await run([...flags, '--quality', 'rougeL', '--posthoc-target', 'diff']);
     assert.equal(graded.quality, 'rougeL');
@@ -84,7 +84,7 @@ describe('attune cascade with adapters and graded quality', () => {
   });
 
   it('--report writes an HTML page and an SVG with every rule and the random and oracle curves', async () => {
-    const flags = ['--small', base, '--small-adapter', adapter, '--large', base];
+    const flags = ['--small', `${base}:${adapter}`, '--large', base];
     for (const file of ['cascade.html', 'cascade.svg']) {
       const path = join(root, file);
       const report = await run([...flags, '--report', path]);
@@ -105,10 +105,10 @@ describe('attune cascade with adapters and graded quality', () => {
 describe('attune cascade bad inputs', () => {
   it('an adapter trained on another model is a clear error naming the flag and the model', async () => {
     await assert.rejects(
-      run(['--small', base, '--small-adapter', wideAdapter, '--large', base]),
+      run(['--small', `${base}:${wideAdapter}`, '--large', base]),
       (e: Error) =>
         e instanceof UsageError &&
-        e.message.includes(`--small-adapter ${wideAdapter} does not fit the --small model ${base}`) &&
+        e.message.includes(`--small ${base}:${wideAdapter}: the adapter ${wideAdapter} does not fit the model ${base}`) &&
         e.message.includes('has shape'),
     );
   });

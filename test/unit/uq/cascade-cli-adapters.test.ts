@@ -108,7 +108,9 @@ describe('attune cascade bad inputs', () => {
       run(['--small', `${base}:${wideAdapter}`, '--large', base]),
       (e: Error) =>
         e instanceof UsageError &&
-        e.message.includes(`--small ${base}:${wideAdapter}: the adapter ${wideAdapter} does not fit the model ${base}`) &&
+        e.message.includes(
+          `--small ${base}:${wideAdapter}: the adapter ${wideAdapter} does not fit the model ${base}`,
+        ) &&
         e.message.includes('has shape'),
     );
   });

@@ -1,10 +1,10 @@
 /** prompt_tuning and prefix_tuning: identities, cache, gradients (f64), PEFT layout, round trip. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openSafetensors } from '../../../src/io/index.ts';
+import { openSafetensors, writeSafetensors } from '../../../src/io/index.ts';
 import type { CausalLM } from '../../../src/models/index.ts';
 import { applyTuner, loadAdapter, type PrefixEncoder } from '../../../src/peft/index.ts';
 import { fromArray, noGrad, scope, sum } from '../../../src/tensor/index.ts';
@@ -114,6 +114,84 @@ describe('prompt_tuning', () => {
       assert.ok(maxAbsDiff(logitsOf(model, ids), want) > 1e-4);
       loadAdapter(model, dir);
       assert.ok(maxAbsDiff(logitsOf(model, ids), want) < 1e-6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('prompt_tuning adapters written by PEFT', () => {
+  it('loads the adapter_config.json and prompt_embeddings PEFT writes; logits = those rows prepended', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pt-peft-'));
+    try {
+      const model = tinyLlama();
+      const embed = new Map(model.namedParameters()).get('model.embed_tokens.weight');
+      assert.ok(embed, 'the tiny model has model.embed_tokens.weight');
+      const hidden = embed.shape[1]!;
+      const rows = [7, 3, 12, 7];
+      const values = embed.toArray();
+      const prompt = rows.flatMap((r) => values.slice(r * hidden, (r + 1) * hidden));
+      // the file as PEFT 0.13's save_pretrained writes it for PromptTuningConfig(TEXT init)
+      writeFileSync(
+        join(dir, 'adapter_config.json'),
+        JSON.stringify(
+          {
+            auto_mapping: null,
+            base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M',
+            inference_mode: true,
+            num_attention_heads: 4,
+            num_layers: 2,
+            num_transformer_submodules: 1,
+            num_virtual_tokens: rows.length,
+            peft_type: 'PROMPT_TUNING',
+            prompt_tuning_init: 'TEXT',
+            prompt_tuning_init_text: 'Answer the question:',
+            revision: null,
+            task_type: 'CAUSAL_LM',
+            token_dim: hidden,
+            tokenizer_kwargs: null,
+            tokenizer_name_or_path: 'HuggingFaceTB/SmolLM2-135M',
+          },
+          null,
+          2,
+        ),
+      );
+      writeSafetensors(join(dir, 'adapter_model.safetensors'), {
+        prompt_embeddings: fromArray(Float32Array.from(prompt), [rows.length, hidden]),
+      });
+      const ids = tokens(5);
+      const want = logitsOf(model, [...rows, ...ids]).slice(rows.length * V);
+      loadAdapter(model, dir);
+      const got = logitsOf(model, ids);
+      assert.equal(got.length, ids.length * V);
+      assert.ok(maxAbsDiff(want, got) < 1e-5, `diff ${maxAbsDiff(want, got)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a prompt_embeddings of another shape than its config says is refused naming the tensor and both shapes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pt-peft-bad-'));
+    try {
+      const model = tinyLlama();
+      writeFileSync(
+        join(dir, 'adapter_config.json'),
+        JSON.stringify({
+          peft_type: 'PROMPT_TUNING',
+          task_type: 'CAUSAL_LM',
+          num_virtual_tokens: 2,
+          token_dim: 32,
+        }),
+      );
+      writeSafetensors(join(dir, 'adapter_model.safetensors'), {
+        prompt_embeddings: fromArray(new Float32Array(2 * 16), [2, 16]),
+      });
+      const before = logitsOf(model, tokens(4));
+      assert.throws(
+        () => loadAdapter(model, dir),
+        (e: Error) => /prompt_embeddings/.test(e.message) && /16/.test(e.message) && /32/.test(e.message),
+      );
+      assert.ok(maxAbsDiff(logitsOf(model, tokens(4)), before) === 0, 'a refused adapter changes nothing');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -13,7 +13,7 @@ import { tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 const root = tempDir('attune-active-cli-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const model = writeTinyModel(join(root, 'model'), { seed: 5, hidden: 32 });
+writeTinyModel(join(root, 'model'), { seed: 5, hidden: 32 });
 const ids = Array.from({ length: 10 }, (_, i) => `q${i}`);
 writeJsonl(
   join(root, 'pool.jsonl'),

@@ -11,7 +11,8 @@
  */
 import type { CausalLM } from './causal-lm.ts';
 import { logSoftmaxRow } from './fusion.ts';
-import { checkSameVocabulary, MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
+import { MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
+import { checkSameVocabulary } from './vocabulary.ts';
 import { scoreIds } from './score.ts';
 
 /** The logit given to tokens outside V_head (finite, so softmax statistics stay defined). */

@@ -12,8 +12,8 @@
 import type { CausalLM } from './causal-lm.ts';
 import { logSoftmaxRow } from './fusion.ts';
 import { MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
-import { checkSameVocabulary } from './vocabulary.ts';
 import { scoreIds } from './score.ts';
+import { checkSameVocabulary } from './vocabulary.ts';
 
 /** The logit given to tokens outside V_head (finite, so softmax statistics stay defined). */
 export const MASKED_LOGIT = -1e30;

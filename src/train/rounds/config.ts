@@ -81,6 +81,19 @@ export function describeRoundKinds(): { name: string; description: string; optio
     .map((k) => ({ name: k.name, description: k.description, options: describeSchema(k.options) }));
 }
 
+/** A validated `rounds:` section: the common fields plus every kind's options (defaults filled in). */
+export type RoundsSection = Record<string, unknown> & {
+  kind: string;
+  prompts: string;
+  rounds: number;
+  samples: number;
+  temperature: number;
+  max_new_tokens: number;
+  seed: number;
+  reward: ({ name: string } & Record<string, unknown>) | null;
+  labelled: string | null;
+};
+
 /** A validated rounds config. */
 export interface RoundsConfig {
   train: TrainConfig;
@@ -101,12 +114,7 @@ export function validateRoundsConfig(
   const { rounds: rawRounds, ...rest } = raw;
   if (rawRounds === undefined)
     throw new ConfigError(`${where}: rounds: missing; a rounds config needs rounds: {kind, prompts, ...}`);
-  const section = validateWith(roundsSchema(), rawRounds, `${where}: rounds`) as Record<string, unknown> & {
-    kind: string;
-    prompts: string;
-    labelled: string | null;
-    reward: ({ name: string } & Record<string, unknown>) | null;
-  };
+  const section = validateWith(roundsSchema(), rawRounds, `${where}: rounds`) as RoundsSection;
   const kind = roundKinds.get(section.kind);
   const prompts = at(baseDir, section.prompts);
   const data = (rest.data ?? {}) as Record<string, unknown>;

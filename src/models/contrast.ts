@@ -11,8 +11,9 @@
  */
 import type { CausalLM } from './causal-lm.ts';
 import { logSoftmaxRow } from './fusion.ts';
-import { checkSameVocabulary, MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
+import { MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
 import { scoreIds } from './score.ts';
+import { checkSameVocabulary } from './vocabulary.ts';
 
 /** The logit given to tokens outside V_head (finite, so softmax statistics stay defined). */
 export const MASKED_LOGIT = -1e30;

@@ -8,49 +8,20 @@
  *   combines only the positions it is given (the last prompt token, the decoded token);
  * - its KV cache (`MemberCaches`) holds one KV cache per member and clones them together.
  *
- * Members must share the vocabulary: `checkSameVocabulary` names the two models and what differs.
+ * Members must share the vocabulary: `checkSameVocabulary` (vocabulary.ts) names the two models and
+ * what differs.
  */
-import { AttuneError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
 import { type LinearCrossEntropyResult, reshape, Tensor, zeros } from '../tensor/index.ts';
 import { CausalLM, type CausalLMConfig, type ForwardOptions } from './causal-lm.ts';
 import { KvCache, type KvCaches } from './kv-cache.ts';
 
-/** Two models that must decode together do not share one vocabulary or tokenizer. */
-export class VocabularyMismatchError extends AttuneError {}
-
-/** A member as the vocabulary check sees it: a name for messages, its config, its tokenizer. */
+/** A member: a name for messages, its model, its tokenizer (what checkSameVocabulary reads). */
 export interface NamedMember {
   /** How errors name the model (its directory, `--strong`, ...). */
   name: string;
   model: CausalLM;
   tokenizer?: Tokenizer | null;
-}
-
-/**
- * Throw a VocabularyMismatchError naming `a` and `b` when their vocabulary sizes differ, or when both
- * have a tokenizer and some token id maps to another string (the first such id is named).
- */
-export function checkSameVocabulary(a: NamedMember, b: NamedMember): void {
-  const va = a.model.config.vocabSize;
-  const vb = b.model.config.vocabSize;
-  if (va !== vb)
-    throw new VocabularyMismatchError(
-      `${a.name} and ${b.name} must share one vocabulary: vocab_size ${va} vs ${vb}`,
-    );
-  if (!a.tokenizer || !b.tokenizer) return;
-  if (a.tokenizer.vocabSize !== b.tokenizer.vocabSize)
-    throw new VocabularyMismatchError(
-      `${a.name} and ${b.name} must share one tokenizer: ${a.tokenizer.vocabSize} vs ${b.tokenizer.vocabSize} tokens in tokenizer.json`,
-    );
-  for (let id = 0; id < a.tokenizer.vocabSize; id++) {
-    const ta = a.tokenizer.idToToken(id);
-    const tb = b.tokenizer.idToToken(id);
-    if (ta !== tb)
-      throw new VocabularyMismatchError(
-        `${a.name} and ${b.name} must share one tokenizer: token id ${id} is ${JSON.stringify(ta)} vs ${JSON.stringify(tb)}`,
-      );
-  }
 }
 
 /** One KV cache per member, advanced and cloned together. */

@@ -17,7 +17,8 @@
  * weights (`weights: [w_1, ...]`) are proxy tuning.
  */
 import { CausalLM } from './causal-lm.ts';
-import { checkSameVocabulary, MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
+import { MemberEnsembleLM, type NamedMember } from './fusion-members.ts';
+import { checkSameVocabulary } from './vocabulary.ts';
 
 /** How the expert weights are set: per step by the KL rule, or fixed (proxy tuning). */
 export type FusionWeights = 'dynamic' | readonly number[];

@@ -18,4 +18,5 @@ export * from './registry.ts';
 export * from './sampling.ts';
 export * from './score.ts';
 export * from './sequence-prefix.ts';
+export * from './vocabulary.ts';
 export * from './weights-check.ts';

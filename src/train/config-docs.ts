@@ -1,6 +1,7 @@
 /** docs/config.md, generated from the training config schema and the registries (`npm run docs`). */
 import type { SchemaRow } from '../config/schema-info.ts';
 import { describeTrainConfig, describeTrainRegistries } from './config.ts';
+import { describeRoundKinds, describeRoundsCommon } from './rounds/config.ts';
 
 function table(rows: readonly SchemaRow[]): string {
   if (rows.length === 0) return 'No options.\n';
@@ -34,6 +35,17 @@ export function renderConfigDocs(): string {
       return `## ${TITLES[r.field] ?? r.field}\n\n${entries}`;
     })
     .join('\n');
+  const roundKinds = describeRoundKinds()
+    .map((k) => `### \`rounds.kind: ${k.name}\`\n\n${k.description}.\n\n${table(k.options)}`)
+    .join('\n');
+  const rounds = `## Rounds (\`attune rounds\`, \`rounds:\`)
+
+\`attune rounds CONFIG.yaml\` reads a training config (the recipe of every round) plus a flat
+\`rounds:\` section: the fields below, and the options of every kind (each kind's options are
+validated whichever kind is chosen; only the chosen kind's are used). See docs/training.md.
+
+${table(describeRoundsCommon())}
+${roundKinds}`;
   return `# Training config reference
 
 \`attune train CONFIG.yaml\` reads a YAML file validated against this schema (src/train/config.ts;
@@ -71,5 +83,6 @@ init_seed: 0}\` and \`method: full\`.
 |---|---|---|---|
 ${rows}
 
-${registries}`;
+${registries}
+${rounds}`;
 }

@@ -11,12 +11,11 @@ import { applyOverrides, readYamlMapping, validateWith } from '../config/yaml.ts
 import { loadDataset } from '../data/index.ts';
 import { AttuneError, ConfigError } from '../errors.ts';
 import { readJsonObject, readModelConfig, Tokenizer } from '../io/index.ts';
-import { loadModel } from '../models/index.ts';
+import { checkSameVocabulary, loadModel } from '../models/index.ts';
 import { loadAdapter } from '../peft/index.ts';
 import { resolveConfigPaths, type TrainConfig, validateTrainConfig } from './config.ts';
 import {
   buildTeacherCache,
-  checkTeacherVocabulary,
   directoryHash,
   fileHash,
   openTeacherCache,
@@ -204,9 +203,9 @@ export function ensureTeacherCache(
     throw new ConfigError(
       `teacher.model: ${teacher.model} has no tokenizer.json (needed to check the vocabulary)`,
     );
-  checkTeacherVocabulary(
-    { name: teacher.model, vocabSize: loaded.model.config.vocabSize, tokenizer: loaded.tokenizer },
-    { name: student.name, vocabSize: student.vocabSize, tokenizer: student.tokenizer },
+  checkSameVocabulary(
+    { name: `teacher ${teacher.model}`, model: loaded.model, tokenizer: loaded.tokenizer },
+    { name: `student ${student.name}`, vocabSize: student.vocabSize, tokenizer: student.tokenizer },
   );
   if (teacher.adapter) loadAdapter(loaded.model, teacher.adapter);
   onEvent({ type: 'cache', status: 'building', path: cachePath, reason, examples: examples.length });

@@ -71,33 +71,6 @@ export function directoryHash(dir: string): string {
   return hash.digest('hex');
 }
 
-/**
- * The teacher and the student must share the vocabulary: same LM-head size and same tokens.
- * Throws a ConfigError naming both otherwise.
- */
-export function checkTeacherVocabulary(
-  teacher: { name: string; vocabSize: number; tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken'> },
-  student: { name: string; vocabSize: number; tokenizer: Pick<Tokenizer, 'vocabSize' | 'idToToken'> },
-): void {
-  if (teacher.vocabSize !== student.vocabSize)
-    throw new ConfigError(
-      `teacher ${teacher.name} has vocab_size ${teacher.vocabSize} but student ${student.name} has ${student.vocabSize}: distillation needs one shared vocabulary`,
-    );
-  const a = tokenizerFingerprint(teacher.tokenizer);
-  const b = tokenizerFingerprint(student.tokenizer);
-  if (a !== b) {
-    let id = 0;
-    while (
-      id < teacher.tokenizer.vocabSize &&
-      teacher.tokenizer.idToToken(id) === student.tokenizer.idToToken(id)
-    )
-      id++;
-    throw new ConfigError(
-      `teacher ${teacher.name} and student ${student.name} have different vocabularies (first difference at id ${id}: ${JSON.stringify(teacher.tokenizer.idToToken(id))} vs ${JSON.stringify(student.tokenizer.idToToken(id))}): distillation needs one shared tokenizer`,
-    );
-  }
-}
-
 /** The k largest values of `row` (ties: lower id first), descending: ids and values. */
 export function topK(row: ArrayLike<number>, k: number): { ids: Int32Array; values: Float64Array } {
   const ids = new Int32Array(k).fill(-1);

@@ -7,6 +7,7 @@
  * grades each step's arithmetic, for docs and tests only.
  */
 import { Rng } from '../tensor/rng.ts';
+import { finalAnswerOf } from '../train/rounds/rewards.ts';
 import { qaPrompt } from './templates.ts';
 
 /** What ends a step (the search splits generated text after it). */
@@ -75,19 +76,9 @@ export function splitSteps(text: string, delimiter = STEP_DELIMITER): string[] {
   return steps.filter((s) => s !== '' && s !== delimiter);
 }
 
-/** The final answer of a stepped response: what follows the last "answer is", trailing "." dropped; null if none. */
-export function steppedFinalAnswer(response: string): string | null {
-  const line = response.split('\n')[0]!;
-  const at = line.lastIndexOf('answer is');
-  if (at < 0) return null;
-  const rest = line.slice(at + 'answer is'.length).trim();
-  const answer = rest.replace(/\.$/, '').trim();
-  return answer === '' ? null : answer;
-}
-
-/** The outcome signal: whether the response's final answer equals the question's. */
+/** The outcome signal: whether the response's final answer (after the last "answer is") equals the question's. */
 export function gradeStepped(question: Pick<SteppedQuestion, 'answer'>, response: string): boolean {
-  return steppedFinalAnswer(response) === question.answer;
+  return finalAnswerOf(response) === question.answer;
 }
 
 /**

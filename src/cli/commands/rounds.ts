@@ -1,6 +1,8 @@
 /** `attune rounds CONFIG.yaml`: self-improvement rounds — on-policy DPO pairs, UPO, LiST self-training, MCTS step pairs. */
 
 import {
+  describeRoundKinds,
+  describeRoundsCommon,
   listRewards,
   loadRoundsConfig,
   makeReward,
@@ -28,6 +30,58 @@ const options = {
   json: jsonOption,
 } as const;
 
+/** `words` joined by `sep`, wrapped at 100 columns; lines after the first start with `indent`. */
+function wrap(words: readonly string[], sep: string, indent: string, first = ''): string {
+  const lines: string[] = [];
+  let line = first;
+  let fresh = true; // no word on this line yet
+  for (const word of words) {
+    const next = fresh ? `${line}${word}` : `${line}${sep}${word}`;
+    if (next.length > 100 && !fresh) {
+      lines.push(`${line}${sep.trimEnd()}`);
+      line = `${indent}${word}`;
+    } else line = next;
+    fresh = false;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+/** `key: default` of each top-level option row (`key` alone when required, `key: {a, ...}` for an object). */
+function optionItems(rows: readonly { key: string; default: string }[]): string[] {
+  return rows
+    .filter((r) => !r.key.includes('.'))
+    .map((r) => {
+      if (r.default === 'required') return r.key;
+      if (r.default !== '') return `${r.key}: ${r.default}`;
+      const inner = rows
+        .filter((s) => s.key.startsWith(`${r.key}.`))
+        .map((s) => s.key.slice(r.key.length + 1));
+      return `${r.key}: {${[...inner, '...'].join(', ')}}`;
+    });
+}
+
+/** The --help text, from the kind and reward registries. */
+function roundsHelp(): string {
+  const kinds = describeRoundKinds();
+  const common = describeRoundsCommon().map((r) =>
+    r.key === 'kind' ? { ...r, default: kinds.map((k) => k.name).join('|') } : r,
+  );
+  const kindLines = kinds.map((k) => {
+    const text = wrap(`${k.name}: ${k.description}.`.split(' '), ' ', '    ', '  ');
+    return k.options.length === 0 ? text : `${text}\n${wrap(optionItems(k.options), ', ', '    ', '    ')}`;
+  });
+  return `A training config (the recipe of every round; output_dir is the rounds' root) plus
+${wrap([...optionItems(common), "and the kind's options (below)}"], ', ', '           ', '  rounds: {')}
+Each round samples from the current policy (round 1: the config's model), builds its training data,
+trains the config's method and loss on it and merges the result into the next policy
+(output_dir/round-<r>/policy). Kinds (rounds.kind) and their options:
+${kindLines.join('\n')}
+Rewards: ${listRewards()
+    .map((r) => `${r.name} (${r.description})`)
+    .join('; ')}. See docs/training.md and docs/config.md.`;
+}
+
 /** `attune rounds CONFIG.yaml [--set k=v ...] [--resume] [--overwrite] [--json]`. */
 export const roundsCommand = defineCommand({
   name: 'rounds',
@@ -36,23 +90,10 @@ export const roundsCommand = defineCommand({
   positionals: [
     { name: 'config.yaml', description: 'a train config (docs/config.md) plus rounds: {kind, prompts, ...}' },
   ],
-  description: `A training config (the recipe of every round; output_dir is the rounds' root) plus
-  rounds: {kind: on_policy|upo|list|mcts, prompts: FILE, rounds: 2, samples: 4, temperature: 1,
-           max_new_tokens: 24, seed: 0, reward: {name, ...}, upo_threshold: 0.8,
-           upo_mode: filter|weight, list_threshold: 0, list_top_fraction: 1, labelled: FILE,
-           mcts_iterations: 12, mcts_expand: 3, mcts_c_puct: 1, mcts_margin: 0.5, mcts_max_depth: 6,
-           mcts_step_tokens: 16, mcts_time_s: 60, mcts_delimiter: '.'}
-Each round samples from the current policy (round 1: the config's model), builds its training data,
-trains the config's method and loss on it and merges the result into the next policy
-(output_dir/round-<r>/policy). on_policy: best vs worst graded sample per prompt, loss dpo. upo: the
-'judge' reward's MC-dropout passes; only pairs whose label confidence reaches upo_threshold (upo_mode filter), or every pair weighted
-by it in the dpo loss (upo_mode weight). list:
-greedy pseudo-labels filtered by mean token probability, plus 'labelled', loss ce. mcts: per
-prompt a tree search over steps (PUCT selection, mcts_expand sampled steps per expansion, rollouts
-graded by the reward, Q backup); at each node its best vs worst child step is a pair, loss dpo.
-Rewards: ${listRewards()
-    .map((r) => `${r.name} (${r.description})`)
-    .join('; ')}. See docs/training.md.`,
+  // a getter: kinds and rewards registered after this module loaded (plug-ins) are listed too
+  get description() {
+    return roundsHelp();
+  },
   options,
   examples: ['attune rounds rounds.yaml', 'attune rounds rounds.yaml --set rounds.rounds=3 --resume --json'],
   async run(args, io) {

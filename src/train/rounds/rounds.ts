@@ -3,20 +3,9 @@
  * fine-tunes on them; the tuned adapter is merged into the policy, which is the next round's
  * policy and (for DPO) its frozen reference (iterative DPO: the reference is the previous iterate).
  *
- * - `on_policy` (Tajwar et al. 2024): `samples` seeded samples per prompt, graded by a reward
- *   (rounds/rewards.ts: a rule, a JSONL of labels, an MC-dropout judge); best vs worst sample per
- *   prompt is a pair (rounds/pairs.ts buildPairs); the round trains the config's loss (dpo) on them.
- * - `upo` (Wang et al. 2024): as on_policy, but the reward must give per-pass scores (MC dropout);
- *   a pair is kept only if the judge's confidence in its label, Phi(mean / std of the per-pass
- *   margins), reaches `upo_threshold` (`upo_mode: filter`), or every pair is kept with its
- *   confidence as its `weight` in the dpo loss (`upo_mode: weight`; pairs.ts upoSelect).
- * - `list` (LiST, Wang et al. 2022): the policy answers each unlabeled prompt greedily; the
- *   confidence of an answer is its mean token probability; labels passing `list_threshold` /
- *   `list_top_fraction` are added to the labelled data (data.train, if any) and the round trains
- *   the config's tuner and loss (ce) on them: a LoRA student per round.
- * - `mcts` (Xie et al. 2024): per prompt a bounded tree search over answer steps with the policy
- *   (mcts.ts: PUCT selection, sampled steps, rollouts graded by the outcome reward, Q backup); at
- *   each node its highest- vs lowest-Q child step is a pair; the round trains dpo on them.
+ * What a round builds is its kind's (`spec.kind`, a registry in kinds/: on_policy, upo, list,
+ * mcts, and any kind registered with `registerRoundKind`); this runner owns what every kind shares:
+ * the policies, the files, training and resume.
  *
  * Layout of `output_dir`: round-<r>/{samples.jsonl, train.jsonl, run/ (the round's training run),
  * policy/ (the merged model)} and rounds.json (the finished rounds, written atomically after each).
@@ -25,24 +14,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DataRecord, readJsonl } from '../../data/index.ts';
 import { AttuneError, ConfigError, DataError } from '../../errors.ts';
 import { writeTextAtomic } from '../../io/index.ts';
-import { generateBatch, type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
+import { type LoadedModel, loadModel, saveModel } from '../../models/index.ts';
 import { mixSeed } from '../../nn/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import type { TrainConfig } from '../config.ts';
 import { type TrainEvent, type TrainResult, trainAsync } from '../trainer.ts';
-import { searchPairs, searchSteps } from './mcts.ts';
-import {
-  buildPairs,
-  type GradedSample,
-  listSelect,
-  type PreferencePair,
-  type PseudoLabel,
-  pairConfidence,
-  upoSelect,
-} from './pairs.ts';
+import { roundKinds } from './kinds/index.ts';
 
 /** One prompt of the rounds, with its gold answer when the reward needs one. */
 export interface RoundPrompt {
@@ -57,46 +36,20 @@ export type RewardFn = (
   samples: readonly { item: RoundPrompt; response: string }[],
 ) => { reward: number; passes?: number[] }[];
 
+/**
+ * A run of rounds: the options every kind shares; each kind adds its own (kinds/*.ts declare them
+ * on this interface: upo_threshold, list_threshold, mcts, ...).
+ */
 export interface RoundsSpec {
-  kind: 'on_policy' | 'upo' | 'list' | 'mcts';
+  /** A registered round kind (kinds/): on_policy, upo, list, mcts, ... */
+  kind: string;
   rounds: number;
   /** Samples per prompt (on_policy / upo). */
   samples: number;
   temperature: number;
   max_new_tokens: number;
   seed: number;
-  upo_threshold: number;
-  /** upo: 'filter' by upo_threshold, or 'weight' every pair by its confidence (default 'filter'). */
-  upo_mode?: 'filter' | 'weight';
-  list_threshold: number;
-  list_top_fraction: number;
-  /** mcts: the tree search of each prompt (mcts.ts); defaults in MCTS_DEFAULTS. */
-  mcts?: Partial<MctsSpec>;
 }
-
-/** The tree-search settings of kind mcts (rounds.mcts_* in the config). */
-export interface MctsSpec {
-  iterations: number;
-  expand: number;
-  c_puct: number;
-  margin: number;
-  max_depth: number;
-  step_tokens: number;
-  time_s: number;
-  delimiter: string;
-}
-
-/** Defaults of the mcts search (the config schema documents the same). */
-export const MCTS_DEFAULTS: MctsSpec = {
-  iterations: 12,
-  expand: 3,
-  c_puct: 1,
-  margin: 0.5,
-  max_depth: 6,
-  step_tokens: 16,
-  time_s: 60,
-  delimiter: '.',
-};
 
 /** One finished round, as rounds.json lists it. */
 export interface RoundSummary {
@@ -124,7 +77,7 @@ export type RoundsEvent =
 
 export interface RoundsOptions {
   reward?: RewardFn;
-  /** list: a labelled JSONL trained on with the pseudo-labels every round. */
+  /** A labelled JSONL trained on with each round's records (kinds that read it: list). */
   labelled?: string | null;
   resume?: boolean;
   overwrite?: boolean;
@@ -175,63 +128,6 @@ function readSummaries(path: string): RoundSummary[] {
 }
 
 const jsonl = (rows: readonly unknown[]): string => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
-
-/** Generate `n` samples of each prompt (seeded by round, prompt, sample); greedy when n = 1 and temperature 0. */
-function sample(
-  policy: LoadedModel,
-  prompts: readonly RoundPrompt[],
-  spec: RoundsSpec,
-  round: number,
-  n: number,
-) {
-  const tokenizer = policy.tokenizer!;
-  const out: { item: RoundPrompt; response: string; logprobs: number[] }[] = [];
-  const seqs = prompts.flatMap((item, p) =>
-    Array.from({ length: n }, (_, k) => ({
-      item,
-      promptIds: tokenizer.encode(item.prompt),
-      seed: mixSeed(mixSeed(mixSeed(spec.seed >>> 0, round), p), k),
-    })),
-  );
-  const batch = 16;
-  policy.model.eval();
-  for (let s = 0; s < seqs.length; s += batch) {
-    const chunk = seqs.slice(s, s + batch);
-    const results = generateBatch(
-      policy.model,
-      chunk.map((c) => ({ promptIds: c.promptIds, seed: c.seed })),
-      {
-        temperature: spec.temperature,
-        maxNewTokens: spec.max_new_tokens,
-        eosTokenIds: policy.eosTokenIds,
-        stopStrings: ['\n'],
-        tokenizer,
-        returnStats: true,
-      },
-    );
-    chunk.forEach((c, i) => {
-      const r = results[i]!;
-      out.push({
-        item: c.item,
-        response: r.text ?? '',
-        logprobs: (r.tokenStats ?? []).map((t) => t.logprob),
-      });
-    });
-  }
-  return out;
-}
-
-/** Labelled records (LiST trains on them plus the kept pseudo-labels). */
-function labelledRecords(path: string | undefined): { prompt: string; completion: string }[] {
-  if (!path) return [];
-  return readJsonl(path).records.map((r: DataRecord, i) => {
-    if (r.shape !== 'prompt_completion')
-      throw new ConfigError(
-        `rounds.labelled: ${path}: record ${i + 1}: expected {prompt, completion}, found shape '${r.shape}'`,
-      );
-    return { prompt: r.prompt, completion: r.completion };
-  });
-}
 
 /** Run the rounds of `spec` on `prompts` with the training recipe `config` (see the file comment). */
 export async function runRounds(
@@ -290,14 +186,11 @@ function* roundSteps(
   options: RoundsOptions,
 ): Generator<RoundTraining, RoundSummary[], RoundTrained> {
   const emit = options.onEvent ?? (() => {});
-  if (spec.kind !== 'list' && !options.reward)
+  const kind = roundKinds.get(spec.kind);
+  if (kind.needsReward && !options.reward)
     throw new ConfigError(`rounds.kind '${spec.kind}' needs a reward (rounds.reward)`);
-  if (spec.kind === 'upo' && spec.samples < 2)
-    throw new ConfigError(`rounds.samples: upo needs at least 2 samples per prompt, found ${spec.samples}`);
-  if (spec.kind === 'on_policy' && spec.samples < 2)
-    throw new ConfigError(
-      `rounds.samples: on_policy needs at least 2 samples per prompt, found ${spec.samples}`,
-    );
+  // the kind checks the run (and reads its inputs) before output_dir is touched
+  const buildRound = kind.start({ spec, prompts, reward: options.reward, options });
   const root = config.output_dir;
   const statePath = join(root, 'rounds.json');
   if (existsSync(root) && !options.resume) {
@@ -309,7 +202,6 @@ function* roundSteps(
   }
   mkdirSync(root, { recursive: true });
   const done = options.resume ? readSummaries(statePath) : [];
-  const labelled = spec.kind === 'list' ? labelledRecords(options.labelled ?? undefined) : [];
   for (let round = 1; round <= spec.rounds; round++) {
     const dir = join(root, `round-${round}`);
     const policyOut = join(dir, 'policy');
@@ -326,87 +218,11 @@ function* roundSteps(
     mkdirSync(dir, { recursive: true });
     const policy = loadModel(policyDir);
     if (!policy.tokenizer) throw new ConfigError(`rounds: the policy ${policyDir} has no tokenizer`);
-    let trainRows: unknown[];
-    let candidates: number;
-    let meanScore: number;
-    let nSamples: number;
-    let nodes: number | undefined;
-    if (spec.kind === 'mcts') {
-      const found = mctsRound(policy, prompts, spec, round, options.reward!, (done) =>
-        emit({ type: 'searched', round, done, total: prompts.length }),
-      );
-      writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(found.evaluations));
-      nSamples = found.evaluations.length;
-      meanScore = found.evaluations.reduce((s, e) => s + e.reward, 0) / Math.max(1, nSamples);
-      nodes = found.nodes;
-      candidates = found.pairs.length;
-      trainRows = found.pairs;
-      if (trainRows.length === 0)
-        throw new AttuneError(
-          `rounds: round ${round}: the search found no step pair (${nSamples} answers graded, mean reward ${meanScore.toFixed(3)}): every node's children had Q within rounds.mcts_margin`,
-        );
-    } else if (spec.kind === 'list') {
-      const answers = sample(policy, prompts, { ...spec, temperature: 0 }, round, 1);
-      const labels: PseudoLabel[] = answers
-        .filter((a) => a.response.trim() !== '')
-        .map((a) => ({
-          prompt: a.item.prompt,
-          completion: a.response,
-          confidence: Math.exp(a.logprobs.reduce((s, v) => s + v, 0) / Math.max(1, a.logprobs.length)),
-        }));
-      const kept = listSelect(labels, {
-        threshold: spec.list_threshold,
-        topFraction: spec.list_top_fraction,
-      });
-      writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(labels));
-      nSamples = answers.length;
-      candidates = labels.length;
-      meanScore = labels.reduce((s, l) => s + l.confidence, 0) / Math.max(1, labels.length);
-      trainRows = [...labelled, ...kept.map((l) => ({ prompt: l.prompt, completion: l.completion }))];
-      if (trainRows.length === 0)
-        throw new AttuneError(
-          `rounds: round ${round}: no labelled records and no pseudo-label passed the filter`,
-        );
-    } else {
-      const drawn = sample(policy, prompts, spec, round, spec.samples).filter(
-        (s) => s.response.trim() !== '',
-      );
-      emit({ type: 'sampled', round, samples: drawn.length });
-      const grades = options.reward!(policy, drawn);
-      if (grades.length !== drawn.length)
-        throw new AttuneError(`rounds: the reward graded ${grades.length} of ${drawn.length} samples`);
-      const graded: (GradedSample & { passes?: number[] })[] = drawn.map((s, i) => ({
-        prompt: s.item.prompt,
-        response: s.response,
-        reward: grades[i]!.reward,
-        ...(grades[i]!.passes ? { passes: grades[i]!.passes } : {}),
-      }));
-      writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(graded));
-      nSamples = graded.length;
-      meanScore = graded.reduce((s, g) => s + g.reward, 0) / Math.max(1, graded.length);
-      const pairs = buildPairs(graded);
-      candidates = pairs.length;
-      const passesOf = new Map(graded.map((g) => [`${g.prompt}\u0000${g.response}`, g.passes]));
-      if (spec.kind === 'upo') {
-        const confidences = pairs.map((p) => {
-          const c = passesOf.get(`${p.prompt}\u0000${p.chosen}`);
-          const r = passesOf.get(`${p.prompt}\u0000${p.rejected}`);
-          if (!c || !r || c.length !== r.length)
-            throw new AttuneError('rounds: upo needs a reward with per-pass scores (rounds.reward: judge)');
-          return pairConfidence(c.map((v, t) => v - r[t]!));
-        });
-        const mode = spec.upo_mode ?? 'filter';
-        trainRows = upoSelect(pairs, confidences, { mode, threshold: spec.upo_threshold })
-          .filter((s) => s.weight > 0)
-          .map((s) => (mode === 'weight' ? { ...s.pair, weight: s.weight } : s.pair));
-      } else trainRows = pairs;
-      if (trainRows.length === 0)
-        throw new AttuneError(
-          `rounds: round ${round}: no pair to train on (${pairs.length} built from ${graded.length} samples, ${trainRows.length} kept)`,
-        );
-    }
+    const data = buildRound({ round, policy, emit });
+    writeTextAtomic(join(dir, 'samples.jsonl'), jsonl(data.samples));
+    if (data.rows.length === 0) throw new AttuneError(`rounds: round ${round}: ${data.emptyReason}`);
     const trainFile = join(dir, 'train.jsonl');
-    writeTextAtomic(trainFile, jsonl(trainRows));
+    writeTextAtomic(trainFile, jsonl(data.rows));
     const runDir = join(dir, 'run');
     const resumeRun = Boolean(options.resume) && existsSync(join(runDir, 'checkpoints'));
     const result: RoundTrained = yield {
@@ -436,11 +252,11 @@ function* roundSteps(
     renameSync(tmp, policyOut);
     const summary: RoundSummary = {
       round,
-      samples: nSamples,
-      candidates,
-      kept: trainRows.length - labelled.length,
-      mean_score: meanScore,
-      ...(nodes !== undefined ? { nodes } : {}),
+      samples: data.sampled ?? data.samples.length,
+      candidates: data.candidates,
+      kept: data.kept ?? data.rows.length,
+      mean_score: data.meanScore,
+      ...(data.nodes !== undefined ? { nodes: data.nodes } : {}),
       final_loss: result.finalLoss,
       policy: policyOut,
     };
@@ -449,43 +265,4 @@ function* roundSteps(
     emit({ type: 'round-done', summary });
   }
   return [...done].sort((a, b) => a.round - b.round);
-}
-
-/** kind mcts: search each prompt's steps (mcts.ts) and collect the step pairs of every tree. */
-function mctsRound(
-  policy: LoadedModel,
-  prompts: readonly RoundPrompt[],
-  spec: RoundsSpec,
-  round: number,
-  reward: RewardFn,
-  onPrompt: (done: number) => void,
-) {
-  const m = { ...MCTS_DEFAULTS, ...spec.mcts };
-  const pairs: PreferencePair[] = [];
-  const evaluations: { prompt: string; response: string; reward: number }[] = [];
-  let nodes = 0;
-  prompts.forEach((item, p) => {
-    const grade = (responses: readonly string[]) =>
-      reward(
-        policy,
-        responses.map((response) => ({ item, response })),
-      ).map((g) => g.reward);
-    const found = searchSteps(policy, item.prompt, grade, {
-      iterations: m.iterations,
-      expand: m.expand,
-      cPuct: m.c_puct,
-      temperature: spec.temperature,
-      stepTokens: m.step_tokens,
-      rolloutTokens: spec.max_new_tokens,
-      maxDepth: m.max_depth,
-      timeS: m.time_s,
-      delimiter: m.delimiter,
-      seed: mixSeed(mixSeed(spec.seed >>> 0, round), p),
-    });
-    nodes += found.expanded;
-    for (const e of found.evaluations) evaluations.push({ prompt: item.prompt, ...e });
-    pairs.push(...searchPairs(item.prompt, found.root, m.margin));
-    onPrompt(p + 1);
-  });
-  return { pairs, evaluations, nodes };
 }

@@ -3,13 +3,13 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadDataset } from '../../../src/data/index.ts';
+import { ConfigError } from '../../../src/errors.ts';
 import { Tokenizer, writeSafetensors } from '../../../src/io/index.ts';
-import { loadModel } from '../../../src/models/index.ts';
+import { checkSameVocabulary, loadModel } from '../../../src/models/index.ts';
 import { fromArray, noGrad, scope } from '../../../src/tensor/index.ts';
 import { distill, loadDistillConfig } from '../../../src/train/distill.ts';
 import {
   buildTeacherCache,
-  checkTeacherVocabulary,
   openTeacherCache,
   tokenizerFingerprint,
 } from '../../../src/train/teacher-cache.ts';
@@ -133,20 +133,27 @@ describe('teacher cache', () => {
     assert.throws(() => openTeacherCache(bad), /tensor 'ids': expected I32 \[1, 2\], found I32 \[1, 3\]/);
   });
 
-  it('checks that teacher and student share the vocabulary, naming both', () => {
-    const t = { name: 'T', vocabSize: 259, tokenizer: tokenizer! };
-    checkTeacherVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: Tokenizer.fromDir(studentDir) });
+  it('checks that teacher and student share the vocabulary, naming both (the shared check of models/)', () => {
+    const t = { name: 'teacher T', vocabSize: 259, tokenizer: tokenizer! };
+    checkSameVocabulary(t, { name: 'student S', vocabSize: 259, tokenizer: Tokenizer.fromDir(studentDir) });
+    // the teacher as distill passes it: its loaded model, whose config gives the LM-head size
+    checkSameVocabulary(
+      { name: 'teacher T', model: loadModel(teacherDir).model, tokenizer: tokenizer! },
+      { name: 'student S', vocabSize: 259, tokenizer: tokenizer! },
+    );
     assert.throws(
-      () => checkTeacherVocabulary(t, { ...t, name: 'S', vocabSize: 300 }),
-      /teacher T has vocab_size 259 but student S has 300/,
+      () => checkSameVocabulary(t, { ...t, name: 'student S', vocabSize: 300 }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /teacher T and student S must share one vocabulary: vocab_size 259 vs 300/.test(e.message),
     );
     const renamed = {
       vocabSize: 259,
       idToToken: (id: number) => (id === 65 ? 'X' : tokenizer!.idToToken(id)),
     };
     assert.throws(
-      () => checkTeacherVocabulary(t, { name: 'S', vocabSize: 259, tokenizer: renamed }),
-      /teacher T and student S have different vocabularies \(first difference at id 65/,
+      () => checkSameVocabulary(t, { name: 'student S', vocabSize: 259, tokenizer: renamed }),
+      /teacher T and student S must share one tokenizer: token id 65 is "A" vs "X"/,
     );
   });
 });

@@ -1,5 +1,6 @@
 /** `attune worker --queue redis://host:port`: pull sweep trials from a BullMQ queue and run them. */
 import { startTrialWorker } from '../../sweep/bullmq-executor.ts';
+import '../job-kinds.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
@@ -47,13 +48,9 @@ puts them back on the queue and exits 130.`,
       stalledInterval: args.values['stalled-interval'],
       onEvent: (e) => {
         if (e.type === 'start')
-          io.note(
-            `worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${JSON.stringify(e.trial.params)}`,
-          );
+          io.note(`worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${e.label}`);
         else if (e.type === 'done')
-          io.note(
-            `worker: ${e.jobId} done${e.ran ? '' : ' before (not rerun)'}: eval_loss ${e.metrics.eval_loss.toFixed(4)}`,
-          );
+          io.note(`worker: ${e.jobId} done${e.ran ? '' : ' before (not rerun)'}: ${e.summary}`);
         else io.note(`worker: ${e.jobId} failed: ${e.error}`);
       },
       onError: (error) => io.note(`worker: ${error.message} (retrying)`),

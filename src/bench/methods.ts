@@ -7,7 +7,7 @@
  * trainable parameters, adapter bytes, seconds per step and peak RSS. The methods come from the
  * tuner registry and the losses from the loss registry, so a method added later shows up with no
  * change here. Each finished run is kept under `out/runs/<key>/result.json` and reused by a rerun
- * with the same settings.
+ * with the same settings (units.ts runs those parts as jobs of the sweep executors).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';

@@ -9,9 +9,11 @@ import { Worker } from 'node:worker_threads';
 
 const [moduleUrl, payloadJson] = process.argv.slice(2);
 // the executor or worker that started this process is gone (this process was re-parented): stop at
-// once, as if killed with it, so no orphan races the retry. A thread watches, because a job that
-// computes synchronously never lets this thread see the IPC channel close.
-const parent = process.ppid;
+// once, as if killed with it, so no orphan races the retry. The executor names itself (it may have
+// died before this line ran); a thread watches, because a job that computes synchronously never
+// lets this thread see the IPC channel close.
+const parent = Number(process.env.ATTUNE_JOB_PARENT ?? process.ppid);
+if (process.ppid !== parent) process.exit(137);
 new Worker(
   `setInterval(() => { if (process.ppid !== ${parent}) process.kill(${process.pid}, 'SIGKILL'); }, 500);`,
   { eval: true },

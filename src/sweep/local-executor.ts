@@ -56,6 +56,8 @@ export function startJobProcess(job: Job, threads: number, env: Record<string, s
       ...process.env,
       ...env,
       ATTUNE_THREADS: String(threads),
+      // the job process stops when this one is gone (job-process.ts)
+      ATTUNE_JOB_PARENT: String(process.pid),
       ...(existsSync(tsconfig) ? { TSX_TSCONFIG_PATH: tsconfig } : {}),
     },
   });

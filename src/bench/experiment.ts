@@ -89,6 +89,11 @@ export interface BenchExperiment {
   /** The headlines it tests, on its rows and the method rows. */
   headlines?: readonly HeadlinePair[];
   /**
+   * The method rows' runs it reaches through `ctx.methodRun` (a distributed bench, units.ts, trains
+   * them before any experiment starts, so two experiments never train one run at once).
+   */
+  methodRuns?: readonly { method: string; loss: string }[];
+  /**
    * Whether a default bench run includes it (default true). An experiment that needs well over
    * the ~2 minutes a `--quick` run allows each experiment says false and why (`heavy`), and runs
    * when named (`--experiments NAME` or `all`).

@@ -7,7 +7,7 @@
  * trainable parameters, adapter bytes, seconds per step and peak RSS. The methods come from the
  * tuner registry and the losses from the loss registry, so a method added later shows up with no
  * change here. Each finished run is kept under `out/runs/<key>/result.json` and reused by a rerun
- * with the same settings.
+ * with the same settings (units.ts runs those parts as jobs of the sweep executors).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -32,8 +32,9 @@ import {
 import { resolveWorldBase } from '../world/base.ts';
 import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
 import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
-import { bytesOf, derivedMethods, derivedRowMethod } from './derived.ts';
+import { bytesOf, type DerivedMethod, derivedMethods, derivedRowMethod } from './derived.ts';
 import {
+  type BenchExperiment,
   defaultExperiments,
   type ExperimentContext,
   experiment,
@@ -116,7 +117,7 @@ export function splitSpecs(text: string): string[] {
 }
 
 /** A folder-safe form of a spec (`ua-clm(lambda=0.3)` -> `ua-clm_lambda_0.3_`). */
-function slug(text: string): string {
+export function slug(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
@@ -138,6 +139,8 @@ export interface MethodsBenchOptions {
   quick?: boolean;
   /** The score whose AUROCs are the top-level `wrong_auroc` / `ood_auroc` (default mean_entropy). */
   defaultScore?: string;
+  /** The kernel threads every run computed with, for the envelope (default: this process's). */
+  threads?: number;
   onNote?: (text: string) => void;
   onPhase?: (phase: string, total: number) => void;
   onProgress?: (done: number) => void;
@@ -584,7 +587,7 @@ export function aggregateRuns(
 }
 
 /** The folder of one (method, loss, seed) run under the bench's output. */
-function runFolder(o: MethodsBenchOptions, spec: MethodSpec, seed: number, key: string): string {
+export function runFolder(o: MethodsBenchOptions, spec: MethodSpec, seed: number, key: string): string {
   return join(o.out, 'runs', `${slug(spec.method)}-${slug(spec.loss)}-seed${seed}-${key}`);
 }
 
@@ -649,7 +652,7 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
  * Train with the bench's recipe into `dir/run` (skipped when `dir/trained.json` says it finished),
  * `overrides` deep-merged over the bench's config of `spec`.
  */
-function trainCached(
+export function trainCached(
   o: MethodsBenchOptions,
   spec: MethodSpec,
   seed: number,
@@ -729,7 +732,8 @@ function trainCached(
   return result;
 }
 
-function runOne(
+/** Train and evaluate `spec`'s run of `seed` (reused when its result.json exists). */
+export function runOne(
   o: MethodsBenchOptions,
   spec: MethodSpec,
   seed: number,
@@ -751,7 +755,7 @@ function runOne(
 }
 
 /** The context an experiment runs in: its own cached folder, the bench's recipe and evaluation. */
-function experimentContext(
+export function experimentContext(
   o: MethodsBenchOptions,
   name: string,
   questions: WorldQuestions,
@@ -806,9 +810,65 @@ function experimentContext(
 }
 
 /**
- * The rows of every registered derivation whose source (method, loss) ran: each built model is
- * evaluated like a run and cached under out/runs/<row>-seed<s>-<key>/result.json.
+ * The row of derivation `d` from the runs of its source (method, loss), one per seed: each built
+ * model is evaluated like a run and cached under out/runs/<row>-seed<s>-<key>/result.json.
  */
+export function derivedRow(
+  o: MethodsBenchOptions,
+  questions: WorldQuestions,
+  key: string,
+  d: DerivedMethod,
+  source: readonly RunResult[],
+  baseKnown: number | null,
+  defaultScore: string,
+): MethodRow | null {
+  const spec = derivedSpec(d);
+  const cached = o.seeds.map((seed) => join(runFolder(o, spec, seed, key), 'result.json'));
+  let results: RunResult[];
+  if (cached.every((f) => existsSync(f))) {
+    o.onNote?.(`reusing the ${spec.method} rows`);
+    results = cached.map((f) => JSON.parse(readFileSync(f, 'utf8')) as RunResult);
+  } else {
+    const work = join(o.out, 'runs', `${slug(spec.method)}-${slug(spec.loss)}-${key}`);
+    mkdirSync(work, { recursive: true });
+    const models = d.build({
+      runs: o.seeds.map((seed) => ({ seed, runDir: join(runFolder(o, d.from, seed, key), 'run') })),
+      base: o.base,
+      worldDir: o.worldDir,
+      work,
+      note: o.onNote,
+    });
+    const first = source[0]!;
+    results = models.map((m) => {
+      const r = evaluateRun(o, spec, m.seed, questions, m, {
+        trainable_params: first.trainable_params,
+        adapter_bytes: m.bytes,
+        step_s: 0,
+        peak_rss_mb: peakRssMb(),
+      });
+      const dir = runFolder(o, spec, m.seed, key);
+      mkdirSync(dir, { recursive: true });
+      writeJsonAtomic(join(dir, 'result.json'), r as unknown as Record<string, unknown>);
+      return r;
+    });
+  }
+  return results.length > 0 ? aggregateRuns(results, baseKnown, defaultScore) : null;
+}
+
+/** The row name of derivation `d`: `compeft(lora)` with its source's loss. */
+export function derivedSpec(d: DerivedMethod): MethodSpec {
+  return { method: derivedRowMethod(d), loss: d.from.loss };
+}
+
+/** The derivations whose source (method, loss) is one of the bench's specs, with its index. */
+export function derivationsOf(o: Pick<MethodsBenchOptions, 'specs'>): { d: DerivedMethod; source: number }[] {
+  return derivedMethods().flatMap((d) => {
+    const source = o.specs.findIndex((s) => s.method === d.from.method && s.loss === d.from.loss);
+    return source < 0 ? [] : [{ d, source }];
+  });
+}
+
+/** The rows of every registered derivation whose source (method, loss) ran (see derivedRow). */
 function derivedRows(
   o: MethodsBenchOptions,
   questions: WorldQuestions,
@@ -817,49 +877,24 @@ function derivedRows(
   baseKnown: number | null,
   defaultScore: string,
 ): MethodRow[] {
-  const rows: MethodRow[] = [];
-  for (const d of derivedMethods()) {
-    const sourceIndex = o.specs.findIndex((s) => s.method === d.from.method && s.loss === d.from.loss);
-    if (sourceIndex < 0) continue;
-    const spec: MethodSpec = { method: derivedRowMethod(d), loss: d.from.loss };
-    const cached = o.seeds.map((seed) => join(runFolder(o, spec, seed, key), 'result.json'));
-    let results: RunResult[];
-    if (cached.every((f) => existsSync(f))) {
-      o.onNote?.(`reusing the ${spec.method} rows`);
-      results = cached.map((f) => JSON.parse(readFileSync(f, 'utf8')) as RunResult);
-    } else {
-      const source = ran[sourceIndex]!;
-      const work = join(o.out, 'runs', `${slug(spec.method)}-${slug(spec.loss)}-${key}`);
-      mkdirSync(work, { recursive: true });
-      const models = d.build({
-        runs: o.seeds.map((seed) => ({ seed, runDir: join(runFolder(o, d.from, seed, key), 'run') })),
-        base: o.base,
-        worldDir: o.worldDir,
-        work,
-        note: o.onNote,
-      });
-      const first = source[0]!;
-      results = models.map((m) => {
-        const r = evaluateRun(o, spec, m.seed, questions, m, {
-          trainable_params: first.trainable_params,
-          adapter_bytes: m.bytes,
-          step_s: 0,
-          peak_rss_mb: peakRssMb(),
-        });
-        const dir = runFolder(o, spec, m.seed, key);
-        mkdirSync(dir, { recursive: true });
-        writeJsonAtomic(join(dir, 'result.json'), r as unknown as Record<string, unknown>);
-        return r;
-      });
-    }
-    if (results.length > 0) rows.push(aggregateRuns(results, baseKnown, defaultScore));
-  }
-  return rows;
+  return derivationsOf(o).flatMap(({ d, source }) => {
+    const row = derivedRow(o, questions, key, d, ran[source]!, baseKnown, defaultScore);
+    return row ? [row] : [];
+  });
+}
+
+/** The file of the base's known-fact accuracy (see baseKnownAccuracy). */
+export function baseKnownFile(o: Pick<MethodsBenchOptions, 'out'>, key: string): string {
+  return join(o.out, `base-${key}.json`);
 }
 
 /** Known-fact accuracy of the base (cached in out/base-<key>.json). */
-function baseKnownAccuracy(o: MethodsBenchOptions, questions: WorldQuestions, key: string): number | null {
-  const file = join(o.out, `base-${key}.json`);
+export function baseKnownAccuracy(
+  o: MethodsBenchOptions,
+  questions: WorldQuestions,
+  key: string,
+): number | null {
+  const file = baseKnownFile(o, key);
   if (existsSync(file))
     return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
   const loaded = loadModel(o.base);
@@ -872,8 +907,16 @@ function baseKnownAccuracy(o: MethodsBenchOptions, questions: WorldQuestions, ke
   return acc;
 }
 
-/** Run (or reuse) every (method, loss, seed) and aggregate; see the file comment. */
-export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
+/** What every part of one bench shares: its questions, the settings key of its folders, its experiments. */
+export interface BenchSetting {
+  questions: WorldQuestions;
+  /** A hash of the base, the questions, the fine-tuning file and the budget (in every run folder's name). */
+  key: string;
+  experiments: BenchExperiment[];
+}
+
+/** Check the bench's specs, seeds and experiments, read its questions and compute its settings key. */
+export function benchSetting(o: MethodsBenchOptions): BenchSetting {
   if (o.specs.length === 0) throw new ConfigError('bench methods: no (method, loss) to run');
   if (o.seeds.length === 0) throw new ConfigError('bench methods: --seeds must be at least 1');
   for (const s of o.specs) {
@@ -882,26 +925,50 @@ export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
   }
   const chosen = (o.experiments ?? defaultExperiments().map((e) => e.name)).map((n) => experiment(n));
   const questions = questionsOf(o.worldDir, o.budget.evalPerSplit);
-  const setting = hashOf({
+  const key = hashOf({
     base: folderHash(o.base),
     world: hashOf(questions),
     train: readFileSync(o.trainFile, 'utf8'),
     budget: o.budget,
   });
+  return { questions, key, experiments: chosen };
+}
+
+/**
+ * The file where a bench unit (units.ts) keeps experiment `name`'s rows for these seeds and mode;
+ * the bench reuses it instead of running the experiment again.
+ */
+export function experimentRowsFile(o: MethodsBenchOptions, name: string, key: string): string {
+  return join(
+    o.out,
+    'experiments',
+    `${name}-${key}`,
+    `rows-${hashOf({ seeds: o.seeds, quick: o.quick ?? false })}.json`,
+  );
+}
+
+/** Run (or reuse) every (method, loss, seed) and aggregate; see the file comment. */
+export function runMethodsBench(o: MethodsBenchOptions): MethodsBenchResult {
+  const { questions, key: setting, experiments: chosen } = benchSetting(o);
   const baseKnown = baseKnownAccuracy(o, questions, setting);
   const defaultScore = o.defaultScore ?? 'mean_entropy';
   const ran = o.specs.map((spec) => o.seeds.map((seed) => runOne(o, spec, seed, questions, setting)));
   const rows = ran.map((runs) => aggregateRuns(runs, baseKnown, defaultScore));
   rows.push(...derivedRows(o, questions, setting, ran, baseKnown, defaultScore));
   for (const e of chosen) {
-    const runs = e.run(experimentContext(o, e.name, questions, setting));
+    const rowsFile = experimentRowsFile(o, e.name, setting);
+    let runs: RunResult[][];
+    if (existsSync(rowsFile)) {
+      o.onNote?.(`reusing the ${e.name} rows (${rowsFile})`);
+      runs = JSON.parse(readFileSync(rowsFile, 'utf8')) as RunResult[][];
+    } else runs = e.run(experimentContext(o, e.name, questions, setting));
     for (const r of runs) if (r.length > 0) rows.push(aggregateRuns(r, baseKnown, defaultScore));
   }
   const info = backendInfo();
   return {
     bench: 'methods',
     backend: info.active,
-    threads: info.threads,
+    threads: o.threads ?? info.threads,
     cpu: cpuName(),
     base: { dir: o.base, known_accuracy: baseKnown },
     budget: o.budget,

@@ -1,29 +1,31 @@
 /**
- * The BullMQ executor, for sweeps over several machines: the sweep adds one job per unfinished trial
- * to the `attune-trials` queue of a Redis server, `attune worker --queue redis://...` on each machine
- * pulls them, and every trial lives in the sweep's `artifacts` folder, which all of them reach (a
- * shared mount). BullMQ delivers at least once; a trial is made idempotent by its id: the job id is
- * the trial id (prefixed with a hash of the artifacts folder, so two sweeps share a queue), adding a
- * trial that is queued or running is a no-op, and a worker handed a trial whose result.json exists
- * returns it without training. A worker that dies mid-trial loses its job lock; BullMQ's stalled
- * check gives the job to another worker, which resumes the trial from its last checkpoint.
+ * The BullMQ executor, for sweeps (and `attune bench methods`) over several machines: the
+ * coordinator adds one job per unfinished trial (or bench unit) to the `attune-trials` queue of a
+ * Redis server, `attune worker --queue redis://...` on each machine pulls them, and every job's
+ * files live in a folder all of them reach (a shared mount: the sweep's `artifacts`, the bench's
+ * --out). BullMQ delivers at least once; a job is made idempotent by its id: the BullMQ job id is
+ * the job id (prefixed with a hash of that folder, so two sweeps share a queue), adding a job that
+ * is queued or running is a no-op, and a worker handed a job whose result exists (its kind's
+ * `state`, jobs.ts) returns it without running it. A worker that dies mid-job loses its job lock;
+ * BullMQ's stalled check gives the job to another worker, which resumes a trial from its last
+ * checkpoint (a bench unit starts over: it writes its results atomically, last).
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Queue, QueueEvents, WaitingError, Worker } from 'bullmq';
 import { ConfigError } from '../errors.ts';
-import { startTrialProcess, type TrialOutcome } from './local-executor.ts';
-import type { TrialSpec } from './space.ts';
-import { readTrialResult, type TrialMetrics, trialState } from './trial.ts';
+import { type Job, type JobOutcome, jobKind } from './jobs.ts';
+import { startJobProcess } from './local-executor.ts';
 
-/** The queue every sweep and worker of a Redis server uses. */
+/** The queue every sweep, bench and worker of a Redis server uses (trials and other jobs). */
 export const TRIAL_QUEUE = 'attune-trials';
 
-/** What a job carries: where the trial lives, which trial, with how many threads. */
-export interface TrialJobData {
-  root: string;
-  spec: TrialSpec;
+/** What a BullMQ job carries: the job's kind and payload, and the kernel threads to run it with. */
+export interface JobData {
+  kind: string;
+  id: string;
+  payload: unknown;
   threads: number;
 }
 
@@ -75,29 +77,29 @@ export function redisConnection(
   };
 }
 
-/** The job id of trial `id` of the sweep whose trials live in `root`. */
+/** The BullMQ job id of job `id` whose files live in `root` (a sweep's trials folder, a bench's out). */
 export function trialJobId(root: string, id: string): string {
   return `${createHash('sha256').update(root).digest('hex').slice(0, 8)}-${id}`;
 }
 
 export interface BullmqExecutorOptions {
   url: string;
-  threadsPerTrial: number;
-  /** Aborting stops waiting (the queued trials stay queued for the workers). */
+  /** Kernel threads of every job (a sweep's threads_per_trial). */
+  threadsPerJob: number;
+  /** The folder every worker reaches, where the jobs' files live (part of the job ids). */
+  root: string;
+  /** Aborting stops waiting (the queued jobs stay queued for the workers). */
   signal?: AbortSignal;
-  onQueued?: (trial: TrialSpec) => void;
-  onEnd?: (outcome: TrialOutcome) => void;
+  onQueued?: (job: Job) => void;
+  onEnd?: (outcome: JobOutcome) => void;
 }
 
-/** Queue `trials` (trial.yaml written under `root`) and wait until each is done or failed. */
-export async function runBullmq(
-  root: string,
-  trials: readonly TrialSpec[],
-  options: BullmqExecutorOptions,
-): Promise<TrialOutcome[]> {
+/** Queue `jobs` and wait until each is done or failed. */
+export async function runBullmq(jobs: readonly Job[], options: BullmqExecutorOptions): Promise<JobOutcome[]> {
   checkRedisClient();
+  for (const job of jobs) jobKind(job.kind);
   const connection = redisConnection(options.url);
-  const queue = new Queue<TrialJobData>(TRIAL_QUEUE, { connection });
+  const queue = new Queue<JobData>(TRIAL_QUEUE, { connection });
   const events = new QueueEvents(TRIAL_QUEUE, { connection });
   try {
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
@@ -106,29 +108,29 @@ export async function runBullmq(
       options.signal?.addEventListener('abort', () => resolve('aborted'));
     });
     return await Promise.all(
-      trials.map(async (spec): Promise<TrialOutcome> => {
-        const jobId = trialJobId(root, spec.id);
-        let job = await queue.getJob(jobId);
-        // a finished job of an earlier run (its result.json deleted since, or it failed): queue it again
-        if (job && ['completed', 'failed'].includes(await job.getState())) {
-          await job.remove();
-          job = undefined;
+      jobs.map(async (job): Promise<JobOutcome> => {
+        const jobId = trialJobId(options.root, job.id);
+        let queued = await queue.getJob(jobId);
+        // a finished job of an earlier run (its result deleted since, or it failed): queue it again
+        if (queued && ['completed', 'failed'].includes(await queued.getState())) {
+          await queued.remove();
+          queued = undefined;
         }
-        job ??= await queue.add(
-          'trial',
-          { root, spec, threads: options.threadsPerTrial },
+        queued ??= await queue.add(
+          job.kind,
+          { kind: job.kind, id: job.id, payload: job.payload, threads: options.threadsPerJob },
           { jobId, attempts: 1 },
         );
-        options.onQueued?.(spec);
-        let outcome: TrialOutcome;
+        options.onQueued?.(job);
+        let outcome: JobOutcome;
         try {
-          const finished = await Promise.race([job.waitUntilFinished(events), aborted]);
+          const finished = await Promise.race([queued.waitUntilFinished(events), aborted]);
           outcome =
             finished === 'aborted'
-              ? { id: spec.id, status: 'interrupted', error: 'the sweep stopped waiting' }
-              : { id: spec.id, status: 'done' };
+              ? { id: job.id, status: 'interrupted', error: 'stopped waiting for the queue' }
+              : { id: job.id, status: 'done' };
         } catch (error) {
-          outcome = { id: spec.id, status: 'failed', error: (error as Error).message };
+          outcome = { id: job.id, status: 'failed', error: (error as Error).message };
         }
         options.onEnd?.(outcome);
         return outcome;
@@ -146,17 +148,17 @@ export async function runBullmq(
   }
 }
 
-/** What `attune worker` reports. */
+/** What `attune worker` reports: the BullMQ job id, the job's kind and its one-line description. */
 export type WorkerEvent =
-  | { type: 'start'; jobId: string; trial: TrialSpec; resuming: boolean }
-  | { type: 'done'; jobId: string; trial: TrialSpec; metrics: TrialMetrics; ran: boolean }
-  | { type: 'failed'; jobId: string; trial: TrialSpec; error: string };
+  | { type: 'start'; jobId: string; kind: string; label: string; resuming: boolean }
+  | { type: 'done'; jobId: string; kind: string; label: string; summary: string; ran: boolean }
+  | { type: 'failed'; jobId: string; kind: string; label: string; error: string };
 
 export interface TrialWorkerOptions {
   url: string;
-  /** Trials run at once by this worker (default 1). */
+  /** Jobs run at once by this worker (default 1). */
   concurrency?: number;
-  /** BullMQ's job lock (ms): a dead worker's trial is retried once it expires (default 30 s). */
+  /** BullMQ's job lock (ms): a dead worker's job is retried once it expires (default 30 s). */
   lockDuration?: number;
   /** How often BullMQ looks for stalled jobs (ms, default 30 s). */
   stalledInterval?: number;
@@ -165,53 +167,56 @@ export interface TrialWorkerOptions {
   onError?: (error: Error) => void;
 }
 
-/** A running worker; `close()` lets running trials checkpoint and stop, then disconnects. */
+/** A running worker; `close()` lets running jobs checkpoint and stop, then disconnects. */
 export interface TrialWorker {
-  worker: Worker<TrialJobData, TrialMetrics>;
+  worker: Worker<JobData, string>;
   close(): Promise<void>;
 }
 
-/** Start pulling trials from the queue at `options.url`. */
+/** Start pulling jobs of every registered kind (jobs.ts) from the queue at `options.url`. */
 export async function startTrialWorker(options: TrialWorkerOptions): Promise<TrialWorker> {
   checkRedisClient();
   const connection = redisConnection(options.url, '--queue');
   const emit = options.onEvent ?? (() => {});
   const children = new Set<ChildProcess>();
-  const worker = new Worker<TrialJobData, TrialMetrics>(
+  const worker = new Worker<JobData, string>(
     TRIAL_QUEUE,
-    async (job, token) => {
-      const { root, spec, threads } = job.data;
-      const jobId = job.id!;
-      const state = trialState(root, spec.id);
-      // at-least-once delivery: a trial already done is reported, never trained (or counted) again
+    async (queued, token) => {
+      const { kind: kindName, id, payload, threads } = queued.data;
+      const jobId = queued.id!;
+      const kind = jobKind(kindName);
+      const label = kind.describe(payload);
+      const state = kind.state(payload);
+      // at-least-once delivery: a job already done is reported, never run (or counted) again
       if (state === 'done') {
-        const metrics = readTrialResult(root, spec.id).metrics;
-        emit({ type: 'done', jobId, trial: spec, metrics, ran: false });
-        return metrics;
+        const summary = kind.summary(payload);
+        emit({ type: 'done', jobId, kind: kindName, label, summary, ran: false });
+        return summary;
       }
-      emit({ type: 'start', jobId, trial: spec, resuming: state === 'interrupted' });
-      const run = startTrialProcess(root, spec, threads);
+      emit({ type: 'start', jobId, kind: kindName, label, resuming: state === 'interrupted' });
+      const run = startJobProcess({ kind: kindName, id, payload }, threads);
       children.add(run.child);
       const outcome = await run.done;
       children.delete(run.child);
       if (outcome.status === 'interrupted') {
-        // this worker is stopping: its trial checkpointed; back to the queue for the next worker
+        // this worker is stopping: its job checkpointed (or starts over); back to the queue
         emit({
           type: 'failed',
           jobId,
-          trial: spec,
+          kind: kindName,
+          label,
           error: `interrupted, queued again: ${outcome.error ?? ''}`,
         });
-        await job.moveToWait(token);
+        await queued.moveToWait(token);
         throw new WaitingError();
       }
       if (outcome.status !== 'done') {
-        emit({ type: 'failed', jobId, trial: spec, error: outcome.error ?? outcome.status });
-        throw new Error(outcome.error ?? `trial ${spec.id} ${outcome.status}`);
+        emit({ type: 'failed', jobId, kind: kindName, label, error: outcome.error ?? outcome.status });
+        throw new Error(outcome.error ?? `${kindName} ${id} ${outcome.status}`);
       }
-      const metrics = readTrialResult(root, spec.id).metrics;
-      emit({ type: 'done', jobId, trial: spec, metrics, ran: true });
-      return metrics;
+      const summary = kind.summary(payload);
+      emit({ type: 'done', jobId, kind: kindName, label, summary, ran: true });
+      return summary;
     },
     {
       connection,

@@ -1,68 +1,63 @@
 /**
- * The local executor: a pool of `workers` trial processes (one Node process per trial, at most
- * `workers` at a time), each with ATTUNE_THREADS = threads_per_trial, so a trial computes exactly
- * what it computes alone or on another executor. A process per trial keeps trials independent
- * (memory, the native thread pool) and lets a killed one take nothing else down.
+ * The local executor: a pool of `workers` job processes (one Node process per job, at most
+ * `workers` at a time), each with ATTUNE_THREADS = the threads per job, so a job computes exactly
+ * what it computes alone or on another executor. A process per job keeps jobs independent
+ * (memory, the native thread pool) and lets a killed one take nothing else down. Jobs are sweep
+ * trials or any other registered kind (jobs.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TrialSpec } from './space.ts';
+import { type Job, type JobOutcome, jobKind } from './jobs.ts';
 
-/** How one trial run ended. */
-export interface TrialOutcome {
-  id: string;
-  status: 'done' | 'failed' | 'interrupted';
-  /** The trial process's last stderr line when it failed. */
-  error?: string;
-}
+/** How one trial run ended (a job outcome whose id is the trial id). */
+export type TrialOutcome = JobOutcome;
 
 export interface LocalExecutorOptions {
   workers: number;
-  threadsPerTrial: number;
-  /** Aborting stops starting trials and asks running ones to checkpoint and stop (SIGINT). */
+  /** Kernel threads of every job process (a sweep's threads_per_trial). */
+  threadsPerJob: number;
+  /** Aborting stops starting jobs and asks running ones to checkpoint and stop (SIGINT). */
   signal?: AbortSignal;
-  onStart?: (trial: TrialSpec) => void;
-  onEnd?: (outcome: TrialOutcome) => void;
-  /** Extra environment of the trial processes. */
+  onStart?: (job: Job) => void;
+  onEnd?: (outcome: JobOutcome) => void;
+  /** Extra environment of the job processes. */
   env?: Record<string, string>;
 }
 
-/** The command line that runs trial-process: plain node for dist/, node with tsx's loader for src/. */
-function trialCommand(): string[] {
-  const ts = new URL('./trial-process.ts', import.meta.url);
+/** The command line that runs job-process: plain node for dist/, node with tsx's loader for src/. */
+function jobCommand(): string[] {
+  const ts = new URL('./job-process.ts', import.meta.url);
   if (import.meta.url.endsWith('.ts') && existsSync(fileURLToPath(ts)))
     return ['--import', import.meta.resolve('tsx'), fileURLToPath(ts)];
-  return [fileURLToPath(new URL('./trial-process.js', import.meta.url))];
+  return [fileURLToPath(new URL('./job-process.js', import.meta.url))];
 }
 
-/** A running trial process and how it will end. */
-export interface TrialProcess {
+/** A running job process and how it will end. */
+export interface JobProcess {
   child: ChildProcess;
-  done: Promise<TrialOutcome>;
+  done: Promise<JobOutcome>;
 }
 
 /**
- * Start the process of trial `trial` under `out` with `threads` kernel threads. The process exits
- * when this one goes away (its IPC channel closes), so a killed executor or worker leaves no trial
- * running behind it that would race the retry.
+ * Start the process of `job` (its kind registered, jobs.ts) with `threads` kernel threads. The
+ * process exits when this one goes away, so a killed executor or worker leaves no job running
+ * behind it that would race the retry.
  */
-export function startTrialProcess(
-  out: string,
-  trial: TrialSpec,
-  threads: number,
-  env: Record<string, string> = {},
-): TrialProcess {
+export function startJobProcess(job: Job, threads: number, env: Record<string, string> = {}): JobProcess {
+  const kind = jobKind(job.kind);
   const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
-  const child = spawn(process.execPath, [...trialCommand(), out, JSON.stringify(trial)], {
+  const child = spawn(process.execPath, [...jobCommand(), kind.module, JSON.stringify(job.payload)], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     // its own process group: a Ctrl-C in the terminal reaches only the executor or worker, which
-    // passes one SIGINT on (two would stop the trial before its checkpoint)
+    // passes one SIGINT on (two would stop a trial before its checkpoint)
     detached: true,
     env: {
       ...process.env,
       ...env,
       ATTUNE_THREADS: String(threads),
+      // the job process stops when this one is gone (job-process.ts)
+      ATTUNE_JOB_PARENT: String(process.pid),
       ...(existsSync(tsconfig) ? { TSX_TSCONFIG_PATH: tsconfig } : {}),
     },
   });
@@ -70,19 +65,19 @@ export function startTrialProcess(
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-4000);
   });
-  const done = new Promise<TrialOutcome>((resolve) => {
+  const done = new Promise<JobOutcome>((resolve) => {
     let settled = false;
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       if (settled) return;
       settled = true;
-      if (code === 0) return resolve({ id: trial.id, status: 'done' });
+      if (code === 0) return resolve({ id: job.id, status: 'done' });
       const lastLine = stderr.trim().split('\n').at(-1) ?? '';
       if (code === 130 || signal === 'SIGINT' || signal === 'SIGTERM')
-        return resolve({ id: trial.id, status: 'interrupted', error: lastLine || `stopped by ${signal}` });
+        return resolve({ id: job.id, status: 'interrupted', error: lastLine || `stopped by ${signal}` });
       resolve({
-        id: trial.id,
+        id: job.id,
         status: 'failed',
-        error: spawnError?.message ?? (lastLine || `trial process exited with ${code ?? signal}`),
+        error: spawnError?.message ?? (lastLine || `${job.kind} process exited with ${code ?? signal}`),
       });
     };
     child.on('error', (e) => finish(null, null, e));
@@ -91,13 +86,10 @@ export function startTrialProcess(
   return { child, done };
 }
 
-/** Run `trials` (whose trial.yaml is written) under `out`, at most `workers` at a time. */
-export async function runLocal(
-  out: string,
-  trials: readonly TrialSpec[],
-  options: LocalExecutorOptions,
-): Promise<TrialOutcome[]> {
-  const outcomes: TrialOutcome[] = [];
+/** Run `jobs`, at most `workers` at a time; the outcomes in the order the jobs ended. */
+export async function runLocal(jobs: readonly Job[], options: LocalExecutorOptions): Promise<JobOutcome[]> {
+  for (const job of jobs) jobKind(job.kind);
+  const outcomes: JobOutcome[] = [];
   const children = new Set<ChildProcess>();
   const onAbort = () => {
     for (const c of children) c.kill('SIGINT');
@@ -105,10 +97,10 @@ export async function runLocal(
   options.signal?.addEventListener('abort', onAbort);
   let next = 0;
   const worker = async () => {
-    while (next < trials.length && !options.signal?.aborted) {
-      const trial = trials[next++]!;
-      options.onStart?.(trial);
-      const run = startTrialProcess(out, trial, options.threadsPerTrial, options.env);
+    while (next < jobs.length && !options.signal?.aborted) {
+      const job = jobs[next++]!;
+      options.onStart?.(job);
+      const run = startJobProcess(job, options.threadsPerJob, options.env);
       children.add(run.child);
       const outcome = await run.done;
       children.delete(run.child);
@@ -117,7 +109,7 @@ export async function runLocal(
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.workers, trials.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.workers, jobs.length)) }, worker));
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }

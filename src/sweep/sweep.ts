@@ -23,6 +23,7 @@ import {
   trialState,
   writeTrialConfig,
 } from './trial.ts';
+import { trialJob } from './trial-job.ts';
 
 /** One trial in the sweep's output. */
 export interface SweepTrial {
@@ -151,20 +152,25 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       workers: workers === null ? null : Math.min(workers, Math.max(1, toRun.length)),
       round: bayes ? round++ : null,
     });
-    if (toRun.length > 0 && sweep.executor.name === 'local') {
-      await runLocal(root, toRun, {
+    const jobs = toRun.map((t) => trialJob(root, t));
+    const specOf = new Map(toRun.map((t) => [t.id, t]));
+    const started = (job: { id: string }) =>
+      options.onTrialStart?.(specOf.get(job.id)!, states.get(job.id) === 'interrupted');
+    if (jobs.length > 0 && sweep.executor.name === 'local') {
+      await runLocal(jobs, {
         workers: sweep.executor.workers,
-        threadsPerTrial: sweep.threadsPerTrial,
+        threadsPerJob: sweep.threadsPerTrial,
         signal: options.signal,
-        onStart: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
+        onStart: started,
         onEnd,
       });
-    } else if (toRun.length > 0 && sweep.executor.name === 'bullmq') {
-      await runBullmq(root, toRun, {
+    } else if (jobs.length > 0 && sweep.executor.name === 'bullmq') {
+      await runBullmq(jobs, {
         url: sweep.executor.url,
-        threadsPerTrial: sweep.threadsPerTrial,
+        root,
+        threadsPerJob: sweep.threadsPerTrial,
         signal: options.signal,
-        onQueued: (t) => options.onTrialStart?.(t, states.get(t.id) === 'interrupted'),
+        onQueued: started,
         onEnd,
       });
     }

@@ -120,6 +120,7 @@ export function seedCascade(
 registerExperiment({
   name: 'cascade',
   description: 'small LoRA model deferring to the large one: AUC-DF of Chow-Sum, Chow-Quantile, post-hoc MLP',
+  methodRuns: [{ method: 'lora', loss: 'ce' }],
   run(ctx) {
     const perSeed = ctx.seeds.map((seed): SeedCascade => {
       // v2: both quality measures and the diff target (older per-seed files lack them)

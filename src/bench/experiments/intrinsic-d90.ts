@@ -42,6 +42,10 @@ registerExperiment({
   name: 'intrinsic_d90',
   description:
     "intrinsic_dim at d = 100, 1000, 10000 vs full fine-tuning: the paper's d90 on taught accuracy",
+  methodRuns: [
+    { method: 'full', loss: 'ce' },
+    { method: 'intrinsic_dim', loss: 'ce' },
+  ],
   run(ctx) {
     const full = ctx.seeds.map((seed) => {
       const run = ctx.methodRun('full', 'ce', seed);

@@ -22,6 +22,7 @@ registerExperiment({
   heavy: 'a third LoRA fine-tune and two evaluations per seed (about 1 min per seed on 2 cores)',
   name: 'masked_thought',
   description: 'LoRA + CE with Masked Thought input masking vs without: taught and paraphrase accuracy',
+  methodRuns: [{ method: 'lora', loss: 'ce' }],
   run(ctx) {
     const baseline = ctx.seeds.map((seed) => {
       const run = ctx.methodRun('lora', 'ce', seed);

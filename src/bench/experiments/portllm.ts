@@ -58,6 +58,7 @@ export function relativeDrift(beforeDir: string, afterDir: string): number {
 registerExperiment({
   name: 'portllm',
   description: 'a LoRA patch ported, training-free, to an evolved base vs LoRA trained on the evolved base',
+  methodRuns: [{ method: 'lora', loss: 'ce' }],
   run(ctx) {
     const evolved = ctx.train('evolved-base', EVOLVE.seed, {
       method: { name: 'full' },

@@ -1,4 +1,5 @@
 /** `attune bench methods`: every method fine-tuned on the world from one base, over seeds, side by side. */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { defaultExperiments, experiment, experiments } from '../../bench/experiment.ts';
 import {
@@ -10,8 +11,12 @@ import {
   splitSpecs,
 } from '../../bench/methods.ts';
 import { renderMethodsReport } from '../../bench/methods-report.ts';
+import { runMethodsBenchOn } from '../../bench/units.ts';
+import { UsageError } from '../../errors.ts';
 import { writeJsonAtomic, writeTextAtomic } from '../../io/index.ts';
+import { checkRedisClient, redisConnection } from '../../sweep/bullmq-executor.ts';
 import { jsonOption } from '../args.ts';
+import { type BenchExecutorChoice, benchExecutor } from '../bench-executor.ts';
 import { defineCommand } from '../command.ts';
 import { type Progress, progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
@@ -49,6 +54,32 @@ const options = {
     description: 'runs are kept here and reused by a rerun with the same settings',
     default: 'bench-methods',
     valueName: '<dir>',
+  },
+  executor: {
+    type: 'choice',
+    choices: ['in-process', 'local', 'bullmq'],
+    default: 'in-process',
+    description:
+      "where the runs go: this process, a pool of --workers processes, or a BullMQ queue ('attune worker --queue URL' pulls them)",
+  },
+  workers: {
+    type: 'integer',
+    min: 1,
+    defaultText: 'cores / --threads-per-unit',
+    description: 'with --executor local: unit processes at a time',
+  },
+  url: {
+    type: 'string',
+    valueName: '<redis://host:port>',
+    description:
+      'with --executor bullmq: the Redis server of the queue (--out must be a folder every worker reaches)',
+  },
+  'threads-per-unit': {
+    type: 'integer',
+    min: 1,
+    default: 1,
+    description:
+      "with an executor: kernel threads of every unit, on every executor (a sweep's threads_per_trial)",
   },
   json: jsonOption,
 } as const;
@@ -88,11 +119,20 @@ losses from the loss registry, each with its default options. The base is a ship
 
 Output: this bench manages its own output folder --out: each finished run stays in --out/runs/ and
 is reused by a rerun with the same settings (nothing is ever forced), and --out/report.html and
---out/results.json are replaced by every run; so there is no --overwrite.`,
+--out/results.json are replaced by every run; so there is no --overwrite.
+
+Executors: --executor local runs the bench's units (the base's accuracy, each (method, loss) x seed
+run, each derived row, each experiment) in a pool of --workers processes, --executor bullmq queues
+them on Redis for 'attune worker --queue URL' on each machine (--out, the world base and this
+install at the same path on every machine); each unit computes with --threads-per-unit threads.
+Every unit keeps its result under --out, then this process aggregates them: the JSON is the one
+an in-process run with ATTUNE_THREADS = --threads-per-unit prints (timings aside). See docs/benchmark.md.`,
   options,
   examples: [
     'attune bench methods --quick --json',
     'attune bench methods --methods lora --losses ce,ua-clm --seeds 5',
+    'attune bench methods --quick --executor local --workers 2',
+    'attune bench methods --executor bullmq --url redis://10.0.0.5:6379 --out /shared/bench',
   ],
   async run(args, io) {
     const v = args.values;
@@ -120,6 +160,27 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
           io.note(
             `bench methods: experiment '${e.name}' runs only when named (--experiments ${e.name} or all): ${e.heavy ?? 'heavy'}`,
           );
+    const threadsPerUnit = v['threads-per-unit'];
+    if (v.workers !== undefined && v.executor !== 'local')
+      throw new UsageError(`--workers: expected with --executor local, found --executor ${v.executor}`);
+    if (v.url !== undefined && v.executor !== 'bullmq')
+      throw new UsageError(`--url: expected with --executor bullmq, found --executor ${v.executor}`);
+    if (v.executor === 'bullmq' && v.url === undefined)
+      throw new UsageError('--executor bullmq: expected --url redis://host:port, found none');
+    if (v.executor === 'bullmq') {
+      checkRedisClient();
+      redisConnection(v.url!, '--url');
+    }
+    const choice: BenchExecutorChoice | null =
+      v.executor === 'local'
+        ? {
+            name: 'local',
+            workers: v.workers ?? Math.max(1, Math.floor(availableParallelism() / threadsPerUnit)),
+            threadsPerUnit,
+          }
+        : v.executor === 'bullmq'
+          ? { name: 'bullmq', url: v.url!, threadsPerUnit }
+          : null;
     const seeds = Array.from({ length: v.seeds }, (_, i) => i);
     const out = resolve(v.out);
     let bar: Progress | null = null;
@@ -139,15 +200,51 @@ is reused by a rerun with the same settings (nothing is ever forced), and --out/
       `bench methods: ${specs.map((s) => `${s.method}+${s.loss}`).join(', ')} x ${seeds.length} seeds (${v.quick ? 'quick' : 'full'} budget)`,
     );
     const setup = prepareWorldBench({ quick: v.quick, base: v.base, out });
-    const result = runMethodsBench({
+    const benchOptions = {
       ...setup,
       out,
       specs,
       seeds,
       quick: v.quick,
       experiments: chosenExperiments,
+      ...(choice ? { threads: threadsPerUnit } : {}),
       ...hooks,
-    });
+    };
+    let result: ReturnType<typeof runMethodsBench>;
+    if (!choice) result = runMethodsBench(benchOptions);
+    else {
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        io.note(
+          `bench methods: ${signal}: stopping the units; rerun to continue (finished units are reused)`,
+        );
+        controller.abort();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const where =
+        choice.name === 'local' ? `on ${choice.workers} worker(s)` : `on the queue at ${choice.url}`;
+      io.note(`bench methods: units run ${where} x ${threadsPerUnit} thread(s)`);
+      try {
+        result = await runMethodsBenchOn(
+          benchOptions,
+          benchExecutor(benchOptions, choice, {
+            signal: controller.signal,
+            onStart: (u) =>
+              io.note(`bench methods: ${choice.name === 'local' ? 'started' : 'queued'} ${u.label}`),
+            onEnd: (u, o) => io.note(`bench methods: ${o.status} ${u.label}${o.error ? `: ${o.error}` : ''}`),
+          }),
+        );
+      } catch (error) {
+        if (controller.signal.aborted) return 130;
+        throw error;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    }
     (bar as Progress | null)?.stop();
     writeJsonAtomic(resolve(out, 'results.json'), result as unknown as Record<string, unknown>);
     writeTextAtomic(resolve(out, 'report.html'), renderMethodsReport(result));

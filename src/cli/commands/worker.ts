@@ -1,5 +1,6 @@
-/** `attune worker --queue redis://host:port`: pull sweep trials from a BullMQ queue and run them. */
+/** `attune worker --queue redis://host:port`: pull sweep trials and bench units from a BullMQ queue and run them. */
 import { startTrialWorker } from '../../sweep/bullmq-executor.ts';
+import '../job-kinds.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
@@ -9,30 +10,37 @@ const options = {
     valueName: '<redis://...>',
     required: true,
   },
-  concurrency: { type: 'integer', min: 1, default: 1, description: 'trials this worker runs at once' },
+  concurrency: {
+    type: 'integer',
+    min: 1,
+    default: 1,
+    description: 'jobs (trials, bench units) this worker runs at once',
+  },
   'lock-duration': {
     type: 'integer',
     min: 100,
     default: 30_000,
-    description: "ms a trial's lock lives without renewal: a dead worker's trial is retried after it",
+    description: "ms a job's lock lives without renewal: a dead worker's job is retried after it",
   },
   'stalled-interval': {
     type: 'integer',
     min: 100,
     default: 30_000,
-    description: 'ms between checks for trials whose worker died',
+    description: 'ms between checks for jobs whose worker died',
   },
 } as const;
 
 /** `attune worker --queue URL [--concurrency N]`. */
 export const workerCommand = defineCommand({
   name: 'worker',
-  summary: 'Run sweep trials from a BullMQ queue on Redis (executor: bullmq), until stopped',
-  description: `Pulls trials that 'attune sweep' queued (executor: {name: bullmq, url, artifacts}) and runs each in
-its own process with the sweep's threads_per_trial, in the sweep's artifacts folder (which this
-machine must reach at the same path). A trial already done is reported, not rerun; an interrupted
-one resumes from its last checkpoint. Ctrl-C (SIGINT) or SIGTERM checkpoints the running trials,
-puts them back on the queue and exits 130.`,
+  summary: 'Run sweep trials and bench units from a BullMQ queue on Redis (executor: bullmq), until stopped',
+  description: `Pulls trials that 'attune sweep' queued (executor: {name: bullmq, url, artifacts}) and the units
+of 'attune bench methods --executor bullmq', and runs each in its own process with the sweep's
+threads_per_trial (the bench's --threads-per-unit), in the sweep's artifacts folder (the bench's
+--out), which this machine must reach at the same path. A job already done is reported, not rerun;
+an interrupted trial resumes from its last checkpoint, an interrupted bench unit starts over.
+Ctrl-C (SIGINT) or SIGTERM checkpoints the running trials (stops the running units), puts them back
+on the queue and exits 130.`,
   options,
   examples: [
     'attune worker --queue redis://10.0.0.5:6379',
@@ -47,21 +55,17 @@ puts them back on the queue and exits 130.`,
       stalledInterval: args.values['stalled-interval'],
       onEvent: (e) => {
         if (e.type === 'start')
-          io.note(
-            `worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${JSON.stringify(e.trial.params)}`,
-          );
+          io.note(`worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${e.label}`);
         else if (e.type === 'done')
-          io.note(
-            `worker: ${e.jobId} done${e.ran ? '' : ' before (not rerun)'}: eval_loss ${e.metrics.eval_loss.toFixed(4)}`,
-          );
+          io.note(`worker: ${e.jobId} done${e.ran ? '' : ' before (not rerun)'}: ${e.summary}`);
         else io.note(`worker: ${e.jobId} failed: ${e.error}`);
       },
       onError: (error) => io.note(`worker: ${error.message} (retrying)`),
     });
-    io.note(`worker: pulling trials from ${url}`);
+    io.note(`worker: pulling jobs from ${url}`);
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
-        io.note(`worker: ${signal}: checkpointing the running trials and putting them back on the queue`);
+        io.note(`worker: ${signal}: checkpointing the running jobs and putting them back on the queue`);
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
         resolve();

@@ -49,8 +49,8 @@ const DELTA = 0.1;
 const SPLITS = 20;
 const CALIBRATORS = ['none', 'temperature', 'platt', 'isotonic'] as const;
 /** Sampled answers per question of the sampling scores, and their temperature (docs/uq.md says why). */
-export const SAMPLES = 5;
-export const SAMPLE_TEMPERATURE = 1;
+export const SAMPLES = 10;
+export const SAMPLE_TEMPERATURE = 0.5;
 /** Greedy answers decoded together (batched generation; the answers equal those decoded alone). */
 const BATCH = 8;
 /** The measurement file's layout: a cached file of another version is measured again. */
@@ -61,6 +61,8 @@ type ScoreMap = { apply(score: number): number };
 
 type Measurement = {
   version: number;
+  /** How the sampling scores sampled (a cached file that sampled otherwise is measured again). */
+  samples: { n: number; temperature: number };
   scores: Record<string, { prr: number | null; auroc: number | null; missing: number }>;
   ece: Record<(typeof CALIBRATORS)[number], number | null>;
   conformal: Record<'marginal' | 'selective', Record<string, number | null>>;
@@ -93,7 +95,8 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
   const file = join(ctx.work, `measure-seed${seed}.json`);
   if (existsSync(file)) {
     const cached = JSON.parse(readFileSync(file, 'utf8')) as Measurement;
-    if (cached.version === VERSION) return cached;
+    const same = cached.samples?.n === SAMPLES && cached.samples.temperature === SAMPLE_TEMPERATURE;
+    if (cached.version === VERSION && same) return cached;
   }
   const loaded = loadModel(run.modelDir);
   if (run.adapterDir) loadAdapter(loaded.model, run.adapterDir);
@@ -206,6 +209,7 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
   };
   const m: Measurement = {
     version: VERSION,
+    samples: { n: SAMPLES, temperature: SAMPLE_TEMPERATURE },
     n: preds.length,
     scores: Object.fromEntries(
       Object.entries(summary.scores).map(([name, s]) => [

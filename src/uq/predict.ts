@@ -19,6 +19,7 @@ import {
   type AnswerTokens,
   type ExtraPassContext,
   extraPassScores,
+  type SamplingScore,
   samplingScores,
 } from './scores/index.ts';
 import { sequenceConfidence, sequenceScores, tokensFromStats } from './scores.ts';
@@ -80,6 +81,8 @@ export interface PredictOptions {
   density?: DensityFile;
   /** The fitted heads the head scores read (uq fit-head). */
   heads?: readonly HeadFile[];
+  /** With `samples`: called with each record's sampled answers (e.g. to score them clustered another way). */
+  onSamples?: (index: number, samples: AnswerSamples) => void;
   /** Called with each record's prompt and greedy answer ids (e.g. to fit a head on their hidden states). */
   onAnswer?: (index: number, ids: { promptIds: readonly number[]; answerIds: readonly number[] }) => void;
   /** Chat template source for {messages} records (default: the tokenizer's). */
@@ -110,8 +113,11 @@ function keptAnswer(g: GenerateResult): { ids: number[]; logprobs: number[]; tex
   };
 }
 
-/** Every sampling score of N answers sampled for `promptIds` (decoded together). */
-export function samplingScoresOf(
+/**
+ * N answers sampled for `promptIds` (decoded together, seeded: sample j uses seed + recordIndex * n
+ * + j), as the sampling scores read them: texts, summed log-probs, and the clustering asked for.
+ */
+export function sampleAnswers(
   model: CausalLM,
   tokenizer: Tokenizer,
   promptIds: readonly number[],
@@ -121,7 +127,7 @@ export function samplingScoresOf(
     eosTokenIds: readonly number[];
   },
   recordIndex: number,
-): Record<string, number> {
+): AnswerSamples {
   if (!Number.isInteger(options.n) || options.n < 2)
     throw new UsageError(`--samples: sampling scores need at least 2 samples, found ${options.n}`);
   const base = (options.seed ?? 0) + recordIndex * options.n;
@@ -137,13 +143,35 @@ export function samplingScoresOf(
       returnStats: true,
     },
   ).map(keptAnswer);
-  const samples: AnswerSamples = {
+  return {
     texts: results.map((r) => r.text),
     logprobs: results.map((r) => r.logprobs.reduce((s, v) => s + v, 0)),
     cluster: options.cluster ?? 'exact',
     rougeThreshold: options.rougeThreshold ?? 0.5,
   };
-  return Object.fromEntries(samplingScores().map((s) => [s.name, s.computeSamples(samples)]));
+}
+
+/** Every registered sampling score of sampled answers (`only`: just those the predicate keeps). */
+export function scoresOfSamples(
+  samples: AnswerSamples,
+  only: (s: SamplingScore) => boolean = () => true,
+): Record<string, number> {
+  return Object.fromEntries(
+    samplingScores()
+      .filter(only)
+      .map((s) => [s.name, s.computeSamples(samples)]),
+  );
+}
+
+/** Every sampling score of N answers sampled for `promptIds` (decoded together). */
+export function samplingScoresOf(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  promptIds: readonly number[],
+  options: Parameters<typeof sampleAnswers>[3],
+  recordIndex: number,
+): Record<string, number> {
+  return scoresOfSamples(sampleAnswers(model, tokenizer, promptIds, options, recordIndex));
 }
 
 /** The question text of a record: its prompt, or the last user message of its chat. */
@@ -277,17 +305,17 @@ export function predict(
           }),
         );
       }
-      if (options.samples)
-        Object.assign(
-          scores,
-          samplingScoresOf(
-            model,
-            tokenizer,
-            promptIds,
-            { ...options.samples, ...generation, stop: generation.stopStrings },
-            index,
-          ),
+      if (options.samples) {
+        const samples = sampleAnswers(
+          model,
+          tokenizer,
+          promptIds,
+          { ...options.samples, ...generation, stop: generation.stopStrings },
+          index,
         );
+        Object.assign(scores, scoresOfSamples(samples));
+        options.onSamples?.(index, samples);
+      }
       if (options.extra && options.extra.length > 0)
         Object.assign(
           scores,

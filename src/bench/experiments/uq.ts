@@ -4,7 +4,9 @@
  *   - PRR and AUROC (positive = wrong) of every uncertainty score, the extra-pass ones included
  *     (p_true, verbalized, rauq, and mahalanobis / relative_mahalanobis with a density fitted on the
  *     fine-tuning file, background = the pretraining corpus, and the learned heads evidential_vacuity
- *     / deup / bayescap fitted on the held-out paraphrases): one row per score, `uq-score + <name>`;
+ *     / deup / bayescap fitted on the held-out paraphrases) and the sampling ones (SAMPLES answers
+ *     per question at SAMPLE_TEMPERATURE, decoded together; the clustered ones both by exact match
+ *     and, as `<name>@rougeL`, by ROUGE-L): one row per score, `uq-score + <name>`;
  *   - ECE of the confidence without a calibrator and after each calibrator fitted on the held-out
  *     paraphrase file (finetune-paraphrases.jsonl, not trained on): rows `uq-calibrator + <kind>`;
  *   - the conformal threshold's realised risk against alpha over 20 random calibration/test splits
@@ -17,6 +19,7 @@ import { writeJsonAtomic } from '../../io/index.ts';
 import { loadModel } from '../../models/index.ts';
 import { loadAdapter } from '../../peft/index.ts';
 import {
+  type AnswerSamples,
   type CalibratorFile,
   conformalSplits,
   type DensityFile,
@@ -33,6 +36,7 @@ import {
   predictionMetrics,
   readDensityRecords,
   readEvalRecords,
+  scoresOfSamples,
   summarizePredictions,
 } from '../../uq/index.ts';
 import { takePerSplit } from '../../world/index.ts';
@@ -44,11 +48,21 @@ const ALPHA = 0.1;
 const DELTA = 0.1;
 const SPLITS = 20;
 const CALIBRATORS = ['none', 'temperature', 'platt', 'isotonic'] as const;
+/** Sampled answers per question of the sampling scores, and their temperature (docs/uq.md says why). */
+export const SAMPLES = 10;
+export const SAMPLE_TEMPERATURE = 0.5;
+/** Greedy answers decoded together (batched generation; the answers equal those decoded alone). */
+const BATCH = 8;
+/** The measurement file's layout: a cached file of another version is measured again. */
+const VERSION = 2;
 
 /** A calibrator of a score (Platt, isotonic). */
 type ScoreMap = { apply(score: number): number };
 
 type Measurement = {
+  version: number;
+  /** How the sampling scores sampled (a cached file that sampled otherwise is measured again). */
+  samples: { n: number; temperature: number };
   scores: Record<string, { prr: number | null; auroc: number | null; missing: number }>;
   ece: Record<(typeof CALIBRATORS)[number], number | null>;
   conformal: Record<'marginal' | 'selective', Record<string, number | null>>;
@@ -79,7 +93,11 @@ function heldoutRecords(worldDir: string, limit: number | null): EvalRecord[] {
 /** Every measurement of one seed's adapter (cached in the experiment's folder). */
 function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Measurement {
   const file = join(ctx.work, `measure-seed${seed}.json`);
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Measurement;
+  if (existsSync(file)) {
+    const cached = JSON.parse(readFileSync(file, 'utf8')) as Measurement;
+    const same = cached.samples?.n === SAMPLES && cached.samples.temperature === SAMPLE_TEMPERATURE;
+    if (cached.version === VERSION && same) return cached;
+  }
   const loaded = loadModel(run.modelDir);
   if (run.adapterDir) loadAdapter(loaded.model, run.adapterDir);
   const { model, eosTokenIds } = loaded;
@@ -118,6 +136,7 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
   const heldIds: { promptIds: readonly number[]; answerIds: readonly number[] }[] = [];
   const held = predict(model, tokenizer, heldout, {
     ...opts,
+    batch: BATCH,
     onAnswer: (i, pair) => {
       heldIds[i] = pair;
     },
@@ -149,8 +168,22 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
     calibrator: temperature,
     fittedOn: null,
   };
+  // the clustered sampling scores again, on the same samples, with answers grouped by ROUGE-L
+  const rougeL: Record<string, number>[] = [];
   const preds = predict(model, tokenizer, mixed, {
     ...opts,
+    batch: BATCH,
+    // seeds disjoint across the bench's seeds (sample j of record i: base + i * SAMPLES + j)
+    samples: {
+      n: SAMPLES,
+      temperature: SAMPLE_TEMPERATURE,
+      seed: seed * SAMPLES * mixed.length,
+      cluster: 'exact',
+    },
+    onSamples: (i, samples: AnswerSamples) => {
+      const scores = scoresOfSamples({ ...samples, cluster: 'rougeL' }, (s) => s.clustered === true);
+      rougeL[i] = Object.fromEntries(Object.entries(scores).map(([name, v]) => [`${name}@rougeL`, v]));
+    },
     extra: extraPassScores()
       .filter((s) => s.requires !== 'head' || heads.some((h) => h.head.kind === s.headKind))
       .map((s) => s.name),
@@ -159,6 +192,7 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
     calibrator: temperatureFile,
     onProgress: (d) => ctx.progress(d),
   });
+  for (const [i, p] of preds.entries()) Object.assign(p.scores, rougeL[i]);
   const summary = summarizePredictions(preds);
   const correct = preds.map((p) => p.correct);
   const raw = preds.map((p) => p.uncalibratedConfidence!);
@@ -174,6 +208,8 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
     };
   };
   const m: Measurement = {
+    version: VERSION,
+    samples: { n: SAMPLES, temperature: SAMPLE_TEMPERATURE },
     n: preds.length,
     scores: Object.fromEntries(
       Object.entries(summary.scores).map(([name, s]) => [
@@ -197,7 +233,7 @@ function measure(ctx: ExperimentContext, seed: number, run: ExperimentRun): Meas
 registerExperiment({
   name: 'uq',
   description:
-    'every uncertainty score (PRR, AUROC), ECE before / after each calibrator, conformal realised risk vs alpha, on the LoRA + CE adapters',
+    'every uncertainty score (PRR, AUROC; single-pass, extra-pass, sampling and learned heads), ECE before / after each calibrator, conformal realised risk vs alpha, on the LoRA + CE adapters',
   run(ctx) {
     const perSeed = ctx.seeds.map((seed) => {
       const { run, result } = loraCeRun(ctx, seed);

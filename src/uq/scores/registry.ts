@@ -60,6 +60,8 @@ export interface SinglePassScore extends RegistryEntry {
 /** A registered sampling score: needs N sampled answers of the question (`eval --samples N`). */
 export interface SamplingScore extends RegistryEntry {
   needs: 'samples';
+  /** Reads the meaning clusters (so its value depends on `AnswerSamples.cluster`). */
+  clustered?: boolean;
   /** The score of N >= 2 sampled answers. */
   computeSamples(s: AnswerSamples): number;
 }

@@ -122,11 +122,13 @@ function meanPairwise(w: Float64Array, m: number): number {
 
 registerSamplingScore({
   name: 'semantic_entropy',
+  clustered: true,
   description: '-mean_j log sum_{k in C(j)} p_k over N samples clustered by meaning (exact match or ROUGE-L)',
   computeSamples: (s) => semanticEntropy(semanticClusters(s), s.logprobs),
 });
 registerSamplingScore({
   name: 'num_semantic_sets',
+  clustered: true,
   description: 'number of meaning clusters among N samples',
   computeSamples: (s) => new Set(semanticClusters(s)).size,
 });

@@ -1,7 +1,11 @@
 /** Sampling scores on hand-computed cases: clusters and their entropy, ROUGE-L, the graph scores on 3x3 matrices. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadModel } from '../../../src/models/index.ts';
 import { rougeL } from '../../../src/uq/grade.ts';
+import { predict, scoresOfSamples } from '../../../src/uq/predict.ts';
 import {
   type AnswerSamples,
   extraPassScores,
@@ -18,6 +22,7 @@ import {
   semanticClusters,
   semanticEntropy,
 } from '../../../src/uq/scores/sampling.ts';
+import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) < tol, `${a} != ${b}`);
 
@@ -118,5 +123,61 @@ describe('the sampling scores in the registry', () => {
     close(get('deg_mat'), 1 - (3 + 1.6) / 9);
     // clusters [0, 0, 1]: -(2 log(e^-1 + e^-2) - 3) / 3
     close(get('semantic_entropy'), -(2 * Math.log(Math.exp(-1) + Math.exp(-2)) - 3) / 3);
+  });
+  it('the clustered ones (and only they) change with the clustering; scoresOfSamples computes them all', () => {
+    assert.deepEqual(
+      samplingScores()
+        .filter((x) => x.clustered)
+        .map((x) => x.name),
+      ['semantic_entropy', 'num_semantic_sets'],
+    );
+    const texts = ['red car fast', 'red car', 'blue bike'];
+    const exact = scoresOfSamples({ texts, logprobs: [-1, -2, -3], cluster: 'exact', rougeThreshold: 0.5 });
+    const rouge = scoresOfSamples({ texts, logprobs: [-1, -2, -3], cluster: 'rougeL', rougeThreshold: 0.5 });
+    assert.deepEqual(
+      Object.keys(exact),
+      samplingScores().map((x) => x.name),
+    );
+    // exact: three clusters, each its own sample: -mean_j log p_j = 2
+    assert.equal(exact.num_semantic_sets, 3);
+    close(exact.semantic_entropy!, 2);
+    assert.equal(rouge.num_semantic_sets, 2);
+    for (const x of samplingScores().filter((y) => !y.clustered))
+      assert.equal(exact[x.name], rouge[x.name], x.name);
+    const only = scoresOfSamples(
+      { texts, logprobs: [-1, -2, -3], cluster: 'rougeL', rougeThreshold: 0.5 },
+      (x) => Boolean(x.clustered),
+    );
+    assert.deepEqual(only, { semantic_entropy: rouge.semantic_entropy, num_semantic_sets: 2 });
+  });
+});
+
+describe('predict --samples', () => {
+  const root = tempDir('attune-sampling-');
+  after(() => rmSync(root, { recursive: true, force: true }));
+  it("hands each record its sampled answers (onSamples): their scores are the prediction's sampling scores", () => {
+    const { model, tokenizer } = loadModel(
+      writeTinyModel(join(root, 'model'), { seed: 3, hidden: 16, layers: 1 }),
+    );
+    const records = [
+      { prompt: 'Q: a?', answer: 'x' },
+      { prompt: 'Q: bb?', answer: 'y' },
+    ];
+    const seen: AnswerSamples[] = [];
+    const preds = predict(model, tokenizer!, records, {
+      maxNewTokens: 6,
+      batch: 2,
+      samples: { n: 3, temperature: 1, seed: 7, cluster: 'exact' },
+      onSamples: (i, samples) => {
+        seen[i] = samples;
+      },
+    });
+    assert.equal(seen.length, 2);
+    preds.forEach((p, i) => {
+      assert.equal(seen[i]!.texts.length, 3);
+      assert.equal(seen[i]!.cluster, 'exact');
+      for (const [name, v] of Object.entries(scoresOfSamples(seen[i]!)))
+        assert.equal(p.scores[name], v, name);
+    });
   });
 });

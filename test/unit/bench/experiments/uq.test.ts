@@ -4,7 +4,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { runMethodsBench } from '../../../../src/bench/methods.ts';
-import { extraPassScores } from '../../../../src/uq/index.ts';
+import { extraPassScores, HEAD_KINDS, samplingScores } from '../../../../src/uq/index.ts';
 import { worldFinetuneFile } from '../../../../src/world/demo.ts';
 import { generateWorld, writeWorld } from '../../../../src/world/index.ts';
 import { tempDir, writeTinyModel } from '../../../helpers/tiny-run.ts';
@@ -42,6 +42,25 @@ it('reports every score, each calibrator and both conformal guarantees, on the l
   const scoreRows = rows.filter((r) => r.method === 'uq-score').map((r) => r.loss);
   for (const name of ['msp', ...extraPassScores().map((s) => s.name)])
     assert.ok(scoreRows.includes(name), name);
+  // the learned heads were fitted (on the held-out paraphrases) and scored: one row per head score
+  assert.equal(HEAD_KINDS.length, 3);
+  for (const name of ['evidential_vacuity', 'deup', 'bayescap']) assert.ok(scoreRows.includes(name), name);
+  // every sampling score, and the clustered ones again with answers grouped by ROUGE-L
+  const sampling = samplingScores().map((s) => s.name);
+  const clustered = samplingScores()
+    .filter((s) => s.clustered)
+    .map((s) => `${s.name}@rougeL`);
+  assert.deepEqual(clustered, ['semantic_entropy@rougeL', 'num_semantic_sets@rougeL']);
+  for (const name of [...sampling, ...clustered]) assert.ok(scoreRows.includes(name), name);
+  for (const r of rows.filter((x) => x.method === 'uq-score')) {
+    const e = r.extra!;
+    assert.ok('prr' in e && 'auroc' in e && 'missing' in e, `${r.loss}: prr, auroc, missing`);
+    const auroc = e.auroc!.mean;
+    if (auroc !== null) assert.ok(auroc >= 0 && auroc <= 1, `${r.loss} auroc ${auroc}`);
+    // every question was sampled and every head scored every answer: only a verbalised confidence
+    // (a number the model states) can be missing
+    if (r.loss !== 'verbalized') assert.equal(e.missing!.mean, 0, r.loss);
+  }
   assert.deepEqual(
     rows.filter((r) => r.method === 'uq-calibrator').map((r) => r.loss),
     ['none', 'temperature', 'platt', 'isotonic'],

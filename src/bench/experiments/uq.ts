@@ -234,6 +234,8 @@ registerExperiment({
   name: 'uq',
   description:
     'every uncertainty score (PRR, AUROC; single-pass, extra-pass, sampling and learned heads), ECE before / after each calibrator, conformal realised risk vs alpha, on the LoRA + CE adapters',
+  // trained in the bench's first wave on an executor, so no experiment unit trains it twice at once
+  methodRuns: [{ method: 'lora', loss: 'ce' }],
   run(ctx) {
     const perSeed = ctx.seeds.map((seed) => {
       const { run, result } = loraCeRun(ctx, seed);

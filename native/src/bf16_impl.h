@@ -2,6 +2,8 @@
 // inside an anonymous namespace by isa_avx512bf16.cpp and isa_amx.cpp, so every copy has internal
 // linkage; no standard-library headers on purpose (see isa.h).
 
+#include "avx512_transpose.h"
+
 inline long roundUp32(long v) { return (v + 31) & ~31L; }
 inline long minl(long a, long b) { return a < b ? a : b; }
 
@@ -34,30 +36,6 @@ inline __m256i cvt16(const float* p, long n) {
 inline __m512i lanes16(const void* p, bool bf16, long n) {
   if (bf16) return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask16(n), p));
   return roundLanes(_mm512_maskz_loadu_ps(mask16(n), p));
-}
-
-// r[i] lane j -> r[j] lane i (a 16 x 16 transpose of 32-bit lanes).
-inline void transpose16x16(__m512i* r) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; j++) {
-      t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; j++) {
-    r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
-    r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
-  }
 }
 
 // 32 bf16 of row elements [0, n) as 16 dwords (k pairs adjacent), from f32 or bf16 storage.

@@ -26,7 +26,14 @@ struct Bf16Ops {
   // not read) from packed A (mc rows) and packed B (pbuf), both with kp = roundUp(kc, 32).
   void (*macro)(long mc, long nc, long kp, long pb, long pe, float alpha, const uint16_t* pa, const uint16_t* pbuf,
                 float beta, float* C, long ldc);
+  // `macro` for mc <= kBf16FewRows rows (decoding), with fewer multiply units but each C element's
+  // arithmetic exactly `macro`'s (a row's result never depends on the other rows of its tile).
+  void (*macroFew)(long mc, long nc, long kp, long pb, long pe, float alpha, const uint16_t* pa, const uint16_t* pbuf,
+                   float beta, float* C, long ldc);
 };
+
+// The most rows macroFew takes (gemm_bf16.cpp's few-rows path).
+constexpr long kBf16FewRows = 4;
 
 const Bf16Ops* bf16Amx();     // nullptr when not compiled in
 const Bf16Ops* bf16Avx512();  // AVX512-BF16 (vdpbf16ps); nullptr when not compiled in

@@ -59,86 +59,27 @@ inline void packA(const GemmDesc& d, long i0, long mc, long p0, long kc, float* 
   if (d.roundBf16) roundToBf16(dst, roundUp(mc, MR) * kc);
 }
 
-// Packs one NR-wide panel of op(B): rows [p0, p0 + kc) x cols [j0, j0 + nr) (nr <= NR, zero-padded).
-template <typename T>
-inline float widen(T v);
-template <>
-inline float widen<float>(float v) {
-  return v;
-}
-template <>
-inline float widen<uint16_t>(uint16_t v) {
-  return bf16ToFloat(v);
-}
-
-template <typename T, int NR>
-void packBPanelT(const T* B, long ldb, bool transB, long p0, long kc, long j0, long nr, float* out) {
-  if (!transB) {
-    const T* src = B + p0 * ldb + j0;
-    if (nr == NR) {
-      for (long p = 0; p < kc; p++)
-        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = widen<T>(src[p * ldb + jj]);
-    } else {
-      for (long p = 0; p < kc; p++)
-        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = jj < nr ? widen<T>(src[p * ldb + jj]) : 0.0f;
-    }
-  } else {
-    const T* src = B + j0 * ldb + p0;
-    if (nr == NR) {
-      // 16-column strips: each source cache line is consumed whole (rows ldb apart may alias).
-      long p = 0;
-      for (; p + 16 <= kc; p += 16)
-        for (int jj = 0; jj < NR; jj++) {
-          const T* s = src + jj * ldb + p;
-          for (int q = 0; q < 16; q++) out[(p + q) * NR + jj] = widen<T>(s[q]);
-        }
-      for (; p < kc; p++)
-        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = widen<T>(src[jj * ldb + p]);
-    } else {
-      for (long p = 0; p < kc; p++)
-        for (int jj = 0; jj < NR; jj++) out[p * NR + jj] = jj < nr ? widen<T>(src[jj * ldb + p]) : 0.0f;
-    }
-  }
-}
-
-template <typename T>
-void packBPanelDyn(const T* B, long ldb, bool transB, long p0, long kc, long j0, long nr, float* out, int NR) {
-  switch (NR) {
-    case 8:
-      return packBPanelT<T, 8>(B, ldb, transB, p0, kc, j0, nr, out);
-    case 12:
-      return packBPanelT<T, 12>(B, ldb, transB, p0, kc, j0, nr, out);
-    case 16:
-      return packBPanelT<T, 16>(B, ldb, transB, p0, kc, j0, nr, out);
-    case 32:
-      return packBPanelT<T, 32>(B, ldb, transB, p0, kc, j0, nr, out);
-    default:
-      for (long p = 0; p < kc; p++)
-        for (int jj = 0; jj < NR; jj++) {
-          float v = 0.0f;
-          if (jj < nr) v = widen<T>(transB ? B[(j0 + jj) * ldb + p0 + p] : B[(p0 + p) * ldb + j0 + jj]);
-          out[p * NR + jj] = v;
-        }
-  }
-}
-
-// Packs NR-panels [pb, pe) of the block rows [p0, p0 + kc) x cols [j0, j0 + nc) of op(B).
-void packBRaw(bool transB, const void* B, bool bf16, long ldb, long p0, long kc, long j0, long nc, long pb, long pe,
-              float* dst, int NR) {
+// Packs NR-panels [pb, pe) of the block rows [p0, p0 + kc) x cols [j0, j0 + nc) of op(B), with the
+// table's vector pack (transposing in registers when transB; bf16 widened exactly).
+void packBRaw(const IsaOps* ops, bool transB, const void* B, bool bf16, long ldb, long p0, long kc, long j0, long nc,
+              long pb, long pe, float* dst) {
+  const int NR = ops->nr;
   for (long panel = pb; panel < pe; panel++) {
     const long jr = panel * NR;
     const long nr = std::min<long>(NR, nc - jr);
+    const long off = transB ? (j0 + jr) * ldb + p0 : p0 * ldb + j0 + jr;
     float* out = dst + jr * kc;
     if (bf16)
-      packBPanelDyn(static_cast<const uint16_t*>(B), ldb, transB, p0, kc, j0 + jr, nr, out, NR);
+      ops->packBBf16(static_cast<const uint16_t*>(B) + off, ldb, transB, kc, nr, out);
     else
-      packBPanelDyn(static_cast<const float*>(B), ldb, transB, p0, kc, j0 + jr, nr, out, NR);
+      ops->packB(static_cast<const float*>(B) + off, ldb, transB, kc, nr, out);
   }
 }
 
-inline void packB(const GemmDesc& d, long p0, long kc, long j0, long nc, long pb, long pe, float* dst, int NR) {
-  packBRaw(d.transB, d.B, d.bBf16, d.ldb, p0, kc, j0, nc, pb, pe, dst, NR);
-  if (d.roundBf16 && !d.bBf16 && pe > pb) roundToBf16(dst + pb * NR * kc, (pe - pb) * NR * kc);
+inline void packB(const GemmDesc& d, const IsaOps* ops, long p0, long kc, long j0, long nc, long pb, long pe,
+                  float* dst) {
+  packBRaw(ops, d.transB, d.B, d.bBf16, d.ldb, p0, kc, j0, nc, pb, pe, dst);
+  if (d.roundBf16 && !d.bBf16 && pe > pb) roundToBf16(dst + pb * ops->nr * kc, (pe - pb) * ops->nr * kc);
 }
 
 // C[mc x (cols of panels [pb, pe))] using packed A (mc rows) and packed B panels.
@@ -181,15 +122,17 @@ inline void macroKernel(const IsaOps* ops, long mc, long nc, long kc, long pb, l
 // memory-bound product. Here each NR-column panel of B is packed, one K block at a time, into a
 // small per-thread buffer that stays in L1 and is consumed at once by the one-row micro-kernel.
 // The per-element arithmetic (K blocks in order, the micro-kernel's FMA chain, the partial-tile
-// combine) is the tiled path's, so results do not depend on how many rows are in the batch.
+// combine) is the tiled path's, so results do not depend on how many rows are in the batch. On the
+// portable bf16 path (roundBf16) A's rows are rounded once up front and B while packing, as the
+// tiled path rounds its packed panels.
 constexpr long kGemvMaxRows = 4;
 
 bool gemvEligible(const GemmDesc& d) {
-  return !d.transA && d.alpha == 1.0f && !d.roundBf16 && d.bf16 == nullptr && d.M >= 1 && d.M <= kGemvMaxRows &&
-         d.K > 0;
+  return !d.transA && d.alpha == 1.0f && d.bf16 == nullptr && d.M >= 1 && d.M <= kGemvMaxRows && d.K > 0;
 }
 
-void gemvPanels(const GemmDesc& d, const IsaOps* ops, long pb, long pe) {
+// Panels [pb, pe) of C's columns; A holds the M rows (row stride lda) the kernels read.
+void gemvPanels(const GemmDesc& d, const IsaOps* ops, const float* A, long lda, long pb, long pe) {
   const int NR = ops->nr;
   const long KC = ops->kc;
   float* buf = tlsPackB.get(static_cast<size_t>(NR * std::min<long>(KC, d.K)));
@@ -200,9 +143,9 @@ void gemvPanels(const GemmDesc& d, const IsaOps* ops, long pb, long pe) {
     for (long pc = 0; pc < d.K; pc += KC) {
       const long kc = std::min(KC, d.K - pc);
       const float beta = pc == 0 ? d.beta : 1.0f;
-      packBRaw(d.transB, d.B, d.bBf16, d.ldb, pc, kc, j0, nr, 0, 1, buf, NR);
+      packB(d, ops, pc, kc, j0, nr, 0, 1, buf);
       for (long i = 0; i < d.M; i++) {
-        const float* a = d.A + i * d.lda + pc;
+        const float* a = A + i * lda + pc;
         float* c = d.C + i * d.ldc + j0;
         if (nr == NR) {
           ops->ukr1(kc, d.alpha, a, buf, beta, c, d.ldc);
@@ -213,6 +156,30 @@ void gemvPanels(const GemmDesc& d, const IsaOps* ops, long pb, long pe) {
       }
     }
   }
+}
+
+// The few-rows product on `threads` threads (the calling one only when 1). Panels are handed out
+// in chunks as threads ask for them (a thread whose core is shared takes fewer); which thread
+// computes a panel does not change its bits.
+void gemvRun(const GemmDesc& d, int threads) {
+  const IsaOps* ops = isa();
+  const float* A = d.A;
+  long lda = d.lda;
+  if (d.roundBf16) {
+    float* r = tlsPackA.get(static_cast<size_t>(d.M * d.K));
+    for (long i = 0; i < d.M; i++) {
+      std::memcpy(r + i * d.K, d.A + i * d.lda, sizeof(float) * d.K);
+      roundToBf16(r + i * d.K, d.K);
+    }
+    A = r;
+    lda = d.K;
+  }
+  const long panels = (d.N + ops->nr - 1) / ops->nr;
+  if (threads <= 1) return gemvPanels(d, ops, A, lda, 0, panels);
+  const long chunk = std::max<long>(1, panels / (4L * threads));
+  parallelDynamic((panels + chunk - 1) / chunk, threads, [&](long t, int) {
+    gemvPanels(d, ops, A, lda, t * chunk, std::min(panels, (t + 1) * chunk));
+  });
 }
 
 // C = beta C (beta 0: zero) for the degenerate K == 0 case.
@@ -236,8 +203,8 @@ void packAFull(bool transA, const float* A, long lda, long m, long k, float* dst
 }
 
 void packBFull(bool transB, const void* B, bool bf16, long ldb, long k, long n, float* dst) {
-  const int NR = isa()->nr;
-  packBRaw(transB, B, bf16, ldb, 0, k, 0, n, 0, (n + NR - 1) / NR, dst, NR);
+  const IsaOps* ops = isa();
+  packBRaw(ops, transB, B, bf16, ldb, 0, k, 0, n, 0, (n + ops->nr - 1) / ops->nr, dst);
 }
 
 void gemmPacked(long m, long n, long k, float alpha, const float* pa, long paStride, const float* pb, long pbStride,
@@ -260,8 +227,8 @@ void gemmSerial(const GemmDesc& d) {
   if (d.M <= 0 || d.N <= 0) return;
   if (d.K <= 0) return scaleC(d);
   if (d.bf16) return gemmBf16Serial(d);
+  if (gemvEligible(d)) return gemvRun(d, 1);
   const IsaOps* ops = isa();
-  if (gemvEligible(d)) return gemvPanels(d, ops, 0, (d.N + ops->nr - 1) / ops->nr);
   const int MR = ops->mr, NR = ops->nr;
   const long KC = ops->kc;
   const long NC = std::min<long>(ops->nc, roundUp(d.N, NR));
@@ -274,7 +241,7 @@ void gemmSerial(const GemmDesc& d) {
     for (long pc = 0; pc < d.K; pc += KC) {
       const long kc = std::min(KC, d.K - pc);
       const float beta = pc == 0 ? d.beta : 1.0f;
-      packB(d, pc, kc, jc, nc, 0, np, pb, NR);
+      packB(d, ops, pc, kc, jc, nc, 0, np, pb);
       for (long ic = 0; ic < d.M; ic += MC) {
         const long mc = std::min(MC, d.M - ic);
         packA(d, ic, mc, pc, kc, pa, MR);
@@ -287,19 +254,9 @@ void gemmSerial(const GemmDesc& d) {
 void gemmParallel(const GemmDesc& d) {
   if (d.M <= 0 || d.N <= 0) return;
   const double work = static_cast<double>(d.M) * d.N * (d.K > 0 ? d.K : 1);
-  if (gemvEligible(d)) {
-    // memory-bound: worth a second thread from a few hundred KB of weights on
-    const int threads = threadsFor(static_cast<double>(d.N) * d.K, 1 << 16);
-    if (threads <= 1) return gemmSerial(d);
-    const IsaOps* ops = isa();
-    const long panels = (d.N + ops->nr - 1) / ops->nr;
-    parallel(threads, [&](int tid, int nt) {
-      long pb, pe;
-      splitRange(panels, tid, nt, &pb, &pe);
-      gemvPanels(d, ops, pb, pe);
-    });
-    return;
-  }
+  // few rows are memory-bound: worth a second thread from a few hundred KB of weights on
+  if (gemvEligible(d)) return gemvRun(d, threadsFor(static_cast<double>(d.N) * d.K, 1 << 16));
+  if (gemmBf16FewEligible(d)) return gemmBf16Few(d, threadsFor(static_cast<double>(d.N) * d.K, 1 << 16));
   const int want = threadsFor(work, 1 << 20);
   if (want <= 1 || d.K <= 0) return gemmSerial(d);
   if (d.bf16) return gemmBf16Parallel(d, want);
@@ -341,7 +298,7 @@ void gemmParallel(const GemmDesc& d) {
         const float beta = pc == 0 ? d.beta : 1.0f;
         long pb0, pb1;
         splitRange(np, tid, nt, &pb0, &pb1);
-        packB(d, pc, kc, jc, nc, pb0, pb1, pb, NR);
+        packB(d, ops, pc, kc, jc, nc, pb0, pb1, pb);
         poolBarrier(nt);
         if (ne > nb) {
           for (long ic = mb * MR; ic < std::min(me * MR, d.M); ic += MC) {

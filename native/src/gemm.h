@@ -43,6 +43,10 @@ void gemmBf16SerialActive(const GemmDesc& d);
 // The drivers of a bf16 table (d.bf16 set), called by gemmSerial / gemmParallel.
 void gemmBf16Serial(const GemmDesc& d);
 void gemmBf16Parallel(const GemmDesc& d, int threads);
+// Whether a bf16 table's few-rows path takes d (1 to kBf16FewRows rows of A, not transposed), and
+// that path on `threads` threads (the calling one only when 1): same results as gemmBf16Serial.
+bool gemmBf16FewEligible(const GemmDesc& d);
+void gemmBf16Few(const GemmDesc& d, int threads);
 // The active path's name; ATTUNE_BF16_PATH caps the automatic choice (docs/kernels.md).
 const char* bf16PathName();
 // Makes `name` the active path ("auto": the best this CPU has); false when unknown or unavailable.

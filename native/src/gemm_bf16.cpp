@@ -180,6 +180,7 @@ void gemmBf16SerialActive(const GemmDesc& d) {
 }
 
 void gemmBf16Serial(const GemmDesc& d) {
+  if (gemmBf16FewEligible(d)) return gemmBf16Few(d, 1);
   const Bf16Ops* ops = d.bf16;
   const int MR = ops->mr, NR = ops->nr;
   const long KC = balancedKc(ops->kc, d.K);
@@ -203,6 +204,51 @@ void gemmBf16Serial(const GemmDesc& d) {
       }
     }
   }
+}
+
+bool gemmBf16FewEligible(const GemmDesc& d) {
+  return d.bf16 != nullptr && d.bf16->macroFew != nullptr && !d.transA && d.M >= 1 && d.M <= kBf16FewRows && d.K > 0;
+}
+
+// Few rows (decoding): A's K blocks are packed once (a few rows), then each thread streams its
+// 32-column panels of B, one K block at a time, through a small buffer that stays in L1 and is
+// consumed at once by macroFew, instead of packing every column of B into a shared buffer first.
+// The K blocks, the packed layouts and each C element's arithmetic are gemmBf16Serial's, so a row
+// gets the same bits alone, in a batch of 4 or in a prefill of many rows.
+void gemmBf16Few(const GemmDesc& d, int threads) {
+  const Bf16Ops* ops = d.bf16;
+  const long KC = balancedKc(ops->kc, d.K);
+  const long blocks = (d.K + KC - 1) / KC;
+  const long kpMax = roundUp(std::min(KC, d.K), 32);
+  const long aBlock = roundUp(d.M, ops->mr) * kpMax;
+  uint16_t* pa = bf16Buf(tlsPackA, blocks * aBlock);
+  for (long b = 0; b < blocks; b++) {
+    const long pc = b * KC;
+    ops->packA(false, aAt(d, 0, pc), d.lda, d.M, std::min(KC, d.K - pc), pa + b * aBlock);
+  }
+  // Two panels per step (64 columns, a 74 KB buffer at K = 576, in L2): macroFew overlaps them.
+  constexpr long kStep = 2;
+  const long panels = (d.N + 31) / 32;
+  const long steps = (panels + kStep - 1) / kStep;
+  auto run = [&](long sb, long se) {
+    uint16_t* buf = bf16Buf(tlsPackB, kStep * 32 * kpMax);
+    for (long st = sb; st < se; st++) {
+      const long j0 = st * kStep * 32;
+      const long nc = std::min<long>(kStep * 32, d.N - j0);
+      const long np = (nc + 31) / 32;
+      for (long b = 0; b < blocks; b++) {
+        const long pc = b * KC;
+        const long kc = std::min(KC, d.K - pc);
+        const float beta = pc == 0 ? d.beta : 1.0f;
+        ops->packB(d.transB, bAt(d, pc, j0), d.bBf16, d.ldb, kc, nc, 0, np, buf);
+        ops->macroFew(d.M, nc, roundUp(kc, 32), 0, np, d.alpha, pa + b * aBlock, buf, beta, d.C + j0, d.ldc);
+      }
+    }
+  };
+  if (threads <= 1) return run(0, steps);
+  const long chunk = std::max<long>(1, steps / (4L * threads));
+  parallelDynamic((steps + chunk - 1) / chunk, threads,
+                  [&](long t, int) { run(t * chunk, std::min(steps, (t + 1) * chunk)); });
 }
 
 // Per (NC, KC) block: the B panels are packed into a shared buffer, then tasks of 64 rows (times a

@@ -21,6 +21,12 @@ struct IsaOps {
   // The same for one row of A (a: kc contiguous values): each C element gets exactly the
   // arithmetic `ukr` gives it, so a product computed row by row equals the tiled one bit for bit.
   void (*ukr1)(long kc, float alpha, const float* a, const float* b, float beta, float* c, long ldc);
+  // Packs one panel of op(B) for ukr / ukr1: out[p * nr_ + j] = op(B)(p, j) for p in [0, kc),
+  // j in [0, n) (n <= nr_; columns n..nr_ are zero), b pointing at op(B)(0, 0): op(B)(p, j) is
+  // b[j * ldb + p] when transB (a Linear's W, transposed in registers), else b[p * ldb + j].
+  // Values are copied exactly (the bf16 one widens bf16 to f32, also exact).
+  void (*packB)(const float* b, long ldb, bool transB, long kc, long n, float* out);
+  void (*packBBf16)(const uint16_t* b, long ldb, bool transB, long kc, long n, float* out);
 
   // Row helpers (n may be anything, tails handled inside).
   float (*rowMax)(const float* x, long n);

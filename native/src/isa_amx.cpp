@@ -77,7 +77,63 @@ void macroAmx(long mc, long nc, long kp, long pb, long pe, float alpha, const ui
   _tile_release();
 }
 
-constexpr Bf16Ops kOps{"amx", kMR, 32, 256, 512, 1024, &packAT<kMR>, &packBImpl, &macroAmx};
+// macroAmx for mc <= 16 rows: only the first A tile (rows 0-15) and its C tiles. TMUL computes each
+// row of C from that row of A alone, so the rows get exactly macroAmx's results. Panels go in pairs
+// (C tiles 0-1 and 2-3) so that two dependent tdpbf16ps chains overlap.
+void macroAmxFew(long mc, long nc, long kp, long pb, long pe, float alpha, const uint16_t* pa, const uint16_t* pbuf,
+                 float beta, float* C, long ldc) {
+  TileConfig cfg{};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  alignas(64) float tmp[16 * 64];
+  const long mr = minl(16, mc);
+  for (long panel = pb; panel < pe; panel += 2) {
+    const bool two = panel + 1 < pe;
+    const uint16_t* b = pbuf + panel * 32 * kp;
+    const uint16_t* b2 = b + 32 * kp;
+    _tile_zero(0);
+    _tile_zero(1);
+    if (two) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    for (long kb = 0; kb < kp; kb += 32) {
+      _tile_loadd(4, pa + kb * 32, 64);
+      _tile_loadd(5, b + kb * 32, 128);
+      _tile_loadd(6, b + kb * 32 + 32, 128);
+      _tile_dpbf16ps(0, 4, 5);
+      _tile_dpbf16ps(1, 4, 6);
+      if (two) {
+        _tile_loadd(7, b2 + kb * 32, 128);
+        _tile_dpbf16ps(2, 4, 7);
+        _tile_loadd(5, b2 + kb * 32 + 32, 128);
+        _tile_dpbf16ps(3, 4, 5);
+      }
+    }
+    _tile_stored(0, tmp, 256);
+    _tile_stored(1, tmp + 16, 256);
+    if (two) {
+      _tile_stored(2, tmp + 32, 256);
+      _tile_stored(3, tmp + 48, 256);
+    }
+    for (int h = 0; h < (two ? 2 : 1); h++) {
+      const long jr = (panel + h) * 32;
+      const long nr = minl(32, nc - jr);
+      float* c = C + jr;
+      for (long i = 0; i < mr; i++) {
+        storeRow16(c + i * ldc, _mm512_load_ps(tmp + i * 64 + 32 * h), nr, alpha, beta);
+        storeRow16(c + i * ldc + 16, _mm512_load_ps(tmp + i * 64 + 32 * h + 16), nr - 16, alpha, beta);
+      }
+    }
+  }
+  _tile_release();
+}
+
+constexpr Bf16Ops kOps{"amx", kMR, 32, 256, 512, 1024, &packAT<kMR>, &packBImpl, &macroAmx, &macroAmxFew};
 
 }  // namespace
 

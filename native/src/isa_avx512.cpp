@@ -8,6 +8,8 @@
 namespace attune {
 namespace {
 
+#include "avx512_transpose.h"
+
 struct V {
   using R = __m512;
   static constexpr int W = 16;
@@ -21,6 +23,11 @@ struct V {
   static R div(R a, R b) { return _mm512_div_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R max(R a, R b) { return _mm512_max_ps(a, b); }
+  static R loadBf16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+  static void transpose(R* r) { transpose16x16(reinterpret_cast<__m512i*>(r)); }
   static R min(R a, R b) { return _mm512_min_ps(a, b); }
   static float hsum(R v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));

@@ -16,12 +16,14 @@ namespace {
 // 14 x 32 tile: 28 zmm accumulators + 2 for B + 1 broadcast (the f32 AVX-512 kernel's shape).
 constexpr int kMR = 14;
 
-// C[mr x nr] (mr <= 14, nr <= 32) = alpha * a * b + beta * C over kp (a multiple of 32) k.
+// C[mr x nr] (mr <= R, nr <= 32) = alpha * a * b + beta * C over kp (a multiple of 32) k, with R
+// rows of accumulators (R = kMR for the tiled path, 1-4 for decoding: the same arithmetic per row).
+template <int R>
 void ukrDp(long kp, float alpha, const uint16_t* a, const uint16_t* b, float beta, float* c, long ldc, long mr,
            long nr) {
-  __m512 acc[kMR][2];
+  __m512 acc[R][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < kMR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (long kb = 0; kb < kp; kb += 32) {
     const uint16_t* ablk = a + kb * kMR;
 #pragma GCC unroll 2
@@ -30,7 +32,7 @@ void ukrDp(long kp, float alpha, const uint16_t* a, const uint16_t* b, float bet
       const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 32);
       b += 64;
 #pragma GCC unroll 14
-      for (int i = 0; i < kMR; i++) {
+      for (int i = 0; i < R; i++) {
         int pair;
         __builtin_memcpy(&pair, ablk + i * 32 + q, 4);
         const __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
@@ -52,11 +54,35 @@ void macroDp(long mc, long nc, long kp, long pb, long pe, float alpha, const uin
     const long nr = minl(32, nc - jr);
     const uint16_t* b = pbuf + panel * 32 * kp;
     for (long ir = 0; ir < mc; ir += kMR)
-      ukrDp(kp, alpha, pa + ir * kp, b, beta, C + ir * ldc + jr, ldc, minl(kMR, mc - ir), nr);
+      ukrDp<kMR>(kp, alpha, pa + ir * kp, b, beta, C + ir * ldc + jr, ldc, minl(kMR, mc - ir), nr);
   }
 }
 
-constexpr Bf16Ops kOps{"avx512bf16", kMR, 32, 112, 256, 2048, &packAT<kMR>, &packBImpl, &macroDp};
+// macroDp for mc <= kBf16FewRows rows (one panel of A).
+void macroDpFew(long mc, long nc, long kp, long pb, long pe, float alpha, const uint16_t* pa, const uint16_t* pbuf,
+                float beta, float* C, long ldc) {
+  for (long panel = pb; panel < pe; panel++) {
+    const long jr = panel * 32;
+    const long nr = minl(32, nc - jr);
+    const uint16_t* b = pbuf + panel * 32 * kp;
+    float* c = C + jr;
+    switch (mc) {
+      case 1:
+        ukrDp<1>(kp, alpha, pa, b, beta, c, ldc, 1, nr);
+        break;
+      case 2:
+        ukrDp<2>(kp, alpha, pa, b, beta, c, ldc, 2, nr);
+        break;
+      case 3:
+        ukrDp<3>(kp, alpha, pa, b, beta, c, ldc, 3, nr);
+        break;
+      default:
+        ukrDp<4>(kp, alpha, pa, b, beta, c, ldc, minl(4, mc), nr);
+    }
+  }
+}
+
+constexpr Bf16Ops kOps{"avx512bf16", kMR, 32, 112, 256, 2048, &packAT<kMR>, &packBImpl, &macroDp, &macroDpFew};
 
 }  // namespace
 

@@ -26,6 +26,14 @@ struct V {
   static R div(R a, R b) { return vdivq_f32(a, b); }
   static R fma(R a, R b, R c) { return vfmaq_f32(c, a, b); }
   static R max(R a, R b) { return vmaxq_f32(a, b); }
+  static R loadBf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static void transpose(R* r) {
+    const float32x4x2_t a = vtrnq_f32(r[0], r[1]), b = vtrnq_f32(r[2], r[3]);
+    r[0] = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));
+    r[1] = vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1]));
+    r[2] = vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0]));
+    r[3] = vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1]));
+  }
   static R min(R a, R b) { return vminq_f32(a, b); }
   static float hsum(R v) { return vaddvq_f32(v); }
   static float hmax(R v) { return vmaxvq_f32(v); }
@@ -65,6 +73,10 @@ struct V {
   static R div(R a, R b) { return _mm_div_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
   static R max(R a, R b) { return _mm_max_ps(a, b); }
+  static R loadBf16(const uint16_t* p) {
+    return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static void transpose(R* r) { _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); }
   static R min(R a, R b) { return _mm_min_ps(a, b); }
   static float hsum(R v) {
     R s = _mm_add_ps(v, _mm_movehl_ps(v, v));
@@ -114,6 +126,13 @@ struct V {
   static R div(R a, R b) { return a / b; }
   static R fma(R a, R b, R c) { return a * b + c; }
   static R max(R a, R b) { return a > b ? a : b; }
+  static R loadBf16(const uint16_t* p) {
+    const uint32_t u = static_cast<uint32_t>(*p) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+  static void transpose(R*) {}
   static R min(R a, R b) { return a < b ? a : b; }
   static float hsum(R v) { return v; }
   static float hmax(R v) { return v; }

@@ -1,7 +1,8 @@
 // Kernel bodies written once over a vector type V, included by each ISA translation unit inside an
 // anonymous namespace (so every instantiation has internal linkage). V provides:
 //   R (register type), W (lanes), zero(), set1(f), load(p), store(p, r) (both unaligned),
-//   add, sub, mul, fma(a, b, c) = a * b + c, max, min, hsum(r), hmax(r), exp(r).
+//   add, sub, mul, fma(a, b, c) = a * b + c, max, min, hsum(r), hmax(r), exp(r),
+//   loadBf16(p) (W bf16 widened to f32), transpose(r) (r[i] lane j <-> r[j] lane i, W registers).
 // No standard-library headers are used here on purpose (see isa.h).
 
 using R = typename V::R;
@@ -244,10 +245,76 @@ void swigluBwdT(const float* g, const float* u, const float* gy, float* gg, floa
   }
 }
 
+// W values of row p[0..n) (n <= W; zeros beyond), f32 or bf16 widened.
+inline R loadPart(const float* p, long n) { return n >= W ? V::load(p) : loadTail(p, n, 0.0f); }
+inline R loadPart(const uint16_t* p, long n) {
+  if (n >= W) return V::loadBf16(p);
+  uint16_t t[W];
+  for (int i = 0; i < W; i++) t[i] = i < n ? p[i] : static_cast<uint16_t>(0);
+  return V::loadBf16(t);
+}
+
+// IsaOps::packB for transB: W columns of op(B) at a time are W rows of b; each W x W block is
+// transposed in registers, so every source cache line is read whole and every store is a vector.
+template <int NR, typename T>
+void packPanelT(const T* b, long ldb, long kc, long n, float* out) {
+  for (int g = 0; g < NR; g += W) {
+    const long rows = n - g;  // columns of this group that exist
+    if (rows <= 0) {
+      for (long p = 0; p < kc; p++) V::store(out + p * NR + g, V::zero());
+      continue;
+    }
+    const T* src = b + g * ldb;
+    long p = 0;
+    if (rows >= W) {
+      for (; p + W <= kc; p += W) {
+        R r[W];
+#pragma GCC unroll 16
+        for (int i = 0; i < W; i++) r[i] = loadPart(src + i * ldb + p, W);
+        V::transpose(r);
+#pragma GCC unroll 16
+        for (int q = 0; q < W; q++) V::store(out + (p + q) * NR + g, r[q]);
+      }
+    }
+    for (; p < kc; p += W) {  // k tail, or a group with fewer than W columns
+      const long kn = kc - p < W ? kc - p : W;
+      R r[W];
+      for (int i = 0; i < W; i++) r[i] = i < rows ? loadPart(src + i * ldb + p, kn) : V::zero();
+      V::transpose(r);
+      for (int q = 0; q < kn; q++) V::store(out + (p + q) * NR + g, r[q]);
+    }
+  }
+}
+
+// IsaOps::packB without transB: row p of the panel is b[p * ldb + 0..n).
+template <int NR, typename T>
+void packPanelN(const T* b, long ldb, long kc, long n, float* out) {
+  for (long p = 0; p < kc; p++) {
+    const T* src = b + p * ldb;
+#pragma GCC unroll 8
+    for (int g = 0; g < NR; g += W) V::store(out + p * NR + g, n - g > 0 ? loadPart(src + g, n - g) : V::zero());
+  }
+}
+
+template <int NR>
+void packBT(const float* b, long ldb, bool transB, long kc, long n, float* out) {
+  if (transB)
+    packPanelT<NR>(b, ldb, kc, n, out);
+  else
+    packPanelN<NR>(b, ldb, kc, n, out);
+}
+template <int NR>
+void packBBf16T(const uint16_t* b, long ldb, bool transB, long kc, long n, float* out) {
+  if (transB)
+    packPanelT<NR>(b, ldb, kc, n, out);
+  else
+    packPanelN<NR>(b, ldb, kc, n, out);
+}
+
 template <int MR, int NV>
 constexpr IsaOps makeOps(const char* name, int mc, int kc, int nc) {
   return IsaOps{name,        MR,           NV * W,      mc,         kc,         nc,         &ukrT<MR, NV>,
-                &ukrT<1, NV>,
+                &ukrT<1, NV>, &packBT<NV * W>, &packBBf16T<NV * W>,
                 &rowMaxT,    &expShiftT,   &expShiftSumDotT,        &top2T,     &lceGradT,  &expArrT,
                 &sigmoidArrT, &siluArrT,   &siluBwdT,   &swigluT,   &swigluBwdT};
 }

@@ -144,5 +144,72 @@ describeNative('native gemmBf16 paths', (k) => {
         nativeBf16Path('auto');
       }
     });
+
+    it(`${path}: 1-4 rows (the few-rows path) give the bits of the same rows in a 20-row product`, (t) => {
+      if (!nativeBf16Paths().includes(path)) {
+        t.skip(`${HARDWARE[path]} not available on this CPU`);
+        return;
+      }
+      assert.equal(nativeBf16Path(path), path);
+      try {
+        // K and N off the 32-multiples (k pairs, panels), K across a K block (512 AMX, 256 AVX512-BF16)
+        for (const bf16 of [false, true]) {
+          for (const transB of [true, false]) {
+            for (const [N, K, beta] of [
+              [600, 576, 0],
+              [97, 1100, 1],
+              [33, 7, 0.5],
+              [1, 1, 0],
+            ] as const) {
+              const rows = 20;
+              const A = rand(rows * K, N + K);
+              const B = bf16 ? randBf16(N * K, 5) : rand(N * K, 5);
+              const C0 = rand(rows * N, 9);
+              const product = (m: number, threads: number) =>
+                withThreads(k, threads, () => {
+                  const C = C0.slice(0, m * N);
+                  k.gemmBf16(
+                    false,
+                    transB,
+                    m,
+                    N,
+                    K,
+                    1,
+                    A,
+                    0,
+                    K,
+                    B,
+                    0,
+                    transB ? K : N,
+                    bf16,
+                    beta,
+                    C,
+                    0,
+                    N,
+                    1,
+                    0,
+                    0,
+                    0,
+                  );
+                  return C;
+                });
+              const all = product(rows, 2);
+              for (const m of [1, 2, 3, 4]) {
+                for (const threads of [1, 2]) {
+                  assertBitwise(
+                    `${path} bf16=${bf16} transB=${transB} N=${N} K=${K}: ${m} rows vs ${rows} (${threads} threads)`,
+                    product(m, threads),
+                    all.subarray(0, m * N),
+                  );
+                }
+              }
+              check(k, path, { M: 3, N, K, transA: false, transB, bf16, beta, pad: 5 }, N * 3 + K);
+            }
+          }
+        }
+      } finally {
+        nativeBf16Path('auto');
+      }
+    });
   }
 });

@@ -179,6 +179,27 @@ describeNative('native sgemm', (k) => {
     }
   });
 
+  it('1-4 rows (vector panel pack, transposed in registers) against the js oracle: odd K and N tails, padding', () => {
+    // K off the transpose block (16 / 8 / 4 lanes) and across KC; N off the panel width (32 / 16 / 8)
+    for (const M of [1, 2, 3, 4]) {
+      for (const [N, K] of [
+        [1, 1],
+        [15, 17],
+        [31, 16],
+        [33, 255],
+        [47, 300],
+        [70, 513],
+      ] as const) {
+        for (const transB of [true, false]) {
+          for (const bf16 of [false, true]) {
+            check(k, { M, N, K, transA: false, transB, bf16 }, M * 7 + N * 3 + K);
+            check(k, { M, N, K, transA: false, transB, bf16, beta: 1, pad: 5 }, M + N + K);
+          }
+        }
+      }
+    }
+  });
+
   it('rejects Float64Array and out-of-range views', () => {
     const a = new Float64Array(4);
     const f = new Float32Array(4);

@@ -74,7 +74,10 @@ function peftConfig(fields: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Write a PEFT adapter dir from plain arrays: key -> [shape, values]. */
-function writePeftDir(config: Record<string, unknown>, tensors: Record<string, [number[], number[]]>): string {
+function writePeftDir(
+  config: Record<string, unknown>,
+  tensors: Record<string, [number[], number[]]>,
+): string {
   const dir = freshDir();
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, ADAPTER_CONFIG_FILE), JSON.stringify(config));
@@ -85,7 +88,8 @@ function writePeftDir(config: Record<string, unknown>, tensors: Record<string, [
   return dir;
 }
 
-const randomValues = (n: number, rng: Rng, scale = 0.1) => Array.from({ length: n }, () => scale * rng.normal());
+const randomValues = (n: number, rng: Rng, scale = 0.1) =>
+  Array.from({ length: n }, () => scale * rng.normal());
 
 /** out[i, j] = sum_k a[i, k] b[k, j] for row-major plain arrays. */
 function matmulPlain(a: number[], b: number[], n: number, k: number, m: number): number[] {
@@ -196,14 +200,21 @@ describe('LoRA on Embedding and the LM head (PEFT lora.Embedding / lora.Linear)'
     // PEFT's save_embedding_layers also writes the base tables of targeted embedding layers
     const files = {
       ...t,
-      'base_model.model.model.embed_tokens.base_layer.weight': [[V, D], params.get('model.embed_tokens.weight')!] as [
+      'base_model.model.model.embed_tokens.base_layer.weight': [
+        [V, D],
+        params.get('model.embed_tokens.weight')!,
+      ] as [number[], number[]],
+      'base_model.model.lm_head.base_layer.weight': [[V, D], params.get('lm_head.weight')!] as [
         number[],
         number[],
       ],
-      'base_model.model.lm_head.base_layer.weight': [[V, D], params.get('lm_head.weight')!] as [number[], number[]],
     };
     const dir = writePeftDir(
-      peftConfig({ r, lora_alpha: alpha, target_modules: ['embed_tokens', 'lm_head', 'layers.1.self_attn.q_proj'] }),
+      peftConfig({
+        r,
+        lora_alpha: alpha,
+        target_modules: ['embed_tokens', 'lm_head', 'layers.1.self_attn.q_proj'],
+      }),
       files,
     );
     const model = tinyLlama({ tied: false });
@@ -213,11 +224,29 @@ describe('LoRA on Embedding and the LM head (PEFT lora.Embedding / lora.Linear)'
     const expect = tinyLlama({ tied: false });
     const emb = matmulPlain(t[EMB_B][1], t[EMB_A][1], D, r, V); // [d, V]
     const embT = transposePlain(emb, D, V);
-    setParam(expect, 'model.embed_tokens.weight', params.get('model.embed_tokens.weight')!.map((w, i) => w + s * embT[i]!));
+    setParam(
+      expect,
+      'model.embed_tokens.weight',
+      params.get('model.embed_tokens.weight')!.map((w, i) => w + s * embT[i]!),
+    );
     const head = matmulPlain(t[HEAD_B][1], t[HEAD_A][1], V, r, D);
-    setParam(expect, 'lm_head.weight', params.get('lm_head.weight')!.map((w, i) => w + s * head[i]!));
-    const dq = matmulPlain(t[`base_model.model.${q}.lora_B.weight`][1], t[`base_model.model.${q}.lora_A.weight`][1], D, r, D);
-    setParam(expect, `${q}.weight`, params.get(`${q}.weight`)!.map((w, i) => w + s * dq[i]!));
+    setParam(
+      expect,
+      'lm_head.weight',
+      params.get('lm_head.weight')!.map((w, i) => w + s * head[i]!),
+    );
+    const dq = matmulPlain(
+      t[`base_model.model.${q}.lora_B.weight`][1],
+      t[`base_model.model.${q}.lora_A.weight`][1],
+      D,
+      r,
+      D,
+    );
+    setParam(
+      expect,
+      `${q}.weight`,
+      params.get(`${q}.weight`)!.map((w, i) => w + s * dq[i]!),
+    );
     const got = logitsOf(model, IDS);
     assert.ok(maxAbsDiff(got, logitsOf(base, IDS)) > 1e-2, 'the adapter changes the logits');
     const diff = maxAbsDiff(got, logitsOf(expect, IDS));
@@ -270,7 +299,10 @@ describe('LoRA on Embedding and the LM head (PEFT lora.Embedding / lora.Linear)'
     model.train(false);
     noGrad(() => scope(() => scoreNextTokens(model, ids, labels)));
     model.train(true);
-    assert.throws(() => scope(() => scoreNextTokens(model, ids, labels)), /lora_dropout on the LM head 'lm_head'/);
+    assert.throws(
+      () => scope(() => scoreNextTokens(model, ids, labels)),
+      /lora_dropout on the LM head 'lm_head'/,
+    );
   });
 
   it('refuses DoRA, lora_bias and base-rewriting inits on an embedding or the head', () => {
@@ -294,16 +326,24 @@ describe('modules_to_save (PEFT ModulesToSaveWrapper)', () => {
     const model = tinyLlama({ tied: false });
     const before = logitsOf(model, IDS);
     const original = model.lm_head!.weight;
-    const adapter = applyLora(model, { r: 2, targetModules: ['q_proj'], modulesToSave: ['lm_head', 'embed_tokens'] });
+    const adapter = applyLora(model, {
+      r: 2,
+      targetModules: ['q_proj'],
+      modulesToSave: ['lm_head', 'embed_tokens'],
+    });
     const names = adapter.namedTrainableParameters().map(([n]) => n);
     assert.ok(names.includes('lm_head.weight') && names.includes('model.embed_tokens.weight'));
     assert.notEqual(model.lm_head!.weight, original, 'a copy');
     assert.equal(original.requiresGrad, false);
     perturb(adapter, 8);
-    assert.deepEqual(original.toArray(), (() => {
-      const m = tinyLlama({ tied: false });
-      return m.lm_head!.weight.toArray();
-    })(), 'the original is untouched');
+    assert.deepEqual(
+      original.toArray(),
+      (() => {
+        const m = tinyLlama({ tied: false });
+        return m.lm_head!.weight.toArray();
+      })(),
+      'the original is untouched',
+    );
     const want = logitsOf(model, IDS);
     const dir = freshDir();
     adapter.save(dir);
@@ -360,7 +400,10 @@ describe('modules_to_save (PEFT ModulesToSaveWrapper)', () => {
           `${name}[${i}]: analytic ${analytic[i]} vs numeric ${numeric}`,
         );
       }
-      assert.ok(analytic.some((g) => g !== 0), `${name} got a gradient`);
+      assert.ok(
+        analytic.some((g) => g !== 0),
+        `${name} got a gradient`,
+      );
     }
   });
 
@@ -384,11 +427,16 @@ describe('modules_to_save (PEFT ModulesToSaveWrapper)', () => {
   it('commands that fold B A by name refuse modules_to_save and embedding targets, naming the field', () => {
     const file = 'x/adapter_config.json';
     assert.throws(
-      () => loraConfigFromAdapterJson(peftConfig({ target_modules: ['q_proj'], modules_to_save: ['lm_head'] }) as never, file),
+      () =>
+        loraConfigFromAdapterJson(
+          peftConfig({ target_modules: ['q_proj'], modules_to_save: ['lm_head'] }) as never,
+          file,
+        ),
       (e: Error) => e instanceof FormatError && /'modules_to_save' is \["lm_head"\]/.test(e.message),
     );
     assert.throws(
-      () => loraConfigFromAdapterJson(peftConfig({ target_modules: ['q_proj', 'embed_tokens'] }) as never, file),
+      () =>
+        loraConfigFromAdapterJson(peftConfig({ target_modules: ['q_proj', 'embed_tokens'] }) as never, file),
       /'target_modules' names 'embed_tokens'/,
     );
   });
@@ -396,7 +444,10 @@ describe('modules_to_save (PEFT ModulesToSaveWrapper)', () => {
 
 describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => {
   it("'lm_head' on a tied model is refused, naming the tied table", () => {
-    assert.throws(() => applyLora(tinyLlama(), { targetModules: ['lm_head'] }), /ties its LM head to 'model\.embed_tokens'/);
+    assert.throws(
+      () => applyLora(tinyLlama(), { targetModules: ['lm_head'] }),
+      /ties its LM head to 'model\.embed_tokens'/,
+    );
     assert.throws(
       () => applyLora(tinyLlama(), { targetModules: ['q_proj'], modulesToSave: ['lm_head'] }),
       /modules_to_save names 'lm_head'/,
@@ -432,13 +483,26 @@ describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => 
   it('ensure_weight_tying: the adapter applies to the head too, merges exactly, and writes the tied lm_head keys', () => {
     const model = tinyLlama();
     const table = model.model.embed_tokens.weight.toArray();
-    const adapter = applyLora(model, { r: 2, loraAlpha: 4, targetModules: ['embed_tokens'], ensureWeightTying: true });
+    const adapter = applyLora(model, {
+      r: 2,
+      loraAlpha: 4,
+      targetModules: ['embed_tokens'],
+      ensureWeightTying: true,
+    });
     perturb(adapter, 9);
     const got = logitsOf(model, IDS);
     const emb = model.model.embed_tokens as unknown as LoraEmbedding;
-    const d = transposePlain(matmulPlain(emb.lora_embedding_B.toArray(), emb.lora_embedding_A.toArray(), D, 2, V), D, V);
+    const d = transposePlain(
+      matmulPlain(emb.lora_embedding_B.toArray(), emb.lora_embedding_A.toArray(), D, 2, V),
+      D,
+      V,
+    );
     const expect = tinyLlama();
-    setParam(expect, 'model.embed_tokens.weight', table.map((w, i) => w + 2 * d[i]!));
+    setParam(
+      expect,
+      'model.embed_tokens.weight',
+      table.map((w, i) => w + 2 * d[i]!),
+    );
     assert.ok(maxAbsDiff(got, logitsOf(expect, IDS)) < 1e-4, 'E + s (B A)^T in both roles');
     const dir = freshDir();
     adapter.save(dir);
@@ -471,10 +535,12 @@ describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => 
     const emb = model.model.embed_tokens as unknown as LoraEmbedding;
     const ids = fromArray(Int32Array.from(IDS), [1, IDS.length], { dtype: 'i32' });
     const labels = fromArray(Int32Array.from([-100, ...IDS.slice(1)]), [1, IDS.length], { dtype: 'i32' });
-    gradCheck('tied lora embedding', () => scoreNextTokens(model, ids, labels).result.logp, [
-      emb.lora_embedding_A,
-      emb.lora_embedding_B,
-    ], { tol: 1e-5 });
+    gradCheck(
+      'tied lora embedding',
+      () => scoreNextTokens(model, ids, labels).result.logp,
+      [emb.lora_embedding_A, emb.lora_embedding_B],
+      { tol: 1e-5 },
+    );
   });
 
   it('modules_to_save of the tied table: input side only by default (head keeps the original), both with ensure_weight_tying', () => {
@@ -487,7 +553,9 @@ describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => 
     copy.fillWith((i) => copy.toArray()[i]! + 0.3 * rng.normal());
     const hidden = noGrad(() =>
       scope(() =>
-        Array.from(model.forwardHidden(fromArray(Int32Array.from(IDS), [1, IDS.length], { dtype: 'i32' })).data),
+        Array.from(
+          model.forwardHidden(fromArray(Int32Array.from(IDS), [1, IDS.length], { dtype: 'i32' })).data,
+        ),
       ),
     );
     const headOriginal = matmulPlain(hidden, transposePlain(original.toArray(), V, D), IDS.length, D, V);
@@ -497,12 +565,19 @@ describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => 
     assert.equal(model.model.embed_tokens.weight, original);
 
     const tied = tinyLlama();
-    const a2 = applyLora(tied, { r: 2, targetModules: ['q_proj'], modulesToSave: ['embed_tokens'], ensureWeightTying: true });
+    const a2 = applyLora(tied, {
+      r: 2,
+      targetModules: ['q_proj'],
+      modulesToSave: ['embed_tokens'],
+      ensureWeightTying: true,
+    });
     const c2 = tied.model.embed_tokens.weight;
     c2.fillWith((i) => c2.toArray()[i]! + 0.3 * rng.normal());
     const h2 = noGrad(() =>
       scope(() =>
-        Array.from(tied.forwardHidden(fromArray(Int32Array.from(IDS), [1, IDS.length], { dtype: 'i32' })).data),
+        Array.from(
+          tied.forwardHidden(fromArray(Int32Array.from(IDS), [1, IDS.length], { dtype: 'i32' })).data,
+        ),
       ),
     );
     const headCopy = matmulPlain(h2, transposePlain(c2.toArray(), V, D), IDS.length, D, V);
@@ -523,4 +598,3 @@ describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => 
     assert.ok(maxAbsDiff(logitsOf(merged, IDS), headCopy) < 1e-4);
   });
 });
-

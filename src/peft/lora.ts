@@ -13,8 +13,14 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
- * that would change the math here (bias training, modules_to_save, base-altering inits
- * other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
+ * that would change the math here (bias training, base-altering inits other than PiSSA / OLoRA /
+ * CorDA such as LoftQ or EVA).
+ *
+ * `modules_to_save` (modules-to-save.ts), LoRA on an Embedding (lora-embedding.ts: keys
+ * `<path>.lora_embedding_A` [r, V] / `.lora_embedding_B` [d, r]) and on the LM head (lora-head.ts:
+ * the fused loss path applies W + scaling B A through `CausalLM.lmHeadOverride`) follow PEFT; on a
+ * model whose head is tied to the embedding, `ensure_weight_tying` says whether an adapter of the
+ * table applies to the head too (without it the input side only, and merging is refused).
  *
  * Per-module settings as in PEFT: `rank_pattern` / `alpha_pattern` (lora-patterns.ts: a key picks
  * the modules whose name it matches whole or as a `.`-suffix; each layer gets its own r and
@@ -1082,7 +1088,7 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe(
-      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn)",
+      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn). Linear / Conv1D modules, an Embedding (embed_tokens, wte) and an untied lm_head may be named",
     ),
   exclude_modules: targetModulesOption
     .nullable()

@@ -76,6 +76,18 @@ export interface ForwardOptions {
   attentionProbe?: AttentionProbe;
 }
 
+/**
+ * What a tuner that changes the LM head's matrix puts on a model (`CausalLM.lmHeadOverride`): LoRA
+ * on `lm_head`, or on a tied embedding whose adapter also applies to the head. Both are
+ * differentiable in the tuner's parameters.
+ */
+export interface LmHeadOverride {
+  /** The [vocab, hidden] matrix the fused scoring path applies (e.g. W + scaling B A). */
+  weight(): Tensor;
+  /** Full logits for hidden states [..., hidden] -> [..., vocab] (e.g. h W^T + scaling (h A^T) B^T). */
+  logits(hidden: Tensor): Tensor;
+}
+
 /** A causal language model of any architecture; see the file comment. */
 export abstract class CausalLM extends Module {
   abstract readonly config: CausalLMConfig;
@@ -95,6 +107,11 @@ export abstract class CausalLM extends Module {
    * never used with a KV cache (inference records no tape anyway).
    */
   activationCheckpointing = false;
+  /**
+   * Set by a tuner that adapts the LM head (peft/lora-head.ts): `logits`, `scoreTokens` and
+   * `headMatrix` then apply it instead of `lmHeadWeight()`. Null: the head is `lmHeadWeight()`.
+   */
+  lmHeadOverride: LmHeadOverride | null = null;
 
   /**
    * ids [B, T] (i32) -> final hidden states [B, T, hidden] (after the last norm). With a cache,
@@ -135,8 +152,17 @@ export abstract class CausalLM extends Module {
     this.lmHeadPrecision = precision;
   }
 
+  /**
+   * The [vocab, hidden] matrix the LM head applies now: `lmHeadWeight()`, or a tuner's adapted
+   * head (`lmHeadOverride`, e.g. W + scaling B A, tracked for its gradient).
+   */
+  headMatrix(): Tensor {
+    return this.lmHeadOverride ? this.lmHeadOverride.weight() : this.lmHeadWeight();
+  }
+
   /** Full logits for hidden states [..., hidden] -> [..., vocab] (use on few positions only). */
   logits(hidden: Tensor): Tensor {
+    if (this.lmHeadOverride) return this.lmHeadOverride.logits(hidden);
     return matmul(hidden, this.lmHeadWeight(), { transB: true, precision: this.lmHeadPrecision });
   }
 
@@ -146,7 +172,7 @@ export abstract class CausalLM extends Module {
    */
   scoreTokens(hidden: Tensor, labels: Tensor): LinearCrossEntropyResult {
     const flat = hidden.rank === 2 ? hidden : reshape(hidden, [-1, this.config.hiddenSize]);
-    return linearCrossEntropy(flat, this.lmHeadWeight(), labels, { precision: this.lmHeadPrecision });
+    return linearCrossEntropy(flat, this.headMatrix(), labels, { precision: this.lmHeadPrecision });
   }
 
   /** An empty KV cache for one sequence of up to `capacity` tokens (grows when exceeded). */

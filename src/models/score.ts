@@ -84,7 +84,7 @@ function extraLogProbs(
     all.set(ids.subarray(i * perToken, (i + 1) * perToken), i * width + 1);
   }
   const d = model.config.hiddenSize;
-  const rows = reshape(embedding(model.lmHeadWeight(), fromArray(all, [n * width], { dtype: 'i32' })), [
+  const rows = reshape(embedding(model.headMatrix(), fromArray(all, [n * width], { dtype: 'i32' })), [
     n,
     width,
     d,

@@ -13,8 +13,14 @@
  * `base_model.model.<module path>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r] — no
  * adapter name in the keys, as PEFT saves them. Reading accepts adapters PEFT wrote (F32, BF16, F16
  * or F64 tensors, converted to the adapter's dtype) and refuses, naming the field, the PEFT features
- * that would change the math here (bias training, modules_to_save, base-altering inits
- * other than PiSSA / OLoRA / CorDA such as LoftQ or EVA).
+ * that would change the math here (bias training, base-altering inits other than PiSSA / OLoRA /
+ * CorDA such as LoftQ or EVA).
+ *
+ * `modules_to_save` (modules-to-save.ts), LoRA on an Embedding (lora-embedding.ts: keys
+ * `<path>.lora_embedding_A` [r, V] / `.lora_embedding_B` [d, r]) and on the LM head (lora-head.ts:
+ * the fused loss path applies W + scaling B A through `CausalLM.lmHeadOverride`) follow PEFT; on a
+ * model whose head is tied to the embedding, `ensure_weight_tying` says whether an adapter of the
+ * table applies to the head too (without it the input side only, and merging is refused).
  *
  * Per-module settings as in PEFT: `rank_pattern` / `alpha_pattern` (lora-patterns.ts: a key picks
  * the modules whose name it matches whole or as a `.`-suffix; each layer gets its own r and
@@ -42,20 +48,22 @@ import {
   writeJsonAtomic,
   writeSafetensors,
 } from '../io/index.ts';
-import { architectureFor, isCausalLM } from '../models/index.ts';
-import { Conv1D, Linear, type Module, type Parameter } from '../nn/index.ts';
+import { architectureFor, isCausalLM, type LmHeadOverride } from '../models/index.ts';
+import { Conv1D, Embedding, Linear, type Module, type Parameter } from '../nn/index.ts';
 import {
   add,
   formatShape,
   fromArray,
   matmul,
   mulScalar,
+  noGrad,
   Rng,
   sqrt,
   square,
   sub,
   sum,
   type Tensor,
+  transpose,
 } from '../tensor/index.ts';
 import {
   type CordaEigens,
@@ -64,10 +72,20 @@ import {
   loadCordaEigens,
   saveCordaEigens,
 } from './corda.ts';
+import { LoraEmbedding } from './lora-embedding.ts';
+import { fixedHead, loraLinearHead, tiedLoraEmbeddingHead } from './lora-head.ts';
 import { isMutatingInit, type LoraInit, parseLoraInit } from './lora-init.ts';
 import { LoraLinear } from './lora-linear.ts';
 import { checkLoraPattern, type LoraPattern, patternValue } from './lora-patterns.ts';
-import { checkLayerSelection, outputLayerNames, selectTargetModules, type TargetModules } from './targets.ts';
+import { ModulesToSave, selectModulesToSave } from './modules-to-save.ts';
+import {
+  checkLayerSelection,
+  fullMatchRegex,
+  isAllLinear,
+  outputLayerNames,
+  selectTargetModules,
+  type TargetModules,
+} from './targets.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -121,6 +139,17 @@ export interface LoraConfig {
    * constraint, decay 0.5 on B); null (default) = the optimizer's weight decay for every matrix.
    */
   loraBWeightDecay?: number | null;
+  /**
+   * PEFT `modules_to_save`: modules trained whole (a trainable copy; e.g. ['lm_head'] or
+   * ['embed_tokens']), matched by name suffix as PEFT does (default null = none; modules-to-save.ts).
+   */
+  modulesToSave?: readonly string[] | null;
+  /**
+   * PEFT `ensure_weight_tying`: on a model whose LM head is tied to the token embedding, an
+   * adapter or modules_to_save copy of the embedding applies to the head too (default false: the
+   * input side only, as PEFT; such an adapter cannot be merged).
+   */
+  ensureWeightTying?: boolean;
 }
 
 /** How init 'corda' gets its triplets (PEFT's corda_config plus Attune's calibration data fields). */
@@ -152,8 +181,12 @@ export const DEFAULT_KASA: KasaSettings = { beta: 1e-4, gamma: 1e-3 };
 export const DEFAULT_CORDA: CordaSettings = { method: 'ipm', data: null, maxSamples: 256 };
 
 /** A LoraConfig with every default filled in. */
-export type ResolvedLoraConfig = Omit<Required<LoraConfig>, 'kasa' | 'rankPattern' | 'alphaPattern'> & {
+export type ResolvedLoraConfig = Omit<
+  Required<LoraConfig>,
+  'kasa' | 'rankPattern' | 'alphaPattern' | 'modulesToSave'
+> & {
   kasa: KasaSettings | null;
+  modulesToSave: string[] | null;
   rankPattern: LoraPattern;
   alphaPattern: LoraPattern;
 };
@@ -186,6 +219,8 @@ const CONFIG_KEYS: readonly (keyof LoraConfig)[] = [
   'layersPattern',
   'loraBias',
   'loraBWeightDecay',
+  'modulesToSave',
+  'ensureWeightTying',
 ];
 
 function isTargetModules(value: unknown): value is TargetModules {
@@ -274,6 +309,15 @@ export function resolveLoraConfig(
     throw new ConfigError(
       `lora: loraBWeightDecay must be a non-negative number or null, found ${JSON.stringify(loraBWeightDecay)}`,
     );
+  const mts = c.modulesToSave ?? null;
+  if (mts !== null && !(Array.isArray(mts) && mts.every((m) => typeof m === 'string' && m !== '')))
+    throw new ConfigError(
+      `lora: modulesToSave must be a list of module names (e.g. ['lm_head']) or null, found ${JSON.stringify(mts)}`,
+    );
+  const modulesToSave = mts === null || mts.length === 0 ? null : [...new Set(mts)];
+  const ensureWeightTying = c.ensureWeightTying ?? false;
+  if (typeof ensureWeightTying !== 'boolean')
+    throw new ConfigError(`lora: ensureWeightTying must be true or false, found ${ensureWeightTying}`);
   let corda = c.corda ?? null;
   if (init === 'corda' && Object.keys(rankPattern).length > 0)
     throw new ConfigError(
@@ -318,6 +362,8 @@ export function resolveLoraConfig(
     layersPattern,
     loraBias,
     loraBWeightDecay,
+    modulesToSave,
+    ensureWeightTying,
   };
 }
 
@@ -354,6 +400,14 @@ export function loraBiasKey(modulePath: string): string {
   return `${PEFT_KEY_PREFIX}${modulePath}.lora_B.bias`;
 }
 
+/** The saved key of an Embedding's LoRA matrix: `base_model.model.<path>.lora_embedding_A` (PEFT's ParameterDict, no `.weight`). */
+export function loraEmbeddingKey(
+  modulePath: string,
+  matrix: 'lora_embedding_A' | 'lora_embedding_B',
+): string {
+  return `${PEFT_KEY_PREFIX}${modulePath}.${matrix}`;
+}
+
 /** The saved key of KaSA's diagonal: `base_model.model.<path>.lora_diag` (PEFT's ParameterDict, adapter name stripped). */
 export function kasaDiagKey(modulePath: string): string {
   return `${PEFT_KEY_PREFIX}${modulePath}.lora_diag`;
@@ -367,11 +421,6 @@ export function doraMagnitudeKey(modulePath: string): string {
 /** PEFT fields that must keep their default here: [name, is-default test, what it would need]. */
 const UNSUPPORTED_FIELDS: [string, (v: unknown) => boolean, string][] = [
   ['bias', (v) => v === undefined || v === null || v === 'none', "trained biases (only 'none' is supported)"],
-  [
-    'modules_to_save',
-    (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0),
-    'fully trained extra modules',
-  ],
   ['layer_replication', (v) => v === undefined || v === null, 'layer replication'],
   ['trainable_token_indices', (v) => v === undefined || v === null, 'trainable token embeddings'],
   [
@@ -554,9 +603,41 @@ export function loraConfigFromAdapterJson(
       `'rank_pattern' / 'alpha_pattern' give modules their own rank or alpha (${JSON.stringify({ ...rankPattern, ...alphaPattern })}): this command folds B A with one r and scaling; merge the adapter with the lora tuner first (attune export --merge)`,
     );
   }
+  const mtsField = json.modules_to_save ?? null;
+  if (
+    mtsField !== null &&
+    !(Array.isArray(mtsField) && mtsField.every((m) => typeof m === 'string' && m !== ''))
+  )
+    throw new FormatError(
+      file,
+      `'modules_to_save' must be a list of module names or null, found ${JSON.stringify(mtsField)}`,
+    );
+  const modulesToSave = mtsField === null || mtsField.length === 0 ? null : [...(mtsField as string[])];
+  const ensureWeightTying = json.ensure_weight_tying ?? false;
+  if (typeof ensureWeightTying !== 'boolean')
+    throw new FormatError(
+      file,
+      `'ensure_weight_tying' must be true or false, found ${JSON.stringify(ensureWeightTying)}`,
+    );
+  if (!options.allowVariants) {
+    if (modulesToSave !== null)
+      throw new FormatError(
+        file,
+        `'modules_to_save' is ${JSON.stringify(modulesToSave)}: this command folds B A into weights by name and does not apply fully trained modules; merge the adapter with the lora tuner first (attune export --merge)`,
+      );
+    const embeddingTarget =
+      typeof targets !== 'string' ? targets.find((t) => EMBEDDING_LAYER_NAMES.includes(t)) : undefined;
+    if (embeddingTarget !== undefined)
+      throw new FormatError(
+        file,
+        `'target_modules' names '${embeddingTarget}' (LoRA on an embedding or the LM head): this command folds lora_A / lora_B of Linear layers by name; merge the adapter with the lora tuner first (attune export --merge)`,
+      );
+  }
   const ltt = json.layers_to_transform ?? null;
   const lp = json.layers_pattern ?? null;
   return {
+    modulesToSave,
+    ensureWeightTying,
     r,
     loraAlpha: alpha,
     loraDropout: dropout,
@@ -577,6 +658,23 @@ export function loraConfigFromAdapterJson(
 
 const FLOAT_DTYPES: readonly SafetensorsDType[] = ['F32', 'BF16', 'F16', 'F64'];
 
+/** PEFT's EMBEDDING_LAYER_NAMES, plus GPT-2's token and position tables. */
+const EMBEDDING_LAYER_NAMES: readonly string[] = ['embed_tokens', 'lm_head', 'wte', 'wpe'];
+
+/** What a LoRA adapter has besides its LoraLinear layers (all optional). */
+export interface LoraAdapterParts {
+  /** Adapted embedding tables (PEFT's lora.Embedding), with their module paths. */
+  embeddings?: [string, LoraEmbedding][];
+  /** The modules_to_save copies, or null. */
+  modulesToSave?: ModulesToSave | null;
+  /** The tied embedding's path when the adapter touches the tied table (LoRA or modules_to_save), else null. */
+  tiedPath?: string | null;
+  /** The LM head's path when LoRA adapts it (`lm_head`), else null. */
+  headPath?: string | null;
+  /** What the adapter set as the model's `lmHeadOverride` (cleared on unload), or null. */
+  headOverride?: LmHeadOverride | null;
+}
+
 /** A LoRA adapter applied to a model; see the file comment. */
 export class LoraAdapter implements Adapter {
   readonly method = 'lora';
@@ -587,6 +685,12 @@ export class LoraAdapter implements Adapter {
   /** The multiplier of B A of modules no rank_pattern / alpha_pattern key matches (each layer has its own `scaling`). */
   readonly scaling: number;
   private readonly layerList: [string, LoraLinear][];
+  private readonly embeddingList: [string, LoraEmbedding][];
+  /** The modules_to_save copies (null without modules_to_save). */
+  readonly modulesToSave: ModulesToSave | null;
+  private readonly tiedPath: string | null;
+  private readonly headPath: string | null;
+  private readonly headOverride: LmHeadOverride | null;
   private isMerged = false;
   private detached = false;
 
@@ -599,16 +703,27 @@ export class LoraAdapter implements Adapter {
     private readonly trainableFlags: ReadonlyMap<Parameter, boolean>,
     /** CorDA's triplets by module path (init 'corda'; saved as corda_eigens.safetensors), else null. */
     readonly cordaEigens: ReadonlyMap<string, CordaEigens> | null = null,
+    parts: LoraAdapterParts = {},
   ) {
+    this.embeddingList = parts.embeddings ?? [];
+    this.modulesToSave = parts.modulesToSave ?? null;
+    this.tiedPath = parts.tiedPath ?? null;
+    this.headPath = parts.headPath ?? null;
+    this.headOverride = parts.headOverride ?? null;
     this.config = config;
     this.savedTargetModules = savedTargetModules;
     this.scaling = loraScaling(config.loraAlpha, config.r, config.useRslora);
     this.layerList = layers;
   }
 
-  /** The adapted layers with their module paths, in tree order. */
+  /** The adapted Linear / Conv1D layers with their module paths, in tree order. */
   layers(): [string, LoraLinear][] {
     return [...this.layerList];
+  }
+
+  /** The adapted embedding tables with their module paths, in tree order. */
+  embeddingLayers(): [string, LoraEmbedding][] {
+    return [...this.embeddingList];
   }
 
   /** Whether the update is folded into the base weights. */
@@ -623,20 +738,30 @@ export class LoraAdapter implements Adapter {
 
   /** Every LoRA matrix with its model name (`<path>.lora_A.weight`, `<path>.lora_B.weight`, DoRA's `<path>.lora_magnitude_vector`). */
   private namedLoraParameters(): [string, Parameter][] {
-    return this.layerList.flatMap(([path, l]): [string, Parameter][] => [
-      [`${path}.lora_A.weight`, l.lora_A.weight],
-      [`${path}.lora_B.weight`, l.lora_B.weight],
-      ...(l.lora_magnitude_vector
-        ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
-        : []),
-      ...(l.lora_diag ? [[`${path}.lora_diag`, l.lora_diag] as [string, Parameter]] : []),
-      ...(l.lora_B.bias ? [[`${path}.lora_B.bias`, l.lora_B.bias] as [string, Parameter]] : []),
-    ]);
+    return this.layerList
+      .flatMap(([path, l]): [string, Parameter][] => [
+        [`${path}.lora_A.weight`, l.lora_A.weight],
+        [`${path}.lora_B.weight`, l.lora_B.weight],
+        ...(l.lora_magnitude_vector
+          ? [[`${path}.lora_magnitude_vector`, l.lora_magnitude_vector] as [string, Parameter]]
+          : []),
+        ...(l.lora_diag ? [[`${path}.lora_diag`, l.lora_diag] as [string, Parameter]] : []),
+        ...(l.lora_B.bias ? [[`${path}.lora_B.bias`, l.lora_B.bias] as [string, Parameter]] : []),
+      ])
+      .concat(
+        this.embeddingList.flatMap(([path, e]): [string, Parameter][] => [
+          [`${path}.lora_embedding_A`, e.lora_embedding_A],
+          [`${path}.lora_embedding_B`, e.lora_embedding_B],
+        ]),
+      );
   }
 
-  /** The LoRA matrices that require grad, with their model names. */
+  /** The LoRA matrices and modules_to_save copies that require grad, with their model names. */
   namedTrainableParameters(): [string, Parameter][] {
-    return this.namedLoraParameters().filter(([, p]) => p.requiresGrad);
+    return [
+      ...this.namedLoraParameters().filter(([, p]) => p.requiresGrad),
+      ...(this.modulesToSave?.namedTrainableParameters() ?? []),
+    ];
   }
 
   /** lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias), else none. */
@@ -663,6 +788,11 @@ export class LoraAdapter implements Adapter {
       if (l.lora_diag) out.set(kasaDiagKey(path), l.lora_diag);
       if (l.lora_B.bias) out.set(loraBiasKey(path), l.lora_B.bias);
     }
+    for (const [path, e] of this.embeddingList) {
+      out.set(loraEmbeddingKey(path, 'lora_embedding_A'), e.lora_embedding_A);
+      out.set(loraEmbeddingKey(path, 'lora_embedding_B'), e.lora_embedding_B);
+    }
+    for (const [key, t] of this.modulesToSave?.state() ?? []) out.set(key, t);
     return out;
   }
 
@@ -689,9 +819,24 @@ export class LoraAdapter implements Adapter {
     return { value: total, parts: { kasa_reg: total.floatData()[0]! } };
   }
 
-  /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights). */
+  /**
+   * Without ensure_weight_tying, an adapter of a tied table changes the input side only; merging
+   * it would change the LM head too (the same matrix), so it is refused.
+   */
+  private checkTiedMerge(action: string, withCopies: boolean): void {
+    const byLora = this.tiedPath !== null && this.embeddingList.some(([n]) => n === this.tiedPath);
+    const bySave = this.tiedPath !== null && (this.modulesToSave?.paths.includes(this.tiedPath) ?? false);
+    if (!this.config.ensureWeightTying && (byLora || (withCopies && bySave))) {
+      throw new ConfigError(
+        `lora: cannot ${action}: '${this.tiedPath}' is tied to the LM head and the adapter changes its input side only (ensure_weight_tying is false, PEFT's default); merging would change the head too. Keep the adapter unmerged, or train with ensure_weight_tying: true`,
+      );
+    }
+  }
+
+  /** Fold scaling * B A into every adapted weight (see lora-linear.ts for bf16 weights); modules_to_save copies are already in place. */
   merge(): void {
     this.check('merge');
+    this.checkTiedMerge('merge', false);
     // checked for every layer first, so a refusal leaves nothing merged (PEFT raises per layer)
     const biasless = this.layerList.find(([, l]) => l.lora_B.bias !== null && l.bias === null);
     if (biasless) {
@@ -700,6 +845,7 @@ export class LoraAdapter implements Adapter {
       );
     }
     for (const [, l] of this.layerList) l.merge();
+    for (const [, e] of this.embeddingList) e.merge();
     this.isMerged = true;
   }
 
@@ -707,6 +853,7 @@ export class LoraAdapter implements Adapter {
   unmerge(): void {
     this.check('unmerge');
     for (const [, l] of this.layerList) l.unmerge();
+    for (const [, e] of this.embeddingList) e.unmerge();
     this.isMerged = false;
   }
 
@@ -740,7 +887,7 @@ export class LoraAdapter implements Adapter {
       lora_dropout: c.loraDropout,
       megatron_config: null,
       megatron_core: 'megatron.core',
-      modules_to_save: null,
+      modules_to_save: c.modulesToSave ? [...c.modulesToSave] : null,
       peft_type: 'LORA',
       r: c.r,
       rank_pattern: { ...c.rankPattern },
@@ -753,6 +900,7 @@ export class LoraAdapter implements Adapter {
     // written only when set: PEFT versions before 0.14 do not know the field
     if (c.excludeModules !== null) json.exclude_modules = c.excludeModules;
     if (c.loraBias) json.lora_bias = true;
+    if (c.ensureWeightTying) json.ensure_weight_tying = true;
     if (c.kasa) json.kasa_config = { beta: c.kasa.beta, gamma: c.kasa.gamma };
     if (c.corda) {
       // PEFT's CordaConfig fields only (PEFT builds a CordaConfig from them); the calibration file is Attune's
@@ -772,7 +920,14 @@ export class LoraAdapter implements Adapter {
   save(dir: string, options: SaveAdapterOptions = {}): void {
     this.check('save');
     mkdirSync(dir, { recursive: true });
-    writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), this.state(), { format: 'pt' });
+    const tensors = this.state();
+    const tied = this.tiedHeadTensors();
+    for (const [k, t] of tied) tensors.set(k, t);
+    try {
+      writeSafetensors(join(dir, ADAPTER_WEIGHTS_FILE), tensors, { format: 'pt' });
+    } finally {
+      for (const [, t, owned] of tied) if (owned) t.release();
+    }
     if (this.cordaEigens) saveCordaEigens(dir, this.cordaEigens);
     writeJsonAtomic(join(dir, ADAPTER_CONFIG_FILE), this.adapterConfigJson(options));
   }
@@ -794,14 +949,16 @@ export class LoraAdapter implements Adapter {
       );
     }
     const expected = this.state();
+    const optional = this.optionalKeys();
     const reader = openSafetensors(file);
     const loaded = new Map<string, Tensor>();
     try {
       const names = reader.names();
       const missing = [...expected.keys()].filter((k) => !reader.has(k));
-      const unexpected = names.filter((n) => !expected.has(n));
+      const unexpected = names.filter((n) => !expected.has(n) && !optional.has(n));
       const problems: string[] = [];
-      for (const [key, p] of expected) {
+      const shapes = new Map<string, { shape: readonly number[] }>([...expected, ...optional]);
+      for (const [key, p] of shapes) {
         if (!reader.has(key)) continue;
         const info = reader.info(key);
         const sameShape =
@@ -823,29 +980,85 @@ export class LoraAdapter implements Adapter {
       if (problems.length > 0) lines.push(problems.slice(0, 5).join('; '));
       if (lines.length > 0) throw new TensorMismatchError(`${file}: ${lines.join('; ')}; nothing was loaded`);
       for (const key of expected.keys()) loaded.set(key, reader.read(key));
+      for (const [key, o] of optional) if (o.target && reader.has(key)) loaded.set(key, reader.read(key));
     } catch (error) {
       for (const t of loaded.values()) t.release();
       throw error;
     } finally {
       reader.close();
     }
-    for (const [key, p] of expected) {
-      const t = loaded.get(key)!;
-      (p as Parameter).copyFrom(t, true);
+    const targets = new Map<string, Parameter>([...expected].map(([k, p]) => [k, p as Parameter]));
+    for (const [key, o] of optional) if (o.target) targets.set(key, o.target);
+    for (const [key, t] of loaded) {
+      targets.get(key)!.copyFrom(t, true);
       t.release();
     }
   }
 
+  /**
+   * Tensors PEFT may write that are not this adapter's own, by key: the base tables of targeted
+   * embeddings / LM head (`<path>.base_layer.weight`, PEFT's save_embedding_layers), copied into
+   * the base as PEFT's load does; and, with ensure_weight_tying, the tied `lm_head` entries
+   * (transposes / copies of the embedding's), shape-checked and otherwise ignored.
+   */
+  private optionalKeys(): Map<string, { shape: readonly number[]; target: Parameter | null }> {
+    const out = new Map<string, { shape: readonly number[]; target: Parameter | null }>();
+    const base = (path: string, w: Parameter) =>
+      out.set(`${PEFT_KEY_PREFIX}${path}.base_layer.weight`, { shape: w.shape, target: w });
+    for (const [path, e] of this.embeddingList) base(path, e.weight);
+    const head = this.layerList.find(([n]) => n === this.headPath);
+    if (head) base(head[0], head[1].weight);
+    if (this.config.ensureWeightTying && this.tiedPath !== null) {
+      const e = this.embeddingList.find(([n]) => n === this.tiedPath)?.[1];
+      if (e) {
+        out.set(loraKey('lm_head', 'lora_A'), { shape: [e.r, e.embeddingDim], target: null });
+        out.set(loraKey('lm_head', 'lora_B'), { shape: [e.numEmbeddings, e.r], target: null });
+      }
+      const copy = this.modulesToSave?.copyOf(`${this.tiedPath}.weight`);
+      if (copy) out.set(`${PEFT_KEY_PREFIX}lm_head.weight`, { shape: copy.shape, target: null });
+    }
+    return out;
+  }
+
+  /**
+   * With ensure_weight_tying on a tied model, the entries PEFT also writes for the tied lm_head:
+   * `lm_head.lora_A.weight` = lora_embedding_B^T and `lm_head.lora_B.weight` = lora_embedding_A^T
+   * (fresh tensors, `owned`), and `lm_head.weight` = the modules_to_save copy of the table (live).
+   */
+  private tiedHeadTensors(): [string, Tensor, boolean][] {
+    if (!this.config.ensureWeightTying || this.tiedPath === null) return [];
+    const out: [string, Tensor, boolean][] = [];
+    const e = this.embeddingList.find(([n]) => n === this.tiedPath)?.[1];
+    if (e) {
+      noGrad(() => {
+        out.push([loraKey('lm_head', 'lora_A'), transpose(e.lora_embedding_B), true]);
+        out.push([loraKey('lm_head', 'lora_B'), transpose(e.lora_embedding_A), true]);
+      });
+    }
+    const copy = this.modulesToSave?.copyOf(`${this.tiedPath}.weight`);
+    if (copy) out.push([`${PEFT_KEY_PREFIX}lm_head.weight`, copy, false]);
+    return out;
+  }
+
   private detach(merge: boolean): Module {
     this.check(merge ? 'merge and unload' : 'unload');
-    if (merge) this.merge();
-    else {
+    if (merge) {
+      this.checkTiedMerge('merge and unload', true);
+      this.merge();
+    } else {
       this.unmerge();
       // PiSSA / OLoRA rewrote W to the residual: give the base its W back
       for (const [, l] of this.layerList) l.restoreBaseWeight();
     }
     for (const [path, l] of this.layerList) this.model.setSubmodule(path, l.toLinear());
+    for (const [path, e] of this.embeddingList) this.model.setSubmodule(path, e.toEmbedding());
+    if (isCausalLM(this.model) && this.headOverride && this.model.lmHeadOverride === this.headOverride)
+      this.model.lmHeadOverride = null;
     restoreTrainable(this.trainableFlags);
+    if (this.modulesToSave) {
+      if (merge) this.modulesToSave.keep(this.trainableFlags);
+      else this.modulesToSave.restore();
+    }
     this.detached = true;
     return this.model;
   }
@@ -875,7 +1088,7 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe(
-      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn)",
+      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn). Linear / Conv1D modules, an Embedding (embed_tokens, wte) and an untied lm_head may be named",
     ),
   exclude_modules: targetModulesOption
     .nullable()
@@ -974,6 +1187,19 @@ export const loraOptions = z.object({
     .describe(
       'DoRA: a trainable magnitude per output feature, output (m / ||W + scaling B A||) (W + scaling B A) x',
     ),
+  modules_to_save: z
+    .array(z.string().min(1))
+    .nullable()
+    .default(null)
+    .describe(
+      "PEFT's modules_to_save: modules trained whole next to the adapter (a trainable copy), matched by name suffix, e.g. ['lm_head'] or ['embed_tokens']; saved as base_model.model.<module>.weight; null = none",
+    ),
+  ensure_weight_tying: z
+    .boolean()
+    .default(false)
+    .describe(
+      "PEFT's ensure_weight_tying: on a model whose LM head is tied to the token embedding, a LoRA or modules_to_save on the embedding applies to the head too (false, PEFT's default: the input side only, and the adapter cannot be merged)",
+    ),
   lora_b_weight_decay: z
     .number()
     .min(0)
@@ -1011,25 +1237,46 @@ export const loraTuner: Tuner<LoraConfig> = {
       layersPattern: o.layers_pattern,
       loraBias: o.lora_bias,
       loraBWeightDecay: o.lora_b_weight_decay,
+      modulesToSave: o.modules_to_save,
+      ensureWeightTying: o.ensure_weight_tying,
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {
     const c = resolveLoraConfig(config, defaultLoraTargets(model));
-    const { modules, saved } = selectTargetModules<Linear | Conv1D>(model, c.targetModules, {
-      exclude: c.excludeModules,
-      method: 'lora',
-      supported: [Linear, Conv1D],
-      layersToTransform: c.layersToTransform,
-      layersPattern: c.layersPattern,
-    });
-    const settings = new Map(modules.map(([name]) => [name, loraModuleSettings(c, name)]));
+    const tiedPath = tiedEmbeddingPath(model);
+    if (tiedPath !== null) refuseTiedHeadNames(c, tiedPath);
+    const { modules: selected, saved } = selectTargetModules<Linear | Conv1D | Embedding>(
+      model,
+      c.targetModules,
+      {
+        exclude: c.excludeModules,
+        method: 'lora',
+        supported: [Linear, Conv1D, Embedding],
+        layersToTransform: c.layersToTransform,
+        layersPattern: c.layersPattern,
+      },
+    );
+    const embeddings = selected.filter((e): e is [string, Embedding] => e[1] instanceof Embedding);
+    const modules = selected.filter((e): e is [string, Linear | Conv1D] => !(e[1] instanceof Embedding));
+    const settings = new Map(selected.map(([name]) => [name, loraModuleSettings(c, name)]));
     const heads = outputLayerNames(model);
-    const head = modules.find(([name]) => heads.has(name));
-    if (head) {
+    const head = modules.find(([name]) => heads.has(name)) ?? null;
+    for (const [name] of [...embeddings, ...(head ? [head] : [])])
+      refuseVariantOn(c, name, head !== null && name === head[0] ? 'the LM head' : 'the Embedding');
+    if (head && isCausalLM(model) && model.lmHeadOverride)
       throw new ConfigError(
-        `lora: target '${head[0]}' is the LM head, which the model applies through its fused loss kernel, so LoRA there would have no effect; leave it out of target_modules`,
+        `lora: the LM head of the model is already adapted; merge and unload that adapter first`,
       );
+    const savePaths = c.modulesToSave ? selectModulesToSave(model, c.modulesToSave) : [];
+    for (const p of savePaths) {
+      const overlap = selected.find(([n]) => n === p || n.startsWith(`${p}.`) || p.startsWith(`${n}.`));
+      if (overlap)
+        throw new ConfigError(
+          `lora: '${p}' is both in modules_to_save and adapted by target_modules ('${overlap[0]}'); list it in one of them`,
+        );
     }
+    const tiedByLora = tiedPath !== null && embeddings.some(([n]) => n === tiedPath);
+    const tiedBySave = tiedPath !== null && savePaths.includes(tiedPath);
     if (isMutatingInit(c.init)) {
       // checked for every target before any base weight is rewritten
       for (const [name, layer] of modules) {
@@ -1065,6 +1312,10 @@ export const loraTuner: Tuner<LoraConfig> = {
     }
     const cordaEigens = c.init === 'corda' ? cordaEigensFor(model, modules as [string, Linear][], c) : null;
     const rng = new Rng(c.seed);
+    const embeddingLayers = embeddings.map(([name, table]): [string, LoraEmbedding] => [
+      name,
+      new LoraEmbedding(table, { r: settings.get(name)!.r, scaling: settings.get(name)!.scaling, rng }),
+    ]);
     const layers = modules.map(([name, linear]): [string, LoraLinear] => [
       name,
       new LoraLinear(linear, {
@@ -1080,9 +1331,27 @@ export const loraTuner: Tuner<LoraConfig> = {
       }),
     ]);
     const flags = snapshotTrainable(model);
+    const originalTable = tiedBySave && tiedPath ? (model.getSubmodule(tiedPath) as Embedding).weight : null;
     model.freeze();
     for (const [name, layer] of layers) model.setSubmodule(name, layer);
-    return new LoraAdapter(model, c, saved, layers, flags, cordaEigens);
+    for (const [name, layer] of embeddingLayers) model.setSubmodule(name, layer);
+    const toSave = savePaths.length > 0 ? new ModulesToSave(model, savePaths) : null;
+    let headOverride: LmHeadOverride | null = null;
+    if (isCausalLM(model)) {
+      const headLayer = head ? layers.find(([n]) => n === head[0])! : null;
+      if (headLayer) headOverride = loraLinearHead(headLayer[0], headLayer[1]);
+      else if (tiedByLora && c.ensureWeightTying)
+        headOverride = tiedLoraEmbeddingHead(model, embeddingLayers.find(([n]) => n === tiedPath)![1]);
+      else if (tiedBySave && !c.ensureWeightTying) headOverride = fixedHead(model, originalTable!);
+      if (headOverride) model.lmHeadOverride = headOverride;
+    }
+    return new LoraAdapter(model, c, saved, layers, flags, cordaEigens, {
+      embeddings: embeddingLayers,
+      modulesToSave: toSave,
+      tiedPath: tiedByLora || tiedBySave ? tiedPath : null,
+      headPath: head ? head[0] : null,
+      headOverride,
+    });
   },
   configFromAdapterJson: (json, file) =>
     loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true, allowVariants: true }),
@@ -1095,6 +1364,49 @@ export const loraTuner: Tuner<LoraConfig> = {
     'corda-kpm': { init_lora_weights: 'corda', corda_config: { corda_method: 'kpm' } },
   },
 };
+
+/**
+ * The dotted name of the Embedding whose table the model's LM head applies (tie_word_embeddings),
+ * or null for an untied model (or one that is not a CausalLM).
+ */
+function tiedEmbeddingPath(model: Module): string | null {
+  if (!isCausalLM(model) || !model.config.tieWordEmbeddings) return null;
+  const head = model.lmHeadWeight();
+  for (const [name, m] of model.namedModules()) if (m instanceof Embedding && m.weight === head) return name;
+  return null;
+}
+
+/**
+ * On a tied model (no `lm_head` module: the head is the embedding table at `tiedPath`), refuse
+ * target_modules / modules_to_save entries that mean the head, naming what to write instead.
+ */
+function refuseTiedHeadNames(c: ResolvedLoraConfig, tiedPath: string): void {
+  const local = tiedPath.slice(tiedPath.lastIndexOf('.') + 1);
+  const why = (field: string) =>
+    `lora: ${field} names 'lm_head', but this model ties its LM head to '${tiedPath}' (tie_word_embeddings) and has no separate lm_head module; name '${local}' instead, with ensure_weight_tying: true for the adapter to apply to the head too`;
+  const t = c.targetModules;
+  const inTargets =
+    typeof t === 'string' ? !isAllLinear(t) && fullMatchRegex(t).test('lm_head') : t.includes('lm_head');
+  if (inTargets) throw new ConfigError(why('target_modules'));
+  if (c.modulesToSave?.includes('lm_head')) throw new ConfigError(why('modules_to_save'));
+}
+
+/** Refuse LoRA variants Attune does not run on an Embedding or the LM head (PEFT refuses lora_bias on embeddings too). */
+function refuseVariantOn(c: ResolvedLoraConfig, name: string, what: string): void {
+  const variant = c.useDora
+    ? 'use_dora'
+    : c.kasa
+      ? 'kasa_config'
+      : c.loraBias
+        ? 'lora_bias'
+        : isMutatingInit(c.init)
+          ? `init_lora_weights '${c.init}'`
+          : null;
+  if (variant !== null)
+    throw new ConfigError(
+      `lora: ${variant} is not supported on ${what} '${name}' (plain LoRA only there); leave '${name}' out of target_modules or drop ${variant}`,
+    );
+}
 
 /** CorDA settings from the validated `corda_config` option; calibration is read from the run's context. */
 function cordaFromOptions(

@@ -14,7 +14,7 @@ export function tempDir(prefix = 'attune-test-'): string {
 /** Write a random tiny llama (byte tokenizer, vocab 259) into `dir`. */
 export function writeTinyModel(
   dir: string,
-  options: { seed?: number; hidden?: number; layers?: number } = {},
+  options: { seed?: number; hidden?: number; layers?: number; tied?: boolean } = {},
 ): string {
   mkdirSync(dir, { recursive: true });
   writeByteTokenizer(dir);
@@ -29,6 +29,7 @@ export function writeTinyModel(
       numKvHeads: 2,
       bosTokenId: 256,
       eosTokenId: 257,
+      tieWordEmbeddings: options.tied ?? true,
     }),
     pad_token_id: 258,
     initializer_range: 0.3,

@@ -84,6 +84,10 @@ function exportGguf(
       throw new UsageError(
         `export: a GGUF LoRA file holds one r and lora_alpha; ${v.adapter} sets rank_pattern / alpha_pattern (pass --merge to fold it into a GGUF model)`,
       );
+    if (adapter.embeddingLayers().length > 0 || adapter.modulesToSave)
+      throw new UsageError(
+        `export: a GGUF LoRA file holds lora_a / lora_b of linear layers; ${v.adapter} ${adapter.modulesToSave ? 'has modules_to_save' : 'adapts an embedding table'} (pass --merge to fold it into a GGUF model)`,
+      );
     const baseShapes = new Map<string, readonly number[]>();
     for (const [name, p] of loaded.model.namedParameters()) baseShapes.set(name, p.shape);
     const { config } = hubTensors(loaded.model);

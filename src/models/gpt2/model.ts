@@ -252,7 +252,7 @@ export class Gpt2LMHeadModel extends CausalLM {
     for (let b = 0; b < B; b++) for (let t = 0; t < TT; t++) positions[b * TT + t] = starts[b]! + t;
     const t = this.transformer;
     const pos = embedding(t.wpe.weight, fromArray(positions, [B, TT], { dtype: 'i32' }));
-    let x = t.drop.forward(add(prependEmbeddings(embedding(t.wte.weight, ids), plan), pos));
+    let x = t.drop.forward(add(prependEmbeddings(t.wte.forward(ids), plan), pos));
     t.h.at(0); // throws early for an empty stack
     let i = 0;
     for (const block of t.h) {

@@ -10,7 +10,6 @@
 import { Dropout, Embedding, Linear, Module, ModuleList, RMSNorm } from '../../nn/index.ts';
 import {
   add,
-  embedding,
   Rng,
   reshape,
   rmsNorm,
@@ -287,7 +286,7 @@ export class LlamaForCausalLM extends CausalLM {
     const normWeight = this.model.norm.weight;
     const actDtype = normWeight.dtype === 'f64' ? 'f64' : 'f32';
     const { cos, sin } = this.tables(start + TT, actDtype);
-    let x = prependEmbeddings(embedding(this.model.embed_tokens.weight, ids), plan);
+    let x = prependEmbeddings(this.model.embed_tokens.forward(ids), plan);
     this.model.layers.at(0); // throws early for an empty stack
     let i = 0;
     for (const layer of this.model.layers) {

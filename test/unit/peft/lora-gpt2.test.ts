@@ -155,6 +155,39 @@ describe('LoRA on GPT-2 (Conv1D)', () => {
   });
 });
 
+describe('GPT-2: LoRA on the tied wte table', () => {
+  it('saves transformer.wte.lora_embedding_A [r, V] / _B [d, r]; with ensure_weight_tying it merges exactly, without it merging is refused', () => {
+    const ids = [1, 50, 120, 7];
+    for (const ensureWeightTying of [false, true]) {
+      const model = tinyGpt2();
+      const adapter = applyLora(model, { r: 2, targetModules: ['c_attn', 'wte'], ensureWeightTying });
+      for (const p of adapter.trainableParameters())
+        p.fillWith((i) => p.toArray()[i]! + 0.02 * ((i % 5) - 2));
+      const state = adapter.state();
+      assert.deepEqual(state.get('base_model.model.transformer.wte.lora_embedding_A')!.shape, [
+        2,
+        model.config.vocabSize,
+      ]);
+      assert.deepEqual(state.get('base_model.model.transformer.wte.lora_embedding_B')!.shape, [
+        model.config.hiddenSize,
+        2,
+      ]);
+      const want = logitsOf(model, ids);
+      const dir = join(root, `wte-${ensureWeightTying}`);
+      adapter.save(dir);
+      const other = tinyGpt2();
+      loadAdapter(other, dir);
+      assert.deepEqual(logitsOf(other, ids), want);
+      if (!ensureWeightTying)
+        assert.throws(() => adapter.merge(), /'transformer\.wte' is tied to the LM head/);
+      else {
+        adapter.merge();
+        assert.ok(maxAbsDiff(logitsOf(model, ids), want) < 1e-4);
+      }
+    }
+  });
+});
+
 describe('training a GPT-2 from YAML-shaped configs', () => {
   it("method: lora with no target_modules takes the model type's default (c_attn); ln_* weights get no weight decay", () => {
     const dir = join(root, 'yaml-model');

@@ -14,7 +14,7 @@ import { createModel, llamaConfigJson, loadModel, saveModel } from '../../../../
 import { applyLora, applyTuner } from '../../../../src/peft/index.ts';
 import { byteLevelTokenizer } from '../../io/gguf-helpers.ts';
 import { cleanup, tempDir } from '../../io/helpers.ts';
-import { randomizeLora } from '../../peft/helpers.ts';
+import { logitsOf, maxAbsDiff, randomizeLora } from '../../peft/helpers.ts';
 import { attune } from './helpers.ts';
 
 after(cleanup);
@@ -174,6 +174,38 @@ describe('attune export', () => {
     assert.equal(m.status, 0, m.stderr);
     assert.equal(m.json!.merged, true);
     assert.equal((await readBack(mergedOut)).metadata['general.type'], 'model');
+  });
+
+  it('an embedding LoRA (tied table, ensure_weight_tying) merges to a plain model; as a GGUF LoRA file it is refused', async () => {
+    const model = loadModel(modelPath).model;
+    const embDir = join(tempDir(), 'emb');
+    const adapter = applyLora(model, {
+      r: 2,
+      targetModules: ['q_proj', 'embed_tokens'],
+      ensureWeightTying: true,
+    });
+    for (const p of adapter.trainableParameters()) p.fillWith((i) => 0.01 * ((i % 7) - 3));
+    adapter.save(embDir);
+    const refused = await attune([
+      'export',
+      '--model',
+      modelPath,
+      '--adapter',
+      embDir,
+      '--format',
+      'gguf',
+      '--out',
+      join(tempDir(), 'e.gguf'),
+    ]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /adapts an embedding table \(pass --merge/);
+    const out = join(tempDir(), 'merged-emb');
+    const r = await attune(['export', '--model', modelPath, '--adapter', embDir, '--merge', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const merged = loadModel(out).model;
+    const want = adapter.model as typeof merged;
+    const ids = [1, 5, 9, 77, 3];
+    assert.ok(maxAbsDiff(logitsOf(merged, ids), logitsOf(want, ids)) < 1e-4);
   });
 
   it('a non-LoRA adapter cannot be a GGUF adapter file: the error says to --merge it', async () => {

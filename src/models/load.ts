@@ -25,13 +25,32 @@ import {
   writeCheckpoint,
   writeJsonAtomic,
 } from '../io/index.ts';
-import { formatShape, type Tensor } from '../tensor/index.ts';
+import { quantizeFrozenBase } from '../nn/index.ts';
+import { formatShape, isQuantFormat, type QuantFormat, type Tensor } from '../tensor/index.ts';
 import './builtin.ts';
 import type { CausalLM, CausalLMConfig, ModelBuildOptions, ModelDtype } from './causal-lm.ts';
 import { architectureFor, architectureOf } from './registry.ts';
 import { checkConfigAgainstWeights, checkModelDir, checkpointNameOf } from './weights-check.ts';
 
 export type { ModelDtype } from './causal-lm.ts';
+
+/**
+ * Storage of the weights at load: a build dtype, or a block-quantised format for the frozen base
+ * matrices (int8 / nf4: the model is built in bf16, then every Linear / Conv1D weight but the LM
+ * head is quantised; embeddings, norms and biases stay as bf16 / f32 would have them).
+ */
+export type WeightStorage = ModelDtype | QuantFormat;
+
+/** The dtype a model is built in for `storage` (bf16 for the quantised formats). */
+export function buildDtypeOf(storage: WeightStorage): ModelDtype {
+  return isQuantFormat(storage) ? 'bf16' : storage;
+}
+
+/** Quantise the frozen base matrices of `model` when `storage` is int8 / nf4 (after the weights are in). */
+function applyStorage(model: CausalLM, storage: WeightStorage): CausalLM {
+  if (isQuantFormat(storage)) quantizeFrozenBase(model, storage);
+  return model;
+}
 
 export interface LoadedModel {
   model: CausalLM;
@@ -45,8 +64,11 @@ export interface LoadedModel {
 }
 
 export interface LoadModelOptions {
-  /** Element type of the matrices: f32 (default), bf16 (frozen base in half the memory), f64 (reference). */
-  dtype?: ModelDtype;
+  /**
+   * Element type of the matrices: f32 (default), bf16 (frozen base in half the memory), f64
+   * (reference), or int8 / nf4 (frozen Linear weights block-quantised: `WeightStorage`).
+   */
+  dtype?: WeightStorage;
   /** Residual-stream dropout rate for training (Llama default 0; GPT-2: replaces resid_pdrop when > 0). */
   residualDropout?: number;
 }
@@ -62,15 +84,17 @@ export function buildModel(
 }
 
 /** A randomly initialised model (HF's init, seeded) from a config.json object. */
-export function createModel(configJson: JsonObject, options: { seed: number; dtype?: ModelDtype }): CausalLM {
-  return buildModel(configJson, { init: 'random', seed: options.seed, dtype: options.dtype ?? 'f32' });
+export function createModel(configJson: JsonObject, options: { seed: number; dtype?: WeightStorage }): CausalLM {
+  const storage = options.dtype ?? 'f32';
+  return applyStorage(buildModel(configJson, { init: 'random', seed: options.seed, dtype: buildDtypeOf(storage) }), storage);
 }
 
 /** Load a Hub-format model directory (config.json, safetensors, tokenizer when present). */
 export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedModel {
   const configPath = join(dir, CONFIG_FILE);
   const configJson = readModelConfig(dir);
-  const dtype = options.dtype ?? 'f32';
+  const storage = options.dtype ?? 'f32';
+  const dtype = buildDtypeOf(storage);
   // config.json against the weights' shapes before anything is allocated: a hostile
   // `num_hidden_layers: 2^40` is a one-line config error, not a hang or an out-of-memory
   checkModelDir(dir);
@@ -89,6 +113,7 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
     );
   }
   loadWeights(model, dir);
+  applyStorage(model, storage);
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);
   const eos = new Set<number>(model.config.eosTokenIds);

@@ -14,7 +14,12 @@ import { tuners } from '../peft/index.ts';
 import { fromArray, isQuantFormat, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
-import { applyTrainPrecision, type BaseStorage, baseStorageDtype, type TrainPrecision } from '../train/precision.ts';
+import {
+  applyTrainPrecision,
+  type BaseStorage,
+  baseStorageDtype,
+  type TrainPrecision,
+} from '../train/precision.ts';
 import { forwardBackwardStep } from '../train/step.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 

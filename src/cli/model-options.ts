@@ -10,8 +10,8 @@ import {
   loadModel,
   type WeightStorage,
 } from '../models/index.ts';
-import { isQuantFormat } from '../tensor/index.ts';
 import { loadAdapter } from '../peft/index.ts';
+import { isQuantFormat } from '../tensor/index.ts';
 import { TRAIN_PRECISIONS, type TrainPrecision } from '../train/precision.ts';
 
 /** --model (required), --adapter and --dtype. */

@@ -84,9 +84,15 @@ export function buildModel(
 }
 
 /** A randomly initialised model (HF's init, seeded) from a config.json object. */
-export function createModel(configJson: JsonObject, options: { seed: number; dtype?: WeightStorage }): CausalLM {
+export function createModel(
+  configJson: JsonObject,
+  options: { seed: number; dtype?: WeightStorage },
+): CausalLM {
   const storage = options.dtype ?? 'f32';
-  return applyStorage(buildModel(configJson, { init: 'random', seed: options.seed, dtype: buildDtypeOf(storage) }), storage);
+  return applyStorage(
+    buildModel(configJson, { init: 'random', seed: options.seed, dtype: buildDtypeOf(storage) }),
+    storage,
+  );
 }
 
 /** Load a Hub-format model directory (config.json, safetensors, tokenizer when present). */

@@ -7,13 +7,7 @@
  * array: code that reads a weight's values (a merge, PiSSA's SVD, DoRA's norm) gets a one-line
  * error naming the parameter instead of wrong numbers.
  */
-import {
-  type AnyArray,
-  QUANT_STORAGE,
-  type QuantFormat,
-  QuantizedMatrix,
-  Tensor,
-} from '../tensor/index.ts';
+import { type AnyArray, QUANT_STORAGE, type QuantFormat, QuantizedMatrix, Tensor } from '../tensor/index.ts';
 import { Conv1D } from './conv1d.ts';
 import { Linear } from './linear.ts';
 import type { Module } from './module.ts';
@@ -84,7 +78,10 @@ function isGemmLayer(m: Module): boolean {
   if (m instanceof Linear || m instanceof Conv1D) return true;
   // a tuner layer wrapping one (LoraLinear registers the base's own weight)
   const base = (m as { base?: unknown }).base;
-  return (m as { isTunerLayer?: boolean }).isTunerLayer === true && (base instanceof Linear || base instanceof Conv1D);
+  return (
+    (m as { isTunerLayer?: boolean }).isTunerLayer === true &&
+    (base instanceof Linear || base instanceof Conv1D)
+  );
 }
 
 /**
@@ -94,7 +91,11 @@ function isGemmLayer(m: Module): boolean {
  * `lmHeadWeight()` returns: tied embeddings or `lm_head`), embeddings, norms and biases stay as
  * they are. With `only`, just the parameters in that set are candidates.
  */
-export function quantizeFrozenBase(root: Module, format: QuantFormat, only?: ReadonlySet<Parameter>): QuantizeResult {
+export function quantizeFrozenBase(
+  root: Module,
+  format: QuantFormat,
+  only?: ReadonlySet<Parameter>,
+): QuantizeResult {
   const head = (root as WithLmHead).lmHeadWeight?.() ?? null;
   const replaced = new Map<Parameter, QuantizedParameter>();
   const result: QuantizeResult = { converted: [], bytesBefore: 0, bytesAfter: 0 };
@@ -103,11 +104,17 @@ export function quantizeFrozenBase(root: Module, format: QuantFormat, only?: Rea
     if ((t.dtype !== 'f32' && t.dtype !== 'bf16') || t.requiresGrad || t.rank !== 2 || t === head) continue;
     if (only && !only.has(t)) continue;
     const dot = name.lastIndexOf('.');
-    if (name.slice(dot + 1) !== 'weight' || !isGemmLayer(root.getSubmodule(dot < 0 ? '' : name.slice(0, dot))))
+    if (
+      name.slice(dot + 1) !== 'weight' ||
+      !isGemmLayer(root.getSubmodule(dot < 0 ? '' : name.slice(0, dot)))
+    )
       continue;
     let q = replaced.get(t);
     if (!q) {
-      q = new QuantizedParameter(QuantizedMatrix.from(t, format, `model_dtype ${format}: ${name}`), t.name ?? name);
+      q = new QuantizedParameter(
+        QuantizedMatrix.from(t, format, `model_dtype ${format}: ${name}`),
+        t.name ?? name,
+      );
       replaced.set(t, q);
       result.converted.push(name);
       result.bytesBefore += t.data.byteLength;
@@ -129,4 +136,3 @@ export function quantizeFrozenBase(root: Module, format: QuantFormat, only?: Rea
 export function hasQuantizedWeights(root: Module): boolean {
   return root.parameters().some((p) => p instanceof QuantizedParameter);
 }
-

@@ -37,9 +37,18 @@ export class QuantizedMatrix {
     const n = rows * cols;
     const codes = new Uint16Array(format === 'int8' ? Math.ceil(n / 2) : Math.ceil(n / 4));
     const scales = new Float32Array(Math.ceil(n / QUANT_BLOCK_SIZE));
-    const bad = kernelsFor(false).quantize(format, t.data as Float32Array | Uint16Array, t.dtype === 'bf16', n, codes, scales);
+    const bad = kernelsFor(false).quantize(
+      format,
+      t.data as Float32Array | Uint16Array,
+      t.dtype === 'bf16',
+      n,
+      codes,
+      scales,
+    );
     if (bad > 0)
-      throw new RangeError(`${where}: ${t.describe()} has ${bad} non-finite value(s); a quantised weight needs finite values`);
+      throw new RangeError(
+        `${where}: ${t.describe()} has ${bad} non-finite value(s); a quantised weight needs finite values`,
+      );
     return new QuantizedMatrix(format, rows, cols, codes, scales);
   }
 
@@ -67,7 +76,9 @@ export class QuantizedMatrix {
   /** The f32 values of rows [r0, r0 + count) (a fresh Float32Array; tests, merges, one row at a time). */
   dequantizeRows(r0 = 0, count = this.rows - r0): Float32Array {
     if (r0 < 0 || count < 0 || r0 + count > this.rows)
-      throw new RangeError(`QuantizedMatrix.dequantizeRows: rows [${r0}, ${r0 + count}) outside [0, ${this.rows})`);
+      throw new RangeError(
+        `QuantizedMatrix.dequantizeRows: rows [${r0}, ${r0 + count}) outside [0, ${this.rows})`,
+      );
     const out = new Float32Array(count * this.cols);
     kernelsFor(false).dequantize(this.format, this.codes, this.scales, r0 * this.cols, out.length, out);
     return out;
@@ -104,7 +115,20 @@ export function quantizedMatmul(a: Tensor, w: QuantizedMatrix, transB: boolean, 
   const M = a.shape[0]!;
   const out = Tensor.alloc([M, N], a.dtype, false);
   const kernels = kernelsFor(a.dtype === 'f64');
-  kernels.qgemm(transB, M, N, K, a.data as FloatArray, K, w.format, w.codes, w.scales, 0, out.data as FloatArray, N);
+  kernels.qgemm(
+    transB,
+    M,
+    N,
+    K,
+    a.data as FloatArray,
+    K,
+    w.format,
+    w.codes,
+    w.scales,
+    0,
+    out.data as FloatArray,
+    N,
+  );
   if (needsGrad(a)) {
     record('quantizedMatmul', [a], [out], [], ([g]) => [quantizedMatmul(g!, w, !transB, name)]);
   }

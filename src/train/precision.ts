@@ -4,8 +4,9 @@
  * GEMM-backed layer to bf16 compute (bf16 inputs, f32 accumulation); trainable parameters and the
  * optimizer state stay f32, and norms, softmax, attention and the losses run in f32 as always.
  */
-import { type Bf16StorageResult, type Module, type Parameter, storeFrozenInBf16 } from '../nn/index.ts';
+
 import { ConfigError } from '../errors.ts';
+import { type Bf16StorageResult, type Module, type Parameter, storeFrozenInBf16 } from '../nn/index.ts';
 import type { Tuner } from '../peft/index.ts';
 import { isQuantFormat, type QuantFormat } from '../tensor/index.ts';
 

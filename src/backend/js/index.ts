@@ -24,8 +24,8 @@ import {
   swiglu,
   swigluBackward,
 } from './misc.ts';
-import { dequantize, qgemm, quantize } from './quant.ts';
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from './norm.ts';
+import { dequantize, qgemm, quantize } from './quant.ts';
 import { rope } from './rope.ts';
 import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from './softmax.ts';
 

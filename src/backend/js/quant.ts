@@ -25,12 +25,14 @@ export const QUANT_BLOCK = 64;
 export const NF4_LEVELS: Float32Array = Float32Array.from([
   -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
   -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-  0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023,
-  1.0,
+  0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ]);
 
 /** Midpoints between consecutive NF4 levels (f64 of the f32 levels): index i is nearest below mids[i]. */
-const NF4_MIDS: Float64Array = Float64Array.from({ length: 15 }, (_, i) => (NF4_LEVELS[i]! + NF4_LEVELS[i + 1]!) / 2);
+const NF4_MIDS: Float64Array = Float64Array.from(
+  { length: 15 },
+  (_, i) => (NF4_LEVELS[i]! + NF4_LEVELS[i + 1]!) / 2,
+);
 
 /** Uint16 words that hold the codes of n elements. */
 export function quantCodeWords(format: QuantFormat, n: number): number {
@@ -154,7 +156,29 @@ export function qgemm(
   if (M === 0 || N === 0) return;
   if (rows === 0 || cols === 0 || K === 0) {
     // an empty product: C = beta C
-    sgemm(false, false, M, N, 0, 1, A, 0, lda, new Float32Array(0), 0, Math.max(1, N), false, beta, C, 0, ldc, 1, 0, 0, 0);
+    sgemm(
+      false,
+      false,
+      M,
+      N,
+      0,
+      1,
+      A,
+      0,
+      lda,
+      new Float32Array(0),
+      0,
+      Math.max(1, N),
+      false,
+      beta,
+      C,
+      0,
+      ldc,
+      1,
+      0,
+      0,
+      0,
+    );
     return;
   }
   const panel = new Float32Array(Math.min(PANEL_ROWS, rows) * cols);
@@ -166,7 +190,29 @@ export function qgemm(
       sgemm(false, true, M, nr, K, 1, A, 0, lda, panel, 0, cols, false, beta, C, r0, ldc, 1, 0, 0, 0);
     } else {
       // C += A[:, r0:r0+nr] W[r0:r0+nr, :]: panels accumulate along K, the first one applies beta
-      sgemm(false, false, M, N, nr, 1, A, r0, lda, panel, 0, cols, false, r0 === 0 ? beta : 1, C, 0, ldc, 1, 0, 0, 0);
+      sgemm(
+        false,
+        false,
+        M,
+        N,
+        nr,
+        1,
+        A,
+        r0,
+        lda,
+        panel,
+        0,
+        cols,
+        false,
+        r0 === 0 ? beta : 1,
+        C,
+        0,
+        ldc,
+        1,
+        0,
+        0,
+        0,
+      );
     }
   }
 }

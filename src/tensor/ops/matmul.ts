@@ -49,7 +49,10 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   // compute whatever the precision (its values are exact in f32)
   const q = quantizedOf(b);
   if (q) {
-    if (transA) throw new TypeError(`matmul: ${describePair(a, b, options)}: a quantised right operand needs transA false`);
+    if (transA)
+      throw new TypeError(
+        `matmul: ${describePair(a, b, options)}: a quantised right operand needs transA false`,
+      );
     return quantizedMatmul(a, q, transB, b.name);
   }
   const bBf16 = b.dtype === 'bf16';

@@ -634,7 +634,16 @@ export const CASES: Record<KernelName, ConformanceCase> = {
   qgemm: {
     points: QGEMM_SHAPES.flatMap(([M, N, K]) =>
       ['int8', 'nf4'].flatMap((format) =>
-        [true, false].map((transW) => ({ transW, M, N, K, lda: K + 1, format, beta: transW ? 0 : 0.5, ldc: N + 2 })),
+        [true, false].map((transW) => ({
+          transW,
+          M,
+          N,
+          K,
+          lda: K + 1,
+          format,
+          beta: transW ? 0 : 0.5,
+          ldc: N + 2,
+        })),
       ),
     ),
     arrays: (p, seed, raw) => ({

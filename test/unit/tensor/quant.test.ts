@@ -13,8 +13,8 @@ import {
   fromArray,
   matmul,
   mul,
-  QuantizedMatrix,
   type QuantFormat,
+  QuantizedMatrix,
   Rng,
   sum,
   Tensor,
@@ -43,7 +43,8 @@ describe('quantise -> dequantise', () => {
       // 4 blocks of 64: each the 16 levels x scale, in a shuffled order, repeated 4 times; an odd tail block
       const n = 4 * 64 + 16;
       const values = new Float32Array(n);
-      for (let i = 0; i < n; i++) values[i] = Math.fround(NF4_LEVELS[(i * 7 + (i >> 4)) % 16]! * Math.fround(scale));
+      for (let i = 0; i < n; i++)
+        values[i] = Math.fround(NF4_LEVELS[(i * 7 + (i >> 4)) % 16]! * Math.fround(scale));
       const q = quantized(values, 1, n, 'nf4');
       assert.deepEqual(Array.from(q.dequantizeRows()), Array.from(values), `scale ${scale}`);
       for (let b = 0; b < q.scales.length; b++) assert.equal(q.scales[b], Math.fround(scale));
@@ -110,18 +111,32 @@ describe('quantise -> dequantise', () => {
     values[4] = Number.NaN;
     const t = fromArray(values, [2, 3], { track: false });
     t.name = 'layers.0.q_proj.weight';
-    assert.throws(() => QuantizedMatrix.from(t, 'nf4'), /'layers\.0\.q_proj\.weight' \[2,3\] f32 has 1 non-finite value/);
+    assert.throws(
+      () => QuantizedMatrix.from(t, 'nf4'),
+      /'layers\.0\.q_proj\.weight' \[2,3\] f32 has 1 non-finite value/,
+    );
   });
 });
 
 /** A frozen quantised weight [rows, cols] and the f32 tensor of its dequantised values. */
-function weightPair(rows: number, cols: number, format: QuantFormat, seed: number): [QuantizedParameter, Tensor] {
+function weightPair(
+  rows: number,
+  cols: number,
+  format: QuantFormat,
+  seed: number,
+): [QuantizedParameter, Tensor] {
   const q = quantized(randomMatrix(rows, cols, seed, 0.1), rows, cols, format);
   const p = new QuantizedParameter(q, 'w');
   return [p, p.dequantize()];
 }
 
-function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, rtol = 1e-5, atol = 1e-5): void {
+function assertClose(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  what: string,
+  rtol = 1e-5,
+  atol = 1e-5,
+): void {
   assert.equal(a.length, b.length, what);
   for (let i = 0; i < a.length; i++)
     assert.ok(Math.abs(a[i]! - b[i]!) <= atol + rtol * Math.abs(b[i]!), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
@@ -148,12 +163,20 @@ describe('matmul through a quantised weight (qgemm)', () => {
           `[${M}, ${cols}] x W^T`,
         );
         const y = fromArray(randomMatrix(M, rows, 6), [M, rows], { track: false });
-        assertClose(matmul(y, w).data as Float32Array, matmul(y, wf).data as Float32Array, `[${M}, ${rows}] x W`);
+        assertClose(
+          matmul(y, w).data as Float32Array,
+          matmul(y, wf).data as Float32Array,
+          `[${M}, ${rows}] x W`,
+        );
         // batched input [2, M, cols] folds into rows
         const x3 = fromArray(randomMatrix(2 * M, cols, 7), [2, M, cols], { track: false });
         const out3 = matmul(x3, w, { transB: true });
         assert.deepEqual(out3.shape, [2, M, rows]);
-        assertClose(out3.data as Float32Array, matmul(x3, wf, { transB: true }).data as Float32Array, 'batched');
+        assertClose(
+          out3.data as Float32Array,
+          matmul(x3, wf, { transB: true }).data as Float32Array,
+          'batched',
+        );
       }
     });
 
@@ -185,8 +208,14 @@ describe('matmul through a quantised weight (qgemm)', () => {
 
   it('a quantised parameter has no element array and cannot be trained', () => {
     const [w] = weightPair(4, 8, 'nf4', 1);
-    assert.throws(() => w.data, /tensor 'w' \[4, 8\] nf4: a quantised \(model_dtype nf4\) weight has no element array/);
+    assert.throws(
+      () => w.data,
+      /tensor 'w' \[4, 8\] nf4: a quantised \(model_dtype nf4\) weight has no element array/,
+    );
     assert.throws(() => w.unfreeze(), /cannot be trained/);
-    assert.throws(() => matmul(fromArray(new Float32Array(8), [8, 1]), w, { transA: true }), /needs transA false/);
+    assert.throws(
+      () => matmul(fromArray(new Float32Array(8), [8, 1]), w, { transA: true }),
+      /needs transA false/,
+    );
   });
 });

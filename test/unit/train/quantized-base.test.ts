@@ -14,8 +14,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { QuantizedParameter } from '../../../src/nn/index.ts';
+import { loadModel, scoreIds } from '../../../src/models/index.ts';
+import { Parameter, QuantizedParameter } from '../../../src/nn/index.ts';
 import { train } from '../../../src/train/trainer.ts';
+import { testModelDir } from '../../helpers/models-env.ts';
 import { FACTS, tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 
 const root = tempDir('attune-quant-base-');
@@ -42,6 +44,47 @@ function loraRun(modelDtype: string) {
 
 /** [relative, absolute] tolerance of each step's loss against the f32-base run's (file comment). */
 const TOLERANCE: Record<string, [number, number]> = { int8: [0.03, 0.03], nf4: [0, 0.5] };
+
+/**
+ * Scores of `dir` loaded with --dtype `format`, and of its twin loaded in bf16 whose quantised
+ * matrices are replaced by their dequantised f32 values: the same numbers up to accumulation order.
+ */
+function quantisedAndTwin(dir: string, format: 'int8' | 'nf4', ids: number[]): [number[], number[], number] {
+  const q = loadModel(dir, { dtype: format }).model;
+  const twin = loadModel(dir, { dtype: 'bf16' }).model;
+  let swapped = 0;
+  for (const [name, p] of q.namedParameters()) {
+    if (!(p instanceof QuantizedParameter)) continue;
+    const values = p.dequantize();
+    twin.setParameter(name, new Parameter(values.data, p.shape, { requiresGrad: false }));
+    swapped++;
+  }
+  const scores = (m: typeof q) =>
+    scoreIds(m, ids)
+      .tokens.slice(1)
+      .map((t) => t.logprob!);
+  return [scores(q), scores(twin), swapped];
+}
+
+describe('--dtype int8 | nf4 at inference', () => {
+  const gpt2 = testModelDir('tiny-gpt2-random');
+  for (const format of ['int8', 'nf4'] as const) {
+    it(`${format}: a Llama scores as its dequantised twin`, () => {
+      const [a, b, swapped] = quantisedAndTwin(join(root, 'model'), format, [1, 5, 9, 2, 7, 3, 11, 4]);
+      assert.equal(swapped, 14);
+      for (let t = 0; t < a.length; t++)
+        assert.ok(Math.abs(a[t]! - b[t]!) < 1e-4, `token ${t}: ${a[t]} vs ${b[t]}`);
+    });
+    it(`${format}: GPT-2 (Conv1D weights [in, out], x W) scores as its dequantised twin`, {
+      skip: gpt2.skip,
+    }, () => {
+      const [a, b, swapped] = quantisedAndTwin(gpt2.dir!, format, [464, 3797, 338, 15496, 11, 995]);
+      assert.ok(swapped >= 4, `${swapped} matrices quantised`);
+      for (let t = 0; t < a.length; t++)
+        assert.ok(Math.abs(a[t]! - b[t]!) < 1e-4, `token ${t}: ${a[t]} vs ${b[t]}`);
+    });
+  }
+});
 
 describe('model_dtype: int8 | nf4', () => {
   const f32 = loraRun('f32');

@@ -25,7 +25,7 @@ import {
   writeCheckpoint,
   writeJsonAtomic,
 } from '../io/index.ts';
-import { quantizeFrozenBase } from '../nn/index.ts';
+import { quantizeFrozenBase, quantizeParameterAt } from '../nn/index.ts';
 import { formatShape, isQuantFormat, type QuantFormat, type Tensor } from '../tensor/index.ts';
 import './builtin.ts';
 import type { CausalLM, CausalLMConfig, ModelBuildOptions, ModelDtype } from './causal-lm.ts';
@@ -46,10 +46,15 @@ export function buildDtypeOf(storage: WeightStorage): ModelDtype {
   return isQuantFormat(storage) ? 'bf16' : storage;
 }
 
-/** Quantise the frozen base matrices of `model` when `storage` is int8 / nf4 (after the weights are in). */
-function applyStorage(model: CausalLM, storage: WeightStorage): CausalLM {
-  if (isQuantFormat(storage)) quantizeFrozenBase(model, storage);
-  return model;
+/**
+ * Called with each parameter once its values are in: quantises the frozen base matrices one at a
+ * time when `storage` is int8 / nf4 (undefined otherwise).
+ */
+function streamingQuantizer(storage: WeightStorage): ((model: CausalLM, name: string) => void) | undefined {
+  if (!isQuantFormat(storage)) return undefined;
+  return (model, name) => {
+    quantizeParameterAt(model, name, storage);
+  };
 }
 
 export interface LoadedModel {
@@ -89,10 +94,15 @@ export function createModel(
   options: { seed: number; dtype?: WeightStorage },
 ): CausalLM {
   const storage = options.dtype ?? 'f32';
-  return applyStorage(
-    buildModel(configJson, { init: 'random', seed: options.seed, dtype: buildDtypeOf(storage) }),
-    storage,
-  );
+  const model = buildModel(configJson, {
+    init: 'random',
+    seed: options.seed,
+    dtype: buildDtypeOf(storage),
+    onParameterInit: streamingQuantizer(storage),
+  });
+  // what the init did not visit (a matrix it leaves at its constructor's values)
+  if (isQuantFormat(storage)) quantizeFrozenBase(model, storage);
+  return model;
 }
 
 /** Load a Hub-format model directory (config.json, safetensors, tokenizer when present). */
@@ -118,8 +128,7 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
       `${configPath}: the model it describes cannot be allocated (${error.message}); check its sizes`,
     );
   }
-  loadWeights(model, dir);
-  applyStorage(model, storage);
+  loadWeights(model, dir, streamingQuantizer(storage));
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);
   const eos = new Set<number>(model.config.eosTokenIds);
@@ -137,9 +146,14 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
  * Copy the checkpoint in `dir` into the model's parameters; validates everything (config fields
  * against shapes first, then every tensor's name and shape) before copying. On the native backend a
  * tensor stored in the parameter's dtype is not copied: the parameter adopts a view into the file's
- * memory mapping (see `TensorReader.readMapped`; ATTUNE_MMAP=0 turns this off).
+ * memory mapping (see `TensorReader.readMapped`; ATTUNE_MMAP=0 turns this off). `onLoaded` is
+ * called with each parameter's name once its values are in (streaming quantisation).
  */
-export function loadWeights(model: CausalLM, dir: string): void {
+export function loadWeights(
+  model: CausalLM,
+  dir: string,
+  onLoaded?: (model: CausalLM, name: string) => void,
+): void {
   const arch = architectureFor(model.config.modelType);
   const config = model.config;
   const reader = openCheckpoint(dir);
@@ -184,7 +198,11 @@ export function loadWeights(model: CausalLM, dir: string): void {
         `${file}: unexpected tensor(s) ${meaningful.slice(0, 5).join(', ')} not used by a ${model.config.modelType} model (wrong config.json?)`,
       );
     }
-    for (const [name, p] of params) {
+    // by name, the snapshot dropped: a parameter `onLoaded` replaces (quantises) is not kept alive
+    const names = params.map(([n]) => n);
+    params.length = 0;
+    for (const name of names) {
+      const p = model.getParameter(name);
       const source = sources.get(name)!;
       const wanted = p.dtype === 'bf16' ? 'bf16' : 'f32';
       // zero-copy where the file holds the wanted dtype, aligned (native backend): the parameter
@@ -193,6 +211,7 @@ export function loadWeights(model: CausalLM, dir: string): void {
       if (view) {
         p.adoptData(view.data);
         view.release();
+        onLoaded?.(model, name);
         continue;
       }
       const t: Tensor = reader.read(source, { dtype: wanted });
@@ -207,6 +226,7 @@ export function loadWeights(model: CausalLM, dir: string): void {
       } finally {
         t.release();
       }
+      onLoaded?.(model, name);
     }
   } finally {
     reader.close();

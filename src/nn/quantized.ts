@@ -100,15 +100,8 @@ export function quantizeFrozenBase(
   const replaced = new Map<Parameter, QuantizedParameter>();
   const result: QuantizeResult = { converted: [], bytesBefore: 0, bytesAfter: 0 };
   for (const [name, t] of root.stateDict()) {
-    if (!(t instanceof Parameter) || t instanceof QuantizedParameter) continue;
-    if ((t.dtype !== 'f32' && t.dtype !== 'bf16') || t.requiresGrad || t.rank !== 2 || t === head) continue;
+    if (!(t instanceof Parameter) || !quantizable(root, name, t, head)) continue;
     if (only && !only.has(t)) continue;
-    const dot = name.lastIndexOf('.');
-    if (
-      name.slice(dot + 1) !== 'weight' ||
-      !isGemmLayer(root.getSubmodule(dot < 0 ? '' : name.slice(0, dot)))
-    )
-      continue;
     let q = replaced.get(t);
     if (!q) {
       q = new QuantizedParameter(
@@ -130,6 +123,33 @@ export function quantizeFrozenBase(
     if (q) base.setParameter('weight', q);
   }
   return result;
+}
+
+/** Whether the parameter `t` registered as `name` is a frozen f32 / bf16 GEMM-layer weight other than the LM head. */
+function quantizable(root: Module, name: string, t: Parameter, head: Tensor | null): boolean {
+  if (t instanceof QuantizedParameter) return false;
+  if ((t.dtype !== 'f32' && t.dtype !== 'bf16') || t.requiresGrad || t.rank !== 2 || t === head) return false;
+  const dot = name.lastIndexOf('.');
+  return (
+    name.slice(dot + 1) === 'weight' && isGemmLayer(root.getSubmodule(dot < 0 ? '' : name.slice(0, dot)))
+  );
+}
+
+/**
+ * Quantise the one parameter registered as `name` when `quantizeFrozenBase` would (a frozen
+ * Linear / Conv1D weight, not the LM head); returns whether it did. For streaming: a model being
+ * initialised or loaded quantises each matrix as soon as it is filled, so its f32 / bf16 copies
+ * are never all resident together.
+ */
+export function quantizeParameterAt(root: Module, name: string, format: QuantFormat): boolean {
+  const t = root.getParameter(name);
+  const head = (root as WithLmHead).lmHeadWeight?.() ?? null;
+  if (!quantizable(root, name, t, head)) return false;
+  root.setParameter(
+    name,
+    new QuantizedParameter(QuantizedMatrix.from(t, format, `model_dtype ${format}: ${name}`), t.name ?? name),
+  );
+  return true;
 }
 
 /** Whether any parameter of the tree is quantised. */

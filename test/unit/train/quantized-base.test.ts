@@ -135,4 +135,17 @@ describe('model_dtype: int8 | nf4', () => {
     });
     assert.throws(() => train(config), /model_dtype: nf4 .* method 'full' trains base matrices/);
   });
+
+  it('DoRA and PiSSA, which read the base weight, are refused naming it', () => {
+    const run = (lora: Record<string, unknown>) =>
+      train(tinyConfig(root, { model_dtype: 'int8', lora, output_dir: join(root, 'run-refused') }));
+    assert.throws(
+      () => run({ r: 4, lora_alpha: 8, use_dora: true }),
+      /DoRA \(use_dora\) needs the values of 'model\.layers\.0\.self_attn\.q_proj\.weight', which model_dtype int8 stores quantised/,
+    );
+    assert.throws(
+      () => run({ r: 4, lora_alpha: 8, init_lora_weights: 'pissa' }),
+      /init_lora_weights 'pissa' needs a float weight/,
+    );
+  });
 });

@@ -73,6 +73,7 @@
         "src/norm.cpp",
         "src/attention.cpp",
         "src/lce.cpp",
+        "src/qgemm.cpp",
         "src/mmap.cpp"
       ],
       "dependencies": ["attune_isa_avx2", "attune_isa_avx512", "attune_isa_avx512bf16", "attune_isa_amx"],

@@ -17,6 +17,7 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "manifest.gen.h"
+#include "qgemm.h"
 
 namespace attune {
 std::vector<std::string> cpuFeatures();
@@ -899,6 +900,56 @@ Napi::Value Kernel_sumSquares(const Napi::CallbackInfo& info) {
   const Args a(info, manifest::sumSquares);
   const long n = a.count(1);
   return Napi::Number::New(info.Env(), sumSquares(a.f32(0, n), n));
+}
+
+// ---- block-quantised weights (qgemm.cpp) -------------------------------------------------------
+
+static_assert(sizeof(manifest::quantize_format_choices) / sizeof(char*) == static_cast<int>(QuantFormat::Nf4) + 1);
+
+// The codes of n quantised elements: bytes carried by a Uint16Array (little-endian).
+const uint8_t* quantCodes(const Args& a, size_t i, QuantFormat f, double n) {
+  const double bytes = f == QuantFormat::Int8 ? n : std::ceil(n / 2);
+  return reinterpret_cast<const uint8_t*>(a.u16(i, std::ceil(bytes / 2)));
+}
+
+Napi::Value Kernel_quantize(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::quantize);
+  const QuantFormat f = static_cast<QuantFormat>(a.choice(0));
+  const bool bf16 = a.flag(2);
+  const long n = a.count(3);
+  const void* src = a.f32OrBf16(1, bf16, n);
+  uint8_t* codes = const_cast<uint8_t*>(quantCodes(a, 4, f, n));
+  float* scales = a.f32(5, std::ceil(static_cast<double>(n) / kQuantBlock));
+  return Napi::Number::New(info.Env(), static_cast<double>(quantizeBlocks(f, src, bf16, n, codes, scales)));
+}
+
+Napi::Value Kernel_dequantize(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::dequantize);
+  const QuantFormat f = static_cast<QuantFormat>(a.choice(0));
+  const long offset = a.count(3), n = a.count(4);
+  const double end = static_cast<double>(offset) + n;
+  const uint8_t* codes = quantCodes(a, 1, f, n == 0 ? 0 : end);
+  const float* scales = a.f32(2, n == 0 ? 0 : std::ceil(end / kQuantBlock));
+  dequantizeRange(f, codes, scales, offset, n, a.f32(5, n));
+  return info.Env().Undefined();
+}
+
+Napi::Value Kernel_qgemm(const Napi::CallbackInfo& info) {
+  const Args a(info, manifest::qgemm);
+  const bool transW = a.flag(0);
+  const long M = a.count(1), N = a.count(2), K = a.count(3);
+  const long lda = a.count(5), ldc = a.count(11);
+  const QuantFormat f = static_cast<QuantFormat>(a.choice(6));
+  if (M == 0 || N == 0) return info.Env().Undefined();
+  if (K > lda && M > 1) a.rangeError("lda smaller than K");
+  if (N > ldc && M > 1) a.rangeError("ldc smaller than N");
+  const double w = static_cast<double>(N) * K;
+  const float* A = a.f32(4, K == 0 ? 0 : (M - 1) * static_cast<double>(lda) + K);
+  const uint8_t* codes = quantCodes(a, 7, f, w);
+  const float* scales = a.f32(8, std::ceil(w / kQuantBlock));
+  float* C = a.f32(10, (M - 1) * static_cast<double>(ldc) + N);
+  qgemm(transW, M, N, K, A, lda, f, codes, scales, static_cast<float>(a.num(9)), C, ldc);
+  return info.Env().Undefined();
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {

@@ -512,9 +512,51 @@ inline constexpr Arg sumSquares_args[] = {
 inline constexpr Kernel sumSquares{"sumSquares", 2, sumSquares_args,
                               "float x[n], count n -> number"};
 
+inline constexpr const char* quantize_format_choices[] = {"int8", "nf4"};
+inline constexpr Arg quantize_args[] = {
+    {"format", Kind::Choice, false, quantize_format_choices, 2},
+    {"src", Kind::FloatOrBf16, false, nullptr, 0},
+    {"srcBf16", Kind::Boolean, false, nullptr, 0},
+    {"n", Kind::Count, false, nullptr, 0},
+    {"codes", Kind::U16, false, nullptr, 0},
+    {"scales", Kind::Float, false, nullptr, 0},
+};
+inline constexpr Kernel quantize{"quantize", 6, quantize_args,
+                              "choice(int8|nf4) format, floatOrBf16(srcBf16) src[n], boolean srcBf16, count n, u16 codes out, float32 scales out -> number"};
+
+inline constexpr const char* dequantize_format_choices[] = {"int8", "nf4"};
+inline constexpr Arg dequantize_args[] = {
+    {"format", Kind::Choice, false, dequantize_format_choices, 2},
+    {"codes", Kind::U16, false, nullptr, 0},
+    {"scales", Kind::Float, false, nullptr, 0},
+    {"offset", Kind::Count, false, nullptr, 0},
+    {"n", Kind::Count, false, nullptr, 0},
+    {"out", Kind::Float, false, nullptr, 0},
+};
+inline constexpr Kernel dequantize{"dequantize", 6, dequantize_args,
+                              "choice(int8|nf4) format, u16 codes, float32 scales, count offset, count n, float32 out[n] out"};
+
+inline constexpr const char* qgemm_format_choices[] = {"int8", "nf4"};
+inline constexpr Arg qgemm_args[] = {
+    {"transW", Kind::Boolean, false, nullptr, 0},
+    {"M", Kind::Count, false, nullptr, 0},
+    {"N", Kind::Count, false, nullptr, 0},
+    {"K", Kind::Count, false, nullptr, 0},
+    {"A", Kind::Float, false, nullptr, 0},
+    {"lda", Kind::Count, false, nullptr, 0},
+    {"format", Kind::Choice, false, qgemm_format_choices, 2},
+    {"codes", Kind::U16, false, nullptr, 0},
+    {"scales", Kind::Float, false, nullptr, 0},
+    {"beta", Kind::Number, false, nullptr, 0},
+    {"C", Kind::Float, false, nullptr, 0},
+    {"ldc", Kind::Count, false, nullptr, 0},
+};
+inline constexpr Kernel qgemm{"qgemm", 12, qgemm_args,
+                              "boolean transW, count M, count N, count K, float A, count lda, choice(int8|nf4) format, u16 codes, float32 scales, number beta, float C inout, count ldc"};
+
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &fwht, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &fwht, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares, &quantize, &dequantize, &qgemm};
 
 }  // namespace manifest
 }  // namespace attune
@@ -557,4 +599,7 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackwa
   X(adamw) \
   X(f32ToBf16) \
   X(bf16ToF32) \
-  X(sumSquares)
+  X(sumSquares) \
+  X(quantize) \
+  X(dequantize) \
+  X(qgemm)

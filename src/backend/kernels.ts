@@ -491,4 +491,52 @@ export interface Kernels {
   bf16ToF32(src: Bf16Array, dst: Float32Array, n: number): void;
   /** Sum of squares of x (f64 accumulation), for gradient-norm clipping. */
   sumSquares(x: FloatArray, n: number): number;
+
+  // ---- block-quantised frozen weights (int8 / NF4; layout in src/backend/js/quant.ts) ----------
+  /**
+   * Quantise src[0, n) (f32, or bf16 when srcBf16) block-wise: blocks of 64 consecutive elements,
+   * one f32 absmax per block in scales[ceil(n/64)], codes packed into bytes carried by a Uint16Array
+   * (little-endian bytes: int8 one byte per element, ceil(n/2) words; nf4 one nibble, high nibble
+   * first, ceil(n/4) words). Returns how many elements were not finite (each stored as 0).
+   */
+  quantize(
+    format: QuantFormat,
+    src: FloatArray | Bf16Array,
+    srcBf16: boolean,
+    n: number,
+    codes: Uint16Array,
+    scales: Float32Array,
+  ): number;
+  /** out[i] = element offset + i of a quantised array, for i < n (f32: code * absmax / 127, or NF4 level * absmax). */
+  dequantize(
+    format: QuantFormat,
+    codes: Uint16Array,
+    scales: Float32Array,
+    offset: number,
+    n: number,
+    out: Float32Array,
+  ): void;
+  /**
+   * C[M, N] = A[M, K] op(W) + beta C with W quantised (codes / scales as `quantize` writes them, of
+   * the row-major matrix): transW, W is [N, K] and op(W) = W^T (a Linear's forward x W^T); else W
+   * is [K, N] (the input gradient dY W). W is dequantised a tile at a time inside the product,
+   * never whole; products accumulate in f32 (f64 on js). beta 0 never reads C.
+   */
+  qgemm(
+    transW: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    lda: number,
+    format: QuantFormat,
+    codes: Uint16Array,
+    scales: Float32Array,
+    beta: number,
+    C: FloatArray,
+    ldc: number,
+  ): void;
 }
+
+/** Block-quantised weight formats: int8 (symmetric absmax) and NF4 (QLoRA's 16 levels). */
+export type QuantFormat = 'int8' | 'nf4';

@@ -193,6 +193,9 @@ const LCE_BACKWARD_ARGS = [
   count('V'),
 ] as const;
 
+/** Block-quantised formats of a frozen weight (src/backend/js/quant.ts): int8 absmax, QLoRA's NF4. */
+export const QUANT_FORMATS = ['int8', 'nf4'] as const;
+
 /** The arguments of sgemm and gemmBf16. */
 const GEMM_ARGS = [
   bool('transA'),
@@ -475,6 +478,43 @@ export const KERNELS = {
   f32ToBf16: { args: [float32('src', len('n')), u16('dst', out('n')), count('n')] },
   bf16ToF32: { args: [u16('src', len('n')), float32('dst', out('n')), count('n')] },
   sumSquares: { args: [float('x', len('n')), count('n')], returns: 'number' },
+  quantize: {
+    args: [
+      choice('format', QUANT_FORMATS),
+      floatOrBf16('src', 'srcBf16', len('n')),
+      bool('srcBf16'),
+      count('n'),
+      u16('codes', { role: 'out' }),
+      float32('scales', { role: 'out' }),
+    ],
+    returns: 'number',
+  },
+  dequantize: {
+    args: [
+      choice('format', QUANT_FORMATS),
+      u16('codes'),
+      float32('scales'),
+      count('offset'),
+      count('n'),
+      float32('out', out('n')),
+    ],
+  },
+  qgemm: {
+    args: [
+      bool('transW'),
+      count('M'),
+      count('N'),
+      count('K'),
+      float('A'),
+      count('lda'),
+      choice('format', QUANT_FORMATS),
+      u16('codes'),
+      float32('scales'),
+      num('beta'),
+      float('C', { role: 'inout' }),
+      count('ldc'),
+    ],
+  },
 } as const satisfies Record<string, KernelSpec>;
 
 export type KernelName = keyof typeof KERNELS;

@@ -7,8 +7,15 @@
  * than the caches): decoding cannot be faster than reading every weight once per step.
  */
 import { backendInfo } from '../backend/index.ts';
-import { type CausalLM, createModel, llamaConfigJson, loadModel, type ModelDtype } from '../models/index.ts';
-import { fromArray, noGrad, Rng, scope, sum, Tensor } from '../tensor/index.ts';
+import {
+  type CausalLM,
+  createModel,
+  llamaConfigJson,
+  loadModel,
+  type WeightStorage,
+} from '../models/index.ts';
+import { QuantizedParameter } from '../nn/index.ts';
+import { fromArray, isQuantFormat, noGrad, Rng, scope, sum, Tensor } from '../tensor/index.ts';
 import type { TrainPrecision } from '../train/precision.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 import { gemmPathOf, peakRssMb, TRAIN_PRESETS } from './train.ts';
@@ -16,7 +23,7 @@ import { gemmPathOf, peakRssMb, TRAIN_PRESETS } from './train.ts';
 export interface GenerateBenchOptions {
   /** A model folder, or a preset name (random weights in that shape). */
   model: string;
-  dtype?: ModelDtype;
+  dtype?: WeightStorage;
   /** Compute precision (default f32); bf16-mixed stores the weight matrices in bf16 too. */
   precision?: TrainPrecision;
   batch?: number;
@@ -42,8 +49,9 @@ export function measureReadBandwidth(passes = 3): number {
   return (n * 4) / best;
 }
 
-/** The storage dtype of the weights: bf16 under bf16-mixed, else the dtype asked for. */
-function storageDtype(o: GenerateBenchOptions): ModelDtype {
+/** The storage of the weights: int8 / nf4 as asked, bf16 under bf16-mixed, else the dtype asked for. */
+function storageDtype(o: GenerateBenchOptions): WeightStorage {
+  if (o.dtype !== undefined && isQuantFormat(o.dtype)) return o.dtype;
   return o.precision === 'bf16-mixed' ? 'bf16' : (o.dtype ?? 'f32');
 }
 
@@ -59,7 +67,12 @@ function openModel(o: GenerateBenchOptions): CausalLM {
 /** Bytes of every parameter in its storage dtype (what one decode step reads). */
 function weightBytes(model: CausalLM): number {
   const size = { f32: 4, bf16: 2, f64: 8, i32: 4 } as Record<string, number>;
-  return model.namedParameters().reduce((s, [, p]) => s + p.size * (size[p.dtype] ?? 4), 0);
+  return model
+    .namedParameters()
+    .reduce(
+      (s, [, p]) => s + (p instanceof QuantizedParameter ? p.quantized.bytes : p.size * (size[p.dtype] ?? 4)),
+      0,
+    );
 }
 
 /** Run the bench; one row in the bench envelope. */
@@ -120,7 +133,7 @@ export function runGenerateBench(o: GenerateBenchOptions): BenchEnvelope {
       model: o.model,
       dtype: storageDtype(o),
       precision,
-      gemm_path: gemmPathOf(precision),
+      gemm_path: isQuantFormat(storageDtype(o)) ? `qgemm:${storageDtype(o)}` : gemmPathOf(precision),
       batch,
       prompt_len: promptLen,
       new: newTokens,

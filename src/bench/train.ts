@@ -11,10 +11,15 @@ import { readFileSync } from 'node:fs';
 import { backendInfo, nativeBf16Path } from '../backend/index.ts';
 import { type CausalLM, createModel, llamaConfigJson } from '../models/index.ts';
 import { tuners } from '../peft/index.ts';
-import { fromArray, Rng } from '../tensor/index.ts';
+import { fromArray, isQuantFormat, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
-import { applyTrainPrecision, baseStorageDtype, type TrainPrecision } from '../train/precision.ts';
+import {
+  applyTrainPrecision,
+  type BaseStorage,
+  baseStorageDtype,
+  type TrainPrecision,
+} from '../train/precision.ts';
 import { forwardBackwardStep } from '../train/step.ts';
 import { type BenchEnvelope, envelope } from './envelope.ts';
 
@@ -44,7 +49,8 @@ export interface TrainBenchOptions {
   preset?: keyof typeof TRAIN_PRESETS;
   /** A registered tuner name (default lora), with its default options. */
   method?: string;
-  dtype?: 'f32' | 'bf16';
+  /** Storage of the frozen base (default f32; bf16, or int8 / nf4 block-quantised: LoRA-family methods only). */
+  dtype?: BaseStorage;
   /** Compute precision (default f32); bf16-mixed also stores the frozen base matrices in bf16. */
   precision?: TrainPrecision;
   batch?: number;
@@ -138,7 +144,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
       method: o.method,
       dtype: o.dtype,
       precision: o.precision,
-      gemm_path: gemmPathOf(o.precision),
+      // the base matrices' GEMM: qgemm (dequantised tile by tile) for a quantised base
+      gemm_path: isQuantFormat(o.dtype) ? `qgemm:${o.dtype}` : gemmPathOf(o.precision),
       activation_checkpointing: o.activationCheckpointing,
       layers: o.layers > 0 ? o.layers : TRAIN_PRESETS[o.preset].numLayers,
       batch: o.batch,

@@ -8,8 +8,10 @@ import {
   type FusionWeights,
   type LoadedModel,
   loadModel,
+  type WeightStorage,
 } from '../models/index.ts';
 import { loadAdapter } from '../peft/index.ts';
+import { isQuantFormat } from '../tensor/index.ts';
 import { TRAIN_PRECISIONS, type TrainPrecision } from '../train/precision.ts';
 
 /** --model (required), --adapter and --dtype. */
@@ -27,8 +29,9 @@ export const modelOptions = {
   },
   dtype: {
     type: 'choice',
-    choices: ['f32', 'bf16'],
-    description: 'weight storage',
+    choices: ['f32', 'bf16', 'int8', 'nf4'],
+    description:
+      'weight storage (int8 / nf4: the attention and MLP matrices block-quantised, dequantised inside the GEMM; embeddings and LM head bf16)',
     default: 'f32',
   },
   precision: {
@@ -41,10 +44,11 @@ export const modelOptions = {
 } as const;
 
 /**
- * The storage dtype of the base weights for inference under `precision`: bf16 under bf16-mixed
- * (the f32 copy is never in memory), else `dtype`.
+ * The storage dtype of the base weights for inference under `precision`: int8 / nf4 as asked, bf16
+ * under bf16-mixed (the f32 copy is never in memory), else `dtype`.
  */
-export function inferenceDtype(dtype: 'f32' | 'bf16', precision: TrainPrecision = 'f32'): 'f32' | 'bf16' {
+export function inferenceDtype(dtype: WeightStorage, precision: TrainPrecision = 'f32'): WeightStorage {
+  if (isQuantFormat(dtype)) return dtype;
   return precision === 'bf16-mixed' ? 'bf16' : dtype;
 }
 
@@ -55,7 +59,7 @@ export function inferenceDtype(dtype: 'f32' | 'bf16', precision: TrainPrecision 
 export function loadModelFromFlags(values: {
   model: string;
   adapter?: string | undefined;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightStorage;
   precision?: TrainPrecision | undefined;
 }): LoadedModel {
   const precision = values.precision ?? 'f32';
@@ -180,7 +184,7 @@ export function loadRunnableFromFlags(
   values: {
     model?: string | undefined;
     adapter?: string | undefined;
-    dtype: 'f32' | 'bf16';
+    dtype: WeightStorage;
     precision?: TrainPrecision | undefined;
   } & FusionFlags,
   command: string,

@@ -7,7 +7,7 @@
  * modules tuners may adapt. Architectures extend this class; the `model_type` registry
  * (registry.ts) builds them from config.json.
  */
-import { Conv1D, checkpointModule, Dropout, Linear, Module } from '../nn/index.ts';
+import { Conv1D, checkpointModule, Dropout, Linear, Module, type Parameter } from '../nn/index.ts';
 
 export { mixSeed } from '../nn/index.ts';
 
@@ -63,6 +63,12 @@ export interface ModelBuildOptions {
    * the config's `resid_pdrop` when given.
    */
   residualDropout?: number;
+  /**
+   * Called with each parameter right after the random init filled it (in init order): how
+   * `createModel` quantises the base matrices one at a time (`model_dtype: int8 | nf4`), so the
+   * whole bf16 model is never resident at once.
+   */
+  onParameterInit?: (model: CausalLM, name: string, p: Parameter) => void;
 }
 
 export interface ForwardOptions {

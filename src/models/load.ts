@@ -25,13 +25,37 @@ import {
   writeCheckpoint,
   writeJsonAtomic,
 } from '../io/index.ts';
-import { formatShape, type Tensor } from '../tensor/index.ts';
+import { quantizeFrozenBase, quantizeParameterAt } from '../nn/index.ts';
+import { formatShape, isQuantFormat, type QuantFormat, type Tensor } from '../tensor/index.ts';
 import './builtin.ts';
 import type { CausalLM, CausalLMConfig, ModelBuildOptions, ModelDtype } from './causal-lm.ts';
 import { architectureFor, architectureOf } from './registry.ts';
 import { checkConfigAgainstWeights, checkModelDir, checkpointNameOf } from './weights-check.ts';
 
 export type { ModelDtype } from './causal-lm.ts';
+
+/**
+ * Storage of the weights at load: a build dtype, or a block-quantised format for the frozen base
+ * matrices (int8 / nf4: the model is built in bf16, then every Linear / Conv1D weight but the LM
+ * head is quantised; embeddings, norms and biases stay as bf16 / f32 would have them).
+ */
+export type WeightStorage = ModelDtype | QuantFormat;
+
+/** The dtype a model is built in for `storage` (bf16 for the quantised formats). */
+export function buildDtypeOf(storage: WeightStorage): ModelDtype {
+  return isQuantFormat(storage) ? 'bf16' : storage;
+}
+
+/**
+ * Called with each parameter once its values are in: quantises the frozen base matrices one at a
+ * time when `storage` is int8 / nf4 (undefined otherwise).
+ */
+function streamingQuantizer(storage: WeightStorage): ((model: CausalLM, name: string) => void) | undefined {
+  if (!isQuantFormat(storage)) return undefined;
+  return (model, name) => {
+    quantizeParameterAt(model, name, storage);
+  };
+}
 
 export interface LoadedModel {
   model: CausalLM;
@@ -45,8 +69,11 @@ export interface LoadedModel {
 }
 
 export interface LoadModelOptions {
-  /** Element type of the matrices: f32 (default), bf16 (frozen base in half the memory), f64 (reference). */
-  dtype?: ModelDtype;
+  /**
+   * Element type of the matrices: f32 (default), bf16 (frozen base in half the memory), f64
+   * (reference), or int8 / nf4 (frozen Linear weights block-quantised: `WeightStorage`).
+   */
+  dtype?: WeightStorage;
   /** Residual-stream dropout rate for training (Llama default 0; GPT-2: replaces resid_pdrop when > 0). */
   residualDropout?: number;
 }
@@ -62,15 +89,28 @@ export function buildModel(
 }
 
 /** A randomly initialised model (HF's init, seeded) from a config.json object. */
-export function createModel(configJson: JsonObject, options: { seed: number; dtype?: ModelDtype }): CausalLM {
-  return buildModel(configJson, { init: 'random', seed: options.seed, dtype: options.dtype ?? 'f32' });
+export function createModel(
+  configJson: JsonObject,
+  options: { seed: number; dtype?: WeightStorage },
+): CausalLM {
+  const storage = options.dtype ?? 'f32';
+  const model = buildModel(configJson, {
+    init: 'random',
+    seed: options.seed,
+    dtype: buildDtypeOf(storage),
+    onParameterInit: streamingQuantizer(storage),
+  });
+  // what the init did not visit (a matrix it leaves at its constructor's values)
+  if (isQuantFormat(storage)) quantizeFrozenBase(model, storage);
+  return model;
 }
 
 /** Load a Hub-format model directory (config.json, safetensors, tokenizer when present). */
 export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedModel {
   const configPath = join(dir, CONFIG_FILE);
   const configJson = readModelConfig(dir);
-  const dtype = options.dtype ?? 'f32';
+  const storage = options.dtype ?? 'f32';
+  const dtype = buildDtypeOf(storage);
   // config.json against the weights' shapes before anything is allocated: a hostile
   // `num_hidden_layers: 2^40` is a one-line config error, not a hang or an out-of-memory
   checkModelDir(dir);
@@ -88,7 +128,7 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
       `${configPath}: the model it describes cannot be allocated (${error.message}); check its sizes`,
     );
   }
-  loadWeights(model, dir);
+  loadWeights(model, dir, streamingQuantizer(storage));
   const tokenizer = existsSync(join(dir, TOKENIZER_FILE)) ? Tokenizer.fromDir(dir) : null;
   const generationConfig = readGenerationConfig(dir);
   const eos = new Set<number>(model.config.eosTokenIds);
@@ -106,9 +146,14 @@ export function loadModel(dir: string, options: LoadModelOptions = {}): LoadedMo
  * Copy the checkpoint in `dir` into the model's parameters; validates everything (config fields
  * against shapes first, then every tensor's name and shape) before copying. On the native backend a
  * tensor stored in the parameter's dtype is not copied: the parameter adopts a view into the file's
- * memory mapping (see `TensorReader.readMapped`; ATTUNE_MMAP=0 turns this off).
+ * memory mapping (see `TensorReader.readMapped`; ATTUNE_MMAP=0 turns this off). `onLoaded` is
+ * called with each parameter's name once its values are in (streaming quantisation).
  */
-export function loadWeights(model: CausalLM, dir: string): void {
+export function loadWeights(
+  model: CausalLM,
+  dir: string,
+  onLoaded?: (model: CausalLM, name: string) => void,
+): void {
   const arch = architectureFor(model.config.modelType);
   const config = model.config;
   const reader = openCheckpoint(dir);
@@ -153,7 +198,11 @@ export function loadWeights(model: CausalLM, dir: string): void {
         `${file}: unexpected tensor(s) ${meaningful.slice(0, 5).join(', ')} not used by a ${model.config.modelType} model (wrong config.json?)`,
       );
     }
-    for (const [name, p] of params) {
+    // by name, the snapshot dropped: a parameter `onLoaded` replaces (quantises) is not kept alive
+    const names = params.map(([n]) => n);
+    params.length = 0;
+    for (const name of names) {
+      const p = model.getParameter(name);
       const source = sources.get(name)!;
       const wanted = p.dtype === 'bf16' ? 'bf16' : 'f32';
       // zero-copy where the file holds the wanted dtype, aligned (native backend): the parameter
@@ -162,6 +211,7 @@ export function loadWeights(model: CausalLM, dir: string): void {
       if (view) {
         p.adoptData(view.data);
         view.release();
+        onLoaded?.(model, name);
         continue;
       }
       const t: Tensor = reader.read(source, { dtype: wanted });
@@ -176,6 +226,7 @@ export function loadWeights(model: CausalLM, dir: string): void {
       } finally {
         t.release();
       }
+      onLoaded?.(model, name);
     }
   } finally {
     reader.close();

@@ -9,3 +9,4 @@ export * from './module.ts';
 export * from './norm.ts';
 export * from './parameter.ts';
 export * from './precision.ts';
+export * from './quantized.ts';

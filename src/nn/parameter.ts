@@ -21,6 +21,11 @@ export interface ParameterOptions {
   requiresGrad?: boolean;
   /** Name used in error messages (modules report full dotted names themselves). */
   name?: string;
+  /**
+   * Internal (QuantizedParameter): `data` is a placeholder, the elements live in packed storage of
+   * the subclass, so its length need not match the shape.
+   */
+  packedStorage?: boolean;
 }
 
 /** A typed array of `length` elements of `dtype` (fresh, zero-filled, not pooled). */
@@ -49,7 +54,7 @@ export class Parameter extends Tensor {
    */
   constructor(data: AnyArray, shape: readonly number[], options: ParameterOptions = {}) {
     checkShape(shape, 'Parameter');
-    if (shapeSize(shape) !== data.length) {
+    if (!options.packedStorage && shapeSize(shape) !== data.length) {
       throw new RangeError(
         `Parameter: shape ${formatShape(shape)} holds ${shapeSize(shape)} elements but the array has ${data.length}`,
       );

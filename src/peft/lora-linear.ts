@@ -33,7 +33,7 @@
  * is `scaling * B diag(lora_diag) A` with a trainable `lora_diag` [r] (PEFT's key name).
  */
 import { ConfigError } from '../errors.ts';
-import { Conv1D, Dropout, Linear, Module, Parameter } from '../nn/index.ts';
+import { Conv1D, Dropout, Linear, Module, Parameter, QuantizedParameter } from '../nn/index.ts';
 import {
   add,
   type ComputePrecision,
@@ -166,6 +166,14 @@ export class LoraLinear extends Module implements TunerLayer {
       }),
     );
     const init = options.init ?? 'kaiming';
+    // a quantised base (model_dtype int8 / nf4) has no element values to read
+    if (
+      base.weight instanceof QuantizedParameter &&
+      (options.useDora || options.kasa || isMutatingInit(init))
+    )
+      throw new ConfigError(
+        `LoRA: ${options.useDora ? 'DoRA (use_dora)' : options.kasa ? 'KaSA' : `init_lora_weights '${init}'`} needs the values of '${base.weight.name ?? 'weight'}', which model_dtype ${base.weight.format} stores quantised; use model_dtype f32 or bf16`,
+      );
     if (options.loraBias && (init !== 'kaiming' || options.useDora || options.kasa)) {
       throw new ConfigError(
         `LoRA: lora_bias ${options.useDora ? 'is not supported with DoRA (use_dora), as in PEFT' : options.kasa ? 'is not supported with KaSA' : `is supported only with init_lora_weights true, as in PEFT, found '${init}'`}`,

@@ -19,7 +19,7 @@ import { basename, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { AttuneError, UsageError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
-import { type CausalLM, loadModel, MemberEnsembleLM } from '../models/index.ts';
+import { type CausalLM, loadModel, MemberEnsembleLM, type WeightStorage } from '../models/index.ts';
 import { loadCalibratorFile } from '../uq/index.ts';
 import {
   DecodeEngine,
@@ -72,7 +72,7 @@ export interface ServeOptions {
   port?: number;
   /** The base's model id (default: the model directory's name). */
   modelName?: string;
-  dtype?: 'f32' | 'bf16';
+  dtype?: WeightStorage;
   calibratorPath?: string | null;
   abstainThreshold?: number | null;
   maxBatch?: number;

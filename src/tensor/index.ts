@@ -6,6 +6,7 @@ export * from './dtype.ts';
 export * from './linalg/index.ts';
 export * from './ops/index.ts';
 export { type PoolStats, pool } from './pool.ts';
+export * from './quant.ts';
 export * from './rng.ts';
 export { keep, scope, scopeDepth } from './scope.ts';
 export * from './tensor.ts';

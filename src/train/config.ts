@@ -39,10 +39,10 @@ export const trainConfigSchema = z
   .object({
     model: modelSpec,
     model_dtype: z
-      .enum(['f32', 'bf16'])
+      .enum(['f32', 'bf16', 'int8', 'nf4'])
       .default('f32')
       .describe(
-        'storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only); precision bf16-mixed stores them in bf16 either way',
+        "storage of the frozen base weights (bf16 halves their memory; LoRA and other adapters only); precision bf16-mixed stores them in bf16 unless int8 / nf4. int8 / nf4: the attention and MLP matrices block-quantised (64 values per f32 absmax; NF4 is QLoRA's 4-bit NormalFloat), dequantised inside the GEMM; embeddings, norms and the LM head stay bf16 / f32; only for methods that train no base matrix (LoRA)",
       ),
     precision: z
       .enum(['f32', 'bf16-mixed'])

@@ -4,8 +4,11 @@
  * GEMM-backed layer to bf16 compute (bf16 inputs, f32 accumulation); trainable parameters and the
  * optimizer state stay f32, and norms, softmax, attention and the losses run in f32 as always.
  */
+
+import { ConfigError } from '../errors.ts';
 import { type Bf16StorageResult, type Module, type Parameter, storeFrozenInBf16 } from '../nn/index.ts';
 import type { Tuner } from '../peft/index.ts';
+import { isQuantFormat, type QuantFormat } from '../tensor/index.ts';
 
 /** The `precision` field of a training config. */
 export type TrainPrecision = 'f32' | 'bf16-mixed';
@@ -14,17 +17,28 @@ export type TrainPrecision = 'f32' | 'bf16-mixed';
 export const TRAIN_PRECISIONS: readonly TrainPrecision[] = ['f32', 'bf16-mixed'];
 
 /**
- * The dtype to read the base model in: bf16 under bf16-mixed when the tuner trains no base matrix
+ * The dtype to read the base model in: int8 / nf4 as asked (a ConfigError for a tuner that trains
+ * base matrices); bf16 under bf16-mixed when the tuner trains no base matrix
  * (`freezesBaseMatrices`: the f32 copy is then never in memory), else `modelDtype` (bf16-mixed
  * converts the frozen matrices after the tuner is applied).
  */
-export function baseStorageDtype(
+export function baseStorageDtype<D extends BaseStorage>(
   precision: TrainPrecision,
-  modelDtype: 'f32' | 'bf16',
-  tuner: Pick<Tuner, 'freezesBaseMatrices'>,
-): 'f32' | 'bf16' {
+  modelDtype: D,
+  tuner: Pick<Tuner, 'freezesBaseMatrices'> & { readonly name?: string },
+): D | 'bf16' {
+  if (isQuantFormat(modelDtype)) {
+    if (tuner.freezesBaseMatrices !== true)
+      throw new ConfigError(
+        `model_dtype: ${modelDtype} stores the base matrices quantised (frozen), but method '${tuner.name ?? '?'}' trains base matrices; use a LoRA-family method or model_dtype f32 / bf16`,
+      );
+    return modelDtype;
+  }
   return precision === 'bf16-mixed' && tuner.freezesBaseMatrices === true ? 'bf16' : modelDtype;
 }
+
+/** Storage of the frozen base: f32, bf16, or a block-quantised format (int8 / nf4). */
+export type BaseStorage = 'f32' | 'bf16' | QuantFormat;
 
 /**
  * Configure `model` for `precision`; with `baseParameters`, only those (the model's own, taken

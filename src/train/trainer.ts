@@ -34,7 +34,7 @@ import { lossOf, optionsOf, type TrainConfig } from './config.ts';
 import { initFromAdapter } from './init-adapter.ts';
 import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer, type ParamGroup } from './optim/index.ts';
-import { applyTrainPrecision, baseStorageDtype } from './precision.ts';
+import { applyTrainPrecision, type BaseStorage, baseStorageDtype } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
 import { addAuxiliaryLoss, evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
 
@@ -135,7 +135,7 @@ interface Prepared {
 
 function loadBaseModel(
   config: TrainConfig,
-  dtype: 'f32' | 'bf16',
+  dtype: BaseStorage,
 ): { model: CausalLM; tokenizer: Tokenizer; name: string } {
   if (typeof config.model === 'string') {
     const loaded = loadModel(config.model, {

@@ -25,6 +25,7 @@ import {
   swigluBackward,
 } from './misc.ts';
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from './norm.ts';
+import { dequantize, qgemm, quantize } from './quant.ts';
 import { rope } from './rope.ts';
 import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from './softmax.ts';
 
@@ -68,4 +69,7 @@ export const jsKernels: Kernels = {
   f32ToBf16,
   bf16ToF32,
   sumSquares,
+  quantize,
+  dequantize,
+  qgemm,
 };

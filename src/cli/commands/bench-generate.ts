@@ -15,7 +15,12 @@ const options = {
     default: 'smollm2-135m',
     valueName: '<dir|preset>',
   },
-  dtype: { type: 'choice', choices: ['f32', 'bf16'], description: 'weight storage', default: 'f32' },
+  dtype: {
+    type: 'choice',
+    choices: ['f32', 'bf16', 'int8', 'nf4'],
+    description: 'weight storage (int8 / nf4: attention and MLP matrices block-quantised)',
+    default: 'f32',
+  },
   precision: {
     type: 'choice',
     choices: TRAIN_PRECISIONS as TrainPrecision[],

@@ -21,8 +21,9 @@ const options = {
   },
   dtype: {
     type: 'choice',
-    choices: ['f32', 'bf16'],
-    description: 'base weight storage (bf16: LoRA only)',
+    choices: ['f32', 'bf16', 'int8', 'nf4'],
+    description:
+      'base weight storage (bf16: LoRA only; int8 / nf4: attention and MLP matrices block-quantised, dequantised inside the GEMM, LoRA-family only)',
     default: 'f32',
   },
   precision: {

@@ -73,7 +73,12 @@ const options = {
   seed: { type: 'integer', min: 0, description: 'sampling and update seed', default: 0 },
   out: { type: 'path', description: 'write the examples as JSONL here', valueName: '<file>' },
   overwrite: { type: 'boolean', description: 'replace an existing --out file' },
-  dtype: { type: 'choice', choices: ['f32', 'bf16'], description: 'weight storage', default: 'f32' },
+  dtype: {
+    type: 'choice',
+    choices: ['f32', 'bf16', 'int8', 'nf4'],
+    description: 'weight storage (int8 / nf4: attention and MLP matrices block-quantised)',
+    default: 'f32',
+  },
   json: jsonOption,
 } as const;
 

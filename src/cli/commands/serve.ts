@@ -26,7 +26,12 @@ const options = {
   },
   host: { type: 'string', description: 'address to listen on', default: '127.0.0.1', valueName: '<addr>' },
   port: { type: 'integer', min: 0, max: 65535, description: 'port (0 = any free port)', default: 8000 },
-  dtype: { type: 'choice', choices: ['f32', 'bf16'], description: 'base weight storage', default: 'f32' },
+  dtype: {
+    type: 'choice',
+    choices: ['f32', 'bf16', 'int8', 'nf4'],
+    description: 'base weight storage (int8 / nf4: attention and MLP matrices block-quantised)',
+    default: 'f32',
+  },
   'chat-template': {
     type: 'path',
     description:

@@ -197,21 +197,25 @@ export class Gpt2LMHeadModel extends CausalLM {
     const rng = new Rng(options.seed ?? 0);
     this.transformer = this.registerModule('transformer', new Gpt2Model(config, { ...options, dtype }, rng));
     this.lm_head = this.registerLmHead(config, dtype);
-    if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
+    if ((options.init ?? 'random') === 'random')
+      this.initWeights(new Rng(options.seed ?? 0), options.onParameterInit);
   }
 
   /**
    * transformers' GPT-2 `_init_weights`: matrices and embeddings N(0, initializer_range), biases 0,
    * LayerNorms 1 / 0, and each residual output projection (`c_proj`) N(0, range / sqrt(2 n_layer)).
    */
-  private initWeights(rng: Rng): void {
+  private initWeights(rng: Rng, onInit?: ModelBuildOptions['onParameterInit']): void {
     const range =
       typeof this.config.raw.initializer_range === 'number' ? this.config.raw.initializer_range : 0.02;
     const projStd = range / Math.sqrt(2 * this.config.numLayers);
-    for (const [name, p] of this.namedParameters()) {
+    // by name: a parameter `onInit` replaces (quantises) is not kept alive by this loop
+    for (const name of this.namedParameters().map(([n]) => n)) {
+      const p = this.getParameter(name);
       if (/\.ln_(1|2|f)\./.test(name) || name.endsWith('.bias')) continue;
       const std = name.endsWith('c_proj.weight') ? projStd : range;
       p.fillWith(() => std * rng.normal());
+      onInit?.(this, name, p);
     }
   }
 

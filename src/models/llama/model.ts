@@ -215,17 +215,21 @@ export class LlamaForCausalLM extends CausalLM {
     const rng = new Rng(options.seed ?? 0);
     this.model = this.registerModule('model', new LlamaModel(config, { ...options, dtype }, rng));
     this.lm_head = this.registerLmHead(config, dtype);
-    if ((options.init ?? 'random') === 'random') this.initWeights(new Rng(options.seed ?? 0));
+    if ((options.init ?? 'random') === 'random')
+      this.initWeights(new Rng(options.seed ?? 0), options.onParameterInit);
   }
 
-  /** HF's `_init_weights`: matrices N(0, initializer_range), biases 0, norms 1. */
-  private initWeights(rng: Rng): void {
+  /** HF's `_init_weights`: matrices N(0, initializer_range), biases 0, norms 1 (`onInit` after each fill). */
+  private initWeights(rng: Rng, onInit?: ModelBuildOptions['onParameterInit']): void {
     const std =
       typeof this.config.raw.initializer_range === 'number' ? this.config.raw.initializer_range : 0.02;
-    for (const [name, p] of this.namedParameters()) {
+    // by name: a parameter `onInit` replaces (quantises) is not kept alive by this loop
+    for (const name of this.namedParameters().map(([n]) => n)) {
+      const p = this.getParameter(name);
       if (name.endsWith('layernorm.weight') || name.endsWith('norm.weight')) continue;
       if (name.endsWith('.bias')) continue;
       p.fillWith(() => std * rng.normal());
+      onInit?.(this, name, p);
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import type { FloatArray } from '../../backend/kernels.ts';
 import { needsGrad, record } from '../autograd.ts';
+import { quantizedMatmul, quantizedOf } from '../quant.ts';
 import { formatShape, Tensor } from '../tensor.ts';
 import { reshape } from './shape.ts';
 import { broadcastShapes, kernelsOf, sameShape, sumToShape } from './util.ts';
@@ -30,7 +31,8 @@ function describePair(a: Tensor, b: Tensor, o: MatmulOptions): string {
 
 /**
  * op(a) @ op(b) over the last two dims, broadcasting leading (batch) dims. `b` may be bf16 (a
- * frozen weight); `a` must be f32/f64 and b's dtype must match unless bf16 with f32 a.
+ * frozen weight) or a quantised matrix (`quantizedOf`: int8 / NF4, multiplied by `qgemm`); `a`
+ * must be f32/f64 and b's dtype must match unless bf16 with f32 a.
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transA = options.transA ?? false;
@@ -43,6 +45,16 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
   if (a.dtype !== 'f32' && a.dtype !== 'f64')
     throw new TypeError(`matmul: left operand ${a.describe()} must be f32 or f64`);
+  // a quantised frozen weight (int8 / NF4): dequantised tile by tile inside the kernel, in f32
+  // compute whatever the precision (its values are exact in f32)
+  const q = quantizedOf(b);
+  if (q) {
+    if (transA)
+      throw new TypeError(
+        `matmul: ${describePair(a, b, options)}: a quantised right operand needs transA false`,
+      );
+    return quantizedMatmul(a, q, transB, b.name);
+  }
   const bBf16 = b.dtype === 'bf16';
   if (!(b.dtype === a.dtype || (bBf16 && a.dtype === 'f32'))) {
     throw new TypeError(

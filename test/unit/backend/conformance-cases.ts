@@ -162,6 +162,26 @@ const SGEMM_CASE: ConformanceCase = {
   atol: 1e-5,
 };
 
+/** Code words and scales of n quantised elements (any bits are valid codes). */
+function quantArrays(format: string, n: number, seed: number): { codes: Uint16Array; scales: Float32Array } {
+  const words = format === 'int8' ? Math.ceil(n / 2) : Math.ceil(n / 4);
+  return {
+    codes: Uint16Array.from(randInt(words, seed, 0, 65536)),
+    scales: rand(Math.ceil(n / 64), seed + 1, 0, 2),
+  };
+}
+
+/** [M, N, K] of qgemm: odd tails, a K past one 512 tile, N past one 128 tile, few and many rows. */
+const QGEMM_SHAPES: [number, number, number][] = [
+  [0, 3, 5],
+  [1, 1, 1],
+  [3, 5, 0],
+  [2, 7, 65],
+  [5, 130, 17],
+  [33, 17, 600],
+  [70, 9, 129],
+];
+
 export const CASES: Record<KernelName, ConformanceCase> = {
   sgemm: SGEMM_CASE,
   gemmBf16: {
@@ -577,4 +597,62 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     atol: 0,
   },
   sumSquares: { points: nPoints(), rtol: 1e-6, atol: 1e-9 },
+  // codes, scales and the count of non-finite inputs must be identical: both divide in f64 and round half up
+  quantize: {
+    points: ['int8', 'nf4'].flatMap((format) =>
+      [0, 1, 63, 64, 65, 130, 1001].flatMap((n) => [false, true].map((srcBf16) => ({ format, n, srcBf16 }))),
+    ),
+    arrays: (p, seed, raw) => {
+      const n = p.n!;
+      const src = raw.srcBf16 ? randBf16(n, seed, -3, 3) : rand(n, seed, -3, 3);
+      // a zero block, an infinity and a NaN where they fit
+      if (!raw.srcBf16 && n > 130) {
+        src.fill(0, 64, 128);
+        src[3] = Number.POSITIVE_INFINITY;
+        src[5] = Number.NaN;
+      }
+      const { codes } = quantArrays(String(raw.format), n, seed);
+      return { src, codes: new Uint16Array(codes.length), scales: new Float32Array(Math.ceil(n / 64)) };
+    },
+    rtol: 0,
+    atol: 0,
+  },
+  dequantize: {
+    points: ['int8', 'nf4'].flatMap((format) =>
+      [
+        [0, 0],
+        [0, 1],
+        [3, 61],
+        [63, 66],
+        [1, 1000],
+      ].map(([offset, n]) => ({ format, offset: offset!, n: n! })),
+    ),
+    arrays: (p, seed, raw) => quantArrays(String(raw.format), p.offset! + p.n!, seed),
+    rtol: 0,
+    atol: 0,
+  },
+  qgemm: {
+    points: QGEMM_SHAPES.flatMap(([M, N, K]) =>
+      ['int8', 'nf4'].flatMap((format) =>
+        [true, false].map((transW) => ({
+          transW,
+          M,
+          N,
+          K,
+          lda: K + 1,
+          format,
+          beta: transW ? 0 : 0.5,
+          ldc: N + 2,
+        })),
+      ),
+    ),
+    arrays: (p, seed, raw) => ({
+      A: rand(Math.max(0, p.M! * p.lda!), seed),
+      ...quantArrays(String(raw.format), p.N! * p.K!, seed + 1),
+      C: rand(Math.max(0, p.M! * p.ldc!), seed + 3),
+    }),
+    // the same dequantised values on both sides; only the accumulation order differs (f32 / f64)
+    rtol: 1e-4,
+    atol: 1e-4,
+  },
 };

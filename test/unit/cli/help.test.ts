@@ -94,7 +94,7 @@ describe('help', () => {
       commandHelp(commands.find((c) => c.name === 'score')!),
       /--model <dir> .*\(path; required\)/,
     );
-    assert.match(text, /--dtype <name> .*\(one of: f32, bf16; default: f32\)/);
+    assert.match(text, /--dtype <name> .*\(one of: f32, bf16, int8, nf4; default: f32\)/);
   });
 
   it('shows a command group', async () => {

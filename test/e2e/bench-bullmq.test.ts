@@ -16,9 +16,9 @@ import { type MethodsBenchOptions, runMethodsBench } from '../../src/bench/metho
 import { benchUnitDone, benchUnits, runMethodsBenchOn } from '../../src/bench/units.ts';
 import { benchExecutor } from '../../src/cli/bench-executor.ts';
 import { redisConnection, TRIAL_QUEUE, trialJobId } from '../../src/sweep/bullmq-executor.ts';
-import { worldFinetuneFile } from '../../src/world/demo.ts';
 import { generateWorld, writeWorld } from '../../src/world/index.ts';
 import { redisSkipReason, startTestRedis } from '../helpers/redis.ts';
+import { tinyBenchOptions } from '../helpers/tiny-bench.ts';
 import { tempDir, writeTinyModel } from '../helpers/tiny-run.ts';
 
 const bin = fileURLToPath(new URL('../../bin/attune.js', import.meta.url));
@@ -74,25 +74,8 @@ describe('attune bench methods on bullmq', { skip: skip ?? false }, () => {
       worldDir,
     );
     const base = writeTinyModel(join(root, 'base'), { hidden: 16, layers: 1 });
-    const options = (out: string): MethodsBenchOptions => ({
-      base,
-      worldDir,
-      trainFile: worldFinetuneFile(worldDir),
-      out: join(root, out),
-      specs: [{ method: 'lora', loss: 'ce' }],
-      seeds: [0, 1],
-      budget: {
-        steps: 2,
-        batchSize: 2,
-        lr: 1e-2,
-        fullLr: 1e-3,
-        warmupSteps: 0,
-        maxLength: 64,
-        evalPerSplit: 2,
-      },
-      experiments: ['masked_thought'],
-      threads: 1,
-    });
+    const options = (out: string): MethodsBenchOptions =>
+      tinyBenchOptions(base, worldDir, root, out, { threads: 1 });
     const redis = await startTestRedis();
     const workers = [startWorker(redis.url), startWorker(redis.url)];
     // a failed assertion stops the bench's wait, so nothing keeps this process alive

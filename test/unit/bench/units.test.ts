@@ -8,8 +8,8 @@ import { after, describe, it } from 'node:test';
 import { type MethodsBenchOptions, runMethodsBench } from '../../../src/bench/methods.ts';
 import { benchUnitDone, benchUnits, runMethodsBenchOn } from '../../../src/bench/units.ts';
 import { benchExecutor } from '../../../src/cli/bench-executor.ts';
-import { worldFinetuneFile } from '../../../src/world/demo.ts';
 import { generateWorld, writeWorld } from '../../../src/world/index.ts';
+import { tinyBenchOptions } from '../../helpers/tiny-bench.ts';
 import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
 
 const root = tempDir('attune-bench-units-');
@@ -24,25 +24,7 @@ const base = writeTinyModel(join(root, 'base'), { hidden: 16, layers: 1 });
 
 /** A tiny bench: 2 steps per run, 2 questions per split. */
 function options(out: string, partial: Partial<MethodsBenchOptions> = {}): MethodsBenchOptions {
-  return {
-    base,
-    worldDir,
-    trainFile: worldFinetuneFile(worldDir),
-    out: join(root, out),
-    specs: [{ method: 'lora', loss: 'ce' }],
-    seeds: [0, 1],
-    budget: {
-      steps: 2,
-      batchSize: 2,
-      lr: 1e-2,
-      fullLr: 1e-3,
-      warmupSteps: 0,
-      maxLength: 64,
-      evalPerSplit: 2,
-    },
-    experiments: ['masked_thought'],
-    ...partial,
-  };
+  return tinyBenchOptions(base, worldDir, root, out, partial);
 }
 
 /** The result without what depends on where and when a run ran (seconds per step, peak RSS). */

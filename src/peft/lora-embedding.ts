@@ -14,7 +14,6 @@
  * (lora-head.ts). Merging adds `delta` into the table (f32 / f64 rounding; a bf16 table keeps its
  * original bits for `unmerge`, as LoraLinear does).
  */
-import { ConfigError } from '../errors.ts';
 import { type Embedding, Module, Parameter } from '../nn/index.ts';
 import {
   add,
@@ -30,6 +29,7 @@ import {
   toBf16Bits,
   transpose,
 } from '../tensor/index.ts';
+import { checkLoraRankAndScaling } from './lora-linear.ts';
 import type { TunerLayer } from './targets.ts';
 
 /** Options of a LoraEmbedding. */
@@ -65,10 +65,7 @@ export class LoraEmbedding extends Module implements TunerLayer {
   constructor(base: Embedding, options: LoraEmbeddingOptions) {
     super();
     const { r, scaling } = options;
-    if (!Number.isInteger(r) || r <= 0)
-      throw new ConfigError(`LoRA: r must be a positive integer, found ${r}`);
-    if (!Number.isFinite(scaling))
-      throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
+    checkLoraRankAndScaling(r, scaling);
     this.base = base;
     this.numEmbeddings = base.numEmbeddings;
     this.embeddingDim = base.embeddingDim;

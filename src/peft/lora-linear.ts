@@ -93,6 +93,13 @@ export interface LoraLinearOptions {
   rng: Rng;
 }
 
+/** A LoRA layer's rank and scaling, checked the same way for every layer kind (Linear, Embedding). */
+export function checkLoraRankAndScaling(r: number, scaling: number): void {
+  if (!Number.isInteger(r) || r <= 0) throw new ConfigError(`LoRA: r must be a positive integer, found ${r}`);
+  if (!Number.isFinite(scaling))
+    throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
+}
+
 /** A Linear with a trainable low-rank update; see the file comment. */
 export class LoraLinear extends Module implements TunerLayer {
   /** Marks a layer a tuner put in the tree (targets are never looked for inside it). */
@@ -133,10 +140,7 @@ export class LoraLinear extends Module implements TunerLayer {
   constructor(base: Linear | Conv1D, options: LoraLinearOptions) {
     super();
     const { r, scaling } = options;
-    if (!Number.isInteger(r) || r <= 0)
-      throw new ConfigError(`LoRA: r must be a positive integer, found ${r}`);
-    if (!Number.isFinite(scaling))
-      throw new ConfigError(`LoRA: scaling must be a finite number, found ${scaling}`);
+    checkLoraRankAndScaling(r, scaling);
     this.base = base;
     this.fanInFanOut = base instanceof Conv1D;
     this.inFeatures = base.inFeatures;

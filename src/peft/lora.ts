@@ -1139,7 +1139,8 @@ export const loraOptions = z.object({
         .default(null)
         .describe(
           "(Attune) calibration JSONL file (any data format); null = the run's training data (data.train)",
-        ),
+        )
+        .meta({ path: true }),
       max_samples: z
         .number()
         .int()

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { Registry } from '../config/registry.ts';
 import { ConfigError, FormatError } from '../errors.ts';
-import { type JsonObject, readJsonObject } from '../io/index.ts';
+import { type JsonObject, readJsonObject, type Tokenizer } from '../io/index.ts';
 import type { Module, Parameter } from '../nn/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 
@@ -120,6 +120,12 @@ export interface TunerContext {
   tokenize?: (text: string) => number[];
   /** The run's optimizer steps (train.steps), for inits that scale by them (LoRA-SB). */
   steps?: number;
+  /** The run's tokenizer, read during `apply` (a head fitted on the model's own decoded answers). */
+  tokenizer?: Tokenizer;
+  /** What the run's `model` field names (a directory or a preset), for provenance records. */
+  modelPath?: string;
+  /** The training data file (data.train), for provenance records. */
+  trainFile?: string;
 }
 
 /** A fine-tuning method. `C` is its config (validated by `apply`). */
@@ -151,6 +157,12 @@ export interface Tuner<C = unknown> {
    * hft) rather than added parameters: benches give it full fine-tuning's learning rate.
    */
   readonly inPlace?: boolean;
+  /**
+   * False for a method fitted on its own objective instead of the token loss (an uncertainty head
+   * on a frozen model's graded answers): the trainer then runs no token forward/backward and each
+   * step trains on the adapter's `auxiliaryLoss` alone. Default true.
+   */
+  readonly tokenLoss?: boolean;
   /**
    * The `peft_type` its adapter_config.json carries ('LORA'); null when `save` writes something
    * else (full fine-tuning writes a model directory).

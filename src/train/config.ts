@@ -12,6 +12,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { resolveOptionPaths } from '../config/option-paths.ts';
 import type { MethodChoice } from '../config/registry.ts';
 import { describeSchema, type SchemaRow } from '../config/schema-info.ts';
 import { applyOverrides, readYamlMapping, validateWith, type YamlSource } from '../config/yaml.ts';
@@ -301,6 +302,13 @@ export function resolveConfigPaths(config: TrainConfig, baseDir: string): TrainC
     },
     output_dir: resolvePath(baseDir, config.output_dir),
     init_adapter: config.init_adapter === null ? null : resolvePath(baseDir, config.init_adapter),
+    // options the method's or loss's schema marks as paths (a teacher cache, an adapter, a data file)
+    method: resolveOptionPaths(config.method, tuners.get(config.method.name).options, (p) =>
+      resolvePath(baseDir, p),
+    ),
+    loss: resolveOptionPaths(config.loss, losses.get(config.loss.name).options, (p) =>
+      resolvePath(baseDir, p),
+    ),
   };
 }
 

@@ -36,7 +36,13 @@ import { createLoss, type TokenLoss } from './losses/index.ts';
 import { clipGradNorm, createOptimizer, type Optimizer, type ParamGroup } from './optim/index.ts';
 import { applyTrainPrecision, type BaseStorage, baseStorageDtype } from './precision.ts';
 import { scheduleFactor } from './schedules/index.ts';
-import { addAuxiliaryLoss, evaluateLoss, forwardBackwardStep, type MicroBatch } from './step.ts';
+import {
+  addAuxiliaryLoss,
+  evaluateLoss,
+  forwardBackwardStep,
+  type MicroBatch,
+  type StepStats,
+} from './step.ts';
 
 /** One line of metrics.jsonl. */
 export interface StepMetrics {
@@ -246,6 +252,11 @@ function prepare(config: TrainConfig, resume = false): Prepared {
     steps: config.train.steps,
     calibrationData: (path) => calibration!(path),
     tokenize: (text) => tokenizer.encode(text),
+    get tokenizer() {
+      return tokenizer;
+    },
+    ...(typeof config.model === 'string' ? { modelPath: config.model } : {}),
+    trainFile: config.data.train,
   });
   scheduleFactor(config.schedule, 0, config.train.steps);
   const { model, tokenizer, name } = loadBaseModel(
@@ -470,6 +481,11 @@ export async function trainAsync(config: TrainConfig, options: TrainAsyncOptions
   }
 }
 
+/** The step stats of a step without a token loss: no token fed to the model. */
+function noTokenLoss(): StepStats {
+  return { loss: 0, parts: {}, tokens: 0, inputTokens: 0 };
+}
+
 /** The run as a generator that yields after each optimizer step (see train / trainAsync). */
 function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number, TrainResult> {
   const emit = options.onEvent ?? (() => {});
@@ -540,7 +556,8 @@ function* runSteps(config: TrainConfig, options: TrainOptions): Generator<number
     const batches: MicroBatch[] = [];
     for (let i = 0; i < t.grad_accum; i++)
       batches.push(transformed(p, toMicroBatch(p.loader.next()), t.seed, step));
-    const stats = forwardBackwardStep(p.model, p.loss, batches);
+    // a method with an objective of its own (tokenLoss false) trains on its auxiliary loss alone
+    const stats = p.tuner.tokenLoss === false ? noTokenLoss() : forwardBackwardStep(p.model, p.loss, batches);
     addAuxiliaryLoss(p.adapter, stats);
     p.adapter.afterBackward?.(step, t.steps);
     for (const b of batches) {

@@ -5,10 +5,11 @@
  * feature vector. Empty answers are left out (their head scores are 0 at eval time).
  */
 import type { Tokenizer } from '../io/index.ts';
-import type { CausalLM } from '../models/index.ts';
+import { type CausalLM, generateBatch } from '../models/index.ts';
+import { type GradeMetric, grade } from './grade.ts';
 import { fitHead, type Head, type HeadExample, type HeadFitOptions, type HeadKind } from './heads.ts';
 import { answerInternals } from './internals.ts';
-import { type EvalRecord, type Prediction, type PredictOptions, predict } from './predict.ts';
+import { type EvalRecord, keptAnswer, type Prediction, type PredictOptions, predict } from './predict.ts';
 
 /** The graded answers of `records` with their features (the examples a head is fitted on). */
 export function headExamplesOf(
@@ -84,4 +85,95 @@ export function fitHeadOnRecords(
     correct: examples.filter((e) => e.correct).length,
     empty,
   };
+}
+
+/** One tokenized question: its prompt ids and the gold answer's text. */
+export interface TokenizedQuestion {
+  promptIds: readonly number[];
+  reference: string;
+}
+
+/**
+ * The questions of tokenized training examples (what `attune train` reads): the prompt is every
+ * token before the first trained label, the gold answer the decoded trained tokens that follow it
+ * (special tokens skipped, trimmed). Examples with nothing trained, or nothing before it, are
+ * refused naming their position.
+ */
+export function questionsOfExamples(
+  examples: readonly { inputIds: Int32Array; labels: Int32Array }[],
+  tokenizer: Pick<Tokenizer, 'decode'>,
+): TokenizedQuestion[] {
+  return examples.map((e, i) => {
+    const first = e.labels.findIndex((l) => l !== -100);
+    if (first < 1)
+      throw new RangeError(
+        `example ${i + 1}: ${first < 0 ? 'has no answer tokens' : 'has no prompt before its answer'} (a head is fitted on {prompt, completion} or {messages} records)`,
+      );
+    let end = first;
+    while (end < e.labels.length && e.labels[end] !== -100) end++;
+    const reference = tokenizer.decode(e.inputIds.subarray(first, end), { skipSpecialTokens: true }).trim();
+    return { promptIds: Array.from(e.inputIds.subarray(0, first)), reference };
+  });
+}
+
+/**
+ * The graded greedy answers of `questions` with their features, as `headExamplesOf` does for eval
+ * records: `batch` prompts decoded together, each answer graded against its reference by `metric`,
+ * features = the mean final hidden state of prompt + answer; empty answers are counted and left out.
+ */
+export function headExamplesOfQuestions(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  questions: readonly TokenizedQuestion[],
+  options: {
+    metric?: GradeMetric;
+    maxNewTokens?: number;
+    stop?: readonly string[];
+    batch?: number;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
+): { examples: HeadExample[]; empty: number; correct: number } {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const batch = options.batch ?? 8;
+    const examples: HeadExample[] = [];
+    let empty = 0;
+    let correct = 0;
+    for (let start = 0; start < questions.length; start += batch) {
+      const chunk = questions.slice(start, start + batch);
+      const answers = generateBatch(
+        model,
+        chunk.map((q) => ({ promptIds: [...q.promptIds] })),
+        {
+          maxNewTokens: options.maxNewTokens ?? 32,
+          eosTokenIds: tokenizer.eosTokenIds,
+          stopStrings: options.stop ?? [],
+          tokenizer,
+          returnStats: true,
+          temperature: 0,
+        },
+      );
+      answers.forEach((g, k) => {
+        const q = chunk[k]!;
+        const kept = keptAnswer(g);
+        if (kept.ids.length === 0) {
+          empty++;
+          return;
+        }
+        const right = grade(kept.text, q.reference, options.metric ?? 'exact');
+        if (right) correct++;
+        examples.push({
+          features: answerInternals(model, q.promptIds, kept.ids).meanHidden,
+          correct: right,
+          // exp(mean log-prob), as predict's raw confidence
+          confidence: Math.exp(kept.logprobs.reduce((a, v) => a + v, 0) / kept.logprobs.length),
+        });
+      });
+      options.onProgress?.(Math.min(start + batch, questions.length), questions.length);
+    }
+    return { examples, empty, correct };
+  } finally {
+    model.train(wasTraining);
+  }
 }

@@ -24,6 +24,7 @@ export * from './evaluate.ts';
 export * from './grade.ts';
 export * from './head-file.ts';
 export * from './head-fit.ts';
+export * from './head-tuner.ts';
 export * from './heads.ts';
 export * from './internals.ts';
 export * from './mc-dropout.ts';

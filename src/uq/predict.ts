@@ -104,7 +104,7 @@ export interface AnswerSamplingOptions {
 }
 
 /** The answer a generation gives: the ids and token stats without the EOS / stop-completing token. */
-function keptAnswer(g: GenerateResult): { ids: number[]; logprobs: number[]; text: string } {
+export function keptAnswer(g: GenerateResult): { ids: number[]; logprobs: number[]; text: string } {
   const kept = g.stopReason === 'length' ? g.generatedIds.length : g.generatedIds.length - 1;
   return {
     ids: g.generatedIds.slice(0, kept),

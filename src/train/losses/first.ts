@@ -200,7 +200,11 @@ registerLoss({
   description:
     "FIRST distillation: forward KL from a teacher's calibrated top-k (a cache from 'attune distill') to the student, + ce_weight * CE",
   options: z.object({
-    cache: z.string().min(1).describe("the teacher cache (.safetensors) 'attune distill' builds"),
+    cache: z
+      .string()
+      .min(1)
+      .describe("the teacher cache (.safetensors) 'attune distill' builds")
+      .meta({ path: true }),
     k: z.number().int().positive().default(5).describe("top-k per token (at most the cache's k)"),
     ce_weight: z.number().min(0).default(0).describe('weight of the cross-entropy term'),
     kl_weight: z.number().min(0).default(1).describe('weight of the KL term'),

@@ -50,7 +50,9 @@ ${roundKinds}`;
 
 \`attune train CONFIG.yaml\` reads a YAML file validated against this schema (src/train/config.ts;
 this page is generated from it and from the registries by \`npm run docs\`). Every field has a
-default unless it says \`required\`. Paths are relative to the config file. Every problem of a file
+default unless it says \`required\`. Paths are relative to the config file, including the options a
+method or loss marks as paths (\`.meta({ path: true })\` in its schema: a teacher cache, an adapter,
+a calibration file). Every problem of a file
 is reported in one run, each with its line; an unknown key names the closest valid key.
 \`--set key=value\` overrides any field (values are parsed as YAML: \`--set train.lr=2e-4\`,
 \`--set method.target_modules=[q_proj,k_proj]\`).

@@ -18,7 +18,7 @@ import { ConfigError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
 import { writeJsonAtomic } from '../io/index.ts';
 import { type CausalLM, loadModel } from '../models/index.ts';
-import { loadAdapter, tuners } from '../peft/index.ts';
+import { fineTuningMethodNames, loadAdapter, tuners } from '../peft/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { losses } from '../train/losses/index.ts';
 import { train } from '../train/trainer.ts';
@@ -231,14 +231,15 @@ export function spread(values: readonly (number | null)[]): Spread {
 }
 
 /**
- * The default specs: every registered tuner and every named variant it declares with `ce`, plus every
+ * The default specs: every registered fine-tuning method (fineTuningMethodNames) and every named variant it declares with `ce`, plus every
  * (method, loss) a headline needs (today: lora with ua-clm). `methods` / `lossNames` (tuner or
  * variant names) replace the defaults (every pair of them).
  */
 export function defaultSpecs(methods?: readonly string[], lossNames?: readonly string[]): MethodSpec[] {
   for (const m of methods ?? []) methodSpec(m, 'ce');
   for (const l of lossNames ?? []) lossChoice(l);
-  const all = tuners.names().flatMap((n) => [n, ...Object.keys(tuners.get(n).variants ?? {})]);
+  // the fine-tuning methods proper: a tuner fitted on its own objective (uq_head) trains no LM
+  const all = fineTuningMethodNames().flatMap((n) => [n, ...Object.keys(tuners.get(n).variants ?? {})]);
   if (methods || lossNames) {
     const ms = methods ?? all;
     const ls = lossNames ?? ['ce'];

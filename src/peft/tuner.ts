@@ -198,6 +198,14 @@ export function tunerNames(): string[] {
   return tuners.names();
 }
 
+/**
+ * Names of the fine-tuning methods proper, sorted: the tuners trained on the token loss (not the
+ * ones fitted on an objective of their own, such as an uncertainty head); what benches run.
+ */
+export function fineTuningMethodNames(): string[] {
+  return tuners.names().filter((n) => tuners.get(n).tokenLoss !== false);
+}
+
 /** The tuner registered under `name`; throws a ConfigError listing the known names. */
 export function getTuner<C = unknown>(name: string): Tuner<C> {
   return tuners.get(name) as Tuner<C>;

@@ -1,6 +1,6 @@
 /** `attune bench train`: tokens/s and peak memory of a training step in SmolLM2-135M's shape. */
 import { runTrainBench, TRAIN_PRESETS } from '../../bench/train.ts';
-import { tunerNames } from '../../peft/index.ts';
+import { fineTuningMethodNames } from '../../peft/index.ts';
 import { TRAIN_PRECISIONS, type TrainPrecision } from '../../train/precision.ts';
 import { jsonOption } from '../args.ts';
 import { BENCH_OUTPUT_NOTE, printBench } from '../bench.ts';
@@ -15,7 +15,7 @@ const options = {
   },
   method: {
     type: 'choice',
-    choices: tunerNames(),
+    choices: fineTuningMethodNames(),
     description: 'a registered fine-tuning method (trained with its standard options)',
     default: 'lora',
   },

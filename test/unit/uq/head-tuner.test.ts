@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
+import { defaultSpecs } from '../../../src/bench/methods.ts';
 import { FormatError } from '../../../src/errors.ts';
 import { loadModel } from '../../../src/models/index.ts';
-import { loadAdapter } from '../../../src/peft/index.ts';
+import { fineTuningMethodNames, loadAdapter, tunerNames } from '../../../src/peft/index.ts';
 import { train, validateTrainConfig } from '../../../src/train/index.ts';
 import { fitHead, headExamplesOf, loadHeadFile } from '../../../src/uq/index.ts';
 import { FACTS, tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -158,4 +159,11 @@ it('bad uq_head input is refused before the run directory is created', () => {
     () => headConfig('nope', out),
     (e: Error) => /method.kind/.test(e.message) && /evidential/.test(e.message),
   );
+});
+
+it('benches leave uq_head out of the default fine-tuning methods (it trains no LM)', () => {
+  assert.ok(tunerNames().includes('uq_head'));
+  assert.ok(!fineTuningMethodNames().includes('uq_head'));
+  assert.ok(fineTuningMethodNames().includes('lora'));
+  assert.ok(!defaultSpecs().some((s) => s.method === 'uq_head'));
 });

@@ -163,17 +163,6 @@ export function scoresOfSamples(
   );
 }
 
-/** Every sampling score of N answers sampled for `promptIds` (decoded together). */
-export function samplingScoresOf(
-  model: CausalLM,
-  tokenizer: Tokenizer,
-  promptIds: readonly number[],
-  options: Parameters<typeof sampleAnswers>[3],
-  recordIndex: number,
-): Record<string, number> {
-  return scoresOfSamples(sampleAnswers(model, tokenizer, promptIds, options, recordIndex));
-}
-
 /** The question text of a record: its prompt, or the last user message of its chat. */
 function questionOf(record: EvalRecord): string {
   if (record.prompt !== undefined) return record.prompt;

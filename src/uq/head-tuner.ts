@@ -27,6 +27,7 @@ import {
   type HeadKind,
   headObjective,
   headOutputs,
+  standardised,
 } from './heads.ts';
 
 /** The uq_head tuner's options (`method: {name: uq_head, kind, ...}`). */
@@ -76,17 +77,6 @@ export interface UqHeadConfig {
   trainFile: string | null;
 }
 
-/** Mean and population standard deviation (1 where 0) of each feature. */
-function standardisation(examples: readonly HeadExample[], d: number): [Float64Array, Float64Array] {
-  const mean = new Float64Array(d);
-  const std = new Float64Array(d);
-  for (const ex of examples) for (let j = 0; j < d; j++) mean[j]! += ex.features[j]! / examples.length;
-  for (const ex of examples)
-    for (let j = 0; j < d; j++) std[j]! += (ex.features[j]! - mean[j]!) ** 2 / examples.length;
-  for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j]!) || 1;
-  return [mean, std];
-}
-
 /** The head trained by `attune train`, as an Adapter over the frozen model. */
 class UqHeadAdapter implements Adapter {
   readonly method = 'uq_head';
@@ -95,24 +85,22 @@ class UqHeadAdapter implements Adapter {
   readonly bias: Parameter;
   private step = 1;
   private readonly xs: Float64Array[];
+  private readonly featureMean: Float64Array;
+  private readonly featureStd: Float64Array;
 
   constructor(
     readonly model: CausalLM,
     private readonly config: UqHeadConfig,
     private readonly examples: readonly HeadExample[],
-    private readonly featureMean: Float64Array,
-    private readonly featureStd: Float64Array,
     private readonly fittedOn: HeadFile['fittedOn'],
     private readonly graded: { correct: number; empty: number },
   ) {
-    const d = featureMean.length;
+    const d = examples[0]!.features.length;
     const outs = headOutputs(config.kind);
     // zero init, as uq fit-head: every head starts at the same, neutral point
     this.weight = Parameter.zeros([outs, d], 'f32', { requiresGrad: true });
     this.bias = Parameter.zeros([outs], 'f32', { requiresGrad: true });
-    this.xs = examples.map((ex) =>
-      Float64Array.from({ length: d }, (_, j) => (ex.features[j]! - featureMean[j]!) / featureStd[j]!),
-    );
+    ({ featureMean: this.featureMean, featureStd: this.featureStd, xs: this.xs } = standardised(examples, d));
   }
 
   trainableParameters(): Parameter[] {
@@ -288,8 +276,6 @@ export const uqHeadTuner: Tuner<UqHeadConfig> = {
       throw new ConfigError(
         `uq_head: need at least 2 non-empty answers to fit on, found ${examples.length} (${empty} empty of ${questions.length})`,
       );
-    const d = examples[0]!.features.length;
-    const [mean, std] = standardisation(examples, d);
     const fittedOn: HeadFile['fittedOn'] = {
       method: config.kind,
       score: 'hidden_mean',
@@ -301,7 +287,7 @@ export const uqHeadTuner: Tuner<UqHeadConfig> = {
       },
       n: examples.length,
     };
-    return new UqHeadAdapter(model, config, examples, mean, std, fittedOn, { correct, empty });
+    return new UqHeadAdapter(model, config, examples, fittedOn, { correct, empty });
   },
 };
 

@@ -285,6 +285,26 @@ export function headObjective(
   return { loss, gWeight, gBias };
 }
 
+/**
+ * The per-feature mean and population standard deviation (1 where it is 0) of the examples' d
+ * features, and each example's features standardised by them (what a head is fitted on).
+ */
+export function standardised(
+  examples: readonly Pick<HeadExample, 'features'>[],
+  d: number,
+): { featureMean: Float64Array; featureStd: Float64Array; xs: Float64Array[] } {
+  const featureMean = new Float64Array(d);
+  const featureStd = new Float64Array(d);
+  for (const ex of examples) for (let j = 0; j < d; j++) featureMean[j]! += ex.features[j]! / examples.length;
+  for (const ex of examples)
+    for (let j = 0; j < d; j++) featureStd[j]! += (ex.features[j]! - featureMean[j]!) ** 2 / examples.length;
+  for (let j = 0; j < d; j++) featureStd[j] = Math.sqrt(featureStd[j]!) || 1;
+  const xs = examples.map((ex) =>
+    Float64Array.from({ length: d }, (_, j) => (ex.features[j]! - featureMean[j]!) / featureStd[j]!),
+  );
+  return { featureMean, featureStd, xs };
+}
+
 /** Fit a head of `kind` on graded held-out answers (deterministic: zero init, full-batch Adam). */
 export function fitHead(
   kind: HeadKind,
@@ -303,15 +323,7 @@ export function fitHead(
   for (const [k, v] of Object.entries(opts))
     if (!(Number.isFinite(v) && v >= 0))
       throw new RangeError(`uq head: ${k} must be a finite number >= 0, found ${v}`);
-  const featureMean = new Float64Array(d);
-  const featureStd = new Float64Array(d);
-  for (const ex of examples) for (let j = 0; j < d; j++) featureMean[j]! += ex.features[j]! / examples.length;
-  for (const ex of examples)
-    for (let j = 0; j < d; j++) featureStd[j]! += (ex.features[j]! - featureMean[j]!) ** 2 / examples.length;
-  for (let j = 0; j < d; j++) featureStd[j] = Math.sqrt(featureStd[j]!) || 1;
-  const xs = examples.map((ex) =>
-    Float64Array.from({ length: d }, (_, j) => (ex.features[j]! - featureMean[j]!) / featureStd[j]!),
-  );
+  const { featureMean, featureStd, xs } = standardised(examples, d);
   const outs = headOutputs(kind);
   const params = new Float64Array(outs * d + outs);
   const m = new Float64Array(params.length);

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { resolvePlugins } from '../config/plugins.ts';
 import { readYamlMapping, validateWith } from '../config/yaml.ts';
 import { ConfigError } from '../errors.ts';
 import { WORLD_METRICS } from './world-metrics.ts';
@@ -128,6 +129,12 @@ export const sweepSchema = z
       .positive()
       .default(1)
       .describe('kernel threads of every trial, on every executor'),
+    imports: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'plug-in module files (registering methods, losses, ...: docs/extending.md) this sweep and every trial process import first',
+      ),
   })
   .strict();
 
@@ -162,6 +169,8 @@ export interface SweepConfig {
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
   out: string;
   threadsPerTrial: number;
+  /** Plug-in files (real absolute paths) the sweep and every trial process import first. */
+  imports: string[];
 }
 
 function absolute(baseDir: string, p: string): string {
@@ -235,6 +244,7 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
     executor,
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,
+    imports: resolvePlugins(s.imports, baseDir, `${where}: imports`),
   };
 }
 

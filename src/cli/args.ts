@@ -130,8 +130,7 @@ export const importOption = {
   type: 'path',
   multiple: true,
   valueName: '<file>',
-  description:
-    'a plug-in module to import first: it registers methods, losses, ... (docs/extending.md) (repeatable)',
+  description: 'a plug-in module to import first: it registers methods, losses, ... (docs/extending.md)',
 } as const satisfies OptionSpec;
 
 /** Whether argv asks for help (`-h`/`--help` before any `--`). */

@@ -85,7 +85,7 @@ const options = {
   import: {
     ...importOption,
     description:
-      'a plug-in module this process and every unit process import first: it registers tuners, losses, experiments, ... (docs/extending.md) (repeatable)',
+      'a plug-in module this process and every unit process import first: it registers tuners, losses, experiments, ... (docs/extending.md)',
   },
   json: jsonOption,
 } as const;

@@ -19,8 +19,9 @@ skipped on a rerun; interrupted ones resume from their last checkpoint (set trai
 base config). search.bayes (AutoPEFT's search: a GP per objective, expected improvement or
 expected hypervolume improvement) runs its initial trials, then each batch it proposes from the
 results so far. The local executor runs 'workers' trial processes at a time, each with
-threads_per_trial kernel threads. Writes results.json and report.html (objective per trial, Pareto
-front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials and stops (exit 130).`,
+threads_per_trial kernel threads. The sweep's imports (plug-in modules registering methods,
+losses, ...) are imported here and by every trial process first. Writes results.json and
+report.html (objective per trial, Pareto front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials and stops (exit 130).`,
   options,
   examples: ['attune sweep lr-rank.yaml', 'attune sweep lr-rank.yaml --json'],
   async run(args, io) {

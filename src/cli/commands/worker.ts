@@ -33,7 +33,7 @@ const options = {
   import: {
     ...importOption,
     description:
-      "a plug-in module this worker imports and lets jobs import: each one a sweep's imports or a bench's --import names (repeatable)",
+      "a plug-in module this worker imports and lets jobs import: each one a sweep's imports or a bench's --import names",
   },
 } as const;
 

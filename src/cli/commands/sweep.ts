@@ -1,5 +1,5 @@
 /** `attune sweep SWEEP.yaml`: many training runs from one file (grid, random or Bayesian search, seeds, objectives). */
-import { loadSweepConfig } from '../../sweep/config.ts';
+import { loadSweepFile } from '../../sweep/config.ts';
 import { runSweep } from '../../sweep/sweep.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -25,7 +25,7 @@ report.html (objective per trial, Pareto front, parallel coordinates) into 'out'
   options,
   examples: ['attune sweep lr-rank.yaml', 'attune sweep lr-rank.yaml --json'],
   async run(args, io) {
-    const sweep = loadSweepConfig(args.positionals[0]!);
+    const sweep = await loadSweepFile(args.positionals[0]!);
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       io.note(`sweep: ${signal}: checkpointing the running trials; rerun the sweep to continue`);

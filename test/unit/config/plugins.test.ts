@@ -25,9 +25,43 @@ describe('plug-in modules', () => {
       (e: Error) =>
         e instanceof ConfigError &&
         e.message ===
-          `sweep.yaml: imports: 'nope.ts': expected a plug-in module file (.js, .mjs or .ts), found no file at ${join(root, 'nope.ts')}`,
+          `sweep.yaml: imports: 'nope.ts': expected a plug-in module file (.mjs, .mts, or .js, .ts in a "type": "module" package), found no file at ${join(root, 'nope.ts')}`,
     );
     assert.throws(() => resolvePlugins(['dir'], root, '--import'), /--import: 'dir': .*found a folder at/);
+  });
+
+  it('must be ES modules: a file that would load as CommonJS (its own copy of the registries) is refused', () => {
+    // a package.json without "type": "module": .js and .ts there are CommonJS
+    const cjs = join(root, 'cjs-package');
+    mkdirSync(cjs);
+    writeFileSync(join(cjs, 'package.json'), '{"name": "p"}\n');
+    for (const [file, found] of [
+      [
+        'plain.ts',
+        /a \.ts file that loads as CommonJS \(.*cjs-package\/package\.json has no "type": "module"\)/,
+      ],
+      ['plain.js', /a \.js file that loads as CommonJS/],
+      ['explicit.cjs', /a CommonJS file \(\.cjs\)/],
+      ['notes.txt', /a '\.txt' file \(expected \.js, \.mjs, \.ts or \.mts\)/],
+    ] as const) {
+      writeFileSync(join(cjs, file), '\n');
+      assert.throws(
+        () => resolvePlugins([file], cjs, '--import'),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          e.message.startsWith(`--import: '${file}': expected an ES module, found `) &&
+          found.test(e.message) &&
+          /name it \.mjs or \.mts, or give its package\.json "type": "module"/.test(e.message),
+      );
+    }
+    mkdirSync(join(root, 'esm-package'));
+    writeFileSync(join(root, 'esm-package', 'package.json'), '{"type": "module"}\n');
+    writeFileSync(join(root, 'esm-package', 'p.ts'), '\n');
+    writeFileSync(join(root, 'p.mts'), '\n');
+    assert.deepEqual(resolvePlugins(['esm-package/p.ts', 'p.mts'], root, '--import'), [
+      join(root, 'esm-package', 'p.ts'),
+      join(root, 'p.mts'),
+    ]);
   });
 
   it('load in order, once per process; one that throws is named with its error', async () => {

@@ -7,7 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadSweepConfig } from '../../../src/sweep/config.ts';
+import { loadSweepConfig, loadSweepFile } from '../../../src/sweep/config.ts';
 import { runSweep } from '../../../src/sweep/sweep.ts';
 import { readTrialResult } from '../../../src/sweep/trial.ts';
 import { FACTS, tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -71,10 +71,38 @@ describe('sweep plug-ins', () => {
     }
   });
 
+  it("an objective may name a plug-in's score: the sweep file is validated after its imports load", async () => {
+    const uq = fileURLToPath(new URL('../../../src/uq/index.ts', import.meta.url));
+    writeFileSync(
+      join(root, 'score-plugin.mts'),
+      `import { registerUqScore } from ${JSON.stringify(uq)};
+registerUqScore({ name: 'answer_tokens', description: 'answer length in tokens', compute: (t) => t.logprobs.length });
+`,
+    );
+    const path = join(root, 'score.yaml');
+    writeFileSync(
+      path,
+      `base: train.yaml
+search: { grid: { method.include_final: [false, true] } }
+objective: { metric: wrong_auroc_answer_tokens, goal: max }
+eval_world: eval.jsonl
+out: score
+imports: [${JSON.stringify(plugin)}, score-plugin.mts]
+`,
+    );
+    assert.throws(
+      () => loadSweepConfig(path),
+      /score\.yaml: objective\.metric 'wrong_auroc_answer_tokens': expected one of eval_loss, .*wrong_auroc_mean_entropy/,
+    );
+    const sweep = await loadSweepFile(path);
+    assert.deepEqual(sweep.objectives, [{ metric: 'wrong_auroc_answer_tokens', goal: 'max' }]);
+    assert.equal(sweep.imports.length, 2);
+  });
+
   it('a plug-in that is not there is refused by the sweep file and by --import, naming it', async () => {
     assert.throws(
       () => sweep('missing', ['plugins/nope.ts']),
-      /missing\.yaml: imports: 'plugins\/nope\.ts': expected a plug-in module file \(\.js, \.mjs or \.ts\), found no file at .*plugins\/nope\.ts/,
+      /missing\.yaml: imports: 'plugins\/nope\.ts': expected a plug-in module file \(.*\), found no file at .*plugins\/nope\.ts/,
     );
     const train = await attune(['train', join(root, 'train.yaml'), '--import', join(root, 'nope.ts')]);
     assert.equal(train.status, 1);

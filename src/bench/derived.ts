@@ -5,7 +5,7 @@
  * a derivation builds exactly as it evaluates trained runs.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { decompress } from '../merge/compress-decode.ts';
 import { compressAdapter, runMerge, selectCompeftAlpha, validateMergeConfig } from '../merge/index.ts';
 import { worldParaphraseFile } from '../world/demo.ts';
@@ -139,7 +139,13 @@ registerDerivedMethod({
         ctx.note?.(
           `compeft seed ${r.seed}: alpha ${selection.alpha} (held-out NLL ${selection.candidates.find((c) => c.alpha === selection.alpha)!.loss.toFixed(3)}, uncompressed ${selection.uncompressedLoss.toFixed(3)})`,
         );
-        compressAdapter(source, join(dir, 'compressed'), { alpha: selection.alpha });
+        // the header names the source adapter relative to the file, so the file (and the row's
+        // adapter_bytes) is the same whatever --out, executor or machine wrote it
+        const compressed = join(dir, 'compressed');
+        compressAdapter(source, compressed, {
+          alpha: selection.alpha,
+          recordedSource: relative(compressed, source),
+        });
         decompress(file, adapterDir);
       }
       return { seed: r.seed, modelDir: ctx.base, adapterDir, bytes: readFileSync(file).length };

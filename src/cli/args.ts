@@ -125,6 +125,14 @@ export const jsonOption = {
   description: 'Also print the result as one JSON object, the last line of stdout',
 } as const satisfies OptionSpec;
 
+/** The repeatable `--import FILE` of commands that run registered methods (src/cli/plugins.ts). */
+export const importOption = {
+  type: 'path',
+  multiple: true,
+  valueName: '<file>',
+  description: 'a plug-in module to import first: it registers methods, losses, ... (docs/extending.md)',
+} as const satisfies OptionSpec;
+
 /** Whether argv asks for help (`-h`/`--help` before any `--`). */
 export function wantsHelp(argv: readonly string[]): boolean {
   for (const token of argv) {

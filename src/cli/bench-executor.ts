@@ -12,10 +12,13 @@ import type { Job, JobOutcome } from '../sweep/jobs.ts';
 import { runLocal } from '../sweep/local-executor.ts';
 import { benchUnitJobKind } from './job-kinds.ts';
 
-/** Where the units run: a local pool of `workers` processes, or the BullMQ queue at `url`. */
+/**
+ * Where the units run: a local pool of `workers` processes, or the BullMQ queue at `url`; each unit
+ * process imports the plug-in files `plugins` first (the bench's --import).
+ */
 export type BenchExecutorChoice =
-  | { name: 'local'; workers: number; threadsPerUnit: number }
-  | { name: 'bullmq'; url: string; threadsPerUnit: number };
+  | { name: 'local'; workers: number; threadsPerUnit: number; plugins?: readonly string[] }
+  | { name: 'bullmq'; url: string; threadsPerUnit: number; plugins?: readonly string[] };
 
 export interface BenchExecutorEvents {
   /** A unit starts (local) or is queued (bullmq). */
@@ -42,7 +45,12 @@ export function benchExecutor(
       }));
       const onStart = (job: Job) => events.onStart?.(byId.get(job.id)!);
       const onEnd = (outcome: JobOutcome) => events.onEnd?.(byId.get(outcome.id)!, outcome);
-      const common = { threadsPerJob: choice.threadsPerUnit, signal: events.signal, onEnd };
+      const common = {
+        threadsPerJob: choice.threadsPerUnit,
+        plugins: choice.plugins,
+        signal: events.signal,
+        onEnd,
+      };
       return choice.name === 'local'
         ? runLocal(jobs, { ...common, workers: choice.workers, onStart })
         : runBullmq(jobs, { ...common, url: choice.url, root: o.out, onQueued: onStart });

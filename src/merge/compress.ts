@@ -54,6 +54,12 @@ export interface CompressOptions {
   density?: number;
   /** Multiplier of sigma for the kept entries, > 0 (default 1). */
   alpha?: number;
+  /**
+   * The adapter (or tuned model) path the header records (informational; default the path as
+   * given). A caller whose file must not depend on where it was written (the method bench)
+   * passes a relative one.
+   */
+  recordedSource?: string;
 }
 
 /** What a compression wrote and measured (snake_case: also the CLI's --json object). */
@@ -391,7 +397,7 @@ export function compressAdapter(
   const { source, adapterConfig } = adapterSource(adapterDir);
   try {
     return compressSource(source, join(outDir, COMPEFT_FILE), checked, {
-      source: { adapter: adapterDir },
+      source: { adapter: options.recordedSource ?? adapterDir },
       adapter_config: adapterConfig,
       model_config: null,
       generation_config: null,
@@ -418,7 +424,7 @@ export function compressModelDelta(
   const source = modelDeltaSource(modelDir, baseDir, fingerprint);
   try {
     return compressSource(source, join(outDir, COMPEFT_FILE), checked, {
-      source: { model: modelDir, base: baseDir },
+      source: { model: options.recordedSource ?? modelDir, base: baseDir },
       adapter_config: null,
       model_config: readModelConfig(modelDir),
       generation_config: readGenerationConfig(modelDir),

@@ -8,12 +8,16 @@
  * is queued or running is a no-op, and a worker handed a job whose result exists (its kind's
  * `state`, jobs.ts) returns it without running it. A worker that dies mid-job loses its job lock;
  * BullMQ's stalled check gives the job to another worker, which resumes a trial from its last
- * checkpoint (a bench unit starts over: it writes its results atomically, last).
+ * checkpoint (a bench unit starts over: it writes its results atomically, last). A job names the
+ * plug-in files its sweep or bench imports (config/plugins.ts); a worker runs it only when it was
+ * started with each of them (`attune worker --import FILE`), and its job process imports exactly
+ * those, so the job computes what it computes on the local executor.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Queue, QueueEvents, WaitingError, Worker } from 'bullmq';
+import { loadPlugins } from '../config/plugins.ts';
 import { ConfigError } from '../errors.ts';
 import { type Job, type JobOutcome, jobKind } from './jobs.ts';
 import { startJobProcess } from './local-executor.ts';
@@ -21,12 +25,14 @@ import { startJobProcess } from './local-executor.ts';
 /** The queue every sweep, bench and worker of a Redis server uses (trials and other jobs). */
 export const TRIAL_QUEUE = 'attune-trials';
 
-/** What a BullMQ job carries: the job's kind and payload, and the kernel threads to run it with. */
+/** What a BullMQ job carries: the job's kind and payload, the kernel threads and plug-ins to run it with. */
 export interface JobData {
   kind: string;
   id: string;
   payload: unknown;
   threads: number;
+  /** Plug-in files (real absolute paths) the job process imports first; absent: none. */
+  plugins?: string[];
 }
 
 /**
@@ -90,6 +96,8 @@ export interface BullmqExecutorOptions {
   root: string;
   /** Aborting stops waiting (the queued jobs stay queued for the workers). */
   signal?: AbortSignal;
+  /** Plug-in files every job's process imports first (each worker must have been started with them). */
+  plugins?: readonly string[];
   onQueued?: (job: Job) => void;
   onEnd?: (outcome: JobOutcome) => void;
 }
@@ -118,7 +126,13 @@ export async function runBullmq(jobs: readonly Job[], options: BullmqExecutorOpt
         }
         queued ??= await queue.add(
           job.kind,
-          { kind: job.kind, id: job.id, payload: job.payload, threads: options.threadsPerJob },
+          {
+            kind: job.kind,
+            id: job.id,
+            payload: job.payload,
+            threads: options.threadsPerJob,
+            plugins: [...(options.plugins ?? [])],
+          },
           { jobId, attempts: 1 },
         );
         options.onQueued?.(job);
@@ -162,6 +176,11 @@ export interface TrialWorkerOptions {
   lockDuration?: number;
   /** How often BullMQ looks for stalled jobs (ms, default 30 s). */
   stalledInterval?: number;
+  /**
+   * Plug-in files (config/plugins.ts, resolved) this worker imports before it pulls a job (job
+   * kinds they register become known) and lets jobs import: a job naming another one fails.
+   */
+  plugins?: readonly string[];
   onEvent?: (event: WorkerEvent) => void;
   /** A Redis or worker problem (each distinct message once; BullMQ keeps retrying). */
   onError?: (error: Error) => void;
@@ -177,13 +196,23 @@ export interface TrialWorker {
 export async function startTrialWorker(options: TrialWorkerOptions): Promise<TrialWorker> {
   checkRedisClient();
   const connection = redisConnection(options.url, '--queue');
+  const allowed = new Set(options.plugins ?? []);
+  await loadPlugins([...allowed], '--import');
   const emit = options.onEvent ?? (() => {});
   const children = new Set<ChildProcess>();
   const worker = new Worker<JobData, string>(
     TRIAL_QUEUE,
     async (queued, token) => {
-      const { kind: kindName, id, payload, threads } = queued.data;
+      const { kind: kindName, id, payload, threads, plugins = [] } = queued.data;
       const jobId = queued.id!;
+      // a job whose sweep or bench imports a plug-in this worker lacks would run without its
+      // registrations (or with others of the same name): refused, naming what to start it with
+      const missing = plugins.filter((p) => !allowed.has(p));
+      if (missing.length > 0) {
+        const error = `${kindName} ${id} needs the plug-in module(s) ${missing.join(', ')}, which this worker was not started with: attune worker --queue ${options.url} ${missing.map((p) => `--import ${p}`).join(' ')}`;
+        emit({ type: 'failed', jobId, kind: kindName, label: id, error });
+        throw new Error(error);
+      }
       const kind = jobKind(kindName);
       const label = kind.describe(payload);
       const state = kind.state(payload);
@@ -194,7 +223,7 @@ export async function startTrialWorker(options: TrialWorkerOptions): Promise<Tri
         return summary;
       }
       emit({ type: 'start', jobId, kind: kindName, label, resuming: state === 'interrupted' });
-      const run = startJobProcess({ kind: kindName, id, payload }, threads);
+      const run = startJobProcess({ kind: kindName, id, payload }, threads, {}, plugins);
       children.add(run.child);
       const outcome = await run.done;
       children.delete(run.child);

@@ -7,9 +7,10 @@
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { loadPlugins, resolvePlugins } from '../config/plugins.ts';
 import { readYamlMapping, validateWith } from '../config/yaml.ts';
 import { ConfigError } from '../errors.ts';
-import { WORLD_METRICS } from './world-metrics.ts';
+import { worldMetricNames } from './world-metrics.ts';
 
 /** Metrics every finished trial records (result.json `metrics`). */
 export const TRIAL_METRICS = ['eval_loss', 'final_loss', 'trainable_params'] as const;
@@ -128,6 +129,12 @@ export const sweepSchema = z
       .positive()
       .default(1)
       .describe('kernel threads of every trial, on every executor'),
+    imports: z
+      .array(z.string())
+      .default([])
+      .describe(
+        'plug-in module files (registering methods, losses, ...: docs/extending.md) this sweep and every trial process import first',
+      ),
   })
   .strict();
 
@@ -162,6 +169,8 @@ export interface SweepConfig {
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
   out: string;
   threadsPerTrial: number;
+  /** Plug-in files (real absolute paths) the sweep and every trial process import first. */
+  imports: string[];
 }
 
 function absolute(baseDir: string, p: string): string {
@@ -178,11 +187,12 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
   if (branch) validateWith(z.object({ search: branch }).passthrough(), raw, where);
   const s = validateWith(sweepSchema, raw, where);
   const objectives = Array.isArray(s.objective) ? s.objective : [s.objective];
-  const metrics = [...TRIAL_METRICS, ...(s.eval_world ? WORLD_METRICS : [])];
+  const world = worldMetricNames();
+  const metrics = [...TRIAL_METRICS, ...(s.eval_world ? world : [])];
   for (const o of objectives)
     if (!metrics.includes(o.metric))
       throw new ConfigError(
-        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !WORLD_METRICS.includes(o.metric) ? '' : ' (accuracy metrics need eval_world: a world eval file)'}`,
+        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !world.includes(o.metric) ? '' : ' (accuracy, ece, brier and wrong_auroc_<score> need eval_world: a world eval file)'}`,
       );
   const threads = s.threads_per_trial;
   const executor: SweepConfig['executor'] =
@@ -235,6 +245,7 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
     executor,
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,
+    imports: resolvePlugins(s.imports, baseDir, `${where}: imports`),
   };
 }
 
@@ -243,8 +254,23 @@ export function searchFields(search: SweepConfig['search']): string[] {
   return Object.keys(search.kind === 'grid' ? search.grid : search.space);
 }
 
-/** Read and validate a sweep file. */
+/** Read and validate a sweep file (its plug-ins' registrations are known only once loaded: see loadSweepFile). */
 export function loadSweepConfig(path: string): SweepConfig {
   const source = readYamlMapping(path, 'the sweep file');
+  return validateSweep(source.raw, path, dirname(resolve(path)));
+}
+
+/**
+ * Read a sweep file, import its plug-ins, then validate it: an objective may name what a plug-in
+ * registers (a score's wrong_auroc_<score>). A bad `imports` is reported by the validation.
+ */
+export async function loadSweepFile(path: string): Promise<SweepConfig> {
+  const source = readYamlMapping(path, 'the sweep file');
+  const imports = (source.raw as { imports?: unknown }).imports;
+  if (Array.isArray(imports) && imports.every((i) => typeof i === 'string'))
+    await loadPlugins(
+      resolvePlugins(imports, dirname(resolve(path)), `${path}: imports`),
+      `${path}: imports`,
+    );
   return validateSweep(source.raw, path, dirname(resolve(path)));
 }

@@ -1,13 +1,15 @@
 /**
  * The entry of one job process (started by an executor, see jobs.ts): `node job-process.js MODULE
- * PAYLOAD` imports MODULE and runs its `runJob(PAYLOAD)`, then exits 0 when the job finished, 130
- * when SIGINT/SIGTERM stopped it (after a checkpoint, for a module that `honorsSignal`; at once for
- * one that does not), 1 on an error (its message as the last stderr line). Kernel threads come from
- * ATTUNE_THREADS, set by the executor.
+ * PAYLOAD [PLUGINS]` imports the plug-in files of PLUGINS (a JSON list, config/plugins.ts), then
+ * MODULE, and runs its `runJob(PAYLOAD)`; it exits 0 when the job finished, 130 when
+ * SIGINT/SIGTERM stopped it (after a checkpoint, for a module that `honorsSignal`; at once for one
+ * that does not), 1 on an error (its message as the last stderr line: a plug-in that cannot be
+ * loaded too). Kernel threads come from ATTUNE_THREADS, set by the executor.
  */
 import { Worker } from 'node:worker_threads';
+import { loadPlugins } from '../config/plugins.ts';
 
-const [moduleUrl, payloadJson] = process.argv.slice(2);
+const [moduleUrl, payloadJson, pluginsJson] = process.argv.slice(2);
 // the executor or worker that started this process is gone (this process was re-parented): stop at
 // once, as if killed with it, so no orphan races the retry. The executor names itself (it may have
 // died before this line ran); a thread watches, because a job that computes synchronously never
@@ -18,7 +20,14 @@ new Worker(
   `setInterval(() => { if (process.ppid !== ${parent}) process.kill(${process.pid}, 'SIGKILL'); }, 500);`,
   { eval: true },
 ).unref();
-const job = (await import(moduleUrl!)) as {
+/** The last stderr line names what went wrong (the executor reports it), then exit 1. */
+const fail = (error: unknown): never => {
+  process.stderr.write(`${((error as Error).message ?? String(error)).replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(1);
+};
+// the plug-ins register what the job's config names (methods, losses, ...), so they come first
+await loadPlugins(JSON.parse(pluginsJson ?? '[]') as string[], 'job process').catch(fail);
+const job = (await import(moduleUrl!).catch(fail)) as {
   runJob(payload: unknown, options: { signal: AbortSignal }): Promise<unknown>;
   honorsSignal?: boolean;
 };

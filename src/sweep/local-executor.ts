@@ -23,6 +23,8 @@ export interface LocalExecutorOptions {
   onEnd?: (outcome: JobOutcome) => void;
   /** Extra environment of the job processes. */
   env?: Record<string, string>;
+  /** Plug-in files every job process imports before its job (config/plugins.ts). */
+  plugins?: readonly string[];
 }
 
 /** The command line that runs job-process: plain node for dist/, node with tsx's loader for src/. */
@@ -40,14 +42,20 @@ export interface JobProcess {
 }
 
 /**
- * Start the process of `job` (its kind registered, jobs.ts) with `threads` kernel threads. The
- * process exits when this one goes away, so a killed executor or worker leaves no job running
- * behind it that would race the retry.
+ * Start the process of `job` (its kind registered, jobs.ts) with `threads` kernel threads, which
+ * imports the plug-in files `plugins` first. The process exits when this one goes away, so a
+ * killed executor or worker leaves no job running behind it that would race the retry.
  */
-export function startJobProcess(job: Job, threads: number, env: Record<string, string> = {}): JobProcess {
+export function startJobProcess(
+  job: Job,
+  threads: number,
+  env: Record<string, string> = {},
+  plugins: readonly string[] = [],
+): JobProcess {
   const kind = jobKind(job.kind);
   const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
-  const child = spawn(process.execPath, [...jobCommand(), kind.module, JSON.stringify(job.payload)], {
+  const args = [...jobCommand(), kind.module, JSON.stringify(job.payload), JSON.stringify(plugins)];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     // its own process group: a Ctrl-C in the terminal reaches only the executor or worker, which
     // passes one SIGINT on (two would stop a trial before its checkpoint)
@@ -100,7 +108,7 @@ export async function runLocal(jobs: readonly Job[], options: LocalExecutorOptio
     while (next < jobs.length && !options.signal?.aborted) {
       const job = jobs[next++]!;
       options.onStart?.(job);
-      const run = startJobProcess(job, options.threadsPerJob, options.env);
+      const run = startJobProcess(job, options.threadsPerJob, options.env, options.plugins);
       children.add(run.child);
       const outcome = await run.done;
       children.delete(run.child);

@@ -181,7 +181,13 @@ function trialTable(result: SweepResult): string {
 
 /** The whole report page. */
 export function sweepReportHtml(result: SweepResult): string {
-  const done = result.trials.filter((t) => t.status === 'done') as Done[];
+  // a finished trial without a value of an objective (an undefined AUROC) is not drawn
+  const drawn = frontObjectives(result.objective);
+  const done = result.trials.filter(
+    (t) =>
+      t.status === 'done' &&
+      drawn.every((o) => Number.isFinite((t.metrics as unknown as Record<string, number>)[o.metric])),
+  ) as Done[];
   const objective = result.objective[0]!;
   const charts: string[] = [];
   if (done.length > 0) {

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadPlugins } from '../config/plugins.ts';
 import { writeTextAtomic } from '../io/atomic.ts';
 import { readEvalRecords } from '../uq/index.ts';
 import { type BayesOptions, bayesSearch, initialPoints } from './bayes/optimizer.ts';
@@ -110,6 +111,8 @@ function meanMetrics(done: readonly (TrialMetrics | null)[]): Record<string, num
  * the proposals are a function of the seed and the results, so they are the same trials).
  */
 export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}): Promise<SweepResult> {
+  // the plug-ins register what the trial configs name, so they load before any is validated
+  await loadPlugins(sweep.imports, `${sweep.path}: imports`);
   const base = loadBaseConfig(sweep.base);
   // a world eval file that cannot be read fails here, not in every trial
   if (sweep.evalWorld) readEvalRecords(sweep.evalWorld);
@@ -160,6 +163,7 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       await runLocal(jobs, {
         workers: sweep.executor.workers,
         threadsPerJob: sweep.threadsPerTrial,
+        plugins: sweep.imports,
         signal: options.signal,
         onStart: started,
         onEnd,
@@ -169,6 +173,7 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
         url: sweep.executor.url,
         root,
         threadsPerJob: sweep.threadsPerTrial,
+        plugins: sweep.imports,
         signal: options.signal,
         onQueued: started,
         onEnd,

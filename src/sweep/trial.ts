@@ -33,6 +33,10 @@ export interface TrialMetrics {
   steps: number;
   /** With the sweep's eval_world: exact-match accuracy over its questions, and per split (world-metrics.ts). */
   [world: `accuracy${string}`]: number;
+  /** With eval_world: the confidence's calibration, and each score's wrong-answer AUROC (when defined). */
+  ece?: number;
+  brier?: number;
+  [auroc: `wrong_auroc_${string}`]: number;
 }
 
 /** result.json of a finished trial. */

@@ -29,10 +29,10 @@ interface WorkerProcess {
   log: () => string;
 }
 
-function startWorker(url: string): WorkerProcess {
+function startWorker(url: string, extra: string[] = []): WorkerProcess {
   const child = spawn(
     process.execPath,
-    [bin, 'worker', '--queue', url, '--lock-duration', '2000', '--stalled-interval', '1000'],
+    [bin, 'worker', '--queue', url, '--lock-duration', '2000', '--stalled-interval', '1000', ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'], env: process.env },
   );
   let log = '';
@@ -43,6 +43,19 @@ function startWorker(url: string): WorkerProcess {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Stop the workers that still run (SIGINT) and wait until each has exited. */
+async function stopWorkers(workers: readonly WorkerProcess[]): Promise<void> {
+  for (const w of workers)
+    if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGINT');
+  await Promise.all(
+    workers.map((w) =>
+      w.child.exitCode !== null || w.child.signalCode !== null
+        ? null
+        : new Promise((r) => w.child.once('exit', r)),
+    ),
+  );
+}
 
 describe('attune sweep on bullmq', { skip: skip ?? false }, () => {
   it('two workers finish a 6-trial sweep; a worker killed mid-trial loses nothing and counts nothing twice', async () => {
@@ -132,15 +145,71 @@ threads_per_trial: 1
         local.trials.map((t) => [t.id, t.metrics]),
       );
     } finally {
-      for (const w of workers)
-        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGINT');
-      await Promise.all(
-        workers.map((w) =>
-          w.child.exitCode !== null || w.child.signalCode !== null
-            ? null
-            : new Promise((r) => w.child.once('exit', r)),
-        ),
+      await stopWorkers(workers);
+      await redis.stop();
+    }
+  });
+
+  it("a plug-in method's trials run on a worker started with the sweep's imports; one without fails them, naming it", async () => {
+    const plugin = fileURLToPath(new URL('../plugins/norms-tuner.ts', import.meta.url));
+    writeTinyModel(join(root, 'model'), { hidden: 64 });
+    writeJsonl(join(root, 'train.jsonl'), FACTS);
+    writeJsonl(join(root, 'eval.jsonl'), FACTS.slice(0, 2));
+    writeFileSync(
+      join(root, 'norms.yaml'),
+      `model: model
+data: { train: train.jsonl, eval: eval.jsonl, max_length: 32 }
+method: { name: norms-only }
+train: { steps: 2, batch_size: 2, lr: 1.0e-2 }
+output_dir: ignored
+`,
+    );
+    const redis = await startTestRedis();
+    const workers: WorkerProcess[] = [];
+    try {
+      const queue = new Queue(TRIAL_QUEUE, { connection: redisConnection(redis.url) });
+      await queue.obliterate({ force: true });
+      await queue.close();
+      const grid = `base: norms.yaml
+search: { grid: { method.include_final: [false, true] } }
+objective: { metric: eval_loss }
+imports: [${JSON.stringify(plugin)}]
+`;
+      writeFileSync(
+        join(root, 'norms-local.yaml'),
+        `${grid}executor: { name: local, workers: 2 }\nout: norms-local\n`,
       );
+      writeFileSync(
+        join(root, 'norms-queue.yaml'),
+        `${grid}executor: { name: bullmq, url: "${redis.url}", artifacts: norms-shared }\nout: norms-queue\n`,
+      );
+      const local = await runSweep(loadSweepConfig(join(root, 'norms-local.yaml')));
+      assert.ok(local.trials.every((t) => t.status === 'done'));
+      const sweep = loadSweepConfig(join(root, 'norms-queue.yaml'));
+
+      workers.push(startWorker(redis.url));
+      for (let i = 0; i < 600 && !workers[0]!.log().includes('worker: pulling'); i++) await sleep(100);
+      const refused = await runSweep(sweep);
+      for (const t of refused.trials) {
+        assert.equal(t.status, 'failed');
+        assert.match(
+          t.error!,
+          new RegExp(
+            `needs the plug-in module\\(s\\) ${plugin}, which this worker was not started with: attune worker --queue \\S+ --import ${plugin}`,
+          ),
+        );
+      }
+      await stopWorkers(workers);
+
+      workers.push(startWorker(redis.url, ['--import', plugin]));
+      const result = await runSweep(sweep);
+      assert.deepEqual(
+        result.trials.map((t) => [t.id, t.status, t.metrics]),
+        local.trials.map((t) => [t.id, t.status, t.metrics]),
+        "the local executor's numbers",
+      );
+    } finally {
+      await stopWorkers(workers);
       await redis.stop();
     }
   });

@@ -15,9 +15,10 @@ import { runMethodsBenchOn } from '../../bench/units.ts';
 import { UsageError } from '../../errors.ts';
 import { writeJsonAtomic, writeTextAtomic } from '../../io/index.ts';
 import { checkRedisClient, redisConnection } from '../../sweep/bullmq-executor.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { type BenchExecutorChoice, benchExecutor } from '../bench-executor.ts';
 import { defineCommand } from '../command.ts';
+import { importPlugins } from '../plugins.ts';
 import { type Progress, progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
@@ -81,6 +82,11 @@ const options = {
     description:
       "with an executor: kernel threads of every unit, on every executor (a sweep's threads_per_trial)",
   },
+  import: {
+    ...importOption,
+    description:
+      'a plug-in module this process and every unit process import first: it registers tuners, losses, experiments, ... (docs/extending.md)',
+  },
   json: jsonOption,
 } as const;
 
@@ -136,6 +142,8 @@ an in-process run with ATTUNE_THREADS = --threads-per-unit prints (timings aside
   ],
   async run(args, io) {
     const v = args.values;
+    // the plug-ins register what --methods, --losses and --experiments name, so they come first
+    const plugins = await importPlugins(v.import);
     const list = (s: string | undefined) =>
       s === undefined
         ? undefined
@@ -177,9 +185,10 @@ an in-process run with ATTUNE_THREADS = --threads-per-unit prints (timings aside
             name: 'local',
             workers: v.workers ?? Math.max(1, Math.floor(availableParallelism() / threadsPerUnit)),
             threadsPerUnit,
+            plugins,
           }
         : v.executor === 'bullmq'
-          ? { name: 'bullmq', url: v.url!, threadsPerUnit }
+          ? { name: 'bullmq', url: v.url!, threadsPerUnit, plugins }
           : null;
     const seeds = Array.from({ length: v.seeds }, (_, i) => i);
     const out = resolve(v.out);

@@ -1,5 +1,5 @@
 /** `attune sweep SWEEP.yaml`: many training runs from one file (grid, random or Bayesian search, seeds, objectives). */
-import { loadSweepConfig } from '../../sweep/config.ts';
+import { loadSweepFile } from '../../sweep/config.ts';
 import { runSweep } from '../../sweep/sweep.ts';
 import { jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -19,12 +19,13 @@ skipped on a rerun; interrupted ones resume from their last checkpoint (set trai
 base config). search.bayes (AutoPEFT's search: a GP per objective, expected improvement or
 expected hypervolume improvement) runs its initial trials, then each batch it proposes from the
 results so far. The local executor runs 'workers' trial processes at a time, each with
-threads_per_trial kernel threads. Writes results.json and report.html (objective per trial, Pareto
-front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials and stops (exit 130).`,
+threads_per_trial kernel threads. The sweep's imports (plug-in modules registering methods,
+losses, ...) are imported here and by every trial process first. Writes results.json and
+report.html (objective per trial, Pareto front, parallel coordinates) into 'out'. Ctrl-C checkpoints the running trials and stops (exit 130).`,
   options,
   examples: ['attune sweep lr-rank.yaml', 'attune sweep lr-rank.yaml --json'],
   async run(args, io) {
-    const sweep = loadSweepConfig(args.positionals[0]!);
+    const sweep = await loadSweepFile(args.positionals[0]!);
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       io.note(`sweep: ${signal}: checkpointing the running trials; rerun the sweep to continue`);

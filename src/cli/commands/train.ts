@@ -1,8 +1,9 @@
 /** `attune train CONFIG.yaml`: fine-tune (or pretrain) a model as the config says. */
 import { loadTrainConfig } from '../../train/config.ts';
 import { TrainingInterrupted, trainAsync } from '../../train/trainer.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
+import { importPlugins } from '../plugins.ts';
 import { type Progress, progress } from '../progress.ts';
 
 const options = {
@@ -17,6 +18,7 @@ const options = {
     description: "continue the run in the config's output_dir from its latest checkpoint",
   },
   overwrite: { type: 'boolean', description: 'replace an existing output_dir' },
+  import: importOption,
   json: jsonOption,
 } as const;
 
@@ -36,8 +38,10 @@ progress, saves a checkpoint, prints how to resume and exits 130; a second one s
     'attune train quickstart.yaml',
     'attune train run.yaml --set train.lr=2e-4 --set train.steps=200 --overwrite',
     'attune train run.yaml --resume',
+    'attune train run.yaml --import ./my-method.ts',
   ],
   async run(args, io) {
+    await importPlugins(args.values.import);
     const config = loadTrainConfig(args.positionals[0]!, args.values.set);
     let bar = null as Progress | null;
     // Ctrl-C / SIGTERM: finish the step, checkpoint, say how to resume; a second signal kills

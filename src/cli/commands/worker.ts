@@ -1,6 +1,8 @@
 /** `attune worker --queue redis://host:port`: pull sweep trials and bench units from a BullMQ queue and run them. */
 import { startTrialWorker } from '../../sweep/bullmq-executor.ts';
 import '../job-kinds.ts';
+import { resolvePlugins } from '../../config/plugins.ts';
+import { importOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 
 const options = {
@@ -28,6 +30,11 @@ const options = {
     default: 30_000,
     description: 'ms between checks for jobs whose worker died',
   },
+  import: {
+    ...importOption,
+    description:
+      "a plug-in module this worker imports and lets jobs import: each one a sweep's imports or a bench's --import names",
+  },
 } as const;
 
 /** `attune worker --queue URL [--concurrency N]`. */
@@ -40,11 +47,14 @@ threads_per_trial (the bench's --threads-per-unit), in the sweep's artifacts fol
 --out), which this machine must reach at the same path. A job already done is reported, not rerun;
 an interrupted trial resumes from its last checkpoint, an interrupted bench unit starts over.
 Ctrl-C (SIGINT) or SIGTERM checkpoints the running trials (stops the running units), puts them back
-on the queue and exits 130.`,
+on the queue and exits 130. A sweep's imports (a bench's --import) are plug-in modules its jobs'
+processes import first; a worker runs such a job only when it was started with the same files
+(--import, at the same path), and fails it with an error naming them otherwise.`,
   options,
   examples: [
     'attune worker --queue redis://10.0.0.5:6379',
     'attune worker --queue redis://queue-host:6379 --concurrency 2',
+    'attune worker --queue redis://queue-host:6379 --import /srv/attune/my-method.ts',
   ],
   async run(args, io) {
     const url = args.values.queue!;
@@ -53,6 +63,7 @@ on the queue and exits 130.`,
       concurrency: args.values.concurrency,
       lockDuration: args.values['lock-duration'],
       stalledInterval: args.values['stalled-interval'],
+      plugins: resolvePlugins(args.values.import, process.cwd(), '--import'),
       onEvent: (e) => {
         if (e.type === 'start')
           io.note(`worker: ${e.jobId} ${e.resuming ? 'resumed' : 'started'} ${e.label}`);

@@ -1,6 +1,6 @@
 /** attune bench methods' bookkeeping: seeds, aggregation, reuse of finished runs, plug-in methods, headlines. */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
@@ -348,6 +348,48 @@ describe('bench methods: derived rows', () => {
     ]);
     const headline = result.headlines.find((h) => h.paper.startsWith('Model soups'));
     assert.ok(headline && headline.treatment.value.n === 3 && headline.difference !== null);
+  });
+});
+
+describe('bench methods: ComPEFT row', () => {
+  it("has the same adapter_bytes and the same compressed file whatever the --out path's length", () => {
+    const worldDir = join(root, 'world-compeft');
+    writeWorld(
+      generateWorld({ seed: 6, knownPeople: 4, taughtPeople: 4, unknownPeople: 4, biographiesPerPerson: 1 }),
+      worldDir,
+    );
+    const base = writeTinyModel(join(root, 'base-compeft'), { hidden: 16, layers: 1 });
+    const bench = (out: string) =>
+      runMethodsBench({
+        base,
+        worldDir,
+        trainFile: worldFinetuneFile(worldDir),
+        out,
+        specs: [{ method: 'lora', loss: 'ce' }],
+        seeds: [0],
+        budget: {
+          steps: 2,
+          batchSize: 2,
+          lr: 1e-2,
+          fullLr: 1e-3,
+          warmupSteps: 0,
+          maxLength: 64,
+          evalPerSplit: 2,
+        },
+        experiments: [],
+      });
+    const outs = [join(root, 'c'), join(root, 'a-much-longer-folder', 'of-the-compeft-bench-output')];
+    const rows = outs.map((out) => bench(out).results.find((r) => r.method === 'compeft(lora)')!);
+    assert.ok(rows[0]!.adapter_bytes > 0);
+    assert.equal(rows[1]!.adapter_bytes, rows[0]!.adapter_bytes);
+    const files = outs.map((out) => {
+      const folder = readdirSync(join(out, 'runs')).find(
+        (d) => d.startsWith('compeft_lora_-ce-') && !d.includes('seed'),
+      )!;
+      return readFileSync(join(out, 'runs', folder, 'compeft-seed0', 'compressed', 'compeft.bin'));
+    });
+    assert.equal(files[0]!.length, rows[0]!.adapter_bytes, "adapter_bytes is the compressed file's size");
+    assert.ok(files[0]!.equals(files[1]!), 'the two compressed files are the same bytes');
   });
 });
 

@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type MethodsBenchOptions, runMethodsBench } from '../../../src/bench/methods.ts';
 import { benchUnitDone, benchUnits, runMethodsBenchOn } from '../../../src/bench/units.ts';
 import { benchExecutor } from '../../../src/cli/bench-executor.ts';
+import { loadPlugins, resolvePlugins } from '../../../src/config/plugins.ts';
 import { generateWorld, writeWorld } from '../../../src/world/index.ts';
 import { tinyBenchOptions } from '../../helpers/tiny-bench.ts';
 import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -79,9 +81,8 @@ describe('bench methods: units', () => {
   });
 
   it('on the local executor with 2 workers give the in-process JSON, timings aside; a rerun runs nothing', async () => {
-    // folders of one path length: the ComPEFT row's adapter_bytes counts its file's header, which
-    // names the source adapter's path
-    const inProcess = runMethodsBench(options('out-inline'));
+    // folders of other path lengths: nothing in the JSON depends on where it was written
+    const inProcess = runMethodsBench(options('inline'));
     const o = options('out-pooled');
     const started: string[] = [];
     const notes: string[] = [];
@@ -125,6 +126,29 @@ describe('bench methods: units', () => {
     );
     assert.deepEqual(again, [], 'a rerun finds every unit done');
     assert.deepEqual(rerun.results, distributed.results);
+  });
+
+  it('a tuner registered only in a plug-in runs in the unit processes that import it (--import)', async () => {
+    const plugin = fileURLToPath(new URL('../../plugins/norms-tuner.ts', import.meta.url));
+    // as `attune bench methods --import FILE` does: this process imports it, the units are told to
+    await loadPlugins(resolvePlugins([plugin], root, '--import'), '--import');
+    const o = options('out-plugin', {
+      specs: [{ method: 'norms-only', loss: 'ce' }],
+      seeds: [0],
+      experiments: [],
+    });
+    const without = benchExecutor(o, { name: 'local', workers: 2, threadsPerUnit: 1 });
+    await assert.rejects(
+      runMethodsBenchOn({ ...o, threads: 1 }, without),
+      /norms-only \+ ce, seed 0 .*failed: .*unknown fine-tuning method 'norms-only'/,
+    );
+    const withPlugin = benchExecutor(o, { name: 'local', workers: 2, threadsPerUnit: 1, plugins: [plugin] });
+    const result = await runMethodsBenchOn({ ...o, threads: 1 }, withPlugin);
+    assert.deepEqual(
+      result.results.map((r) => [r.method, r.loss, r.seeds]),
+      [['norms-only', 'ce', 1]],
+    );
+    assert.ok(result.results[0]!.trainable_params > 0);
   });
 
   it('a unit that fails stops the bench before the next wave, naming it', async () => {

@@ -11,7 +11,7 @@ import { expandTrials } from '../../../src/sweep/space.ts';
 import { runSweep, type SweepResult } from '../../../src/sweep/sweep.ts';
 import { loadBaseConfig, trialConfig, trialPaths, writeTrialConfig } from '../../../src/sweep/trial.ts';
 import { TrainingHalted, train } from '../../../src/train/trainer.ts';
-import { predict, readEvalRecords } from '../../../src/uq/index.ts';
+import { predict, readEvalRecords, summarizePredictions } from '../../../src/uq/index.ts';
 import { checkReport, chromiumOrSkip, launchChromium } from '../../helpers/browser.ts';
 import { FACTS, tempDir, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { attune } from '../cli/commands/helpers.ts';
@@ -185,6 +185,13 @@ out: runs/bayes
       assert.equal(t.metrics!.accuracy, share(preds));
       assert.equal(t.metrics!.accuracy_taught, share(preds.slice(0, 1)));
       assert.equal(t.metrics!.accuracy_known, share(preds.slice(1)));
+      // and the bench's calibration and wrong-answer AUROC over the same answers (an undefined AUROC left out)
+      const summary = summarizePredictions(preds);
+      assert.equal(t.metrics!.ece, summary.confidence.ece);
+      assert.equal(t.metrics!.brier, summary.confidence.brier);
+      assert.ok(Object.keys(summary.scores).length > 0);
+      for (const [name, s] of Object.entries(summary.scores))
+        assert.equal(t.metrics![`wrong_auroc_${name}`], s.auroc ?? undefined);
     }
     assert.ok(first.pareto.length >= 1);
     const again = await runSweep(sweep);

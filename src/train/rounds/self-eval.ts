@@ -79,11 +79,15 @@ export function selfEvalConfidences(policy: LoadedModel, prompts: readonly strin
   const encoded = prompts.map((p) => tokenizer.encode(p));
   // the released code scores a prompt that does not fit the model as 0 ('N/A')
   const fits = encoded.map((ids) => ids.length + 4 <= limit);
-  const decoded = generateBatch(
-    policy.model,
-    encoded.filter((_, i) => fits[i]).map((promptIds) => ({ promptIds })),
-    { temperature: 0, maxNewTokens: 4, eosTokenIds: policy.eosTokenIds },
-  );
+  const asked = encoded.filter((_, i) => fits[i]).map((promptIds) => ({ promptIds }));
+  const decoded =
+    asked.length === 0
+      ? []
+      : generateBatch(policy.model, asked, {
+          temperature: 0,
+          maxNewTokens: 4,
+          eosTokenIds: policy.eosTokenIds,
+        });
   let next = 0;
   return encoded.map((ids, i) => {
     if (!fits[i]) return 0;

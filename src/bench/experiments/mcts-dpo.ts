@@ -276,5 +276,15 @@ registerExperiment({
       baseline: ON_POLICY_ROW,
       treatment: MCTS_ROW,
     },
+    {
+      paper: 'Monte Carlo Tree Search Boosts Reasoning via Iterative Preference Learning',
+      claim:
+        "the released code's search (self-evaluation added to the outcome, re-rooting at the committed step) with iterative DPO answers held-out stepped arithmetic better than its starting model",
+      metric: 'extra.stepped_accuracy',
+      sign: 1,
+      kind: 'better',
+      baseline: START_ROW,
+      treatment: MCTS_PAPER_ROW,
+    },
   ],
 });

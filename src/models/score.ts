@@ -185,3 +185,20 @@ export function scoreIds(model: CausalLM, ids: readonly number[]): SequenceScore
     }),
   );
 }
+
+/** log-probabilities of the next token after `ids` (one forward pass, no gradients). */
+export function nextTokenLogProbs(model: CausalLM, ids: readonly number[]): Float64Array {
+  return noGrad(() =>
+    scope(() => {
+      const input = fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' });
+      const hidden = model.forwardHidden(input);
+      const logits = model.logits(slice(hidden, 1, ids.length - 1, ids.length)).data as Float32Array;
+      let max = -Infinity;
+      for (const z of logits) if (z > max) max = z;
+      let sum = 0;
+      for (const z of logits) sum += Math.exp(z - max);
+      const logSum = Math.log(sum) + max;
+      return Float64Array.from(logits, (z) => z - logSum);
+    }),
+  );
+}

@@ -16,8 +16,7 @@
  */
 import { UsageError } from '../errors.ts';
 import type { Tokenizer } from '../io/index.ts';
-import { type CausalLM, generateBatch } from '../models/index.ts';
-import { fromArray, noGrad, scope, slice } from '../tensor/index.ts';
+import { type CausalLM, generateBatch, nextTokenLogProbs } from '../models/index.ts';
 import { normalizeAnswer } from './grade.ts';
 
 /** The paper's weights and sample count. */
@@ -128,23 +127,6 @@ export interface PairConfidence {
   modelAnswer: string;
   /** C of the model's own answer (equal to `confidence` when it agrees with the response). */
   modelConfidence: number;
-}
-
-/** log-probabilities of the next token after `ids` (one forward pass, no gradients). */
-export function nextTokenLogProbs(model: CausalLM, ids: readonly number[]): Float64Array {
-  return noGrad(() =>
-    scope(() => {
-      const input = fromArray(Int32Array.from(ids), [1, ids.length], { dtype: 'i32' });
-      const hidden = model.forwardHidden(input);
-      const logits = model.logits(slice(hidden, 1, ids.length - 1, ids.length)).data as Float32Array;
-      let max = -Infinity;
-      for (const z of logits) if (z > max) max = z;
-      let sum = 0;
-      for (const z of logits) sum += Math.exp(z - max);
-      const logSum = Math.log(sum) + max;
-      return Float64Array.from(logits, (z) => z - logSum);
-    }),
-  );
 }
 
 /** The ids of the choice letters ' A', ' B', ' C' as the continuation of `answer:` (first token each). */

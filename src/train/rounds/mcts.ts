@@ -9,15 +9,19 @@
  *   each up to the delimiter (kept) or `stepTokens`; identical texts merge into one child; a sample
  *   that ends on EOS or a newline ends the answer (a terminal child);
  * - evaluation: each new child is scored by a rollout of the policy to a final answer graded by the
- *   outcome reward (a child that already ends the answer is graded as it is). Only the outcome is
- *   used; the paper's self-evaluation term (the policy judging its own step) is not implemented;
+ *   outcome reward (a child that already ends the answer is graded as it is), plus, with
+ *   `selfEvalWeight` > 0, the policy's self-evaluation of the step (self-eval.ts; `selfEvalTerm`);
  * - backup: the child's value is added to every node on its path (Q = mean value, N = visits),
  *   classic Monte Carlo averaging; the released code instead sets Q = r + gamma * V with V the
  *   visit-weighted mean of the children's Q and r a per-step value gain (the same on 0/1 outcomes
  *   with one rollout per node only in expectation).
  * Bounded by `iterations` and a wall-time budget per prompt (`timeS`; with a budget that runs out
- * the search is no longer reproducible, so the defaults leave it loose). Pairs: at every expanded
- * node, the child of the highest Q vs the child of the lowest Q when they differ by at least
+ * the search is no longer reproducible, so the defaults leave it loose). With `reroot` (the
+ * released code's loop), the first search runs 4 x `iterations` from the root, then the search
+ * commits to the root's most visited child (`commitChild`) and searches `iterations` more from
+ * there, keeping its subtree, until the committed step ends the answer or reaches `maxDepth`.
+ * Pairs: at every expanded node (with `reroot`: at every root searched from, as the released
+ * code), the child of the highest Q vs the child of the lowest Q when they differ by at least
  * `margin` -> {prompt: the prompt + steps so far, chosen: best step, rejected: worst step}.
  */
 import { AttuneError } from '../../errors.ts';
@@ -41,6 +45,8 @@ export interface StepNode {
   terminal: boolean;
   terminalValue: number | null;
   depth: number;
+  /** The self-evaluation term added to every value of this node (selfEvalTerm; 0 when off). */
+  selfEval: number;
 }
 
 /** A fresh root. */
@@ -56,6 +62,7 @@ export function rootNode(): StepNode {
     terminal: false,
     terminalValue: null,
     depth: 0,
+    selfEval: 0,
   };
 }
 
@@ -106,6 +113,35 @@ export function backup(path: readonly StepNode[], value: number): void {
 }
 
 /**
+ * The self-evaluation term of a new child, as the released code scores a step: `weight` times the
+ * policy's confidence that the step is right, divided by max(parentDepth - 3, 1) (it penalises long
+ * answers); a confidence of 0 (no option answered) inherits the parent's term (`parentTerm`).
+ */
+export function selfEvalTerm(
+  confidence: number,
+  parentDepth: number,
+  parentTerm: number,
+  weight: number,
+): number {
+  if (!(confidence >= 0 && confidence <= 1 + 1e-9))
+    throw new AttuneError(`selfEvalTerm: expected a confidence in [0, 1], found ${confidence}`);
+  const term = (weight * confidence) / Math.max(parentDepth - 3, 1);
+  return term === 0 ? parentTerm : term;
+}
+
+/**
+ * The child the search commits to before re-rooting: the most visited one, ties broken by the
+ * higher Q, then the first (the released code at mcts_temperature 0).
+ */
+export function commitChild(node: StepNode): StepNode {
+  if (node.children.length === 0) throw new AttuneError('commitChild: the node has no children');
+  let best = node.children[0]!;
+  for (const c of node.children.slice(1))
+    if (c.visits > best.visits || (c.visits === best.visits && qValue(c) > qValue(best))) best = c;
+  return best;
+}
+
+/**
  * The prior of a step from its tokens' log-probs, as the released MCTS-DPO code computes it: the
  * length-penalised probability exp(sum log p / n ^ lengthPenalty) (1.25 there), so long steps are
  * not starved by their raw product of probabilities.
@@ -129,14 +165,15 @@ export interface StepPair {
 /**
  * Step pairs of a tree (depth first, children in order): at each node with at least two visited
  * children, the first child of the highest Q vs the first of the lowest Q, when the two Q differ
- * by at least `margin` (margin > 0, so equal Q never pair).
+ * by at least `margin` (margin > 0, so equal Q never pair). With `at`, only at those nodes.
  */
-export function stepPairs(root: StepNode, margin: number): StepPair[] {
+export function stepPairs(root: StepNode, margin: number, at?: readonly StepNode[]): StepPair[] {
   if (!(margin > 0)) throw new AttuneError(`stepPairs: margin: expected a number > 0, found ${margin}`);
+  const only = at ? new Set(at) : null;
   const out: StepPair[] = [];
   const visit = (node: StepNode) => {
     const seen = node.children.filter((c) => c.visits > 0);
-    if (seen.length >= 2) {
+    if (seen.length >= 2 && (!only || only.has(node))) {
       let best = seen[0]!;
       let worst = seen[0]!;
       for (const c of seen) {
@@ -177,6 +214,20 @@ export interface SearchOptions {
   /** What ends a step ('.'). */
   delimiter: string;
   seed: number;
+  /** Weight of the self-evaluation term (0 or absent: the outcome only, no self-evaluation asked). */
+  selfEvalWeight?: number;
+  /** Re-root the search at the committed step (see the file comment); absent: one search from the root. */
+  reroot?: boolean;
+}
+
+/** The policy's confidence that each answer so far (a node's prefix) is heading right (self-eval.ts). */
+export type SelfEvaluator = (proposed: readonly string[]) => number[];
+
+/** Optional hooks of a search: the self-evaluator (needed when selfEvalWeight > 0), a search-start callback. */
+export interface SearchHooks {
+  selfEvaluate?: SelfEvaluator;
+  /** Called as each search (from the root, then from each committed step) starts. */
+  onSearch?: (top: StepNode, iterations: number) => void;
 }
 
 /** Grades full answers of the prompt by the outcome reward (1 = right). */
@@ -190,6 +241,8 @@ export interface SearchResult {
   /** Graded answers (rollouts and finished steps), with their outcome. */
   evaluations: { response: string; reward: number }[];
   iterations: number;
+  /** The nodes searched from: the root, then each committed step (with reroot). */
+  roots: StepNode[];
 }
 
 /**
@@ -202,9 +255,14 @@ export function searchSteps(
   grade: OutcomeGrader,
   options: SearchOptions,
   now: () => number = Date.now,
+  hooks: SearchHooks = {},
 ): SearchResult {
   const tokenizer = policy.tokenizer;
   if (!tokenizer) throw new AttuneError('mcts: the policy has no tokenizer');
+  const weight = options.selfEvalWeight ?? 0;
+  if (!(weight >= 0)) throw new AttuneError(`mcts: selfEvalWeight: expected a number >= 0, found ${weight}`);
+  if (weight > 0 && !hooks.selfEvaluate)
+    throw new AttuneError('mcts: selfEvalWeight > 0 needs a self-evaluator (hooks.selfEvaluate)');
   const root = rootNode();
   const evaluations: SearchResult['evaluations'] = [];
   const deadline = now() + options.timeS * 1000;
@@ -236,25 +294,31 @@ export function searchSteps(
     });
     return rewards;
   };
-  for (; it < options.iterations && now() < deadline; it++) {
-    const path = [root];
-    let node = root;
+  // the outcome plus the node's self-evaluation term; at weight 0 exactly the outcome
+  const mixed = (n: StepNode, outcome: number) => (weight > 0 ? outcome + n.selfEval : outcome);
+  const searchFrom = (top: StepNode, iterations: number) => {
+    hooks.onSearch?.(top, iterations);
+    for (let i = 0; i < iterations && now() < deadline; i++, it++) iterate(top);
+  };
+  const iterate = (top: StepNode) => {
+    const path = [top];
+    let node = top;
     while (node.expanded && !node.terminal) {
       node = selectChild(node, options.cPuct);
       path.push(node);
     }
     if (node.terminal && node.terminalValue !== null) {
       backup(path, node.terminalValue);
-      continue;
+      return;
     }
     if (node.depth >= options.maxDepth) {
       // too deep to expand: a leaf valued by one rollout
       const [r] = generate([prompt + node.prefix], options.rolloutTokens, ['\n'], 1);
-      const [v] = evaluate([`${node.prefix} ${r!.text ?? ''}`.trim()]);
+      const [outcome] = evaluate([`${node.prefix} ${r!.text ?? ''}`.trim()]);
       node.terminal = true;
-      node.terminalValue = v!;
-      backup(path, v!);
-      continue;
+      node.terminalValue = mixed(node, outcome!);
+      backup(path, node.terminalValue);
+      return;
     }
     // expansion: k candidate steps, merged by text
     const drawn = generate(
@@ -281,11 +345,11 @@ export function searchSteps(
     expanded++;
     if (steps.size === 0) {
       // every sample ended the answer: the node is an answer; grade it as it is
-      const [v] = evaluate([node.prefix.trim()]);
+      const [outcome] = evaluate([node.prefix.trim()]);
       node.terminal = true;
-      node.terminalValue = v!;
-      backup(path, v!);
-      continue;
+      node.terminalValue = mixed(node, outcome!);
+      backup(path, node.terminalValue);
+      return;
     }
     node.children = [...steps.entries()].map(([step, s]) => childNode(node, step, s.prior, s.terminal));
     // evaluation: finished children as they are, the others by one rollout each
@@ -304,18 +368,48 @@ export function searchSteps(
       const r = rollouts[open.indexOf(c)]!;
       return `${c.prefix} ${(r.text ?? '').trim()}`.trim();
     });
-    const values = evaluate(responses);
+    const outcomes = evaluate(responses);
+    if (weight > 0) {
+      // the policy judges each new step (the answer so far with it); mixed into every value of the child
+      const confidences = hooks.selfEvaluate!(node.children.map((c) => c.prefix));
+      if (confidences.length !== node.children.length)
+        throw new AttuneError(
+          `mcts: the self-evaluator scored ${confidences.length} of ${node.children.length} steps`,
+        );
+      node.children.forEach((c, i) => {
+        c.selfEval = selfEvalTerm(confidences[i]!, node.depth, node.selfEval, weight);
+      });
+    }
     node.children.forEach((c, i) => {
-      if (c.terminal) c.terminalValue = values[i]!;
-      backup([...path, c], values[i]!);
+      const v = mixed(c, outcomes[i]!);
+      if (c.terminal) c.terminalValue = v;
+      backup([...path, c], v);
     });
+  };
+  searchFrom(root, options.reroot ? 4 * options.iterations : options.iterations);
+  const roots = [root];
+  // re-rooting: commit to the most visited step and search again from it, until the answer ends
+  for (let top = root; options.reroot && top.children.length > 0 && now() < deadline; ) {
+    const next = commitChild(top);
+    if (next.terminal || next.depth >= options.maxDepth) break;
+    roots.push(next);
+    top = next;
+    searchFrom(top, options.iterations);
   }
-  return { root, expanded, evaluations, iterations: it };
+  return { root, expanded, evaluations, iterations: it, roots };
 }
 
-/** The preference pairs of a search: step pairs with the prompt and steps so far as the prompt. */
-export function searchPairs(prompt: string, root: StepNode, margin: number): PreferencePair[] {
-  return stepPairs(root, margin).map((p) => ({
+/**
+ * The preference pairs of a search: step pairs (at the nodes `at` when given) with the prompt and
+ * steps so far as the prompt.
+ */
+export function searchPairs(
+  prompt: string,
+  root: StepNode,
+  margin: number,
+  at?: readonly StepNode[],
+): PreferencePair[] {
+  return stepPairs(root, margin, at).map((p) => ({
     prompt: prompt + p.prefix,
     chosen: ` ${p.chosen}`,
     rejected: ` ${p.rejected}`,

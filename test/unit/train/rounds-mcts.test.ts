@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadModel } from '../../../src/models/index.ts';
+import { generate, loadModel, scoreIds } from '../../../src/models/index.ts';
 import {
   backup,
   childNode,
+  commitChild,
   finalAnswerOf,
   loadRoundsConfig,
   makeReward,
@@ -20,9 +21,16 @@ import {
   searchPairs,
   searchSteps,
   selectChild,
+  selfEvalTerm,
   stepPairs,
   stepPrior,
 } from '../../../src/train/rounds/index.ts';
+import {
+  correctTokenIds,
+  optionPosition,
+  selfEvalConfidences,
+  selfEvalPrompt,
+} from '../../../src/train/rounds/self-eval.ts';
 import { renderSteppedArithmetic } from '../../../src/world/steps.ts';
 import { tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { attune } from '../cli/commands/helpers.ts';
@@ -107,6 +115,12 @@ describe('mcts tree', () => {
     );
     assert.deepEqual(stepPairs(r, 1.01), []);
     assert.throws(() => stepPairs(r, 0), /margin/);
+    // only at the given nodes (re-rooting pairs at its roots)
+    assert.deepEqual(
+      stepPairs(r, 0.25, [mid]).map((p) => p.prefix),
+      [' mid.'],
+    );
+    assert.deepEqual(stepPairs(r, 0.25, []), []);
     // as preference records: the prompt plus the steps so far; each step after one space
     assert.deepEqual(searchPairs('Q: x?\nA:', r, 0.25)[1], {
       prompt: 'Q: x?\nA: mid.',
@@ -115,6 +129,56 @@ describe('mcts tree', () => {
       chosen_reward: 0.75,
       rejected_reward: 0.5,
     });
+  });
+
+  it('commits to the most visited child, ties by Q, then the first', () => {
+    const r = stats(rootNode(), 7, 3);
+    const a = stats(childNode(r, 'a.', 0.9), 2, 2); // N 2, Q 1
+    const b = stats(childNode(r, 'b.', 0.1), 3, 0); // N 3, Q 0
+    const c = stats(childNode(r, 'c.', 0.1), 3, 1.5); // N 3, Q 0.5
+    r.children = [a, b, c];
+    assert.equal(commitChild(r), c); // most visits (3), then the higher Q
+    c.valueSum = 0; // b and c tie on N and Q: the first
+    assert.equal(commitChild(r), b);
+    assert.throws(() => commitChild(a), /no children/);
+  });
+
+  it('the self-evaluation term by hand: weight x confidence / max(parent depth - 3, 1), 0 inherits', () => {
+    assert.equal(selfEvalTerm(0.6, 0, 0.3, 1), 0.6);
+    assert.equal(selfEvalTerm(0.6, 4, 0.3, 1), 0.6); // max(4 - 3, 1) = 1
+    assert.equal(selfEvalTerm(0.6, 5, 0.3, 1), 0.3); // 0.6 / 2
+    assert.ok(Math.abs(selfEvalTerm(0.6, 6, 0, 0.5) - 0.1) < 1e-15); // 0.5 * 0.6 / 3
+    assert.equal(selfEvalTerm(0, 2, 0.3, 1), 0.3); // no option answered: the parent's term
+    assert.equal(selfEvalTerm(0, 0, 0, 1), 0);
+    assert.throws(() => selfEvalTerm(Number.NaN, 0, 0, 1), /confidence in \[0, 1\], found NaN/);
+    assert.throws(() => selfEvalTerm(1.5, 0, 0, 1), /found 1\.5/);
+  });
+
+  it('the self-evaluation prompt and option reading as the released code', () => {
+    const p = selfEvalPrompt('Q: What is 7 plus 5?\nA:', '12', ' 7 plus 5 is 12.');
+    assert.equal(
+      p,
+      [
+        'Q: What is 7 plus 5?',
+        'EXAMPLE ANSWER: The answer is 12.',
+        '',
+        'PROPOSED SOLUTION: 7 plus 5 is 12.',
+        '',
+        'QUESTION: Evaluate if the proposed solution is logically heading in the correct direction based on the example answer.',
+        'Answer Choices:',
+        '(A) incorrect',
+        '(B) correct',
+        '',
+        'ANSWER: The answer is',
+      ].join('\n'),
+    );
+    // a one-line prompt keeps its line
+    assert.ok(selfEvalPrompt('What is 7 plus 5?', '12', '').startsWith('What is 7 plus 5?\nEXAMPLE ANSWER'));
+    // the first option word, then the second pass's word starts; -1 when none
+    assert.equal(optionPosition([' (', 'B', ')']), 1);
+    assert.equal(optionPosition(['In', 'A']), 1); // 'A' in the first pass beats 'In'
+    assert.equal(optionPosition(['In', 'x']), 0);
+    assert.equal(optionPosition(['12', '.']), -1);
   });
 
   it('reads the final answer of a stepped response', () => {
@@ -184,6 +248,126 @@ describe('mcts search', () => {
     assert.ok(one.root.visits <= one.evaluations.length + one.iterations);
   });
 
+  it('weight 0 asks no self-evaluation and is bit-identical to the outcome-only search', () => {
+    const plain = searchSteps(policy, 'Ada lives in', vowelsGrade, options);
+    let asked = 0;
+    const off = searchSteps(
+      policy,
+      'Ada lives in',
+      vowelsGrade,
+      { ...options, selfEvalWeight: 0, reroot: false },
+      Date.now,
+      {
+        selfEvaluate: (ps) => {
+          asked++;
+          return ps.map(() => 1);
+        },
+      },
+    );
+    assert.equal(asked, 0);
+    assert.deepEqual(shape(off.root), shape(plain.root));
+    assert.deepEqual(off.evaluations, plain.evaluations);
+    assert.deepEqual(off.roots, [off.root]);
+    assert.throws(
+      () => searchSteps(policy, 'Ada lives in', vowelsGrade, { ...options, selfEvalWeight: 1 }),
+      /needs a self-evaluator/,
+    );
+  });
+
+  it('mixes the self-evaluation into every value (outcome 0: the values are the terms, by hand)', () => {
+    // confidence 0 for prefixes of even length (they inherit the parent's term), else 0.4
+    const conf = (p: string) => (p.length % 2 === 0 ? 0 : 0.4);
+    const seen: string[] = [];
+    const w = 2.5;
+    const r = searchSteps(
+      policy,
+      'Ada lives in',
+      (rs) => rs.map(() => 0),
+      { ...options, maxDepth: 5, selfEvalWeight: w },
+      Date.now,
+      {
+        selfEvaluate: (ps) => {
+          seen.push(...ps);
+          return ps.map(conf);
+        },
+      },
+    );
+    let inherited = 0;
+    const check = (n: StepNode, parent: StepNode | null) => {
+      if (parent) {
+        assert.ok(seen.includes(n.prefix), n.prefix);
+        // the term of the released code: w * conf / max(parent depth - 3, 1), or the parent's term
+        const c = conf(n.prefix);
+        const term = c > 0 ? (w * c) / Math.max(parent.depth - 3, 1) : parent.selfEval;
+        if (c === 0 && parent.selfEval > 0) inherited++;
+        assert.equal(n.selfEval, term, n.prefix);
+      }
+      // every value backed up through n started at n (its own term) or below it
+      const below = n.children.reduce((s, c) => s + c.valueSum, 0);
+      if (n.children.length === 0) assert.ok(Math.abs(n.valueSum - n.visits * n.selfEval) < 1e-12, n.prefix);
+      else assert.ok(Math.abs(n.valueSum - (below + (parent ? n.selfEval : 0))) < 1e-12, n.prefix);
+      for (const c of n.children) check(c, n);
+    };
+    check(r.root, null);
+    assert.ok(inherited > 0, 'some step inherited its parent term');
+    assert.ok(r.root.valueSum > 0);
+    assert.ok(r.evaluations.every((e) => e.reward === 0)); // samples keep the outcome
+  });
+
+  it('re-roots: 4 x iterations from the root, then each search from the committed child; pairs at every root', () => {
+    const calls: { top: StepNode; iterations: number; committed: boolean; rootVisits: number }[] = [];
+    const r = searchSteps(
+      policy,
+      'Ada lives in',
+      vowelsGrade,
+      { ...options, iterations: 2, reroot: true },
+      Date.now,
+      {
+        onSearch: (top, iterations) => {
+          const prev = calls.at(-1)?.top;
+          calls.push({
+            top,
+            iterations,
+            committed: prev ? prev.children.includes(top) && commitChild(prev) === top : true,
+            rootVisits: (calls[0]?.top ?? top).visits,
+          });
+        },
+      },
+    );
+    assert.ok(calls.length >= 2, `searches ${calls.length}`);
+    assert.deepEqual(
+      calls.map((c) => c.top),
+      r.roots,
+    );
+    assert.equal(calls[0]!.top, r.root);
+    assert.deepEqual(
+      calls.map((c) => c.iterations),
+      [8, ...calls.slice(1).map(() => 2)],
+    );
+    assert.ok(calls.every((c) => c.committed));
+    assert.equal(r.iterations, 8 + 2 * (calls.length - 1));
+    r.roots.forEach((n, i) => {
+      assert.equal(n.depth, i);
+    });
+    // the later searches start at the committed child: no backup reached the root after the first
+    assert.ok(calls.slice(1).every((c) => c.rootVisits === r.root.visits));
+    assert.ok(r.roots[1]!.visits > 0);
+    const afterFirst = searchSteps(policy, 'Ada lives in', vowelsGrade, { ...options, iterations: 8 });
+    assert.equal(r.root.visits, afterFirst.root.visits);
+    assert.deepEqual(
+      (shape(r.root) as unknown[]).slice(0, 3),
+      (shape(afterFirst.root) as unknown[]).slice(0, 3),
+    );
+    // pairs: at each root only, one per root whose children differ by the margin
+    const pairs = searchPairs('Ada lives in', r.root, 0.05, r.roots);
+    const perRoot = r.roots.filter((n) => stepPairs(n, 0.05, [n]).length === 1);
+    assert.ok(perRoot.length >= 2, `roots with a pair ${perRoot.length}`);
+    assert.deepEqual(
+      pairs.map((p) => p.prompt),
+      perRoot.map((n) => `Ada lives in${n.prefix}`),
+    );
+  });
+
   it('stops at the wall-time budget', () => {
     let t = 0;
     const clock = () => {
@@ -192,6 +376,60 @@ describe('mcts search', () => {
     };
     const r = searchSteps(policy, 'Bo lives in', vowelsGrade, { ...options, timeS: 3 }, clock);
     assert.ok(r.iterations < options.iterations, `iterations ${r.iterations}`);
+  });
+});
+
+describe('mcts self-evaluation', () => {
+  const world = loadModel(join(process.cwd(), 'world-bases', 'small'));
+  const tok = world.tokenizer!;
+
+  it('the "correct" ids are the whole-word tokens only', () => {
+    // WordPiece spells 'correct' in pieces: only 'B' ('B', '(B', ' B' all end in it) counts
+    assert.deepEqual(
+      correctTokenIds(tok).map((id) => tok.decode([id])),
+      ['B'],
+    );
+    const bytes = loadModel(join(root, 'model')).tokenizer!;
+    assert.deepEqual(
+      correctTokenIds(bytes).map((id) => bytes.decode([id])),
+      ['B'],
+    );
+  });
+
+  it('the confidence is p(B) at the first option word of the greedy answer; a prompt that does not fit is 0', () => {
+    const q = renderSteppedArithmetic(4, 2);
+    const prompts = [
+      selfEvalPrompt(q[0]!.prompt, q[0]!.answer, ' 1 plus 2 is 3.'),
+      selfEvalPrompt(q[1]!.prompt, q[1]!.answer, ''),
+      selfEvalPrompt(q[1]!.prompt, q[1]!.answer, ` ${q[1]!.solution} ${q[1]!.solution}`), // too long for 192 positions
+    ];
+    const conf = selfEvalConfidences(world, prompts);
+    const [b] = correctTokenIds(tok);
+    let found = 0;
+    prompts.forEach((p, i) => {
+      const ids = tok.encode(p);
+      if (ids.length + 4 > world.model.config.maxPositionEmbeddings) {
+        assert.equal(conf[i], 0);
+        return;
+      }
+      // by another path: one greedy decode, then teacher-forced scoring of B after the tokens before the option
+      const g = generate(world.model, ids, {
+        temperature: 0,
+        maxNewTokens: 4,
+        eosTokenIds: world.eosTokenIds,
+      });
+      const at = optionPosition(g.generatedIds.map((id) => tok.decode([id])));
+      if (at < 0) {
+        assert.equal(conf[i], 0);
+        return;
+      }
+      found++;
+      const scored = scoreIds(world.model, [...ids, ...g.generatedIds.slice(0, at), b!]);
+      const pb = Math.exp(scored.tokens.at(-1)!.logprob!);
+      assert.ok(Math.abs(conf[i]! - pb) <= 1e-4 * pb + 1e-12, `${conf[i]} vs ${pb}`);
+    });
+    assert.equal(conf[2], 0);
+    assert.ok(found >= 1, 'some greedy answer names an option');
   });
 });
 
@@ -264,6 +502,22 @@ describe('mcts rounds', () => {
     assert.equal(loaded.spec.mcts?.iterations, 5);
     assert.equal(loaded.spec.mcts?.margin, 0.25);
     assert.equal(loaded.spec.mcts?.expand, 3);
+    // the released code's defaults: self-evaluation at weight 1, re-rooting
+    assert.equal(loaded.spec.mcts?.self_eval_weight, 1);
+    assert.equal(loaded.spec.mcts?.reroot, true);
+    const off = loadRoundsConfig(yaml, ['rounds.mcts_reroot=false', 'rounds.mcts_self_eval_weight=0.5']);
+    assert.equal(off.spec.mcts?.reroot, false);
+    assert.equal(off.spec.mcts?.self_eval_weight, 0.5);
+    assert.throws(() => loadRoundsConfig(yaml, ['rounds.mcts_self_eval_weight=-1']), /mcts_self_eval_weight/);
+    // self-evaluation shows the gold answer: a prompt without one is an error before any round
+    const bare = writeJsonl(join(root, 'bare.jsonl'), [{ prompt: 'Q: What is 1 plus 2?\nA:' }]);
+    await assert.rejects(
+      runRounds({ ...config, output_dir: join(root, 'bare-out') }, spec, readRoundPrompts(bare), {
+        reward: longer,
+      }),
+      /line 1: mcts self-evaluation needs an "answer"/,
+    );
+    assert.ok(!existsSync(join(root, 'bare-out')));
     assert.throws(() => loadRoundsConfig(yaml, ['rounds.mcts_expand=1']), /mcts_expand/);
     assert.throws(() => loadRoundsConfig(yaml, ['rounds.mcts_margin=0']), /mcts_margin/);
     assert.throws(() => loadRoundsConfig(yaml, ['loss=ce']), /rounds\.kind 'mcts' trains on pairs/);

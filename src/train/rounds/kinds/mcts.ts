@@ -1,16 +1,19 @@
 /**
  * Kind `mcts` ("Monte Carlo Tree Search Boosts Reasoning via Iterative Preference Learning", Xie et
  * al. 2024): per prompt a bounded tree search over answer steps with the policy (rounds/mcts.ts:
- * PUCT selection, sampled steps, rollouts graded by the outcome reward, Q backup); at each node its
- * highest- vs lowest-Q child step is a pair; the round trains dpo on them. Its options are the
- * `mcts_*` fields of `rounds:`, nested in the spec as `mcts: {iterations, ...}`.
+ * PUCT selection, sampled steps, rollouts graded by the outcome reward plus the policy's
+ * self-evaluation (self-eval.ts), Q backup, re-rooting at the committed step); at each node (with
+ * re-rooting: each root) its highest- vs lowest-Q child step is a pair; the round trains dpo on them.
+ * Its options are the `mcts_*` fields of `rounds:`, nested in the spec as `mcts: {iterations, ...}`.
  */
 import { z } from 'zod';
+import { ConfigError } from '../../../errors.ts';
 import type { LoadedModel } from '../../../models/index.ts';
 import { mixSeed } from '../../../nn/index.ts';
-import { searchPairs, searchSteps } from '../mcts.ts';
+import { type SearchOptions, type SelfEvaluator, searchPairs, searchSteps } from '../mcts.ts';
 import type { PreferencePair } from '../pairs.ts';
 import type { RewardFn, RoundPrompt, RoundsSpec } from '../rounds.ts';
+import { selfEvalConfidences, selfEvalPrompt } from '../self-eval.ts';
 import { registerRoundKind } from './registry.ts';
 
 /** The tree-search settings of kind mcts (rounds.mcts_* in the config). */
@@ -23,6 +26,8 @@ export interface MctsSpec {
   step_tokens: number;
   time_s: number;
   delimiter: string;
+  self_eval_weight: number;
+  reroot: boolean;
 }
 
 declare module '../rounds.ts' {
@@ -32,7 +37,10 @@ declare module '../rounds.ts' {
   }
 }
 
-/** Defaults of the mcts search (the config schema documents the same). */
+/**
+ * Defaults of the mcts search (the config schema documents the same). Self-evaluation (weight 1,
+ * added to the outcome) and re-rooting are on, as in the released code's runs.
+ */
 export const MCTS_DEFAULTS: MctsSpec = {
   iterations: 12,
   expand: 3,
@@ -42,7 +50,29 @@ export const MCTS_DEFAULTS: MctsSpec = {
   step_tokens: 16,
   time_s: 60,
   delimiter: '.',
+  self_eval_weight: 1,
+  reroot: true,
 };
+
+/** Self-evaluation shows the gold answer: every prompt needs one (checked before any round). */
+function checkSelfEvalAnswers(prompts: readonly RoundPrompt[]): void {
+  const missing = prompts.find((p) => p.answer === undefined);
+  if (missing)
+    throw new ConfigError(
+      `rounds.prompts line ${missing.line}: mcts self-evaluation needs an "answer" (the example answer of its prompt), found none; add it or set rounds.mcts_self_eval_weight: 0`,
+    );
+}
+
+/** The policy's self-evaluation of answers so far to `item` (its gold answer as the example answer). */
+function selfEvaluator(policy: LoadedModel, item: RoundPrompt): SelfEvaluator {
+  checkSelfEvalAnswers([item]);
+  const gold = item.answer!;
+  return (proposed) =>
+    selfEvalConfidences(
+      policy,
+      proposed.map((p) => selfEvalPrompt(item.prompt, gold, p)),
+    );
+}
 
 /** Search each prompt's steps (mcts.ts) and collect the step pairs of every tree. */
 function mctsRound(
@@ -63,7 +93,7 @@ function mctsRound(
         policy,
         responses.map((response) => ({ item, response })),
       ).map((g) => g.reward);
-    const found = searchSteps(policy, item.prompt, grade, {
+    const options: SearchOptions = {
       iterations: m.iterations,
       expand: m.expand,
       cPuct: m.c_puct,
@@ -74,10 +104,21 @@ function mctsRound(
       timeS: m.time_s,
       delimiter: m.delimiter,
       seed: mixSeed(mixSeed(spec.seed >>> 0, round), p),
-    });
+      selfEvalWeight: m.self_eval_weight,
+      reroot: m.reroot,
+    };
+    const found = searchSteps(
+      policy,
+      item.prompt,
+      grade,
+      options,
+      Date.now,
+      m.self_eval_weight > 0 ? { selfEvaluate: selfEvaluator(policy, item) } : {},
+    );
     nodes += found.expanded;
     for (const e of found.evaluations) evaluations.push({ prompt: item.prompt, ...e });
-    pairs.push(...searchPairs(item.prompt, found.root, m.margin));
+    // the released code pairs the children of each root it searched from
+    pairs.push(...searchPairs(item.prompt, found.root, m.margin, m.reroot ? found.roots : undefined));
     onPrompt(p + 1);
   });
   return { pairs, evaluations, nodes };
@@ -86,7 +127,7 @@ function mctsRound(
 registerRoundKind({
   name: 'mcts',
   description:
-    'per prompt a tree search over answer steps (PUCT selection, mcts_expand sampled steps per expansion, rollouts graded by the reward, Q backup); at each node its best vs worst child step is a pair, loss dpo (Xie et al. 2024)',
+    "per prompt a tree search over answer steps (PUCT selection, mcts_expand sampled steps per expansion, rollouts graded by the reward plus the policy's weighted self-evaluation, Q backup, re-rooting at the most visited step); at each node (re-rooting: each root) its best vs worst child step is a pair, loss dpo (Xie et al. 2024)",
   options: z.object({
     mcts_iterations: z
       .number()
@@ -124,6 +165,19 @@ registerRoundKind({
       .default(MCTS_DEFAULTS.time_s)
       .describe("mcts: wall-time budget of one prompt's search, seconds"),
     mcts_delimiter: z.string().min(1).default(MCTS_DEFAULTS.delimiter).describe('mcts: what ends a step'),
+    mcts_self_eval_weight: z
+      .number()
+      .min(0)
+      .default(MCTS_DEFAULTS.self_eval_weight)
+      .describe(
+        "mcts: weight of the policy's self-evaluation of each step (p of '(B) correct' under the released code's prompt), added to the outcome; 0: the outcome only",
+      ),
+    mcts_reroot: z
+      .boolean()
+      .default(MCTS_DEFAULTS.reroot)
+      .describe(
+        'mcts: search 4 x mcts_iterations from the root, commit to the most visited step, search mcts_iterations more from it, until the answer ends; pairs at each root',
+      ),
   }),
   trainsOn: 'pairs',
   needsReward: true,
@@ -137,9 +191,13 @@ registerRoundKind({
       step_tokens: o.mcts_step_tokens,
       time_s: o.mcts_time_s,
       delimiter: o.mcts_delimiter,
+      self_eval_weight: o.mcts_self_eval_weight,
+      reroot: o.mcts_reroot,
     },
   }),
   start(run) {
+    if ((run.spec.mcts?.self_eval_weight ?? MCTS_DEFAULTS.self_eval_weight) > 0)
+      checkSelfEvalAnswers(run.prompts);
     return ({ policy, round, emit }) => {
       const found = mctsRound(policy, run.prompts, run.spec, round, run.reward!, (done) =>
         emit({ type: 'searched', round, done, total: run.prompts.length }),

@@ -118,7 +118,10 @@ export const sweepSchema = z
     executor: executorSchema.default({ name: 'local' }),
     out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
     eval_world: z
-      .union([z.string(), z.array(z.string()).min(1)])
+      .union([z.string(), z.array(z.string()).min(1)], {
+        error: (issue) =>
+          `expected a world eval file or a non-empty list of them, found ${JSON.stringify(issue.input)}`,
+      })
       .optional()
       .describe(
         'a world eval file of attune world, or a list of them (e.g. [eval_mixed.jsonl, eval_ood.jsonl]): each trial also answers their questions (accuracy, accuracy_<split>, retention, ... docs/sweeps.md)',

@@ -22,16 +22,19 @@ import { fineTuningMethodNames, loadAdapter, tuners } from '../peft/index.ts';
 import { validateTrainConfig } from '../train/config.ts';
 import { losses } from '../train/losses/index.ts';
 import { train } from '../train/trainer.ts';
-import {
-  auroc,
-  type EvalRecord,
-  type Prediction,
-  readEvalRecords,
-  summarizePredictions,
-} from '../uq/index.ts';
+import { type EvalRecord, type Prediction, readEvalRecords, summarizePredictions } from '../uq/index.ts';
 import { resolveWorldBase } from '../world/base.ts';
 import { demoRecipe, worldFinetuneFile } from '../world/demo.ts';
-import { accuracyOf, predictWorld, takePerSplit, writeWorld } from '../world/index.ts';
+import {
+  accuracyOf,
+  knownAccuracy,
+  oodAurocs,
+  paraphraseQuestions,
+  predictWorld,
+  retentionOf,
+  takePerSplit,
+  writeWorld,
+} from '../world/index.ts';
 import { bytesOf, type DerivedMethod, derivedMethods, derivedRowMethod } from './derived.ts';
 import {
   type BenchExperiment,
@@ -494,9 +497,7 @@ export function questionsOf(worldDir: string, perSplit: number | null): WorldQue
   return {
     mixed,
     ood: takePerSplit(readEvalRecords(join(worldDir, 'eval_ood.jsonl')), perSplit),
-    paraphrase: mixed.flatMap((r) =>
-      r.split === 'taught' && typeof r.paraphrase === 'string' ? [{ ...r, prompt: r.paraphrase }] : [],
-    ),
+    paraphrase: paraphraseQuestions(mixed),
   };
 }
 
@@ -509,19 +510,10 @@ export function measureRun(
   cost: Pick<RunResult, 'trainable_params' | 'adapter_bytes' | 'step_s' | 'peak_rss_mb'>,
 ): RunResult {
   const summary = summarizePredictions(mixed);
-  const all = [...mixed, ...ood];
-  const isOod = all.map((_, i) => i >= mixed.length);
+  const ood_ = oodAurocs(mixed, ood);
   const scores: RunResult['scores'] = {};
-  for (const [name, s] of Object.entries(summary.scores)) {
-    scores[name] = {
-      wrong_auroc: s.auroc,
-      prr: s.prr,
-      ood_auroc: auroc(
-        all.map((p) => p.scores[name]!),
-        isOod,
-      ).value,
-    };
-  }
+  for (const [name, s] of Object.entries(summary.scores))
+    scores[name] = { wrong_auroc: s.auroc, prr: s.prr, ood_auroc: ood_[name] ?? null };
   return {
     method: spec.method,
     loss: spec.loss,
@@ -562,13 +554,7 @@ export function aggregateRuns(
     loss: first.loss,
     seeds: runs.length,
     taught_accuracy: spread(runs.map((r) => r.taught_accuracy)),
-    retention: spread(
-      runs.map((r) =>
-        baseKnown !== null && baseKnown > 0 && r.known_accuracy !== null
-          ? r.known_accuracy / baseKnown
-          : null,
-      ),
-    ),
+    retention: spread(runs.map((r) => retentionOf(r.known_accuracy, baseKnown))),
     paraphrase_accuracy: spread(runs.map((r) => r.paraphrase_accuracy)),
     wrong_auroc: chosen?.wrong_auroc ?? empty,
     prr: chosen?.prr ?? empty,
@@ -899,10 +885,14 @@ export function baseKnownAccuracy(
   if (existsSync(file))
     return (JSON.parse(readFileSync(file, 'utf8')) as { known_accuracy: number | null }).known_accuracy;
   const loaded = loadModel(o.base);
-  const known = { mixed: questions.mixed.filter((r) => r.split === 'known'), ood: [] as EvalRecord[] };
-  o.onPhase?.('base: evaluate known facts', known.mixed.length);
-  const { mixed } = predictWorld(loaded.model, loaded.tokenizer!, loaded.eosTokenIds, known, o.onProgress);
-  const acc = accuracyOf(mixed);
+  o.onPhase?.('base: evaluate known facts', questions.mixed.filter((r) => r.split === 'known').length);
+  const acc = knownAccuracy(
+    loaded.model,
+    loaded.tokenizer!,
+    loaded.eosTokenIds,
+    questions.mixed,
+    o.onProgress,
+  );
   mkdirSync(o.out, { recursive: true });
   writeJsonAtomic(file, { known_accuracy: acc });
   return acc;

@@ -118,10 +118,13 @@ export const sweepSchema = z
     executor: executorSchema.default({ name: 'local' }),
     out: z.string().describe('sweep folder: one sub-folder per trial, results.json, report.html'),
     eval_world: z
-      .string()
+      .union([z.string(), z.array(z.string()).min(1)], {
+        error: (issue) =>
+          `expected a world eval file or a non-empty list of them, found ${JSON.stringify(issue.input)}`,
+      })
       .optional()
       .describe(
-        'a world eval file (attune world): each trial also records accuracy and accuracy_<split> on it',
+        'a world eval file of attune world, or a list of them (e.g. [eval_mixed.jsonl, eval_ood.jsonl]): each trial also answers their questions (accuracy, accuracy_<split>, retention, ... docs/sweeps.md)',
       ),
     threads_per_trial: z
       .number()
@@ -164,8 +167,8 @@ export interface SweepConfig {
       };
   seeds: number[] | null;
   objectives: Objective[];
-  /** A world eval file every trial answers (accuracy metrics), or null. */
-  evalWorld: string | null;
+  /** The world eval files every trial answers (accuracy metrics), or null. */
+  evalWorld: string[] | null;
   executor: { name: 'local'; workers: number } | { name: 'bullmq'; url: string; artifacts: string };
   out: string;
   threadsPerTrial: number;
@@ -192,7 +195,7 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
   for (const o of objectives)
     if (!metrics.includes(o.metric))
       throw new ConfigError(
-        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !world.includes(o.metric) ? '' : ' (accuracy, ece, brier and wrong_auroc_<score> need eval_world: a world eval file)'}`,
+        `${where}: objective.metric '${o.metric}': expected one of ${metrics.join(', ')}${s.eval_world || !world.includes(o.metric) ? '' : ' (accuracy, retention, ece, brier, wrong_auroc_<score> and ood_auroc_<score> need eval_world: a world eval file)'}`,
       );
   const threads = s.threads_per_trial;
   const executor: SweepConfig['executor'] =
@@ -241,7 +244,10 @@ export function validateSweep(raw: unknown, where: string, baseDir: string): Swe
     search,
     seeds: s.seeds ?? null,
     objectives,
-    evalWorld: s.eval_world ? absolute(baseDir, s.eval_world) : null,
+    evalWorld:
+      s.eval_world === undefined
+        ? null
+        : (Array.isArray(s.eval_world) ? s.eval_world : [s.eval_world]).map((p) => absolute(baseDir, p)),
     executor,
     out: absolute(baseDir, s.out),
     threadsPerTrial: threads,

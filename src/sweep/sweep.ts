@@ -6,8 +6,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPlugins } from '../config/plugins.ts';
+import { ConfigError } from '../errors.ts';
 import { writeTextAtomic } from '../io/atomic.ts';
-import { readEvalRecords } from '../uq/index.ts';
+import type { TrainConfig } from '../train/config.ts';
+import { baseKnownAccuracy } from './base-known.ts';
 import { type BayesOptions, bayesSearch, initialPoints } from './bayes/optimizer.ts';
 import { checkRedisClient, redisConnection, runBullmq } from './bullmq-executor.ts';
 import { type Objective, type SweepConfig, searchFields } from './config.ts';
@@ -25,6 +27,7 @@ import {
   writeTrialConfig,
 } from './trial.ts';
 import { trialJob } from './trial-job.ts';
+import { readWorldEval } from './world-metrics.ts';
 
 /** One trial in the sweep's output. */
 export interface SweepTrial {
@@ -67,6 +70,8 @@ export interface SweepEvents {
   /** A trial starts (local) or is queued (bullmq). */
   onTrialStart?: (trial: TrialSpec, resuming: boolean) => void;
   onTrialEnd?: (outcome: TrialOutcome, metrics: TrialMetrics | null) => void;
+  /** Something the sweep does besides trials (the base answering eval_world for retention). */
+  onNote?: (text: string) => void;
 }
 
 export interface RunSweepOptions extends SweepEvents {
@@ -115,13 +120,19 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
   await loadPlugins(sweep.imports, `${sweep.path}: imports`);
   const base = loadBaseConfig(sweep.base);
   // a world eval file that cannot be read fails here, not in every trial
-  if (sweep.evalWorld) readEvalRecords(sweep.evalWorld);
+  const evalWorld = sweep.evalWorld;
+  if (evalWorld) readWorldEval(evalWorld);
   const root = trialsRoot(sweep);
   const validate = (ts: readonly TrialSpec[]) => ts.map((t) => trialConfig(base, t, root, sweep.path));
   const bayes = sweep.search.kind === 'bayes' ? (sweep as SweepConfig & { search: { kind: 'bayes' } }) : null;
   // every trial config (a Bayesian search: a probe of its space) is checked before any output exists
   const planned = bayes ? [] : expandTrials(sweep);
-  validate(bayes ? trialsOf(probePoints(bayes), sweep.seeds) : planned);
+  const checked = validate(bayes ? trialsOf(probePoints(bayes), sweep.seeds) : planned);
+  const retention = sweep.objectives.findIndex((o) => o.metric === 'retention');
+  if (retention >= 0 && checked.some((c) => typeof c.model !== 'string'))
+    throw new ConfigError(
+      `${sweep.path}: objective.metric 'retention': expected every trial's model to be a model directory (its base before training), found a random initialisation ({config, tokenizer}) in ${sweep.base}`,
+    );
   if (sweep.executor.name === 'bullmq') {
     checkRedisClient();
     redisConnection(sweep.executor.url);
@@ -134,6 +145,13 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
     outcomes.set(o.id, o);
     options.onTrialEnd?.(o, o.status === 'done' ? readTrialResult(root, o.id).metrics : null);
   };
+  const baseKnown = new Map<string, number | null>();
+  /** The base's known accuracy for a trial's config (once per model directory). */
+  const baseKnownOf = (config: TrainConfig, files: string[]): number | null => {
+    const key = typeof config.model === 'string' ? config.model : '';
+    if (!baseKnown.has(key)) baseKnown.set(key, baseKnownAccuracy(sweep.out, config, files, options.onNote));
+    return baseKnown.get(key)!;
+  };
   let round = 0;
   /** Write, then run the unfinished trials of `batch`; their metrics (null: not done). */
   const runBatch = async (batch: readonly TrialSpec[]): Promise<(TrialMetrics | null)[]> => {
@@ -143,10 +161,13 @@ export async function runSweep(sweep: SweepConfig, options: RunSweepOptions = {}
       states.set(t.id, trialState(root, t.id));
       trials.push(t);
     }
-    // the trial process also answers the world eval file (not part of the trial's id)
-    const toRun = batch
-      .filter((t) => states.get(t.id) !== 'done')
-      .map((t) => (sweep.evalWorld ? { ...t, evalWorld: sweep.evalWorld } : t));
+    // the trial process also answers the world eval files (not part of the trial's id), with the
+    // base's known accuracy computed here once (base-known.ts), so every executor divides by the same
+    const toRun = batch.flatMap((t, i) =>
+      states.get(t.id) === 'done'
+        ? []
+        : [evalWorld ? { ...t, evalWorld, baseKnown: baseKnownOf(configs[i]!, evalWorld) } : t],
+    );
     const workers = sweep.executor.name === 'local' ? sweep.executor.workers : null;
     options.onPlan?.({
       trials: batch.length,

@@ -5,12 +5,12 @@
  */
 import { type Job, type JobKind, registerJobKind } from './jobs.ts';
 import type { TrialSpec } from './space.ts';
-import { readTrialResult, runTrial, trialState } from './trial.ts';
+import { readTrialResult, runTrial, trialState, type WorldEvalSpec } from './trial.ts';
 
-/** What a trial job carries: where the trials live, and which trial (with the sweep's eval_world). */
+/** What a trial job carries: where the trials live, and which trial (with the sweep's eval_world and the base's known accuracy). */
 export interface TrialPayload {
   root: string;
-  spec: TrialSpec & { evalWorld?: string };
+  spec: TrialSpec & WorldEvalSpec;
 }
 
 /** The job kind of sweep trials. */

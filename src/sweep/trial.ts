@@ -23,6 +23,13 @@ import { trainAsync } from '../train/trainer.ts';
 import type { TrialSpec } from './space.ts';
 import { worldMetrics } from './world-metrics.ts';
 
+/** What a trial job carries of the sweep's eval_world: its files and the base's known-fact accuracy. */
+export interface WorldEvalSpec {
+  evalWorld?: string[];
+  /** The base's known accuracy on evalWorld (base-known.ts), computed once by the sweep; null: none. */
+  baseKnown?: number | null;
+}
+
 /** What a finished trial measured. */
 export interface TrialMetrics {
   /** Loss on the base config's data.eval after the last step. */
@@ -33,10 +40,13 @@ export interface TrialMetrics {
   steps: number;
   /** With the sweep's eval_world: exact-match accuracy over its questions, and per split (world-metrics.ts). */
   [world: `accuracy${string}`]: number;
-  /** With eval_world: the confidence's calibration, and each score's wrong-answer AUROC (when defined). */
+  /** With eval_world: known accuracy over the base's (when the base answered some known question right). */
+  retention?: number;
+  /** With eval_world: the confidence's calibration, and each score's wrong-answer and OOD AUROC (when defined). */
   ece?: number;
   brier?: number;
   [auroc: `wrong_auroc_${string}`]: number;
+  [ood: `ood_auroc_${string}`]: number;
 }
 
 /** result.json of a finished trial. */
@@ -164,7 +174,7 @@ function finalLine(runDir: string, step: number): Record<string, number> {
  */
 export async function runTrial(
   out: string,
-  spec: TrialSpec & { evalWorld?: string },
+  spec: TrialSpec & WorldEvalSpec,
   options: { signal?: AbortSignal } = {},
 ): Promise<TrialResult> {
   const p = trialPaths(out, spec.id);
@@ -191,7 +201,7 @@ export async function runTrial(
       final_loss: last.loss!,
       trainable_params: r.adapter.namedTrainableParameters().reduce((s, [, q]) => s + q.size, 0),
       steps: r.steps,
-      ...(spec.evalWorld ? worldMetrics(r.model, config, spec.evalWorld) : {}),
+      ...(spec.evalWorld ? worldMetrics(r.model, config, spec.evalWorld, spec.baseKnown ?? null) : {}),
     },
     resumed_from_step: startStep,
     seconds: (performance.now() - started) / 1000,

@@ -38,20 +38,54 @@ export function accuracyOf(preds: readonly Prediction[], split?: string): number
   return sel.length > 0 ? sel.filter((p) => p.correct).length / sel.length : null;
 }
 
+/**
+ * Per score, the AUROC of telling the out-of-domain questions from the in-domain ones (positive =
+ * out-of-domain) over both sets' answers; null where undefined (one of the sets empty).
+ */
+export function oodAurocs(
+  inDomain: readonly Prediction[],
+  ood: readonly Prediction[],
+): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  const all = [...inDomain, ...ood];
+  const isOod = all.map((_, i) => i >= inDomain.length);
+  for (const name of Object.keys(inDomain[0]?.scores ?? {}))
+    out[name] = auroc(
+      all.map((p) => p.scores[name]!),
+      isOod,
+    ).value;
+  return out;
+}
+
+/** The taught questions of `records` in their paraphrased wording (a record's `paraphrase`), as the bench asks them. */
+export function paraphraseQuestions(records: readonly EvalRecord[]): EvalRecord[] {
+  return records.flatMap((r) =>
+    r.split === 'taught' && typeof r.paraphrase === 'string' ? [{ ...r, prompt: r.paraphrase }] : [],
+  );
+}
+
+/** Retention: known-fact accuracy after training over the base's; null when either is missing or the base's is 0. */
+export function retentionOf(known: number | null, baseKnown: number | null): number | null {
+  return baseKnown !== null && baseKnown > 0 && known !== null ? known / baseKnown : null;
+}
+
+/** Known-fact accuracy of a model: its greedy answers to the `known` questions of `records` (null: none). */
+export function knownAccuracy(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  eosTokenIds: readonly number[],
+  records: readonly EvalRecord[],
+  onProgress?: (done: number) => void,
+): number | null {
+  const known = { mixed: records.filter((r) => r.split === 'known'), ood: [] as EvalRecord[] };
+  return accuracyOf(predictWorld(model, tokenizer, eosTokenIds, known, onProgress).mixed);
+}
+
 /** The world metrics of graded predictions on the mixed and out-of-domain questions. */
 export function evaluateModel(mixed: readonly Prediction[], ood: readonly Prediction[]): ModelEvaluation {
   const summary = summarizePredictions(mixed);
   const auroc_: Record<string, number | null> = {};
   for (const [name, s] of Object.entries(summary.scores)) auroc_[name] = s.auroc;
-  const oodAuroc: Record<string, number | null> = {};
-  const all = [...mixed, ...ood];
-  const isOod = all.map((_, i) => i >= mixed.length);
-  for (const name of Object.keys(mixed[0]?.scores ?? {})) {
-    oodAuroc[name] = auroc(
-      all.map((p) => p.scores[name]!),
-      isOod,
-    ).value;
-  }
   return {
     accuracy: {
       known: accuracyOf(mixed, 'known'),
@@ -63,7 +97,7 @@ export function evaluateModel(mixed: readonly Prediction[], ood: readonly Predic
     ece: summary.confidence.ece,
     brier: summary.confidence.brier,
     auroc: auroc_,
-    ood_auroc: oodAuroc,
+    ood_auroc: oodAurocs(mixed, ood),
   };
 }
 

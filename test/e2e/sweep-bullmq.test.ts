@@ -3,17 +3,20 @@
 // trial's first checkpoint. All 6 trials end done exactly once, the killed one resumed by the other
 // worker from its checkpoint, and every result equals the local executor's. BullMQ's lock and
 // stall intervals are shortened (--lock-duration, --stalled-interval) so the retry comes in seconds.
+// With eval_world, the world metrics too, retention included (the base answered by the sweep process).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
+import { loadModel } from '../../src/models/index.ts';
 import { redisConnection, TRIAL_QUEUE } from '../../src/sweep/bullmq-executor.ts';
 import { loadSweepConfig } from '../../src/sweep/config.ts';
 import { runSweep } from '../../src/sweep/sweep.ts';
 import { trialPaths } from '../../src/sweep/trial.ts';
+import { predict } from '../../src/uq/index.ts';
 import { redisSkipReason, startTestRedis } from '../helpers/redis.ts';
 import { FACTS, tempDir, writeJsonl, writeTinyModel } from '../helpers/tiny-run.ts';
 
@@ -71,6 +74,22 @@ train: { steps: 120, batch_size: 2, lr: 1.0e-3, save_every: 20, keep_last: 1 }
 output_dir: ignored
 `,
     );
+    // world questions; the "known" ones are facts the base knows (its own greedy answers), so
+    // every trial has a retention
+    const base = loadModel(join(root, 'model'));
+    const prompts = ['Eve lives in ', 'Fay lives in ', 'Gus lives in ', 'Hal lives in '];
+    const known = predict(
+      base.model,
+      base.tokenizer!,
+      prompts.map((prompt) => ({ prompt, answer: '-' })),
+      { stop: ['\n'], maxNewTokens: 24, eosTokenIds: base.eosTokenIds },
+    ).flatMap((p, i) => (p.answer.trim() === '' ? [] : [{ prompt: prompts[i]!, answer: p.answer.trim() }]));
+    assert.ok(known.length > 0, 'the tiny base answers some prompt');
+    writeJsonl(join(root, 'world.jsonl'), [
+      { prompt: 'Ada lives in ', answer: 'Oslo.', split: 'taught', paraphrase: 'Where does Ada live? ' },
+      ...known.map((k) => ({ ...k, split: 'known' })),
+      { prompt: 'What is 7 plus 5? ', answer: '12', split: 'ood' },
+    ]);
     const redis = await startTestRedis();
     const workers: WorkerProcess[] = [];
     try {
@@ -82,6 +101,7 @@ output_dir: ignored
 search: { grid: { train.lr: [1.0e-3, 3.0e-3, 1.0e-2], method.r: [2, 4] } }
 seeds: [1]
 objective: { metric: eval_loss, goal: min }
+eval_world: world.jsonl
 threads_per_trial: 1
 `;
       writeFileSync(join(root, 'local.yaml'), `${grid}executor: { name: local, workers: 2 }\nout: local\n`);
@@ -139,6 +159,13 @@ threads_per_trial: 1
       assert.match(workers[1]!.log(), new RegExp(`${killed} resumed`));
       const resumed = JSON.parse(readFileSync(trialPaths(join(root, 'shared'), killed).result, 'utf8'));
       assert.ok(resumed.resumed_from_step >= 20, `resumed from step ${resumed.resumed_from_step}`);
+      // the base was answered by the sweep process, into its out folder, not by a worker
+      assert.equal(readdirSync(join(root, 'queue')).filter((f) => f.startsWith('base-known-')).length, 1);
+      assert.ok(!readdirSync(join(root, 'shared')).some((f) => f.startsWith('base-known-')));
+      for (const t of result.trials) {
+        assert.equal(typeof t.metrics!.retention, 'number', t.id);
+        assert.equal(typeof t.metrics!.accuracy_paraphrase, 'number', t.id);
+      }
       // where a trial ran changes nothing: the local executor's numbers, bit for bit
       assert.deepEqual(
         result.trials.map((t) => [t.id, t.metrics]),

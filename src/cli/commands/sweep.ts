@@ -47,6 +47,7 @@ report.html (objective per trial, Pareto front, parallel coordinates) into 'out'
           io.note(
             `sweep: ${t.id} ${sweep.executor.name === 'bullmq' ? 'queued' : resuming ? 'resumed' : 'started'} ${JSON.stringify(t.params)}`,
           ),
+        onNote: (text) => io.note(`sweep: ${text}`),
         onTrialEnd: (o, m) =>
           io.note(
             `sweep: ${o.id} ${o.status}${m ? `: eval_loss ${m.eval_loss.toFixed(4)}` : ''}${o.error ? `: ${o.error}` : ''}`,

@@ -31,7 +31,7 @@ train: { steps: 40, batch_size: 8, lr: 3.0e-3 }
       sweep.objectives.map((o) => o.metric),
       ['eval_loss', 'trainable_params'],
     );
-    assert.equal(sweep.evalWorld, join(root, 'world-eval.jsonl'));
+    assert.deepEqual(sweep.evalWorld, [join(root, 'world-eval.jsonl')]);
     const base = loadBaseConfig(sweep.base);
     const space = sweep.search.kind === 'bayes' ? sweep.search.space : {};
     for (const t of trialsOf(randomPoints(space, 40, 1), null)) {
@@ -49,7 +49,7 @@ train: { steps: 40, batch_size: 8, lr: 3.0e-3 }
     );
     assert.throws(
       () => validateSweep(raw, 'S.yaml', root),
-      /objective\.metric 'accuracy_taught': expected one of eval_loss, final_loss, trainable_params \(accuracy, ece, brier and wrong_auroc_<score> need eval_world/,
+      /objective\.metric 'accuracy_taught': expected one of eval_loss, final_loss, trainable_params \(accuracy, retention, ece, brier, wrong_auroc_<score> and ood_auroc_<score> need eval_world/,
     );
     const ok = validateSweep({ ...raw, eval_world: 'w.jsonl' }, 'S.yaml', root);
     assert.equal(ok.objectives[0]!.metric, 'accuracy_taught');

@@ -5,7 +5,8 @@
  * seed labels at random, then query rounds; every round trains LoRA from the base on all labels so
  * far with the bench's recipe (STAR adds its calibration constraint, weight decay 0.5 on lora_B) and
  * measures taught accuracy: the learning curve (extra `curve_taught_<labels>`, drawn in the report).
- * The row is the last round's adapter, evaluated as the method rows are. The budgets are large
+ * The row is the last round's adapter, evaluated as the method rows are. Each round trains half the
+ * bench's steps (its labels are a few hundred examples at most). The budgets are large
  * enough that the random baseline's taught accuracy rises over the rounds (at 20 + 2 x 20 labels no
  * strategy learned anything, docs/data.md).
  */
@@ -38,8 +39,11 @@ registerExperiment({
   run(ctx) {
     const world = readWorldDir(ctx.worldDir);
     const budget = starBudget(ctx.quick);
+    // half the bench's steps per round: a round's labels are at most 300 examples (16 epochs or
+    // more at the bench's batch), and 4 strategies x (1 + rounds) trainings a seed fit 2 cores
+    const steps = Math.max(1, Math.round(ctx.budget.steps / 2));
     // runs and rows of another budget (an older bench's) must not be reused for this one
-    const tag = `b${budget.seed_labels}-${budget.rounds}x${budget.per_round}`;
+    const tag = `b${budget.seed_labels}-${budget.rounds}x${budget.per_round}-s${steps}`;
     const taught = ctx.questions.mixed.filter((r) => r.split === 'taught');
     const rows = STRATEGIES.map(() => [] as ReturnType<typeof ctx.evaluate>[]);
     const load = (adapterDir: string | null): ScoringModel => {
@@ -66,6 +70,7 @@ registerExperiment({
           const run = ctx.train(`active-${who}-${tag}-round${r.round}`, seed, {
             data: { train: r.config.data.train },
             method,
+            train: { steps },
           });
           runs.push(run);
           return { adapterDir: run.adapterDir!, finalLoss: 0 };

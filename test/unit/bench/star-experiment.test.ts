@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { starBudget } from '../../../src/bench/experiments/star.ts';
+import { roundSteps, starBudget } from '../../../src/bench/experiments/star.ts';
 import { experimentContext, questionsOf } from '../../../src/bench/methods.ts';
 import { resolveWorldBase } from '../../../src/world/base.ts';
 import { generateWorld, renderQuestionPool, writeWorld } from '../../../src/world/index.ts';
@@ -24,6 +24,13 @@ describe('star experiment', () => {
         assert.ok(b.rounds >= 2, 'a learning curve needs at least three points');
       }
     }
+  });
+
+  it('trains a fixed number of passes over the labels of a round', () => {
+    assert.equal(roundSteps(60, 80, 32), 150);
+    assert.equal(roundSteps(20, 80, 32), 50);
+    assert.equal(roundSteps(1, 80, 32), 3, 'a partial batch is a step');
+    assert.ok(roundSteps(40, 80, 32) === 2 * roundSteps(20, 80, 32), 'twice the labels, twice the steps');
   });
 
   it('keeps rows evaluated under another cache tag apart', () => {

@@ -49,7 +49,7 @@ export function roundSteps(labels: number, epochs: number, batchSize: number): n
 registerExperiment({
   byDefault: false,
   heavy:
-    'four strategies x (1 + rounds) LoRA trainings per seed plus greedy and MC-dropout scoring of the 894-question pool each round',
+    'three strategies (four without --quick) x (1 + rounds) LoRA trainings per seed plus greedy and MC-dropout scoring of the 924-question pool each round',
   name: 'star',
   description:
     'active learning on the world pool: STAR vs random vs max-entropy vs least confidence at equal label budgets',

@@ -74,26 +74,26 @@ registerExperiment({
           { model: ctx.base, data: { train: out }, train: { steps: 1 }, output_dir: out },
           `bench star (${strategy})`,
         );
-        const runs: ExperimentRun[] = [];
         const curve: Record<string, number> = {};
         const method = { name: 'lora', ...(strategy === 'star' ? { lora_b_weight_decay: 0.5 } : {}) };
-        const train = (r: ActiveTraining) => {
+        // the training of `round` (the loop's round-<k>/train.jsonl); cached by name, so asking
+        // again for a finished round, as a resumed run does for its last one, trains nothing
+        const roundRun = (round: number): ExperimentRun => {
           // round 0 (the same random labels for every strategy of a seed) is one run for the
           // strategies that train plain LoRA; STAR's own constraint makes its round 0 another run
-          const who = r.round === 0 && strategy !== 'star' ? 'lora' : strategy;
-          const run = ctx.train(`active-${who}-${tag}-round${r.round}`, seed, {
-            data: { train: r.config.data.train },
+          const who = round === 0 && strategy !== 'star' ? 'lora' : strategy;
+          return ctx.train(`active-${who}-${tag}-round${round}`, seed, {
+            data: { train: join(out, `round-${round}`, 'train.jsonl') },
             method,
             train: {
-              steps: roundSteps(
-                budget.seed_labels + r.round * budget.per_round,
-                epochs,
-                ctx.budget.batchSize,
-              ),
+              steps: roundSteps(budget.seed_labels + round * budget.per_round, epochs, ctx.budget.batchSize),
             },
           });
-          runs.push(run);
-          return { adapterDir: run.adapterDir!, finalLoss: 0 };
+        };
+        const train = (r: ActiveTraining) => {
+          if (r.config.data.train !== join(out, `round-${r.round}`, 'train.jsonl'))
+            throw new Error(`bench star: round ${r.round} trains on ${r.config.data.train}, not in ${out}`);
+          return { adapterDir: roundRun(r.round).adapterDir!, finalLoss: 0 };
         };
         ctx.note(`star: seed ${seed}: ${strategy}`);
         const rounds = runActiveWith(
@@ -122,7 +122,8 @@ registerExperiment({
           },
         );
         for (const r of rounds) curve[`curve_taught_${r.labels}`] = r.metrics.taught_accuracy ?? Number.NaN;
-        const last = runs.at(-1)!;
+        // every round skipped (a rerun) trains nothing here: the last round's run is read back
+        const last = roundRun(rounds.at(-1)!.round);
         rows[s]!.push(
           ctx.evaluate(
             row(strategy),

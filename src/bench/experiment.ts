@@ -56,7 +56,8 @@ export interface ExperimentContext {
   /**
    * Evaluate a model (+ adapter) on the bench's questions exactly as a method row's run is, as the
    * run of (`row.method`, `row.loss`, `seed`); `extra` adds experiment-specific measurements (the
-   * row's `extra.<name>`, which headlines may test). Cached like `train`.
+   * row's `extra.<name>`, which headlines may test). Cached like `train`, by row and seed (and
+   * `cacheTag`, when given: an experiment whose own settings change a row's run names it here).
    */
   evaluate(
     row: { method: string; loss: string },
@@ -64,6 +65,7 @@ export interface ExperimentContext {
     model: { modelDir: string; adapterDir: string | null },
     cost: RunCost,
     extra?: () => Record<string, number | null>,
+    cacheTag?: string,
   ): RunResult;
   /**
    * Greedy graded predictions of a model (+ adapter) on `records` (the bench's questions or your

@@ -768,8 +768,9 @@ export function experimentContext(
       const dir = join(work, 'runs', `${slug(runName)}-seed${seed}`);
       return trainCached(o, { method: 'lora', loss: 'ce' }, seed, dir, `${name}: ${runName}`, overrides);
     },
-    evaluate(row, seed, model, cost, extra) {
-      const dir = join(work, 'rows', `${slug(row.method)}-${slug(row.loss)}-seed${seed}`);
+    evaluate(row, seed, model, cost, extra, cacheTag) {
+      const tag = cacheTag ? `-${slug(cacheTag)}` : '';
+      const dir = join(work, 'rows', `${slug(row.method)}-${slug(row.loss)}${tag}-seed${seed}`);
       const file = join(dir, 'result.json');
       if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunResult;
       const r = evaluateRun(o, row, seed, questions, model, cost);

@@ -65,13 +65,15 @@ function fusedRow(
 
 registerExperiment({
   byDefault: false,
+  methodRuns: [{ method: 'lora', loss: 'ce' }],
   heavy: 'fused decoding runs three models per token for every question (several minutes a seed on 2 cores)',
   name: 'fusion',
   description:
     'weak-to-strong logit fusion: the large world base steered by a small LoRA expert (dynamic weights, proxy tuning) vs either alone',
   run(ctx) {
     const questions = questionsOf(ctx.worldDir, ctx.budget.evalPerSplit);
-    const experts = ctx.seeds.map((seed) => ctx.train('expert', seed));
+    // the bench's lora + ce run of each seed (the same recipe and seed: no second training)
+    const experts = ctx.seeds.map((seed) => ctx.methodRun('lora', 'ce', seed));
     const noCost = { trainable_params: 0, adapter_bytes: 0, step_s: 0, peak_rss_mb: null };
     // the large base is deterministic: one evaluation stands for every seed
     const large = ctx.evaluate(

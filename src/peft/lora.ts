@@ -764,12 +764,17 @@ export class LoraAdapter implements Adapter {
     ];
   }
 
-  /** lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias), else none. */
+  /**
+   * lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias) and every
+   * Embedding's lora_embedding_B (PEFT's B there too: the factor that starts non-zero), else none.
+   */
   weightDecayOverrides(): Map<Parameter, number> {
     const decay = this.config.loraBWeightDecay;
     const out = new Map<Parameter, number>();
     if (decay === null) return out;
     for (const [, l] of this.layerList) if (l.lora_B.weight.requiresGrad) out.set(l.lora_B.weight, decay);
+    for (const [, e] of this.embeddingList)
+      if (e.lora_embedding_B.requiresGrad) out.set(e.lora_embedding_B, decay);
     return out;
   }
 
@@ -1206,7 +1211,7 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe(
-      "(Attune) weight decay of the lora_B matrices only, overriding the optimizer's weight_decay for them (STAR's calibration constraint: 0.5); null = the optimizer's for every matrix",
+      "(Attune) weight decay of the lora_B matrices only (and lora_embedding_B of adapted embeddings), overriding the optimizer's weight_decay for them (STAR's calibration constraint: 0.5); null = the optimizer's for every matrix",
     ),
 });
 

@@ -71,15 +71,11 @@ registerExperiment({
     );
     const fullMean = mean(full.map((r) => r.taught_accuracy));
     const means = DIMS.map((d, k) => ({ d, taught: mean(rows[k]!.map((r) => r.taught_accuracy)) }));
-    const hit = fullMean
-      ? means.find((m) => m.taught !== null && m.taught >= FRACTION * fullMean)
-      : undefined;
+    const found = d90(fullMean, means);
     ctx.note(
       `intrinsic_d90: full fine-tuning taught accuracy ${fullMean?.toFixed(3) ?? 'n/a'}; ${means
         .map((m) => `d=${m.d}: ${m.taught?.toFixed(3) ?? 'n/a'}`)
-        .join(
-          ', ',
-        )}; d90 = ${hit !== null ? hit : `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}`,
+        .join(', ')}; d90 = ${found ?? `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}`,
     );
     return [full, ...rows];
   },

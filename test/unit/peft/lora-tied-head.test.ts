@@ -11,7 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openSafetensors, writeSafetensors } from '../../../src/io/index.ts';
-import { type LlamaForCausalLM, scoreNextTokens } from '../../../src/models/index.ts';
+import {
+  type CausalLM,
+  type LlamaForCausalLM,
+  loadModel,
+  scoreNextTokens,
+} from '../../../src/models/index.ts';
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
@@ -21,7 +26,10 @@ import {
   loadAdapter,
 } from '../../../src/peft/index.ts';
 import { fromArray, noGrad, Rng, scope, type Tensor } from '../../../src/tensor/index.ts';
+import { validateTrainConfig } from '../../../src/train/config.ts';
+import { train } from '../../../src/train/trainer.ts';
 import { gradCheck } from '../../helpers/gradcheck.ts';
+import { FACTS, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { logitsOf, maxAbsDiff, tinyLlama, tokens } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'attune-lora-tied-'));
@@ -194,6 +202,32 @@ describe("tied LM head: 'lm_head' without ensure_weight_tying (PEFT: a lora.Line
     noGrad(() => scope(() => scoreNextTokens(model, ids, labels)));
     model.train(true);
     assert.throws(() => scope(() => scoreNextTokens(model, ids, labels)), /lora_dropout on the LM head/);
+  });
+
+  it('trains through the trainer from a config (the head LoRA moves) and the saved adapter reloads', () => {
+    const modelDir = writeTinyModel(join(tmp, 'model'));
+    const config = validateTrainConfig(
+      {
+        model: modelDir,
+        data: { train: writeJsonl(join(tmp, 'facts.jsonl'), FACTS), max_length: 32 },
+        method: { name: 'lora', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'lm_head'] },
+        train: { steps: 5, batch_size: 2, lr: 2e-2, seed: 3 },
+        output_dir: join(tmp, 'run'),
+      },
+      'tied-head',
+    );
+    const result = train(config);
+    const adapter = result.adapter as LoraAdapter;
+    const [, head] = adapter.layers().find(([n]) => n === 'lm_head')!;
+    assert.ok(
+      head.lora_B.weight.toArray().some((v) => v !== 0),
+      'lm_head lora_B trained away from 0',
+    );
+    const ids = [72, 101, 108, 108, 111, 32, 119];
+    const trained = logitsOf(result.model as LlamaForCausalLM, ids);
+    const fresh = loadModel(modelDir).model as CausalLM;
+    loadAdapter(fresh, result.adapterDir);
+    assert.ok(maxAbsDiff(logitsOf(fresh as LlamaForCausalLM, ids), trained) < 1e-4);
   });
 
   it('refuses DoRA there, and a modules_to_save copy of the head alone', () => {

@@ -6,7 +6,7 @@
  * `intrinsic_dim-d<d>` per d (d = 1000 is the method row's run: the tuner's default). Each d row's
  * `extra.taught_ratio_to_full` is its taught accuracy over full's of the same seed (null when full
  * has none right), and `extra.reaches_d90` is 1 when that ratio is >= 0.9; the d90 over the seeds'
- * means is printed as a note (or that no d reached it).
+ * means is printed as a note (or that no d reached it), with each seed's own d90 (its spread).
  */
 import { registerExperiment } from '../experiment.ts';
 import type { RunResult } from '../methods.ts';
@@ -72,10 +72,19 @@ registerExperiment({
     const fullMean = mean(full.map((r) => r.taught_accuracy));
     const means = DIMS.map((d, k) => ({ d, taught: mean(rows[k]!.map((r) => r.taught_accuracy)) }));
     const found = d90(fullMean, means);
+    // the spread: each seed's own d90 against its own full run
+    const perSeed = ctx.seeds.map((_, i) =>
+      d90(
+        full[i]!.taught_accuracy,
+        DIMS.map((d, k) => ({ d, taught: rows[k]![i]!.taught_accuracy })),
+      ),
+    );
     ctx.note(
       `intrinsic_d90: full fine-tuning taught accuracy ${fullMean?.toFixed(3) ?? 'n/a'}; ${means
         .map((m) => `d=${m.d}: ${m.taught?.toFixed(3) ?? 'n/a'}`)
-        .join(', ')}; d90 = ${found ?? `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}`,
+        .join(
+          ', ',
+        )}; d90 = ${found ?? `none of ${DIMS.join(', ')} reached ${FRACTION * 100}% of full`}; per seed (${ctx.seeds.join(', ')}): ${perSeed.map((x) => x ?? 'none').join(', ')}`,
     );
     return [full, ...rows];
   },

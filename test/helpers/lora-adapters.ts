@@ -13,6 +13,8 @@ export interface RandomAdapterSpec {
   std?: number;
   /** PEFT's ensure_weight_tying (default false). */
   ensureWeightTying?: boolean;
+  /** PEFT's rank_pattern (default none). */
+  rankPattern?: Record<string, number>;
 }
 
 /**
@@ -34,6 +36,7 @@ export function writeRandomAdapters(
       targetModules: spec.targets,
       seed: spec.seed,
       ensureWeightTying: spec.ensureWeightTying ?? false,
+      rankPattern: spec.rankPattern ?? null,
     });
     const rng = new Rng(spec.seed + 1000);
     const std = spec.std ?? 0.3;

@@ -1,6 +1,6 @@
 /**
  * Multi-LoRA serving of adapters beyond Linear name lists: a regex target_modules (PEFT's
- * full-match string), a LoRA of the (tied) embedding with and without ensure_weight_tying, and a
+ * full-match string, with a rank_pattern), a LoRA of the (tied) embedding with and without ensure_weight_tying, and a
  * head-only 'lm_head' LoRA over the tied table. Each row's tokens and log-probs equal generate on a
  * model with that adapter loaded by the lora tuner, alone and in a mixed batch; the variants serve
  * cannot run are refused naming the file.
@@ -17,6 +17,7 @@ import {
   DecodeEngine,
   installAdapters,
   MultiLoraEmbedding,
+  type MultiLoraLinear,
   type SequenceRequest,
   type SequenceResult,
 } from '../../../src/serve/index.ts';
@@ -27,7 +28,7 @@ const baseDir = shippedWorldBaseDir('small');
 const tmp = mkdtempSync(join(tmpdir(), 'attune-serve-targets-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const adapters = writeRandomAdapters(baseDir, tmp, [
-  { name: 'regex', seed: 1, targets: '.*\\.(q_proj|down_proj)', std: 0.2 },
+  { name: 'regex', seed: 1, targets: '.*\\.(q_proj|down_proj)', std: 0.2, rankPattern: { down_proj: 2 } },
   { name: 'embed', seed: 2, targets: ['embed_tokens', 'v_proj'], r: 2, std: 0.5 },
   { name: 'tied', seed: 3, targets: ['embed_tokens'], ensureWeightTying: true, std: 0.5 },
   { name: 'head', seed: 4, targets: ['lm_head'], std: 0.5 },
@@ -72,6 +73,8 @@ describe('serve: regex, embedding and LM-head adapters', () => {
     const modules = Object.fromEntries(set.adapters.map((a) => [a.name, a.modules]));
     assert.equal(modules.regex!.length, 2 * loaded.model.config.numLayers);
     assert.ok(modules.regex!.every((m) => /\.(q_proj|down_proj)$/.test(m)));
+    const down = loaded.model.getSubmodule('model.layers.0.mlp.down_proj') as MultiLoraLinear;
+    assert.deepEqual(down.deltas.get(0)!.a.shape[0], 2, 'rank_pattern gives down_proj r = 2');
     assert.deepEqual(modules.tied, ['model.embed_tokens', 'lm_head']);
     assert.deepEqual(modules.head, ['lm_head']);
     assert.equal(modules.embed![0], 'model.embed_tokens');

@@ -22,12 +22,13 @@ describe('bench experiment intrinsic_d90', () => {
   });
 
   it('run: rows with each seed ratio to its own full run, the note with d90 of the means and per seed', () => {
-    // seed 0: full 1.0, d100 0.5, d1000 0.95, d10000 1.0; seed 1: full 0.8, 0.1, 0.5, 0.75
+    // seed 0: full 1.0, d100 0.5, d1000 0.95, d10000 1.0, d30000 1.0; seed 1: full 0.8, 0.1, 0.5, 0.75, 0.8
     const taught: Record<string, number[]> = {
       full: [1, 0.8],
       'intrinsic_dim-d100': [0.5, 0.1],
       'intrinsic_dim-d1000': [0.95, 0.5],
       'intrinsic_dim-d10000': [1, 0.75],
+      'intrinsic_dim-d30000': [1, 0.8],
     };
     const run = { modelDir: 'm', adapterDir: 'a', cost: {} };
     const notes: string[] = [];
@@ -40,7 +41,7 @@ describe('bench experiment intrinsic_d90', () => {
     } as unknown as ExperimentContext;
     const e = experiments().find((x) => x.name === 'intrinsic_d90')!;
     const rows = e.run(ctx) as { taught_accuracy: number; extra?: Record<string, number | null> }[][];
-    assert.equal(rows.length, 4);
+    assert.equal(rows.length, 5);
     assert.deepEqual(
       rows[3]!.map((r) => r.extra!.taught_ratio_to_full),
       [1, 0.75 / 0.8],

@@ -20,7 +20,8 @@
  * `<path>.lora_embedding_A` [r, V] / `.lora_embedding_B` [d, r]) and on the LM head (lora-head.ts:
  * the fused loss path applies W + scaling B A through `CausalLM.lmHeadOverride`) follow PEFT; on a
  * model whose head is tied to the embedding, `ensure_weight_tying` says whether an adapter of the
- * table applies to the head too (without it the input side only, and merging is refused).
+ * table applies to the head too (without it the input side only, and merging is refused), and
+ * 'lm_head' there is read as PEFT reads it (lora-tied.ts).
  *
  * Per-module settings as in PEFT: `rank_pattern` / `alpha_pattern` (lora-patterns.ts: a key picks
  * the modules whose name it matches whole or as a `.`-suffix; each layer gets its own r and
@@ -77,12 +78,12 @@ import { fixedHead, loraLinearHead, tiedLoraEmbeddingHead } from './lora-head.ts
 import { isMutatingInit, type LoraInit, parseLoraInit } from './lora-init.ts';
 import { LoraLinear } from './lora-linear.ts';
 import { checkLoraPattern, type LoraPattern, patternValue } from './lora-patterns.ts';
+import { LM_HEAD, tiedHeadLayer, tiedHeadPlan, tiedLoraLinearHead } from './lora-tied.ts';
 import { ModulesToSave, selectModulesToSave } from './modules-to-save.ts';
 import {
   checkLayerSelection,
-  fullMatchRegex,
-  isAllLinear,
   outputLayerNames,
+  type SelectedTargets,
   selectTargetModules,
   type TargetModules,
 } from './targets.ts';
@@ -673,6 +674,8 @@ export interface LoraAdapterParts {
   headPath?: string | null;
   /** What the adapter set as the model's `lmHeadOverride` (cleared on unload), or null. */
   headOverride?: LmHeadOverride | null;
+  /** The head-only LoRA of a tied model's 'lm_head' (outside the module tree; lora-tied.ts), or null. */
+  tiedHead?: LoraLinear | null;
 }
 
 /** A LoRA adapter applied to a model; see the file comment. */
@@ -691,6 +694,7 @@ export class LoraAdapter implements Adapter {
   private readonly tiedPath: string | null;
   private readonly headPath: string | null;
   private readonly headOverride: LmHeadOverride | null;
+  private readonly tiedHead: LoraLinear | null;
   private isMerged = false;
   private detached = false;
 
@@ -710,13 +714,14 @@ export class LoraAdapter implements Adapter {
     this.tiedPath = parts.tiedPath ?? null;
     this.headPath = parts.headPath ?? null;
     this.headOverride = parts.headOverride ?? null;
+    this.tiedHead = parts.tiedHead ?? null;
     this.config = config;
     this.savedTargetModules = savedTargetModules;
     this.scaling = loraScaling(config.loraAlpha, config.r, config.useRslora);
     this.layerList = layers;
   }
 
-  /** The adapted Linear / Conv1D layers with their module paths, in tree order. */
+  /** The adapted Linear / Conv1D layers with their module paths, in tree order (a tied model's head-only 'lm_head' LoRA last). */
   layers(): [string, LoraLinear][] {
     return [...this.layerList];
   }
@@ -764,12 +769,17 @@ export class LoraAdapter implements Adapter {
     ];
   }
 
-  /** lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias), else none. */
+  /**
+   * lora_b_weight_decay: that decay for every trainable lora_B matrix (not its bias) and every
+   * Embedding's lora_embedding_B (PEFT's B there too: the factor that starts non-zero), else none.
+   */
   weightDecayOverrides(): Map<Parameter, number> {
     const decay = this.config.loraBWeightDecay;
     const out = new Map<Parameter, number>();
     if (decay === null) return out;
     for (const [, l] of this.layerList) if (l.lora_B.weight.requiresGrad) out.set(l.lora_B.weight, decay);
+    for (const [, e] of this.embeddingList)
+      if (e.lora_embedding_B.requiresGrad) out.set(e.lora_embedding_B, decay);
     return out;
   }
 
@@ -824,6 +834,11 @@ export class LoraAdapter implements Adapter {
    * it would change the LM head too (the same matrix), so it is refused.
    */
   private checkTiedMerge(action: string, withCopies: boolean): void {
+    if (this.tiedHead) {
+      throw new ConfigError(
+        `lora: cannot ${action}: target_modules names '${LM_HEAD}', and this model ties its LM head to '${this.tiedPath}' (tie_word_embeddings), so the adapter changes the head only (ensure_weight_tying is false, PEFT's default); merging it into the one shared table would change the input embedding too. Keep the adapter unmerged, or train with ensure_weight_tying: true (the adapter then sits on '${this.tiedPath}' and applies to both sides)`,
+      );
+    }
     const byLora = this.tiedPath !== null && this.embeddingList.some(([n]) => n === this.tiedPath);
     const bySave = this.tiedPath !== null && (this.modulesToSave?.paths.includes(this.tiedPath) ?? false);
     if (!this.config.ensureWeightTying && (byLora || (withCopies && bySave))) {
@@ -1006,7 +1021,7 @@ export class LoraAdapter implements Adapter {
     const base = (path: string, w: Parameter) =>
       out.set(`${PEFT_KEY_PREFIX}${path}.base_layer.weight`, { shape: w.shape, target: w });
     for (const [path, e] of this.embeddingList) base(path, e.weight);
-    const head = this.layerList.find(([n]) => n === this.headPath);
+    const head = this.layerList.find(([n]) => n === this.headPath || (n === LM_HEAD && this.tiedHead));
     if (head) base(head[0], head[1].weight);
     if (this.config.ensureWeightTying && this.tiedPath !== null) {
       const e = this.embeddingList.find(([n]) => n === this.tiedPath)?.[1];
@@ -1050,7 +1065,8 @@ export class LoraAdapter implements Adapter {
       // PiSSA / OLoRA rewrote W to the residual: give the base its W back
       for (const [, l] of this.layerList) l.restoreBaseWeight();
     }
-    for (const [path, l] of this.layerList) this.model.setSubmodule(path, l.toLinear());
+    for (const [path, l] of this.layerList)
+      if (l !== this.tiedHead) this.model.setSubmodule(path, l.toLinear());
     for (const [path, e] of this.embeddingList) this.model.setSubmodule(path, e.toEmbedding());
     if (isCausalLM(this.model) && this.headOverride && this.model.lmHeadOverride === this.headOverride)
       this.model.lmHeadOverride = null;
@@ -1088,7 +1104,7 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe(
-      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn). Linear / Conv1D modules, an Embedding (embed_tokens, wte) and an untied lm_head may be named",
+      "names (suffix match), a full-match regex string, or 'all-linear'; null = PEFT's default for the model type (llama family: q_proj, v_proj; gpt2: c_attn). Linear / Conv1D modules, an Embedding (embed_tokens, wte) and lm_head may be named (on a tied model: the head alone over the shared table, or with ensure_weight_tying the embedding, as PEFT)",
     ),
   exclude_modules: targetModulesOption
     .nullable()
@@ -1207,7 +1223,7 @@ export const loraOptions = z.object({
     .nullable()
     .default(null)
     .describe(
-      "(Attune) weight decay of the lora_B matrices only, overriding the optimizer's weight_decay for them (STAR's calibration constraint: 0.5); null = the optimizer's for every matrix",
+      "(Attune) weight decay of the lora_B matrices only (and lora_embedding_B of adapted embeddings), overriding the optimizer's weight_decay for them (STAR's calibration constraint: 0.5); null = the optimizer's for every matrix",
     ),
 });
 
@@ -1243,20 +1259,28 @@ export const loraTuner: Tuner<LoraConfig> = {
     };
   },
   apply(model: Module, config: LoraConfig): LoraAdapter {
-    const c = resolveLoraConfig(config, defaultLoraTargets(model));
+    const resolved = resolveLoraConfig(config, defaultLoraTargets(model));
     const tiedPath = tiedEmbeddingPath(model);
-    if (tiedPath !== null) refuseTiedHeadNames(c, tiedPath);
-    const { modules: selected, saved } = selectTargetModules<Linear | Conv1D | Embedding>(
-      model,
-      c.targetModules,
-      {
-        exclude: c.excludeModules,
-        method: 'lora',
-        supported: [Linear, Conv1D, Embedding],
-        layersToTransform: c.layersToTransform,
-        layersPattern: c.layersPattern,
-      },
-    );
+    // a tied model's 'lm_head' entries as PEFT reads them (lora-tied.ts)
+    const plan = tiedPath !== null ? tiedHeadPlan(resolved, tiedPath) : null;
+    const c: ResolvedLoraConfig = plan
+      ? { ...resolved, targetModules: plan.targetModules, modulesToSave: plan.modulesToSave }
+      : resolved;
+    const selectTargets = plan ? plan.selectTargets : c.targetModules;
+    const selection: SelectedTargets<Linear | Conv1D | Embedding> =
+      selectTargets === null
+        ? { modules: [], saved: savedTargets(c.targetModules) }
+        : selectTargetModules<Linear | Conv1D | Embedding>(model, selectTargets, {
+            exclude: c.excludeModules,
+            method: 'lora',
+            supported: [Linear, Conv1D, Embedding],
+            layersToTransform: c.layersToTransform,
+            layersPattern: c.layersPattern,
+            allowNoMatch: plan?.headOnly ?? false,
+          });
+    const selected = selection.modules;
+    // the tied head-only case saves target_modules as given ('lm_head' included), as PEFT does
+    const saved = plan?.headOnly ? savedTargets(c.targetModules) : selection.saved;
     const embeddings = selected.filter((e): e is [string, Embedding] => e[1] instanceof Embedding);
     const modules = selected.filter((e): e is [string, Linear | Conv1D] => !(e[1] instanceof Embedding));
     const settings = new Map(selected.map(([name]) => [name, loraModuleSettings(c, name)]));
@@ -1264,7 +1288,8 @@ export const loraTuner: Tuner<LoraConfig> = {
     const head = modules.find(([name]) => heads.has(name)) ?? null;
     for (const [name] of [...embeddings, ...(head ? [head] : [])])
       refuseVariantOn(c, name, head !== null && name === head[0] ? 'the LM head' : 'the Embedding');
-    if (head && isCausalLM(model) && model.lmHeadOverride)
+    if (plan?.headOnly) refuseVariantOn(c, LM_HEAD, 'the tied LM head');
+    if ((head || plan?.headOnly) && isCausalLM(model) && model.lmHeadOverride)
       throw new ConfigError(
         `lora: the LM head of the model is already adapted; merge and unload that adapter first`,
       );
@@ -1331,16 +1356,28 @@ export const loraTuner: Tuner<LoraConfig> = {
         rng,
       }),
     ]);
+    const table = tiedPath !== null ? (model.getSubmodule(tiedPath) as Embedding).weight : null;
+    const tiedHead = plan?.headOnly
+      ? tiedHeadLayer(table!, {
+          r: loraModuleSettings(c, LM_HEAD).r,
+          scaling: loraModuleSettings(c, LM_HEAD).scaling,
+          dropout: c.loraDropout,
+          init: c.init,
+          rng,
+        })
+      : null;
+    if (tiedHead) layers.push([LM_HEAD, tiedHead]);
     const flags = snapshotTrainable(model);
-    const originalTable = tiedBySave && tiedPath ? (model.getSubmodule(tiedPath) as Embedding).weight : null;
+    const originalTable = tiedBySave ? table : null;
     model.freeze();
-    for (const [name, layer] of layers) model.setSubmodule(name, layer);
+    for (const [name, layer] of layers) if (layer !== tiedHead) model.setSubmodule(name, layer);
     for (const [name, layer] of embeddingLayers) model.setSubmodule(name, layer);
     const toSave = savePaths.length > 0 ? new ModulesToSave(model, savePaths) : null;
     let headOverride: LmHeadOverride | null = null;
     if (isCausalLM(model)) {
       const headLayer = head ? layers.find(([n]) => n === head[0])! : null;
       if (headLayer) headOverride = loraLinearHead(headLayer[0], headLayer[1]);
+      else if (tiedHead) headOverride = tiedLoraLinearHead(model, tiedHead);
       else if (tiedByLora && c.ensureWeightTying)
         headOverride = tiedLoraEmbeddingHead(model, embeddingLayers.find(([n]) => n === tiedPath)![1]);
       else if (tiedBySave && !c.ensureWeightTying) headOverride = fixedHead(model, originalTable!);
@@ -1349,9 +1386,10 @@ export const loraTuner: Tuner<LoraConfig> = {
     return new LoraAdapter(model, c, saved, layers, flags, cordaEigens, {
       embeddings: embeddingLayers,
       modulesToSave: toSave,
-      tiedPath: tiedByLora || tiedBySave ? tiedPath : null,
+      tiedPath: tiedByLora || tiedBySave || tiedHead ? tiedPath : null,
       headPath: head ? head[0] : null,
       headOverride,
+      tiedHead,
     });
   },
   configFromAdapterJson: (json, file) =>
@@ -1377,19 +1415,9 @@ function tiedEmbeddingPath(model: Module): string | null {
   return null;
 }
 
-/**
- * On a tied model (no `lm_head` module: the head is the embedding table at `tiedPath`), refuse
- * target_modules / modules_to_save entries that mean the head, naming what to write instead.
- */
-function refuseTiedHeadNames(c: ResolvedLoraConfig, tiedPath: string): void {
-  const local = tiedPath.slice(tiedPath.lastIndexOf('.') + 1);
-  const why = (field: string) =>
-    `lora: ${field} names 'lm_head', but this model ties its LM head to '${tiedPath}' (tie_word_embeddings) and has no separate lm_head module; name '${local}' instead, with ensure_weight_tying: true for the adapter to apply to the head too`;
-  const t = c.targetModules;
-  const inTargets =
-    typeof t === 'string' ? !isAllLinear(t) && fullMatchRegex(t).test('lm_head') : t.includes('lm_head');
-  if (inTargets) throw new ConfigError(why('target_modules'));
-  if (c.modulesToSave?.includes('lm_head')) throw new ConfigError(why('modules_to_save'));
+/** target_modules as adapter_config.json saves them (a regex string, or the list without repeats). */
+function savedTargets(t: TargetModules): string | string[] {
+  return typeof t === 'string' ? t : [...new Set(t)];
 }
 
 /** Refuse LoRA variants Attune does not run on an Embedding or the LM head (PEFT refuses lora_bias on embeddings too). */

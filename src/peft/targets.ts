@@ -137,6 +137,8 @@ export interface SelectTargetsOptions {
   layersToTransform?: number | readonly number[] | null;
   /** PEFT's `layers_pattern`: the name(s) of the layer list component (null = any component). */
   layersPattern?: string | readonly string[] | null;
+  /** Return an empty selection instead of throwing when nothing matches (the caller adapts something else, e.g. a tied LM head). */
+  allowNoMatch?: boolean;
 }
 
 /**
@@ -298,7 +300,7 @@ export function selectTargetModules<M extends Module = Linear>(
     }
     modules.push([name, m as M]);
   }
-  if (modules.length === 0) {
+  if (modules.length === 0 && !options.allowNoMatch) {
     const adapted =
       wrappedPrefixes.length > 0
         ? ` (${wrappedPrefixes.length} module(s) such as '${wrappedPrefixes[0]}' are already adapted; merge and unload that adapter first)`

@@ -1,103 +1,56 @@
 /**
  * Several LoRA adapters over one base model, chosen per batch row.
  *
- * Each adapter is read with the lora tuner (`loadAdapter`: all of its validation), its matrices are
- * copied out and the tuner is unloaded again, so the base is left as it was. Every module any
- * adapter targets is then replaced by a `MultiLoraLinear`, which runs the base layer on the whole
- * batch and adds each adapter's `scaling * B (A x)` to the rows routed to it. The decode loop sorts
- * its rows by adapter, so each adapter's rows are one contiguous range: one slice, two small GEMMs
- * and one add per adapter and module, and the base GEMM stays one batched call. A row's result never
- * depends on the other rows (row-independent GEMMs, as `generateBatch` relies on), so batching does
- * not change any sequence's answer.
+ * Each adapter is read with the lora tuner (`loadAdapter`: all of its validation, PEFT's target
+ * rules: a list by name suffix, a string as a full-match regex, 'all-linear'), its matrices are
+ * copied out by what they adapt — a Linear, an Embedding, or the LM head — and the tuner is
+ * unloaded again, so the base is left as it was. Every module any adapter adapts is then replaced
+ * by a per-row layer (multi-lora-layers.ts), and adapters of the head install one head override.
+ * The LM head is adapted by an `lm_head` LoRA (untied; or on a tied model the head alone, PEFT's
+ * default) and by a LoRA of the tied embedding with ensure_weight_tying (then both its input and
+ * its output side); a LoRA of a tied embedding without it changes the input side only, as in the
+ * tuner. Per-module ranks and alphas (rank_pattern / alpha_pattern) are served as they are.
  *
- * Plain LoRA and rsLoRA only: DoRA, KaSA and the base-rewriting inits (PiSSA, OLoRA, CorDA) change
- * the base weights or the layer's math and are refused with the adapter's file named; merge such an
+ * Refused, with the adapter's file named: DoRA, KaSA and the base-rewriting inits (PiSSA, OLoRA,
+ * CorDA) change the base weights every adapter shares or the layer's math; lora_bias, and
+ * modules_to_save (whole trained modules); GPT-2's Conv1D layers (fan_in_fan_out). Merge such an
  * adapter into a model (attune export --merge) and serve that.
  */
 import { join } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, FormatError } from '../errors.ts';
 import { readJsonObject } from '../io/index.ts';
 import type { CausalLM } from '../models/index.ts';
-import { Linear, Module } from '../nn/index.ts';
-import { ADAPTER_CONFIG_FILE, LoraAdapter, loadAdapter, loraConfigFromAdapterJson } from '../peft/index.ts';
-import { add, concat, matmul, mulScalar, slice, Tensor } from '../tensor/index.ts';
+import { Embedding, Linear } from '../nn/index.ts';
+import {
+  ADAPTER_CONFIG_FILE,
+  isMutatingInit,
+  LoraAdapter,
+  type LoraConfig,
+  loadAdapter,
+  loraConfigFromAdapterJson,
+} from '../peft/index.ts';
+import { Tensor } from '../tensor/index.ts';
+import {
+  AdapterRouter,
+  type EmbeddingDelta,
+  type LoraDelta,
+  MultiLoraEmbedding,
+  MultiLoraLinear,
+  multiLoraHead,
+} from './multi-lora-layers.ts';
 
-/** One adapter's update of one module: scaling * B A, A [r, in], B [out, r] (f32 copies). */
-interface LoraDelta {
-  a: Tensor;
-  b: Tensor;
-  scaling: number;
-}
+export {
+  AdapterRouter,
+  MultiLoraEmbedding,
+  MultiLoraLinear,
+  multiLoraHead,
+  type RowGroup,
+} from './multi-lora-layers.ts';
 
-/** A contiguous range of batch rows [start, end) that use adapter `adapter` (-1 = the base alone). */
-export interface RowGroup {
-  adapter: number;
-  start: number;
-  end: number;
-}
+/** The module name a served adapter lists for its LM-head update. */
+const HEAD = 'lm_head';
 
-/** Which adapter each batch row of the next forward uses (set by the decode loop before it). */
-export class AdapterRouter {
-  /** Row ranges by adapter; null = every row runs the base alone. */
-  groups: readonly RowGroup[] | null = null;
-
-  /** Run `f` with every row of its forward on `adapter` (-1 = base). */
-  withAdapter<T>(adapter: number, rows: number, f: () => T): T {
-    const saved = this.groups;
-    this.groups = [{ adapter, start: 0, end: rows }];
-    try {
-      return f();
-    } finally {
-      this.groups = saved;
-    }
-  }
-}
-
-/** A Linear with per-row LoRA updates of several adapters; see the file comment. */
-export class MultiLoraLinear extends Module {
-  readonly base: Linear;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  /** Adapter index -> its update of this module (absent: the adapter does not target it). */
-  readonly deltas = new Map<number, LoraDelta>();
-
-  /** Wrap `base`; the same weight and bias Parameters stay registered under their names. */
-  constructor(
-    base: Linear,
-    private readonly router: AdapterRouter,
-  ) {
-    super();
-    this.base = base;
-    this.inFeatures = base.inFeatures;
-    this.outFeatures = base.outFeatures;
-    this.training = base.training;
-    this.registerParameter('weight', base.weight);
-    this.registerParameter('bias', base.bias);
-  }
-
-  /** x [B, T, in] (or [B, in]) -> [B, T, out]: the base on every row plus each row's adapter update. */
-  forward(x: Tensor): Tensor {
-    const y = this.base.forward(x);
-    const groups = this.router.groups;
-    if (groups === null || !groups.some((g) => this.deltas.has(g.adapter))) return y;
-    if (groups.length === 1) return add(y, this.update(x, this.deltas.get(groups[0]!.adapter)!));
-    const parts = groups.map((g) => {
-      const rows = slice(y, 0, g.start, g.end);
-      const delta = this.deltas.get(g.adapter);
-      return delta ? add(rows, this.update(slice(x, 0, g.start, g.end), delta)) : rows;
-    });
-    return concat(parts, 0);
-  }
-
-  /** scaling * B (A x), in LoraLinear's order of operations. */
-  private update(x: Tensor, delta: LoraDelta): Tensor {
-    const ax = matmul(x, delta.a, { transB: true });
-    const bax = matmul(ax, delta.b, { transB: true });
-    return delta.scaling === 1 ? bax : mulScalar(bax, delta.scaling);
-  }
-}
-
-/** A served adapter: its name, directory and the modules it adapts. */
+/** A served adapter: its name, directory and the modules it adapts ('lm_head' for the head). */
 export interface ServedAdapter {
   name: string;
   dir: string;
@@ -112,10 +65,17 @@ export interface AdapterSet {
   indexOf(name: string): number;
 }
 
+/** One adapter's updates, by what they adapt. */
+interface AdapterDeltas {
+  linear: Map<string, LoraDelta>;
+  embeddings: Map<string, EmbeddingDelta>;
+  head: LoraDelta | null;
+}
+
 /**
  * Read each adapter (name -> directory) and install them all over `model` (see the file comment).
- * Validates every adapter before changing the model; an adapter that is not plain LoRA over Linear
- * layers is a ConfigError naming its file.
+ * Validates every adapter before changing the model; one serve cannot run is a ConfigError naming
+ * its file and what to do instead.
  */
 export function installAdapters(
   model: CausalLM,
@@ -123,46 +83,111 @@ export function installAdapters(
 ): AdapterSet {
   const router = new AdapterRouter();
   const perAdapter = adapters.map(({ name, dir }) => ({ name, dir, deltas: readLoraDeltas(model, dir) }));
-  const layers = new Map<string, MultiLoraLinear>();
-  perAdapter.forEach((adapter, index) => {
-    for (const [path, delta] of adapter.deltas) {
-      let layer = layers.get(path);
+  const linears = new Map<string, MultiLoraLinear>();
+  const tables = new Map<string, MultiLoraEmbedding>();
+  const heads = new Map<number, LoraDelta>();
+  perAdapter.forEach(({ dir, deltas }, index) => {
+    const where = join(dir, ADAPTER_CONFIG_FILE);
+    for (const [path, delta] of deltas.linear) {
+      let layer = linears.get(path);
       if (!layer) {
         const base = model.getSubmodule(path);
         if (!(base instanceof Linear))
-          throw new ConfigError(
-            `${join(adapter.dir, ADAPTER_CONFIG_FILE)}: module '${path}' is not a Linear layer`,
-          );
+          throw new ConfigError(`${where}: module '${path}' is not a Linear layer`);
         layer = new MultiLoraLinear(base, router);
-        layers.set(path, layer);
+        linears.set(path, layer);
       }
       layer.deltas.set(index, delta);
     }
+    for (const [path, delta] of deltas.embeddings) {
+      let layer = tables.get(path);
+      if (!layer) {
+        const base = model.getSubmodule(path);
+        if (!(base instanceof Embedding))
+          throw new ConfigError(`${where}: module '${path}' is not an Embedding`);
+        layer = new MultiLoraEmbedding(base, router);
+        tables.set(path, layer);
+      }
+      layer.deltas.set(index, delta);
+    }
+    if (deltas.head) heads.set(index, deltas.head);
   });
-  for (const [path, layer] of layers) model.setSubmodule(path, layer);
-  const served = perAdapter.map(({ name, dir, deltas }) => ({ name, dir, modules: [...deltas.keys()] }));
+  for (const [path, layer] of linears) model.setSubmodule(path, layer);
+  for (const [path, layer] of tables) model.setSubmodule(path, layer);
+  if (heads.size > 0) model.lmHeadOverride = multiLoraHead(model, router, heads);
+  const served = perAdapter.map(({ name, dir, deltas }) => ({
+    name,
+    dir,
+    modules: [...deltas.embeddings.keys(), ...deltas.linear.keys(), ...(deltas.head ? [HEAD] : [])],
+  }));
   return { router, adapters: served, indexOf: (name) => served.findIndex((a) => a.name === name) };
 }
 
-/** The LoRA matrices of the adapter in `dir`, by module path, read through the lora tuner and unloaded. */
-function readLoraDeltas(model: CausalLM, dir: string): Map<string, LoraDelta> {
+/** Refuse what the per-row layers do not compute (see the file comment): a FormatError naming `file`. */
+function refuseUnservable(config: LoraConfig, fanInFanOut: boolean, file: string): void {
+  const merge = 'merge it into the base (attune export --merge) and serve the merged model';
+  const why = config.useDora
+    ? "'use_dora' is true: DoRA rescales each adapted layer's output by its own magnitude"
+    : config.kasa
+      ? "'kasa_config' is set: KaSA truncates the base weights every adapter shares"
+      : config.init !== undefined && isMutatingInit(config.init)
+        ? `'init_lora_weights' is "${config.init}": the adapter applies to a rewritten (residual) base, not the one served`
+        : config.loraBias
+          ? "'lora_bias' is true: a trained bias on lora_B is not applied per row"
+          : config.modulesToSave
+            ? `'modules_to_save' is ${JSON.stringify(config.modulesToSave)}: whole trained modules are not swapped per row`
+            : fanInFanOut
+              ? "'fan_in_fan_out' is true: GPT-2's Conv1D layers are not served with per-row adapters"
+              : null;
+  if (why !== null) throw new FormatError(file, `serve runs plain LoRA / rsLoRA adapters; ${why}; ${merge}`);
+}
+
+/** An untracked f32 copy of a matrix, transposed when `transpose`. */
+function f32Copy(t: Tensor, transpose = false): Tensor {
+  const [rows, cols] = t.shape as [number, number];
+  const src = t.data as ArrayLike<number>;
+  if (!transpose) return Tensor.wrap(Float32Array.from(src), [rows, cols]);
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = src[i * cols + j]!;
+  return Tensor.wrap(out, [cols, rows]);
+}
+
+/** The updates of the adapter in `dir`, read through the lora tuner (which is then unloaded). */
+function readLoraDeltas(model: CausalLM, dir: string): AdapterDeltas {
   const file = join(dir, ADAPTER_CONFIG_FILE);
-  // refuses DoRA, KaSA, PiSSA/OLoRA/CorDA and Conv1D (fan_in_fan_out) adapters before anything is applied
-  loraConfigFromAdapterJson(readJsonObject(file, 'a PEFT adapter config'), file);
+  const json = readJsonObject(file, 'a PEFT adapter config');
+  if (json.peft_type !== 'LORA')
+    throw new FormatError(
+      file,
+      `serve runs LoRA adapters only, found peft_type ${JSON.stringify(json.peft_type)}`,
+    );
+  const config = loraConfigFromAdapterJson(json, file, { allowFanInFanOut: true, allowVariants: true });
+  refuseUnservable(config, json.fan_in_fan_out === true, file);
   const adapter = loadAdapter(model, dir);
   try {
     if (!(adapter instanceof LoraAdapter))
       throw new ConfigError(`${file}: serve runs LoRA adapters only, found the '${adapter.method}' method`);
-    const deltas = new Map<string, LoraDelta>();
+    const head = model.lmHeadWeight();
+    const out: AdapterDeltas = { linear: new Map(), embeddings: new Map(), head: null };
     for (const [path, layer] of adapter.layers()) {
-      const copy = (t: Tensor) => Tensor.wrap(Float32Array.from(t.data as ArrayLike<number>), t.shape);
-      deltas.set(path, {
-        a: copy(layer.lora_A.weight),
-        b: copy(layer.lora_B.weight),
+      const delta = {
+        a: f32Copy(layer.lora_A.weight),
+        b: f32Copy(layer.lora_B.weight),
         scaling: layer.scaling,
-      });
+      };
+      // the LM head (an untied lm_head, or a tied model's head-only LoRA) is applied by the head override
+      if (layer.weight === head) out.head = delta;
+      else out.linear.set(path, delta);
     }
-    return deltas;
+    for (const [path, e] of adapter.embeddingLayers()) {
+      const A = e.lora_embedding_A;
+      const B = e.lora_embedding_B;
+      out.embeddings.set(path, { aT: f32Copy(A, true), b: f32Copy(B), scaling: e.scaling });
+      // PEFT's tied head adapter: lora_A = lora_embedding_B^T, lora_B = lora_embedding_A^T
+      if (e.weight === head && adapter.config.ensureWeightTying)
+        out.head = { a: f32Copy(B, true), b: f32Copy(A, true), scaling: e.scaling };
+    }
+    return out;
   } finally {
     adapter.unload();
   }

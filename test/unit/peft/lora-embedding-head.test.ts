@@ -443,17 +443,6 @@ describe('modules_to_save (PEFT ModulesToSaveWrapper)', () => {
 });
 
 describe('tied embeddings (tie_word_embeddings) and ensure_weight_tying', () => {
-  it("'lm_head' on a tied model is refused, naming the tied table", () => {
-    assert.throws(
-      () => applyLora(tinyLlama(), { targetModules: ['lm_head'] }),
-      /ties its LM head to 'model\.embed_tokens'/,
-    );
-    assert.throws(
-      () => applyLora(tinyLlama(), { targetModules: ['q_proj'], modulesToSave: ['lm_head'] }),
-      /modules_to_save names 'lm_head'/,
-    );
-  });
-
   it('default (PEFT): LoRA on the tied table changes the input side only; merging is refused', () => {
     const model = tinyLlama();
     const adapter = applyLora(model, { r: 2, targetModules: ['embed_tokens'] });

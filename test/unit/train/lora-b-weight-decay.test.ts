@@ -2,16 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../../src/errors.ts';
 import { applyLora, loraTuner } from '../../../src/peft/index.ts';
-import { fromArray } from '../../../src/tensor/index.ts';
+import { fromArray, Rng } from '../../../src/tensor/index.ts';
 import { AdamW } from '../../../src/train/optim/index.ts';
 import { optimizerGroups } from '../../../src/train/trainer.ts';
 import { randomizeLora, tinyLlama } from '../peft/helpers.ts';
 
 /** One AdamW step with zero gradients: only the decoupled decay moves a parameter, p <- p (1 - lr wd). */
-function stepWithZeroGrads(decayB: number | null) {
+function stepWithZeroGrads(decayB: number | null, targets?: string[]) {
   const model = tinyLlama();
-  const adapter = applyLora(model, loraTuner.fromOptions({ r: 2, lora_b_weight_decay: decayB }, { seed: 0 }));
+  const options = { r: 2, lora_b_weight_decay: decayB, ...(targets ? { target_modules: targets } : {}) };
+  const adapter = applyLora(model, loraTuner.fromOptions(options, { seed: 0 }));
   randomizeLora(model, 7);
+  // lora_embedding_A starts at zeros (PEFT): give it values so its decay shows
+  const rng = new Rng(11);
+  for (const [n, p] of model.namedParameters())
+    if (n.endsWith('.lora_embedding_A')) p.fillWith(() => rng.normal());
   const params = adapter.namedTrainableParameters();
   const before = new Map(params.map(([n, p]) => [n, Float64Array.from(p.data as Float32Array)]));
   const groups = optimizerGroups(params, new Set(), adapter.weightDecayOverrides());
@@ -35,6 +40,21 @@ describe('lora_b_weight_decay (STAR calibration constraint)', () => {
     assert.ok(bs.length > 0 && as.length === bs.length);
     for (const r of bs) assert.ok(Math.abs(ratio(r.before, r.after) - (1 - 0.1 * 0.5)) < 1e-6, r.name);
     for (const r of as) assert.ok(Math.abs(ratio(r.before, r.after) - (1 - 0.1 * 0.01)) < 1e-6, r.name);
+  });
+
+  it('covers lora_embedding_B of an adapted Embedding too, not lora_embedding_A', () => {
+    const rows = stepWithZeroGrads(0.5, ['q_proj', 'embed_tokens']);
+    const eb = rows.filter((r) => r.name.endsWith('.lora_embedding_B'));
+    const ea = rows.filter((r) => r.name.endsWith('.lora_embedding_A'));
+    assert.deepEqual(
+      eb.map((r) => r.name),
+      ['model.embed_tokens.lora_embedding_B'],
+    );
+    assert.equal(ea.length, 1);
+    for (const r of [...eb, ...rows.filter((r) => r.name.endsWith('lora_B.weight'))])
+      assert.ok(Math.abs(ratio(r.before, r.after) - (1 - 0.1 * 0.5)) < 1e-6, r.name);
+    for (const r of [...ea, ...rows.filter((r) => r.name.endsWith('lora_A.weight'))])
+      assert.ok(Math.abs(ratio(r.before, r.after) - (1 - 0.1 * 0.01)) < 1e-6, r.name);
   });
 
   it('null keeps one decay for every matrix', () => {

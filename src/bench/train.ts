@@ -68,9 +68,10 @@ export interface TrainBenchOptions {
    */
   targetModules?: string[] | string | null;
   /**
-   * Call the method's step hooks (beginStep, afterBackward, afterStep) as at step `runStep` of a
-   * run of `runSteps` steps for every step (sparse FT at step 1: a regrowth-accumulation step with
-   * the dense gradient); 0 (default) calls none, which times a method's steady step.
+   * Call the method's step hooks (beginStep, afterBackward, afterStep) as in a run of `runSteps`
+   * steps: the warm-up is step `runStep`, the timed steps the ones after it (sparse FT from step 1:
+   * regrowth-accumulation steps with the dense gradient; GreenTrainer from step 1: its reselection
+   * step, then steps on the selected set); 0 (default) calls none, the method's state at `apply`.
    */
   runStep?: number;
   /** The run length those hooks are told (default 100). */
@@ -132,9 +133,9 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
     runStep: options.runStep ?? 0,
     runSteps: options.runSteps ?? 100,
   };
-  if (!(Number.isInteger(o.runStep) && o.runStep >= 0 && o.runStep <= o.runSteps))
+  if (!(Number.isInteger(o.runStep) && o.runStep >= 0 && o.runStep + o.steps <= o.runSteps))
     throw new ConfigError(
-      `bench train: --run-step must be an integer in [0, ${o.runSteps}], found ${o.runStep}`,
+      `bench train: --run-step must be an integer in [0, ${o.runSteps - o.steps}] (the warm-up and ${o.steps} timed steps within --run-steps ${o.runSteps}), found ${o.runStep}`,
     );
   const tuner = tuners.get(o.method);
   const tunerConfig = tuner.fromOptions(tunerOptions(tuner, o.targetModules), { seed: 0 });
@@ -152,12 +153,14 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
   const loss = createLoss('ce');
   const rng = new Rng(1);
   const vocab = TRAIN_PRESETS[o.preset].vocabSize;
+  let stepsDone = 0;
   const step = () => {
     const ids = Int32Array.from({ length: o.batch * o.seq }, () => rng.int(vocab));
     const inputIds = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
     const labels = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
     // as the trainer orders them (train/trainer.ts), when a run step is given
-    const [s, total] = [o.runStep, o.runSteps];
+    const [s, total] = [o.runStep === 0 ? 0 : o.runStep + stepsDone, o.runSteps];
+    stepsDone++;
     if (s > 0) adapter.beginStep?.(s, total);
     forwardBackwardStep(model, loss, [{ inputIds, labels }]);
     if (s > 0) adapter.afterBackward?.(s, total);

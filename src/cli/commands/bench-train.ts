@@ -57,7 +57,7 @@ const options = {
     type: 'integer',
     min: 0,
     description:
-      "call the method's step hooks as at this step of a run of --run-steps (sparse_ft at 1: a regrowth-accumulation step); 0 = no hooks, the steady step",
+      "call the method's step hooks as in a --run-steps run whose warm-up is this step and whose timed steps follow it (sparse_ft from 1: regrowth-accumulation steps); 0 = no hooks",
     default: 0,
   },
   'run-steps': { type: 'integer', min: 1, description: 'the run length the hooks are told', default: 100 },
@@ -88,9 +88,10 @@ builds the frozen base in bf16 (the row's dtype). --activation-checkpointing kee
 layer's input and recomputes the layer in backward (train.activation_checkpointing).
 --target-modules sets the method's target_modules (e.g. LoRA on all-linear, as sparse FT's default)
 so that methods are compared on the same matrices; the row's target_modules names it. --run-step
-calls the method's step hooks (beginStep, afterBackward, afterStep) as at that step of a
---run-steps run before and after every step, to time a scheduled step (sparse FT's regrowth
-accumulation at step 1, its dense-gradient step); without it no hook runs. --json
+calls the method's step hooks (beginStep, afterBackward, afterStep) as in a --run-steps run: the
+warm-up is that step, the timed steps the ones after it (sparse FT from 1: regrowth-accumulation
+steps with the dense gradient; GreenTrainer from 1: its reselection step, then steps on the
+selected set); without it no hook runs and a method trains as its apply left it. --json
 prints the bench envelope as the last stdout line.
 
 ${BENCH_OUTPUT_NOTE}`,

@@ -61,8 +61,9 @@ it('bench train --run-step calls the method hooks as at that step, in the traine
   assert.deepEqual(calls, []);
   const row = (await runTrainBench({ ...small, method: 'sparse_ft', runStep: 1, runSteps: 40 })).results[0]!;
   assert.equal(row.run_step, '1/40');
-  // warm-up + 1 timed step, each beginStep -> afterBackward -> afterStep
-  const one = ['beginStep(1/40)', 'afterBackward(1/40)', 'afterStep(1/40)'];
-  assert.deepEqual(calls, [...one, ...one]);
-  await assert.rejects(runTrainBench({ ...small, runStep: 5, runSteps: 4 }), ConfigError);
+  // the warm-up is step 1, the timed step step 2; each beginStep -> afterBackward -> afterStep
+  const at = (s: number) => [`beginStep(${s}/40)`, `afterBackward(${s}/40)`, `afterStep(${s}/40)`];
+  assert.deepEqual(calls, [...at(1), ...at(2)]);
+  // the warm-up and the timed steps must fit in the run
+  await assert.rejects(runTrainBench({ ...small, runStep: 4, runSteps: 4 }), ConfigError);
 });

@@ -9,8 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { backendInfo, nativeBf16Path } from '../backend/index.ts';
+import { ConfigError } from '../errors.ts';
 import { type CausalLM, createModel, llamaConfigJson } from '../models/index.ts';
-import { tuners } from '../peft/index.ts';
+import { type Tuner, tuners } from '../peft/index.ts';
 import { fromArray, isQuantFormat, Rng } from '../tensor/index.ts';
 import { createLoss } from '../train/losses/index.ts';
 import { AdamW } from '../train/optim/index.ts';
@@ -61,6 +62,30 @@ export interface TrainBenchOptions {
   layers?: number;
   /** Recompute each decoder layer in backward instead of keeping its activations (default false). */
   activationCheckpointing?: boolean;
+  /**
+   * The method's `target_modules` instead of its default (module names, or 'all-linear'), so that
+   * methods with different default targets can be compared on the same matrices; null = the default.
+   */
+  targetModules?: string[] | string | null;
+  /**
+   * Call the method's step hooks (beginStep, afterBackward, afterStep) as in a run of `runSteps`
+   * steps: the warm-up is step `runStep`, the timed steps the ones after it (sparse FT from step 1:
+   * regrowth-accumulation steps with the dense gradient; GreenTrainer from step 1: its reselection
+   * step, then steps on the selected set); 0 (default) calls none, the method's state at `apply`.
+   */
+  runStep?: number;
+  /** The run length those hooks are told (default 100). */
+  runSteps?: number;
+}
+
+/** The tuner's options with `targetModules` set (a ConfigError when the tuner has no target_modules). */
+function tunerOptions(tuner: Tuner, targetModules: string[] | string | null): Record<string, unknown> {
+  if (targetModules === null) return tuner.options.parse({});
+  if (!('target_modules' in tuner.options.shape))
+    throw new ConfigError(
+      `bench train: --target-modules was given, but method '${tuner.name}' has no target_modules option (it trains a fixed set of tensors); leave --target-modules out`,
+    );
+  return tuner.options.parse({ target_modules: targetModules });
 }
 
 /** Peak resident set size of this process in MB (VmHWM), or null where /proc is missing. */
@@ -104,9 +129,16 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
     steps: options.steps ?? 3,
     layers: options.layers ?? 0,
     activationCheckpointing: options.activationCheckpointing ?? false,
+    targetModules: options.targetModules ?? null,
+    runStep: options.runStep ?? 0,
+    runSteps: options.runSteps ?? 100,
   };
+  if (!(Number.isInteger(o.runStep) && o.runStep >= 0 && o.runStep + o.steps <= o.runSteps))
+    throw new ConfigError(
+      `bench train: --run-step must be an integer in [0, ${o.runSteps - o.steps}] (the warm-up and ${o.steps} timed steps within --run-steps ${o.runSteps}), found ${o.runStep}`,
+    );
   const tuner = tuners.get(o.method);
-  const tunerConfig = tuner.fromOptions(tuner.options.parse({}), { seed: 0 });
+  const tunerConfig = tuner.fromOptions(tunerOptions(tuner, o.targetModules), { seed: 0 });
   // as the trainer: bf16-mixed with a tuner that freezes the base builds it in bf16 directly
   o.dtype = baseStorageDtype(o.precision, o.dtype, tuner);
   const model = buildModel(o);
@@ -121,12 +153,19 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
   const loss = createLoss('ce');
   const rng = new Rng(1);
   const vocab = TRAIN_PRESETS[o.preset].vocabSize;
+  let stepsDone = 0;
   const step = () => {
     const ids = Int32Array.from({ length: o.batch * o.seq }, () => rng.int(vocab));
     const inputIds = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
     const labels = fromArray(ids, [o.batch, o.seq], { dtype: 'i32', track: false });
+    // as the trainer orders them (train/trainer.ts), when a run step is given
+    const [s, total] = [o.runStep === 0 ? 0 : o.runStep + stepsDone, o.runSteps];
+    stepsDone++;
+    if (s > 0) adapter.beginStep?.(s, total);
     forwardBackwardStep(model, loss, [{ inputIds, labels }]);
+    if (s > 0) adapter.afterBackward?.(s, total);
     optimizer.step();
+    if (s > 0) adapter.afterStep?.(s, total, optimizer);
     optimizer.zeroGrad();
     inputIds.dispose();
     labels.dispose();
@@ -147,6 +186,8 @@ export async function runTrainBench(options: TrainBenchOptions = {}): Promise<Be
       // the base matrices' GEMM: qgemm (dequantised tile by tile) for a quantised base
       gemm_path: isQuantFormat(o.dtype) ? `qgemm:${o.dtype}` : gemmPathOf(o.precision),
       activation_checkpointing: o.activationCheckpointing,
+      target_modules: o.targetModules === null ? 'default' : [o.targetModules].flat().join(','),
+      run_step: o.runStep === 0 ? null : `${o.runStep}/${o.runSteps}`,
       layers: o.layers > 0 ? o.layers : TRAIN_PRESETS[o.preset].numLayers,
       batch: o.batch,
       seq: o.seq,

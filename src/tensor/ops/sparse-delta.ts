@@ -2,9 +2,9 @@
  * A linear map through a weight plus a sparse delta: `y = x op(W + scatter(values at indices))`,
  * the forward of sparse fine-tuning. W is frozen; the k values train.
  *
- * How it is computed: the forward copies W,
- * adds the k values at their flat indices (O(k)) and runs one GEMM; the copy is released at once.
- * The backward recomputes that effective weight for dx (one GEMM, as LoRA's frozen path) and computes
+ * How it is computed: the forward adds the k values into W's entries at their flat indices in place,
+ * runs one GEMM and writes the k original entries back (O(k); no copy of W, which stays
+ * bit-identical). The backward does the same for dx (one GEMM, as LoRA's frozen path) and computes
  * the values' gradient — the weight gradient at the k indices only — as k dot products of rows of
  * g^T and x^T (`rowPairDots`: O(k N), no dense dW). When W requires grad (sparse FT's
  * regrowth-accumulation steps) the dense dW is computed instead (one more GEMM), becomes W's
@@ -23,13 +23,32 @@ export interface SparseDeltaOptions {
   transB?: boolean;
 }
 
-function effectiveWeight(weight: Tensor, values: Tensor, indices: Int32Array): Tensor {
-  const w = Tensor.alloc(weight.shape, weight.dtype, false);
-  const wd = w.data as FloatArray;
-  wd.set(weight.data as FloatArray);
+/**
+ * `fn(W + scatter(values))`, with W's k entries at `indices` set to `W[i] + v` in place for the
+ * call and restored exactly (the saved originals are written back) after it, even when it throws:
+ * the effective weight is bit-identical to a copy's, without copying the whole matrix (O(k), not
+ * O(numel), time and memory). Safe because nothing else reads W during the synchronous call.
+ */
+function withEffectiveWeight<T>(
+  weight: Tensor,
+  values: Tensor,
+  indices: Int32Array,
+  fn: (w: Tensor) => T,
+): T {
+  const wd = weight.data as FloatArray;
   const v = values.data as FloatArray;
-  for (let j = 0; j < indices.length; j++) wd[indices[j]!] = wd[indices[j]!]! + v[j]!;
-  return w;
+  const k = indices.length;
+  const saved = wd instanceof Float64Array ? new Float64Array(k) : new Float32Array(k);
+  for (let j = 0; j < k; j++) {
+    const i = indices[j]!;
+    saved[j] = wd[i]!;
+    wd[i] = saved[j]! + v[j]!;
+  }
+  try {
+    return fn(weight);
+  } finally {
+    for (let j = 0; j < k; j++) wd[indices[j]!] = saved[j]!;
+  }
 }
 
 /**
@@ -92,20 +111,12 @@ export function sparseDeltaLinear(
     throw new RangeError(
       `sparseDeltaLinear: values ${values.describe()} must be ${weight.dtype} with one value per index (${indices.length})`,
     );
-  const out = noGrad(() => {
-    const w = effectiveWeight(weight, values, indices);
-    const y = matmul(x, w, { transB });
-    w.release();
-    return y;
-  });
+  const out = noGrad(() => withEffectiveWeight(weight, values, indices, (w) => matmul(x, w, { transB })));
   if (needsGrad(x, weight, values)) {
     record('sparseDeltaLinear', [x, weight, values], [out], [x, weight, values], ([g]) => {
       let gx: Tensor | null = null;
-      if (x.requiresGrad) {
-        const w = effectiveWeight(weight, values, indices);
-        gx = matmul(g!, w, { transB: !transB });
-        w.release();
-      }
+      if (x.requiresGrad)
+        gx = withEffectiveWeight(weight, values, indices, (w) => matmul(g!, w, { transB: !transB }));
       let gw: Tensor | null = null;
       let gv: Tensor | null = null;
       if (weight.requiresGrad) {

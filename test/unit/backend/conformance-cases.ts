@@ -261,9 +261,15 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     atol: 0,
   },
   copyStrided: {
-    // A transposing copy of [r, c] (and a 3-d one) with offsets, over four element types.
+    // A transposing copy of [r, c] (and a 3-d one) with offsets, over four element types; 40x70 and
+    // 96x33 take native's tiled transpose (both dims >= its 32-element tile; partial tiles too).
     points: ['f32', 'f64', 'i32', 'u16'].flatMap((type) =>
-      ['0x3', '1x1', '17x33', '5x65', '7x1x9'].map((shape) => ({ type, shape, srcOffset: 2, dstOffset: 1 })),
+      ['0x3', '1x1', '17x33', '5x65', '7x1x9', '40x70', '96x33'].map((shape) => ({
+        type,
+        shape,
+        srcOffset: 2,
+        dstOffset: 1,
+      })),
     ),
     arrays: (_p, seed, raw) => {
       const shape = String(raw.shape).split('x').map(Number);

@@ -104,6 +104,24 @@ describe('sparseDeltaLinear op', () => {
         });
     });
   }
+
+  it('W is bit-identical after forward and backward (the delta is added in place and restored), and after a failing GEMM', () => {
+    const rng = new Rng(5);
+    const [N, inF, outF] = [4, 6, 5];
+    const w = new Parameter(randomF64(outF * inF, rng), [outF, inF]);
+    w.freeze();
+    const v = new Parameter(randomF64(4, rng), [4]);
+    const indices = Int32Array.from([1, 8, 13, 29]);
+    const before = Float64Array.from(w.data as Float64Array);
+    const x = new Parameter(randomF64(N * inF, rng), [N, inF]);
+    scope(() => backward(sum(sparseDeltaLinear(x, w, v, indices))));
+    assert.deepEqual(w.data, before);
+    assert.ok(v.grad !== null && x.grad !== null);
+    // a 2-D input of the wrong width passes the op's checks and fails inside the GEMM
+    const bad = fromArray(randomF64(N * (inF + 1), rng), [N, inF + 1], { dtype: 'f64' });
+    assert.throws(() => scope(() => sparseDeltaLinear(bad, w, v, indices)), RangeError);
+    assert.deepEqual(w.data, before);
+  });
 });
 
 describe('sparse_ft selection helpers', () => {

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { renderConfigDocs } from '../../../src/train/config-docs.ts';
+// every registration, as `npm run docs` sees them (uq/ registers the uq_head tuner)
+import '../../../src/index.ts';
 
 it('docs/config.md is generated from the current config schema (run `npm run docs` after changing it)', () => {
   const onDisk = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'config.md'), 'utf8');

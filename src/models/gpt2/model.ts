@@ -16,7 +16,6 @@ import { ConfigError } from '../../errors.ts';
 import { Conv1D, Dropout, Embedding, LayerNorm, type Linear, Module, ModuleList } from '../../nn/index.ts';
 import {
   add,
-  embedding,
   fromArray,
   gelu,
   layerNorm,
@@ -255,7 +254,8 @@ export class Gpt2LMHeadModel extends CausalLM {
     const positions = new Int32Array(B * TT);
     for (let b = 0; b < B; b++) for (let t = 0; t < TT; t++) positions[b * TT + t] = starts[b]! + t;
     const t = this.transformer;
-    const pos = embedding(t.wpe.weight, fromArray(positions, [B, TT], { dtype: 'i32' }));
+    // through the module, so an adapter on wpe (a LoRA Embedding target) takes part
+    const pos = t.wpe.forward(fromArray(positions, [B, TT], { dtype: 'i32' }));
     let x = t.drop.forward(add(prependEmbeddings(t.wte.forward(ids), plan), pos));
     t.h.at(0); // throws early for an empty stack
     let i = 0;

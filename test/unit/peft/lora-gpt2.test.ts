@@ -188,6 +188,20 @@ describe('GPT-2: LoRA on the tied wte table', () => {
   });
 });
 
+describe('GPT-2: LoRA on the wpe position table', () => {
+  it('changes the logits as the merged table does (the forward reads wpe through its module)', () => {
+    const ids = [1, 50, 120, 7];
+    const model = tinyGpt2();
+    const before = logitsOf(model, ids);
+    const adapter = applyLora(model, { r: 2, targetModules: ['wpe'] });
+    for (const p of adapter.trainableParameters()) p.fillWith((i) => 0.05 * ((i % 7) - 3));
+    const adapted = logitsOf(model, ids);
+    assert.ok(maxAbsDiff(adapted, before) > 1e-4, 'a non-zero wpe LoRA must change the output');
+    const merged = adapter.mergeAndUnload();
+    assert.ok(maxAbsDiff(logitsOf(merged as Gpt2LMHeadModel, ids), adapted) < 1e-5);
+  });
+});
+
 describe('training a GPT-2 from YAML-shaped configs', () => {
   it("method: lora with no target_modules takes the model type's default (c_attn); ln_* weights get no weight decay", () => {
     const dir = join(root, 'yaml-model');

@@ -20,6 +20,7 @@ import { getTuner, registerTuner } from '../../../src/peft/index.ts';
 import { validateTrainConfig } from '../../../src/train/config.ts';
 import { worldFinetuneFile } from '../../../src/world/demo.ts';
 import { generateWorld, writeWorld } from '../../../src/world/index.ts';
+import { tinyBenchOptions } from '../../helpers/tiny-bench.ts';
 import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
 import { normsTuner } from '../../plugins/norms-tuner.ts';
 
@@ -360,33 +361,16 @@ describe('bench methods: ComPEFT row', () => {
     );
     const base = writeTinyModel(join(root, 'base-compeft'), { hidden: 16, layers: 1 });
     const bench = (out: string) =>
-      runMethodsBench({
-        base,
-        worldDir,
-        trainFile: worldFinetuneFile(worldDir),
-        out,
-        specs: [{ method: 'lora', loss: 'ce' }],
-        seeds: [0],
-        budget: {
-          steps: 2,
-          batchSize: 2,
-          lr: 1e-2,
-          fullLr: 1e-3,
-          warmupSteps: 0,
-          maxLength: 64,
-          evalPerSplit: 2,
-        },
-        experiments: [],
-      });
-    const outs = [join(root, 'c'), join(root, 'a-much-longer-folder', 'of-the-compeft-bench-output')];
+      runMethodsBench(tinyBenchOptions(base, worldDir, root, out, { seeds: [0], experiments: [] }));
+    const outs = ['c', join('a-much-longer-folder', 'of-the-compeft-bench-output')];
     const rows = outs.map((out) => bench(out).results.find((r) => r.method === 'compeft(lora)')!);
     assert.ok(rows[0]!.adapter_bytes > 0);
     assert.equal(rows[1]!.adapter_bytes, rows[0]!.adapter_bytes);
     const files = outs.map((out) => {
-      const folder = readdirSync(join(out, 'runs')).find(
+      const folder = readdirSync(join(root, out, 'runs')).find(
         (d) => d.startsWith('compeft_lora_-ce-') && !d.includes('seed'),
       )!;
-      return readFileSync(join(out, 'runs', folder, 'compeft-seed0', 'compressed', 'compeft.bin'));
+      return readFileSync(join(root, out, 'runs', folder, 'compeft-seed0', 'compressed', 'compeft.bin'));
     });
     assert.equal(files[0]!.length, rows[0]!.adapter_bytes, "adapter_bytes is the compressed file's size");
     assert.ok(files[0]!.equals(files[1]!), 'the two compressed files are the same bytes');

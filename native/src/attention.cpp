@@ -1,7 +1,11 @@
 // Causal / full scaled-dot-product attention with grouped KV heads, computed in tiles flash-attention
 // style: scores are never materialised beyond one [Br x Bc] tile, the forward keeps an online
 // softmax and stores only lse [B, Hq, Tq]; the backward recomputes each tile's probabilities.
-// Every product inside a tile runs on the GEMM micro-kernels over pre-packed operands.
+// Every product inside a tile runs on the GEMM micro-kernels over pre-packed operands; under bf16
+// compute (AttnShape::bf16, attentionBf16) each product instead takes its operands unpacked and runs
+// on the active bf16 GEMM path (gemmBf16SerialActive: AMX, AVX512-BF16 or the rounding fallback),
+// which rounds both to bf16 while packing and accumulates in f32. The softmax statistics, lse,
+// delta and the dropout mask stay f32 / f64 either way.
 //
 // Determinism: forward items (b, h, query tile) and backward items (b, h) are independent and each
 // computes in a fixed order, so results do not depend on the thread count or the scheduling; the
@@ -42,6 +46,27 @@ inline long validKeys(bool causal, long t, long offset, long j0, long n) {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// C[m x n] = alpha op(A) op(B) + beta C (beta 0: not read) in bf16 compute on the calling thread,
+// from unpacked f32 operands (op(X) = X^T when transX).
+inline void bf16Product(bool transA, bool transB, long m, long n, long k, float alpha, const float* A, long lda,
+                        const float* B, long ldb, float beta, float* C, long ldc) {
+  GemmDesc d{};
+  d.transA = transA;
+  d.transB = transB;
+  d.M = m;
+  d.N = n;
+  d.K = k;
+  d.alpha = alpha;
+  d.A = A;
+  d.lda = lda;
+  d.B = B;
+  d.ldb = ldb;
+  d.beta = beta;
+  d.C = C;
+  d.ldc = ldc;
+  gemmBf16SerialActive(d);
+}
+
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, float* out, float* lse, const AttnShape& s) {
@@ -55,21 +80,23 @@ void attention(const float* q, const float* k, const float* v, float* out, float
   const long kpSize = roundUp(std::max<long>(Tk, 1), NR) * D;
   const long vpSize = roundUp(D, NR) * std::max<long>(Tk, 1);
   const long perKv = kpSize + vpSize;
-  float* packs = sharedPack.get(static_cast<size_t>(B * Hkv * perKv));
+  const bool bf16 = s.bf16;
+  float* packs = bf16 ? nullptr : sharedPack.get(static_cast<size_t>(B * Hkv * perKv));
   const long ldq = Hq * D, ldk = Hkv * D;
   const DropoutMask mask(s.seed, s.dropP);
   const bool dropout = s.dropP > 0;
   const float invKeep = static_cast<float>(1.0 / mask.keepProb);
 
-  parallelFor(B * Hkv, 1, [&](long b0, long e0) {
-    for (long bh = b0; bh < e0; bh++) {
-      const long b = bh / Hkv, hk = bh % Hkv;
-      const float* kb = k + (b * Tk * Hkv + hk) * D;
-      const float* vb = v + (b * Tk * Hkv + hk) * D;
-      packBFull(true, kb, false, ldk, D, Tk, packs + bh * perKv);
-      packBFull(false, vb, false, ldk, Tk, D, packs + bh * perKv + kpSize);
-    }
-  });
+  if (!bf16)
+    parallelFor(B * Hkv, 1, [&](long b0, long e0) {
+      for (long bh = b0; bh < e0; bh++) {
+        const long b = bh / Hkv, hk = bh % Hkv;
+        const float* kb = k + (b * Tk * Hkv + hk) * D;
+        const float* vb = v + (b * Tk * Hkv + hk) * D;
+        packBFull(true, kb, false, ldk, D, Tk, packs + bh * perKv);
+        packBFull(false, vb, false, ldk, Tk, D, packs + bh * perKv + kpSize);
+      }
+    });
 
   const long nqt = (Tq + br - 1) / br;
   const long items = B * Hq * nqt;
@@ -81,16 +108,19 @@ void attention(const float* q, const float* k, const float* v, float* out, float
     const long b = bh / Hq, h = bh % Hq, hk = h / group;
     const long i0 = qt * br;
     const long m = std::min(br, Tq - i0);
-    const float* kp = packs + (b * Hkv + hk) * perKv;
-    const float* vp = kp + kpSize;
-    float* qa = tlsA.get(static_cast<size_t>(roundUp(br, MR) * D));
+    const float* kp = bf16 ? nullptr : packs + (b * Hkv + hk) * perKv;
+    const float* vp = bf16 ? nullptr : kp + kpSize;
+    const float* qrows = q + ((b * Tq + i0) * Hq + h) * D;
+    const float* krows = k + (b * Tk * Hkv + hk) * D;
+    const float* vrows = v + (b * Tk * Hkv + hk) * D;
+    float* qa = bf16 ? nullptr : tlsA.get(static_cast<size_t>(roundUp(br, MR) * D));
     float* S = tlsS.get(static_cast<size_t>(br * bc));
-    float* pa = tlsP.get(static_cast<size_t>(roundUp(br, MR) * bc));
+    float* pa = bf16 ? nullptr : tlsP.get(static_cast<size_t>(roundUp(br, MR) * bc));
     float* O = tlsC.get(static_cast<size_t>(br * D));
     float* rowM = tlsRow.get(static_cast<size_t>(3 * br));
     float* rowL = rowM + br;
     uint8_t* keep = reinterpret_cast<uint8_t*>(tlsX.get(static_cast<size_t>(bc / 4 + 16)));
-    packAFull(false, q + ((b * Tq + i0) * Hq + h) * D, ldq, m, D, qa);
+    if (!bf16) packAFull(false, qrows, ldq, m, D, qa);
     std::fill(O, O + m * D, 0.0f);
     for (long i = 0; i < m; i++) {
       rowM[i] = kNegInf;
@@ -99,7 +129,10 @@ void attention(const float* q, const float* k, const float* v, float* out, float
     const long kEnd = s.causal ? std::min(Tk, i0 + m + offset) : Tk;
     for (long j0 = 0; j0 < kEnd; j0 += bc) {
       const long n = std::min(bc, kEnd - j0);
-      gemmPacked(m, n, D, s.scale, qa, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
+      if (bf16)
+        bf16Product(false, true, m, n, D, s.scale, qrows, ldq, krows + j0 * ldk, ldk, 0.0f, S, bc);
+      else
+        gemmPacked(m, n, D, s.scale, qa, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
       for (long i = 0; i < m; i++) {
         const long t = i0 + i;
         float* row = S + i * bc;
@@ -128,8 +161,12 @@ void attention(const float* q, const float* k, const float* v, float* out, float
           for (long j = 0; j < lim; j++) row[j] = keep[j] ? row[j] * invKeep : 0.0f;
         }
       }
-      packAFull(false, S, bc, m, n, pa);
-      gemmPacked(m, D, n, 1.0f, pa, MR * n, vp + j0 * NR, Tk * NR, 1.0f, O, D);
+      if (bf16) {
+        bf16Product(false, false, m, D, n, 1.0f, S, bc, vrows + j0 * ldk, ldk, 1.0f, O, D);
+      } else {
+        packAFull(false, S, bc, m, n, pa);
+        gemmPacked(m, D, n, 1.0f, pa, MR * n, vp + j0 * NR, Tk * NR, 1.0f, O, D);
+      }
     }
     for (long i = 0; i < m; i++) {
       const long t = i0 + i;
@@ -162,7 +199,8 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
   const long kpSize = tkPad * D;                                // K^T as B (k = D, n = Tk)
   const long knSize = roundUp(D, NR) * std::max<long>(Tk, 1);   // K as B (k = Tk, n = D)
   const long perKv = 2 * kpSize + knSize;                       // + V^T as B (k = D, n = Tk)
-  float* packs = sharedPack.get(static_cast<size_t>(B * Hkv * perKv));
+  const bool bf16 = s.bf16;
+  float* packs = bf16 ? nullptr : sharedPack.get(static_cast<size_t>(B * Hkv * perKv));
   float* partial = sharedPartial.get(static_cast<size_t>(2 * B * Hq * std::max<long>(Tk, 1) * D));
   float* dKpart = partial;
   float* dVpart = partial + B * Hq * Tk * D;
@@ -179,46 +217,51 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
     return;
   }
 
-  parallelFor(B * Hkv, 1, [&](long b0, long e0) {
-    for (long bh = b0; bh < e0; bh++) {
-      const long b = bh / Hkv, hk = bh % Hkv;
-      const float* kb = k + (b * Tk * Hkv + hk) * D;
-      const float* vb = v + (b * Tk * Hkv + hk) * D;
-      float* base = packs + bh * perKv;
-      packBFull(true, kb, false, ldk, D, Tk, base);
-      packBFull(true, vb, false, ldk, D, Tk, base + kpSize);
-      packBFull(false, kb, false, ldk, Tk, D, base + 2 * kpSize);
-    }
-  });
+  if (!bf16)
+    parallelFor(B * Hkv, 1, [&](long b0, long e0) {
+      for (long bh = b0; bh < e0; bh++) {
+        const long b = bh / Hkv, hk = bh % Hkv;
+        const float* kb = k + (b * Tk * Hkv + hk) * D;
+        const float* vb = v + (b * Tk * Hkv + hk) * D;
+        float* base = packs + bh * perKv;
+        packBFull(true, kb, false, ldk, D, Tk, base);
+        packBFull(true, vb, false, ldk, D, Tk, base + kpSize);
+        packBFull(false, kb, false, ldk, Tk, D, base + 2 * kpSize);
+      }
+    });
 
   const double work = static_cast<double>(B) * Hq * Tq * Tk * D * (s.causal ? 0.5 : 1.0);
   parallelDynamic(B * Hq, threadsFor(work * 2.5, 1 << 18), [&](long bh, int) {
     const long b = bh / Hq, h = bh % Hq, hk = h / group;
-    const float* kp = packs + (b * Hkv + hk) * perKv;
-    const float* vpT = kp + kpSize;
-    const float* kn = kp + 2 * kpSize;
+    const float* kp = bf16 ? nullptr : packs + (b * Hkv + hk) * perKv;
+    const float* vpT = bf16 ? nullptr : kp + kpSize;
+    const float* kn = bf16 ? nullptr : kp + 2 * kpSize;
+    const float* krows = k + (b * Tk * Hkv + hk) * D;
+    const float* vrows = v + (b * Tk * Hkv + hk) * D;
     const float* qrows = q + (b * Tq * Hq + h) * D;
     const float* gorows = gOut + (b * Tq * Hq + h) * D;
     const float* orows = out + (b * Tq * Hq + h) * D;
     float* gqrows = gq + (b * Tq * Hq + h) * D;
     const float* lrow = lse + (b * Hq + h) * Tq;
     const long aSize = roundUp(Tq, MR) * D, bSize = roundUp(D, NR) * Tq;
-    float* qa = tlsA.get(static_cast<size_t>(aSize));
-    float* qb = tlsB.get(static_cast<size_t>(bSize));
-    float* ga = tlsC.get(static_cast<size_t>(aSize));
-    float* gb = tlsD.get(static_cast<size_t>(bSize));
+    float* qa = bf16 ? nullptr : tlsA.get(static_cast<size_t>(aSize));
+    float* qb = bf16 ? nullptr : tlsB.get(static_cast<size_t>(bSize));
+    float* ga = bf16 ? nullptr : tlsC.get(static_cast<size_t>(aSize));
+    float* gb = bf16 ? nullptr : tlsD.get(static_cast<size_t>(bSize));
     float* S = tlsS.get(static_cast<size_t>(2 * br * bc));
     float* dP = S + br * bc;
     const long tileA = std::max(roundUp(br, MR) * bc, roundUp(bc, MR) * br);
-    float* pa = tlsP.get(static_cast<size_t>(3 * tileA));
-    float* pa2 = pa + tileA;
-    float* pa3 = pa2 + tileA;
+    float* pa = bf16 ? nullptr : tlsP.get(static_cast<size_t>(3 * tileA));
+    float* pa2 = bf16 ? nullptr : pa + tileA;
+    float* pa3 = bf16 ? nullptr : pa2 + tileA;
     float* delta = tlsRow.get(static_cast<size_t>(Tq));
     uint8_t* keep = reinterpret_cast<uint8_t*>(tlsX.get(static_cast<size_t>(bc / 4 + 16)));
-    packAFull(false, qrows, ldq, Tq, D, qa);
-    packBFull(false, qrows, false, ldq, Tq, D, qb);
-    packAFull(false, gorows, ldq, Tq, D, ga);
-    packBFull(false, gorows, false, ldq, Tq, D, gb);
+    if (!bf16) {
+      packAFull(false, qrows, ldq, Tq, D, qa);
+      packBFull(false, qrows, false, ldq, Tq, D, qb);
+      packAFull(false, gorows, ldq, Tq, D, ga);
+      packBFull(false, gorows, false, ldq, Tq, D, gb);
+    }
     for (long t = 0; t < Tq; t++) {
       const float* g = gorows + t * ldq;
       const float* o = orows + t * ldq;
@@ -237,8 +280,13 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
       if (tFirst >= Tq) continue;
       for (long i0 = (tFirst / br) * br; i0 < Tq; i0 += br) {
         const long m = std::min(br, Tq - i0);
-        gemmPacked(m, n, D, s.scale, qa + i0 * D, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
-        gemmPacked(m, n, D, 1.0f, ga + i0 * D, MR * D, vpT + (j0 / NR) * D * NR, D * NR, 0.0f, dP, bc);
+        if (bf16) {
+          bf16Product(false, true, m, n, D, s.scale, qrows + i0 * ldq, ldq, krows + j0 * ldk, ldk, 0.0f, S, bc);
+          bf16Product(false, true, m, n, D, 1.0f, gorows + i0 * ldq, ldq, vrows + j0 * ldk, ldk, 0.0f, dP, bc);
+        } else {
+          gemmPacked(m, n, D, s.scale, qa + i0 * D, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
+          gemmPacked(m, n, D, 1.0f, ga + i0 * D, MR * D, vpT + (j0 / NR) * D * NR, D * NR, 0.0f, dP, bc);
+        }
         for (long i = 0; i < m; i++) {
           const long t = i0 + i;
           float* prow = S + i * bc;
@@ -261,6 +309,12 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
           std::fill(drow + lim, drow + n, 0.0f);
         }
         // dV[j0..] += P~^T dO_i ; dQ_i += scale dS K_j ; dK[j0..] += scale dS^T Q_i
+        if (bf16) {
+          bf16Product(true, false, n, D, m, 1.0f, S, bc, gorows + i0 * ldq, ldq, 1.0f, dV + j0 * D, D);
+          bf16Product(false, false, m, D, n, s.scale, dP, bc, krows + j0 * ldk, ldk, 1.0f, gqrows + i0 * ldq, ldq);
+          bf16Product(true, false, n, D, m, s.scale, dP, bc, qrows + i0 * ldq, ldq, 1.0f, dK + j0 * D, D);
+          continue;
+        }
         packAFull(true, S, bc, n, m, pa);
         gemmPacked(n, D, m, 1.0f, pa, MR * m, gb + i0 * NR, Tq * NR, 1.0f, dV + j0 * D, D);
         packAFull(false, dP, bc, m, n, pa2);

@@ -619,9 +619,12 @@ AttnShape attnShape(const Args& a, size_t at) {
   return s;
 }
 
-Napi::Value Kernel_attention(const Napi::CallbackInfo& info) {
-  const Args a(info, manifest::attention);
-  const AttnShape s = attnShape(a, 5);
+// attention and attentionBf16 (and their backwards) share the argument lists (bf16: bf16-compute
+// products).
+Napi::Value AttnImpl(const Napi::CallbackInfo& info, const manifest::Kernel& kernel, bool bf16) {
+  const Args a(info, kernel);
+  AttnShape s = attnShape(a, 5);
+  s.bf16 = bf16;
   const double nq = static_cast<double>(s.B) * s.Tq * s.Hq * s.D, nk = static_cast<double>(s.B) * s.Tk * s.Hkv * s.D;
   const float* q = a.f32(0, nq);
   const float* k = a.f32(1, nk);
@@ -632,9 +635,10 @@ Napi::Value Kernel_attention(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Kernel_attentionBackward(const Napi::CallbackInfo& info) {
-  const Args a(info, manifest::attentionBackward);
-  const AttnShape s = attnShape(a, 9);
+Napi::Value AttnBackwardImpl(const Napi::CallbackInfo& info, const manifest::Kernel& kernel, bool bf16) {
+  const Args a(info, kernel);
+  AttnShape s = attnShape(a, 9);
+  s.bf16 = bf16;
   const double nq = static_cast<double>(s.B) * s.Tq * s.Hq * s.D, nk = static_cast<double>(s.B) * s.Tk * s.Hkv * s.D;
   const float* q = a.f32(0, nq);
   const float* k = a.f32(1, nk);
@@ -647,6 +651,17 @@ Napi::Value Kernel_attentionBackward(const Napi::CallbackInfo& info) {
   float* gv = a.f32(8, nk);
   attentionBackward(q, k, v, out, lse, gOut, gq, gk, gv, s);
   return info.Env().Undefined();
+}
+
+Napi::Value Kernel_attention(const Napi::CallbackInfo& info) { return AttnImpl(info, manifest::attention, false); }
+Napi::Value Kernel_attentionBf16(const Napi::CallbackInfo& info) {
+  return AttnImpl(info, manifest::attentionBf16, true);
+}
+Napi::Value Kernel_attentionBackward(const Napi::CallbackInfo& info) {
+  return AttnBackwardImpl(info, manifest::attentionBackward, false);
+}
+Napi::Value Kernel_attentionBf16Backward(const Napi::CallbackInfo& info) {
+  return AttnBackwardImpl(info, manifest::attentionBf16Backward, true);
 }
 
 Napi::Value Kernel_swiglu(const Napi::CallbackInfo& info) {

@@ -68,6 +68,8 @@ struct AttnShape {
   bool causal;
   double dropP;
   uint32_t seed;
+  // bf16 compute: every product takes bf16-rounded inputs with f32 accumulation (attentionBf16).
+  bool bf16;
 };
 void attention(const float* q, const float* k, const float* v, float* out, float* lse, const AttnShape& s);
 void attentionBackward(const float* q, const float* k, const float* v, const float* out, const float* lse,

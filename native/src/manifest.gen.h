@@ -299,6 +299,50 @@ inline constexpr Arg attentionBackward_args[] = {
 inline constexpr Kernel attentionBackward{"attentionBackward", 19, attentionBackward_args,
                               "float q[B*Tq*Hq*D], float k[B*Tk*Hkv*D], float v[B*Tk*Hkv*D], float out[B*Tq*Hq*D], float lse[B*Hq*Tq], float gOut[B*Tq*Hq*D], float gq[B*Tq*Hq*D] out, float gk[B*Tk*Hkv*D] out, float gv[B*Tk*Hkv*D] out, count B, count Tq, count Tk, count Hq, count Hkv, count D, number scale, boolean causal, number dropP, number seed"};
 
+inline constexpr Arg attentionBf16_args[] = {
+    {"q", Kind::Float, false, nullptr, 0},
+    {"k", Kind::Float, false, nullptr, 0},
+    {"v", Kind::Float, false, nullptr, 0},
+    {"out", Kind::Float, false, nullptr, 0},
+    {"lse", Kind::Float, false, nullptr, 0},
+    {"B", Kind::Count, false, nullptr, 0},
+    {"Tq", Kind::Count, false, nullptr, 0},
+    {"Tk", Kind::Count, false, nullptr, 0},
+    {"Hq", Kind::Count, false, nullptr, 0},
+    {"Hkv", Kind::Count, false, nullptr, 0},
+    {"D", Kind::Count, false, nullptr, 0},
+    {"scale", Kind::Number, false, nullptr, 0},
+    {"causal", Kind::Boolean, false, nullptr, 0},
+    {"dropP", Kind::Number, false, nullptr, 0},
+    {"seed", Kind::Number, false, nullptr, 0},
+};
+inline constexpr Kernel attentionBf16{"attentionBf16", 15, attentionBf16_args,
+                              "float q[B*Tq*Hq*D], float k[B*Tk*Hkv*D], float v[B*Tk*Hkv*D], float out[B*Tq*Hq*D] out, float lse[B*Hq*Tq] out, count B, count Tq, count Tk, count Hq, count Hkv, count D, number scale, boolean causal, number dropP, number seed"};
+
+inline constexpr Arg attentionBf16Backward_args[] = {
+    {"q", Kind::Float, false, nullptr, 0},
+    {"k", Kind::Float, false, nullptr, 0},
+    {"v", Kind::Float, false, nullptr, 0},
+    {"out", Kind::Float, false, nullptr, 0},
+    {"lse", Kind::Float, false, nullptr, 0},
+    {"gOut", Kind::Float, false, nullptr, 0},
+    {"gq", Kind::Float, false, nullptr, 0},
+    {"gk", Kind::Float, false, nullptr, 0},
+    {"gv", Kind::Float, false, nullptr, 0},
+    {"B", Kind::Count, false, nullptr, 0},
+    {"Tq", Kind::Count, false, nullptr, 0},
+    {"Tk", Kind::Count, false, nullptr, 0},
+    {"Hq", Kind::Count, false, nullptr, 0},
+    {"Hkv", Kind::Count, false, nullptr, 0},
+    {"D", Kind::Count, false, nullptr, 0},
+    {"scale", Kind::Number, false, nullptr, 0},
+    {"causal", Kind::Boolean, false, nullptr, 0},
+    {"dropP", Kind::Number, false, nullptr, 0},
+    {"seed", Kind::Number, false, nullptr, 0},
+};
+inline constexpr Kernel attentionBf16Backward{"attentionBf16Backward", 19, attentionBf16Backward_args,
+                              "float q[B*Tq*Hq*D], float k[B*Tk*Hkv*D], float v[B*Tk*Hkv*D], float out[B*Tq*Hq*D], float lse[B*Hq*Tq], float gOut[B*Tq*Hq*D], float gq[B*Tq*Hq*D] out, float gk[B*Tk*Hkv*D] out, float gv[B*Tk*Hkv*D] out, count B, count Tq, count Tk, count Hq, count Hkv, count D, number scale, boolean causal, number dropP, number seed"};
+
 inline constexpr Arg swiglu_args[] = {
     {"gate", Kind::Float, false, nullptr, 0},
     {"up", Kind::Float, false, nullptr, 0},
@@ -556,7 +600,7 @@ inline constexpr Kernel qgemm{"qgemm", 12, qgemm_args,
 
 inline constexpr int kMaxArgs = 21;
 
-inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &fwht, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares, &quantize, &dequantize, &qgemm};
+inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackward, &binary, &where, &copyStrided, &reduce, &softmax, &softmaxBackward, &logSoftmax, &logSoftmaxBackward, &rmsNorm, &rmsNormBackward, &layerNorm, &layerNormBackward, &rope, &attention, &attentionBackward, &attentionBf16, &attentionBf16Backward, &swiglu, &swigluBackward, &gatherRows, &scatterAddRows, &rowPairDots, &fwht, &linearCrossEntropy, &linearCrossEntropyBackward, &linearCrossEntropyBf16, &linearCrossEntropyBf16Backward, &crossEntropy, &crossEntropyBackward, &dropout, &dropoutBackward, &adamw, &f32ToBf16, &bf16ToF32, &sumSquares, &quantize, &dequantize, &qgemm};
 
 }  // namespace manifest
 }  // namespace attune
@@ -582,6 +626,8 @@ inline constexpr const Kernel* kAll[] = {&sgemm, &gemmBf16, &unary, &unaryBackwa
   X(rope) \
   X(attention) \
   X(attentionBackward) \
+  X(attentionBf16) \
+  X(attentionBf16Backward) \
   X(swiglu) \
   X(swigluBackward) \
   X(gatherRows) \

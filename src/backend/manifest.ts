@@ -162,6 +162,30 @@ const attnDims = [
   num('seed'),
 ] as const;
 
+/** The arguments of attention and attentionBf16. */
+const ATTN_ARGS = [
+  float('q', len('B*Tq*Hq*D')),
+  float('k', len('B*Tk*Hkv*D')),
+  float('v', len('B*Tk*Hkv*D')),
+  float('out', out('B*Tq*Hq*D')),
+  float('lse', out('B*Hq*Tq')),
+  ...attnDims,
+] as const;
+
+/** The arguments of attentionBackward and attentionBf16Backward. */
+const ATTN_BACKWARD_ARGS = [
+  float('q', len('B*Tq*Hq*D')),
+  float('k', len('B*Tk*Hkv*D')),
+  float('v', len('B*Tk*Hkv*D')),
+  float('out', len('B*Tq*Hq*D')),
+  float('lse', len('B*Hq*Tq')),
+  float('gOut', len('B*Tq*Hq*D')),
+  float('gq', out('B*Tq*Hq*D')),
+  float('gk', out('B*Tk*Hkv*D')),
+  float('gv', out('B*Tk*Hkv*D')),
+  ...attnDims,
+] as const;
+
 /** The arguments of linearCrossEntropy and linearCrossEntropyBf16. */
 const LCE_ARGS = [
   float('h', len('N*d')),
@@ -361,30 +385,10 @@ export const KERNELS = {
       bool('inverse'),
     ],
   },
-  attention: {
-    args: [
-      float('q', len('B*Tq*Hq*D')),
-      float('k', len('B*Tk*Hkv*D')),
-      float('v', len('B*Tk*Hkv*D')),
-      float('out', out('B*Tq*Hq*D')),
-      float('lse', out('B*Hq*Tq')),
-      ...attnDims,
-    ],
-  },
-  attentionBackward: {
-    args: [
-      float('q', len('B*Tq*Hq*D')),
-      float('k', len('B*Tk*Hkv*D')),
-      float('v', len('B*Tk*Hkv*D')),
-      float('out', len('B*Tq*Hq*D')),
-      float('lse', len('B*Hq*Tq')),
-      float('gOut', len('B*Tq*Hq*D')),
-      float('gq', out('B*Tq*Hq*D')),
-      float('gk', out('B*Tk*Hkv*D')),
-      float('gv', out('B*Tk*Hkv*D')),
-      ...attnDims,
-    ],
-  },
+  attention: { args: ATTN_ARGS },
+  attentionBackward: { args: ATTN_BACKWARD_ARGS },
+  attentionBf16: { args: ATTN_ARGS },
+  attentionBf16Backward: { args: ATTN_BACKWARD_ARGS },
   swiglu: { args: [float('gate', len('n')), float('up', len('n')), float('out', out('n')), count('n')] },
   swigluBackward: {
     args: [

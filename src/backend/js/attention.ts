@@ -6,6 +6,9 @@
 
 import type { FloatArray } from '../kernels.ts';
 import { philoxUniform } from '../philox.ts';
+import { roundedCopy, roundToBf16 } from './gemm-bf16.ts';
+
+const same = (x: number) => x;
 
 /** Number of keys query t may attend to (keys j < limit). */
 function keyLimit(t: number, Tq: number, Tk: number, causal: boolean): number {
@@ -43,6 +46,51 @@ export function attention(
   dropP: number,
   seed: number,
 ): void {
+  forward(q, k, v, out, lse, [B, Tq, Tk, Hq, Hkv, D], scale, causal, dropP, seed, false);
+}
+
+/**
+ * `attention` in bf16 compute, the reference of the native kernel's: q, k, v rounded to bf16, and
+ * the probabilities rounded on their way into the product with v as the native kernel has them:
+ * unnormalised, exp(s - row max) (times the dropout factor), the row then divided by their
+ * unrounded sum. Everything else (scores, sums, lse) as `attention`, accumulated in f64.
+ */
+export function attentionBf16(
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  out: FloatArray,
+  lse: FloatArray,
+  B: number,
+  Tq: number,
+  Tk: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
+  causal: boolean,
+  dropP: number,
+  seed: number,
+): void {
+  const [rq, rk, rv] = [roundedCopy(q), roundedCopy(k), roundedCopy(v)];
+  forward(rq, rk, rv, out, lse, [B, Tq, Tk, Hq, Hkv, D], scale, causal, dropP, seed, true);
+}
+
+type Dims = [B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number];
+
+function forward(
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  out: FloatArray,
+  lse: FloatArray,
+  [B, Tq, Tk, Hq, Hkv, D]: Dims,
+  scale: number,
+  causal: boolean,
+  dropP: number,
+  seed: number,
+  bf16: boolean,
+): void {
   const group = checkHeads(Hq, Hkv);
   const keep = 1 / (1 - dropP);
   const scores = new Float64Array(Tk);
@@ -68,14 +116,18 @@ export function attention(
         lse[(b * Hq + h) * Tq + t] = rowLse;
         acc.fill(0);
         const counter = ((b * Hq + h) * Tq + t) * Tk;
+        // bf16: unnormalised probabilities, rounded, then the row divided by their sum
+        const shift = bf16 ? m : rowLse;
         for (let j = 0; j < limit; j++) {
-          let p = Math.exp(scores[j]! - rowLse);
+          let p = Math.exp(scores[j]! - shift);
           if (dropP > 0) p = philoxUniform(seed, counter + j) >= dropP ? p * keep : 0;
+          if (bf16) p = roundToBf16(p);
           if (p === 0) continue;
           const vBase = ((b * Tk + j) * Hkv + kvh) * D;
           for (let d = 0; d < D; d++) acc[d]! += p * v[vBase + d]!;
         }
-        for (let d = 0; d < D; d++) out[qBase + d] = acc[d]!;
+        const norm = bf16 && limit > 0 ? 1 / sum : 1;
+        for (let d = 0; d < D; d++) out[qBase + d] = acc[d]! * norm;
       }
     }
   }
@@ -108,6 +160,59 @@ export function attentionBackward(
   dropP: number,
   seed: number,
 ): void {
+  const dims: Dims = [B, Tq, Tk, Hq, Hkv, D];
+  backwardImpl(q, k, v, out, lse, gOut, gOut, [gq, gk, gv], dims, scale, causal, dropP, seed, same);
+}
+
+/**
+ * `attentionBackward` in bf16 compute, the reference of the native kernel's: q, k, v and gOut
+ * rounded to bf16 for every product, and the two per-element factors rounded on their way into
+ * theirs: the dropped-out probability (for gv) and dS = P (dP - delta) before its scale (for gq,
+ * gk). delta = gOut . out uses the unrounded gOut, as native does.
+ */
+export function attentionBf16Backward(
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  out: FloatArray,
+  lse: FloatArray,
+  gOut: FloatArray,
+  gq: FloatArray,
+  gk: FloatArray,
+  gv: FloatArray,
+  B: number,
+  Tq: number,
+  Tk: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
+  causal: boolean,
+  dropP: number,
+  seed: number,
+): void {
+  const [rq, rk, rv, rg] = [roundedCopy(q), roundedCopy(k), roundedCopy(v), roundedCopy(gOut)];
+  const dims: Dims = [B, Tq, Tk, Hq, Hkv, D];
+  backwardImpl(rq, rk, rv, out, lse, rg, gOut, [gq, gk, gv], dims, scale, causal, dropP, seed, roundToBf16);
+}
+
+/** The backward with gOut for the products and gOutDelta for delta; `round` rounds the factors. */
+function backwardImpl(
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  out: FloatArray,
+  lse: FloatArray,
+  gOut: FloatArray,
+  gOutDelta: FloatArray,
+  [gq, gk, gv]: [FloatArray, FloatArray, FloatArray],
+  [B, Tq, Tk, Hq, Hkv, D]: Dims,
+  scale: number,
+  causal: boolean,
+  dropP: number,
+  seed: number,
+  round: (x: number) => number,
+): void {
   const group = checkHeads(Hq, Hkv);
   const keep = 1 / (1 - dropP);
   const kvSize = B * Tk * Hkv * D;
@@ -124,7 +229,7 @@ export function attentionBackward(
         const rowLse = lse[(b * Hq + h) * Tq + t]!;
         gqRow.fill(0);
         let delta = 0;
-        for (let d = 0; d < D; d++) delta += gOut[qBase + d]! * out[qBase + d]!;
+        for (let d = 0; d < D; d++) delta += gOutDelta[qBase + d]! * out[qBase + d]!;
         const counter = ((b * Hq + h) * Tq + t) * Tk;
         for (let j = 0; j < limit; j++) {
           const kvBase = ((b * Tk + j) * Hkv + kvh) * D;
@@ -135,9 +240,9 @@ export function attentionBackward(
           const mask = dropP > 0 ? (philoxUniform(seed, counter + j) >= dropP ? keep : 0) : 1;
           let dp = 0;
           for (let d = 0; d < D; d++) dp += gOut[qBase + d]! * v[kvBase + d]!;
-          const pDropped = p * mask;
+          const pDropped = round(p * mask);
           if (pDropped !== 0) for (let d = 0; d < D; d++) gvAcc[kvBase + d]! += pDropped * gOut[qBase + d]!;
-          const ds = p * (dp * mask - delta) * scale;
+          const ds = round(p * (dp * mask - delta)) * scale;
           if (ds === 0) continue;
           for (let d = 0; d < D; d++) {
             gqRow[d]! += ds * k[kvBase + d]!;

@@ -1,6 +1,6 @@
 /** The plain-TypeScript backend: the correctness oracle, runs anywhere (also in a browser). */
 import type { Kernels } from '../kernels.ts';
-import { attention, attentionBackward } from './attention.ts';
+import { attention, attentionBackward, attentionBf16, attentionBf16Backward } from './attention.ts';
 import { binary, copyStrided, reduce, sgemm, sumSquares, unary, unaryBackward, where } from './basic.ts';
 import { gemmBf16 } from './gemm-bf16.ts';
 import {
@@ -51,6 +51,8 @@ export const jsKernels: Kernels = {
   rope,
   attention,
   attentionBackward,
+  attentionBf16,
+  attentionBf16Backward,
   swiglu,
   swigluBackward,
   gatherRows,

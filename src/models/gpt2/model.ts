@@ -16,6 +16,7 @@ import { ConfigError } from '../../errors.ts';
 import { Conv1D, Dropout, Embedding, LayerNorm, type Linear, Module, ModuleList } from '../../nn/index.ts';
 import {
   add,
+  type ComputePrecision,
   fromArray,
   gelu,
   layerNorm,
@@ -54,6 +55,8 @@ export class Gpt2Attention extends Module {
   readonly c_proj: Conv1D;
   /** Dropout site of the attention probabilities (rate and seed; applied inside the kernel). */
   readonly attn_dropout: Dropout;
+  /** Precision of the attention products (set with the layers' by `setComputePrecision`). */
+  computePrecision: ComputePrecision = 'f32';
   readonly resid_dropout: Dropout;
 
   constructor(
@@ -70,6 +73,10 @@ export class Gpt2Attention extends Module {
     this.resid_dropout = this.registerModule('resid_dropout', new Dropout(residualDropout, { rng }));
   }
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.computePrecision = precision;
+  }
+
   /** x [B, T, hidden] -> [B, T, hidden]. */
   forward(x: Tensor, ctx: BlockContext): Tensor {
     const [B, T] = x.shape as [number, number, number];
@@ -81,7 +88,7 @@ export class Gpt2Attention extends Module {
     const rate = this.attn_dropout.activeRate();
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
     const scale = this.config.scaleAttnWeights ? 1 / Math.sqrt(headDim) : 1;
-    const options = { causal: true, scale, dropout: rate, seed };
+    const options = { causal: true, scale, dropout: rate, seed, precision: this.computePrecision };
     if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, scale);
     const out = layerAttention(q, k, v, ctx.cache, ctx.layerIndex, options, ctx.prefixKv);
     return this.resid_dropout.forward(this.c_proj.forward(reshape(out, [B, T, d])));

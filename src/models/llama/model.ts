@@ -10,6 +10,7 @@
 import { Dropout, Embedding, Linear, Module, ModuleList, RMSNorm } from '../../nn/index.ts';
 import {
   add,
+  type ComputePrecision,
   Rng,
   reshape,
   rmsNorm,
@@ -53,6 +54,8 @@ export class LlamaAttention extends Module {
   readonly o_proj: Linear;
   /** Dropout site of the attention probabilities (rate and seed; applied inside the kernel). */
   readonly attn_dropout: Dropout;
+  /** Precision of the attention products (set with the layers' by `setComputePrecision`). */
+  computePrecision: ComputePrecision = 'f32';
 
   constructor(
     readonly config: LlamaConfig,
@@ -80,6 +83,10 @@ export class LlamaAttention extends Module {
     this.attn_dropout = this.registerModule('attn_dropout', new Dropout(config.attentionDropout, { rng }));
   }
 
+  protected override applyComputePrecision(precision: ComputePrecision): void {
+    this.computePrecision = precision;
+  }
+
   /** x [B, T, hidden] -> [B, T, hidden]. */
   forward(x: Tensor, ctx: LayerContext): Tensor {
     const [B, T] = x.shape as [number, number, number];
@@ -99,7 +106,7 @@ export class LlamaAttention extends Module {
     const v = reshape(this.v_proj.forward(x), [B, T, numKvHeads, headDim]);
     const rate = this.attn_dropout.activeRate();
     const seed = rate > 0 ? this.attn_dropout.nextCallSeed() : 0;
-    const options = { causal: true, dropout: rate, seed };
+    const options = { causal: true, dropout: rate, seed, precision: this.computePrecision };
     if (ctx.probe) recordPrevTokenAttention(ctx.probe, ctx.layerIndex, q, k, 1 / Math.sqrt(headDim));
     const out = layerAttention(q, k, v, ctx.cache, ctx.layerIndex, options, ctx.prefixKv);
     return this.o_proj.forward(reshape(out, [B, T, numHeads * headDim]));

@@ -2,6 +2,7 @@
 import type { FloatArray } from '../../backend/kernels.ts';
 import { needsGrad, record } from '../autograd.ts';
 import { formatShape, Tensor } from '../tensor.ts';
+import type { ComputePrecision } from './matmul.ts';
 import { emptyLike, floatOf, kernelsOf } from './util.ts';
 
 export interface AttentionOptions {
@@ -13,6 +14,11 @@ export interface AttentionOptions {
   dropout?: number;
   /** Seed of the dropout mask (philox counter ((b*Hq + h)*Tq + t)*Tk + j). */
   seed?: number;
+  /**
+   * Compute precision of the products (default 'f32'). 'bf16': q k^T and P v (and the backward's
+   * products) take bf16-rounded inputs with f32 accumulation; softmax statistics stay f32.
+   */
+  precision?: ComputePrecision;
 }
 
 /**
@@ -46,10 +52,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const seed = (options.seed ?? 0) >>> 0;
   if (!(dropP >= 0 && dropP < 1))
     throw new RangeError(`attention: dropout must be in [0, 1), found ${dropP}`);
+  const precision = options.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'bf16')
+    throw new TypeError(`attention: precision must be 'f32' or 'bf16', found '${String(precision)}'`);
+  const bf16 = precision === 'bf16';
   const kern = kernelsOf(q);
+  const forward = bf16 ? kern.attentionBf16.bind(kern) : kern.attention.bind(kern);
+  const backward = bf16 ? kern.attentionBf16Backward.bind(kern) : kern.attentionBackward.bind(kern);
   const out = emptyLike(q);
   const lse = Tensor.alloc([B, Hq, Tq], q.dtype, false, { track: false });
-  kern.attention(
+  forward(
     qd,
     kd,
     vd,
@@ -71,7 +83,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       const gq = emptyLike(q);
       const gk = emptyLike(k);
       const gv = emptyLike(v);
-      kern.attentionBackward(
+      backward(
         qd,
         kd,
         vd,

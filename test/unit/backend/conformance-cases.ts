@@ -125,6 +125,20 @@ const ATTN: Point[] = [
   { B: 1, Tq: 16, Tk: 16, Hq: 2, Hkv: 2, D: 33, causal: true, dropP: 0.1 },
 ].map((p) => ({ ...p, scale: 1 / Math.sqrt(p.D), seed: 11 }));
 
+/** The backward's arrays: q, k, v and the out and lse of `forward` on them, as the backward expects. */
+function attnBackwardArrays(forward: typeof js.attention): ConformanceCase['arrays'] {
+  return (p, seed, raw) => {
+    const nq = p.B! * p.Tq! * p.Hq! * p.D!;
+    const nk = p.B! * p.Tk! * p.Hkv! * p.D!;
+    const [q, k, v] = [rand(nq, seed), rand(nk, seed + 1), rand(nk, seed + 2)];
+    const out = new Float32Array(nq);
+    const lse = new Float32Array(p.B! * p.Hq! * p.Tq!);
+    const dims = [p.B!, p.Tq!, p.Tk!, p.Hq!, p.Hkv!, p.D!] as const;
+    forward(q, k, v, out, lse, ...dims, p.scale!, raw.causal === true, p.dropP!, p.seed!);
+    return { q, k, v, out, lse };
+  };
+}
+
 /** sgemm's points, also those of gemmBf16 (the same arguments). */
 const SGEMM_CASE: ConformanceCase = {
   points: GEMM_SHAPES.flatMap(([M, N, K]) =>
@@ -362,37 +376,12 @@ export const CASES: Record<KernelName, ConformanceCase> = {
     atol: 1e-6,
   },
   attention: { points: ATTN, rtol: 1e-4, atol: 1e-5 },
-  attentionBackward: {
-    points: ATTN,
-    arrays: (p, seed, raw) => {
-      // out and lse from the forward pass, as the backward expects.
-      const nq = p.B! * p.Tq! * p.Hq! * p.D!;
-      const nk = p.B! * p.Tk! * p.Hkv! * p.D!;
-      const [q, k, v] = [rand(nq, seed), rand(nk, seed + 1), rand(nk, seed + 2)];
-      const out = new Float32Array(nq);
-      const lse = new Float32Array(p.B! * p.Hq! * p.Tq!);
-      js.attention(
-        q,
-        k,
-        v,
-        out,
-        lse,
-        p.B!,
-        p.Tq!,
-        p.Tk!,
-        p.Hq!,
-        p.Hkv!,
-        p.D!,
-        p.scale!,
-        raw.causal === true,
-        p.dropP!,
-        p.seed!,
-      );
-      return { q, k, v, out, lse };
-    },
-    rtol: 1e-3,
-    atol: 1e-5,
-  },
+  attentionBackward: { points: ATTN, arrays: attnBackwardArrays(js.attention), rtol: 1e-3, atol: 1e-5 },
+  // bf16 compute: both sides round q, k, v (gOut) and the probabilities / dS identically (one key tile
+  // in these points, so native's running max is the row max js uses); only accumulation order
+  // differs, while a missed rounding moves results by ~3e-3 of their scale
+  attentionBf16: { points: ATTN, rtol: 1e-4, atol: 1e-5 },
+  attentionBf16Backward: { points: ATTN, arrays: attnBackwardArrays(js.attentionBf16), rtol: 1e-3, atol: 1e-5 },
   swiglu: {
     points: nPoints(),
     arrays: (p, seed) => ({ gate: rand(p.n!, seed, -8, 8) }),

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inferenceDtype, loadModelFromFlags } from '../../../src/cli/model-options.ts';
+import { LlamaAttention } from '../../../src/models/index.ts';
 import { Linear } from '../../../src/nn/index.ts';
 import { fromArray, noGrad } from '../../../src/tensor/index.ts';
 import { tempDir, writeTinyModel } from '../../helpers/tiny-run.ts';
@@ -31,6 +32,11 @@ describe('--precision for inference', () => {
     }
     for (const l of [...f32.modules()].filter((m): m is Linear => m instanceof Linear))
       assert.equal(l.computePrecision, 'f32');
+    // the attention products follow the layers' precision
+    const attn = (m: typeof f32) => [...m.modules()].filter((x): x is LlamaAttention => x instanceof LlamaAttention);
+    assert.equal(attn(mixed).length, 2);
+    for (const a of attn(mixed)) assert.equal(a.computePrecision, 'bf16');
+    for (const a of attn(f32)) assert.equal(a.computePrecision, 'f32');
     noGrad(() => {
       const ids = fromArray([1, 4, 7, 2], [1, 4], { dtype: 'i32' });
       const a = f32.logits(f32.forwardHidden(ids, {})).floatData();

@@ -181,6 +181,35 @@ describe('attention', () => {
     }
   });
 
+  it("precision 'bf16': within bf16 rounding of the f32 op, gradients flow, other precisions refused", () => {
+    const c = cases[3]!;
+    const to32 = (t: Tensor, grad = false) =>
+      fromArray(t.toArray(), t.shape, { dtype: 'f32', requiresGrad: grad });
+    const [q, k, v] = [8, 9, 10].map((s, i) =>
+      to32(input64(i === 0 ? [c.B, c.Tq, c.Hq, c.D] : [c.B, c.Tk, c.Hkv, c.D], s), true),
+    ) as [Tensor, Tensor, Tensor];
+    const run = (precision: 'f32' | 'bf16') =>
+      scope(() => {
+        for (const t of [q, k, v]) t.grad = null;
+        const y = attention(q, k, v, { precision });
+        backward(sum(mul(y, y)));
+        return [y.toArray(), q.grad!.toArray(), k.grad!.toArray(), v.grad!.toArray()];
+      });
+    const f32 = run('f32');
+    const bf16 = run('bf16');
+    ['out', 'grad q', 'grad k', 'grad v'].forEach((what, i) => {
+      const d = maxAbsDiff(bf16[i]!, f32[i]!);
+      const scale = Math.max(...f32[i]!.map(Math.abs));
+      // 8 significant bits per input: well within 2^-5 of the scale, but not the f32 result itself
+      assert.ok(d < scale / 32, `${what}: |bf16 - f32| = ${d} at scale ${scale}`);
+      assert.ok(d > 0, `${what}: bf16 equals f32 exactly`);
+    });
+    assert.throws(
+      () => attention(q, k, v, { precision: 'f16' as 'f32' }),
+      /attention: precision must be 'f32' or 'bf16', found 'f16'/,
+    );
+  });
+
   it('a causal query row with no visible key (Tq > Tk) outputs zeros', () => {
     const q = input64([1, 3, 1, 2], 11);
     const k = input64([1, 2, 1, 2], 12);

@@ -4,9 +4,12 @@
  * bf16 once and never changed, trainable weights in f32, and full fine-tuning (nothing frozen,
  * everything stays f32, bf16 compute only).
  *
- * Tolerance (measured 2026-12-02 with this config, 20 steps, lr 5e-3, bf16 Linear GEMMs and LM
- * head): every step's loss within 1% + 0.01 nats of the f32 run's; measured max |difference|
- * 0.009 nats on native (AMX path) and 0.010 on js, a third of the tolerance at worst.
+ * Tolerance: every step's loss within 2% + 0.01 nats of the f32 run's (this config, 20 steps, lr
+ * 5e-3). Measured max |difference|: 0.009 nats on native (AMX path) and 0.010 on js when only the
+ * Linear GEMMs and the LM head ran in bf16 (2026-12-02; the bound was then 1% + 0.01); with the
+ * attention products in bf16 too (2026-12-04) 0.038 nats on native (AVX512-BF16 path, step 7, where
+ * the loss falls 0.8 nats a step) and 0.024 on js. This tiny model (init range 0.3) is sensitive:
+ * bf16 attention alone moves its initial logits by up to 0.18 of 8.5, as the bf16 Linears do (0.22).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -52,7 +55,7 @@ describe('precision: bf16-mixed', () => {
     );
   });
 
-  it('LoRA: the loss curve stays within 1% + 0.01 nats of f32; the frozen base is bf16 and unchanged', () => {
+  it('LoRA: the loss curve stays within 2% + 0.01 nats of f32; the frozen base is bf16 and unchanged', () => {
     const f32 = loraRun('f32');
     const bf16 = loraRun('bf16-mixed');
     const a = losses(f32.config.output_dir);
@@ -62,7 +65,7 @@ describe('precision: bf16-mixed', () => {
     for (let i = 0; i < a.length; i++) {
       const d = Math.abs(a[i]! - b[i]!);
       maxDiff = Math.max(maxDiff, d);
-      assert.ok(d <= 0.01 * a[i]! + 0.01, `step ${i + 1}: bf16-mixed loss ${b[i]} vs f32 ${a[i]}`);
+      assert.ok(d <= 0.02 * a[i]! + 0.01, `step ${i + 1}: bf16-mixed loss ${b[i]} vs f32 ${a[i]}`);
     }
     assert.ok(maxDiff > 0, 'bf16-mixed gave the f32 curve exactly: the bf16 GEMMs did not run');
     assert.ok(b[19]! < 0.1 * b[0]!, `bf16-mixed did not train: ${b[0]} -> ${b[19]}`);

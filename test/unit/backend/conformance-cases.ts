@@ -381,7 +381,12 @@ export const CASES: Record<KernelName, ConformanceCase> = {
   // in these points, so native's running max is the row max js uses); only accumulation order
   // differs, while a missed rounding moves results by ~3e-3 of their scale
   attentionBf16: { points: ATTN, rtol: 1e-4, atol: 1e-5 },
-  attentionBf16Backward: { points: ATTN, arrays: attnBackwardArrays(js.attentionBf16), rtol: 1e-3, atol: 1e-5 },
+  attentionBf16Backward: {
+    points: ATTN,
+    arrays: attnBackwardArrays(js.attentionBf16),
+    rtol: 1e-3,
+    atol: 1e-5,
+  },
   swiglu: {
     points: nPoints(),
     arrays: (p, seed) => ({ gate: rand(p.n!, seed, -8, 8) }),

@@ -49,7 +49,12 @@ interface Result {
 function run(k: Kernels, s: Shape, bf16: boolean, seed: number): Result {
   const nq = s.B * s.Tq * s.Hq * s.D;
   const nk = s.B * s.Tk * s.Hkv * s.D;
-  const [q, kk, v, g] = [rand(nq, seed, -2, 2), rand(nk, seed + 1, -2, 2), rand(nk, seed + 2), rand(nq, seed + 3)];
+  const [q, kk, v, g] = [
+    rand(nq, seed, -2, 2),
+    rand(nk, seed + 1, -2, 2),
+    rand(nk, seed + 2),
+    rand(nq, seed + 3),
+  ];
   const dims = [s.B, s.Tq, s.Tk, s.Hq, s.Hkv, s.D, 1 / Math.sqrt(s.D), s.causal, s.dropP, 5] as const;
   const out = new Float32Array(nq);
   const lse = new Float32Array(s.B * s.Hq * s.Tq);
@@ -90,7 +95,10 @@ describeNative('native attentionBf16 paths', (k) => {
           const f32 = run(jsKernels, s, false, 10 * i + 1);
           const oneTile = s.Tk <= 128;
           const outTol = oneTile ? 1e-5 : 1.5e-3;
-          assert.ok(relDiff(got.out, want.out) <= outTol, `${what}: out off by ${relDiff(got.out, want.out)}`);
+          assert.ok(
+            relDiff(got.out, want.out) <= outTol,
+            `${what}: out off by ${relDiff(got.out, want.out)}`,
+          );
           assert.ok(relDiff(got.lse, want.lse) <= 1e-6, `${what}: lse off by ${relDiff(got.lse, want.lse)}`);
           got.grads.forEach((x, j) => {
             const d = relDiff(x, want.grads[j]!);
@@ -107,7 +115,9 @@ describeNative('native attentionBf16 paths', (k) => {
         const one = withThreads(k, 1, () => run(k, s, true, 3));
         const three = withThreads(k, 3, () => run(k, s, true, 3));
         assertBitwise(`${path}: out, 1 vs 3 threads`, one.out, three.out);
-        one.grads.forEach((x, j) => assertBitwise(`${path}: ${NAMES[j]}, 1 vs 3 threads`, x, three.grads[j]!));
+        one.grads.forEach((x, j) => {
+          assertBitwise(`${path}: ${NAMES[j]}, 1 vs 3 threads`, x, three.grads[j]!);
+        });
       } finally {
         nativeBf16Path('auto');
       }

@@ -33,7 +33,8 @@ describe('--precision for inference', () => {
     for (const l of [...f32.modules()].filter((m): m is Linear => m instanceof Linear))
       assert.equal(l.computePrecision, 'f32');
     // the attention products follow the layers' precision
-    const attn = (m: typeof f32) => [...m.modules()].filter((x): x is LlamaAttention => x instanceof LlamaAttention);
+    const attn = (m: typeof f32) =>
+      [...m.modules()].filter((x): x is LlamaAttention => x instanceof LlamaAttention);
     assert.equal(attn(mixed).length, 2);
     for (const a of attn(mixed)) assert.equal(a.computePrecision, 'bf16');
     for (const a of attn(f32)) assert.equal(a.computePrecision, 'f32');

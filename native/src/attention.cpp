@@ -46,27 +46,6 @@ inline long validKeys(bool causal, long t, long offset, long j0, long n) {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// C[m x n] = alpha op(A) op(B) + beta C (beta 0: not read) in bf16 compute on the calling thread,
-// from unpacked f32 operands (op(X) = X^T when transX).
-inline void bf16Product(bool transA, bool transB, long m, long n, long k, float alpha, const float* A, long lda,
-                        const float* B, long ldb, float beta, float* C, long ldc) {
-  GemmDesc d{};
-  d.transA = transA;
-  d.transB = transB;
-  d.M = m;
-  d.N = n;
-  d.K = k;
-  d.alpha = alpha;
-  d.A = A;
-  d.lda = lda;
-  d.B = B;
-  d.ldb = ldb;
-  d.beta = beta;
-  d.C = C;
-  d.ldc = ldc;
-  gemmBf16SerialActive(d);
-}
-
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, float* out, float* lse, const AttnShape& s) {
@@ -130,7 +109,7 @@ void attention(const float* q, const float* k, const float* v, float* out, float
     for (long j0 = 0; j0 < kEnd; j0 += bc) {
       const long n = std::min(bc, kEnd - j0);
       if (bf16)
-        bf16Product(false, true, m, n, D, s.scale, qrows, ldq, krows + j0 * ldk, ldk, 0.0f, S, bc);
+        gemmBf16Here(false, true, m, n, D, s.scale, qrows, ldq, krows + j0 * ldk, false, ldk, 0.0f, S, bc);
       else
         gemmPacked(m, n, D, s.scale, qa, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
       for (long i = 0; i < m; i++) {
@@ -162,7 +141,7 @@ void attention(const float* q, const float* k, const float* v, float* out, float
         }
       }
       if (bf16) {
-        bf16Product(false, false, m, D, n, 1.0f, S, bc, vrows + j0 * ldk, ldk, 1.0f, O, D);
+        gemmBf16Here(false, false, m, D, n, 1.0f, S, bc, vrows + j0 * ldk, false, ldk, 1.0f, O, D);
       } else {
         packAFull(false, S, bc, m, n, pa);
         gemmPacked(m, D, n, 1.0f, pa, MR * n, vp + j0 * NR, Tk * NR, 1.0f, O, D);
@@ -281,8 +260,8 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
       for (long i0 = (tFirst / br) * br; i0 < Tq; i0 += br) {
         const long m = std::min(br, Tq - i0);
         if (bf16) {
-          bf16Product(false, true, m, n, D, s.scale, qrows + i0 * ldq, ldq, krows + j0 * ldk, ldk, 0.0f, S, bc);
-          bf16Product(false, true, m, n, D, 1.0f, gorows + i0 * ldq, ldq, vrows + j0 * ldk, ldk, 0.0f, dP, bc);
+          gemmBf16Here(false, true, m, n, D, s.scale, qrows + i0 * ldq, ldq, krows + j0 * ldk, false, ldk, 0.0f, S, bc);
+          gemmBf16Here(false, true, m, n, D, 1.0f, gorows + i0 * ldq, ldq, vrows + j0 * ldk, false, ldk, 0.0f, dP, bc);
         } else {
           gemmPacked(m, n, D, s.scale, qa + i0 * D, MR * D, kp + (j0 / NR) * D * NR, D * NR, 0.0f, S, bc);
           gemmPacked(m, n, D, 1.0f, ga + i0 * D, MR * D, vpT + (j0 / NR) * D * NR, D * NR, 0.0f, dP, bc);
@@ -310,9 +289,9 @@ void attentionBackward(const float* q, const float* k, const float* v, const flo
         }
         // dV[j0..] += P~^T dO_i ; dQ_i += scale dS K_j ; dK[j0..] += scale dS^T Q_i
         if (bf16) {
-          bf16Product(true, false, n, D, m, 1.0f, S, bc, gorows + i0 * ldq, ldq, 1.0f, dV + j0 * D, D);
-          bf16Product(false, false, m, D, n, s.scale, dP, bc, krows + j0 * ldk, ldk, 1.0f, gqrows + i0 * ldq, ldq);
-          bf16Product(true, false, n, D, m, s.scale, dP, bc, qrows + i0 * ldq, ldq, 1.0f, dK + j0 * D, D);
+          gemmBf16Here(true, false, n, D, m, 1.0f, S, bc, gorows + i0 * ldq, false, ldq, 1.0f, dV + j0 * D, D);
+          gemmBf16Here(false, false, m, D, n, s.scale, dP, bc, krows + j0 * ldk, false, ldk, 1.0f, gqrows + i0 * ldq, ldq);
+          gemmBf16Here(true, false, n, D, m, s.scale, dP, bc, qrows + i0 * ldq, false, ldq, 1.0f, dK + j0 * D, D);
           continue;
         }
         packAFull(true, S, bc, n, m, pa);

@@ -40,6 +40,10 @@ void gemmBatched(const GemmDesc& d, long batch, long strideA, long strideB, long
 void gemmBf16Batched(const GemmDesc& d, long batch, long strideA, long strideB, long strideC);
 // bf16 compute on the active path, on the calling thread only (safe inside a parallel region).
 void gemmBf16SerialActive(const GemmDesc& d);
+// The same from plain arguments: C [m x n] (ldc) = alpha op(A) op(B) + beta C (beta 0: C not read),
+// A f32, B f32 or bf16 (bBf16); the fused kernels' tile products (attention, LM head).
+void gemmBf16Here(bool transA, bool transB, long m, long n, long k, float alpha, const float* A, long lda,
+                  const void* B, bool bBf16, long ldb, float beta, float* C, long ldc);
 // The drivers of a bf16 table (d.bf16 set), called by gemmSerial / gemmParallel.
 void gemmBf16Serial(const GemmDesc& d);
 void gemmBf16Parallel(const GemmDesc& d, int threads);

@@ -179,6 +179,26 @@ void gemmBf16SerialActive(const GemmDesc& d) {
   gemmSerial(g);
 }
 
+void gemmBf16Here(bool transA, bool transB, long m, long n, long k, float alpha, const float* A, long lda,
+                  const void* B, bool bBf16, long ldb, float beta, float* C, long ldc) {
+  GemmDesc g{};
+  g.transA = transA;
+  g.transB = transB;
+  g.M = m;
+  g.N = n;
+  g.K = k;
+  g.alpha = alpha;
+  g.A = A;
+  g.lda = lda;
+  g.B = B;
+  g.ldb = ldb;
+  g.bBf16 = bBf16;
+  g.beta = beta;
+  g.C = C;
+  g.ldc = ldc;
+  gemmBf16SerialActive(g);
+}
+
 void gemmBf16Serial(const GemmDesc& d) {
   if (gemmBf16FewEligible(d)) return gemmBf16Few(d, 1);
   const Bf16Ops* ops = d.bf16;

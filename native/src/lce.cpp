@@ -96,32 +96,11 @@ void chunkLogits(const Plan& p, const float* hp, const float* wt, long r0, long 
   }
 }
 
-// C [m x n] (ldc) = alpha op(A) op(B) + beta C in bf16 compute on the active path (this thread only).
-void gemmBf16Here(bool transA, bool transB, long m, long n, long k, const float* A, long lda, const void* B,
-                  bool bBf16, long ldb, float beta, float* C, long ldc) {
-  GemmDesc g{};
-  g.transA = transA;
-  g.transB = transB;
-  g.M = m;
-  g.N = n;
-  g.K = k;
-  g.alpha = 1.0f;
-  g.A = A;
-  g.lda = lda;
-  g.B = B;
-  g.ldb = ldb;
-  g.bBf16 = bBf16;
-  g.beta = beta;
-  g.C = C;
-  g.ldc = ldc;
-  gemmBf16SerialActive(g);
-}
-
 // z [m x vc] (ld kVc) = h rows [r0, r0 + m) x w rows [v0, v0 + vc)^T in bf16 compute.
 void chunkLogitsBf16(const Plan& p, const float* h, const void* w, bool wBf16, long r0, long m, long v0, long vc,
                      float* z) {
   const size_t es = wBf16 ? 2 : 4;
-  gemmBf16Here(false, true, m, vc, p.d, h + r0 * p.d, p.d, static_cast<const char*>(w) + static_cast<size_t>(v0) * p.d * es,
+  gemmBf16Here(false, true, m, vc, p.d, 1.0f, h + r0 * p.d, p.d, static_cast<const char*>(w) + static_cast<size_t>(v0) * p.d * es,
                wBf16, p.d, 0.0f, z, kVc);
 }
 
@@ -285,8 +264,8 @@ void linearCrossEntropyBackward(const float* h, const void* w, bool wBf16, const
         }
         if (bf16Compute) {
           // the same two products in bf16 compute (dZ, h and w rounded to bf16, f32 accumulation)
-          if (gw) gemmBf16Here(true, false, vc, d, m, z, kVc, h + r0 * d, false, d, 1.0f, gw + v0 * d, d);
-          if (ghp) gemmBf16Here(false, false, m, d, vc, z, kVc, wChunk, wBf16, d, 1.0f, ghp + r0 * d, d);
+          if (gw) gemmBf16Here(true, false, vc, d, m, 1.0f, z, kVc, h + r0 * d, false, d, 1.0f, gw + v0 * d, d);
+          if (ghp) gemmBf16Here(false, false, m, d, vc, 1.0f, z, kVc, wChunk, wBf16, d, 1.0f, ghp + r0 * d, d);
           continue;
         }
         if (gw) {

@@ -29,11 +29,34 @@ export interface PoolStats {
   peakLiveBytes: number;
 }
 
-class BufferPool {
+/** The pool (one per process: `pool`; tests make their own). */
+export class BufferPool {
   private free = new Map<number, ArrayBuffer[]>();
   private stats: PoolStats = { liveBytes: 0, freeBytes: 0, allocations: 0, reuses: 0, peakLiveBytes: 0 };
-  /** Free bytes kept at most; beyond this, released buffers are left to the GC. */
-  maxFreeBytes = Number(process.env.ATTUNE_POOL_MAX_FREE_MB ?? 512) * 2 ** 20;
+  /** Most bytes ever lent at once (not reset by resetPeak). */
+  private highWaterBytes = 0;
+  /**
+   * Free bytes kept at most; beyond this, released buffers are left to the GC. `null` (the default,
+   * unless ATTUNE_POOL_MAX_FREE_MB sets a fixed number): the larger of 512 MB and twice the most
+   * bytes ever lent at once. Why: a training step frees its activations after backward and needs
+   * the same buffers again in the next forward; a buffer left to the GC comes back as a fresh
+   * ArrayBuffer whose pages the kernel must fault in and zero again. Twice, because a step cycles
+   * through more buffers than are live at its peak (sizes freed early are not the sizes needed
+   * later): the full fine-tuning bench of the SmolLM2-135M shape peaks at 1.13 GB lent and settles
+   * at 1.67 GB free, with no new allocation per step; with the cap at its peak it still made 212
+   * fresh buffers a step, with a fixed 512 MB ran 315 tokens/s against 469 (2026-12-04, docs/kernels.md).
+   */
+  maxFreeBytes: number | null = process.env.ATTUNE_POOL_MAX_FREE_MB
+    ? Number(process.env.ATTUNE_POOL_MAX_FREE_MB) * 2 ** 20
+    : null;
+
+  /** A pool whose default cap on free bytes is at least `floorBytes` (512 MB). */
+  constructor(private readonly floorBytes = 512 * 2 ** 20) {}
+
+  /** The cap on free bytes in force now (see maxFreeBytes). */
+  freeCap(): number {
+    return this.maxFreeBytes ?? Math.max(this.floorBytes, 2 * this.highWaterBytes);
+  }
 
   /** A zero-filled (when `zero`) array of `length` elements of `dtype`. */
   acquire(dtype: DType, length: number, zero: boolean): AnyArray {
@@ -50,6 +73,7 @@ class BufferPool {
     }
     this.stats.liveBytes += bytes;
     if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
+    if (this.stats.liveBytes > this.highWaterBytes) this.highWaterBytes = this.stats.liveBytes;
     const view = viewOf(dtype, buffer, length);
     if (zero) view.fill(0);
     return view;
@@ -60,7 +84,7 @@ class BufferPool {
     const buffer = array.buffer as ArrayBuffer;
     const bytes = buffer.byteLength;
     this.stats.liveBytes -= bytes;
-    if (this.stats.freeBytes + bytes > this.maxFreeBytes) return;
+    if (this.stats.freeBytes + bytes > this.freeCap()) return;
     let list = this.free.get(bytes);
     if (!list) {
       list = [];
@@ -70,10 +94,11 @@ class BufferPool {
     this.stats.freeBytes += bytes;
   }
 
-  /** Drop every free buffer (the GC reclaims them). */
+  /** Drop every free buffer (the GC reclaims them) and forget the high-water mark. */
   trim(): void {
     this.free.clear();
     this.stats.freeBytes = 0;
+    this.highWaterBytes = this.stats.liveBytes;
   }
 
   /** Start measuring peakLiveBytes afresh. */

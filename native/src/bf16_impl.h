@@ -87,6 +87,11 @@ void packAT(bool transA, const float* A, long lda, long mc, long kc, uint16_t* d
   }
 }
 
+// How far ahead (in k) packBImpl prefetches each column of a transposed B: a panel reads 32
+// columns (rows of W) in parallel, more streams than the hardware prefetchers follow (64 k:
+// measured best of 32-512 for one row against bf16 W on an AMD EPYC, 10 -> 15-16 GB/s).
+constexpr long kPrefetchK = 64;
+
 void packBImpl(bool transB, const void* Bv, bool bf16, long ldb, long kc, long nc, long pb, long pe, uint16_t* dst) {
   const long kp = roundUp32(kc);
   const long esz = bf16 ? 2 : 4;
@@ -113,6 +118,8 @@ void packBImpl(bool transB, const void* Bv, bool bf16, long ldb, long kc, long n
           __m512i r[16];
           for (int jj = 0; jj < 16; jj++) {
             const long j = 16 * h + jj;
+            if (j < nr && kb + kPrefetchK < kc)
+              __builtin_prefetch(B + ((j0 + j) * ldb + kb + kPrefetchK) * esz);
             r[jj] = j < nr ? pairs32(B + ((j0 + j) * ldb + kb) * esz, bf16, kc - kb) : _mm512_setzero_si512();
           }
           transpose16x16(r);

@@ -254,6 +254,9 @@ inline R loadPart(const uint16_t* p, long n) {
   return V::loadBf16(t);
 }
 
+// How far ahead packPanelT prefetches each row of b.
+constexpr long kPrefetchBytes = 128;
+
 // IsaOps::packB for transB: W columns of op(B) at a time are W rows of b; each W x W block is
 // transposed in registers, so every source cache line is read whole and every store is a vector.
 template <int NR, typename T>
@@ -270,7 +273,12 @@ void packPanelT(const T* b, long ldb, long kc, long n, float* out) {
       for (; p + W <= kc; p += W) {
         R r[W];
 #pragma GCC unroll 16
-        for (int i = 0; i < W; i++) r[i] = loadPart(src + i * ldb + p, W);
+        for (int i = 0; i < W; i++) {
+          // W rows stream in parallel, more than the hardware prefetchers follow: fetch 2 lines ahead
+          if (p + kPrefetchBytes / static_cast<long>(sizeof(T)) < kc)
+            __builtin_prefetch(src + i * ldb + p + kPrefetchBytes / static_cast<long>(sizeof(T)));
+          r[i] = loadPart(src + i * ldb + p, W);
+        }
         V::transpose(r);
 #pragma GCC unroll 16
         for (int q = 0; q < W; q++) V::store(out + (p + q) * NR + g, r[q]);

@@ -48,6 +48,15 @@ struct IsaOps {
   // out = silu(g) * u
   void (*swiglu)(const float* g, const float* u, float* out, long n);
   void (*swigluBwd)(const float* g, const float* u, const float* gy, float* gg, float* gu, long n);
+
+  // Dequantisation of elements [k0, k0 + n) of a block-quantised matrix (qgemm.cpp; blocks of
+  // `block` elements, block b's scale steps[b]), the scalar rule's exact products:
+  // int8: out[t] = float(codes[k]) * steps[k / block] (steps: absmax / 127 per block);
+  // NF4: out[t] = levels[nibble of k] * steps[k / block] (steps: absmax; element k's nibble is the
+  // high half of codes[k / 2] for even k, the low half for odd k), with k = k0 + t.
+  void (*dequantInt8)(const int8_t* codes, const float* steps, long block, long k0, long n, float* out);
+  void (*dequantNf4)(const uint8_t* codes, const float* steps, long block, const float* levels, long k0, long n,
+                     float* out);
 };
 
 const IsaOps* isaAvx512();  // nullptr when not compiled in

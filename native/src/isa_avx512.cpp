@@ -66,8 +66,55 @@ struct V {
 
 #include "isa_impl.h"
 
+// 16 int8 codes per step: sign-extend, convert, one multiply (the scalar rule's product).
+void dequantInt8Avx512(const int8_t* codes, const float* steps, long block, long k0, long n, float* out) {
+  dequantBlocks(steps, block, k0, n, out, [&](long k, long m, float step, float* o) {
+    const __m512 s = _mm512_set1_ps(step);
+    long t = 0;
+    for (; t + 16 <= m; t += 16) {
+      const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k + t)));
+      _mm512_storeu_ps(o + t, _mm512_mul_ps(_mm512_cvtepi32_ps(v), s));
+    }
+    dequantInt8Run(codes, k + t, m - t, step, o + t);
+  });
+}
+
+// 32 NF4 elements (16 bytes) per step: the 16 levels sit in one zmm and vpermps looks up each
+// nibble; high nibbles (even elements) and low ones (odd) are then interleaved. levels[i] * absmax
+// per element, as the scalar rule.
+void dequantNf4Avx512(const uint8_t* codes, const float* steps, long block, const float* levels, long k0, long n,
+                      float* out) {
+  const __m512 table = _mm512_loadu_ps(levels);
+  const __m512i lowMask = _mm512_set1_epi32(0x0f);
+  const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  dequantBlocks(steps, block, k0, n, out, [&](long k, long m, float absmax, float* o) {
+    long t = 0;
+    if (k & 1) {  // start on a byte boundary
+      dequantNf4Run(codes, levels, k, 1, absmax, o);
+      t = 1;
+    }
+    const __m512 s = _mm512_set1_ps(absmax);
+    for (; t + 32 <= m; t += 32) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + ((k + t) >> 1)));
+      const __m512i b = _mm512_cvtepu8_epi32(bytes);
+      const __m512 hi = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), table), s);
+      const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(b, lowMask), table), s);
+      _mm512_storeu_ps(o + t, _mm512_permutex2var_ps(hi, first, lo));
+      _mm512_storeu_ps(o + t + 16, _mm512_permutex2var_ps(hi, second, lo));
+    }
+    dequantNf4Run(codes, levels, k + t, m - t, absmax, o + t);
+  });
+}
+
+constexpr IsaOps withDequant(IsaOps ops) {
+  ops.dequantInt8 = &dequantInt8Avx512;
+  ops.dequantNf4 = &dequantNf4Avx512;
+  return ops;
+}
+
 // 14 x 32 tile: 28 zmm accumulators + 2 for B + 1 broadcast.
-constexpr IsaOps kOps = makeOps<14, 2>("avx512", 112, 256, 4096);
+constexpr IsaOps kOps = withDequant(makeOps<14, 2>("avx512", 112, 256, 4096));
 
 }  // namespace
 

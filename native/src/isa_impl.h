@@ -319,10 +319,49 @@ void packBBf16T(const uint16_t* b, long ldb, bool transB, long kc, long n, float
     packPanelN<NR>(b, ldb, kc, n, out);
 }
 
+// IsaOps::dequantInt8 / dequantNf4, plain loops the compiler vectorises for the unit's ISA (the
+// AVX-512 unit replaces the inner ones with explicit ones). `Inner(k, n, step, out)` dequantises
+// n elements from k that share one block.
+template <typename Inner>
+void dequantBlocks(const float* steps, long block, long k0, long n, float* out, Inner inner) {
+  long t = 0;
+  while (t < n) {
+    const long k = k0 + t;
+    const long end = (k / block + 1) * block;
+    const long seg = end - k < n - t ? end - k : n - t;
+    inner(k, seg, steps[k / block], out + t);
+    t += seg;
+  }
+}
+
+void dequantInt8Run(const int8_t* codes, long k, long n, float step, float* out) {
+  for (long t = 0; t < n; t++) out[t] = static_cast<float>(codes[k + t]) * step;
+}
+
+void dequantNf4Run(const uint8_t* codes, const float* levels, long k0, long n, float absmax, float* out) {
+  for (long t = 0; t < n; t++) {
+    const long k = k0 + t;
+    const uint8_t b = codes[k >> 1];
+    out[t] = levels[(k & 1) ? (b & 0x0f) : (b >> 4)] * absmax;
+  }
+}
+
+void dequantInt8T(const int8_t* codes, const float* steps, long block, long k0, long n, float* out) {
+  dequantBlocks(steps, block, k0, n, out,
+                [&](long k, long m, float step, float* o) { dequantInt8Run(codes, k, m, step, o); });
+}
+
+void dequantNf4T(const uint8_t* codes, const float* steps, long block, const float* levels, long k0, long n,
+                 float* out) {
+  dequantBlocks(steps, block, k0, n, out,
+                [&](long k, long m, float absmax, float* o) { dequantNf4Run(codes, levels, k, m, absmax, o); });
+}
+
 template <int MR, int NV>
 constexpr IsaOps makeOps(const char* name, int mc, int kc, int nc) {
   return IsaOps{name,        MR,           NV * W,      mc,         kc,         nc,         &ukrT<MR, NV>,
                 &ukrT<1, NV>, &packBT<NV * W>, &packBBf16T<NV * W>,
                 &rowMaxT,    &expShiftT,   &expShiftSumDotT,        &top2T,     &lceGradT,  &expArrT,
-                &sigmoidArrT, &siluArrT,   &siluBwdT,   &swigluT,   &swigluBwdT};
+                &sigmoidArrT, &siluArrT,   &siluBwdT,   &swigluT,   &swigluBwdT, &dequantInt8T,
+                &dequantNf4T};
 }

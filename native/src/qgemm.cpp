@@ -97,28 +97,19 @@ void quantizeBlock(QuantFormat f, const void* src, bool bf16, long start, long l
   }
 }
 
-// dst[0, n) = elements [j, j + n) (any alignment; block scales looked up per block segment).
+// dst[0, n) = elements [j, j + n) (any alignment), on the active ISA level. The int8 steps are
+// absmax / 127 per block: computed here for the span's blocks (at most a row of blocks at a time).
 void dequantSpan(QuantFormat f, const uint8_t* codes, const float* scales, long j, long n, float* dst) {
-  long i = 0;
-  while (i < n) {
-    const long e = j + i;
-    const long blockEnd = (e / kQuantBlock + 1) * kQuantBlock;
-    const long seg = (blockEnd - e) < (n - i) ? (blockEnd - e) : (n - i);
-    const float absmax = scales[e / kQuantBlock];
-    float* out = dst + i;
-    if (f == QuantFormat::Int8) {
-      const float step = int8Step(absmax);
-      const int8_t* q = reinterpret_cast<const int8_t*>(codes) + e;
-      for (long t = 0; t < seg; t++) out[t] = static_cast<float>(q[t]) * step;
-    } else {
-      for (long t = 0; t < seg; t++) {
-        const long k = e + t;
-        const uint8_t b = codes[k >> 1];
-        out[t] = kNf4[(k & 1) ? (b & 0x0f) : (b >> 4)] * absmax;
-      }
-    }
-    i += seg;
-  }
+  if (n <= 0) return;
+  if (f == QuantFormat::Nf4) return isa()->dequantNf4(codes, scales, kQuantBlock, kNf4, j, n, dst);
+  const long b0 = j / kQuantBlock, b1 = (j + n - 1) / kQuantBlock + 1;
+  float local[64];
+  float* steps = b1 - b0 <= 64 ? local : new float[b1 - b0];
+  for (long b = b0; b < b1; b++) steps[b - b0] = int8Step(scales[b]);
+  // steps indexed from block b0: shift the element offsets to start in that block
+  const long shift = b0 * kQuantBlock;
+  isa()->dequantInt8(reinterpret_cast<const int8_t*>(codes) + shift, steps, kQuantBlock, j - shift, n, dst);
+  if (steps != local) delete[] steps;
 }
 
 // Rows [r0, r0 + nr), columns [c0, c0 + nc) of the row-major [*, cols] quantised matrix into dst

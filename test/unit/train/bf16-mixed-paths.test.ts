@@ -5,7 +5,8 @@
  * accumulation order (and bf16 denormals, which these weights do not have): the first step's loss
  * (the forward of the untrained model) agrees with the fallback path's to 1e-4 relative (measured
  * 3e-8 AMX, 1e-5 AVX512-BF16); later steps drift apart like any two bf16 runs (2e-3 measured by
- * step 3), so each curve is held to the bf16-mixed tolerance of the f32 run. A path the
+ * step 3), so each curve is held to the bf16-mixed tolerance of the f32 run (bf16-mixed.test.ts:
+ * 2% + 0.01 nats since attention joined bf16 compute). A path the
  * CPU lacks is skipped with the reason printed (the only hardware-dependent skips).
  */
 import assert from 'node:assert/strict';
@@ -54,7 +55,7 @@ describeNative('bf16-mixed training per native gemmBf16 path', () => {
   let fallback: number[] = [];
 
   for (const path of ['fallback', ...PATHS.filter((p) => p !== 'fallback')] as const) {
-    it(`${path}: LoRA loss curve within 1% + 0.01 nats of f32 and the fallback path's first loss`, (t) => {
+    it(`${path}: LoRA loss curve within 2% + 0.01 nats of f32 and the fallback path's first loss`, (t) => {
       if (!nativeBf16Paths().includes(path)) {
         t.skip(`${HARDWARE[path]} not available on this CPU`);
         return;
@@ -66,7 +67,7 @@ describeNative('bf16-mixed training per native gemmBf16 path', () => {
       assert.equal(got.length, STEPS);
       for (let i = 0; i < STEPS; i++) {
         assert.ok(
-          Math.abs(got[i]! - f32[i]!) <= 0.01 * f32[i]! + 0.01,
+          Math.abs(got[i]! - f32[i]!) <= 0.02 * f32[i]! + 0.01,
           `${path} step ${i + 1}: ${got[i]} vs f32 ${f32[i]}`,
         );
       }

@@ -14,8 +14,9 @@ import {
   type ScoringModel,
 } from '../../uq/index.ts';
 import { activeOracle, activePool } from '../../world/index.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
+import { importPlugins } from '../plugins.ts';
 import { type Progress, progress } from '../progress.ts';
 
 const options = {
@@ -26,6 +27,7 @@ const options = {
     valueName: '<key=value>',
   },
   overwrite: { type: 'boolean', description: 'replace an out folder written with other settings' },
+  import: importOption,
   json: jsonOption,
 } as const;
 
@@ -58,6 +60,7 @@ lora_b_weight_decay: 0.5. Strategies: ${activeStrategies
     'attune active active.yaml --set strategy=random --set out=runs/random --json',
   ],
   async run(args, io) {
+    await importPlugins(args.values.import);
     const config = loadActiveConfig(args.positionals[0]!, args.values.set);
     const pool = activePool(config.pool);
     const oracle = activeOracle(config.oracle);

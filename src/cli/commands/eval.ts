@@ -28,7 +28,7 @@ import {
   summarizePredictions,
   writePredictionsFile,
 } from '../../uq/index.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
   fusionOptions,
@@ -38,6 +38,7 @@ import {
   requireChatTemplate,
   unescapeStop,
 } from '../model-options.ts';
+import { importPlugins } from '../plugins.ts';
 import { progress } from '../progress.ts';
 import { formatTable } from '../table.ts';
 
@@ -172,6 +173,7 @@ const options = {
     valueName: '<dir>',
   },
   overwrite: { type: 'boolean', description: `replace an existing ${PREDICTIONS_FILE}` },
+  import: importOption,
   json: jsonOption,
 } as const;
 
@@ -293,6 +295,7 @@ come from the fused distribution (see attune generate --help); --json adds the m
     'attune eval --strong ./large --weak-base ./small --weak-tuned ./small:runs/x/adapter --data qa.jsonl --json',
   ],
   async run(args, io) {
+    await importPlugins(args.values.import);
     const v = args.values;
     const outDir = v.out ?? dirname(v.data);
     const predictionsPath = join(outDir, PREDICTIONS_FILE);

@@ -14,7 +14,7 @@ import {
   sequenceScores,
   tokensFromStats,
 } from '../../uq/index.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
   fusionOptions,
@@ -24,6 +24,7 @@ import {
   requireChatTemplate,
   unescapeStop,
 } from '../model-options.ts';
+import { importPlugins } from '../plugins.ts';
 
 const options = {
   ...modelOptions,
@@ -79,6 +80,7 @@ const options = {
     description: 'calibrator JSON (attune calibrate fit): --json reports the calibrated confidence',
     valueName: '<file>',
   },
+  import: importOption,
   json: jsonOption,
 } as const;
 
@@ -107,6 +109,7 @@ tuning). Every model must share the strong model's vocabulary. --json adds each 
     'attune generate --model ./base --chat "Hi" --chat-template chatml.jinja',
   ],
   async run(args, io) {
+    await importPlugins(args.values.import);
     const v = args.values;
     if ((v.prompt === undefined) === (v.chat === undefined))
       throw new UsageError('generate: give exactly one of --prompt or --chat');

@@ -11,8 +11,9 @@ import {
 } from '../../train/rounds/index.ts';
 import { TrainingInterrupted } from '../../train/trainer.ts';
 import '../../uq/upo-judge.ts';
-import { jsonOption } from '../args.ts';
+import { importOption, jsonOption } from '../args.ts';
 import { defineCommand } from '../command.ts';
+import { importPlugins } from '../plugins.ts';
 import { type Progress, progress } from '../progress.ts';
 
 const options = {
@@ -27,6 +28,7 @@ const options = {
     description: 'skip the finished rounds (rounds.json) and continue the next one',
   },
   overwrite: { type: 'boolean', description: 'replace an existing output_dir' },
+  import: importOption,
   json: jsonOption,
 } as const;
 
@@ -97,6 +99,7 @@ export const roundsCommand = defineCommand({
   options,
   examples: ['attune rounds rounds.yaml', 'attune rounds rounds.yaml --set rounds.rounds=3 --resume --json'],
   async run(args, io) {
+    await importPlugins(args.values.import);
     const config = loadRoundsConfig(args.positionals[0]!, args.values.set);
     const prompts = readRoundPrompts(config.prompts);
     const reward = config.reward ? makeReward(config.reward) : undefined;

@@ -7,6 +7,7 @@
 // identical across thread counts.
 #include "qgemm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -97,19 +98,25 @@ void quantizeBlock(QuantFormat f, const void* src, bool bf16, long start, long l
   }
 }
 
-// dst[0, n) = elements [j, j + n) (any alignment), on the active ISA level. The int8 steps are
-// absmax / 127 per block: computed here for the span's blocks (at most a row of blocks at a time).
+// dst[0, n) = elements [j, j + n) (any alignment), on the active ISA level. The int8 steps
+// (absmax / 127 per block) are computed here, for at most kStepBlocks blocks at a time.
 void dequantSpan(QuantFormat f, const uint8_t* codes, const float* scales, long j, long n, float* dst) {
-  if (n <= 0) return;
-  if (f == QuantFormat::Nf4) return isa()->dequantNf4(codes, scales, kQuantBlock, kNf4, j, n, dst);
-  const long b0 = j / kQuantBlock, b1 = (j + n - 1) / kQuantBlock + 1;
-  float local[64];
-  float* steps = b1 - b0 <= 64 ? local : new float[b1 - b0];
-  for (long b = b0; b < b1; b++) steps[b - b0] = int8Step(scales[b]);
-  // steps indexed from block b0: shift the element offsets to start in that block
-  const long shift = b0 * kQuantBlock;
-  isa()->dequantInt8(reinterpret_cast<const int8_t*>(codes) + shift, steps, kQuantBlock, j - shift, n, dst);
-  if (steps != local) delete[] steps;
+  if (f == QuantFormat::Nf4) {
+    if (n > 0) isa()->dequantNf4(codes, scales, kQuantBlock, kNf4, j, n, dst);
+    return;
+  }
+  constexpr long kStepBlocks = 64;
+  float steps[kStepBlocks];
+  for (long t = 0; t < n;) {
+    const long k = j + t, b0 = k / kQuantBlock;
+    const long m = std::min(n - t, (b0 + kStepBlocks) * kQuantBlock - k);
+    const long b1 = (k + m - 1) / kQuantBlock + 1;
+    for (long b = b0; b < b1; b++) steps[b - b0] = int8Step(scales[b]);
+    // steps are indexed from block b0: element offsets start in that block
+    const long shift = b0 * kQuantBlock;
+    isa()->dequantInt8(reinterpret_cast<const int8_t*>(codes) + shift, steps, kQuantBlock, k - shift, m, dst + t);
+    t += m;
+  }
 }
 
 // Rows [r0, r0 + nr), columns [c0, c0 + nc) of the row-major [*, cols] quantised matrix into dst

@@ -322,45 +322,9 @@ export interface Kernels {
    * nearest even) and accumulates in f32; the softmax statistics and lse stay f32. Native runs the
    * products on the active bf16 GEMM path (AMX, AVX512-BF16 or the rounding fallback).
    */
-  attentionBf16(
-    q: FloatArray,
-    k: FloatArray,
-    v: FloatArray,
-    out: FloatArray,
-    lse: FloatArray,
-    B: number,
-    Tq: number,
-    Tk: number,
-    Hq: number,
-    Hkv: number,
-    D: number,
-    scale: number,
-    causal: boolean,
-    dropP: number,
-    seed: number,
-  ): void;
+  attentionBf16: Kernels['attention'];
   /** `attentionBackward` in bf16 compute (every product as in attentionBf16). */
-  attentionBf16Backward(
-    q: FloatArray,
-    k: FloatArray,
-    v: FloatArray,
-    out: FloatArray,
-    lse: FloatArray,
-    gOut: FloatArray,
-    gq: FloatArray,
-    gk: FloatArray,
-    gv: FloatArray,
-    B: number,
-    Tq: number,
-    Tk: number,
-    Hq: number,
-    Hkv: number,
-    D: number,
-    scale: number,
-    causal: boolean,
-    dropP: number,
-    seed: number,
-  ): void;
+  attentionBf16Backward: Kernels['attentionBackward'];
   /** out = silu(gate) * up. */
   swiglu(gate: FloatArray, up: FloatArray, out: FloatArray, n: number): void;
   swigluBackward(

@@ -4,7 +4,7 @@
  * probabilities from q, k and the saved log-sum-exp.
  */
 
-import type { FloatArray } from '../kernels.ts';
+import type { FloatArray, Kernels } from '../kernels.ts';
 import { philoxUniform } from '../philox.ts';
 import { roundedCopy, roundToBf16 } from './gemm-bf16.ts';
 
@@ -29,24 +29,8 @@ function checkHeads(Hq: number, Hkv: number): number {
  * no key gets out 0 and lse -Infinity. Dropout keeps (b, h, t, j) iff
  * philoxUniform(seed, ((b*Hq + h)*Tq + t)*Tk + j) >= dropP, survivors scaled by 1/(1 - dropP).
  */
-export function attention(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  B: number,
-  Tq: number,
-  Tk: number,
-  Hq: number,
-  Hkv: number,
-  D: number,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
-): void {
-  forward(q, k, v, out, lse, [B, Tq, Tk, Hq, Hkv, D], scale, causal, dropP, seed, false);
+export function attention(...args: AttnArgs): void {
+  forward(args, false);
 }
 
 /**
@@ -55,40 +39,16 @@ export function attention(
  * unnormalised, exp(s - row max) (times the dropout factor), the row then divided by their
  * unrounded sum. Everything else (scores, sums, lse) as `attention`, accumulated in f64.
  */
-export function attentionBf16(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  B: number,
-  Tq: number,
-  Tk: number,
-  Hq: number,
-  Hkv: number,
-  D: number,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
-): void {
-  const [rq, rk, rv] = [roundedCopy(q), roundedCopy(k), roundedCopy(v)];
-  forward(rq, rk, rv, out, lse, [B, Tq, Tk, Hq, Hkv, D], scale, causal, dropP, seed, true);
+export function attentionBf16(...args: AttnArgs): void {
+  const [q, k, v, ...rest] = args;
+  forward([roundedCopy(q), roundedCopy(k), roundedCopy(v), ...rest], true);
 }
 
-type Dims = [B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number];
+type AttnArgs = Parameters<Kernels['attention']>;
+type AttnBackwardArgs = Parameters<Kernels['attentionBackward']>;
 
 function forward(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  [B, Tq, Tk, Hq, Hkv, D]: Dims,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
+  [q, k, v, out, lse, B, Tq, Tk, Hq, Hkv, D, scale, causal, dropP, seed]: AttnArgs,
   bf16: boolean,
 ): void {
   const group = checkHeads(Hq, Hkv);
@@ -139,29 +99,8 @@ function forward(
  * delta = gOut . out:  gv_j += P'_j gOut,  dS_j = P_j (dP_j - delta),  gq += scale dS_j k_j,
  * gk_j += scale dS_j q. gq, gk, gv are written (not accumulated).
  */
-export function attentionBackward(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  gOut: FloatArray,
-  gq: FloatArray,
-  gk: FloatArray,
-  gv: FloatArray,
-  B: number,
-  Tq: number,
-  Tk: number,
-  Hq: number,
-  Hkv: number,
-  D: number,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
-): void {
-  const dims: Dims = [B, Tq, Tk, Hq, Hkv, D];
-  backwardImpl(q, k, v, out, lse, gOut, gOut, [gq, gk, gv], dims, scale, causal, dropP, seed, same);
+export function attentionBackward(...args: AttnBackwardArgs): void {
+  backwardImpl(args, args[5], same);
 }
 
 /**
@@ -170,47 +109,24 @@ export function attentionBackward(
  * theirs: the dropped-out probability (for gv) and dS = P (dP - delta) before its scale (for gq,
  * gk). delta = gOut . out uses the unrounded gOut, as native does.
  */
-export function attentionBf16Backward(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  gOut: FloatArray,
-  gq: FloatArray,
-  gk: FloatArray,
-  gv: FloatArray,
-  B: number,
-  Tq: number,
-  Tk: number,
-  Hq: number,
-  Hkv: number,
-  D: number,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
-): void {
-  const [rq, rk, rv, rg] = [roundedCopy(q), roundedCopy(k), roundedCopy(v), roundedCopy(gOut)];
-  const dims: Dims = [B, Tq, Tk, Hq, Hkv, D];
-  backwardImpl(rq, rk, rv, out, lse, rg, gOut, [gq, gk, gv], dims, scale, causal, dropP, seed, roundToBf16);
+export function attentionBf16Backward(...args: AttnBackwardArgs): void {
+  const [q, k, v, out, lse, gOut, ...rest] = args;
+  const rounded: AttnBackwardArgs = [
+    roundedCopy(q),
+    roundedCopy(k),
+    roundedCopy(v),
+    out,
+    lse,
+    roundedCopy(gOut),
+    ...rest,
+  ];
+  backwardImpl(rounded, gOut, roundToBf16);
 }
 
-/** The backward with gOut for the products and gOutDelta for delta; `round` rounds the factors. */
+/** The backward with args' gOut for the products and gOutDelta for delta; `round` rounds the factors. */
 function backwardImpl(
-  q: FloatArray,
-  k: FloatArray,
-  v: FloatArray,
-  out: FloatArray,
-  lse: FloatArray,
-  gOut: FloatArray,
+  [q, k, v, out, lse, gOut, gq, gk, gv, B, Tq, Tk, Hq, Hkv, D, scale, causal, dropP, seed]: AttnBackwardArgs,
   gOutDelta: FloatArray,
-  [gq, gk, gv]: [FloatArray, FloatArray, FloatArray],
-  [B, Tq, Tk, Hq, Hkv, D]: Dims,
-  scale: number,
-  causal: boolean,
-  dropP: number,
-  seed: number,
   round: (x: number) => number,
 ): void {
   const group = checkHeads(Hq, Hkv);

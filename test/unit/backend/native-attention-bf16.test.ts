@@ -15,8 +15,15 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { jsKernels } from '../../../src/backend/js/index.ts';
 import type { Kernels } from '../../../src/backend/kernels.ts';
-import { type Bf16PathName, nativeBf16Path, nativeBf16Paths } from '../../../src/backend/native/load.ts';
-import { assertBitwise, describeNative, rand, withThreads } from './native-helpers.ts';
+import { nativeBf16Path, nativeBf16Paths } from '../../../src/backend/native/load.ts';
+import {
+  assertBitwise,
+  BF16_HARDWARE,
+  BF16_PATHS,
+  describeNative,
+  rand,
+  withThreads,
+} from './native-helpers.ts';
 
 interface Shape {
   B: number;
@@ -75,15 +82,13 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return scale > 0 ? d / scale : d;
 }
 
-const PATHS: Exclude<Bf16PathName, 'auto'>[] = ['amx', 'avx512bf16', 'fallback'];
-const HARDWARE: Record<string, string> = { amx: 'AMX', avx512bf16: 'AVX512-BF16', fallback: 'the fallback' };
 const NAMES = ['gq', 'gk', 'gv'];
 
 describeNative('native attentionBf16 paths', (k) => {
-  for (const path of PATHS) {
+  for (const path of BF16_PATHS) {
     it(`${path}: forward and backward match the js bf16 reference, differ from f32, and do not depend on threads`, (t) => {
       if (!nativeBf16Paths().includes(path)) {
-        t.skip(`${HARDWARE[path]} not available on this CPU`);
+        t.skip(`${BF16_HARDWARE[path]} not available on this CPU`);
         return;
       }
       assert.equal(nativeBf16Path(path), path);

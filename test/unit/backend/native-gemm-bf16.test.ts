@@ -14,7 +14,16 @@ import { it } from 'node:test';
 import { jsKernels } from '../../../src/backend/js/index.ts';
 import type { Kernels } from '../../../src/backend/kernels.ts';
 import { type Bf16PathName, nativeBf16Path, nativeBf16Paths } from '../../../src/backend/native/load.ts';
-import { assertBitwise, assertClose, describeNative, rand, randBf16, withThreads } from './native-helpers.ts';
+import {
+  assertBitwise,
+  assertClose,
+  BF16_HARDWARE,
+  BF16_PATHS,
+  describeNative,
+  rand,
+  randBf16,
+  withThreads,
+} from './native-helpers.ts';
 
 interface Case {
   M: number;
@@ -90,9 +99,6 @@ const SIZES: [number, number, number][] = [
   [3, 70, 2],
 ];
 
-const PATHS: Exclude<Bf16PathName, 'auto'>[] = ['amx', 'avx512bf16', 'fallback'];
-const HARDWARE: Record<string, string> = { amx: 'AMX', avx512bf16: 'AVX512-BF16', fallback: 'the fallback' };
-
 describeNative('native gemmBf16 paths', (k) => {
   it('reports an active path that is one of the available ones; the fallback is always there', () => {
     const paths = nativeBf16Paths();
@@ -101,10 +107,10 @@ describeNative('native gemmBf16 paths', (k) => {
     assert.throws(() => nativeBf16Path('tpu' as Bf16PathName), /'tpu' is not available on this CPU/);
   });
 
-  for (const path of PATHS) {
+  for (const path of BF16_PATHS) {
     it(`${path}: edge sizes, transposes, alpha / beta, padding, batches, bf16 B, blocks, threads`, (t) => {
       if (!nativeBf16Paths().includes(path)) {
-        t.skip(`${HARDWARE[path]} not available on this CPU`);
+        t.skip(`${BF16_HARDWARE[path]} not available on this CPU`);
         return;
       }
       assert.equal(nativeBf16Path(path), path);
@@ -147,7 +153,7 @@ describeNative('native gemmBf16 paths', (k) => {
 
     it(`${path}: 1-4 rows (the few-rows path) give the bits of the same rows in a 20-row product`, (t) => {
       if (!nativeBf16Paths().includes(path)) {
-        t.skip(`${HARDWARE[path]} not available on this CPU`);
+        t.skip(`${BF16_HARDWARE[path]} not available on this CPU`);
         return;
       }
       assert.equal(nativeBf16Path(path), path);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nativeKernels } from '../../../src/backend/index.ts';
 import type { Kernels } from '../../../src/backend/kernels.ts';
-import { loadNative } from '../../../src/backend/native/load.ts';
+import { type Bf16PathName, loadNative } from '../../../src/backend/native/load.ts';
 import { Rng } from '../../../src/tensor/rng.ts';
 
 export const native: Kernels | null = nativeKernels();
@@ -118,3 +118,11 @@ export function withThreads<T>(k: Kernels, threads: number, fn: () => T): T {
     addon().init(before);
   }
 }
+
+/** The native gemmBf16 paths the per-path tests force in turn, and what each needs from the CPU. */
+export const BF16_PATHS: Exclude<Bf16PathName, 'auto'>[] = ['amx', 'avx512bf16', 'fallback'];
+export const BF16_HARDWARE: Record<string, string> = {
+  amx: 'AMX',
+  avx512bf16: 'AVX512-BF16',
+  fallback: 'the fallback',
+};

@@ -14,13 +14,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { backendInfo, setBackend } from '../../../src/backend/index.ts';
-import { type Bf16PathName, nativeBf16Path, nativeBf16Paths } from '../../../src/backend/native/load.ts';
+import { nativeBf16Path, nativeBf16Paths } from '../../../src/backend/native/load.ts';
 import { train } from '../../../src/train/trainer.ts';
 import { FACTS, tempDir, tinyConfig, writeJsonl, writeTinyModel } from '../../helpers/tiny-run.ts';
-import { describeNative } from '../backend/native-helpers.ts';
+import { BF16_HARDWARE, BF16_PATHS, describeNative } from '../backend/native-helpers.ts';
 
-const PATHS: Exclude<Bf16PathName, 'auto'>[] = ['amx', 'avx512bf16', 'fallback'];
-const HARDWARE: Record<string, string> = { amx: 'AMX', avx512bf16: 'AVX512-BF16', fallback: 'the fallback' };
 const STEPS = 6;
 
 describeNative('bf16-mixed training per native gemmBf16 path', () => {
@@ -54,10 +52,10 @@ describeNative('bf16-mixed training per native gemmBf16 path', () => {
   let f32: number[] = [];
   let fallback: number[] = [];
 
-  for (const path of ['fallback', ...PATHS.filter((p) => p !== 'fallback')] as const) {
+  for (const path of ['fallback', ...BF16_PATHS.filter((p) => p !== 'fallback')] as const) {
     it(`${path}: LoRA loss curve within 2% + 0.01 nats of f32 and the fallback path's first loss`, (t) => {
       if (!nativeBf16Paths().includes(path)) {
-        t.skip(`${HARDWARE[path]} not available on this CPU`);
+        t.skip(`${BF16_HARDWARE[path]} not available on this CPU`);
         return;
       }
       if (f32.length === 0) f32 = run('f32', 'f32');
